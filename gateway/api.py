@@ -1,0 +1,120 @@
+"""Thin HTTP handlers: parse, hand to dispatch, render JSON or SSE. Errors are rendered in app.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.response import Stream
+
+from gateway.backends.base import Call, Endpoint
+from gateway.errors import GatewayError, UpstreamUnavailable
+from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.dispatch import Served, StreamServed
+
+__all__ = ["HANDLERS"]
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_DONE = b"data: [DONE]\n\n"
+
+
+def _gateway(request: Request[Any, Any, Any]) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _route_headers(served: Served | StreamServed) -> dict[str, str]:
+    return {
+        "x-gateway-route": served.route.name,
+        "x-gateway-tier": served.route.tier,
+        "x-gateway-backend": served.backend.name,
+    }
+
+
+async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Pass chunks through; a failure after the first byte ends the stream with an error event."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except GatewayError as exc:
+        log.warning("stream ended by upstream failure: %s", exc.message)
+        yield b"data: " + _encode(exc.envelope()) + b"\n\n" + _DONE
+
+
+async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls: Any) -> Response[Any]:
+    parsed, raw = parse_request(await request.body(), model_cls)
+    stream = bool(getattr(parsed, "stream", False))
+    options = getattr(parsed, "stream_options", None)
+    call = Call(endpoint, raw, stream, bool(options and options.include_usage))
+    dispatcher = _gateway(request).dispatcher
+    if stream:
+        streamed = await dispatcher.stream(parsed.model, call)
+        return Stream(
+            _sse(streamed.chunks),
+            media_type="text/event-stream",
+            headers={**_SSE_HEADERS, **_route_headers(streamed)},
+        )
+    served = await dispatcher.complete(parsed.model, call)
+    return Response(
+        served.reply.content,
+        status_code=served.reply.status,
+        media_type="application/json",
+        headers=_route_headers(served),
+    )
+
+
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _serve(request, "chat", ChatCompletionRequest)
+
+
+@post("/v1/completions", status_code=200)
+async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _serve(request, "completions", CompletionRequest)
+
+
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _serve(request, "embeddings", EmbeddingRequest)
+
+
+@get("/v1/models", sync_to_thread=False)
+def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
+    table = _gateway(request).table()
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "gateway", "tier": route.tier}
+        for name, route in table.routes.items()
+    ]
+    return Response(_encode({"object": "list", "data": data}), media_type="application/json")
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> Response[Any]:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@get("/readyz")
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    backends = _gateway(request).backends
+    names = list(backends)
+    results = await asyncio.gather(*(backends[n].health() for n in names), return_exceptions=True)
+    status = {n: r is True for n, r in zip(names, results, strict=True)}
+    if not any(status.values()):
+        err = UpstreamUnavailable("No backend is up.", code="not_ready")
+        return Response(
+            _encode({**err.envelope(), "backends": status}), status_code=503, media_type="application/json"
+        )
+    return Response(_encode({"status": "ready", "backends": status}), media_type="application/json")
+
+
+HANDLERS = [chat_completions, completions, embeddings, list_models, healthz, readyz]

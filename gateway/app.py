@@ -1,0 +1,128 @@
+"""Composition root: create_app(settings) wires routes, backends, dispatch and the HTTP layer.
+
+Nothing happens at import. The lifespan owns the upstream client and the backends (model loading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+from gateway.api import HANDLERS
+from gateway.backends.base import Backend
+from gateway.backends.http import make_client
+from gateway.backends.registry import build_backends
+from gateway.config import Settings
+from gateway.dispatch import Dispatcher
+from gateway.errors import (
+    ClientError,
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from gateway.routing.rules import RouteTable, load_routes
+
+__all__ = ["Gateway", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """What the handlers reach through app.state: the live route table, backends and dispatcher."""
+
+    def __init__(self, settings: Settings, table: RouteTable) -> None:
+        self.settings = settings
+        self._table = table
+        self.backends: dict[str, Backend] = {}
+        self.dispatcher = Dispatcher(self.table, self.backends, request_timeout_s=settings.request_timeout_s)
+
+    def table(self) -> RouteTable:
+        return self._table
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        s = self.settings
+        client = make_client(
+            max_connections=s.max_upstream_connections,
+            connect_timeout_s=s.connect_timeout_s,
+            read_timeout_s=s.read_timeout_s,
+        )
+        try:
+            self.backends.update(
+                build_backends(self._table.spec, client=client, model_threads=s.model_threads)
+            )
+            await asyncio.gather(*(b.start() for b in self.backends.values()))
+            log.info(
+                "routes %s (sha256 %s): %d routes, backends: %s",
+                self._table.source,
+                self._table.sha256[:12],
+                len(self._table.routes),
+                ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
+            )
+            yield
+        finally:
+            await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
+            self.backends.clear()
+            await client.aclose()
+
+
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _on_gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    return _json(exc.envelope(), exc.status, exc.headers)
+
+
+def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    # Litestar's own refusals (unknown path, wrong method, body over the limit) in OpenAI's envelope.
+    err: GatewayError
+    status = exc.status_code
+    if status == 404:
+        err = NotFound("Unknown path; this gateway serves the OpenAI API under /v1.")
+    elif status == 405:
+        err = MethodNotAllowed("Method not allowed for this path.")
+    elif status == 413:
+        err = PayloadTooLarge("The request body is larger than this gateway accepts.", code="body_too_large")
+    elif status < 500:
+        err = ClientError(str(exc.detail))
+    else:
+        err, status = GatewayError("Internal error."), 500
+    return _json(err.envelope(), status if status < 500 else err.status)
+
+
+def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return _json(GatewayError("Internal error.", code="internal_error").envelope(), 500)
+
+
+def create_app(settings: Settings | None = None, table: RouteTable | None = None) -> Litestar:
+    settings = settings or Settings()
+    gateway = Gateway(settings, table or load_routes(settings.routes))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with gateway.running():
+            yield
+
+    app = Litestar(
+        route_handlers=HANDLERS,
+        lifespan=[lifespan],
+        exception_handlers={
+            GatewayError: _on_gateway_error,
+            HTTPException: _on_http_exception,
+            Exception: _on_unexpected,
+        },
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.gateway = gateway
+    return app

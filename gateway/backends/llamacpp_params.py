@@ -1,0 +1,72 @@
+"""OpenAI request fields → llama-cpp-python keyword arguments, for the fields a local model can honour.
+
+Fields it cannot honour are refused with a clear 400 rather than silently ignored when they change the
+answer's shape (streamed n > 1, token-id prompts); sampling extras it lacks are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import UpstreamRejected
+
+__all__ = ["DEFAULT_MAX_TOKENS", "chat_kwargs", "completion_kwargs", "embedding_input"]
+
+# Without a cap a small model can ramble to the end of its context; OpenAI's own default is "until done".
+DEFAULT_MAX_TOKENS = 512
+
+_SAMPLING = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
+
+
+def _common(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+    if stream and int(body.get("n") or 1) > 1:
+        raise UpstreamRejected(
+            "The embedded model streams one choice only; use n=1 or stream=false.",
+            param="n",
+            code="unsupported_value",
+        )
+    kw: dict[str, Any] = {k: body[k] for k in _SAMPLING if body.get(k) is not None}
+    kw["model"] = model
+    kw["stream"] = stream
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    kw["max_tokens"] = int(limit) if limit else DEFAULT_MAX_TOKENS
+    if body.get("logit_bias"):
+        kw["logit_bias"] = {int(k): float(v) for k, v in body["logit_bias"].items()}
+    return kw
+
+
+def chat_kwargs(body: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+    kw = _common(body, model, stream)
+    kw["messages"] = body["messages"]
+    for key in ("tools", "tool_choice", "response_format", "logprobs", "top_logprobs"):
+        if body.get(key) is not None:
+            kw[key] = body[key]
+    return kw
+
+
+def completion_kwargs(body: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+    kw = _common(body, model, stream)
+    prompt = body["prompt"]
+    if isinstance(prompt, list):
+        if len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        elif prompt and all(isinstance(t, int) for t in prompt):
+            pass  # token ids: llama.cpp takes them as they are
+        else:
+            raise UpstreamRejected(
+                "The embedded model takes one prompt per request.", param="prompt", code="unsupported_value"
+            )
+    kw["prompt"] = prompt
+    for key in ("echo", "suffix", "logprobs"):
+        if body.get(key) is not None:
+            kw[key] = body[key]
+    return kw
+
+
+def embedding_input(body: dict[str, Any]) -> str | list[str]:
+    value = body["input"]
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return value
+    raise UpstreamRejected(
+        "The embedded model embeds text only, not token ids.", param="input", code="unsupported_value"
+    )

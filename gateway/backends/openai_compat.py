@@ -1,0 +1,155 @@
+"""Any OpenAI-compatible HTTP upstream: vLLM, llama.cpp server, OpenAI, OpenRouter, Together, ...
+
+The response body is passed through byte for byte (SSE chunk by chunk, never buffered); only the
+request's `model` is rewritten to the backend's. Upstream failures become the gateway's own errors here,
+so nothing above this module knows about HTTP client exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import msgspec
+
+from gateway.backends.base import Backend, Call, Endpoint, Reply
+from gateway.errors import (
+    GatewayError,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamStatusError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+__all__ = ["OpenAICompatBackend"]
+
+_PATHS: dict[Endpoint, str] = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+}
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+_DONE = b"[DONE]"
+
+
+def _upstream_message(body: bytes) -> str:
+    """The upstream's own error message (about the client's request), trimmed."""
+    try:
+        data = _decode(body)
+        msg = data["error"]["message"] if isinstance(data.get("error"), dict) else data.get("message")
+    except (msgspec.DecodeError, AttributeError, KeyError, TypeError):
+        msg = None
+    return str(msg)[:500] if msg else "no details"
+
+
+def status_error(backend: str, status: int, body: bytes, headers: httpx.Headers) -> GatewayError:
+    if status in (400, 409, 413, 422):
+        return UpstreamRejected(
+            f"Backend '{backend}' rejected the request: {_upstream_message(body)}",
+            code="upstream_rejected",
+        )
+    if status == 429 or status == 503:
+        retry_after = headers.get("retry-after")
+        return UpstreamUnavailable(
+            f"Backend '{backend}' is overloaded (HTTP {status}).",
+            code="upstream_overloaded",
+            headers={"retry-after": retry_after} if retry_after else None,
+        )
+    if status == 408 or status == 504:
+        return UpstreamTimeout(f"Backend '{backend}' timed out (HTTP {status}).", code="upstream_timeout")
+    if status in (401, 403):
+        # Our credentials, not the client's: say so without echoing anything the upstream sent.
+        return UpstreamStatusError(
+            f"Backend '{backend}' refused the gateway's credentials (HTTP {status}).",
+            upstream_status=status,
+            code="upstream_auth",
+        )
+    return UpstreamStatusError(
+        f"Backend '{backend}' failed with HTTP {status}.", upstream_status=status, code="upstream_error"
+    )
+
+
+def transport_error(backend: str, exc: httpx.HTTPError) -> UpstreamError:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return UpstreamError(f"Cannot connect to backend '{backend}'.", code="upstream_unreachable")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"Backend '{backend}' did not answer in time.", code="upstream_timeout")
+    return UpstreamError(f"Backend '{backend}' broke the connection.", code="upstream_protocol")
+
+
+class OpenAICompatBackend(Backend):
+    kind = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        base_url: str,
+        client: httpx.AsyncClient,
+        api_key: SecretStr | None = None,
+    ) -> None:
+        super().__init__(name, model)
+        self.base_url = base_url.rstrip("/")
+        self._client = client
+        self._headers = {"content-type": "application/json", "accept": "application/json"}
+        if api_key is not None:
+            self._headers["authorization"] = f"Bearer {api_key.get_secret_value()}"
+
+    def _request(self, call: Call) -> httpx.Request:
+        body: dict[str, Any] = {**call.body, "model": self.model}
+        return self._client.build_request(
+            "POST", self.base_url + _PATHS[call.endpoint], content=_encode(body), headers=self._headers
+        )
+
+    async def complete(self, call: Call) -> Reply:
+        try:
+            resp = await self._client.send(self._request(call))
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc) from exc
+        if resp.status_code >= 400:
+            raise status_error(self.name, resp.status_code, resp.content, resp.headers)
+        return Reply(resp.content, resp.status_code)
+
+    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        try:
+            resp = await self._client.send(self._request(call), stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc) from exc
+        started = False
+        try:
+            if resp.status_code >= 400:
+                raise status_error(self.name, resp.status_code, await resp.aread(), resp.headers)
+            tail = b""
+            async for chunk in resp.aiter_bytes():
+                started = True
+                tail = (tail + chunk[-16:])[-16:]
+                yield chunk
+            if _DONE not in tail:
+                raise StreamInterrupted(
+                    f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
+                )
+        except httpx.HTTPError as exc:
+            if started:
+                raise StreamInterrupted(
+                    f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
+                ) from exc
+            raise transport_error(self.name, exc) from exc
+        finally:
+            await resp.aclose()
+
+    async def health(self) -> bool:
+        try:
+            resp = await self._client.get(self.base_url + "/models", headers=self._headers, timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code < 400
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "base_url": self.base_url}

@@ -1,0 +1,60 @@
+"""Builds the backend objects a routes file names. Secrets come from the environment, here and only here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.errors import ConfigError
+from gateway.routing.rules import LlamaCppSpec, OpenAISpec, RoutesFile
+
+if TYPE_CHECKING:
+    import httpx
+
+    from gateway.backends.base import Backend
+
+__all__ = ["build_backends"]
+
+
+def _api_key(spec: OpenAISpec, env: Mapping[str, str]) -> SecretStr | None:
+    if spec.api_key_env is None:
+        return None
+    value = env.get(spec.api_key_env)
+    if not value:
+        # Name the variable, never its value.
+        raise ConfigError(f"backend '{spec.name}': environment variable {spec.api_key_env} is not set")
+    return SecretStr(value)
+
+
+def build_backends(
+    spec: RoutesFile,
+    *,
+    client: httpx.AsyncClient,
+    model_threads: int,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Backend]:
+    env = os.environ if env is None else env
+    out: dict[str, Backend] = {}
+    for tier in spec.tiers.values():
+        for b in tier.backends:
+            if isinstance(b, OpenAISpec):
+                out[b.name] = OpenAICompatBackend(b.name, b.model, b.base_url, client, _api_key(b, env))
+            elif isinstance(b, LlamaCppSpec):
+                # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
+                from gateway.backends.llamacpp import LlamaCppBackend
+
+                threads = b.threads or model_threads or (os.cpu_count() or 1)
+                out[b.name] = LlamaCppBackend(
+                    b.name,
+                    b.model,
+                    path=b.path,
+                    threads=threads,
+                    n_ctx=b.n_ctx,
+                    queue_size=b.queue_size,
+                    embeddings=b.embeddings,
+                )
+    return out

@@ -1,0 +1,34 @@
+"""Process settings: where to listen, which routes file, limits. Read from GATEWAY_* variables.
+
+Routing rules live in routes.yaml (routing/rules.py), not here: these are the knobs of the process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    routes: Path = Path("routes.yaml")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Threads for each embedded llama.cpp instance unless routes.yaml sets `threads`.
+    # 0 = all cores: one generation saturates them, so more threads than cores only adds contention.
+    model_threads: int = Field(0, ge=0)
+
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.
+    max_upstream_connections: int = Field(1000, ge=1)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(300.0, gt=0)
+    request_timeout_s: float = Field(600.0, gt=0)

@@ -1,0 +1,156 @@
+"""The gateway's one exception tree, rendered as OpenAI's error envelope at the edge.
+
+    GatewayError                     500 api_error (never raised bare)
+    ├── ConfigError                  not HTTP: routes.yaml / settings are wrong (file:line: field: why)
+    ├── ClientError                  400 invalid_request_error: the caller can fix it
+    │   ├── InvalidRequest           400, names the offending field in `param`
+    │   ├── AuthenticationFailed     401
+    │   ├── ModelNotFound            404 model_not_found
+    │   ├── NotFound                 404 (unknown path)
+    │   ├── MethodNotAllowed         405
+    │   ├── PayloadTooLarge          413
+    │   ├── UnsupportedMediaType     415
+    │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
+    └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
+        ├── UpstreamStatusError      502: upstream 5xx, or it refused our credentials
+        ├── UpstreamUnavailable      503: overloaded (full queue, upstream 429) or nothing to try
+        ├── UpstreamTimeout          504
+        └── StreamInterrupted        the stream broke after its first byte: no status, an SSE error event
+
+`retryable` tells dispatch (and later the resilience layer) whether another candidate may be tried.
+Messages never carry prompts, completions or secrets: they are shown to clients and written to logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationFailed",
+    "ClientError",
+    "ConfigError",
+    "GatewayError",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "ModelNotFound",
+    "NotFound",
+    "PayloadTooLarge",
+    "StreamInterrupted",
+    "UnsupportedMediaType",
+    "UpstreamError",
+    "UpstreamRejected",
+    "UpstreamStatusError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+
+class GatewayError(Exception):
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class ConfigError(GatewayError):
+    """Raised at load time; carries every problem found so an operator fixes them in one pass."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class ClientError(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    pass
+
+
+class AuthenticationFailed(ClientError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class ModelNotFound(ClientError):
+    status = 404
+
+    def __init__(self, model: str) -> None:
+        # The model name is the client's own input; echoing it is what OpenAI does and leaks nothing.
+        super().__init__(
+            f"The model '{model}' does not exist on this gateway; GET /v1/models lists the available ones.",
+            param="model",
+            code="model_not_found",
+        )
+
+
+class NotFound(ClientError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class MethodNotAllowed(ClientError):
+    status = 405
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+
+
+class UpstreamRejected(ClientError):
+    """A 4xx from the backend about the request itself: another backend would refuse it too."""
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    error_type = "upstream_error"
+    retryable = True
+
+
+class UpstreamStatusError(UpstreamError):
+    def __init__(self, message: str, *, upstream_status: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    error_type = "service_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    error_type = "timeout"
+
+
+class StreamInterrupted(UpstreamError):
+    """The upstream failed after the first streamed byte; the client gets an error event, not a status."""

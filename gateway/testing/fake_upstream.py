@@ -1,0 +1,290 @@
+"""A scriptable OpenAI-compatible upstream: a real HTTP server for tests, demos and fault injection.
+
+It answers chat, completions (JSON and SSE), embeddings and models like a provider would, and misbehaves
+on demand, by script:
+
+    POST /_fake/script  {"mode": "ok" | "slow" | "error" | "hang" | "cut" | "close",
+                         "status": 500, "delay_ms": 0, "retry_after": null, "times": null}
+    GET  /_fake/stats   requests seen per path, and the last request (body, whether a key was sent)
+
+`times` limits a script to the next N requests, then the upstream is healthy again. `cut` sends half
+the stream and drops the connection; `close` drops it before any byte; `hang` never answers.
+
+    python -m gateway.testing.fake_upstream --port 9300 --model fake-large
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["FakeUpstream", "Script"]
+
+
+@dataclass
+class Script:
+    mode: str = "ok"
+    status: int = 500
+    delay_ms: float = 0.0
+    retry_after: str | None = None
+    times: int | None = None
+
+
+@dataclass
+class Stats:
+    paths: dict[str, int] = field(default_factory=dict)
+    last_body: dict[str, Any] | None = None
+    last_auth: str | None = None
+
+
+class FakeUpstream:
+    def __init__(
+        self,
+        model: str = "fake-model",
+        reply: str = "Hello from the fake upstream.",
+        chunks: int = 6,
+        api_key: str | None = None,
+    ) -> None:
+        self.model = model
+        self.reply = reply
+        self.chunks = chunks
+        self.api_key = api_key
+        self.script = Script()
+        self.stats = Stats()
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- behaviour ---------------------------------------------------------------------------
+    def set(self, **kw: Any) -> None:
+        self.script = Script(**kw)
+
+    def _take(self) -> Script:
+        s = self.script
+        if s.times is not None:
+            s.times -= 1
+            if s.times <= 0:
+                self.script = Script()
+        return s
+
+    def _usage(self, n: int) -> dict[str, int]:
+        return {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
+
+    async def _misbehave(self, request: web.Request, s: Script) -> web.StreamResponse | None:
+        if s.mode in ("slow", "hang", "cut") and s.delay_ms:
+            await asyncio.sleep(s.delay_ms / 1000)
+        if s.mode == "hang":
+            await asyncio.sleep(3600)
+        if s.mode == "close":
+            assert request.transport is not None
+            request.transport.close()
+            raise asyncio.CancelledError
+        if s.mode == "error":
+            headers = {"retry-after": s.retry_after} if s.retry_after else None
+            body = {
+                "error": {
+                    "message": f"scripted failure {s.status}",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+            return web.json_response(body, status=s.status, headers=headers)
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        self.stats.paths[path] = self.stats.paths.get(path, 0) + 1
+        auth = request.headers.get("authorization")
+        self.stats.last_auth = auth
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return web.json_response(
+                {"error": {"message": "bad key", "type": "auth", "param": None, "code": "invalid_api_key"}},
+                status=401,
+            )
+        body = await request.json() if request.can_read_body else {}
+        self.stats.last_body = body
+        script = self._take()
+        bad = await self._misbehave(request, script)
+        if bad is not None:
+            return bad
+        if path.endswith("/embeddings"):
+            return self._embeddings(body)
+        if body.get("stream"):
+            return await self._stream(request, body, script)
+        return self._complete(path, body)
+
+    def _complete(self, path: str, body: dict[str, Any]) -> web.Response:
+        words = self.reply.split()
+        if path.endswith("/chat/completions"):
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": self.reply},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+            obj = "chat.completion"
+        else:
+            choice = {"index": 0, "text": self.reply, "logprobs": None, "finish_reason": "stop"}
+            obj = "text_completion"
+        n = int(body.get("n") or 1)
+        choices = [{**choice, "index": i} for i in range(n)]
+        return web.json_response(
+            {
+                "id": "fake-1",
+                "object": obj,
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": choices,
+                "usage": self._usage(len(words)),
+            }
+        )
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await resp.prepare(request)
+        base = {
+            "id": "fake-1",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+        }
+        words = self.reply.split()
+        parts = [{"role": "assistant", "content": ""}] + [
+            {"content": (" " if i else "") + w} for i, w in enumerate(words)
+        ]
+        for i, delta in enumerate(parts):
+            if script.mode == "cut" and i == len(parts) // 2:
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            chunk = {
+                **base,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+            }
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            if script.mode == "slow" and script.delay_ms:
+                await asyncio.sleep(script.delay_ms / 1000 / len(parts))
+        final = {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}
+        await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {**base, "choices": [], "usage": self._usage(len(words))}
+            await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    def _embeddings(self, body: dict[str, Any]) -> web.Response:
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) and inputs and isinstance(inputs[0], str) else [inputs]
+        data = []
+        for i, text in enumerate(items):
+            digest = hashlib.sha256(json.dumps(text).encode()).digest()
+            data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in digest[:8]]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": self.model,
+                "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)},
+            }
+        )
+
+    # ---- control -----------------------------------------------------------------------------
+    async def _script(self, request: web.Request) -> web.Response:
+        self.set(**(await request.json()))
+        return web.json_response({"ok": True})
+
+    async def _stats(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "paths": self.stats.paths,
+                "last_body": self.stats.last_body,
+                "key_sent": self.stats.last_auth is not None,
+            }
+        )
+
+    async def _models(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}],
+            }
+        )
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/_fake/script", self._script)
+        app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", lambda _: self._ok())
+        for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+            app.router.add_post(p, self._handle)
+        return app
+
+    async def _ok(self) -> web.Response:
+        return web.Response(text="ok")
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # Tests drive the gateway with blocking clients too, so the fake gets a loop of its own.
+    def start_in_thread(self) -> int:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.start())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-{self.model}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self.port
+
+    def stop_thread(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Scriptable fake OpenAI-compatible upstream")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9300)
+    ap.add_argument("--model", default="fake-model")
+    ap.add_argument("--api-key", default=None)
+    args = ap.parse_args()
+    fake = FakeUpstream(model=args.model, api_key=args.api_key)
+    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
