@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import Stream
 
 from gateway.backends.base import Call, Endpoint
-from gateway.errors import GatewayError, UpstreamUnavailable
+from gateway.errors import ClientClosedRequest, GatewayError, UpstreamUnavailable
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _DONE = b"data: [DONE]\n\n"
+_T = TypeVar("_T")
 
 
 def _gateway(request: Request[Any, Any, Any]) -> Gateway:
@@ -51,6 +52,34 @@ async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield b"data: " + _encode(exc.envelope()) + b"\n\n" + _DONE
 
 
+async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T]) -> _T:
+    """Await `work`, cancelling it if the client disconnects first.
+
+    The server only tells us about a disconnect through receive(); without this a request queued for
+    the local model, or a hosted call billed by the token, would run on for nobody.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            raise ClientClosedRequest("The client closed the request.") from None
+        raise
+    finally:
+        watcher.cancel()
+
+
 async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls: Any) -> Response[Any]:
     parsed, raw = parse_request(await request.body(), model_cls)
     stream = bool(getattr(parsed, "stream", False))
@@ -58,13 +87,13 @@ async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls:
     call = Call(endpoint, raw, stream, bool(options and options.include_usage))
     dispatcher = _gateway(request).dispatcher
     if stream:
-        streamed = await dispatcher.stream(parsed.model, call)
+        streamed = await _while_connected(request, dispatcher.stream(parsed.model, call))
         return Stream(
             _sse(streamed.chunks),
             media_type="text/event-stream",
             headers={**_SSE_HEADERS, **_route_headers(streamed)},
         )
-    served = await dispatcher.complete(parsed.model, call)
+    served = await _while_connected(request, dispatcher.complete(parsed.model, call))
     return Response(
         served.reply.content,
         status_code=served.reply.status,

@@ -10,6 +10,7 @@
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
+    │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
     │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
     └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
         ├── UpstreamStatusError      502: upstream 5xx, or it refused our credentials
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
+    "ClientClosedRequest",
     "ClientError",
     "ConfigError",
     "GatewayError",
@@ -124,6 +126,10 @@ class PayloadTooLarge(ClientError):
 
 class UnsupportedMediaType(ClientError):
     status = 415
+
+
+class ClientClosedRequest(ClientError):
+    status = 499
 
 
 class UpstreamRejected(ClientError):

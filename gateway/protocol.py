@@ -25,7 +25,8 @@ __all__ = [
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # strict: "5" is not a number and "yes" is not a boolean, as OpenAI answers.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
 
 class ContentPart(_Wire):

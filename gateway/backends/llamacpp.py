@@ -73,13 +73,14 @@ def _cancellable_llama() -> type[Any]:
     """
     from llama_cpp import Llama, StoppingCriteriaList
 
-    class CancellableLlama(Llama):  # type: ignore[misc]
+    class CancellableLlama(Llama):
         active: _Cancel | None = None
 
-        def create_completion(self, *args: Any, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
             if self.active is not None:
-                stopping_criteria = StoppingCriteriaList([self.active, *(stopping_criteria or [])])
-            return super().create_completion(*args, stopping_criteria=stopping_criteria, **kwargs)
+                theirs = kwargs.get("stopping_criteria") or []
+                kwargs["stopping_criteria"] = StoppingCriteriaList([self.active, *theirs])
+            return super().create_completion(*args, **kwargs)
 
     return CancellableLlama
 

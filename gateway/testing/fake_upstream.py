@@ -226,12 +226,12 @@ class FakeUpstream:
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/_fake/stats", self._stats)
         app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/health", lambda _: self._ok())
+        app.router.add_get("/health", self._ok)
         for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
             app.router.add_post(p, self._handle)
         return app
 
-    async def _ok(self) -> web.Response:
+    async def _ok(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:

@@ -1,0 +1,181 @@
+"""Real servers on 127.0.0.1: the gateway as a subprocess, fake upstreams, llama_cpp.server as a peer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.backends.llamacpp import default_gguf
+from gateway.testing.fake_upstream import FakeUpstream
+
+FAKE_KEY = "sk-test-SECRET-4f9c2d"  # must never show up in logs or responses
+PROMPT_MARKER = "PROMPT-MARKER-71c3"  # must never show up in logs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class Gateway:
+    url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+
+def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
+    path = tmp / "routes.yaml"
+    path.write_text(routes)
+    port = free_port()
+    log = tmp / "gateway.log"
+    full_env = {
+        **os.environ,
+        "GATEWAY_ROUTES": str(path),
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_MODEL_THREADS": "1",
+        "GATEWAY_LOG_LEVEL": "info",
+        **env,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    gw = Gateway(f"http://127.0.0.1:{port}", log, proc)
+    wait_http(gw.url + "/healthz", proc)
+    return gw
+
+
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    return default_gguf()
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[dict[str, FakeUpstream]]:
+    ups = {
+        "large": FakeUpstream(model="fake-large", reply="I am the large tier.", api_key=FAKE_KEY),
+        "flaky": FakeUpstream(model="fake-flaky", reply="flaky answered"),
+        "spare": FakeUpstream(model="fake-spare", reply="spare answered"),
+        "broken": FakeUpstream(model="fake-broken", reply="broken answered"),
+    }
+    for f in ups.values():
+        f.start_in_thread()
+    yield ups
+    for f in ups.values():
+        f.stop_thread()
+
+
+@pytest.fixture(scope="session")
+def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server, serving the same GGUF: a real peer."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2-peer",
+             "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "1024",
+             "--verbose", "false"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models", proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop(proc)
+
+
+def full_routes(fakes: dict[str, FakeUpstream], llama_url: str) -> str:
+    return f"""
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends:
+      - {{name: smollm2, kind: llamacpp, model: SmolLM2-135M-Instruct, n_ctx: 1024, queue_size: 4}}
+  medium:
+    price: {{input_per_mtok: 0.2, output_per_mtok: 0.2}}
+    backends:
+      - {{name: llama-peer, kind: openai, base_url: "{llama_url}", model: smollm2-peer}}
+  large:
+    price: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+    backends:
+      - {{name: fake-large, kind: openai, base_url: "{fakes["large"].base_url}", model: fake-large,
+          api_key_env: FAKE_LARGE_KEY}}
+  flaky:
+    backends:
+      - {{name: fake-flaky, kind: openai, base_url: "{fakes["flaky"].base_url}", model: fake-flaky}}
+      - {{name: fake-spare, kind: openai, base_url: "{fakes["spare"].base_url}", model: fake-spare}}
+  broken:
+    backends:
+      - {{name: fake-broken, kind: openai, base_url: "{fakes["broken"].base_url}", model: fake-broken}}
+routes:
+  - {{model: auto, policy: auto}}
+  - {{model: small, tier: small}}
+  - {{model: medium, tier: medium}}
+  - {{model: large, tier: large}}
+  - {{model: flaky, tier: flaky}}
+  - {{model: broken, tier: broken}}
+"""
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    fakes: dict[str, FakeUpstream], llama_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    gw = start_gateway(
+        tmp_path_factory.mktemp("gateway"),
+        full_routes(fakes, llama_server),
+        FAKE_LARGE_KEY=FAKE_KEY,
+        GATEWAY_MAX_BODY_BYTES="65536",
+        GATEWAY_READ_TIMEOUT_S="2",
+    )
+    yield gw
+    stop(gw.proc)
+
+
+@pytest.fixture
+def reset_fakes(fakes: dict[str, FakeUpstream]) -> Iterator[dict[str, FakeUpstream]]:
+    for f in fakes.values():
+        f.set()
+    yield fakes
+    for f in fakes.values():
+        f.set()

@@ -1,0 +1,116 @@
+"""The embedded backend on the real model: bounded queue, and callers that leave stop their generation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.backends.base import Call
+from gateway.backends.llamacpp import LlamaCppBackend
+from gateway.errors import UpstreamRejected, UpstreamUnavailable
+from tests.conftest import Gateway
+
+# SmolLM2's end-of-text tokens banned: the model talks until max_tokens (~115 tokens/s on one thread),
+# so a generation that is not stopped keeps the backend busy for many seconds.
+ENDLESS: dict[str, Any] = {
+    "messages": [{"role": "user", "content": "Tell me a story."}],
+    "max_tokens": 1500,
+    "logit_bias": {"0": -100.0, "2": -100.0},
+}
+
+
+@pytest.fixture
+async def backend(gguf: Path) -> AsyncIterator[LlamaCppBackend]:
+    b = LlamaCppBackend("local", "smollm2", path=gguf, threads=1, n_ctx=2048, queue_size=1, embeddings=False)
+    await b.start()
+    yield b
+    await b.aclose()
+
+
+async def drained(backend: LlamaCppBackend, within: float) -> float:
+    t0 = time.perf_counter()
+    # Polling: the count changes on the model thread's schedule, there is no event to await.
+    while backend.queued and time.perf_counter() - t0 < within:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+async def test_closing_a_stream_stops_the_generation(backend: LlamaCppBackend) -> None:
+    chunks = backend.stream(Call("chat", ENDLESS, stream=True))
+    for _ in range(3):
+        assert (await anext(chunks)).startswith(b"data: ")
+    assert backend.queued == 1
+    await chunks.aclose()  # what the server does when the client disconnects
+    assert await drained(backend, within=5) < 1.0
+
+
+async def test_cancelled_completion_stops_the_generation(backend: LlamaCppBackend) -> None:
+    task = asyncio.create_task(backend.complete(Call("chat", ENDLESS)))
+    await asyncio.sleep(0.5)
+    assert backend.queued == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await drained(backend, within=5) < 1.0
+
+
+async def test_full_queue_is_refused_at_once(backend: LlamaCppBackend) -> None:
+    running = backend.stream(Call("chat", ENDLESS, stream=True))
+    await anext(running)
+    waiting = asyncio.create_task(backend.complete(Call("chat", {**ENDLESS, "max_tokens": 2})))
+    await asyncio.sleep(0.05)
+    assert backend.queued == 2  # one running + queue_size=1 waiting
+    t0 = time.perf_counter()
+    with pytest.raises(UpstreamUnavailable) as info:
+        await backend.complete(Call("chat", {**ENDLESS, "max_tokens": 2}))
+    assert time.perf_counter() - t0 < 0.1
+    assert info.value.code == "queue_full" and info.value.headers["retry-after"]
+    await running.aclose()
+    reply = await asyncio.wait_for(waiting, 10)  # the waiting one then runs
+    assert b"chat.completion" in reply.content
+    assert await drained(backend, within=5) < 1.0
+
+
+async def test_token_id_embeddings_are_refused(gguf: Path) -> None:
+    b = LlamaCppBackend("e", "m", path=gguf, threads=1, n_ctx=512, queue_size=0, embeddings=True)
+    await b.start()
+    try:
+        with pytest.raises(UpstreamRejected):
+            await b.complete(Call("embeddings", {"input": [1, 2, 3]}))
+    finally:
+        await b.aclose()
+
+
+async def test_gateway_full_queue_is_503_and_disconnects_free_it(gateway: Gateway) -> None:
+    """queue_size 4 in the test gateway: 5 streams fill it; the 6th call gets 503 until they leave."""
+    body = {"model": "small", **ENDLESS, "stream": True}
+    async with httpx.AsyncClient(base_url=gateway.v1, timeout=30) as client:
+
+        async def hold() -> None:
+            async with client.stream("POST", "/chat/completions", json=body) as resp:
+                async for _ in resp.aiter_lines():
+                    pass
+
+        holders = [asyncio.create_task(hold()) for _ in range(5)]
+        await asyncio.sleep(1.0)
+        resp = await client.post("/chat/completions", json={**body, "stream": False})
+        assert resp.status_code == 503
+        assert resp.json()["error"]["code"] == "queue_full"
+        assert resp.headers["retry-after"]
+        for h in holders:
+            h.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
+        # All five generations stop: a short request is served promptly instead of after ~60 s.
+        t0 = time.perf_counter()
+        ok = await client.post(
+            "/chat/completions",
+            json={"model": "small", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert ok.status_code == 200, ok.text
+        assert time.perf_counter() - t0 < 5
