@@ -27,6 +27,7 @@ _encode = msgspec.json.Encoder().encode
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _DONE = b"data: [DONE]\n\n"
 _T = TypeVar("_T")
+_WATCH_AFTER_S = 0.25
 
 
 def _gateway(request: Request[Any, Any, Any]) -> Gateway:
@@ -55,12 +56,15 @@ async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T]) -> _T:
     """Await `work`, cancelling it if the client disconnects first.
 
-    The server only tells us about a disconnect through receive(); without this a request queued for
-    the local model, or a hosted call billed by the token, would run on for nobody.
+    The server only reports a disconnect through receive(); without this a request queued for the
+    local model, or a hosted call billed by the token, would run on for nobody. Watching costs a task,
+    so it starts only once the request has lasted _WATCH_AFTER_S: fast answers never pay for it.
     """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     gone = False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         nonlocal gone
@@ -69,7 +73,11 @@ async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T])
         gone = True
         task.cancel()
 
-    watcher = asyncio.get_running_loop().create_task(watch())
+    def arm() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(_WATCH_AFTER_S, arm)
     try:
         return await work
     except asyncio.CancelledError:
@@ -77,7 +85,9 @@ async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T])
             raise ClientClosedRequest("The client closed the request.") from None
         raise
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls: Any) -> Response[Any]:

@@ -1,6 +1,6 @@
 """Composition root: create_app(settings) wires routes, backends, dispatch and the HTTP layer.
 
-Nothing happens at import. The lifespan owns the upstream client and the backends (model loading).
+Nothing happens at import. The lifespan owns the upstream HTTP session and the backends (model loading).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException
 
 from gateway.api import HANDLERS
 from gateway.backends.base import Backend
-from gateway.backends.http import make_client
+from gateway.backends.http import make_session
 from gateway.backends.registry import build_backends
 from gateway.config import Settings
 from gateway.dispatch import Dispatcher
@@ -49,14 +49,14 @@ class Gateway:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         s = self.settings
-        client = make_client(
+        session = make_session(
             max_connections=s.max_upstream_connections,
             connect_timeout_s=s.connect_timeout_s,
             read_timeout_s=s.read_timeout_s,
         )
         try:
             self.backends.update(
-                build_backends(self._table.spec, client=client, model_threads=s.model_threads)
+                build_backends(self._table.spec, session=session, model_threads=s.model_threads)
             )
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             log.info(
@@ -70,7 +70,7 @@ class Gateway:
         finally:
             await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
             self.backends.clear()
-            await client.aclose()
+            await session.close()
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response[Any]:

@@ -129,7 +129,7 @@ def test_streaming_n_on_embedded_model_is_400(gateway: Gateway) -> None:
         ({"mode": "error", "status": 400}, 400, "upstream_rejected"),
         ({"mode": "error", "status": 422}, 400, "upstream_rejected"),
         ({"mode": "hang"}, 504, "upstream_timeout"),
-        ({"mode": "close"}, 502, "upstream_unreachable"),
+        ({"mode": "close"}, 502, "upstream_protocol"),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])

@@ -167,13 +167,16 @@ def test_serve_refuses_a_bad_file(tmp_path: Path) -> None:
     assert ":1: version:" in out.stderr
 
 
-def test_missing_api_key_env_is_named_not_leaked(tmp_path: Path) -> None:
-    from gateway.backends.http import make_client
+async def test_missing_api_key_env_is_named_not_leaked(tmp_path: Path) -> None:
+    from gateway.backends.http import make_session
     from gateway.backends.registry import build_backends
 
     table = load_routes(write(tmp_path, GOOD))
-    client = make_client(max_connections=1, connect_timeout_s=1, read_timeout_s=1)
-    with pytest.raises(ConfigError, match="EXAMPLE_KEY is not set"):
-        build_backends(table.spec, client=client, model_threads=1, env={})
-    backends = build_backends(table.spec, client=client, model_threads=1, env={"EXAMPLE_KEY": "sk-zzz"})
-    assert "sk-zzz" not in repr(backends["hosted"].describe())
+    session = make_session(max_connections=1, connect_timeout_s=1, read_timeout_s=1)
+    try:
+        with pytest.raises(ConfigError, match="EXAMPLE_KEY is not set"):
+            build_backends(table.spec, session=session, model_threads=1, env={})
+        backends = build_backends(table.spec, session=session, model_threads=1, env={"EXAMPLE_KEY": "sk-zzz"})
+        assert "sk-zzz" not in repr(backends["hosted"].describe())
+    finally:
+        await session.close()

@@ -1,27 +1,30 @@
-"""The shared upstream HTTP client: httpx's API over aiohttp's connection pool.
+"""The shared upstream HTTP client: one aiohttp session and connection pool per process.
 
-httpx's own pool (httpcore) collapses with many slow requests in flight (~120 req/s at 64 concurrent
-50 ms calls on this machine class); the aiohttp transport holds. loadtests/bench_upstream.py measures it.
+Why aiohttp and not httpx (loadtests/README.md has the numbers, from loadtests/bench_upstream.py):
+httpx's own pool (httpcore) collapses with many slow requests in flight (~0.1x the floor's req/s at
+c=64 with a 50 ms upstream), and httpx over the aiohttp transport holds but spends twice the floor's
+CPU per request on building httpx objects. aiohttp stays inside backends/; nothing else sees it.
 """
 
 from __future__ import annotations
 
-import logging
+import aiohttp
 
-import httpx
-from httpx_aiohttp import HttpxAiohttpClient
-
-__all__ = ["make_client"]
+__all__ = ["make_session"]
 
 
-def make_client(
+def make_session(
     *, max_connections: int, connect_timeout_s: float, read_timeout_s: float
-) -> httpx.AsyncClient:
-    # One log line per upstream request costs real CPU, and URLs are not worth it at INFO.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    # read = the longest silence between two bytes (time to first token, then between chunks);
-    # pool = waiting for a free connection.
-    timeout = httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=30.0)
-    client: httpx.AsyncClient = HttpxAiohttpClient(limits=limits, timeout=timeout, follow_redirects=False)
-    return client
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=300)
+    # sock_read = the longest silence between two reads (time to first token, then between chunks).
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+    # Bodies are passed through without their content-encoding header, so they must be plain: ask
+    # upstreams not to compress (loopback and LAN gain nothing), and decode if one does anyway.
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"accept-encoding": "identity"},
+    )

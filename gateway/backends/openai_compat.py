@@ -7,10 +7,10 @@ so nothing above this module knows about HTTP client exceptions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from gateway.backends.base import Backend, Call, Endpoint, Reply
@@ -37,6 +37,7 @@ _PATHS: dict[Endpoint, str] = {
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 _DONE = b"[DONE]"
+_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 def _upstream_message(body: bytes) -> str:
@@ -49,7 +50,7 @@ def _upstream_message(body: bytes) -> str:
     return str(msg)[:500] if msg else "no details"
 
 
-def status_error(backend: str, status: int, body: bytes, headers: httpx.Headers) -> GatewayError:
+def status_error(backend: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
     if status in (400, 409, 413, 422):
         return UpstreamRejected(
             f"Backend '{backend}' rejected the request: {_upstream_message(body)}",
@@ -76,12 +77,16 @@ def status_error(backend: str, status: int, body: bytes, headers: httpx.Headers)
     )
 
 
-def transport_error(backend: str, exc: httpx.HTTPError) -> UpstreamError:
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return UpstreamError(f"Cannot connect to backend '{backend}'.", code="upstream_unreachable")
-    if isinstance(exc, httpx.TimeoutException):
+def transport_error(backend: str, exc: BaseException) -> UpstreamError:
+    if isinstance(exc, TimeoutError):  # aiohttp's socket timeouts are TimeoutErrors too
         return UpstreamTimeout(f"Backend '{backend}' did not answer in time.", code="upstream_timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"Cannot connect to backend '{backend}'.", code="upstream_unreachable")
     return UpstreamError(f"Backend '{backend}' broke the connection.", code="upstream_protocol")
+
+
+# What the HTTP client may raise for a failed exchange (not a status): translated, never leaked.
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class OpenAICompatBackend(Backend):
@@ -92,64 +97,77 @@ class OpenAICompatBackend(Backend):
         name: str,
         model: str,
         base_url: str,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         api_key: SecretStr | None = None,
     ) -> None:
         super().__init__(name, model)
         self.base_url = base_url.rstrip("/")
-        self._client = client
+        self._session = session
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         if api_key is not None:
             self._headers["authorization"] = f"Bearer {api_key.get_secret_value()}"
+        self._urls = {e: self.base_url + p for e, p in _PATHS.items()}
 
-    def _request(self, call: Call) -> httpx.Request:
+    def _body(self, call: Call) -> bytes:
         body: dict[str, Any] = {**call.body, "model": self.model}
-        return self._client.build_request(
-            "POST", self.base_url + _PATHS[call.endpoint], content=_encode(body), headers=self._headers
-        )
+        return _encode(body)
 
     async def complete(self, call: Call) -> Reply:
         try:
-            resp = await self._client.send(self._request(call))
-        except httpx.HTTPError as exc:
+            async with self._session.post(
+                self._urls[call.endpoint], data=self._body(call), headers=self._headers
+            ) as resp:
+                content = await resp.read()
+                status = resp.status
+                if status >= 400:
+                    raise status_error(self.name, status, content, resp.headers)
+        except _TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
-        if resp.status_code >= 400:
-            raise status_error(self.name, resp.status_code, resp.content, resp.headers)
-        return Reply(resp.content, resp.status_code)
+        return Reply(content, status)
 
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
         try:
-            resp = await self._client.send(self._request(call), stream=True)
-        except httpx.HTTPError as exc:
+            resp = await self._session.post(
+                self._urls[call.endpoint], data=self._body(call), headers=self._headers
+            )
+        except _TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
-        started = False
+        started = finished = False
         try:
-            if resp.status_code >= 400:
-                raise status_error(self.name, resp.status_code, await resp.aread(), resp.headers)
+            if resp.status >= 400:
+                raise status_error(self.name, resp.status, await resp.read(), resp.headers)
             tail = b""
-            async for chunk in resp.aiter_bytes():
+            async for chunk in resp.content.iter_any():
                 started = True
                 tail = (tail + chunk[-16:])[-16:]
                 yield chunk
+            finished = True
             if _DONE not in tail:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )
-        except httpx.HTTPError as exc:
+        except _TRANSPORT_ERRORS as exc:
             if started:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
                 ) from exc
             raise transport_error(self.name, exc) from exc
         finally:
-            await resp.aclose()
+            if finished:
+                resp.release()
+            else:
+                # The client left (or we failed) mid-stream: dropping the connection is how an
+                # OpenAI-compatible server learns to stop generating.
+                resp.close()
 
     async def health(self) -> bool:
         try:
-            resp = await self._client.get(self.base_url + "/models", headers=self._headers, timeout=2.0)
-        except httpx.HTTPError:
+            async with self._session.get(
+                self.base_url + "/models", headers=self._headers, timeout=_HEALTH_TIMEOUT
+            ) as resp:
+                return resp.status < 400
+        except _TRANSPORT_ERRORS:
             return False
-        return resp.status_code < 400
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "base_url": self.base_url}

@@ -13,7 +13,7 @@ from gateway.errors import ConfigError
 from gateway.routing.rules import LlamaCppSpec, OpenAISpec, RoutesFile
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
     from gateway.backends.base import Backend
 
@@ -33,7 +33,7 @@ def _api_key(spec: OpenAISpec, env: Mapping[str, str]) -> SecretStr | None:
 def build_backends(
     spec: RoutesFile,
     *,
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     model_threads: int,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Backend]:
@@ -42,7 +42,7 @@ def build_backends(
     for tier in spec.tiers.values():
         for b in tier.backends:
             if isinstance(b, OpenAISpec):
-                out[b.name] = OpenAICompatBackend(b.name, b.model, b.base_url, client, _api_key(b, env))
+                out[b.name] = OpenAICompatBackend(b.name, b.model, b.base_url, session, _api_key(b, env))
             elif isinstance(b, LlamaCppSpec):
                 # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
                 from gateway.backends.llamacpp import LlamaCppBackend
