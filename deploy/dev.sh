@@ -56,8 +56,20 @@ case "$cmd" in
     ;;
   serve)
     install
-    say "starting the gateway on http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-8080}/v1"
-    exec "$VENV/bin/gateway" serve "$@"
+    url="http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-8080}"
+    say "starting the gateway on $url/v1 (Ctrl-C stops it)"
+    "$VENV/bin/gateway" serve "$@" &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0' INT TERM
+    for _ in $(seq 1 300); do
+      kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
+      "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('$url/readyz', timeout=1)" 2>/dev/null && break
+      sleep 0.2
+    done
+    say "ready; a first streamed answer from the embedded model:"
+    "$VENV/bin/gateway" ask --url "$url/v1" "Say hello to a new user in one sentence." || true
+    say "serving on $url/v1: point any OpenAI client's base_url there"
+    wait "$pid"
     ;;
   test)
     install --test

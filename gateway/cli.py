@@ -1,4 +1,5 @@
-"""Command line: `gateway serve` runs the server, `gateway check FILE` validates a routes file offline."""
+"""Command line: `serve` runs the gateway, `check FILE` validates a routes file offline, `ask` streams an
+answer from a running gateway (a smoke test needing nothing but the standard library)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,42 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = {"model": args.model, "stream": True, "max_tokens": args.max_tokens,
+            "messages": [{"role": "user", "content": args.prompt}]}  # fmt: skip
+    req = urllib.request.Request(  # noqa: S310 - the URL is the operator's own gateway
+        args.url.rstrip("/") + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+            print(f"[{resp.headers.get('x-gateway-tier')} tier, {resp.headers.get('x-gateway-backend')}] ",
+                  end="", flush=True)  # fmt: skip
+            for raw in resp:
+                line = raw.decode().strip()
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if "error" in event:
+                    print(f"\nerror: {event['error']['message']}", file=sys.stderr)
+                    return 1
+                for choice in event.get("choices", []):
+                    print(choice.get("delta", {}).get("content") or "", end="", flush=True)
+    except urllib.error.HTTPError as exc:
+        print(f"error {exc.code}: {exc.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"cannot reach {args.url}: {exc.reason}", file=sys.stderr)
+        return 1
+    print()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -65,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate a routes file; exit 1 listing every problem")
     check.add_argument("file")
     check.set_defaults(func=_check)
+    ask = sub.add_parser("ask", help="stream one answer from a running gateway")
+    ask.add_argument("prompt")
+    ask.add_argument("--url", default="http://127.0.0.1:8080/v1")
+    ask.add_argument("--model", default="auto")
+    ask.add_argument("--max-tokens", type=int, default=64)
+    ask.set_defaults(func=_ask)
     args = ap.parse_args(argv)
     code: int = args.func(args)
     return code
