@@ -34,9 +34,27 @@ install_llama() {
   touch "$marker"
 }
 
+system_deps() {
+  # llama-cpp-python compiles C++; a bare Debian image lacks the compiler, cmake and venv.
+  local missing=()
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  command -v cmake >/dev/null || missing+=(cmake)
+  "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]} (Debian packages)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "please install: ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
 install() {
   local extras=""
   [ "${1:-}" = "--test" ] && extras="[test]"
+  system_deps
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"

@@ -147,8 +147,9 @@ def table(rows: list[dict]) -> str:
         def ratio(key: str, row: dict = r, base: dict | None = f) -> str:
             return f"{row[key] / base[key]:.2f}" if base and base[key] else "-"
 
+        errors = sum(r["errors"].values())
         cells = [r["server"], f"{r['delay_ms']} ms", r["c"], r["rps"], r["p50"], r["p99"],
-                 r["cpu_ms_per_req"], sum(r["errors"].values()), ratio("rps"), ratio("p50"), ratio("p99")]  # fmt: skip
+                 r["cpu_ms_per_req"], errors, ratio("rps"), ratio("p50"), ratio("p99")]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
