@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--model", default="auto")
     ask.add_argument("--max-tokens", type=int, default=64)
     ask.set_defaults(func=_ask)
+    from gateway.classify.cli import add_commands
+
+    add_commands(sub)
     args = ap.parse_args(argv)
     code: int = args.func(args)
     return code
