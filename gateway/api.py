@@ -12,8 +12,10 @@ from litestar import Request, Response, get, post
 from litestar.response import Stream
 
 from gateway.backends.base import Call, Endpoint
-from gateway.errors import ClientClosedRequest, GatewayError, UpstreamUnavailable
+from gateway.errors import ClientClosedRequest, GatewayError, InvalidRequest, UpstreamUnavailable
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
+from gateway.routing.planner import Hints
+from gateway.routing.replay import decision_json
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -35,12 +37,39 @@ def _gateway(request: Request[Any, Any, Any]) -> Gateway:
     return gw
 
 
+def _ms(request: Request[Any, Any, Any], name: str) -> float | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise InvalidRequest(
+            f"Header '{name}' must be a positive number of milliseconds.", param=name, code="invalid_header"
+        )
+    return value
+
+
+def _hints(request: Request[Any, Any, Any]) -> Hints:
+    return Hints(_ms(request, "x-latency-budget-ms"), _ms(request, "x-slo-ttft-ms"))
+
+
 def _route_headers(served: Served | StreamServed) -> dict[str, str]:
-    return {
-        "x-gateway-route": served.route.name,
-        "x-gateway-tier": served.route.tier,
-        "x-gateway-backend": served.backend.name,
+    plan = served.decision.plan
+    name = served.backend.name
+    tier = next((c.tier for c in plan.candidates if c.backend == name), served.decision.route.tier)
+    first = plan.candidates[0].backend if plan.candidates else name
+    headers = {
+        "x-gateway-route": served.decision.route.name,
+        "x-gateway-tier": tier,
+        "x-gateway-backend": name,
+        "x-gateway-reason": plan.reason if name == first else f"{plan.reason};fallback",
     }
+    if plan.difficulty is not None:
+        headers["x-gateway-difficulty"] = f"{plan.difficulty:.3f}"
+    return headers
 
 
 async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -96,14 +125,15 @@ async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls:
     options = getattr(parsed, "stream_options", None)
     call = Call(endpoint, raw, stream, bool(options and options.include_usage))
     dispatcher = _gateway(request).dispatcher
+    hints = _hints(request)
     if stream:
-        streamed = await _while_connected(request, dispatcher.stream(parsed.model, call))
+        streamed = await _while_connected(request, dispatcher.stream(parsed.model, call, hints))
         return Stream(
             _sse(streamed.chunks),
             media_type="text/event-stream",
             headers={**_SSE_HEADERS, **_route_headers(streamed)},
         )
-    served = await _while_connected(request, dispatcher.complete(parsed.model, call))
+    served = await _while_connected(request, dispatcher.complete(parsed.model, call, hints))
     return Response(
         served.reply.content,
         status_code=served.reply.status,
@@ -125,6 +155,14 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/v1/embeddings", status_code=200)
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _serve(request, "embeddings", EmbeddingRequest)
+
+
+@post("/v1/route/explain", status_code=200)
+async def route_explain(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The routing decision for a chat request, without generating anything."""
+    parsed, raw = parse_request(await request.body(), ChatCompletionRequest)
+    decision = _gateway(request).dispatcher.decide(parsed.model, raw, _hints(request))
+    return Response(_encode(decision_json(decision)), media_type="application/json")
 
 
 @get("/v1/models", sync_to_thread=False)
@@ -156,4 +194,4 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(_encode({"status": "ready", "backends": status}), media_type="application/json")
 
 
-HANDLERS = [chat_completions, completions, embeddings, list_models, healthz, readyz]
+HANDLERS = [chat_completions, completions, embeddings, route_explain, list_models, healthz, readyz]

@@ -27,7 +27,9 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from gateway.routing.rules import RouteTable, load_routes
+from gateway.routing.estimates import LatencyBook
+from gateway.routing.planner import Planner
+from gateway.routing.rules import RouteTable, load_classifier, load_routes
 
 __all__ = ["Gateway", "create_app"]
 
@@ -41,7 +43,10 @@ class Gateway:
         self.settings = settings
         self._table = table
         self.backends: dict[str, Backend] = {}
-        self.dispatcher = Dispatcher(self.table, self.backends, request_timeout_s=settings.request_timeout_s)
+        planner = Planner(load_classifier(table), LatencyBook())
+        self.dispatcher = Dispatcher(
+            self.table, self.backends, planner, request_timeout_s=settings.request_timeout_s
+        )
 
     def table(self) -> RouteTable:
         return self._table

@@ -7,9 +7,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.routing.rules import RouteTable
 
 __all__ = ["main"]
 
@@ -43,12 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gateway.routing.rules import load_routes
-
-    try:
-        table = load_routes(Path(args.file))
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
+    table = _load(Path(args.file))
+    if table is None:
         return 1
     tiers = ", ".join(f"{n} ({len(t.backends)} backends)" for n, t in table.spec.tiers.items())
     print(f"{args.file}: ok, sha256 {table.sha256[:12]}, tiers: {tiers}; routes: {', '.join(table.routes)}")
@@ -60,8 +60,12 @@ def _ask(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
-    body = {"model": args.model, "stream": True, "max_tokens": args.max_tokens,
-            "messages": [{"role": "user", "content": args.prompt}]}  # fmt: skip
+    body = {
+        "model": args.model,
+        "stream": True,
+        "max_tokens": args.max_tokens,
+        "messages": [{"role": "user", "content": args.prompt}],
+    }
     req = urllib.request.Request(  # noqa: S310 - the URL is the operator's own gateway
         args.url.rstrip("/") + "/chat/completions",
         data=json.dumps(body).encode(),
@@ -69,8 +73,11 @@ def _ask(args: argparse.Namespace) -> int:
     )
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
-            print(f"[{resp.headers.get('x-gateway-tier')} tier, {resp.headers.get('x-gateway-backend')}] ",
-                  end="", flush=True)  # fmt: skip
+            print(
+                f"[{resp.headers.get('x-gateway-tier')} tier, {resp.headers.get('x-gateway-backend')}] ",
+                end="",
+                flush=True,
+            )
             for raw in resp:
                 line = raw.decode().strip()
                 if not line.startswith("data: ") or line == "data: [DONE]":
@@ -91,6 +98,55 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(path: Path) -> RouteTable | None:
+    from gateway.routing.rules import load_routes
+
+    try:
+        return load_routes(path)
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return None
+
+
+def _route(args: argparse.Namespace) -> int:
+    from gateway.routing.replay import hints_from, replay
+
+    table = _load(args.routes)
+    if table is None:
+        return 1
+    try:
+        hints = hints_from(args.header)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    out = sys.stdout.buffer
+    for line in replay(table, sys.stdin.buffer, hints):
+        out.write(line)
+    out.flush()
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.routing.replay import hints_from, replay
+
+    table = _load(args.routes)
+    if table is None:
+        return 1
+    try:
+        hints = hints_from(args.header)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    body = {"model": args.model, "messages": [{"role": "user", "content": args.prompt}]}
+    if args.max_tokens:
+        body["max_tokens"] = args.max_tokens
+    for line in replay(table, [json.dumps(body).encode()], hints):
+        print(json.dumps(json.loads(line), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -102,6 +158,19 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate a routes file; exit 1 listing every problem")
     check.add_argument("file")
     check.set_defaults(func=_check)
+    route = sub.add_parser(
+        "route", help="decide for each chat request body on stdin (JSONL); no model is called"
+    )
+    route.add_argument("--routes", type=Path, default=Path("routes.yaml"))
+    route.add_argument("--header", action="append", default=[], help="e.g. 'x-latency-budget-ms: 800'")
+    route.set_defaults(func=_route)
+    explain = sub.add_parser("explain", help="print the routing decision for one prompt")
+    explain.add_argument("prompt")
+    explain.add_argument("--routes", type=Path, default=Path("routes.yaml"))
+    explain.add_argument("--model", default="auto")
+    explain.add_argument("--max-tokens", type=int)
+    explain.add_argument("--header", action="append", default=[], help="e.g. 'x-latency-budget-ms: 800'")
+    explain.set_defaults(func=_explain)
     ask = sub.add_parser("ask", help="stream one answer from a running gateway")
     ask.add_argument("prompt")
     ask.add_argument("--url", default="http://127.0.0.1:8080/v1")

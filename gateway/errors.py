@@ -10,6 +10,7 @@
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
+    │   ├── BudgetUnmeetable         422: no capable tier is expected to meet the latency budget
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
     │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
     └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
@@ -28,6 +29,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetUnmeetable",
     "ClientClosedRequest",
     "ClientError",
     "ConfigError",
@@ -126,6 +128,13 @@ class PayloadTooLarge(ClientError):
 
 class UnsupportedMediaType(ClientError):
     status = 415
+
+
+class BudgetUnmeetable(ClientError):
+    status = 422
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="latency_budget_unmeetable")
 
 
 class ClientClosedRequest(ClientError):

@@ -73,13 +73,31 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start(cmd: list[str], env: dict[str, str], cwd: Path, cpu: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["taskset", "-c", cpu, *cmd], env={**os.environ, **env}, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        ["taskset", "-c", cpu, *cmd],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str], Path]:
-    uvicorn = [PY, "-m", "uvicorn", "min_proxy:app", "--port", str(port), "--no-access-log",
-               "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+    uvicorn = [
+        PY,
+        "-m",
+        "uvicorn",
+        "min_proxy:app",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+    ]
     if name.startswith("floor"):
         client = {"floor": "aiohttp", "floor-httpx": "httpx", "floor-hxaio": "httpx_aiohttp"}[name]
         return uvicorn, {"UPSTREAM_URL": upstream, "PROXY_CLIENT": client}, BENCH
@@ -91,18 +109,39 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
 
 def load(url: str, c: int, duration: float, out: Path) -> dict[str, object]:
     subprocess.run(
-        ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "loadgen.py"), "--url", url, "-c", str(c),
-         "-d", str(duration), "-w", "1.5", "--json", str(out)],
-        check=True, stdout=subprocess.DEVNULL, timeout=duration + 60,
-    )  # fmt: skip
+        [
+            "taskset",
+            "-c",
+            LOAD_CPU,
+            PY,
+            str(BENCH / "loadgen.py"),
+            "--url",
+            url,
+            "-c",
+            str(c),
+            "-d",
+            str(duration),
+            "-w",
+            "1.5",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=duration + 60,
+    )
     result: dict[str, object] = json.loads(out.read_text())
     return result
 
 
 def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: float, tmp: Path) -> list[dict]:
     mport = free_port()
-    mock = start([PY, str(BENCH / "mock_upstream.py")],
-                 {"MOCK_PORT": str(mport), "MOCK_DELAY_MS": str(delay_ms)}, BENCH, LOAD_CPU)  # fmt: skip
+    mock = start(
+        [PY, str(BENCH / "mock_upstream.py")],
+        {"MOCK_PORT": str(mport), "MOCK_DELAY_MS": str(delay_ms)},
+        BENCH,
+        LOAD_CPU,
+    )
     rows = []
     try:
         upstream = f"http://127.0.0.1:{mport}"
@@ -112,8 +151,12 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
             cmd, env, cwd = server_cmd(name, port, upstream, tmp)
             proc = start(cmd, env, cwd, SERVER_CPU)
             try:
-                wait_ready(f"http://127.0.0.1:{port}/health" if name.startswith("floor")
-                           else f"http://127.0.0.1:{port}/healthz", proc)  # fmt: skip
+                wait_ready(
+                    f"http://127.0.0.1:{port}/health"
+                    if name.startswith("floor")
+                    else f"http://127.0.0.1:{port}/healthz",
+                    proc,
+                )
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 load(url, 8, 1.0, tmp / "warm.json")  # warm caches and pools
                 for c in points:
@@ -124,9 +167,18 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
                     assert isinstance(lat, dict)
                     total = res["total_requests"]
                     assert isinstance(total, int)
-                    rows.append({"server": name, "delay_ms": delay_ms, "c": c, "rps": res["rps"],
-                                 "p50": lat.get("p50"), "p99": lat.get("p99"), "errors": res["errors"],
-                                 "cpu_ms_per_req": round(1000 * cpu / max(total, 1), 3)})  # fmt: skip
+                    rows.append(
+                        {
+                            "server": name,
+                            "delay_ms": delay_ms,
+                            "c": c,
+                            "rps": res["rps"],
+                            "p50": lat.get("p50"),
+                            "p99": lat.get("p99"),
+                            "errors": res["errors"],
+                            "cpu_ms_per_req": round(1000 * cpu / max(total, 1), 3),
+                        }
+                    )
                     print(json.dumps(rows[-1]), flush=True)
             finally:
                 proc.terminate()
@@ -139,8 +191,11 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
 
 def table(rows: list[dict]) -> str:
     floor = {(r["delay_ms"], r["c"]): r for r in rows if r["server"] == "floor"}
-    lines = ["| server | upstream delay | c | req/s | p50 ms | p99 ms | CPU ms/req | errors | "
-             "req/s ÷ floor | p50 ÷ floor | p99 ÷ floor |", "|---" * 11 + "|"]  # fmt: skip
+    lines = [
+        "| server | upstream delay | c | req/s | p50 ms | p99 ms | CPU ms/req | errors | "
+        "req/s ÷ floor | p50 ÷ floor | p99 ÷ floor |",
+        "|---" * 11 + "|",
+    ]
     for r in rows:
         f = floor.get((r["delay_ms"], r["c"]))
 
@@ -148,8 +203,19 @@ def table(rows: list[dict]) -> str:
             return f"{row[key] / base[key]:.2f}" if base and base[key] else "-"
 
         errors = sum(r["errors"].values())
-        cells = [r["server"], f"{r['delay_ms']} ms", r["c"], r["rps"], r["p50"], r["p99"],
-                 r["cpu_ms_per_req"], errors, ratio("rps"), ratio("p50"), ratio("p99")]  # fmt: skip
+        cells = [
+            r["server"],
+            f"{r['delay_ms']} ms",
+            r["c"],
+            r["rps"],
+            r["p50"],
+            r["p99"],
+            r["cpu_ms_per_req"],
+            errors,
+            ratio("rps"),
+            ratio("p50"),
+            ratio("p99"),
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 

@@ -55,9 +55,12 @@ def test_chat_streaming_with_usage(client: openai.OpenAI) -> None:
 
 def test_chat_n_and_stop(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="small", messages=[{"role": "user", "content": "Count: 1, 2, 3"}], max_tokens=8, n=2,
+        model="small",
+        messages=[{"role": "user", "content": "Count: 1, 2, 3"}],
+        max_tokens=8,
+        n=2,
         stop=["\n"],
-    )  # fmt: skip
+    )
     assert [c.index for c in resp.choices] == [0, 1]
     assert all("\n" not in (c.message.content or "") for c in resp.choices)
 

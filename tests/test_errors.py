@@ -17,8 +17,9 @@ CHAT = {"model": "large", "messages": [{"role": "user", "content": PROMPT_MARKER
 
 def post(gw: Gateway, body: Any, path: str = "/chat/completions", **kw: Any) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.post(gw.v1 + path, content=content, headers={"content-type": "application/json"},
-                      timeout=30, **kw)  # fmt: skip
+    return httpx.post(
+        gw.v1 + path, content=content, headers={"content-type": "application/json"}, timeout=30, **kw
+    )
 
 
 def envelope(resp: httpx.Response) -> dict[str, Any]:
@@ -134,9 +135,13 @@ def test_streaming_n_on_embedded_model_is_400(gateway: Gateway) -> None:
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_failures_map_to_gateway_statuses(
-    gateway: Gateway, reset_fakes: dict[str, FakeUpstream], script: dict[str, Any], status: int, code: str,
+    gateway: Gateway,
+    reset_fakes: dict[str, FakeUpstream],
+    script: dict[str, Any],
+    status: int,
+    code: str,
     stream: bool,
-) -> None:  # fmt: skip
+) -> None:
     reset_fakes["broken"].set(**script)
     resp = post(gateway, {**CHAT, "model": "broken", "stream": stream})
     assert resp.status_code == status, resp.text

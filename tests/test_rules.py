@@ -150,8 +150,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_check_command(tmp_path: Path) -> None:
-    good = subprocess.run([sys.executable, "-m", "gateway", "check", str(write(tmp_path, GOOD))],
-                          capture_output=True, text=True)  # fmt: skip
+    good = subprocess.run(
+        [sys.executable, "-m", "gateway", "check", str(write(tmp_path, GOOD))], capture_output=True, text=True
+    )
     assert good.returncode == 0 and "ok" in good.stdout
     bad = write(tmp_path, GOOD.replace("default_tier: small", "default_tier: tiny"))
     out = subprocess.run([sys.executable, "-m", "gateway", "check", str(bad)], capture_output=True, text=True)
@@ -161,8 +162,12 @@ def test_check_command(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_bad_file(tmp_path: Path) -> None:
     bad = write(tmp_path, GOOD.replace("version: 1", "version: 2"))
-    out = subprocess.run([sys.executable, "-m", "gateway", "serve", "--routes", str(bad), "--port", "0"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(bad), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1
     assert ":1: version:" in out.stderr
 

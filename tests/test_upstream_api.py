@@ -43,10 +43,12 @@ def test_fake_upstream_chat_rewrites_model_and_sends_key(
 def test_fake_upstream_streaming_passes_chunks(client: openai.OpenAI, reset_fakes: dict) -> None:
     chunks = list(
         client.chat.completions.create(
-            model="large", messages=[{"role": "user", "content": "hi"}], stream=True,
+            model="large",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
             stream_options={"include_usage": True},
         )
-    )  # fmt: skip
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "I am the large tier."
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
 

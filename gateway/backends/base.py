@@ -54,6 +54,11 @@ class Backend(ABC):
     def stream(self, call: Call) -> AsyncIterator[bytes]:
         """SSE bytes, ending with `data: [DONE]`."""
 
+    @property
+    def queued(self) -> int:
+        """Requests admitted and not finished, where the backend itself keeps a queue."""
+        return 0
+
     @abstractmethod
     async def health(self) -> bool:
         """Cheap liveness that never bills tokens."""

@@ -58,8 +58,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     train = sub.add_parser("train", help="train difficulty-scorer weights from labelled prompts")
     train.add_argument("--routerbench", type=Path, help="the shared RouterBench CSV(.gz)")
     train.add_argument("--arena", type=Path, help="the shared arena-bench CSV(.gz)")
-    train.add_argument("--data", type=Path, action="append",
-                       help="your traffic: CSV/JSONL with `prompt` and `tier` (repeatable)")  # fmt: skip
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="your traffic: CSV/JSONL with `prompt` and `tier` (repeatable)",
+    )
     train.add_argument("--small-tier", default="small", help="label 0 = this tier was good enough")
     train.add_argument("--name", default="default")
     train.add_argument("--l2", type=float, default=1e-3)

@@ -16,10 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARENA_LARGE", "ARENA_SMALL", "RB_LARGE", "RB_SMALL", "Example", "load_arena", "load_labelled",
-           "load_routerbench"]  # fmt: skip
+__all__ = [
+    "ARENA_LARGE",
+    "ARENA_SMALL",
+    "RB_LARGE",
+    "RB_SMALL",
+    "Example",
+    "load_arena",
+    "load_labelled",
+    "load_routerbench",
+]
 
-RB_SMALL, RB_MEDIUM, RB_LARGE = "mistralai/mistral-7b-chat", "mistralai/mixtral-8x7b-chat", "gpt-4-1106-preview"
+RB_SMALL, RB_MEDIUM, RB_LARGE = (
+    "mistralai/mistral-7b-chat",
+    "mistralai/mixtral-8x7b-chat",
+    "gpt-4-1106-preview",
+)
 ARENA_SMALL, ARENA_LARGE = "Mistral-7B-Instruct-v0.1", "gpt-4-1106-preview"
 
 
@@ -36,7 +48,7 @@ class Example:
 
 def _open(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path), encoding="utf-8")  # type: ignore[return-value]
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8")
     return path.open(encoding="utf-8")
 
 
@@ -70,8 +82,17 @@ def load_routerbench(path: Path) -> list[Example]:
             qs, qm, ql = _float(row[RB_SMALL]), _float(row[RB_MEDIUM]), _float(row[RB_LARGE])
             if qs != qs or ql != ql:  # NaN: a few ARC rows have no score
                 continue
-            out.append(Example(_chat(_unlist(row["prompt"])), int(qs < 1.0), row["eval_name"],
-                               row["routerdc_split"], qs, qm, ql))  # fmt: skip
+            out.append(
+                Example(
+                    _chat(_unlist(row["prompt"])),
+                    int(qs < 1.0),
+                    row["eval_name"],
+                    row["routerdc_split"],
+                    qs,
+                    qm,
+                    ql,
+                )
+            )
     return out
 
 
@@ -85,8 +106,11 @@ def load_arena(path: Path) -> list[Example]:
             if qs != qs or ql != ql:
                 continue
             split = "test" if hashlib.sha256(row["question_id"].encode()).digest()[0] % 2 else "train"
-            out.append(Example(_chat(_unlist(row["prompt"])), int(qs < ql), "arena", split,
-                               qs / 10, qm / 10, ql / 10))  # fmt: skip
+            out.append(
+                Example(
+                    _chat(_unlist(row["prompt"])), int(qs < ql), "arena", split, qs / 10, qm / 10, ql / 10
+                )
+            )
     return out
 
 

@@ -88,8 +88,13 @@ def evaluate(name: str, score: ScoreFn, examples: Sequence[Example], n_boot: int
     ql = np.array([e.q_large for e in examples])
     m = metrics(s, qs, ql)
     boot = _bootstrap(s, qs, ql, n_boot, seed=7)
-    return (f"| {name} | {m.apgr:.3f} {_ci([b.apgr for b in boot])} | {m.cpt50:.2f} {_ci([b.cpt50 for b in boot])} "
-            f"| {m.cpt80:.2f} {_ci([b.cpt80 for b in boot])} | {m.calls95:.2f} {_ci([b.calls95 for b in boot])} |")  # fmt: skip
+    cells = [
+        f"{m.apgr:.3f} {_ci([b.apgr for b in boot])}",
+        f"{m.cpt50:.2f} {_ci([b.cpt50 for b in boot])}",
+        f"{m.cpt80:.2f} {_ci([b.cpt80 for b in boot])}",
+        f"{m.calls95:.2f} {_ci([b.calls95 for b in boot])}",
+    ]
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def _linear(scorer: LinearScorer) -> ScoreFn:
@@ -126,8 +131,7 @@ def scorer_latency_us(scorer: LinearScorer, examples: Sequence[Example]) -> dict
     return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
 
 
-HEADER = ("| router | APGR [95% CI] | CPT(50%) | CPT(80%) | calls@95% |\n"
-          "|---|---|---|---|---|")  # fmt: skip
+HEADER = "| router | APGR [95% CI] | CPT(50%) | CPT(80%) | calls@95% |\n|---|---|---|---|---|"
 
 
 def report(data_dir: Path, shipped: LinearScorer, n_boot: int = 500) -> str:
@@ -138,22 +142,33 @@ def report(data_dir: Path, shipped: LinearScorer, n_boot: int = 500) -> str:
     baselines: list[tuple[str, ScoreFn]] = [("random", _random(1)), ("prompt length", _length)]
     out = [f"Scorer `{shipped.name}`: {shipped.meta}", ""]
     for title, rows in (
-        (f"RouterBench held-out split (routerdc_split=test, {len(rb_test)} prompts; small = Mistral-7B, "
-         "large = GPT-4)", rb_test),
-        (f"Arena held-out half ({len(arena_test)} real chat prompts, GPT-4-graded 1-10; small = Mistral-7B, "
-         "large = GPT-4)", arena_test),
-    ):  # fmt: skip
+        (
+            f"RouterBench held-out split (routerdc_split=test, {len(rb_test)} prompts; small = Mistral-7B, "
+            "large = GPT-4)",
+            rb_test,
+        ),
+        (
+            f"Arena held-out half ({len(arena_test)} real chat prompts, GPT-4-graded 1-10; "
+            "small = Mistral-7B, large = GPT-4)",
+            arena_test,
+        ),
+    ):
         out += [f"### {title}", "", HEADER, evaluate("learned (shipped)", _linear(shipped), rows, n_boot)]
         out += [evaluate(n, fn, rows, n_boot) for n, fn in baselines] + [""]
     out += ["### Cross-task: trained without the task it is tested on (all of that task's rows)", "", HEADER]
     for task in ("arc-challenge", "mbpp", "winogrande"):
-        train = [e for e in rb if e.task != task and e.split == "train"] + [e for e in arena if e.split == "train"]
+        train = [e for e in rb if e.task != task and e.split == "train"] + [
+            e for e in arena if e.split == "train"
+        ]
         held = [e for e in rb if e.task == task]
         model = fit(train, name=f"without-{task}")
         out.append(evaluate(f"learned, tested on {task} ({len(held)})", _linear(model), held, n_boot))
         out.append(evaluate(f"prompt length, on {task}", _length, held, n_boot))
         out.append(evaluate(f"random, on {task}", _random(2), held, n_boot))
     lat = scorer_latency_us(shipped, rb_test)
-    out += ["", f"Scorer latency (features + score, one core, {3 * len(rb_test)} calls): "
-            f"p50 {lat['p50']:.0f} µs, p99 {lat['p99']:.0f} µs, max {lat['max']:.0f} µs."]  # fmt: skip
+    out += [
+        "",
+        f"Scorer latency (features + score, one core, {3 * len(rb_test)} calls): "
+        f"p50 {lat['p50']:.0f} µs, p99 {lat['p99']:.0f} µs, max {lat['max']:.0f} µs.",
+    ]
     return "\n".join(out) + "\n"

@@ -6,6 +6,7 @@ being asked sits at the end, and a bounded slice keeps the cost flat however lon
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -18,12 +19,18 @@ _WORD = re.compile(r"[a-z0-9_]+|[^\sa-z0-9_]")
 _ARITH = re.compile(r"\d\s*[-+*/^=<>]\s*\d")
 # Cue words, matched against the tokens already split for the scorer: one pass over the text, not
 # one case-insensitive regex each (which cost 5x the whole extraction).
-_CODE = frozenset("def class function return import include lambda python javascript typescript java sql "
-                  "rust golang bash regex code program script compile bug stack exception".split())  # fmt: skip
-_MATH = frozenset("solve equation integral derivative probability calculate compute prove theorem sqrt "
-                  "frac sum matrix math".split())  # fmt: skip
-_REASON = frozenset("explain why analyze analyse compare evaluate justify reason reasoning plan design "
-                    "tradeoff tradeoffs step-by-step".split())  # fmt: skip
+_CODE = frozenset(
+    "def class function return import include lambda python javascript typescript java sql rust golang "
+    "bash regex code program script compile bug stack exception".split()
+)
+_MATH = frozenset(
+    "solve equation integral derivative probability calculate compute prove theorem sqrt frac sum "
+    "matrix math".split()
+)
+_REASON = frozenset(
+    "explain why analyze analyse compare evaluate justify reason reasoning plan design tradeoff "
+    "tradeoffs step-by-step".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,7 @@ def extract(body: dict[str, Any]) -> tuple[Features, list[str]]:
 
 def words(toks: list[str]) -> list[str]:
     """Unigrams and bigrams of the text slice: the scorer's sparse vocabulary."""
-    return toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
+    return toks + [a + " " + b for a, b in itertools.pairwise(toks)]
 
 
 def dense_vector(f: Features) -> dict[str, float]:

@@ -23,7 +23,8 @@ FORMAT = "gateway-linear-v1"
 
 
 class Scorer(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def score(self, features: Features, words: list[str]) -> float: ...
 
@@ -51,8 +52,14 @@ class LinearScorer:
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "name": self.name, "bias": self.bias, "dense": self.dense,
-                "vocab": self.vocab, "meta": self.meta}  # fmt: skip
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "bias": self.bias,
+            "dense": self.dense,
+            "vocab": self.vocab,
+            "meta": self.meta,
+        }
 
 
 def _from_json(data: Any, source: str) -> LinearScorer:

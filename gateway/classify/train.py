@@ -77,19 +77,25 @@ def fit(
     x[:, 0] = 1.0
     for r, (dense, ws) in enumerate(rows):
         x[r, 1 : 1 + len(DENSE_KEYS)] = [dense[k] for k in DENSE_KEYS]
-        for w in ws:
-            i = index.get(w)
+        for token in ws:
+            i = index.get(token)
             if i is not None:
                 x[r, 1 + len(DENSE_KEYS) + i] = 1.0
     y = np.array([ex.label for ex in examples], dtype=np.float64)
-    w = _adam(x, y, l2, epochs, lr)
-    dense_w = {k: round(float(w[1 + i]), 5) for i, k in enumerate(DENSE_KEYS)}
+    coef = [float(c) for c in _adam(x, y, l2, epochs, lr)]
+    dense_w = {k: round(coef[1 + i], 5) for i, k in enumerate(DENSE_KEYS)}
     # Weights this small change no decision; dropping them keeps the file and the look-ups small.
-    vocab_w = {t: round(float(w[1 + len(DENSE_KEYS) + i]), 5) for i, t in enumerate(vocab)
-               if abs(w[1 + len(DENSE_KEYS) + i]) >= 0.01}  # fmt: skip
-    info = {"examples": len(examples), "positives": int(y.sum()), "vocab": len(vocab_w), "l2": l2,
-            "epochs": epochs, **(meta or {})}  # fmt: skip
-    return LinearScorer(name=name, bias=round(float(w[0]), 5), dense=dense_w, vocab=vocab_w, meta=info)
+    offset = 1 + len(DENSE_KEYS)
+    vocab_w = {t: round(coef[offset + i], 5) for i, t in enumerate(vocab) if abs(coef[offset + i]) >= 0.01}
+    info = {
+        "examples": len(examples),
+        "positives": int(y.sum()),
+        "vocab": len(vocab_w),
+        "l2": l2,
+        "epochs": epochs,
+        **(meta or {}),
+    }
+    return LinearScorer(name=name, bias=round(coef[0], 5), dense=dense_w, vocab=vocab_w, meta=info)
 
 
 def save(scorer: LinearScorer, path: Path) -> None:

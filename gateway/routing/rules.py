@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.classify.scorer import LinearScorer, default_scorer, load_scorer
 from gateway.errors import ConfigError, ModelNotFound
 from gateway.routing.yamlsource import load_yaml, locate
 
@@ -27,6 +28,7 @@ __all__ = [
     "RoutesFile",
     "TierSpec",
     "compile_routes",
+    "load_classifier",
     "load_routes",
 ]
 
@@ -44,7 +46,14 @@ class Price(_Strict):
     output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
 
 
-class LlamaCppSpec(_Strict):
+class _Latency(_Strict):
+    """Priors for the live latency estimates, until the gateway has measured the backend itself."""
+
+    ttft_ms: float | None = Field(None, gt=0, description="time to first token")
+    tpot_ms: float | None = Field(None, gt=0, description="time per output token")
+
+
+class LlamaCppSpec(_Latency):
     kind: Literal["llamacpp"]
     name: str = Field(pattern=_NAME)
     model: str = Field("SmolLM2-135M-Instruct", min_length=1)
@@ -55,7 +64,7 @@ class LlamaCppSpec(_Strict):
     embeddings: bool = True
 
 
-class OpenAISpec(_Strict):
+class OpenAISpec(_Latency):
     kind: Literal["openai"]
     name: str = Field(pattern=_NAME)
     base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
@@ -69,18 +78,41 @@ BackendSpec = Annotated[LlamaCppSpec | OpenAISpec, Field(discriminator="kind")]
 class TierSpec(_Strict):
     backends: list[BackendSpec] = Field(min_length=1)
     price: Price = Price()
+    # The difficulty score (0 easy .. 1 hard) this tier is trusted with.
+    max_difficulty: float = Field(1.0, ge=0, le=1)
 
 
 class RouteSpec(_Strict):
     model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
     tier: str | None = None
     policy: Literal["auto"] | None = None
+    # Defaults for requests without x-latency-budget-ms / x-slo-ttft-ms headers.
+    latency_budget_ms: float | None = Field(None, gt=0)
+    ttft_slo_ms: float | None = Field(None, gt=0)
+    # When no capable tier is expected to fit the budget: the fastest capable one, the fastest of
+    # all, or a 422 that says why.
+    on_budget_miss: Literal["fastest_capable", "fastest", "reject"] = "fastest_capable"
+    # Output length assumed when the request sets no max_tokens.
+    expected_output_tokens: int = Field(256, ge=1)
+    # After every capable tier failed, try the less capable ones rather than fail the request.
+    degrade: bool = True
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:
         if (self.tier is None) == (self.policy is None):
             raise ValueError("give exactly one of `tier` or `policy`")
         return self
+
+
+class ClassifierSpec(_Strict):
+    weights: Path | None = Field(None, description="scorer weights from `gateway train`; default: shipped")
+
+
+class EstimatorSpec(_Strict):
+    # Unobserved, an estimate drifts back to its prior with this half-life, so a backend that was
+    # slow gets traffic again once it may have recovered.
+    half_life_s: float = Field(30.0, gt=0)
+    alpha: float = Field(0.3, gt=0, le=1, description="weight of each new sample")
 
 
 class RoutesFile(_Strict):
@@ -90,6 +122,8 @@ class RoutesFile(_Strict):
     routes: list[RouteSpec] = []
     # A client may also ask for a backend's own model name (e.g. gpt-4o-mini) and get that backend.
     expose_backend_models: bool = True
+    classifier: ClassifierSpec = ClassifierSpec()
+    estimator: EstimatorSpec = EstimatorSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +133,7 @@ class Route:
     # A route by a backend's model name is answered only by backends serving that model.
     model: str | None = None
     policy: str | None = None
+    spec: RouteSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +182,7 @@ def compile_routes(spec: RoutesFile, source: str = "<memory>", text: str = "") -
                 routes[b.model] = Route(name=b.model, tier=tname, model=b.model)
     for r in spec.routes:
         target = r.tier if r.tier is not None else spec.default_tier
-        routes[r.model] = Route(name=r.model, tier=target, policy=r.policy)
+        routes[r.model] = Route(name=r.model, tier=target, policy=r.policy, spec=r)
     digest = hashlib.sha256(text.encode()).hexdigest()
     return RouteTable(source=source, sha256=digest, spec=spec, routes=MappingProxyType(routes))
 
@@ -167,3 +202,13 @@ def load_routes(path: Path) -> RouteTable:
     if cross:
         raise ConfigError(f"{path}: invalid routes file", cross)
     return compile_routes(spec, str(path), text)
+
+
+def load_classifier(table: RouteTable) -> LinearScorer:
+    """The difficulty scorer a routes file names (relative to the file), or the shipped default."""
+    weights = table.spec.classifier.weights
+    if weights is None:
+        return default_scorer()
+    if not weights.is_absolute():
+        weights = Path(table.source).parent / weights
+    return load_scorer(weights)

@@ -1,0 +1,110 @@
+"""From a request to a plan: resolve the route, profile the request, look at live state, decide.
+
+The only place that gathers inputs for the pure policy: the route table, the scorer, the latency book
+and each backend's queue. The clock and backend state come in as arguments, so `gateway route` can
+replay traffic offline against priors alone and tests can drive it deterministically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.classify.features import Features, extract
+from gateway.classify.scorer import Scorer
+from gateway.routing.estimates import LatencyBook, LatencyStats
+from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned
+from gateway.routing.rules import BackendSpec, Route, RouteTable
+
+__all__ = ["Decision", "Hints", "Planner", "idle"]
+
+# Seconds, for backends routes.yaml gives no prior for: a local small model starts fast and runs
+# ~10 ms a token on CPU; a remote one pays a network round trip and queueing first.
+_PRIORS = {"llamacpp": (0.05, 0.010), "openai": (0.30, 0.020)}
+
+# (requests admitted and not finished, healthy?) for a backend name.
+BackendState = Callable[[str], tuple[int, bool]]
+
+
+def idle(_: str) -> tuple[int, bool]:
+    """Backend state when nothing is running: for offline replays."""
+    return 0, True
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    budget_ms: float | None = None
+    ttft_slo_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    route: Route
+    plan: Plan
+    features: Features | None = None
+
+
+class Planner:
+    def __init__(self, scorer: Scorer, book: LatencyBook) -> None:
+        self.scorer = scorer
+        self.book = book
+
+    def stats(self, table: RouteTable, spec: BackendSpec) -> LatencyStats:
+        ttft, tpot = _PRIORS[spec.kind]
+        est = table.spec.estimator
+        return self.book.get(
+            spec.name,
+            spec.ttft_ms / 1000 if spec.ttft_ms else ttft,
+            spec.tpot_ms / 1000 if spec.tpot_ms else tpot,
+            alpha=est.alpha,
+            half_life_s=est.half_life_s,
+        )
+
+    def _tier_view(
+        self, table: RouteTable, name: str, now: float, tokens: int, state: BackendState, model: str | None
+    ) -> TierView:
+        tier = table.tier(name)
+        views = []
+        for b in tier.backends:
+            if model is not None and b.model != model:
+                continue
+            ttft, tpot = self.stats(table, b).view(now)
+            queued, healthy = state(b.name)
+            # Requests ahead of this one run one at a time on a local model; HTTP servers batch
+            # (their queues are read from their metrics, not guessed from our in-flight count).
+            wait = queued * (ttft + tokens * tpot) if b.kind == "llamacpp" else 0.0
+            views.append(BackendView(b.name, ttft, tpot, wait, healthy))
+        cost = tier.price.input_per_mtok + tier.price.output_per_mtok
+        return TierView(name, tier.max_difficulty, cost, tuple(views))
+
+    def decide(
+        self,
+        table: RouteTable,
+        model: str,
+        body: dict[str, Any],
+        hints: Hints,
+        *,
+        now: float,
+        state: BackendState = idle,
+    ) -> Decision:
+        route = table.resolve(model)
+        spec = route.spec
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        tokens = (
+            limit if isinstance(limit, int) and limit > 0 else (spec.expected_output_tokens if spec else 256)
+        )
+        if route.policy != "auto" or spec is None:
+            view = self._tier_view(table, route.tier, now, tokens, state, route.model)
+            return Decision(route, pinned(view, route.model))
+        features, words = extract(body)
+        ask = Ask(
+            difficulty=round(self.scorer.score(features, words), 4),
+            output_tokens=tokens,
+            budget_ms=hints.budget_ms if hints.budget_ms is not None else spec.latency_budget_ms,
+            ttft_slo_ms=hints.ttft_slo_ms if hints.ttft_slo_ms is not None else spec.ttft_slo_ms,
+            on_miss=spec.on_budget_miss,
+            degrade=spec.degrade,
+        )
+        tiers = tuple(self._tier_view(table, t, now, tokens, state, None) for t in table.spec.tiers)
+        return Decision(route, decide(ask, tiers), features)
