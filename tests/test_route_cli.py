@@ -1,0 +1,84 @@
+"""`gateway route` (batch replay of JSONL) and `gateway explain`, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROUTES = """\
+version: 1
+default_tier: small
+tiers:
+  small:
+    max_difficulty: 0.5
+    backends: [{name: local, kind: llamacpp, ttft_ms: 40, tpot_ms: 10}]
+  large:
+    price: {input_per_mtok: 2.5, output_per_mtok: 10}
+    backends: [{name: hosted, kind: openai, base_url: "https://api.example.com/v1", model: big,
+                ttft_ms: 400, tpot_ms: 20}]
+routes:
+  - {model: auto, policy: auto, expected_output_tokens: 100}
+  - {model: large, tier: large}
+"""
+
+
+def gateway(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_route_replays_a_file(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    lines = [
+        {"model": "auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]},
+        {
+            "model": "auto",
+            "messages": [{"role": "user", "content": "Prove Fermat's last theorem, step by step."}],
+            "max_tokens": 2000,
+        },
+        {"model": "large", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "unknown", "messages": [{"role": "user", "content": "hi"}]},
+    ]
+    stdin = "\n".join(json.dumps(x) for x in lines) + "\n{broken\n\n"
+    out = gateway("route", "--routes", str(routes), "--header", "x-latency-budget-ms: 1500", stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(rows) == 5  # one per non-empty line, errors included
+    for row in rows[:2]:
+        assert set(row) >= {"difficulty", "tier", "backend", "reasons", "candidates"}
+        assert 0 < row["difficulty"] < 1
+    # 2000 tokens fit nowhere within 1.5 s: the fastest capable tier, and the reason says so
+    assert rows[1]["reason"] == "budget_miss_fastest_capable"
+    assert rows[2] == {
+        **rows[2],
+        "tier": "large",
+        "backend": "hosted",
+        "reason": "pinned",
+        "difficulty": None,
+    }
+    assert rows[3]["error"]["code"] == "model_not_found"
+    assert rows[4]["error"]["code"] == "invalid_json"
+
+
+def test_route_rejects_bad_header_and_bad_routes(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    bad = gateway("route", "--routes", str(routes), "--header", "x-other: 1")
+    assert bad.returncode == 2 and "unsupported header" in bad.stderr
+    routes.write_text(ROUTES.replace("max_difficulty: 0.5", "max_difficulty: 5"))
+    broken = gateway("route", "--routes", str(routes))
+    assert broken.returncode == 1 and "tiers.small.max_difficulty" in broken.stderr
+
+
+def test_explain_one_prompt(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    out = gateway("explain", "Write a haiku", "--routes", str(routes), "--header", "x-slo-ttft-ms: 100")
+    assert out.returncode == 0, out.stderr
+    decision = json.loads(out.stdout)
+    assert decision["route"] == "auto"
+    assert decision["features"]["prompt_tokens"] == 4
