@@ -27,6 +27,7 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
 from gateway.routing.rules import RouteTable, load_classifier, load_routes
@@ -44,8 +45,14 @@ class Gateway:
         self._table = table
         self.backends: dict[str, Backend] = {}
         planner = Planner(load_classifier(table), LatencyBook())
+        self.guard = Guard.from_spec(table.spec, self.backends)
         self.dispatcher = Dispatcher(
-            self.table, self.backends, planner, request_timeout_s=settings.request_timeout_s
+            self.table,
+            self.backends,
+            planner,
+            self.guard,
+            request_timeout_s=settings.request_timeout_s,
+            first_token_timeout_s=settings.first_token_timeout_s,
         )
 
     def table(self) -> RouteTable:
@@ -64,6 +71,8 @@ class Gateway:
                 build_backends(self._table.spec, session=session, model_threads=s.model_threads)
             )
             await asyncio.gather(*(b.start() for b in self.backends.values()))
+            await self.guard.health.check_all()  # readiness is known before the first request
+            self.guard.health.start()
             log.info(
                 "routes %s (sha256 %s): %d routes, backends: %s",
                 self._table.source,
@@ -73,6 +82,7 @@ class Gateway:
             )
             yield
         finally:
+            await self.guard.health.stop()
             await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
             self.backends.clear()
             await session.close()

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.
     max_upstream_connections: int = Field(1000, ge=1)
+    # Four timeouts, each for one thing: connecting; the first streamed chunk (a tier's
+    # first_token_timeout_ms overrides it); the silence between two chunks (read); the whole request.
     connect_timeout_s: float = Field(5.0, gt=0)
+    first_token_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     request_timeout_s: float = Field(600.0, gt=0)

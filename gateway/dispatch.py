@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.backends.base import Backend, Call, Reply
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    GatewayError,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.protocol import completion_tokens
+from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyStats
 from gateway.routing.planner import Decision, Hints, Planner
 from gateway.routing.rules import RouteTable
@@ -56,14 +63,18 @@ class Dispatcher:
         table: Callable[[], RouteTable],
         backends: Mapping[str, Backend],
         planner: Planner,
+        guard: Guard,
         *,
         request_timeout_s: float,
+        first_token_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._table = table
         self._backends = backends
         self.planner = planner
+        self.guard = guard
         self._timeout = request_timeout_s
+        self._first_token_default_s = first_token_timeout_s
         self._clock = clock
         self._in_flight: dict[str, int] = {}
 
@@ -71,13 +82,22 @@ class Dispatcher:
         backend = self._backends.get(name)
         if backend is None:
             return 0, False
-        return max(backend.queued, self._in_flight.get(name, 0)), True
+        queued = max(backend.queued, self._in_flight.get(name, 0))
+        return queued, self.guard.available(backend, self._clock())
 
     def decide(self, model: str, body: dict[str, Any], hints: Hints) -> Decision:
         return self.planner.decide(self._table(), model, body, hints, now=self._clock(), state=self._state)
 
-    def _candidates(self, decision: Decision) -> list[Backend]:
-        return [self._backends[c.backend] for c in decision.plan.candidates if c.backend in self._backends]
+    def _candidates(self, decision: Decision) -> list[tuple[Backend, str]]:
+        """The plan's backends, those the breakers let through first; the rest only as a last resort."""
+        now = self._clock()
+        pairs = [
+            (self._backends[c.backend], c.tier)
+            for c in decision.plan.candidates
+            if c.backend in self._backends
+        ]
+        allowed = [p for p in pairs if self.guard.breakers.allows(p[0].name, now)]
+        return allowed + [p for p in pairs if p not in allowed]
 
     def _stats(self, backend: Backend) -> LatencyStats | None:
         table = self._table()
@@ -92,41 +112,75 @@ class Dispatcher:
         if stats is not None:
             stats.observe(self._clock(), **sample)
 
+    def _first_token_s(self, tier: str) -> float:
+        spec = self._table().spec.tiers.get(tier)
+        ms = spec.first_token_timeout_ms if spec is not None else None
+        return ms / 1000 if ms else self._first_token_default_s
+
     @staticmethod
     def _exhausted(decision: Decision, failures: list[tuple[Backend, GatewayError]]) -> GatewayError:
-        route = decision.route
+        """One error for the client, naming every backend tried; its status says what kind of failure."""
+        route = decision.route.name
         if not failures:
-            return UpstreamUnavailable(f"No backend serves route '{route.name}'.", code="no_backend")
-        last = failures[-1][1]
-        if len(failures) > 1 and isinstance(last, UpstreamError):
-            tried = "; ".join(f"{b.name}: {e.message}" for b, e in failures)
-            last.message = f"All {len(failures)} backends failed for route '{route.name}'. {tried}"
-        return last
+            return UpstreamUnavailable(f"No backend serves route '{route}'.", code="no_backend")
+        if len(failures) == 1:
+            return failures[0][1]
+        errors = [e for _, e in failures]
+        tried = "; ".join(f"{b.name}: {e.message}" for b, e in failures)
+        message = f"All {len(failures)} attempts failed for route '{route}'. {tried}"
+        if all(isinstance(e, UpstreamTimeout) for e in errors):
+            return UpstreamTimeout(message, code="all_backends_timed_out")
+        if all(isinstance(e, UpstreamUnavailable) for e in errors):
+            retry = [e.headers["retry-after"] for e in errors if "retry-after" in e.headers]
+            headers = {"retry-after": min(retry, key=float)} if retry else None
+            return UpstreamUnavailable(message, code="all_backends_unavailable", headers=headers)
+        return UpstreamError(message, code="all_backends_failed")
+
+    def _begin(self) -> float:
+        now = self._clock()
+        self.guard.budget.request(now)
+        return now + self._timeout
+
+    def _remaining(self, deadline: float) -> float:
+        return max(0.0, deadline - self._clock())
 
     async def complete(self, model: str, call: Call, hints: Hints = _NO_HINTS) -> Served:
         decision = self.decide(model, call.body, hints)
+        deadline = self._begin()
         failures: list[tuple[Backend, GatewayError]] = []
-        for backend in self._candidates(decision):
-            name = backend.name
-            self._in_flight[name] = self._in_flight.get(name, 0) + 1
-            t0 = self._clock()
-            try:
-                async with asyncio.timeout(self._timeout):
-                    reply = await backend.complete(call)
-            except (GatewayError, TimeoutError) as exc:
-                err = _before_first_chunk(backend, exc)
-                if isinstance(err, UpstreamTimeout):
+        for backend, _tier in self._candidates(decision):
+            if self._remaining(deadline) <= 0:
+                break
+
+            async def attempt(backend: Backend = backend) -> Reply:
+                name = backend.name
+                self._in_flight[name] = self._in_flight.get(name, 0) + 1
+                t0 = self._clock()
+                try:
+                    async with asyncio.timeout(self._remaining(deadline)):
+                        reply = await backend.complete(call)
+                except TimeoutError:
                     self._observe(backend, ttft_s=self._clock() - t0)
-                log.warning("backend %s failed: %s", name, err.message)
+                    raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
+                finally:
+                    self._in_flight[name] -= 1
+                if call.endpoint != "embeddings":
+                    self._observe_reply(backend, self._clock() - t0, reply.content)
+                return reply
+
+            try:
+                reply = await self.guard.call(backend, attempt, deadline=deadline, clock=self._clock)
+            except GatewayError as err:
+                log.warning("backend %s failed: %s", backend.name, err.message)
                 failures.append((backend, err))
                 if not err.retryable:
-                    raise err from None
+                    raise
                 continue
-            finally:
-                self._in_flight[name] -= 1
-            if call.endpoint != "embeddings":
-                self._observe_reply(backend, self._clock() - t0, reply.content)
             return Served(reply, decision, backend)
+        if self._remaining(deadline) <= 0 and not failures:
+            failures.append(
+                (self._backends[decision.plan.candidates[0].backend], UpstreamTimeout("Deadline passed."))
+            )
         raise self._exhausted(decision, failures)
 
     def _observe_reply(self, backend: Backend, elapsed: float, content: bytes) -> None:
@@ -141,43 +195,64 @@ class Dispatcher:
 
     async def stream(self, model: str, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
         decision = self.decide(model, call.body, hints)
+        deadline = self._begin()
         failures: list[tuple[Backend, GatewayError]] = []
-        for backend in self._candidates(decision):
-            chunks = backend.stream(call)
-            t0 = self._clock()
+        for backend, tier in self._candidates(decision):
+            if self._remaining(deadline) <= 0:
+                break
+            limit = self._first_token_s(tier)
+
+            async def attempt(
+                backend: Backend = backend, limit: float = limit
+            ) -> tuple[AsyncIterator[bytes], bytes]:
+                chunks = backend.stream(call)
+                t0 = self._clock()
+                try:
+                    async with asyncio.timeout(min(limit, self._remaining(deadline))):
+                        first = await anext(chunks)
+                except (GatewayError, TimeoutError, StopAsyncIteration) as exc:
+                    with contextlib.suppress(GatewayError):
+                        await chunks.aclose()  # type: ignore[attr-defined]
+                    err = _before_first_chunk(backend, exc)
+                    if isinstance(err, UpstreamTimeout):
+                        self._observe(backend, ttft_s=self._clock() - t0)
+                    raise err from None
+                self._observe(backend, ttft_s=self._clock() - t0)
+                return chunks, first
+
             try:
-                async with asyncio.timeout(self._timeout):
-                    first = await anext(chunks)
-            except (GatewayError, TimeoutError, StopAsyncIteration) as exc:
-                with contextlib.suppress(GatewayError):
-                    await chunks.aclose()  # type: ignore[attr-defined]
-                err = _before_first_chunk(backend, exc)
-                if isinstance(err, UpstreamTimeout):
-                    self._observe(backend, ttft_s=self._clock() - t0)
+                chunks, first = await self.guard.call(backend, attempt, deadline=deadline, clock=self._clock)
+            except GatewayError as err:
                 log.warning("backend %s failed before streaming: %s", backend.name, err.message)
                 failures.append((backend, err))
                 if not err.retryable:
-                    raise err from None
+                    raise
                 continue
-            t_first = self._clock()
-            self._observe(backend, ttft_s=t_first - t0)
-            return StreamServed(self._relay(backend, first, chunks, t_first), decision, backend)
+            return StreamServed(self._relay(backend, first, chunks, deadline), decision, backend)
         raise self._exhausted(decision, failures)
 
     async def _relay(
-        self, backend: Backend, first: bytes, rest: AsyncIterator[bytes], t_first: float
+        self, backend: Backend, first: bytes, rest: AsyncIterator[bytes], deadline: float
     ) -> AsyncIterator[bytes]:
         name = backend.name
         self._in_flight[name] = self._in_flight.get(name, 0) + 1
+        t_first = self._clock()
         events = first.count(b"data: ")
         try:
             yield first
             async for chunk in rest:
+                if self._clock() > deadline:
+                    raise StreamInterrupted(
+                        f"Backend '{name}' exceeded the request deadline.", code="deadline"
+                    )
                 events += chunk.count(b"data: ")
                 yield chunk
             # Events beyond the first and the closing [DONE] are about one token each.
             if events > 2:
                 self._observe(backend, tpot_s=(self._clock() - t_first) / (events - 2))
+        except StreamInterrupted:
+            self.guard.breakers.failure(name, self._clock())
+            raise
         finally:
             self._in_flight[name] -= 1
             # A client that went away cancels us here; closing `rest` cancels the upstream call too.

@@ -177,9 +177,21 @@ def test_all_backends_failing_lists_what_was_tried(gateway: Gateway, reset_fakes
     reset_fakes["flaky"].set(mode="error", status=500)
     reset_fakes["spare"].set(mode="error", status=503)
     resp = post(gateway, {**CHAT, "model": "flaky"})
+    assert resp.status_code == 502  # mixed failures: the upstream side failed
+    err = envelope(resp)
+    assert err["code"] == "all_backends_failed"
+    assert "fake-flaky" in err["message"] and "fake-spare" in err["message"]
+
+
+def test_all_backends_overloaded_is_503_with_the_soonest_retry_after(
+    gateway: Gateway, reset_fakes: dict
+) -> None:
+    reset_fakes["flaky"].set(mode="error", status=429, retry_after="30")
+    reset_fakes["spare"].set(mode="error", status=503, retry_after="20")
+    resp = post(gateway, {**CHAT, "model": "flaky"})
     assert resp.status_code == 503
-    msg = envelope(resp)["message"]
-    assert "fake-flaky" in msg and "fake-spare" in msg
+    assert envelope(resp)["code"] == "all_backends_unavailable"
+    assert resp.headers["retry-after"] == "20"
 
 
 def test_logs_hold_no_prompt_and_no_key(gateway: Gateway) -> None:

@@ -59,6 +59,11 @@ class Backend(ABC):
         """Requests admitted and not finished, where the backend itself keeps a queue."""
         return 0
 
+    @property
+    def saturated(self) -> bool:
+        """Past the load the routes file allows: the plan should spill to other backends."""
+        return False
+
     @abstractmethod
     async def health(self) -> bool:
         """Cheap liveness that never bills tokens."""

@@ -146,6 +146,10 @@ class LlamaCppBackend(Backend):
     def queued(self) -> int:
         return self._admitted
 
+    @property
+    def saturated(self) -> bool:
+        return self._admitted >= self._capacity
+
     # ---- admission ---------------------------------------------------------------------------
     def _submit(self, fn: Callable[[], _T]) -> Future[_T]:
         """Queue work on the model thread, or refuse at once when the queue is full."""

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.backends.vllm import VLLMBackend
 from gateway.errors import ConfigError
-from gateway.routing.rules import LlamaCppSpec, OpenAISpec, RoutesFile
+from gateway.routing.rules import LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec
 
 if TYPE_CHECKING:
     import aiohttp
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["build_backends"]
 
 
-def _api_key(spec: OpenAISpec, env: Mapping[str, str]) -> SecretStr | None:
+def _api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
     if spec.api_key_env is None:
         return None
     value = env.get(spec.api_key_env)
@@ -43,6 +44,19 @@ def build_backends(
         for b in tier.backends:
             if isinstance(b, OpenAISpec):
                 out[b.name] = OpenAICompatBackend(b.name, b.model, b.base_url, session, _api_key(b, env))
+            elif isinstance(b, VLLMSpec):
+                out[b.name] = VLLMBackend(
+                    b.name,
+                    b.model,
+                    b.base_url,
+                    session,
+                    _api_key(b, env),
+                    metrics_url=b.metrics_url or b.root() + "/metrics",
+                    health_url=b.health_url or b.root() + "/health",
+                    max_waiting=b.max_waiting,
+                    max_kv_cache=b.max_kv_cache,
+                    scrape_interval_s=b.scrape_interval_s,
+                )
             elif isinstance(b, LlamaCppSpec):
                 # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
                 from gateway.backends.llamacpp import LlamaCppBackend

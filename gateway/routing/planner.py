@@ -21,7 +21,7 @@ __all__ = ["Decision", "Hints", "Planner", "idle"]
 
 # Seconds, for backends routes.yaml gives no prior for: a local small model starts fast and runs
 # ~10 ms a token on CPU; a remote one pays a network round trip and queueing first.
-_PRIORS = {"llamacpp": (0.05, 0.010), "openai": (0.30, 0.020)}
+_PRIORS = {"llamacpp": (0.05, 0.010), "openai": (0.30, 0.020), "vllm": (0.15, 0.018)}
 
 # (requests admitted and not finished, healthy?) for a backend name.
 BackendState = Callable[[str], tuple[int, bool]]
@@ -71,9 +71,14 @@ class Planner:
                 continue
             ttft, tpot = self.stats(table, b).view(now)
             queued, healthy = state(b.name)
-            # Requests ahead of this one run one at a time on a local model; HTTP servers batch
-            # (their queues are read from their metrics, not guessed from our in-flight count).
-            wait = queued * (ttft + tokens * tpot) if b.kind == "llamacpp" else 0.0
+            # Requests ahead of this one run one at a time on a local model; vLLM batches, so each
+            # one waiting there costs about a prefill; other HTTP servers do not tell.
+            if b.kind == "llamacpp":
+                wait = queued * (ttft + tokens * tpot)
+            elif b.kind == "vllm":
+                wait = queued * ttft
+            else:
+                wait = 0.0
             views.append(BackendView(b.name, ttft, tpot, wait, healthy))
         cost = tier.price.input_per_mtok + tier.price.output_per_mtok
         return TierView(name, tier.max_difficulty, cost, tuple(views))

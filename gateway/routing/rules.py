@@ -27,6 +27,7 @@ __all__ = [
     "RouteTable",
     "RoutesFile",
     "TierSpec",
+    "VLLMSpec",
     "compile_routes",
     "load_classifier",
     "load_routes",
@@ -64,15 +65,37 @@ class LlamaCppSpec(_Latency):
     embeddings: bool = True
 
 
-class OpenAISpec(_Latency):
-    kind: Literal["openai"]
+_URL = r"^https?://[^\s/]+(/\S*)?$"
+
+
+class _HttpSpec(_Latency):
     name: str = Field(pattern=_NAME)
-    base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    base_url: str = Field(pattern=_URL)
     model: str = Field(min_length=1, description="model name sent upstream")
     api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
 
 
-BackendSpec = Annotated[LlamaCppSpec | OpenAISpec, Field(discriminator="kind")]
+class OpenAISpec(_HttpSpec):
+    kind: Literal["openai"]
+
+
+class VLLMSpec(_HttpSpec):
+    """A vLLM server: health from /health, load from /metrics (default: beside base_url's /v1)."""
+
+    kind: Literal["vllm"]
+    metrics_url: str | None = Field(None, pattern=_URL)
+    health_url: str | None = Field(None, pattern=_URL)
+    scrape_interval_s: float = Field(2.0, gt=0)
+    # Saturated past either: new requests spill to the next backend or tier.
+    max_waiting: int = Field(16, ge=0)
+    max_kv_cache: float = Field(0.95, gt=0, le=1)
+
+    def root(self) -> str:
+        url = self.base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+BackendSpec = Annotated[LlamaCppSpec | OpenAISpec | VLLMSpec, Field(discriminator="kind")]
 
 
 class TierSpec(_Strict):
@@ -80,6 +103,8 @@ class TierSpec(_Strict):
     price: Price = Price()
     # The difficulty score (0 easy .. 1 hard) this tier is trusted with.
     max_difficulty: float = Field(1.0, ge=0, le=1)
+    # A stream whose first chunk takes longer moves on to the next candidate.
+    first_token_timeout_ms: float | None = Field(None, gt=0)
 
 
 class RouteSpec(_Strict):
@@ -96,6 +121,8 @@ class RouteSpec(_Strict):
     expected_output_tokens: int = Field(256, ge=1)
     # After every capable tier failed, try the less capable ones rather than fail the request.
     degrade: bool = True
+    # Tiers to try, in this order, after the chosen one (e.g. [large, small]); default: the plan's.
+    fallback: list[str] | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:
@@ -115,6 +142,29 @@ class EstimatorSpec(_Strict):
     alpha: float = Field(0.3, gt=0, le=1, description="weight of each new sample")
 
 
+class RetrySpec(_Strict):
+    attempts: int = Field(2, ge=1, le=10, description="tries per backend, the first included")
+    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries stay under this share of requests")
+    backoff_ms: float = Field(50, ge=0)
+
+
+class BreakerSpec(_Strict):
+    consecutive_failures: int = Field(5, ge=1)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(20, ge=1)
+    window_s: float = Field(10, gt=0)
+    base_ejection_s: float = Field(5, gt=0)
+    max_ejection_s: float = Field(120, gt=0)
+    max_ejected_share: float = Field(0.5, ge=0, le=1)
+
+
+class HealthSpec(_Strict):
+    interval_s: float = Field(5, gt=0)
+    timeout_s: float = Field(2, gt=0)
+    unhealthy_after: int = Field(2, ge=1)
+    healthy_after: int = Field(1, ge=1)
+
+
 class RoutesFile(_Strict):
     version: Literal[1] = 1
     default_tier: str
@@ -124,6 +174,9 @@ class RoutesFile(_Strict):
     expose_backend_models: bool = True
     classifier: ClassifierSpec = ClassifierSpec()
     estimator: EstimatorSpec = EstimatorSpec()
+    retry: RetrySpec = RetrySpec()
+    breaker: BreakerSpec = BreakerSpec()
+    health: HealthSpec = HealthSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +220,9 @@ def _cross_checks(spec: RoutesFile) -> list[tuple[tuple[str | int, ...], str]]:
     for i, r in enumerate(spec.routes):
         if r.tier is not None and r.tier not in spec.tiers:
             problems.append((("routes", i, "tier"), f"unknown tier '{r.tier}'"))
+        for j, name in enumerate(r.fallback or []):
+            if name not in spec.tiers:
+                problems.append((("routes", i, "fallback", j), f"unknown tier '{name}'"))
         if r.model in aliases:
             problems.append((("routes", i, "model"), f"duplicate route '{r.model}'"))
         aliases.add(r.model)

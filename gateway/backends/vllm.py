@@ -1,0 +1,158 @@
+"""A vLLM server: the OpenAI-compatible backend, plus its `/health` and the load its `/metrics` shows.
+
+A scrape loop reads `vllm:num_requests_waiting`, `vllm:num_requests_running` and the KV-cache usage
+(`vllm:kv_cache_usage_perc`, or `vllm:gpu_cache_usage_perc` on older servers). Values older than
+`stale_after_s` count as unknown: an unknown load is not a saturated one. A server whose queue or KV
+cache is past the routes file's thresholds is saturated, and the plan spills to other backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from gateway.backends.openai_compat import _TRANSPORT_ERRORS, OpenAICompatBackend
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+__all__ = ["Load", "VLLMBackend", "parse_metrics"]
+
+log = logging.getLogger(__name__)
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+_WANTED = {
+    "vllm:num_requests_waiting": "waiting",
+    "vllm:num_requests_running": "running",
+    "vllm:kv_cache_usage_perc": "kv_cache",
+    "vllm:gpu_cache_usage_perc": "kv_cache",  # the name before vLLM 0.10
+}
+_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    waiting: float
+    running: float
+    kv_cache: float | None  # 0..1
+    at: float
+
+
+def parse_metrics(text: str, at: float) -> Load | None:
+    """Sum each wanted gauge over its label sets (one per model/engine); None if the server has none."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        m = _SAMPLE.match(line)
+        if m is None or m.group(1) not in _WANTED:
+            continue
+        key = _WANTED[m.group(1)]
+        with contextlib.suppress(ValueError):
+            value = float(m.group(3))
+            # KV usage is a share per engine: the fullest one is what matters; counts add up.
+            found[key] = max(found.get(key, 0.0), value) if key == "kv_cache" else found.get(key, 0.0) + value
+    if "waiting" not in found and "running" not in found:
+        return None
+    return Load(found.get("waiting", 0.0), found.get("running", 0.0), found.get("kv_cache"), at)
+
+
+class VLLMBackend(OpenAICompatBackend):
+    kind = "vllm"
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        api_key: SecretStr | None = None,
+        *,
+        metrics_url: str,
+        health_url: str,
+        max_waiting: int,
+        max_kv_cache: float,
+        scrape_interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name, model, base_url, session, api_key)
+        self.metrics_url = metrics_url
+        self.health_url = health_url
+        self.max_waiting = max_waiting
+        self.max_kv_cache = max_kv_cache
+        self.interval_s = scrape_interval_s
+        self.stale_after_s = 3 * scrape_interval_s
+        self._clock = clock
+        self._load: Load | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def load(self) -> Load | None:
+        load = self._load
+        if load is None or self._clock() - load.at > self.stale_after_s:
+            return None
+        return load
+
+    @property
+    def queued(self) -> int:
+        load = self.load()
+        return int(load.waiting) if load else 0
+
+    @property
+    def saturated(self) -> bool:
+        load = self.load()
+        if load is None:
+            return False
+        kv_full = load.kv_cache is not None and load.kv_cache >= self.max_kv_cache
+        return load.waiting >= self.max_waiting or kv_full
+
+    async def scrape(self) -> None:
+        try:
+            async with self._session.get(
+                self.metrics_url, headers=self._headers, timeout=_PROBE_TIMEOUT
+            ) as resp:
+                if resp.status >= 400:
+                    return
+                text = await resp.text()
+        except _TRANSPORT_ERRORS:
+            return  # stale soon: unknown load
+        self._load = parse_metrics(text, self._clock())
+
+    async def _scrape_loop(self) -> None:
+        while True:
+            await self.scrape()
+            await asyncio.sleep(self.interval_s)
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._scrape_loop(), name=f"scrape-{self.name}")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def health(self) -> bool:
+        try:
+            async with self._session.get(
+                self.health_url, headers=self._headers, timeout=_PROBE_TIMEOUT
+            ) as resp:
+                return resp.status < 400
+        except _TRANSPORT_ERRORS:
+            return False
+
+    def describe(self) -> dict[str, Any]:
+        load = self.load()
+        return {
+            **super().describe(),
+            "load": None
+            if load is None
+            else {"waiting": load.waiting, "running": load.running, "kv_cache": load.kv_cache},
+        }

@@ -1,0 +1,104 @@
+"""What dispatch asks of resilience, in one place: may this backend be called, and what happened.
+
+It combines the passive breakers, the active health checks and each backend's own saturation into one
+availability answer for the planner, and turns call outcomes into breaker and retry-budget records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gateway.backends.base import Backend
+from gateway.errors import ClientError, GatewayError, UpstreamError
+from gateway.resilience.breaker import BreakerBoard, BreakerPolicy
+from gateway.resilience.health import HealthMonitor, HealthPolicy
+from gateway.resilience.retry import RetryBudget, call_with_retries, retry_after_s
+from gateway.routing.rules import RoutesFile
+
+__all__ = ["Guard", "counts_against"]
+
+_T = TypeVar("_T")
+
+
+def counts_against(err: GatewayError) -> bool:
+    """Is this failure the backend's fault? (Not a client mistake, not the local queue being full.)"""
+    return isinstance(err, UpstreamError) and not isinstance(err, ClientError) and err.code != "queue_full"
+
+
+@dataclass
+class Guard:
+    breakers: BreakerBoard
+    health: HealthMonitor
+    budget: RetryBudget
+    attempts: int
+    backoff_s: float
+    max_wait_s: float = 2.0
+
+    @classmethod
+    def from_spec(cls, spec: RoutesFile, backends: Mapping[str, Backend]) -> Guard:
+        b, h, r = spec.breaker, spec.health, spec.retry
+        policy = BreakerPolicy(
+            consecutive=b.consecutive_failures,
+            failure_rate=b.failure_rate,
+            min_requests=b.min_requests,
+            window_s=b.window_s,
+            base_ejection_s=b.base_ejection_s,
+            max_ejection_s=b.max_ejection_s,
+            max_ejected_share=b.max_ejected_share,
+        )
+        tiers = {name: [x.name for x in t.backends] for name, t in spec.tiers.items()}
+        health = HealthMonitor(
+            backends, HealthPolicy(h.interval_s, h.timeout_s, h.unhealthy_after, h.healthy_after)
+        )
+        return cls(
+            BreakerBoard(policy, tiers),
+            health,
+            RetryBudget(ratio=r.budget_ratio),
+            r.attempts,
+            r.backoff_ms / 1000,
+        )
+
+    def available(self, backend: Backend, now: float) -> bool:
+        return (
+            self.health.up(backend.name) and self.breakers.allows(backend.name, now) and not backend.saturated
+        )
+
+    async def call(
+        self,
+        backend: Backend,
+        attempt: Callable[[], Awaitable[_T]],
+        *,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> _T:
+        """One backend's attempts: breaker-recorded, retried within the attempts, deadline and budget."""
+        name = backend.name
+
+        async def once() -> _T:
+            self.breakers.start(name, clock())
+            try:
+                result = await attempt()
+            except GatewayError as err:
+                if counts_against(err):
+                    self.breakers.failure(name, clock())
+                    pause = retry_after_s(err)
+                    if pause > self.max_wait_s:
+                        self.breakers.hold(name, clock(), pause)
+                elif isinstance(err, ClientError):
+                    self.breakers.success(name, clock())  # it answered; the request was the problem
+                raise
+            self.breakers.success(name, clock())
+            return result
+
+        return await call_with_retries(
+            once,
+            attempts=self.attempts,
+            deadline=deadline,
+            budget=self.budget,
+            clock=clock,
+            allowed=lambda: self.breakers.allows(name, clock()),
+            backoff_s=self.backoff_s,
+            max_wait_s=self.max_wait_s,
+        )

@@ -1,0 +1,99 @@
+"""Retries of one backend call, bounded three ways: attempts, the request's deadline, a retry budget.
+
+Only failures the upstream owns are retried (connect errors, timeouts, 429, 5xx), never a request the
+upstream refused as such. A `Retry-After` the upstream sent is honoured: the retry waits that long, or
+is not made when the wait is longer than `max_wait_s` or would outlive the deadline (the breaker then
+keeps the backend out of rotation for that long, see guard.py). The budget keeps retries under a share of recent requests, so a sick
+upstream gets one extra call in a few rather than a doubled load (Envoy's retry budget).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from gateway.errors import GatewayError
+
+__all__ = ["RetryBudget", "call_with_retries", "retry_after_s"]
+
+_T = TypeVar("_T")
+
+
+class RetryBudget:
+    """Allows a retry while retries in the last `window_s` stay under `ratio` of requests (or `floor`)."""
+
+    def __init__(self, ratio: float = 0.2, window_s: float = 10.0, floor: int = 3) -> None:
+        self.ratio, self.window_s, self.floor = ratio, window_s, floor
+        self._requests: deque[float] = deque()
+        self._retries: deque[float] = deque()
+        self.granted = 0
+        self.denied = 0
+
+    def _trim(self, now: float) -> None:
+        for q in (self._requests, self._retries):
+            while q and q[0] < now - self.window_s:
+                q.popleft()
+
+    def request(self, now: float) -> None:
+        self._requests.append(now)
+        self._trim(now)
+
+    def acquire(self, now: float) -> bool:
+        self._trim(now)
+        if len(self._retries) < max(self.floor, self.ratio * len(self._requests)):
+            self._retries.append(now)
+            self.granted += 1
+            return True
+        self.denied += 1
+        return False
+
+
+def retry_after_s(exc: BaseException) -> float:
+    """The upstream's Retry-After in seconds (the HTTP-date form is not worth a retry: 0)."""
+    if isinstance(exc, GatewayError):
+        value = exc.headers.get("retry-after", "")
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[_T]],
+    *,
+    attempts: int,
+    deadline: float,
+    budget: RetryBudget,
+    clock: Callable[[], float],
+    allowed: Callable[[], bool] = lambda: True,
+    backoff_s: float = 0.05,
+    max_wait_s: float = 2.0,
+) -> _T:
+    """Run `fn`, retrying retryable GatewayErrors while every bound allows; the last error is raised."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff: float = backoff_s * 2 ** (state.attempt_number - 1)
+        return max(backoff, retry_after_s(exc)) if exc else backoff
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= attempts:
+            return True
+        now = clock()
+        pause = wait(state)
+        # A Retry-After longer than max_wait_s is better spent on another backend.
+        if pause > max_wait_s or now + pause >= deadline or not allowed():
+            return True
+        return not budget.acquire(now)  # last: a retry that is not made spends no budget
+
+    retrying = AsyncRetrying(
+        stop=stop,
+        wait=wait,
+        retry=retry_if_exception(lambda e: isinstance(e, GatewayError) and e.retryable),
+        reraise=True,
+    )
+    return await retrying(fn)
