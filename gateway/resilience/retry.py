@@ -3,8 +3,9 @@
 Only failures the upstream owns are retried (connect errors, timeouts, 429, 5xx), never a request the
 upstream refused as such. A `Retry-After` the upstream sent is honoured: the retry waits that long, or
 is not made when the wait is longer than `max_wait_s` or would outlive the deadline (the breaker then
-keeps the backend out of rotation for that long, see guard.py). The budget keeps retries under a share of recent requests, so a sick
-upstream gets one extra call in a few rather than a doubled load (Envoy's retry budget).
+keeps the backend out of rotation for that long, see guard.py). The budget keeps retries under a
+share of recent requests, so a sick upstream gets one extra call in a few rather than a doubled load
+(Envoy's retry budget).
 """
 
 from __future__ import annotations
