@@ -180,18 +180,28 @@ def healthz() -> Response[Any]:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
-@get("/readyz")
-async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
-    backends = _gateway(request).backends
-    names = list(backends)
-    results = await asyncio.gather(*(backends[n].health() for n in names), return_exceptions=True)
-    status = {n: r is True for n, r in zip(names, results, strict=True)}
-    if not any(status.values()):
+@get("/readyz", sync_to_thread=False)
+def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Routes loaded and at least one backend up, from the last health checks (no probe per call)."""
+    gw = _gateway(request)
+    guard, now = gw.guard, gw.dispatcher.now()
+    backends = {
+        name: {
+            "up": guard.health.up(name),
+            "breaker": guard.breakers.state(name, now).value,
+            "queued": b.queued,
+            "saturated": b.saturated,
+        }
+        for name, b in gw.backends.items()
+    }
+    retries = {"granted": guard.budget.granted, "denied_by_budget": guard.budget.denied}
+    if not any(v["up"] for v in backends.values()):
         err = UpstreamUnavailable("No backend is up.", code="not_ready")
         return Response(
-            _encode({**err.envelope(), "backends": status}), status_code=503, media_type="application/json"
+            _encode({**err.envelope(), "backends": backends}), status_code=503, media_type="application/json"
         )
-    return Response(_encode({"status": "ready", "backends": status}), media_type="application/json")
+    body = {"status": "ready", "routes_sha256": gw.table().sha256, "backends": backends, "retries": retries}
+    return Response(_encode(body), media_type="application/json")
 
 
 HANDLERS = [chat_completions, completions, embeddings, route_explain, list_models, healthz, readyz]

@@ -78,6 +78,9 @@ class Dispatcher:
         self._clock = clock
         self._in_flight: dict[str, int] = {}
 
+    def now(self) -> float:
+        return self._clock()
+
     def _state(self, name: str) -> tuple[int, bool]:
         backend = self._backends.get(name)
         if backend is None:

@@ -111,4 +111,5 @@ def test_health_and_readiness(gateway: Gateway) -> None:
     assert httpx.get(gateway.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(gateway.url + "/readyz")
     assert ready.status_code == 200
-    assert ready.json()["backends"]["smollm2"] is True
+    state = ready.json()["backends"]["smollm2"]
+    assert state["up"] is True and state["breaker"] == "closed" and state["saturated"] is False

@@ -14,7 +14,7 @@ from typing import Any
 from gateway.classify.features import Features, extract
 from gateway.classify.scorer import Scorer
 from gateway.routing.estimates import LatencyBook, LatencyStats
-from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned
+from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned, with_fallback
 from gateway.routing.rules import BackendSpec, Route, RouteTable
 
 __all__ = ["Decision", "Hints", "Planner", "idle"]
@@ -99,9 +99,14 @@ class Planner:
         tokens = (
             limit if isinstance(limit, int) and limit > 0 else (spec.expected_output_tokens if spec else 256)
         )
+        fallback = spec.fallback if spec else None
         if route.policy != "auto" or spec is None:
             view = self._tier_view(table, route.tier, now, tokens, state, route.model)
-            return Decision(route, pinned(view, route.model))
+            plan = pinned(view, route.model)
+            if fallback:
+                views = {t: self._tier_view(table, t, now, tokens, state, None) for t in fallback}
+                plan = with_fallback(plan, fallback, views)
+            return Decision(route, plan)
         features, words = extract(body)
         ask = Ask(
             difficulty=round(self.scorer.score(features, words), 4),
@@ -112,4 +117,7 @@ class Planner:
             degrade=spec.degrade,
         )
         tiers = tuple(self._tier_view(table, t, now, tokens, state, None) for t in table.spec.tiers)
-        return Decision(route, decide(ask, tiers), features)
+        plan = decide(ask, tiers)
+        if fallback:
+            plan = with_fallback(plan, fallback, {t.name: t for t in tiers})
+        return Decision(route, plan, features)

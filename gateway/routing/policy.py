@@ -12,7 +12,7 @@ from typing import Literal
 
 from gateway.errors import BudgetUnmeetable
 
-__all__ = ["Ask", "BackendView", "Candidate", "Plan", "TierView", "decide", "pinned"]
+__all__ = ["Ask", "BackendView", "Candidate", "Plan", "TierView", "decide", "pinned", "with_fallback"]
 
 OnMiss = Literal["fastest_capable", "fastest", "reject"]
 
@@ -152,3 +152,24 @@ def pinned(tier: TierView, route_model: str | None = None) -> Plan:
     )
     what = f"model {route_model}" if route_model else f"tier {tier.name}"
     return Plan(cands, "pinned", (f"the route names {what}",))
+
+
+def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> Plan:
+    """The plan's chosen tier, then exactly the tiers a route lists as its fallback, in that order."""
+    if not plan.candidates:
+        return plan
+    chosen = plan.tier
+    known = {(c.tier, c.backend): c for c in plan.candidates}
+    cands = [c for c in plan.candidates if c.tier == chosen]
+    for name in order:
+        if name == chosen or name not in views:
+            continue
+        for b in views[name].backends:
+            cands.append(
+                known.get((name, b.name))
+                or Candidate(
+                    name, b.name, round(b.ttft_s * 1000, 1), round(b.ttft_s * 1000, 1), True, True, b.healthy
+                )
+            )
+    reasons = (*plan.reasons, f"fallback order set by the route: {' → '.join([chosen, *order])}")
+    return Plan(tuple(cands), plan.reason, reasons, plan.difficulty)

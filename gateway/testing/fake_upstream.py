@@ -9,6 +9,9 @@ on demand, by script:
 
 `times` limits a script to the next N requests, then the upstream is healthy again. `cut` sends half
 the stream and drops the connection; `close` drops it before any byte; `hang` never answers.
+`GET /health` answers 503 while `healthy` is False, and `GET /metrics` shows vLLM's load gauges from
+`metrics` (waiting, running, kv_cache). `refuse()` stops listening (connections are refused) and
+`accept()` listens again on the same port.
 
     python -m gateway.testing.fake_upstream --port 9300 --model fake-large
 """
@@ -59,7 +62,10 @@ class FakeUpstream:
         self.api_key = api_key
         self.script = Script()
         self.stats = Stats()
+        self.healthy = True
+        self.metrics: dict[str, float] = {"waiting": 0, "running": 0, "kv_cache": 0.1}
         self.port = 0
+        self._site: web.TCPSite | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -227,22 +233,60 @@ class FakeUpstream:
         app.router.add_get("/_fake/stats", self._stats)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._ok)
+        app.router.add_get("/metrics", self._metrics)
         for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
             app.router.add_post(p, self._handle)
         return app
 
     async def _ok(self, _: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        return web.Response(text="ok" if self.healthy else "unhealthy", status=200 if self.healthy else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        m, labels = self.metrics, f'{{model_name="{self.model}"}}'
+        text = (
+            f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {m['waiting']}\n"
+            f"vllm:num_requests_running{labels} {m['running']}\n"
+            f"vllm:kv_cache_usage_perc{labels} {m['kv_cache']}\n"
+        )
+        return web.Response(text=text, content_type="text/plain")
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
+        self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await self._site.start()
+        server = self._site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self.port
+
+    def _in_loop(self, coro: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def refuse(self) -> None:
+        """Stop listening: new connections are refused (a crashed or restarting server)."""
+
+        async def stop() -> None:
+            if self._site is not None:
+                await self._site.stop()
+                self._site = None
+            # Open keep-alive connections die too, as they would with the process.
+            server = self._runner.server if self._runner is not None else None
+            for proto in list(getattr(server, "connections", [])):
+                transport = getattr(proto, "transport", None)
+                if transport is not None:
+                    transport.close()
+
+        self._in_loop(stop())
+
+    def accept(self) -> None:
+        async def start() -> None:
+            assert self._runner is not None
+            self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+            await self._site.start()
+
+        self._in_loop(start())
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -1,0 +1,196 @@
+"""Breakers, retries and vLLM load parsing, with injected clocks and scripted calls: no sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.backends.vllm import parse_metrics
+from gateway.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from gateway.resilience.breaker import Breaker, BreakerBoard, BreakerPolicy, State
+from gateway.resilience.retry import RetryBudget, call_with_retries
+
+POLICY = BreakerPolicy(
+    consecutive=3,
+    failure_rate=0.5,
+    min_requests=6,
+    window_s=10,
+    base_ejection_s=5,
+    max_ejection_s=12,
+    max_ejected_share=0.5,
+)
+
+
+def test_consecutive_failures_eject_then_half_open_probe_recovers() -> None:
+    b = Breaker(POLICY)
+    assert not b.failure(0, may_eject=True)
+    assert not b.failure(1, may_eject=True)
+    assert b.failure(2, may_eject=True)  # third in a row
+    assert b.current(2) is State.OPEN and not b.allows(6.9)
+    assert b.allows(7.0)  # 5 s later: half-open, one probe
+    b.start(7.0)
+    assert not b.allows(7.0)  # only one probe at a time
+    b.success(7.5)
+    assert b.current(7.5) is State.CLOSED and b.allows(7.5)
+
+
+def test_failed_probes_double_the_ejection_up_to_the_cap() -> None:
+    b = Breaker(POLICY)
+    for t in range(3):
+        b.failure(t, may_eject=True)
+    assert b.open_until == 2 + 5
+    b.start(7)
+    b.failure(7, may_eject=True)
+    assert b.open_until == 7 + 10
+    b.start(17)
+    b.failure(17, may_eject=True)
+    assert b.open_until == 17 + 12  # capped
+    b.start(29)
+    b.success(29)
+    assert b.ejections_in_row == 0
+
+
+def test_failure_rate_ejects() -> None:
+    b = Breaker(POLICY)
+    for t, ok in enumerate([True, False, True, False, True, False]):
+        (b.success if ok else lambda now: b.failure(now, may_eject=True))(t)
+    assert b.current(6) is State.OPEN
+
+
+def test_old_calls_leave_the_window() -> None:
+    b = Breaker(POLICY)
+    for t in range(5):
+        b.failure(t * 0.1, may_eject=False)
+    b.success(30)
+    assert len(b.calls) == 1
+
+
+def test_never_more_than_the_share_of_a_tier_is_ejected() -> None:
+    board = BreakerBoard(POLICY, {"medium": ["a", "b", "c", "d"], "large": ["x"]})
+    for name in ("a", "b", "c"):
+        for t in range(3):
+            board.failure(name, t)
+    assert [board.state(n, 3) for n in "abcd"] == [State.OPEN, State.OPEN, State.CLOSED, State.CLOSED]
+    for t in range(3):
+        board.failure("x", t)
+    assert board.state("x", 3) is State.OPEN  # a tier's only backend may go: other tiers are behind it
+
+
+def test_retry_after_hold() -> None:
+    b = Breaker(POLICY)
+    b.hold(0, 30)
+    assert not b.allows(29) and b.allows(30)
+
+
+class Script:
+    def __init__(self, *outcomes: Exception | str) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        out = self.outcomes.pop(0)
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def retry(
+    script: Script,
+    *,
+    attempts: int = 3,
+    deadline: float = 100,
+    budget: RetryBudget | None = None,
+    clock: Clock | None = None,
+) -> str:
+    return await call_with_retries(
+        script,
+        attempts=attempts,
+        deadline=deadline,
+        budget=budget or RetryBudget(),
+        clock=clock or Clock(),
+        backoff_s=0.0,
+    )
+
+
+async def test_retries_retryable_failures_until_success() -> None:
+    s = Script(UpstreamError("x"), UpstreamError("y"), "ok")
+    assert await retry(s) == "ok" and s.calls == 3
+
+
+async def test_never_retries_a_rejected_request() -> None:
+    s = Script(UpstreamRejected("bad"), "ok")
+    with pytest.raises(UpstreamRejected):
+        await retry(s)
+    assert s.calls == 1
+
+
+async def test_attempts_bound() -> None:
+    s = Script(UpstreamError("1"), UpstreamError("2"), "ok")
+    with pytest.raises(UpstreamError, match="2"):
+        await retry(s, attempts=2)
+
+
+async def test_deadline_bound() -> None:
+    clock = Clock()
+    clock.t = 99.99
+    s = Script(UpstreamError("1"), "ok")
+    with pytest.raises(UpstreamError):
+        await call_with_retries(
+            s, attempts=3, deadline=100, budget=RetryBudget(), clock=clock, backoff_s=0.05
+        )
+    assert s.calls == 1
+
+
+async def test_long_retry_after_is_not_waited_for() -> None:
+    s = Script(UpstreamUnavailable("busy", headers={"retry-after": "30"}), "ok")
+    with pytest.raises(UpstreamUnavailable):
+        await retry(s)
+    assert s.calls == 1
+
+
+async def test_short_retry_after_is_honoured() -> None:
+    s = Script(UpstreamUnavailable("busy", headers={"retry-after": "0.01"}), "ok")
+    assert await retry(s) == "ok"
+
+
+async def test_budget_bounds_retries_across_requests() -> None:
+    budget = RetryBudget(ratio=0.1, window_s=10, floor=2)
+    for _ in range(10):
+        budget.request(0)
+    calls = 0
+    for _ in range(10):
+        s = Script(UpstreamError("x"), UpstreamError("x"), UpstreamError("x"))
+        with pytest.raises(UpstreamError):
+            await retry(s, budget=budget)
+        calls += s.calls
+    assert budget.granted == 2  # max(floor 2, 10% of 10 requests)
+    assert calls == 10 + 2
+    assert budget.denied == 9  # every later request asked once and was refused
+
+
+def test_vllm_metrics_both_generations_of_names() -> None:
+    text = """# HELP vllm:num_requests_waiting Number of requests waiting.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="m"} 3.0
+vllm:num_requests_waiting{engine="1",model_name="m"} 2.0
+vllm:num_requests_running{engine="0",model_name="m"} 7.0
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.5
+vllm:kv_cache_usage_perc{engine="1",model_name="m"} 0.97
+vllm:prompt_tokens_total{model_name="m"} 12345.0
+"""
+    load = parse_metrics(text, at=1.0)
+    assert load is not None
+    assert (load.waiting, load.running, load.kv_cache) == (5.0, 7.0, 0.97)
+    old = parse_metrics(
+        'vllm:num_requests_waiting{model_name="m"} 1\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n', 0
+    )
+    assert old is not None and old.kv_cache == 0.25
+    assert parse_metrics("process_cpu_seconds_total 12\n", 0) is None
