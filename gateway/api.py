@@ -200,7 +200,14 @@ def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
         return Response(
             _encode({**err.envelope(), "backends": backends}), status_code=503, media_type="application/json"
         )
-    body = {"status": "ready", "routes_sha256": gw.table().sha256, "backends": backends, "retries": retries}
+    runtime = {"tasks": len(asyncio.all_tasks())}  # a leak shows here first
+    body = {
+        "status": "ready",
+        "routes_sha256": gw.table().sha256,
+        "backends": backends,
+        "retries": retries,
+        "runtime": runtime,
+    }
     return Response(_encode(body), media_type="application/json")
 
 

@@ -224,7 +224,9 @@ class Dispatcher:
                 return chunks, first
 
             try:
-                chunks, first = await self.guard.call(backend, attempt, deadline=deadline, clock=self._clock)
+                chunks, first = await self.guard.call(
+                    backend, attempt, deadline=deadline, clock=self._clock, settle_later=True
+                )
             except GatewayError as err:
                 log.warning("backend %s failed before streaming: %s", backend.name, err.message)
                 failures.append((backend, err))
@@ -250,11 +252,12 @@ class Dispatcher:
                     )
                 events += chunk.count(b"data: ")
                 yield chunk
+            self.guard.settle(backend, ok=True, now=self._clock())
             # Events beyond the first and the closing [DONE] are about one token each.
             if events > 2:
                 self._observe(backend, tpot_s=(self._clock() - t_first) / (events - 2))
         except StreamInterrupted:
-            self.guard.breakers.failure(name, self._clock())
+            self.guard.settle(backend, ok=False, now=self._clock())
             raise
         finally:
             self._in_flight[name] -= 1

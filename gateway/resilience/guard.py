@@ -60,6 +60,12 @@ class Guard:
             r.backoff_ms / 1000,
         )
 
+    def settle(self, backend: Backend, ok: bool, now: float) -> None:
+        if ok:
+            self.breakers.success(backend.name, now)
+        else:
+            self.breakers.failure(backend.name, now)
+
     def available(self, backend: Backend, now: float) -> bool:
         return (
             self.health.up(backend.name) and self.breakers.allows(backend.name, now) and not backend.saturated
@@ -72,8 +78,13 @@ class Guard:
         *,
         deadline: float,
         clock: Callable[[], float],
+        settle_later: bool = False,
     ) -> _T:
-        """One backend's attempts: breaker-recorded, retried within the attempts, deadline and budget."""
+        """One backend's attempts: breaker-recorded, retried within the attempts, deadline and budget.
+
+        With `settle_later` (streams) a success is not recorded here: a stream has succeeded only when
+        it ended well, which the caller reports through `settle`.
+        """
         name = backend.name
 
         async def once() -> _T:
@@ -89,7 +100,8 @@ class Guard:
                 elif isinstance(err, ClientError):
                     self.breakers.success(name, clock())  # it answered; the request was the problem
                 raise
-            self.breakers.success(name, clock())
+            if not settle_later:
+                self.breakers.success(name, clock())
             return result
 
         return await call_with_retries(
