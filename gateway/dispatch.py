@@ -187,14 +187,17 @@ class Dispatcher:
         raise self._exhausted(decision, failures)
 
     def _observe_reply(self, backend: Backend, elapsed: float, content: bytes) -> None:
-        # A whole answer hides its first token: charge the expected first-token time, and the rest
-        # to the tokens it produced.
+        # A whole answer hides where its first token came: scale both estimates by how far the total
+        # was from what they predicted, keeping the split between them.
         tokens = completion_tokens(content)
         stats = self._stats(backend)
         if tokens and stats is not None:
             now = self._clock()
-            ttft, _ = stats.view(now)
-            stats.observe(now, tpot_s=max(0.0, elapsed - ttft) / tokens)
+            ttft, tpot = stats.view(now)
+            expected = ttft + tokens * tpot
+            if expected > 0:
+                ratio = elapsed / expected
+                stats.observe(now, ttft_s=ttft * ratio, tpot_s=tpot * ratio)
 
     async def stream(self, model: str, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
         decision = self.decide(model, call.body, hints)

@@ -123,7 +123,17 @@ def test_reasons_are_readable() -> None:
     )
 
 
-def test_pinned_keeps_file_order() -> None:
-    plan = pinned(MEDIUM)
-    assert [c.backend for c in plan.candidates] == ["vllm-a", "vllm-b"]
+def test_pinned_orders_by_expected_latency_then_file_order() -> None:
+    plan = pinned(MEDIUM, 100)
+    assert [c.backend for c in plan.candidates] == ["vllm-b", "vllm-a"]  # b starts 50 ms sooner
     assert plan.reason == "pinned" and plan.difficulty is None
+    even = tier("medium", 1.0, 0.0, ("x", 0.1, 0.01), ("y", 0.1, 0.01))
+    assert [c.backend for c in pinned(even, 10).candidates] == ["x", "y"]
+    busy = TierView(
+        "medium", 1.0, 0.0, (BackendView("x", 0.1, 0.01, queue_s=1.0), BackendView("y", 0.1, 0.01))
+    )
+    assert [c.backend for c in pinned(busy, 10).candidates] == ["y", "x"]
+    sick = TierView(
+        "medium", 1.0, 0.0, (BackendView("x", 0.1, 0.01, healthy=False), BackendView("y", 0.5, 0.01))
+    )
+    assert [c.backend for c in pinned(sick, 10).candidates] == ["y", "x"]

@@ -102,7 +102,7 @@ class Planner:
         fallback = spec.fallback if spec else None
         if route.policy != "auto" or spec is None:
             view = self._tier_view(table, route.tier, now, tokens, state, route.model)
-            plan = pinned(view, route.model)
+            plan = pinned(view, tokens, route.model)
             if fallback:
                 views = {t: self._tier_view(table, t, now, tokens, state, None) for t in fallback}
                 plan = with_fallback(plan, fallback, views)

@@ -82,6 +82,11 @@ def _rank(cands: list[Candidate]) -> list[Candidate]:
     return sorted(cands, key=lambda c: (not c.fits, c.total_ms))
 
 
+def _down_last(cands: list[Candidate]) -> tuple[Candidate, ...]:
+    # A backend known to be down or saturated stays in the plan, last: better a try than a certain failure.
+    return tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
+
+
 def _budget_text(ask: Ask) -> str:
     parts = [f"budget {ask.budget_ms:g} ms"] if ask.budget_ms is not None else []
     if ask.ttft_slo_ms is not None:
@@ -137,21 +142,17 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
             key=lambda t: -t.max_difficulty,
         )
         order += [c for t in weaker for c in cands[t.name]]
-    # A backend known to be down stays in the plan, last: better a try than a certain failure.
-    order = [c for c in order if c.healthy] + [c for c in order if not c.healthy]
-    return Plan(tuple(order), reason, tuple(reasons), d)
+    return Plan(_down_last(order), reason, tuple(reasons), d)
 
 
-def pinned(tier: TierView, route_model: str | None = None) -> Plan:
-    """A route to one tier: its backends in file order (or those serving the requested model)."""
-    cands = tuple(
-        Candidate(
-            tier.name, b.name, round(b.ttft_s * 1000, 1), round(b.ttft_s * 1000, 1), True, True, b.healthy
-        )
-        for b in tier.backends
+def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:
+    """A route to one tier: its backends, the least loaded first (file order breaks ties)."""
+    ask = Ask(difficulty=None, output_tokens=output_tokens)
+    cands = sorted(
+        (_candidate(tier, b, ask, True) for b in tier.backends), key=lambda c: (not c.healthy, c.total_ms)
     )
     what = f"model {route_model}" if route_model else f"tier {tier.name}"
-    return Plan(cands, "pinned", (f"the route names {what}",))
+    return Plan(tuple(cands), "pinned", (f"the route names {what}",))
 
 
 def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> Plan:
@@ -172,4 +173,4 @@ def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> P
                 )
             )
     reasons = (*plan.reasons, f"fallback order set by the route: {' → '.join([chosen, *order])}")
-    return Plan(tuple(cands), plan.reason, reasons, plan.difficulty)
+    return Plan(_down_last(cands), plan.reason, reasons, plan.difficulty)

@@ -46,6 +46,7 @@ class Stats:
     paths: dict[str, int] = field(default_factory=dict)
     last_body: dict[str, Any] | None = None
     last_auth: str | None = None
+    aborted: int = 0  # streams whose reader went away before the end
 
 
 class FakeUpstream:
@@ -156,6 +157,15 @@ class FakeUpstream:
         )
 
     async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
+        try:
+            return await self._stream_events(request, body, script)
+        except (ConnectionError, asyncio.CancelledError):
+            self.stats.aborted += 1
+            raise
+
+    async def _stream_events(
+        self, request: web.Request, body: dict[str, Any], script: Script
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await resp.prepare(request)
         base = {
@@ -239,9 +249,12 @@ class FakeUpstream:
         return app
 
     async def _ok(self, _: web.Request) -> web.Response:
+        self.stats.paths["/health"] = self.stats.paths.get("/health", 0) + 1
         return web.Response(text="ok" if self.healthy else "unhealthy", status=200 if self.healthy else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
+        if not self.metrics:
+            return web.Response(status=500, text="metrics unavailable")
         m, labels = self.metrics, f'{{model_name="{self.model}"}}'
         text = (
             f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {m['waiting']}\n"
@@ -251,7 +264,8 @@ class FakeUpstream:
         return web.Response(text=text, content_type="text/plain")
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        # A scripted hang must not hold the shutdown for aiohttp's default minute.
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await self._site.start()
@@ -292,6 +306,14 @@ class FakeUpstream:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _shutdown(self) -> None:
+        await self.stop()
+        # Handlers still scripted to hang would be destroyed pending: cancel them properly.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     # Tests drive the gateway with blocking clients too, so the fake gets a loop of its own.
     def start_in_thread(self) -> int:
         ready = threading.Event()
@@ -301,7 +323,7 @@ class FakeUpstream:
             self._loop.run_until_complete(self.start())
             ready.set()
             self._loop.run_forever()
-            self._loop.run_until_complete(self.stop())
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
 
         self._thread = threading.Thread(target=run, name=f"fake-{self.model}", daemon=True)
