@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gateway.routing.planner import Hints
     from gateway.routing.rules import RouteTable
 
 __all__ = ["main"]
@@ -108,17 +109,27 @@ def _load(path: Path) -> RouteTable | None:
         return None
 
 
-def _route(args: argparse.Namespace) -> int:
-    from gateway.routing.replay import hints_from, replay
+def _table_and_hints(args: argparse.Namespace) -> tuple[RouteTable, Hints] | int:
+    """The routes file and the --header hints, or the exit code that explains why not."""
+    from gateway.routing.replay import hints_from
 
     table = _load(args.routes)
     if table is None:
         return 1
     try:
-        hints = hints_from(args.header)
+        return table, hints_from(args.header)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
+
+
+def _route(args: argparse.Namespace) -> int:
+    from gateway.routing.replay import replay
+
+    loaded = _table_and_hints(args)
+    if isinstance(loaded, int):
+        return loaded
+    table, hints = loaded
     out = sys.stdout.buffer
     for line in replay(table, sys.stdin.buffer, hints):
         out.write(line)
@@ -129,16 +140,12 @@ def _route(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     import json
 
-    from gateway.routing.replay import hints_from, replay
+    from gateway.routing.replay import replay
 
-    table = _load(args.routes)
-    if table is None:
-        return 1
-    try:
-        hints = hints_from(args.header)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    loaded = _table_and_hints(args)
+    if isinstance(loaded, int):
+        return loaded
+    table, hints = loaded
     body = {"model": args.model, "messages": [{"role": "user", "content": args.prompt}]}
     if args.max_tokens:
         body["max_tokens"] = args.max_tokens

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from gateway.testing.processes import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
@@ -45,26 +44,6 @@ tiers:
 routes:
   - {{model: small, tier: mock}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -145,13 +124,13 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
     rows = []
     try:
         upstream = f"http://127.0.0.1:{mport}"
-        wait_ready(upstream + "/health", mock)
+        wait_http(upstream + "/health", mock)
         for name in servers:
             port = free_port()
             cmd, env, cwd = server_cmd(name, port, upstream, tmp)
             proc = start(cmd, env, cwd, SERVER_CPU)
             try:
-                wait_ready(
+                wait_http(
                     f"http://127.0.0.1:{port}/health"
                     if name.startswith("floor")
                     else f"http://127.0.0.1:{port}/healthz",

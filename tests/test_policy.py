@@ -14,7 +14,7 @@ def tier(name: str, max_d: float, cost: float, *backends: tuple[str, float, floa
 
 # small: local, fast start, slow per token; medium: vLLM; large: hosted, slow start
 SMALL = tier("small", 0.3, 0.0, ("local", 0.05, 0.010))
-MEDIUM = tier("medium", 0.7, 0.4, ("vllm-a", 0.15, 0.018), ("vllm-b", 0.10, 0.018))
+MEDIUM = tier("medium", 0.7, 0.4, ("vllm-a", 0.15, 0.030), ("vllm-b", 0.10, 0.018))  # b is clearly faster
 LARGE = tier("large", 1.0, 12.5, ("hosted", 0.50, 0.025))
 TIERS = (LARGE, SMALL, MEDIUM)  # file order must not matter: price orders them
 
@@ -58,6 +58,21 @@ def test_budget_moves_easy_request_up_when_small_is_slow() -> None:
     tiers = (slow_small, MEDIUM, LARGE)
     assert first(Ask(0.1, 100, budget_ms=2500), tiers) == ("medium", "vllm-b", "cheapest_capable_in_budget")
     assert first(Ask(0.1, 100), tiers)[0] == "small"  # without a budget cost wins
+
+
+def test_alike_replicas_share_by_outstanding_requests() -> None:
+    def medium(load_a: int, load_b: int) -> TierView:
+        return TierView(
+            "medium",
+            1.0,
+            0.0,
+            (BackendView("a", 0.100, 0.01, load=load_a), BackendView("b", 0.105, 0.01, load=load_b)),
+        )
+
+    assert first(Ask(0.5, 10), (medium(0, 0),))[1] == "a"  # alike, equally busy: file order
+    assert first(Ask(0.5, 10), (medium(3, 1),))[1] == "b"  # alike: the less busy one
+    far = TierView("medium", 1.0, 0.0, (BackendView("a", 0.1, 0.01, load=5), BackendView("b", 0.5, 0.01)))
+    assert first(Ask(0.5, 10), (far,))[1] == "a"  # 3x slower is not alike, however idle
 
 
 def test_queue_wait_counts() -> None:

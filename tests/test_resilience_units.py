@@ -45,8 +45,15 @@ def test_failed_probes_double_the_ejection_up_to_the_cap() -> None:
     b.failure(17, may_eject=True)
     assert b.open_until == 17 + 12  # capped
     b.start(29)
-    b.success(29)
-    assert b.ejections_in_row == 0
+    b.success(29)  # closed; failing again soon keeps the long ejection
+    for t in (30, 31, 32):
+        b.failure(t, may_eject=True)
+    assert b.open_until == 32 + 12
+    b.start(44)
+    b.success(44)
+    for t in (60, 61, 62):  # healthy for longer than max_ejection_s: a fresh start
+        b.failure(t, may_eject=True)
+    assert b.open_until == 62 + 5
 
 
 def test_failure_rate_ejects() -> None:

@@ -112,7 +112,7 @@ def test_budget_header_moves_an_easy_request_off_the_slow_tier(gw: Gateway) -> N
     tight = chat(gw, "budgeted", EASY, {"x-latency-budget-ms": "100"})
     assert tight.headers["x-gateway-tier"] == "medium"
     assert tight.headers["x-gateway-reason"] == "cheapest_capable_in_budget"
-    ttft = chat(gw, "budgeted", EASY, {"x-slo-ttft-ms": "20"})  # nobody: the fastest capable
+    ttft = chat(gw, "budgeted", EASY, {"x-slo-ttft-ms": "0.001"})  # nobody: the fastest capable
     assert ttft.headers["x-gateway-reason"] == "budget_miss_fastest_capable"
 
 

@@ -107,6 +107,8 @@ class OpenAICompatBackend(Backend):
         if api_key is not None:
             self._headers["authorization"] = f"Bearer {api_key.get_secret_value()}"
         self._urls = {e: self.base_url + p for e, p in _PATHS.items()}
+        # Listing models bills nothing and proves the server and our key work.
+        self.health_url = self.base_url + "/models"
 
     def _body(self, call: Call) -> bytes:
         body: dict[str, Any] = {**call.body, "model": self.model}
@@ -163,7 +165,7 @@ class OpenAICompatBackend(Backend):
     async def health(self) -> bool:
         try:
             async with self._session.get(
-                self.base_url + "/models", headers=self._headers, timeout=_HEALTH_TIMEOUT
+                self.health_url, headers=self._headers, timeout=_HEALTH_TIMEOUT
             ) as resp:
                 return resp.status < 400
         except _TRANSPORT_ERRORS:

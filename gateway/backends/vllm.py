@@ -35,7 +35,7 @@ _WANTED = {
     "vllm:kv_cache_usage_perc": "kv_cache",
     "vllm:gpu_cache_usage_perc": "kv_cache",  # the name before vLLM 0.10
 }
-_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_SCRAPE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class VLLMBackend(OpenAICompatBackend):
     async def scrape(self) -> None:
         try:
             async with self._session.get(
-                self.metrics_url, headers=self._headers, timeout=_PROBE_TIMEOUT
+                self.metrics_url, headers=self._headers, timeout=_SCRAPE_TIMEOUT
             ) as resp:
                 if resp.status >= 400:
                     return
@@ -138,15 +138,6 @@ class VLLMBackend(OpenAICompatBackend):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    async def health(self) -> bool:
-        try:
-            async with self._session.get(
-                self.health_url, headers=self._headers, timeout=_PROBE_TIMEOUT
-            ) as resp:
-                return resp.status < 400
-        except _TRANSPORT_ERRORS:
-            return False
 
     def describe(self) -> dict[str, Any]:
         load = self.load()

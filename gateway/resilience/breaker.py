@@ -3,7 +3,9 @@
 A backend is ejected after `consecutive` failures in a row, or when at least `min_requests` calls in
 the last `window_s` failed at `failure_rate` or more. The ejection lasts `base_ejection_s`, doubling with
 each ejection in a row (up to `max_ejection_s`). When it ends the backend is half-open: one request is
-let through as a probe; success closes the breaker, failure ejects it again for longer. At most
+let through as a probe; success closes the breaker, failure ejects it again for longer. A backend that
+is ejected again soon after a successful probe (within `max_ejection_s`) keeps its longer ejection: one
+good answer from a flapping backend does not reset its record. At most
 `max_ejected_share` of a tier is ejected at once (one backend always may be: the tiers behind it are
 the fallback).
 """
@@ -43,6 +45,7 @@ class Breaker:
     ejections_in_row: int = 0
     open_until: float = 0.0
     probing: bool = False
+    closed_at: float = float("-inf")
     ejections: int = 0
     calls: deque[tuple[float, bool]] = field(default_factory=deque)
 
@@ -68,7 +71,7 @@ class Breaker:
         self.failures_in_row = 0
         self._record(now, ok=True)
         if self.current(now) is State.HALF_OPEN:
-            self.state, self.probing, self.ejections_in_row = State.CLOSED, False, 0
+            self.state, self.probing, self.closed_at = State.CLOSED, False, now
             self.calls.clear()
 
     def failure(self, now: float, may_eject: bool) -> bool:
@@ -102,6 +105,8 @@ class Breaker:
 
     def _eject(self, now: float) -> None:
         p = self.policy
+        if self.state is State.CLOSED and now - self.closed_at > p.max_ejection_s:
+            self.ejections_in_row = 0  # healthy long enough since the last probe: a fresh start
         self.ejections_in_row += 1
         self.ejections += 1
         duration = min(p.base_ejection_s * 2 ** (self.ejections_in_row - 1), p.max_ejection_s)

@@ -79,7 +79,7 @@ class Planner:
                 wait = queued * ttft
             else:
                 wait = 0.0
-            views.append(BackendView(b.name, ttft, tpot, wait, healthy))
+            views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
         cost = tier.price.input_per_mtok + tier.price.output_per_mtok
         return TierView(name, tier.max_difficulty, cost, tuple(views))
 

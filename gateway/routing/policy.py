@@ -24,6 +24,7 @@ class BackendView:
     tpot_s: float  # expected time per output token
     queue_s: float = 0.0  # expected wait before it starts on this request
     healthy: bool = True
+    load: int = 0  # requests outstanding there: spreads traffic over replicas that are alike
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Candidate:
     capable: bool
     fits: bool
     healthy: bool = True
+    load: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +77,23 @@ def _candidate(tier: TierView, b: BackendView, ask: Ask, capable: bool) -> Candi
         and (ask.budget_ms is None or total <= ask.budget_ms)
         and (ask.ttft_slo_ms is None or ttft <= ask.ttft_slo_ms)
     )
-    return Candidate(tier.name, b.name, round(ttft, 1), round(total, 1), capable, fits, b.healthy)
+    return Candidate(tier.name, b.name, round(ttft, 1), round(total, 1), capable, fits, b.healthy, b.load)
+
+
+_ALIKE = 1.5  # replicas expected within this factor of the fastest one count as alike
 
 
 def _rank(cands: list[Candidate]) -> list[Candidate]:
-    return sorted(cands, key=lambda c: (not c.fits, c.total_ms))
+    """Fitting first, then faster; replicas within _ALIKE of the fastest count as alike and the one with
+    fewer requests outstanding goes first. Pure greed would send everything to whichever replica
+    measured a hair faster, and a recovered replica would never get traffic to prove itself again."""
+    ordered = sorted(cands, key=lambda c: (not c.fits, c.total_ms))
+    if not ordered:
+        return ordered
+    best = ordered[0]
+    alike = [c for c in ordered if c.fits == best.fits and c.total_ms <= best.total_ms * _ALIKE]
+    alike.sort(key=lambda c: c.load)  # stable: file order among equals
+    return alike + [c for c in ordered if c not in alike]
 
 
 def _down_last(cands: list[Candidate]) -> tuple[Candidate, ...]:
@@ -148,11 +162,9 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
 def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:
     """A route to one tier: its backends, the least loaded first (file order breaks ties)."""
     ask = Ask(difficulty=None, output_tokens=output_tokens)
-    cands = sorted(
-        (_candidate(tier, b, ask, True) for b in tier.backends), key=lambda c: (not c.healthy, c.total_ms)
-    )
+    cands = _down_last(_rank([_candidate(tier, b, ask, True) for b in tier.backends]))
     what = f"model {route_model}" if route_model else f"tier {tier.name}"
-    return Plan(tuple(cands), "pinned", (f"the route names {what}",))
+    return Plan(cands, "pinned", (f"the route names {what}",))
 
 
 def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> Plan:
