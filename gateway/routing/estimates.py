@@ -53,6 +53,17 @@ class LatencyStats:
         if tpot_s is not None:
             self._tpot.observe(tpot_s, now, self.alpha, self.half_life_s)
 
+    def observe_total(self, now: float, elapsed_s: float, tokens: int) -> None:
+        """A whole answer of `tokens` took `elapsed_s`: it hides where the first token came, so both
+        estimates are scaled by how far the total was from what they predicted."""
+        hl = self.half_life_s
+        ttft, tpot = self._ttft.current(now, hl), self._tpot.current(now, hl)
+        expected = ttft + tokens * tpot
+        if expected > 0:
+            ratio = elapsed_s / expected
+            self._ttft.observe(ttft * ratio, now, self.alpha, hl)
+            self._tpot.observe(tpot * ratio, now, self.alpha, hl)
+
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""
         return self._ttft.current(now, self.half_life_s), self._tpot.current(now, self.half_life_s)

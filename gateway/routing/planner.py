@@ -49,6 +49,8 @@ class Planner:
     def __init__(self, scorer: Scorer, book: LatencyBook) -> None:
         self.scorer = scorer
         self.book = book
+        # Pinned routes with a single backend decide the same way every time.
+        self._single: dict[tuple[str, str], Decision] = {}
 
     def stats(self, table: RouteTable, spec: BackendSpec) -> LatencyStats:
         ttft, tpot = _PRIORS[spec.kind]
@@ -101,12 +103,18 @@ class Planner:
         )
         fallback = spec.fallback if spec else None
         if route.policy != "auto" or spec is None:
+            single = self._single.get((table.sha256, route.name))
+            if single is not None and not fallback:
+                return single  # one backend and nowhere to fall back: nothing to decide
             view = self._tier_view(table, route.tier, now, tokens, state, route.model)
             plan = pinned(view, tokens, route.model)
             if fallback:
                 views = {t: self._tier_view(table, t, now, tokens, state, None) for t in fallback}
                 plan = with_fallback(plan, fallback, views)
-            return Decision(route, plan)
+            decision = Decision(route, plan)
+            if len(plan.candidates) == 1 and not fallback:
+                self._single[(table.sha256, route.name)] = decision
+            return decision
         features, words = extract(body)
         ask = Ask(
             difficulty=round(self.scorer.score(features, words), 4),
