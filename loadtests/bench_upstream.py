@@ -113,7 +113,9 @@ def load(url: str, c: int, duration: float, out: Path) -> dict[str, object]:
     return result
 
 
-def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: float, tmp: Path) -> list[dict]:
+def run_phase(
+    delay_ms: int, points: list[int], servers: list[str], duration: float, tmp: Path, repeat: int = 1
+) -> list[dict]:
     mport = free_port()
     mock = start(
         [PY, str(BENCH / "mock_upstream.py")],
@@ -125,7 +127,7 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
     try:
         upstream = f"http://127.0.0.1:{mport}"
         wait_http(upstream + "/health", mock)
-        for name in servers:
+        for rep, name in ((r, n) for r in range(repeat) for n in servers):
             port = free_port()
             cmd, env, cwd = server_cmd(name, port, upstream, tmp)
             proc = start(cmd, env, cwd, SERVER_CPU)
@@ -148,6 +150,7 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
                     assert isinstance(total, int)
                     rows.append(
                         {
+                            "rep": rep,
                             "server": name,
                             "delay_ms": delay_ms,
                             "c": c,
@@ -169,14 +172,14 @@ def run_phase(delay_ms: int, points: list[int], servers: list[str], duration: fl
 
 
 def table(rows: list[dict]) -> str:
-    floor = {(r["delay_ms"], r["c"]): r for r in rows if r["server"] == "floor"}
+    floor = {(r["delay_ms"], r["c"], r["rep"]): r for r in rows if r["server"] == "floor"}
     lines = [
         "| server | upstream delay | c | req/s | p50 ms | p99 ms | CPU ms/req | errors | "
         "req/s ÷ floor | p50 ÷ floor | p99 ÷ floor |",
         "|---" * 11 + "|",
     ]
     for r in rows:
-        f = floor.get((r["delay_ms"], r["c"]))
+        f = floor.get((r["delay_ms"], r["c"], r["rep"]))
 
         def ratio(key: str, row: dict = r, base: dict | None = f) -> str:
             return f"{row[key] / base[key]:.2f}" if base and base[key] else "-"
@@ -203,12 +206,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=8.0)
     ap.add_argument("--servers", default="floor,floor-httpx,floor-hxaio,gateway")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the server list this many times, interleaved; ratios pair each with its own floor",
+    )
     args = ap.parse_args()
     servers = args.servers.split(",")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        rows = run_phase(0, [1, 64], servers, args.duration, tmp)
-        rows += run_phase(50, [64, 256], servers, args.duration, tmp)
+        rows = run_phase(0, [1, 64], servers, args.duration, tmp, args.repeat)
+        rows += run_phase(50, [64, 256], servers, args.duration, tmp, args.repeat)
     out = ROOT / "loadtests" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
