@@ -18,11 +18,12 @@ from litestar.exceptions import HTTPException
 from gateway.api import HANDLERS
 from gateway.backends.base import Backend
 from gateway.backends.http import make_session
-from gateway.backends.registry import build_backends
+from gateway.backends.registry import build_backends, preflight
 from gateway.config import Settings
 from gateway.dispatch import Dispatcher
 from gateway.errors import (
     ClientError,
+    ConfigError,
     GatewayError,
     MethodNotAllowed,
     NotFound,
@@ -124,7 +125,11 @@ def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 def create_app(settings: Settings | None = None, table: RouteTable | None = None) -> Litestar:
     settings = settings or Settings()
-    gateway = Gateway(settings, table or load_routes(settings.routes))
+    table = table or load_routes(settings.routes)
+    problems = preflight(table.spec)
+    if problems:
+        raise ConfigError(f"{table.source}: backends cannot start", problems)
+    gateway = Gateway(settings, table)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,34 @@ def test_check_command(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "gateway", "check", str(bad)], capture_output=True, text=True)
     assert out.returncode == 1
     assert f"{bad}:2: default_tier: unknown tier 'tiny'" in out.stderr
+
+
+def test_serve_names_a_missing_key_and_exits(tmp_path: Path) -> None:
+    routes = write(tmp_path, GOOD)
+    env = {k: v for k, v in os.environ.items() if k != "EXAMPLE_KEY"}
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(routes), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 1
+    assert "backend 'hosted': environment variable EXAMPLE_KEY is not set" in out.stderr
+    assert "Traceback" not in out.stderr
+    bad_model = write(
+        tmp_path,
+        GOOD.replace("        kind: llamacpp\n", "        kind: llamacpp\n        path: /nope.gguf\n"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(bad_model), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "EXAMPLE_KEY": "k"},
+    )
+    assert out.returncode == 1
+    assert "backend 'local': model file /nope.gguf does not exist" in out.stderr
 
 
 def test_serve_refuses_a_bad_file(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from gateway.backends.base import Backend
 
-__all__ = ["build_backends"]
+__all__ = ["build_backends", "preflight"]
 
 
 def _api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
@@ -29,6 +29,28 @@ def _api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr |
         # Name the variable, never its value.
         raise ConfigError(f"backend '{spec.name}': environment variable {spec.api_key_env} is not set")
     return SecretStr(value)
+
+
+def preflight(spec: RoutesFile, env: Mapping[str, str] | None = None) -> list[str]:
+    """What would stop a backend from starting, checked before serving: unset key variables (named,
+    never a value) and model files that are not there."""
+    env = os.environ if env is None else env
+    problems = []
+    for t in spec.tiers.values():
+        for b in t.backends:
+            if isinstance(b, LlamaCppSpec):
+                from gateway.backends.llamacpp import default_gguf
+
+                try:
+                    path = b.path or default_gguf()
+                except ConfigError as exc:
+                    problems.append(f"backend '{b.name}': {exc.message}")
+                    continue
+                if not path.is_file():
+                    problems.append(f"backend '{b.name}': model file {path} does not exist")
+            elif b.api_key_env and not env.get(b.api_key_env):
+                problems.append(f"backend '{b.name}': environment variable {b.api_key_env} is not set")
+    return problems
 
 
 def build_backends(
