@@ -95,7 +95,7 @@ def gw(fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory)
     routes = f"""
 version: 1
 default_tier: medium
-estimator: {{half_life_s: 1}}
+estimator: {{half_life_s: 0.5}}
 retry: {{attempts: 2, budget_ratio: 0.2, backoff_ms: 10}}
 breaker:
   consecutive_failures: 3
