@@ -4,12 +4,10 @@
     ├── ConfigError                  not HTTP: routes.yaml / settings are wrong (file:line: field: why)
     ├── ClientError                  400 invalid_request_error: the caller can fix it
     │   ├── InvalidRequest           400, names the offending field in `param`
-    │   ├── AuthenticationFailed     401
     │   ├── ModelNotFound            404 model_not_found
     │   ├── NotFound                 404 (unknown path)
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
-    │   ├── UnsupportedMediaType     415
     │   ├── BudgetUnmeetable         422: no capable tier is expected to meet the latency budget
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
     │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
@@ -19,7 +17,7 @@
         ├── UpstreamTimeout          504
         └── StreamInterrupted        the stream broke after its first byte: no status, an SSE error event
 
-`retryable` tells dispatch (and later the resilience layer) whether another candidate may be tried.
+`retryable` tells dispatch and the retry layer whether trying again, or another candidate, may help.
 Messages never carry prompts, completions or secrets: they are shown to clients and written to logs.
 """
 
@@ -28,7 +26,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
-    "AuthenticationFailed",
     "BudgetUnmeetable",
     "ClientClosedRequest",
     "ClientError",
@@ -40,7 +37,6 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "StreamInterrupted",
-    "UnsupportedMediaType",
     "UpstreamError",
     "UpstreamRejected",
     "UpstreamStatusError",
@@ -96,11 +92,6 @@ class InvalidRequest(ClientError):
     pass
 
 
-class AuthenticationFailed(ClientError):
-    status = 401
-    error_type = "authentication_error"
-
-
 class ModelNotFound(ClientError):
     status = 404
 
@@ -124,10 +115,6 @@ class MethodNotAllowed(ClientError):
 
 class PayloadTooLarge(ClientError):
     status = 413
-
-
-class UnsupportedMediaType(ClientError):
-    status = 415
 
 
 class BudgetUnmeetable(ClientError):
