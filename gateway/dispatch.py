@@ -262,6 +262,7 @@ class Dispatcher:
         self._in_flight[name] = self._in_flight.get(name, 0) + 1
         t_first = self._clock()
         events = first.count(b"data: ")
+        settled = False
         try:
             yield first
             async for chunk in rest:
@@ -272,13 +273,17 @@ class Dispatcher:
                 events += chunk.count(b"data: ")
                 yield chunk
             self.guard.settle(backend, ok=True, now=self._clock())
+            settled = True
             # Events beyond the first and the closing [DONE] are about one token each.
             if events > 2:
                 self._observe(backend, tpot_s=(self._clock() - t_first) / (events - 2))
         except StreamInterrupted:
             self.guard.settle(backend, ok=False, now=self._clock())
+            settled = True
             raise
         finally:
+            if not settled:  # the client left mid-stream: no verdict on the backend
+                self.guard.breakers.abandon(name)
             self._in_flight[name] -= 1
             # A client that went away cancels us here; closing `rest` cancels the upstream call too.
             aclose = getattr(rest, "aclose", None)

@@ -63,6 +63,11 @@ class Breaker:
         if self.current(now) is State.HALF_OPEN:
             self.probing = True
 
+    def abandon(self) -> None:
+        """The call ended with no verdict (the client left): let the next request be the probe."""
+        if self.state is State.HALF_OPEN:
+            self.probing = False
+
     def _trim(self, now: float) -> None:
         while self.calls and self.calls[0][0] < now - self.policy.window_s:
             self.calls.popleft()
@@ -139,6 +144,11 @@ class BreakerBoard:
         b = self._breakers.get(name)
         if b is not None:
             b.start(now)
+
+    def abandon(self, name: str) -> None:
+        b = self._breakers.get(name)
+        if b is not None:
+            b.abandon()
 
     def success(self, name: str, now: float) -> None:
         b = self._breakers.get(name)

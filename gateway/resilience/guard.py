@@ -100,6 +100,11 @@ class Guard:
                 elif isinstance(err, ClientError):
                     self.breakers.success(name, clock())  # it answered; the request was the problem
                 raise
+            except BaseException:
+                # Cancelled (the client left) or worse: no verdict, and a half-open probe must not
+                # stay taken forever.
+                self.breakers.abandon(name)
+                raise
             if not settle_later:
                 self.breakers.success(name, clock())
             return result
