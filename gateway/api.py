@@ -120,12 +120,18 @@ async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T])
 
 
 async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls: Any) -> Response[Any]:
-    parsed, raw = parse_request(await request.body(), model_cls)
+    dispatcher = _gateway(request).dispatcher
+    received = dispatcher.now()
+    body = await request.body()
+    try:
+        parsed, raw = parse_request(body, model_cls)
+        hints = _hints(request)
+    except GatewayError as err:
+        dispatcher.recorder.rejected(Call(endpoint, {}, received=received), err)
+        raise
     stream = bool(getattr(parsed, "stream", False))
     options = getattr(parsed, "stream_options", None)
-    call = Call(endpoint, raw, stream, bool(options and options.include_usage))
-    dispatcher = _gateway(request).dispatcher
-    hints = _hints(request)
+    call = Call(endpoint, raw, stream, bool(options and options.include_usage), received, len(body))
     if stream:
         streamed = await _while_connected(request, dispatcher.stream(parsed.model, call, hints))
         return Stream(
@@ -134,11 +140,11 @@ async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls:
             headers={**_SSE_HEADERS, **_route_headers(streamed)},
         )
     served = await _while_connected(request, dispatcher.complete(parsed.model, call, hints))
+    # A stream's headers leave before its tokens are counted: its cost is in the metrics only.
+    headers = _route_headers(served)
+    headers["x-gateway-cost-usd"] = f"{served.cost_usd:.8f}"
     return Response(
-        served.reply.content,
-        status_code=served.reply.status,
-        media_type="application/json",
-        headers=_route_headers(served),
+        served.reply.content, status_code=served.reply.status, media_type="application/json", headers=headers
     )
 
 
@@ -173,6 +179,12 @@ def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
         for name, route in table.routes.items()
     ]
     return Response(_encode({"object": "list", "data": data}), media_type="application/json")
+
+
+@get("/metrics", sync_to_thread=False)
+def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
+    body, content_type = _gateway(request).metrics.render()
+    return Response(body, media_type=content_type)
 
 
 @get("/healthz", sync_to_thread=False)
@@ -211,4 +223,13 @@ def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(_encode(body), media_type="application/json")
 
 
-HANDLERS = [chat_completions, completions, embeddings, route_explain, list_models, healthz, readyz]
+HANDLERS = [
+    chat_completions,
+    completions,
+    embeddings,
+    route_explain,
+    list_models,
+    metrics,
+    healthz,
+    readyz,
+]

@@ -14,6 +14,13 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from gateway.api import HANDLERS
 from gateway.backends.base import Backend
@@ -29,6 +36,8 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.metrics import BackendRow, Metrics
+from gateway.recorder import Recorder
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
@@ -42,23 +51,41 @@ log = logging.getLogger(__name__)
 class Gateway:
     """What the handlers reach through app.state: the live route table, backends and dispatcher."""
 
-    def __init__(self, settings: Settings, table: RouteTable) -> None:
+    def __init__(self, settings: Settings, table: RouteTable, registry: CollectorRegistry) -> None:
         self.settings = settings
         self._table = table
         self.backends: dict[str, Backend] = {}
+        self.metrics = Metrics(registry)
         planner = Planner(load_classifier(table), LatencyBook())
-        self.guard = Guard.from_spec(table.spec, self.backends)
+        self.guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics)
         self.dispatcher = Dispatcher(
             self.table,
             self.backends,
             planner,
             self.guard,
+            Recorder(self.metrics, self.table),
             request_timeout_s=settings.request_timeout_s,
             first_token_timeout_s=settings.first_token_timeout_s,
         )
 
     def table(self) -> RouteTable:
         return self._table
+
+    def backend_rows(self) -> list[BackendRow]:
+        """Each backend's live state, read when Prometheus scrapes."""
+        now = self.dispatcher.now()
+        return [
+            BackendRow(
+                tier=tier,
+                backend=spec.name,
+                up=self.guard.health.up(spec.name),
+                breaker=self.guard.breakers.state(spec.name, now).value,
+                in_flight=self.dispatcher.in_flight(spec.name),
+                queued=self.backends[spec.name].queued if spec.name in self.backends else 0,
+            )
+            for tier, t in self._table.spec.tiers.items()
+            for spec in t.backends
+        ]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -123,13 +150,30 @@ def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _json(GatewayError("Internal error.", code="internal_error").envelope(), 500)
 
 
-def create_app(settings: Settings | None = None, table: RouteTable | None = None) -> Litestar:
+def _registry() -> CollectorRegistry:
+    # The app's own registry (not prometheus_client's global one), so apps in one process don't clash.
+    # `_created` series double what is scraped and stored, and no dashboard reads them.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+def create_app(
+    settings: Settings | None = None,
+    table: RouteTable | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Litestar:
     settings = settings or Settings()
     table = table or load_routes(settings.routes)
     problems = preflight(table.spec)
     if problems:
         raise ConfigError(f"{table.source}: backends cannot start", problems)
-    gateway = Gateway(settings, table)
+    gateway = Gateway(settings, table, registry or _registry())
+    gateway.metrics.watch(gateway.backend_rows, lambda: gateway.table().sha256)
+    gateway.metrics.reloaded(ok=True)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -23,7 +23,8 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.protocol import completion_tokens
+from gateway.protocol import Usage, stream_usage, usage_of
+from gateway.recorder import Recorder, Trace, estimated_usage
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyStats
 from gateway.routing.planner import Decision, Hints, Planner
@@ -41,6 +42,7 @@ class Served:
     reply: Reply
     decision: Decision
     backend: Backend
+    cost_usd: float = 0.0
 
 
 @dataclass(slots=True)
@@ -87,6 +89,7 @@ class Dispatcher:
         backends: Mapping[str, Backend],
         planner: Planner,
         guard: Guard,
+        recorder: Recorder,
         *,
         request_timeout_s: float,
         first_token_timeout_s: float,
@@ -96,6 +99,7 @@ class Dispatcher:
         self._backends = backends
         self.planner = planner
         self.guard = guard
+        self.recorder = recorder
         self._timeout = request_timeout_s
         self._first_token_default_s = first_token_timeout_s
         self._clock = clock
@@ -104,6 +108,9 @@ class Dispatcher:
 
     def now(self) -> float:
         return self._clock()
+
+    def in_flight(self, name: str) -> int:
+        return self._in_flight.get(name, 0)
 
     def _state(self, name: str) -> tuple[int, bool]:
         backend = self._backends.get(name)
@@ -114,6 +121,15 @@ class Dispatcher:
 
     def decide(self, model: str, body: dict[str, Any], hints: Hints) -> Decision:
         return self.planner.decide(self._table(), model, body, hints, now=self._clock(), state=self._state)
+
+    def _plan(self, model: str, call: Call, hints: Hints) -> Decision:
+        try:
+            decision = self.decide(model, call.body, hints)
+        except GatewayError as err:
+            self.recorder.undecided(call, model, err)
+            raise
+        self.recorder.decided(decision)
+        return decision
 
     def _candidates(self, decision: Decision) -> list[tuple[Backend, str]]:
         """The plan's backends, those the breakers let through first; the rest only as a last resort."""
@@ -173,12 +189,28 @@ class Dispatcher:
         return max(0.0, deadline - self._clock())
 
     async def complete(self, model: str, call: Call, hints: Hints = _NO_HINTS) -> Served:
-        decision = self.decide(model, call.body, hints)
+        decision = self._plan(model, call, hints)
+        trace = Trace()
+        try:
+            served = await self._complete(decision, call, trace)
+        except BaseException as exc:
+            self.recorder.failed(decision, trace, call, exc)
+            raise
+        self.recorder.handed_over(call, trace)
+        content = served.reply.content
+        usage = usage_of(content) or estimated_usage(call, len(content) // 4)
+        served.cost_usd = self.recorder.answered(decision, trace, call, usage).cost_usd
+        return served
+
+    async def _complete(self, decision: Decision, call: Call, trace: Trace) -> Served:
         deadline = self._begin()
         failures: list[tuple[Backend, GatewayError]] = []
-        for backend, _tier in self._candidates(decision):
+        for backend, tier in self._candidates(decision):
             if self._remaining(deadline) <= 0:
                 break
+            if failures:
+                self.recorder.moved_on(decision, failures[-1][1])
+            trace.tier, trace.backend = tier, backend.name
 
             async def attempt(backend: Backend = backend) -> Reply:
                 name = backend.name
@@ -191,6 +223,7 @@ class Dispatcher:
                     raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
                 finally:
                     self._in_flight[name] -= 1
+                    trace.upstream_s += self._clock() - t0
                 if call.endpoint != "embeddings":
                     self._observe_reply(backend, self._clock() - t0, reply.content)
                 return reply
@@ -211,18 +244,31 @@ class Dispatcher:
         raise self._exhausted(decision, failures)
 
     def _observe_reply(self, backend: Backend, elapsed: float, content: bytes) -> None:
-        tokens = completion_tokens(content)
+        usage = usage_of(content)
         stats = self._stats(backend)
-        if tokens and stats is not None:
-            stats.observe_total(self._clock(), elapsed, tokens)
+        if usage is not None and usage.completion_tokens and stats is not None:
+            stats.observe_total(self._clock(), elapsed, usage.completion_tokens)
 
     async def stream(self, model: str, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
-        decision = self.decide(model, call.body, hints)
+        decision = self._plan(model, call, hints)
+        trace = Trace()
+        try:
+            served = await self._stream(decision, call, trace)
+        except BaseException as exc:
+            self.recorder.failed(decision, trace, call, exc)
+            raise
+        self.recorder.handed_over(call, trace)
+        return served
+
+    async def _stream(self, decision: Decision, call: Call, trace: Trace) -> StreamServed:
         deadline = self._begin()
         failures: list[tuple[Backend, GatewayError]] = []
         for backend, tier in self._candidates(decision):
             if self._remaining(deadline) <= 0:
                 break
+            if failures:
+                self.recorder.moved_on(decision, failures[-1][1])
+            trace.tier, trace.backend = tier, backend.name
             limit = self._first_token_s(tier)
 
             async def attempt(
@@ -239,7 +285,11 @@ class Dispatcher:
                     if isinstance(err, UpstreamTimeout):
                         self._observe(backend, ttft_s=self._clock() - t0)
                     raise err from None
-                self._observe(backend, ttft_s=self._clock() - t0)
+                finally:
+                    trace.upstream_s += self._clock() - t0
+                ttft = self._clock() - t0
+                self._observe(backend, ttft_s=ttft)
+                self.recorder.first_chunk(trace.tier, backend.name, ttft)
                 return chunks, first
 
             try:
@@ -252,17 +302,27 @@ class Dispatcher:
                 if not err.retryable:
                     raise
                 continue
-            return StreamServed(self._relay(backend, first, chunks, deadline), decision, backend)
+            relay = self._relay(backend, first, chunks, deadline, decision, call, trace)
+            return StreamServed(relay, decision, backend)
         raise self._exhausted(decision, failures)
 
     async def _relay(
-        self, backend: Backend, first: bytes, rest: AsyncIterator[bytes], deadline: float
+        self,
+        backend: Backend,
+        first: bytes,
+        rest: AsyncIterator[bytes],
+        deadline: float,
+        decision: Decision,
+        call: Call,
+        trace: Trace,
     ) -> AsyncIterator[bytes]:
         name = backend.name
         self._in_flight[name] = self._in_flight.get(name, 0) + 1
         t_first = self._clock()
         events = first.count(b"data: ")
+        usage: Usage | None = None
         settled = False
+        outcome = "cancelled"  # until the stream ends one way or the other: the client left
         try:
             yield first
             async for chunk in rest:
@@ -271,20 +331,29 @@ class Dispatcher:
                         f"Backend '{name}' exceeded the request deadline.", code="deadline"
                     )
                 events += chunk.count(b"data: ")
+                if b'"prompt_tokens"' in chunk:
+                    usage = stream_usage(chunk) or usage
                 yield chunk
             self.guard.settle(backend, ok=True, now=self._clock())
             settled = True
+            outcome = "ok"
             # Events beyond the first and the closing [DONE] are about one token each.
             if events > 2:
-                self._observe(backend, tpot_s=(self._clock() - t_first) / (events - 2))
+                per_token = (self._clock() - t_first) / (events - 2)
+                self._observe(backend, tpot_s=per_token)
+                self.recorder.per_token(trace.tier, name, per_token)
         except StreamInterrupted:
             self.guard.settle(backend, ok=False, now=self._clock())
             settled = True
+            outcome = "stream_error"
             raise
         finally:
             if not settled:  # the client left mid-stream: no verdict on the backend
                 self.guard.breakers.abandon(name)
             self._in_flight[name] -= 1
+            # About a token per event, less the role-only first event, the finish event and [DONE].
+            tokens = max(0, events - 3)
+            self.recorder.answered(decision, trace, call, usage or estimated_usage(call, tokens), outcome)
             # A client that went away cancels us here; closing `rest` cancels the upstream call too.
             aclose = getattr(rest, "aclose", None)
             if aclose is not None:

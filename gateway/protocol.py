@@ -20,8 +20,11 @@ __all__ = [
     "CompletionRequest",
     "EmbeddingRequest",
     "OpenAIRequest",
+    "Usage",
     "completion_tokens",
     "parse_request",
+    "stream_usage",
+    "usage_of",
 ]
 
 
@@ -144,21 +147,51 @@ def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
         ) from exc
 
 
-class _Usage(msgspec.Struct):
+class _CachedDetails(msgspec.Struct):
+    cached_tokens: int = 0
+
+
+class Usage(msgspec.Struct, frozen=True):
+    """An answer's `usage`, as the upstream counted it (or as the gateway estimated it)."""
+
+    prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_details: _CachedDetails | None = None
+
+    @property
+    def cached_tokens(self) -> int:
+        details = self.prompt_tokens_details
+        return details.cached_tokens if details is not None else 0
 
 
 class _WithUsage(msgspec.Struct):
-    usage: _Usage | None = None
+    usage: Usage | None = None
 
 
 _usage_decoder = msgspec.json.Decoder(_WithUsage)
+_EVENT_PREFIX = b"data: "
+
+
+def usage_of(body: bytes) -> Usage | None:
+    """`usage` of a response body, skipping everything else at C speed."""
+    try:
+        return _usage_decoder.decode(body).usage
+    except msgspec.DecodeError:
+        return None
+
+
+def stream_usage(chunk: bytes) -> Usage | None:
+    """The `usage` an SSE chunk carries (the last event of a stream with include_usage), if whole.
+
+    An event split across two network reads is not reassembled: the caller then estimates instead.
+    """
+    found = None
+    for line in chunk.split(b"\n"):
+        if line.startswith(_EVENT_PREFIX) and b'"prompt_tokens"' in line:
+            found = usage_of(line[len(_EVENT_PREFIX) :]) or found
+    return found
 
 
 def completion_tokens(body: bytes) -> int | None:
-    """`usage.completion_tokens` of a response body, skipping everything else at C speed."""
-    try:
-        usage = _usage_decoder.decode(body).usage
-    except msgspec.DecodeError:
-        return None
+    usage = usage_of(body)
     return usage.completion_tokens if usage is not None else None

@@ -67,20 +67,33 @@ def test_completions_and_embeddings_via_upstream(client: openai.OpenAI, reset_fa
     assert len(emb.data[0].embedding) == 8
 
 
-def test_llama_cpp_server_peer(client: openai.OpenAI) -> None:
+def _streamed(client: openai.OpenAI, model: str) -> tuple[str, list[str | None]]:
+    chunks = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Say hi."}],
+        max_tokens=8,
+        temperature=0,
+        seed=7,
+        stream=True,
+    )
+    choices = [c.choices[0] for c in chunks if c.choices]
+    return "".join(c.delta.content or "" for c in choices), [c.finish_reason for c in choices]
+
+
+def test_llama_cpp_server_peer(client: openai.OpenAI, llama_server: str) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="medium", messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
     )
     resp = raw.parse()
     assert raw.headers["x-gateway-backend"] == "llama-peer"
     assert resp.choices[0].message.content
-    chunks = list(
-        client.chat.completions.create(
-            model="medium", messages=[{"role": "user", "content": "Say hi."}], max_tokens=8, stream=True
-        )
-    )
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    # llama_cpp.server itself sometimes ends a stream without a finish_reason chunk (its issue #735),
+    # so the contract checked is pass-through: greedy decoding, and the client sees through the
+    # gateway exactly the chunks the peer sends when called directly.
+    direct = openai.OpenAI(base_url=llama_server, api_key="unused", max_retries=0, timeout=30)
+    via_gateway = _streamed(client, "medium")
+    assert via_gateway[0]
+    assert via_gateway == _streamed(direct, "smollm2-peer")
 
 
 def test_fallback_to_next_backend_of_the_tier(client: openai.OpenAI, reset_fakes: dict) -> None:

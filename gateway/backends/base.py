@@ -24,6 +24,8 @@ class Call:
     body: dict[str, Any]
     stream: bool = False
     include_usage: bool = False
+    received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
+    body_bytes: int = 0  # the request's size, for token estimates when an upstream reports no usage
 
 
 @dataclass(slots=True)

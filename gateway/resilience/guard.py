@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.backends.base import Backend
 from gateway.errors import ClientError, GatewayError, UpstreamError
@@ -17,7 +17,7 @@ from gateway.resilience.health import HealthMonitor, HealthPolicy
 from gateway.resilience.retry import RetryBudget, call_with_retries, retry_after_s
 from gateway.routing.rules import RoutesFile
 
-__all__ = ["Guard", "counts_against"]
+__all__ = ["Guard", "RetryObserver", "counts_against"]
 
 _T = TypeVar("_T")
 
@@ -25,6 +25,18 @@ _T = TypeVar("_T")
 def counts_against(err: GatewayError) -> bool:
     """Is this failure the backend's fault? (Not a client mistake, not the local queue being full.)"""
     return isinstance(err, UpstreamError) and not isinstance(err, ClientError) and err.code != "queue_full"
+
+
+class RetryObserver(Protocol):
+    """Told of each retry made and each refused by the budget (the metrics)."""
+
+    def retry(self, backend: str, cause: str) -> None: ...
+
+    def retry_denied(self, backend: str) -> None: ...
+
+
+def _cause(exc: BaseException | None) -> str:
+    return (exc.code or "unknown") if isinstance(exc, GatewayError) else "unknown"
 
 
 @dataclass
@@ -35,9 +47,12 @@ class Guard:
     attempts: int
     backoff_s: float
     max_wait_s: float = 2.0
+    observer: RetryObserver | None = None
 
     @classmethod
-    def from_spec(cls, spec: RoutesFile, backends: Mapping[str, Backend]) -> Guard:
+    def from_spec(
+        cls, spec: RoutesFile, backends: Mapping[str, Backend], observer: RetryObserver | None = None
+    ) -> Guard:
         b, h, r = spec.breaker, spec.health, spec.retry
         policy = BreakerPolicy(
             consecutive=b.consecutive_failures,
@@ -58,6 +73,7 @@ class Guard:
             RetryBudget(ratio=r.budget_ratio),
             r.attempts,
             r.backoff_ms / 1000,
+            observer=observer,
         )
 
     def settle(self, backend: Backend, ok: bool, now: float) -> None:
@@ -86,6 +102,7 @@ class Guard:
         it ended well, which the caller reports through `settle`.
         """
         name = backend.name
+        obs = self.observer
 
         async def once() -> _T:
             self.breakers.start(name, clock())
@@ -118,4 +135,6 @@ class Guard:
             allowed=lambda: self.breakers.allows(name, clock()),
             backoff_s=self.backoff_s,
             max_wait_s=self.max_wait_s,
+            on_retry=None if obs is None else lambda exc: obs.retry(name, _cause(exc)),
+            on_denied=None if obs is None else lambda: obs.retry_denied(name),
         )

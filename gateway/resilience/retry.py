@@ -74,6 +74,8 @@ async def call_with_retries(
     allowed: Callable[[], bool] = lambda: True,
     backoff_s: float = 0.05,
     max_wait_s: float = 2.0,
+    on_retry: Callable[[BaseException | None], None] | None = None,
+    on_denied: Callable[[], None] | None = None,
 ) -> _T:
     """Run `fn`, retrying retryable GatewayErrors while every bound allows; the last error is raised."""
 
@@ -88,7 +90,13 @@ async def call_with_retries(
         # A Retry-After longer than max_wait_s is better spent on another backend.
         if wait > max_wait_s or now + wait >= deadline or not allowed():
             return True
-        return not budget.acquire(now)  # last: a retry that is not made spends no budget
+        if not budget.acquire(now):  # last: a retry that is not made spends no budget
+            if on_denied is not None:
+                on_denied()
+            return True
+        if on_retry is not None:
+            on_retry(exc)
+        return False
 
     # The first attempt runs bare: nearly every call succeeds, and tenacity's machinery costs ~30 µs.
     try:

@@ -7,8 +7,9 @@ replay traffic offline against priors alone and tests can drive it deterministic
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.classify.features import Features, extract
@@ -43,6 +44,8 @@ class Decision:
     route: Route
     plan: Plan
     features: Features | None = None
+    budget_ms: float | None = None  # the latency budget in force (header, else the route's default)
+    classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric
 
 
 class Planner:
@@ -102,10 +105,14 @@ class Planner:
             limit if isinstance(limit, int) and limit > 0 else (spec.expected_output_tokens if spec else 256)
         )
         fallback = spec.fallback if spec else None
+        budget_ms = hints.budget_ms
+        if budget_ms is None and spec is not None:
+            budget_ms = spec.latency_budget_ms
         if route.policy != "auto" or spec is None:
             single = self._single.get((table.sha256, route.name))
             if single is not None and not fallback:
-                return single  # one backend and nowhere to fall back: nothing to decide
+                # One backend and nowhere to fall back: nothing to decide.
+                return single if budget_ms is None else replace(single, budget_ms=budget_ms)
             view = self._tier_view(table, route.tier, now, tokens, state, route.model)
             plan = pinned(view, tokens, route.model)
             if fallback:
@@ -114,12 +121,17 @@ class Planner:
             decision = Decision(route, plan)
             if len(plan.candidates) == 1 and not fallback:
                 self._single[(table.sha256, route.name)] = decision
+            if budget_ms is not None:
+                decision = replace(decision, budget_ms=budget_ms)
             return decision
+        t0 = time.perf_counter()
         features, words = extract(body)
+        difficulty = round(self.scorer.score(features, words), 4)
+        classify_s = time.perf_counter() - t0
         ask = Ask(
-            difficulty=round(self.scorer.score(features, words), 4),
+            difficulty=difficulty,
             output_tokens=tokens,
-            budget_ms=hints.budget_ms if hints.budget_ms is not None else spec.latency_budget_ms,
+            budget_ms=budget_ms,
             ttft_slo_ms=hints.ttft_slo_ms if hints.ttft_slo_ms is not None else spec.ttft_slo_ms,
             on_miss=spec.on_budget_miss,
             degrade=spec.degrade,
@@ -128,4 +140,4 @@ class Planner:
         plan = decide(ask, tiers)
         if fallback:
             plan = with_fallback(plan, fallback, {t.name: t for t in tiers})
-        return Decision(route, plan, features)
+        return Decision(route, plan, features, budget_ms, classify_s)

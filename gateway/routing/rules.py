@@ -20,6 +20,7 @@ from gateway.routing.yamlsource import load_yaml, locate
 
 __all__ = [
     "BackendSpec",
+    "CostSpec",
     "LlamaCppSpec",
     "OpenAISpec",
     "Price",
@@ -45,6 +46,19 @@ class _Strict(BaseModel):
 class Price(_Strict):
     input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens")
     output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+    cached_input_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens the upstream served from its cache"
+    )
+    # Self-hosted hardware is paid by the hour whether busy or idle: its cost is spread over the
+    # tokens it serves, at `tokens_per_s` (a capacity figure) or else the throughput measured live.
+    usd_per_hour: float | None = Field(None, ge=0, description="hardware cost of the tier")
+    tokens_per_s: float | None = Field(None, gt=0, description="throughput to amortise the hour over")
+
+
+class CostSpec(_Strict):
+    # Savings are what the same tokens would have cost there; default: the tier with the highest
+    # per-token price (the "large" tier of a typical file).
+    reference_tier: str | None = None
 
 
 class _Latency(_Strict):
@@ -177,6 +191,7 @@ class RoutesFile(_Strict):
     retry: RetrySpec = RetrySpec()
     breaker: BreakerSpec = BreakerSpec()
     health: HealthSpec = HealthSpec()
+    cost: CostSpec = CostSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +231,9 @@ def _cross_checks(spec: RoutesFile) -> list[tuple[tuple[str | int, ...], str]]:
             if b.name in seen:
                 problems.append((("tiers", tname, "backends", i, "name"), f"duplicate backend '{b.name}'"))
             seen[b.name] = ("tiers", tname, "backends", i)
+    ref = spec.cost.reference_tier
+    if ref is not None and ref not in spec.tiers:
+        problems.append((("cost", "reference_tier"), f"unknown tier '{ref}'"))
     aliases: set[str] = set()
     for i, r in enumerate(spec.routes):
         if r.tier is not None and r.tier not in spec.tiers:

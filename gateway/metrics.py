@@ -1,0 +1,256 @@
+"""Every Prometheus metric of the gateway, defined once on an injected registry.
+
+Names carry the `gateway_` prefix and their unit; labels are bounded (route, tier and backend come from
+routes.yaml, outcome/reason/cause from fixed code lists), never a user, a prompt or a raw path. Where the
+OpenTelemetry GenAI conventions define a metric, the mapping is in docs/metrics.md. Live state (health,
+breakers, queues, loaded config) is read at scrape time by a collector, so it costs nothing per request.
+One process serves per container (scale out with replicas), so no multiprocess mode is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from gateway.errors import (
+    ClientClosedRequest,
+    ClientError,
+    GatewayError,
+    StreamInterrupted,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from gateway.cost import Bill
+    from gateway.protocol import Usage
+
+__all__ = ["OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
+
+# Seconds. LLM answers take from milliseconds (a cached small model) to minutes (long reasoning).
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+_TTFT = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Per output token: ~10 ms for a small model on CPU, 18-47 ms for 7B-70B, up to 750 ms for 405B.
+_TPOT = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5)
+_OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+_CLASSIFIER = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
+_DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
+_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+
+
+def outcome_of(err: BaseException) -> str:
+    if isinstance(err, ClientClosedRequest):
+        return "cancelled"
+    if isinstance(err, ClientError):
+        return "client_error"
+    if isinstance(err, StreamInterrupted):
+        return "stream_error"
+    if isinstance(err, UpstreamTimeout):
+        return "timeout"
+    if isinstance(err, UpstreamUnavailable):
+        return "unavailable"
+    if isinstance(err, GatewayError):
+        return "upstream_error"
+    return "cancelled"  # CancelledError: the client went away
+
+
+@dataclass(frozen=True, slots=True)
+class BackendRow:
+    tier: str
+    backend: str
+    up: bool
+    breaker: str
+    in_flight: int
+    queued: int
+
+
+class _StateCollector(Collector):
+    """Gauges read from the live gateway at scrape time."""
+
+    def __init__(self, rows: Callable[[], Iterable[BackendRow]], config_sha: Callable[[], str]) -> None:
+        self._rows = rows
+        self._sha = config_sha
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["tier", "backend"]
+        up = GaugeMetricFamily(
+            "gateway_backend_up", "1 when the backend's health check passes", labels=labels
+        )
+        breaker = GaugeMetricFamily(
+            "gateway_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", labels=labels
+        )
+        in_flight = GaugeMetricFamily(
+            "gateway_in_flight_requests", "Requests the gateway has in flight to the backend", labels=labels
+        )
+        queue = GaugeMetricFamily(
+            "gateway_queue_depth",
+            "Requests admitted by the backend's own queue (embedded model)",
+            labels=labels,
+        )
+        for r in self._rows():
+            key = [r.tier, r.backend]
+            up.add_metric(key, 1.0 if r.up else 0.0)
+            breaker.add_metric(key, _BREAKER.get(r.breaker, 2.0))
+            in_flight.add_metric(key, float(r.in_flight))
+            queue.add_metric(key, float(r.queued))
+        info = GaugeMetricFamily("gateway_config_info", "The loaded routes.yaml, by hash", labels=["sha256"])
+        info.add_metric([self._sha()], 1.0)
+        yield from (up, breaker, in_flight, queue, info)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        route_labels = ["route", "tier", "backend", "endpoint"]
+        self.requests = Counter(
+            "gateway_requests", "Requests answered, by outcome", [*route_labels, "outcome"], registry=r
+        )
+        self.duration = Histogram(
+            "gateway_request_duration_seconds",
+            "End-to-end request latency",
+            route_labels,
+            buckets=_LATENCY,
+            registry=r,
+        )
+        pair = ["tier", "backend"]
+        self.ttft = Histogram(
+            "gateway_time_to_first_token_seconds",
+            "Streams: time to the first chunk",
+            pair,
+            buckets=_TTFT,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "gateway_time_per_output_token_seconds",
+            "Streams: time per output token after the first",
+            pair,
+            buckets=_TPOT,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "gateway_overhead_seconds",
+            "Time spent in the gateway itself, the upstream excluded",
+            ["endpoint"],
+            buckets=_OVERHEAD,
+            registry=r,
+        )
+        self.tokens = Counter("gateway_tokens", "Tokens, input and output", [*pair, "type"], registry=r)
+        self.cost = Counter("gateway_cost_usd", "What the answers cost", pair, registry=r)
+        self.reference = Counter(
+            "gateway_reference_cost_usd",
+            "What the same tokens would cost at the reference tier",
+            pair,
+            registry=r,
+        )
+        self.savings = Counter(
+            "gateway_savings_usd", "Reference cost minus cost, per answer (never negative)", pair, registry=r
+        )
+        self.difficulty = Histogram(
+            "gateway_difficulty",
+            "Difficulty scores of auto-routed requests",
+            ["route"],
+            buckets=_DIFFICULTY,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "gateway_routing_decisions",
+            "Routing decisions, by reason",
+            ["route", "tier", "reason"],
+            registry=r,
+        )
+        self.budgeted = Counter(
+            "gateway_latency_budget_requests", "Requests that carried a latency budget", ["route"], registry=r
+        )
+        self.budget_misses = Counter(
+            "gateway_latency_budget_misses",
+            "Requests that took longer than their budget",
+            ["route"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks",
+            "Moves to the next candidate, by the failure's code",
+            ["route", "cause"],
+            registry=r,
+        )
+        self.retries = Counter("gateway_retries", "Retries made", ["backend", "cause"], registry=r)
+        self.retries_denied = Counter(
+            "gateway_retries_denied", "Retries refused by the retry budget", ["backend"], registry=r
+        )
+        self.reloads = Counter("gateway_config_reloads", "routes.yaml loads", ["result"], registry=r)
+        self.classifier = Histogram(
+            "gateway_classifier_duration_seconds",
+            "Time to score a request's difficulty",
+            buckets=_CLASSIFIER,
+            registry=r,
+        )
+        for result in ("ok", "error"):
+            self.reloads.labels(result)
+        self._request_children: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
+
+    def watch(self, rows: Callable[[], Iterable[BackendRow]], config_sha: Callable[[], str]) -> None:
+        self.registry.register(_StateCollector(rows, config_sha))
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    # What dispatch reports. Children are cached: a labels() lookup costs more than the observation.
+
+    def finished(
+        self, route: str, tier: str, backend: str, endpoint: str, outcome: str, seconds: float
+    ) -> None:
+        key = (route, tier, backend, endpoint, outcome)
+        children = self._request_children.get(key)
+        if children is None:
+            for o in OUTCOMES:  # every outcome's series exists from the first request: ratios are defined
+                self.requests.labels(route, tier, backend, endpoint, o)
+            children = (
+                self.requests.labels(*key),
+                self.duration.labels(route, tier, backend, endpoint),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def budget(self, route: str, budget_ms: float, seconds: float) -> None:
+        self.budgeted.labels(route).inc()
+        miss = self.budget_misses.labels(route)
+        if seconds * 1000 > budget_ms:
+            miss.inc()
+
+    def decided(
+        self, route: str, tier: str, reason: str, difficulty: float | None, classify_s: float | None
+    ) -> None:
+        self.decisions.labels(route, tier, reason).inc()
+        if difficulty is not None:
+            self.difficulty.labels(route).observe(difficulty)
+        if classify_s is not None:
+            self.classifier.observe(classify_s)
+
+    def billed(self, tier: str, backend: str, usage: Usage, bill: Bill) -> None:
+        self.tokens.labels(tier, backend, "input").inc(usage.prompt_tokens)
+        self.tokens.labels(tier, backend, "output").inc(usage.completion_tokens)
+        self.cost.labels(tier, backend).inc(bill.cost_usd)
+        self.reference.labels(tier, backend).inc(bill.reference_usd)
+        self.savings.labels(tier, backend).inc(bill.savings_usd)
+
+    def fallback(self, route: str, cause: str) -> None:
+        self.fallbacks.labels(route, cause).inc()
+
+    def retry(self, backend: str, cause: str) -> None:
+        self.retries.labels(backend, cause).inc()
+
+    def retry_denied(self, backend: str) -> None:
+        self.retries_denied.labels(backend).inc()
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "error").inc()
