@@ -36,7 +36,9 @@ install_llama() {
 
 system_deps() {
   # llama-cpp-python compiles C++; a bare Debian image lacks the compiler, cmake and venv.
+  # The tests also run a real Prometheus (and promtool checks the alert rules): Debian's package.
   local missing=()
+  [ "${1:-}" = "--test" ] && ! command -v prometheus >/dev/null && missing+=(prometheus)
   command -v g++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
   command -v cmake >/dev/null || missing+=(cmake)
@@ -54,7 +56,7 @@ system_deps() {
 install() {
   local extras=""
   [ "${1:-}" = "--test" ] && extras="[test]"
-  system_deps
+  system_deps "${1:-}"
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"
@@ -92,8 +94,8 @@ case "$cmd" in
   test)
     install --test
     say "ruff"
-    "$VENV/bin/ruff" check gateway tests loadtests
-    "$VENV/bin/ruff" format --check gateway tests loadtests
+    "$VENV/bin/ruff" check gateway tests loadtests deploy
+    "$VENV/bin/ruff" format --check gateway tests loadtests deploy
     say "mypy"
     "$VENV/bin/mypy"
     say "pytest"

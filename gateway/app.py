@@ -173,6 +173,7 @@ def create_app(
         raise ConfigError(f"{table.source}: backends cannot start", problems)
     gateway = Gateway(settings, table, registry or _registry())
     gateway.metrics.watch(gateway.backend_rows, lambda: gateway.table().sha256)
+    gateway.metrics.prepare(b.name for t in table.spec.tiers.values() for b in t.backends)
     gateway.metrics.reloaded(ok=True)
 
     @asynccontextmanager

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.protocol import Usage, stream_usage, usage_of
+from gateway.protocol import stream_usage, usage_of
 from gateway.recorder import Recorder, Trace, estimated_usage
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyStats
@@ -320,7 +321,8 @@ class Dispatcher:
         self._in_flight[name] = self._in_flight.get(name, 0) + 1
         t_first = self._clock()
         events = first.count(b"data: ")
-        usage: Usage | None = None
+        # The usage event comes last, and may be split over reads: keep the last few, parse at the end.
+        recent: deque[bytes] = deque((first,), maxlen=4)
         settled = False
         outcome = "cancelled"  # until the stream ends one way or the other: the client left
         try:
@@ -331,8 +333,7 @@ class Dispatcher:
                         f"Backend '{name}' exceeded the request deadline.", code="deadline"
                     )
                 events += chunk.count(b"data: ")
-                if b'"prompt_tokens"' in chunk:
-                    usage = stream_usage(chunk) or usage
+                recent.append(chunk)
                 yield chunk
             self.guard.settle(backend, ok=True, now=self._clock())
             settled = True
@@ -353,7 +354,8 @@ class Dispatcher:
             self._in_flight[name] -= 1
             # About a token per event, less the role-only first event, the finish event and [DONE].
             tokens = max(0, events - 3)
-            self.recorder.answered(decision, trace, call, usage or estimated_usage(call, tokens), outcome)
+            usage = stream_usage(b"".join(recent)) or estimated_usage(call, tokens)
+            self.recorder.answered(decision, trace, call, usage, outcome)
             # A client that went away cancels us here; closing `rest` cancels the upstream call too.
             aclose = getattr(rest, "aclose", None)
             if aclose is not None:

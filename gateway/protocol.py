@@ -181,10 +181,7 @@ def usage_of(body: bytes) -> Usage | None:
 
 
 def stream_usage(chunk: bytes) -> Usage | None:
-    """The `usage` an SSE chunk carries (the last event of a stream with include_usage), if whole.
-
-    An event split across two network reads is not reassembled: the caller then estimates instead.
-    """
+    """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
     found = None
     for line in chunk.split(b"\n"):
         if line.startswith(_EVENT_PREFIX) and b'"prompt_tokens"' in line:

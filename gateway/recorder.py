@@ -86,15 +86,15 @@ class Recorder:
         self.metrics.fallback(decision.route.name, err.code or "unknown")
 
     def first_chunk(self, tier: str, backend: str, seconds: float) -> None:
-        self.metrics.ttft.labels(tier, backend).observe(seconds)
+        self.metrics.first_chunk(tier, backend, seconds)
 
     def per_token(self, tier: str, backend: str, seconds: float) -> None:
-        self.metrics.tpot.labels(tier, backend).observe(seconds)
+        self.metrics.per_token(tier, backend, seconds)
 
     def handed_over(self, call: Call, trace: Trace) -> None:
         """The response is about to leave: the gateway's own share of the time so far."""
         own = self._clock() - call.received - trace.upstream_s
-        self.metrics.overhead.labels(call.endpoint).observe(max(0.0, own))
+        self.metrics.own_time(call.endpoint, max(0.0, own))
 
     def answered(
         self, decision: Decision, trace: Trace, call: Call, usage: Usage, outcome: str = "ok"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.conftest import FAKE_KEY, PROMPT_MARKER, Gateway
+from gateway.testing.processes import stop
+from tests.conftest import FAKE_KEY, PROMPT_MARKER, Gateway, start_gateway
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
@@ -95,21 +98,50 @@ def test_stream_records_ttft_per_token_usage_and_savings(
     assert d("gateway_requests_total", **route, outcome="ok") == 1
 
 
-def test_fallbacks_and_retries_by_cause(
-    gateway: Gateway, client: openai.OpenAI, reset_fakes: dict[str, FakeUpstream]
-) -> None:
-    reset_fakes["flaky"].set(mode="error", status=500)
-    with Delta(gateway) as d:
+PAIR_ROUTES = """
+version: 1
+default_tier: pair
+tiers:
+  pair:
+    backends:
+      - {{name: first, kind: openai, base_url: "{first}", model: first-model}}
+      - {{name: second, kind: openai, base_url: "{second}", model: second-model}}
+retry: {{attempts: 2, backoff_ms: 1}}
+breaker: {{consecutive_failures: 1000, min_requests: 1000}}
+routes:
+  - {{model: pair, tier: pair}}
+"""
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, FakeUpstream]]:
+    """A gateway of its own: no earlier test's failures weigh on its breakers or retry budget."""
+    first, second = FakeUpstream(model="first-model"), FakeUpstream(model="second-model")
+    for f in (first, second):
+        f.start_in_thread()
+    gw = start_gateway(
+        tmp_path_factory.mktemp("pair"), PAIR_ROUTES.format(first=first.base_url, second=second.base_url)
+    )
+    yield gw, first
+    stop(gw.proc)
+    for f in (first, second):
+        f.stop_thread()
+
+
+def test_fallbacks_and_retries_by_cause(pair: tuple[Gateway, FakeUpstream]) -> None:
+    gw, first = pair
+    first.set(mode="error", status=500)
+    client = openai.OpenAI(base_url=gw.v1, api_key="unused", max_retries=0, timeout=30)
+    with Delta(gw) as d:
         raw = client.chat.completions.with_raw_response.create(
-            model="flaky", messages=[{"role": "user", "content": "hi"}]
+            model="pair", messages=[{"role": "user", "content": "hi"}]
         )
-    assert raw.headers["x-gateway-backend"] == "fake-spare"
-    assert d("gateway_fallbacks_total", route="flaky", cause="upstream_error") == 1
-    retried = d("gateway_retries_total", backend="fake-flaky", cause="upstream_error")
-    denied = d("gateway_retries_denied_total", backend="fake-flaky") if retried == 0 else 0
-    assert retried + denied == 1
-    spare = {"route": "flaky", "tier": "flaky", "backend": "fake-spare", "endpoint": "chat"}
-    assert d("gateway_requests_total", **spare, outcome="ok") == 1
+    assert raw.headers["x-gateway-backend"] == "second"
+    assert d("gateway_fallbacks_total", route="pair", cause="upstream_error") == 1
+    assert d("gateway_retries_total", backend="first", cause="upstream_error") == 1  # 2 attempts
+    assert d("gateway_retries_denied_total", backend="first") == 0
+    second = {"route": "pair", "tier": "pair", "backend": "second", "endpoint": "chat"}
+    assert d("gateway_requests_total", **second, outcome="ok") == 1
 
 
 def test_failures_are_counted_with_bounded_labels_and_nothing_leaks(
