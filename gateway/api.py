@@ -16,10 +16,11 @@ from gateway.errors import ClientClosedRequest, GatewayError, InvalidRequest, Up
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
 from gateway.routing.planner import Hints
 from gateway.routing.replay import decision_json
+from gateway.routing.rules import redacted
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.dispatch import Served, StreamServed
+    from gateway.runtime import Gateway
 
 __all__ = ["HANDLERS"]
 
@@ -52,8 +53,27 @@ def _ms(request: Request[Any, Any, Any], name: str) -> float | None:
     return value
 
 
-def _hints(request: Request[Any, Any, Any]) -> Hints:
-    return Hints(_ms(request, "x-latency-budget-ms"), _ms(request, "x-slo-ttft-ms"))
+def _hints(request: Request[Any, Any, Any], gw: Gateway, tenant: str | None) -> Hints:
+    budget = _ms(request, "x-latency-budget-ms")
+    spec = gw.table().spec.tenants.get(tenant) if tenant is not None else None
+    if spec is None:
+        return Hints(budget, _ms(request, "x-slo-ttft-ms"))
+    # The request's own budget first, then the tenant's, then the route's (in the planner).
+    return Hints(
+        budget if budget is not None else spec.latency_budget_ms,
+        _ms(request, "x-slo-ttft-ms"),
+        frozenset(spec.tiers) if spec.tiers is not None else None,
+    )
+
+
+def _admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
+    """The caller's tenant, once its key is known and its limits allow one more request."""
+    tenant = gw.keys.tenant(request.headers.get("authorization"))
+    if tenant is not None:
+        spec = gw.table().spec.tenants.get(tenant)
+        if spec is not None:
+            gw.limits.admit(tenant, spec)
+    return tenant
 
 
 def _route_headers(served: Served | StreamServed) -> dict[str, str]:
@@ -120,18 +140,21 @@ async def _while_connected(request: Request[Any, Any, Any], work: Awaitable[_T])
 
 
 async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls: Any) -> Response[Any]:
-    dispatcher = _gateway(request).dispatcher
+    gw = _gateway(request)
+    dispatcher = gw.dispatcher
     received = dispatcher.now()
-    body = await request.body()
     try:
+        tenant = _admit(request, gw)
+        body = await request.body()
         parsed, raw = parse_request(body, model_cls)
-        hints = _hints(request)
+        hints = _hints(request, gw, tenant)
     except GatewayError as err:
         dispatcher.recorder.rejected(Call(endpoint, {}, received=received), err)
         raise
     stream = bool(getattr(parsed, "stream", False))
     options = getattr(parsed, "stream_options", None)
-    call = Call(endpoint, raw, stream, bool(options and options.include_usage), received, len(body))
+    include_usage = bool(options and options.include_usage)
+    call = Call(endpoint, raw, stream, include_usage, received, len(body), tenant)
     if stream:
         streamed = await _while_connected(request, dispatcher.stream(parsed.model, call, hints))
         return Stream(
@@ -166,19 +189,43 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/v1/route/explain", status_code=200)
 async def route_explain(request: Request[Any, Any, Any]) -> Response[Any]:
     """The routing decision for a chat request, without generating anything."""
+    gw = _gateway(request)
+    tenant = gw.keys.tenant(request.headers.get("authorization"))
     parsed, raw = parse_request(await request.body(), ChatCompletionRequest)
-    decision = _gateway(request).dispatcher.decide(parsed.model, raw, _hints(request))
+    decision = gw.dispatcher.decide(parsed.model, raw, _hints(request, gw, tenant))
     return Response(_encode(decision_json(decision)), media_type="application/json")
 
 
 @get("/v1/models", sync_to_thread=False)
 def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
-    table = _gateway(request).table()
+    gw = _gateway(request)
+    gw.keys.tenant(request.headers.get("authorization"))
+    table = gw.table()
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "gateway", "tier": route.tier}
         for name, route in table.routes.items()
     ]
     return Response(_encode({"object": "list", "data": data}), media_type="application/json")
+
+
+@post("/admin/reload", status_code=200)
+async def admin_reload(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Apply routes.yaml now; 200 with the result, 422 with every problem when it was rejected."""
+    gw = _gateway(request)
+    gw.keys.admin(request.headers.get("authorization"))
+    result = await gw.reload()
+    return Response(
+        _encode(result.json()), status_code=200 if result.ok else 422, media_type="application/json"
+    )
+
+
+@get("/admin/routes", sync_to_thread=False)
+def admin_routes(request: Request[Any, Any, Any]) -> Response[Any]:
+    gw = _gateway(request)
+    gw.keys.admin(request.headers.get("authorization"))
+    table = gw.table()
+    body = {"source": table.source, "sha256": table.sha256, "routes": redacted(table.spec)}
+    return Response(_encode(body), media_type="application/json")
 
 
 @get("/metrics", sync_to_thread=False)
@@ -229,6 +276,8 @@ HANDLERS = [
     embeddings,
     route_explain,
     list_models,
+    admin_reload,
+    admin_routes,
     metrics,
     healthz,
     readyz,

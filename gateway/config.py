@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     # Threads for each embedded llama.cpp instance unless routes.yaml sets `threads`.
     # 0 = all cores: one generation saturates them, so more threads than cores only adds contention.
     model_threads: int = Field(0, ge=0)
+
+    # How often routes.yaml is checked for changes (0: only POST /admin/reload applies them).
+    reload_interval_s: float = Field(2.0, ge=0)
+
+    # Gateway API keys (gateway/auth.py): "tenant:key,..." and/or a YAML file of tenant -> [keys].
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
+    admin_key: SecretStr | None = None
+    # Without keys the gateway serves only on loopback, unless this says an outer layer authenticates.
+    allow_open: bool = False
 
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.

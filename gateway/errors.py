@@ -4,11 +4,14 @@
     ├── ConfigError                  not HTTP: routes.yaml / settings are wrong (file:line: field: why)
     ├── ClientError                  400 invalid_request_error: the caller can fix it
     │   ├── InvalidRequest           400, names the offending field in `param`
+    │   ├── Unauthorized             401 authentication_error: no or unknown API key
+    │   ├── Forbidden                403 permission_error: the key's tenant may not do this
     │   ├── ModelNotFound            404 model_not_found
     │   ├── NotFound                 404 (unknown path)
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
     │   ├── BudgetUnmeetable         422: no capable tier is expected to meet the latency budget
+    │   ├── RateLimited              429 rate_limit_exceeded: a tenant's request, token or spend limit
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
     │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
     └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
@@ -30,13 +33,16 @@ __all__ = [
     "ClientClosedRequest",
     "ClientError",
     "ConfigError",
+    "Forbidden",
     "GatewayError",
     "InvalidRequest",
     "MethodNotAllowed",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "StreamInterrupted",
+    "Unauthorized",
     "UpstreamError",
     "UpstreamRejected",
     "UpstreamStatusError",
@@ -90,6 +96,27 @@ class ClientError(GatewayError):
 
 class InvalidRequest(ClientError):
     pass
+
+
+class Unauthorized(ClientError):
+    status = 401
+    error_type = "authentication_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+
+
+class Forbidden(ClientError):
+    status = 403
+    error_type = "permission_error"
+
+
+class RateLimited(ClientError):
+    status = 429
+    error_type = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, code: str, retry_after_s: float) -> None:
+        super().__init__(message, code=code, headers={"retry-after": str(max(1, round(retry_after_s)))})
 
 
 class ModelNotFound(ClientError):

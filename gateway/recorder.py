@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.cost import Bill, CostModel
-from gateway.errors import BudgetUnmeetable
+from gateway.errors import BudgetUnmeetable, ModelNotFound
 from gateway.metrics import Metrics, outcome_of
 from gateway.protocol import Usage
 
 if TYPE_CHECKING:
     from gateway.backends.base import Call
     from gateway.errors import GatewayError
+    from gateway.limits import TenantLimits
     from gateway.routing.planner import Decision
     from gateway.routing.rules import RouteTable
 
@@ -49,8 +50,10 @@ class Recorder:
         metrics: Metrics,
         table: Callable[[], RouteTable],
         clock: Callable[[], float] = time.monotonic,
+        limits: TenantLimits | None = None,
     ) -> None:
         self.metrics = metrics
+        self._limits = limits
         self._table = table
         self._clock = clock
         self._costs_for: tuple[str, CostModel | None] = ("", None)
@@ -70,11 +73,11 @@ class Recorder:
         )
 
     def undecided(self, call: Call, route: str, err: GatewayError) -> None:
-        """No plan: the model is unknown (route label `unknown`, never the client's string) or no
-        tier fits the budget."""
+        """No plan: the model is unknown (route label `unknown`, never the client's string), no tier
+        fits the budget, or the caller may not use the route's tier."""
         if isinstance(err, BudgetUnmeetable):
             self.metrics.decided(route, _NONE, "budget_miss_reject", None, None)
-        else:
+        elif isinstance(err, ModelNotFound):
             route = "unknown"
         self._finish(route, _NONE, _NONE, call, outcome_of(err))
 
@@ -101,6 +104,8 @@ class Recorder:
     ) -> Bill:
         bill = self._costs().bill(trace.tier, usage)
         self.metrics.billed(trace.tier, trace.backend, usage, bill)
+        if call.tenant is not None and self._limits is not None:
+            self._limits.spent(call.tenant, usage.prompt_tokens + usage.completion_tokens, bill.cost_usd)
         self._finish(decision.route.name, trace.tier, trace.backend, call, outcome, decision.budget_ms)
         return bill
 

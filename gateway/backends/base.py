@@ -26,6 +26,7 @@ class Call:
     include_usage: bool = False
     received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
     body_bytes: int = 0  # the request's size, for token estimates when an upstream reports no usage
+    tenant: str | None = None  # whose key sent it (None on an open gateway), for per-tenant limits
 
 
 @dataclass(slots=True)

@@ -11,14 +11,14 @@ from pydantic import SecretStr
 from gateway.backends.openai_compat import OpenAICompatBackend
 from gateway.backends.vllm import VLLMBackend
 from gateway.errors import ConfigError
-from gateway.routing.rules import LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec
+from gateway.routing.rules import BackendSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec
 
 if TYPE_CHECKING:
     import aiohttp
 
     from gateway.backends.base import Backend
 
-__all__ = ["build_backends", "preflight"]
+__all__ = ["backend_specs", "build_backend", "build_backends", "preflight"]
 
 
 def _api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
@@ -53,6 +53,48 @@ def preflight(spec: RoutesFile, env: Mapping[str, str] | None = None) -> list[st
     return problems
 
 
+def build_backend(
+    b: BackendSpec,
+    *,
+    session: aiohttp.ClientSession,
+    model_threads: int,
+    env: Mapping[str, str] | None = None,
+) -> Backend:
+    env = os.environ if env is None else env
+    if isinstance(b, OpenAISpec):
+        return OpenAICompatBackend(b.name, b.model, b.base_url, session, _api_key(b, env))
+    if isinstance(b, VLLMSpec):
+        return VLLMBackend(
+            b.name,
+            b.model,
+            b.base_url,
+            session,
+            _api_key(b, env),
+            metrics_url=b.metrics_url or b.root() + "/metrics",
+            health_url=b.health_url or b.root() + "/health",
+            max_waiting=b.max_waiting,
+            max_kv_cache=b.max_kv_cache,
+            scrape_interval_s=b.scrape_interval_s,
+        )
+    # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
+    from gateway.backends.llamacpp import LlamaCppBackend
+
+    threads = b.threads or model_threads or (os.cpu_count() or 1)
+    return LlamaCppBackend(
+        b.name,
+        b.model,
+        path=b.path,
+        threads=threads,
+        n_ctx=b.n_ctx,
+        queue_size=b.queue_size,
+        embeddings=b.embeddings,
+    )
+
+
+def backend_specs(spec: RoutesFile) -> dict[str, BackendSpec]:
+    return {b.name: b for tier in spec.tiers.values() for b in tier.backends}
+
+
 def build_backends(
     spec: RoutesFile,
     *,
@@ -60,37 +102,7 @@ def build_backends(
     model_threads: int,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Backend]:
-    env = os.environ if env is None else env
-    out: dict[str, Backend] = {}
-    for tier in spec.tiers.values():
-        for b in tier.backends:
-            if isinstance(b, OpenAISpec):
-                out[b.name] = OpenAICompatBackend(b.name, b.model, b.base_url, session, _api_key(b, env))
-            elif isinstance(b, VLLMSpec):
-                out[b.name] = VLLMBackend(
-                    b.name,
-                    b.model,
-                    b.base_url,
-                    session,
-                    _api_key(b, env),
-                    metrics_url=b.metrics_url or b.root() + "/metrics",
-                    health_url=b.health_url or b.root() + "/health",
-                    max_waiting=b.max_waiting,
-                    max_kv_cache=b.max_kv_cache,
-                    scrape_interval_s=b.scrape_interval_s,
-                )
-            elif isinstance(b, LlamaCppSpec):
-                # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
-                from gateway.backends.llamacpp import LlamaCppBackend
-
-                threads = b.threads or model_threads or (os.cpu_count() or 1)
-                out[b.name] = LlamaCppBackend(
-                    b.name,
-                    b.model,
-                    path=b.path,
-                    threads=threads,
-                    n_ctx=b.n_ctx,
-                    queue_size=b.queue_size,
-                    embeddings=b.embeddings,
-                )
-    return out
+    return {
+        name: build_backend(b, session=session, model_threads=model_threads, env=env)
+        for name, b in backend_specs(spec).items()
+    }

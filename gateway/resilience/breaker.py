@@ -132,6 +132,13 @@ class BreakerBoard:
     def get(self, name: str) -> Breaker | None:
         return self._breakers.get(name)
 
+    def adopt(self, old: BreakerBoard) -> None:
+        """Keep the state of backends that survive a reload, when their policy did not change."""
+        if old.policy != self.policy:
+            return
+        for name in self._breakers.keys() & old._breakers.keys():
+            self._breakers[name] = old._breakers[name]
+
     def allows(self, name: str, now: float) -> bool:
         b = self._breakers.get(name)
         return b is None or b.allows(now)

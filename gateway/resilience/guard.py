@@ -51,8 +51,14 @@ class Guard:
 
     @classmethod
     def from_spec(
-        cls, spec: RoutesFile, backends: Mapping[str, Backend], observer: RetryObserver | None = None
+        cls,
+        spec: RoutesFile,
+        backends: Mapping[str, Backend],
+        observer: RetryObserver | None = None,
+        previous: Guard | None = None,
     ) -> Guard:
+        """A guard for `spec`; after a reload, `previous` hands over what it learnt about backends
+        that are still there (breaker states, health streaks, the retry budget's window)."""
         b, h, r = spec.breaker, spec.health, spec.retry
         policy = BreakerPolicy(
             consecutive=b.consecutive_failures,
@@ -67,14 +73,13 @@ class Guard:
         health = HealthMonitor(
             backends, HealthPolicy(h.interval_s, h.timeout_s, h.unhealthy_after, h.healthy_after)
         )
-        return cls(
-            BreakerBoard(policy, tiers),
-            health,
-            RetryBudget(ratio=r.budget_ratio),
-            r.attempts,
-            r.backoff_ms / 1000,
-            observer=observer,
-        )
+        board = BreakerBoard(policy, tiers)
+        budget = RetryBudget(ratio=r.budget_ratio)
+        if previous is not None:
+            board.adopt(previous.breakers)
+            health.adopt(previous.health)
+            budget.adopt(previous.budget)
+        return cls(board, health, budget, r.attempts, r.backoff_ms / 1000, observer=observer)
 
     def settle(self, backend: Backend, ok: bool, now: float) -> None:
         if ok:

@@ -36,6 +36,11 @@ class HealthMonitor:
         self._streak: dict[str, int] = {}  # >0: good probes in a row, <0: bad ones
         self._task: asyncio.Task[None] | None = None
 
+    def adopt(self, old: HealthMonitor) -> None:
+        """Probe results of backends that survive a reload."""
+        self._up.update(old._up)
+        self._streak.update(old._streak)
+
     def up(self, name: str) -> bool:
         return self._up.get(name, True)  # innocent until a probe says otherwise
 

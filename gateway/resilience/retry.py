@@ -34,6 +34,11 @@ class RetryBudget:
         self.granted = 0
         self.denied = 0
 
+    def adopt(self, old: RetryBudget) -> None:
+        """A reload must not reset the window: a sick upstream would get a fresh allowance."""
+        self._requests, self._retries = old._requests, old._retries
+        self.granted, self.denied = old.granted, old.denied
+
     def _trim(self, now: float) -> None:
         for q in (self._requests, self._retries):
             while q and q[0] < now - self.window_s:

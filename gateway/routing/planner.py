@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.classify.features import Features, extract
 from gateway.classify.scorer import Scorer
+from gateway.errors import Forbidden
 from gateway.routing.estimates import LatencyBook, LatencyStats
 from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned, with_fallback
 from gateway.routing.rules import BackendSpec, Route, RouteTable
@@ -37,6 +38,7 @@ def idle(_: str) -> tuple[int, bool]:
 class Hints:
     budget_ms: float | None = None
     ttft_slo_ms: float | None = None
+    tiers: frozenset[str] | None = None  # the tiers the caller's tenant may use; None: all
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,14 @@ class Planner:
             limit if isinstance(limit, int) and limit > 0 else (spec.expected_output_tokens if spec else 256)
         )
         fallback = spec.fallback if spec else None
+        allowed = hints.tiers
+        if allowed is not None:
+            if route.policy != "auto" and route.tier not in allowed:
+                raise Forbidden(
+                    f"Route '{route.name}' serves tier '{route.tier}', which this key may not use.",
+                    code="tier_not_allowed",
+                )
+            fallback = [t for t in fallback or [] if t in allowed] or None
         budget_ms = hints.budget_ms
         if budget_ms is None and spec is not None:
             budget_ms = spec.latency_budget_ms
@@ -136,7 +146,11 @@ class Planner:
             on_miss=spec.on_budget_miss,
             degrade=spec.degrade,
         )
-        tiers = tuple(self._tier_view(table, t, now, tokens, state, None) for t in table.spec.tiers)
+        tiers = tuple(
+            self._tier_view(table, t, now, tokens, state, None)
+            for t in table.spec.tiers
+            if allowed is None or t in allowed
+        )
         plan = decide(ask, tiers)
         if fallback:
             plan = with_fallback(plan, fallback, {t.name: t for t in tiers})

@@ -10,7 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,11 +28,13 @@ __all__ = [
     "Route",
     "RouteTable",
     "RoutesFile",
+    "TenantSpec",
     "TierSpec",
     "VLLMSpec",
     "compile_routes",
     "load_classifier",
     "load_routes",
+    "redacted",
 ]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -53,6 +56,16 @@ class Price(_Strict):
     # tokens it serves, at `tokens_per_s` (a capacity figure) or else the throughput measured live.
     usd_per_hour: float | None = Field(None, ge=0, description="hardware cost of the tier")
     tokens_per_s: float | None = Field(None, gt=0, description="throughput to amortise the hour over")
+
+
+class TenantSpec(_Strict):
+    """What a tenant (a set of gateway API keys) may use; keys themselves live outside this file."""
+
+    tiers: list[str] | None = Field(None, description="tiers this tenant may use; default: all")
+    latency_budget_ms: float | None = Field(None, gt=0, description="default when the request sets none")
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    usd_per_day: float | None = Field(None, gt=0)
 
 
 class CostSpec(_Strict):
@@ -192,6 +205,7 @@ class RoutesFile(_Strict):
     breaker: BreakerSpec = BreakerSpec()
     health: HealthSpec = HealthSpec()
     cost: CostSpec = CostSpec()
+    tenants: dict[str, TenantSpec] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +235,27 @@ class RouteTable:
         return self.spec.tiers[name]
 
 
+def _redact_url(url: str) -> str:
+    # routes.yaml holds no keys, but a URL may still carry credentials or a token in its query.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"***@{host}" if parts.username or parts.password else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
+def redacted(spec: RoutesFile) -> dict[str, Any]:
+    """The rules as JSON for GET /admin/routes, with anything secret-looking in URLs masked."""
+    data = spec.model_dump(mode="json")
+    for tier in data["tiers"].values():
+        for b in tier["backends"]:
+            for key in ("base_url", "metrics_url", "health_url"):
+                if b.get(key):
+                    b[key] = _redact_url(b[key])
+    return data
+
+
 def _cross_checks(spec: RoutesFile) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if spec.default_tier not in spec.tiers:
@@ -231,6 +266,10 @@ def _cross_checks(spec: RoutesFile) -> list[tuple[tuple[str | int, ...], str]]:
             if b.name in seen:
                 problems.append((("tiers", tname, "backends", i, "name"), f"duplicate backend '{b.name}'"))
             seen[b.name] = ("tiers", tname, "backends", i)
+    for name, tenant in spec.tenants.items():
+        for j, tier_name in enumerate(tenant.tiers or []):
+            if tier_name not in spec.tiers:
+                problems.append((("tenants", name, "tiers", j), f"unknown tier '{tier_name}'"))
     ref = spec.cost.reference_tier
     if ref is not None and ref not in spec.tiers:
         problems.append((("cost", "reference_tier"), f"unknown tier '{ref}'"))
