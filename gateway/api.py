@@ -228,6 +228,11 @@ def admin_routes(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(_encode(body), media_type="application/json")
 
 
+@get("/openapi.json", sync_to_thread=False)
+def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
+    return Response(_gateway(request).openapi, media_type="application/json")
+
+
 @get("/metrics", sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
     body, content_type = _gateway(request).metrics.render()
@@ -278,6 +283,7 @@ HANDLERS = [
     list_models,
     admin_reload,
     admin_routes,
+    openapi,
     metrics,
     healthz,
     readyz,

@@ -18,6 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from gateway.auth import KeyRing
 from gateway.backends.http import make_session
 from gateway.backends.registry import backend_specs, build_backend, build_backends, preflight
@@ -25,6 +27,7 @@ from gateway.dispatch import Dispatcher
 from gateway.errors import ConfigError
 from gateway.limits import TenantLimits
 from gateway.metrics import BackendRow, Metrics
+from gateway.openapi import openapi_document
 from gateway.recorder import Recorder
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
@@ -72,6 +75,7 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
+        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
         self.watcher = RoutesWatcher(Path(table.source), self.reload, settings.reload_interval_s)
 
     def table(self) -> RouteTable:
@@ -143,6 +147,7 @@ class Gateway:
         if table.spec.classifier != current.spec.classifier:
             self.dispatcher.planner.scorer = load_classifier(table)
         self._table = table
+        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
         self.metrics.prepare(new)
         await previous.health.stop()
         await self.guard.health.check_all()

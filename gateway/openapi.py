@@ -1,0 +1,106 @@
+"""The gateway's OpenAPI document, built from the wire models in protocol.py.
+
+The handlers read raw bodies (so unknown fields pass through untouched), which leaves a framework
+nothing to describe; this builds the document from the same pydantic models that validate requests,
+so it cannot drift from what is enforced. Served at GET /openapi.json; schemathesis fuzzes it in CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _error_responses(*statuses: int) -> dict[str, Any]:
+    body = {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}
+    return {str(s): {"description": "OpenAI's error envelope", "content": body} for s in statuses}
+
+
+def _post(model: str, summary: str, stream: bool) -> dict[str, Any]:
+    ok: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if stream:
+        ok["text/event-stream"] = {"schema": {"type": "string"}}
+    return {
+        "post": {
+            "summary": summary,
+            "security": _AUTH,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
+            },
+            "responses": {
+                "200": {"description": "the backend's answer, passed through", "content": ok},
+                **_error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504),
+            },
+        }
+    }
+
+
+def _get(summary: str, media: str = "application/json", auth: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": summary, "content": {media: {"schema": {}}}}},
+    }
+    if auth:
+        op["security"] = _AUTH
+        op["responses"].update(_error_responses(401))
+    return {"get": op}
+
+
+def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
+    """The document; `models` (the routes' names) become examples of `model`, so generated requests
+    reach routing and backends rather than stopping at 404."""
+    _, defs = models_json_schema(
+        [
+            (ChatCompletionRequest, "validation"),
+            (CompletionRequest, "validation"),
+            (EmbeddingRequest, "validation"),
+        ],
+        ref_template=_REF,
+    )
+    schemas = {**defs["$defs"], "Error": _ERROR}
+    if models:
+        for name in ("ChatCompletionRequest", "CompletionRequest", "EmbeddingRequest"):
+            schemas[name]["properties"]["model"]["examples"] = models
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "LLM routing gateway", "version": "1"},
+        "paths": {
+            "/v1/chat/completions": _post("ChatCompletionRequest", "Chat completion", stream=True),
+            "/v1/completions": _post("CompletionRequest", "Text completion", stream=True),
+            "/v1/embeddings": _post("EmbeddingRequest", "Embeddings", stream=False),
+            "/v1/route/explain": _post("ChatCompletionRequest", "Routing decision only", stream=False),
+            "/v1/models": _get("Models and route aliases", auth=True),
+            "/healthz": _get("Liveness"),
+            "/readyz": _get("Readiness"),
+            "/metrics": _get("Prometheus metrics", media="text/plain"),
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
