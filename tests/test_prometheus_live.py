@@ -204,14 +204,7 @@ def test_every_panel_and_alert_query_returns_data(gw: Gateway, prometheus: str) 
     empty = [f"{where}: {expr}" for where, expr in panels if not _query(prometheus, _bare(expr), at)]
     assert not empty, "panel queries that return nothing:\n" + "\n".join(empty)
 
-    alerts = alert_exprs()
-    assert {a[0] for a in alerts} >= {
-        "GatewayHighErrorRatio",
-        "GatewayTierDown",
-        "GatewayLatencyBudgetMisses",
-        "GatewaySpendRateHigh",
-        "GatewayConfigReloadFailed",
-    }
+    alerts = alert_exprs()  # which alerts exist is tests/test_deploy_monitoring.py's business
     for name, full, query in alerts:
         _query(prometheus, full, at)  # parses and evaluates (empty while not firing)
         assert _query(prometheus, _bare(query), at), f"{name}: {query} returns nothing"
