@@ -50,6 +50,7 @@ def _from_env(value: str) -> list[tuple[str, str]]:
 
 
 def _from_file(path: Path) -> list[tuple[str, str]]:
+    # Not routing.yamlsource: its errors quote the offending line, and here every line holds a key.
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -24,8 +24,8 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.protocol import stream_usage, usage_of
-from gateway.recorder import Recorder, Trace, estimated_usage
+from gateway.protocol import Usage, stream_usage, usage_of
+from gateway.recorder import BYTES_PER_TOKEN, Recorder, Trace, estimated_usage
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyStats
 from gateway.routing.planner import Decision, Hints, Planner
@@ -198,8 +198,7 @@ class Dispatcher:
             self.recorder.failed(decision, trace, call, exc)
             raise
         self.recorder.handed_over(call, trace)
-        content = served.reply.content
-        usage = usage_of(content) or estimated_usage(call, len(content) // 4)
+        usage = trace.usage or estimated_usage(call, len(served.reply.content) // BYTES_PER_TOKEN)
         served.cost_usd = self.recorder.answered(decision, trace, call, usage).cost_usd
         return served
 
@@ -225,8 +224,10 @@ class Dispatcher:
                 finally:
                     self._in_flight[name] -= 1
                     trace.upstream_s += self._clock() - t0
+                # Parsed once: the latency estimate and the bill both read it.
+                trace.usage = usage_of(reply.content)
                 if call.endpoint != "embeddings":
-                    self._observe_reply(backend, self._clock() - t0, reply.content)
+                    self._observe_reply(backend, self._clock() - t0, trace.usage)
                 return reply
 
             try:
@@ -244,8 +245,7 @@ class Dispatcher:
             )
         raise self._exhausted(decision, failures)
 
-    def _observe_reply(self, backend: Backend, elapsed: float, content: bytes) -> None:
-        usage = usage_of(content)
+    def _observe_reply(self, backend: Backend, elapsed: float, usage: Usage | None) -> None:
         stats = self._stats(backend)
         if usage is not None and usage.completion_tokens and stats is not None:
             stats.observe_total(self._clock(), elapsed, usage.completion_tokens)

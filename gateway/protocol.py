@@ -21,7 +21,6 @@ __all__ = [
     "EmbeddingRequest",
     "OpenAIRequest",
     "Usage",
-    "completion_tokens",
     "parse_request",
     "stream_usage",
     "usage_of",
@@ -191,8 +190,3 @@ def stream_usage(chunk: bytes) -> Usage | None:
         if line.startswith(_EVENT_PREFIX) and b'"prompt_tokens"' in line:
             found = usage_of(line[len(_EVENT_PREFIX) :]) or found
     return found
-
-
-def completion_tokens(body: bytes) -> int | None:
-    usage = usage_of(body)
-    return usage.completion_tokens if usage is not None else None

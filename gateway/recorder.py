@@ -25,23 +25,25 @@ if TYPE_CHECKING:
     from gateway.routing.planner import Decision
     from gateway.routing.rules import RouteTable
 
-__all__ = ["Recorder", "Trace", "estimated_usage"]
+__all__ = ["BYTES_PER_TOKEN", "Recorder", "Trace", "estimated_usage"]
 
 _NONE = "none"
-_BYTES_PER_TOKEN = 4
+BYTES_PER_TOKEN = 4  # OpenAI's rule of thumb, for bodies whose upstream reported no usage
 
 
 @dataclass(slots=True)
 class Trace:
-    """One request's running record: time waited on upstreams and the backend last tried."""
+    """One request's running record: time waited on upstreams, the backend last tried, and the usage
+    its reply reported."""
 
     upstream_s: float = 0.0
     tier: str = _NONE
     backend: str = _NONE
+    usage: Usage | None = None
 
 
 def estimated_usage(call: Call, output_tokens: int) -> Usage:
-    return Usage(prompt_tokens=call.body_bytes // _BYTES_PER_TOKEN, completion_tokens=output_tokens)
+    return Usage(prompt_tokens=call.body_bytes // BYTES_PER_TOKEN, completion_tokens=output_tokens)
 
 
 class Recorder:

@@ -110,7 +110,7 @@ class Gateway:
                     return ReloadResult(True, False, current.sha256)
                 await self._swap(current, table)
             except ConfigError as exc:
-                problems = exc.problems or [exc.message]
+                problems = exc.problems
                 self.metrics.reloaded(ok=False)
                 log.error(
                     "routes %s rejected, still serving sha256 %s: %s",
