@@ -36,9 +36,11 @@ install_llama() {
 
 system_deps() {
   # llama-cpp-python compiles C++; a bare Debian image lacks the compiler, cmake and venv.
-  # The tests also run a real Prometheus (and promtool checks the alert rules): Debian's package.
+  # The tests also run a real Prometheus (promtool checks the alert rules) and a real redis-server
+  # (shared tenant limits): Debian's packages.
   local missing=()
   [ "${1:-}" = "--test" ] && ! command -v prometheus >/dev/null && missing+=(prometheus)
+  [ "${1:-}" = "--test" ] && ! command -v redis-server >/dev/null && missing+=(redis-server)
   command -v g++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
   command -v cmake >/dev/null || missing+=(cmake)

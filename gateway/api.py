@@ -66,13 +66,13 @@ def _hints(request: Request[Any, Any, Any], gw: Gateway, tenant: str | None) -> 
     )
 
 
-def _admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
+async def _admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
     """The caller's tenant, once its key is known and its limits allow one more request."""
     tenant = gw.keys.tenant(request.headers.get("authorization"))
     if tenant is not None:
         spec = gw.table().spec.tenants.get(tenant)
         if spec is not None:
-            gw.limits.admit(tenant, spec)
+            await gw.limits.admit(tenant, spec)
     return tenant
 
 
@@ -144,7 +144,7 @@ async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, model_cls:
     dispatcher = gw.dispatcher
     received = dispatcher.now()
     try:
-        tenant = _admit(request, gw)
+        tenant = await _admit(request, gw)
         body = await request.body()
         parsed, raw = parse_request(body, model_cls)
         hints = _hints(request, gw, tenant)

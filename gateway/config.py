@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     # Without keys the gateway serves only on loopback, unless this says an outer layer authenticates.
     allow_open: bool = False
+    # Tenant limits shared by replicas (gateway/redis_limits.py), e.g. redis://redis:6379/0; unset:
+    # each replica counts its own. Fail open: a Redis outage lifts limits rather than refusing traffic.
+    redis_url: SecretStr | None = None
+    limits_fail_open: bool = True
 
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.

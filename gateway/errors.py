@@ -14,6 +14,7 @@
     │   ├── RateLimited              429 rate_limit_exceeded: a tenant's request, token or spend limit
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
     │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
+    ├── ServiceUnavailable           503: a store the gateway needs (shared tenant limits) is down
     └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
         ├── UpstreamStatusError      502: upstream 5xx, or it refused our credentials
         ├── UpstreamUnavailable      503: overloaded (full queue, upstream 429) or nothing to try
@@ -41,6 +42,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "ServiceUnavailable",
     "StreamInterrupted",
     "Unauthorized",
     "UpstreamError",
@@ -157,6 +159,14 @@ class ClientClosedRequest(ClientError):
 
 class UpstreamRejected(ClientError):
     """A 4xx from the backend about the request itself: another backend would refuse it too."""
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    error_type = "service_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="service_unavailable", headers={"retry-after": "1"})
 
 
 class UpstreamError(GatewayError):

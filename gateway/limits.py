@@ -1,8 +1,9 @@
 """Per-tenant limits: requests and tokens per minute, and a spend budget in USD per UTC day.
 
-State is in this process (each replica counts its own traffic; a shared store is future work, see
-deploy/README.md). A request is admitted or refused before it is routed; its tokens and cost are counted
-once it has been answered, so a request in flight can take a tenant past its limit once, never twice.
+A request is admitted or refused before it is routed; its tokens and cost are counted once it has been
+answered, so a request in flight can take a tenant past its limit once, never twice. `TenantLimits`
+counts in this process (each replica its own traffic); `gateway.redis_limits.RedisLimits` keeps the
+same windows in Redis so that replicas share them. Both are a `LimitStore`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway.errors import RateLimited
 from gateway.routing.rules import TenantSpec
 
-__all__ = ["TenantLimits"]
+__all__ = ["LimitStore", "TenantLimits"]
 
 _MINUTE = 60.0
 _DAY = 86_400
+
+
+class LimitStore(Protocol):
+    async def admit(self, tenant: str, spec: TenantSpec) -> None:
+        """Count one request, or raise RateLimited saying which limit and when to come back."""
+
+    def spent(self, tenant: str, tokens: int, usd: float) -> None:
+        """Count an answered request's tokens and cost; never blocks the answer."""
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -52,7 +64,10 @@ class TenantLimits:
             u.day, u.spent_usd = day, 0.0
         return u
 
-    def admit(self, tenant: str, spec: TenantSpec) -> None:
+    async def admit(self, tenant: str, spec: TenantSpec) -> None:
+        self.check(tenant, spec)
+
+    def check(self, tenant: str, spec: TenantSpec) -> None:
         """Count one request, or refuse it with a 429 that says which limit and when to come back."""
         u = self._of(tenant)
         now = self._clock()
@@ -82,3 +97,6 @@ class TenantLimits:
             u.tokens.append((self._clock(), tokens))
             u.token_sum += tokens
         u.spent_usd += usd
+
+    async def aclose(self) -> None:
+        pass

@@ -187,6 +187,9 @@ class Metrics:
             "gateway_retries_denied", "Retries refused by the retry budget", ["backend"], registry=r
         )
         self.reloads = Counter("gateway_config_reloads", "routes.yaml loads", ["result"], registry=r)
+        self.limit_store_errors = Counter(
+            "gateway_limit_store_errors", "Shared tenant-limit store (Redis) failures", ["op"], registry=r
+        )
         self.classifier = Histogram(
             "gateway_classifier_duration_seconds",
             "Time to score a request's difficulty",
@@ -195,6 +198,8 @@ class Metrics:
         )
         for result in ("ok", "error"):
             self.reloads.labels(result)
+        for op in ("admit", "spent"):
+            self.limit_store_errors.labels(op)
         self._request_children: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
         self._pair_children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._decision_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -297,6 +302,9 @@ class Metrics:
 
     def retry_denied(self, backend: str) -> None:
         self.retries_denied.labels(backend).inc()
+
+    def limit_store_error(self, op: str) -> None:
+        self.limit_store_errors.labels(op).inc()
 
     def reloaded(self, ok: bool) -> None:
         self.reloads.labels("ok" if ok else "error").inc()

@@ -21,7 +21,7 @@ from gateway.protocol import Usage
 if TYPE_CHECKING:
     from gateway.backends.base import Call
     from gateway.errors import GatewayError
-    from gateway.limits import TenantLimits
+    from gateway.limits import LimitStore
     from gateway.routing.planner import Decision
     from gateway.routing.rules import RouteTable
 
@@ -52,7 +52,7 @@ class Recorder:
         metrics: Metrics,
         table: Callable[[], RouteTable],
         clock: Callable[[], float] = time.monotonic,
-        limits: TenantLimits | None = None,
+        limits: LimitStore | None = None,
     ) -> None:
         self.metrics = metrics
         self._limits = limits

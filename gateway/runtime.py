@@ -25,10 +25,11 @@ from gateway.backends.http import make_session
 from gateway.backends.registry import backend_specs, build_backend, build_backends, preflight
 from gateway.dispatch import Dispatcher
 from gateway.errors import ConfigError
-from gateway.limits import TenantLimits
+from gateway.limits import LimitStore, TenantLimits
 from gateway.metrics import BackendRow, Metrics
 from gateway.openapi import openapi_document
 from gateway.recorder import Recorder
+from gateway.redis_limits import RedisLimits
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
@@ -57,7 +58,15 @@ class Gateway:
         self.backends: dict[str, Backend] = {}
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
-        self.limits = TenantLimits()
+        self.limits: LimitStore = (
+            RedisLimits.from_url(
+                settings.redis_url.get_secret_value(),
+                fail_open=settings.limits_fail_open,
+                on_error=self.metrics.limit_store_error,
+            )
+            if settings.redis_url is not None
+            else TenantLimits()
+        )
         planner = Planner(load_classifier(table), LatencyBook())
         self.guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics)
         self.dispatcher = Dispatcher(
@@ -214,3 +223,4 @@ class Gateway:
             await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
             self.backends.clear()
             await session.close()
+            await self.limits.aclose()

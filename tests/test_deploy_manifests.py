@@ -203,7 +203,7 @@ def _host_path(volume: str | dict[str, Any]) -> str | None:
 def test_compose_services() -> None:
     compose = _load(COMPOSE)
     services = compose["services"]
-    assert set(services) == {"gateway", "prometheus", "grafana", "llamacpp", "vllm"}
+    assert set(services) == {"gateway", "prometheus", "grafana", "llamacpp", "vllm", "redis"}
     profiled = {name for name, svc in services.items() if svc.get("profiles")}
     assert profiled == {"vllm"}
     assert services["vllm"]["profiles"] == ["gpu"]
@@ -219,6 +219,8 @@ def test_compose_services() -> None:
     assert any("/readyz" in part for part in gateway["healthcheck"]["test"])
     for name in KEY_ENV:
         assert name in env, f"the gateway container needs {name} (api_key_env in routes.compose.yaml)"
+    # Shared tenant limits: the URL names the compose service the gateway waits for.
+    assert env["GATEWAY_REDIS_URL"].startswith("redis://redis:") and "redis" in gateway["depends_on"]
 
 
 def test_compose_host_paths_exist() -> None:

@@ -84,34 +84,34 @@ def test_requests_per_minute_window() -> None:
     clock = Clock()
     limits = TenantLimits(clock, clock)
     spec = TenantSpec(requests_per_minute=2)
-    limits.admit("acme", spec)
-    limits.admit("acme", spec)
+    limits.check("acme", spec)
+    limits.check("acme", spec)
     with pytest.raises(RateLimited) as info:
-        limits.admit("acme", spec)
+        limits.check("acme", spec)
     assert info.value.code == "rate_limit_requests" and info.value.headers["retry-after"] == "60"
-    limits.admit("beta", spec)  # another tenant has its own window
+    limits.check("beta", spec)  # another tenant has its own window
     clock.t += 60.5
-    limits.admit("acme", spec)
+    limits.check("acme", spec)
 
 
 def test_tokens_per_minute_and_daily_spend() -> None:
     clock = Clock(86_400 * 20_000 + 3600)  # 01:00 UTC
     limits = TenantLimits(clock, clock)
     spec = TenantSpec(tokens_per_minute=100, usd_per_day=0.5)
-    limits.admit("acme", spec)
+    limits.check("acme", spec)
     limits.spent("acme", 120, 0.1)
     with pytest.raises(RateLimited) as info:
-        limits.admit("acme", spec)
+        limits.check("acme", spec)
     assert info.value.code == "rate_limit_tokens"
     clock.t += 61
-    limits.admit("acme", spec)
+    limits.check("acme", spec)
     limits.spent("acme", 10, 0.45)
     with pytest.raises(RateLimited) as info:
-        limits.admit("acme", spec)
+        limits.check("acme", spec)
     assert info.value.code == "budget_exceeded"
     assert info.value.headers["retry-after"] == str(86_400 - 3600 - 61)  # until UTC midnight
     clock.t += 86_400
-    limits.admit("acme", spec)
+    limits.check("acme", spec)
 
 
 ROUTES = """
