@@ -1,0 +1,252 @@
+"""Overhead benchmark: the gateway against the floor proxy and against calling the upstream directly,
+in one run, on 127.0.0.1 only.
+
+Starts ../shared/bench/mock_upstream.py, then each server under test pinned to one core, and drives it
+with ../shared/bench/loadgen.py from the other core (the mock shares that core: ~180k req/s, never the
+bottleneck):
+
+  direct         no proxy: the load generator calls the mock itself (the latency floor of all floors)
+  floor          min_proxy.py with aiohttp under uvicorn (the floor a Litestar proxy can reach)
+  floor-httpx    min_proxy.py with httpx's default pool (why the gateway does not use it)
+  floor-hxaio    min_proxy.py with httpx over the aiohttp transport
+  floor-granian  min_proxy.py with aiohttp under granian instead of uvicorn (the serving choice)
+  gateway        `gateway serve` in full configuration: two tiers, `model: auto` routed by the learned
+                 difficulty scorer, API keys on with tenant limits, metrics and cost accounting
+
+For every upstream delay (--delays) and concurrency (--points), non-streaming then streaming (TTFT:
+time to the first SSE event), it prints req/s, p50, p99, the server's CPU per request and its RSS, and
+the gateway's ratios to the floor and its added latency over direct, then checks the targets of
+loadtests/README.md. JSON goes to loadtests/results/. Bounded: every point stops after --duration s.
+
+  .venv/bin/python loadtests/bench_overhead.py                      # the full run, ~10 min
+  .venv/bin/python loadtests/bench_overhead.py --delays 0 --points 64 --modes plain --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.testing.processes import free_port, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
+PY = sys.executable
+SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "1")
+LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "0")
+API_KEY = "sk-bench-3f9c1e7a5d"
+
+# The full configuration: what a production deployment runs, with both tiers on the mock so that only
+# the gateway's own work differs from the floor.
+ROUTES = """\
+version: 1
+default_tier: small
+tiers:
+  small:
+    price: {{input_per_mtok: 0.1, output_per_mtok: 0.2}}
+    backends:
+      - {{name: mock-small, kind: openai, base_url: "{url}/v1", model: mock-small}}
+  large:
+    price: {{input_per_mtok: 3.0, output_per_mtok: 15.0}}
+    backends:
+      - {{name: mock-large, kind: openai, base_url: "{url}/v1", model: mock-large}}
+tenants:
+  bench: {{requests_per_minute: 100000000, tokens_per_minute: 1000000000000, usd_per_day: 1000000000}}
+routes:
+  - {{model: auto, policy: auto}}
+  - {{model: small, tier: small}}
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def start(cmd: list[str], env: dict[str, str], cwd: Path, cpu: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["taskset", "-c", cpu, *cmd],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str], Path]:
+    if name == "floor-granian":
+        cmd = [PY, "-m", "granian", "--interface", "asgi", "--port", str(port), "--loop", "uvloop"]
+        return [*cmd, "--log-level", "warning", "min_proxy:app"], {"UPSTREAM_URL": upstream}, BENCH
+    if name.startswith("floor"):
+        client = {"floor": "aiohttp", "floor-httpx": "httpx", "floor-hxaio": "httpx_aiohttp"}[name]
+        cmd = [PY, "-m", "uvicorn", "min_proxy:app", "--port", str(port), "--no-access-log"]
+        cmd += ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+        return cmd, {"UPSTREAM_URL": upstream, "PROXY_CLIENT": client}, BENCH
+    routes = tmp / "routes.yaml"
+    routes.write_text(ROUTES.format(url=upstream))
+    env = {
+        "GATEWAY_ROUTES": str(routes),
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_LOG_LEVEL": "warning",
+        "GATEWAY_API_KEYS": f"bench:{API_KEY}",
+    }
+    return [PY, "-m", "gateway", "serve"], env, ROOT
+
+
+def load(url: str, c: int, duration: float, out: Path, stream: bool, warmup: float = 1.5) -> dict[str, Any]:
+    cmd = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "loadgen.py"), "--url", url, "-c", str(c)]
+    cmd += ["-d", str(duration), "-w", str(warmup), "--json", str(out), "--model", "auto"]
+    cmd += ["--api-key", API_KEY] + (["--stream"] if stream else [])
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=duration + warmup + 60)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def measure(
+    name: str, delay_ms: int, points: list[int], modes: list[str], duration: float, tmp: Path, rep: int
+) -> list[dict[str, Any]]:
+    mport = free_port()
+    mock_env = {"MOCK_PORT": str(mport), "MOCK_DELAY_MS": str(delay_ms)}
+    mock = start([PY, str(BENCH / "mock_upstream.py")], mock_env, BENCH, LOAD_CPU)
+    proc = None
+    rows = []
+    try:
+        upstream = f"http://127.0.0.1:{mport}"
+        wait_http(upstream + "/health", mock)
+        if name == "direct":
+            url = upstream + "/v1/chat/completions"
+        else:
+            port = free_port()
+            cmd, env, cwd = server_cmd(name, port, upstream, tmp)
+            proc = start(cmd, env, cwd, SERVER_CPU)
+            health = "/healthz" if name == "gateway" else "/health"
+            wait_http(f"http://127.0.0.1:{port}{health}", proc)
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        load(url, 8, 1.0, tmp / "warm.json", stream=False)  # warm caches and pools
+        for mode in modes:
+            for c in points:
+                cpu0 = cpu_seconds(proc.pid) if proc else 0.0
+                res = load(url, c, duration, tmp / "point.json", stream=mode == "stream")
+                total = max(int(res["total_requests"]), 1)
+                cpu_ms = round(1000 * (cpu_seconds(proc.pid) - cpu0) / total, 3) if proc else None
+                lat, ttft = res["latency_ms"], res.get("ttft_ms", {})
+                row = {
+                    "rep": rep,
+                    "server": name,
+                    "delay_ms": delay_ms,
+                    "mode": mode,
+                    "c": c,
+                    "rps": res["rps"],
+                    "p50": lat.get("p50"),
+                    "p99": lat.get("p99"),
+                    "ttft_p50": ttft.get("p50"),
+                    "ttft_p99": ttft.get("p99"),
+                    "errors": sum(res["errors"].values()),
+                    "cpu_ms_per_req": cpu_ms,
+                    "rss_mib": rss_mib(proc.pid) if proc else None,
+                    "loadgen_cpu": res["loadgen_cpu_frac"],
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        for p in (proc, mock):
+            if p is not None:
+                p.terminate()
+                p.wait(10)
+    return rows
+
+
+def _key(r: dict[str, Any], server: str) -> tuple[Any, ...]:
+    return (server, r["rep"], r["delay_ms"], r["mode"], r["c"])
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    by = {_key(r, r["server"]): r for r in rows}
+    head = ["rep", "server", "delay", "mode", "c", "req/s", "p50 ms", "p99 ms", "TTFT p50", "CPU ms/req"]
+    head += ["RSS MiB", "errors", "req/s ÷ floor", "p99 ÷ floor", "+p50 vs direct", "+TTFT vs direct"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        floor, direct = by.get(_key(r, "floor")), by.get(_key(r, "direct"))
+
+        def ratio(k: str, base: dict[str, Any] | None, row: dict[str, Any] = r) -> str:
+            return f"{row[k] / base[k]:.2f}" if base and base.get(k) and row.get(k) else "-"
+
+        def added(k: str, base: dict[str, Any] | None, row: dict[str, Any] = r) -> str:
+            return f"{row[k] - base[k]:+.3f}" if base and base.get(k) and row.get(k) else "-"
+
+        cells = [r["rep"], r["server"], f"{r['delay_ms']} ms", r["mode"], r["c"], r["rps"], r["p50"]]
+        cells += [r["p99"], r["ttft_p50"] or "-", r["cpu_ms_per_req"] or "-", r["rss_mib"] or "-"]
+        cells += [r["errors"], ratio("rps", floor), ratio("p99", floor)]
+        cells += [added("p50", direct), added("ttft_p50", direct)]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def targets(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each judged on rows of the same repetition and delay (paired)."""
+    by = {_key(r, r["server"]): r for r in rows}
+    out = []
+    for g in (r for r in rows if r["server"] == "gateway"):
+        f, d = by.get(_key(g, "floor")), by.get(_key(g, "direct"))
+        where = f"rep {g['rep']}, {g['delay_ms']} ms, {g['mode']}, c={g['c']}"
+        if f and g["c"] == 64 and g["mode"] == "plain":
+            out.append(_verdict(f"req/s ≥ 0.70x floor ({where})", g["rps"] / f["rps"], 0.70, ge=True))
+        if f and g["c"] == 256 and g["delay_ms"] == 50 and g["mode"] == "plain":
+            out.append(_verdict(f"req/s ≥ 0.75x floor ({where})", g["rps"] / f["rps"], 0.75, ge=True))
+            out.append(_verdict(f"p99 ≤ 1.5x floor ({where})", g["p99"] / f["p99"], 1.5, ge=False))
+        if d and g["c"] == 1 and g["mode"] == "plain":
+            out.append(_verdict(f"added p50 ≤ 0.35 ms ({where})", g["p50"] - d["p50"], 0.35, ge=False))
+        if d and g["c"] == 1 and g["mode"] == "stream":
+            added = g["ttft_p50"] - d["ttft_p50"]
+            out.append(_verdict(f"added TTFT p50 ≤ 0.5 ms ({where})", added, 0.5, ge=False))
+    rss = [r["rss_mib"] for r in rows if r["server"] == "gateway" and r["rss_mib"]]
+    if rss:
+        out.append(_verdict("gateway RSS ≤ 120 MiB (largest seen)", max(rss), 120, ge=False))
+    return out
+
+
+def _verdict(what: str, value: float, bound: float, *, ge: bool) -> str:
+    ok = value >= bound if ge else value <= bound
+    return f"{'met ' if ok else 'MISS'}  {what}: {value:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds measured per point")
+    ap.add_argument("--servers", default="direct,floor,gateway")
+    ap.add_argument("--delays", default="50,0", help="upstream delays in ms")
+    ap.add_argument("--points", default="1,16,64,256", help="concurrencies")
+    ap.add_argument("--modes", default="plain,stream")
+    ap.add_argument("--repeat", type=int, default=1, help="run everything this many times, interleaved")
+    args = ap.parse_args()
+    points = [int(c) for c in args.points.split(",")]
+    modes = args.modes.split(",")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as d:
+        for rep in range(args.repeat):
+            for delay in (int(x) for x in args.delays.split(",")):
+                for name in args.servers.split(","):
+                    rows += measure(name, delay, points, modes, args.duration, Path(d), rep)
+    out = ROOT / "loadtests" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"overhead-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=1))
+    print(table(rows))
+    print("\n".join(targets(rows)))
+
+
+if __name__ == "__main__":
+    main()
