@@ -9,7 +9,8 @@ bottleneck):
   floor          min_proxy.py with aiohttp under uvicorn (the floor a Litestar proxy can reach)
   floor-httpx    min_proxy.py with httpx's default pool (why the gateway does not use it)
   floor-hxaio    min_proxy.py with httpx over the aiohttp transport
-  floor-granian  min_proxy.py with aiohttp under granian instead of uvicorn (the serving choice)
+  floor-granian  min_proxy.py with aiohttp under granian instead of uvicorn (the serving choice;
+                 `pip install granian` first, it is not a dependency)
   gateway        `gateway serve` in full configuration: two tiers, `model: auto` routed by the learned
                  difficulty scorer, API keys on with tenant limits, metrics and cost accounting
 
