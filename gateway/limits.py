@@ -12,12 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from gateway.errors import RateLimited
 from gateway.routing.rules import TenantSpec
 
-__all__ = ["LimitStore", "TenantLimits"]
+__all__ = ["LimitStore", "TenantLimits", "refusal"]
 
 _MINUTE = 60.0
 _DAY = 86_400
@@ -31,6 +31,29 @@ class LimitStore(Protocol):
         """Count an answered request's tokens and cost; never blocks the answer."""
 
     async def aclose(self) -> None: ...
+
+
+def refusal(
+    tenant: str, spec: TenantSpec, limit: Literal["budget", "requests", "tokens"], retry_after_s: float
+) -> RateLimited:
+    """The 429 for a tenant over one of its limits: which one, and when a retry can pass."""
+    if limit == "budget":
+        return RateLimited(
+            f"Tenant '{tenant}' has spent its {spec.usd_per_day:g} USD budget for today (UTC).",
+            code="budget_exceeded",
+            retry_after_s=retry_after_s,
+        )
+    if limit == "requests":
+        return RateLimited(
+            f"Tenant '{tenant}' is over {spec.requests_per_minute} requests per minute.",
+            code="rate_limit_requests",
+            retry_after_s=retry_after_s,
+        )
+    return RateLimited(
+        f"Tenant '{tenant}' is over {spec.tokens_per_minute} tokens per minute.",
+        code="rate_limit_tokens",
+        retry_after_s=retry_after_s,
+    )
 
 
 @dataclass
@@ -72,23 +95,11 @@ class TenantLimits:
         u = self._of(tenant)
         now = self._clock()
         if spec.usd_per_day is not None and u.spent_usd >= spec.usd_per_day:
-            raise RateLimited(
-                f"Tenant '{tenant}' has spent its {spec.usd_per_day:g} USD budget for today (UTC).",
-                code="budget_exceeded",
-                retry_after_s=_DAY - self._wall() % _DAY,
-            )
+            raise refusal(tenant, spec, "budget", _DAY - self._wall() % _DAY)
         if spec.requests_per_minute is not None and len(u.requests) >= spec.requests_per_minute:
-            raise RateLimited(
-                f"Tenant '{tenant}' is over {spec.requests_per_minute} requests per minute.",
-                code="rate_limit_requests",
-                retry_after_s=u.requests[0] + _MINUTE - now,
-            )
+            raise refusal(tenant, spec, "requests", u.requests[0] + _MINUTE - now)
         if spec.tokens_per_minute is not None and u.token_sum >= spec.tokens_per_minute:
-            raise RateLimited(
-                f"Tenant '{tenant}' is over {spec.tokens_per_minute} tokens per minute.",
-                code="rate_limit_tokens",
-                retry_after_s=u.tokens[0][0] + _MINUTE - now,
-            )
+            raise refusal(tenant, spec, "tokens", u.tokens[0][0] + _MINUTE - now)
         u.requests.append(now)
 
     def spent(self, tenant: str, tokens: int, usd: float) -> None:

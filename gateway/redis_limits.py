@@ -17,9 +17,10 @@ import os
 import time
 from collections.abc import Callable
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.errors import RateLimited, ServiceUnavailable
+from gateway.errors import ServiceUnavailable
+from gateway.limits import refusal
 from gateway.routing.rules import TenantSpec
 
 if TYPE_CHECKING:
@@ -29,10 +30,12 @@ __all__ = ["RedisLimits"]
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 30.0
+_LIMITS: tuple[Literal["budget", "requests", "tokens"], ...] = ("budget", "requests", "tokens")
 
 # KEYS: requests (sorted set of admission times), tokens (hash: second -> tokens), usd (hash: day -> USD).
 # ARGV: requests/min, tokens/min, USD/day (negative: no limit), a member unique to this request.
-# Returns {code, seconds until a retry can pass}; floats travel as strings (Lua numbers would truncate).
+# Returns {code, seconds until a retry can pass}, code 0 = admitted or an index into _LIMITS; floats
+# travel as strings (Lua numbers would truncate).
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -84,26 +87,6 @@ if tonumber(ARGV[2]) > 0 then
 end
 return 0
 """
-
-
-def _refusal(tenant: str, spec: TenantSpec, code: int, retry_after_s: float) -> RateLimited:
-    if code == 1:
-        return RateLimited(
-            f"Tenant '{tenant}' has spent its {spec.usd_per_day:g} USD budget for today (UTC).",
-            code="budget_exceeded",
-            retry_after_s=retry_after_s,
-        )
-    if code == 2:
-        return RateLimited(
-            f"Tenant '{tenant}' is over {spec.requests_per_minute} requests per minute.",
-            code="rate_limit_requests",
-            retry_after_s=retry_after_s,
-        )
-    return RateLimited(
-        f"Tenant '{tenant}' is over {spec.tokens_per_minute} tokens per minute.",
-        code="rate_limit_tokens",
-        retry_after_s=retry_after_s,
-    )
 
 
 def _limit(value: float | None) -> float:
@@ -174,7 +157,7 @@ class RedisLimits:
                 return
             raise ServiceUnavailable("Tenant limits cannot be checked right now.") from None
         if int(code):
-            raise _refusal(tenant, spec, int(code), float(retry))
+            raise refusal(tenant, spec, _LIMITS[int(code) - 1], float(retry))
 
     def spent(self, tenant: str, tokens: int, usd: float) -> None:
         if tokens <= 0 and usd <= 0:
