@@ -9,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT.parent / "shared" / "bench"
+needs_bench = pytest.mark.skipif(
+    not (BENCH / "loadgen.py").exists(), reason="needs ../shared/bench (the mock, floor and load generator)"
+)
 
 
 def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -23,6 +29,7 @@ def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[
     )
 
 
+@needs_bench
 def test_overhead_benchmark_measures_every_server_and_mode() -> None:
     proc = run(
         "bench_overhead.py",
