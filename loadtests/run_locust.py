@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.testing.processes import free_port, stop, wait_http
+from gateway.testing.processes import serve_fake, serve_gateway, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -70,29 +70,14 @@ def main() -> int:
         tmp = Path(d)
         try:
             urls = {}
-            for name in SCRIPTS:
-                port = free_port()
-                cmd = [PY, "-m", "gateway.testing.fake_upstream", "--port", str(port)]
-                cmd += ["--model", f"fake-{name}"]
-                procs.append(subprocess.Popen(["taskset", "-c", "0", *cmd], cwd=ROOT))
-                urls[name] = f"http://127.0.0.1:{port}"
-                wait_http(urls[name] + "/health", procs[-1])
-                script = json.dumps(SCRIPTS[name])
-                curl = ["curl", "-s", "-o", "/dev/null", "-d", script, urls[name] + "/_fake/script"]
-                subprocess.run(curl, check=True)
+            for name, script in SCRIPTS.items():
+                proc, urls[name] = serve_fake(f"fake-{name}", cpu="0", script=script)
+                procs.append(proc)
             (tmp / "routes.yaml").write_text(ROUTES.format(**urls))
-            port = free_port()
-            env = {
-                **os.environ,
-                "GATEWAY_ROUTES": str(tmp / "routes.yaml"),
-                "GATEWAY_PORT": str(port),
-                "GATEWAY_LOG_LEVEL": "error",
-                "GATEWAY_API_KEYS": f"locust:{API_KEY}",
-            }
-            gw = subprocess.Popen(["taskset", "-c", "1", PY, "-m", "gateway", "serve"], env=env, cwd=ROOT)
+            gw, host = serve_gateway(
+                tmp / "routes.yaml", cpu="1", GATEWAY_LOG_LEVEL="error", GATEWAY_API_KEYS=f"locust:{API_KEY}"
+            )
             procs.append(gw)
-            host = f"http://127.0.0.1:{port}"
-            wait_http(host + "/healthz", gw)
             locust = [PY, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless"]
             locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s"]
             locust += ["--host", host, "--csv", str(tmp / "run"), "--only-summary", "--stop-timeout", "10"]

@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.testing.processes import free_port, stop, wait_http
+from gateway.testing.processes import serve_fake, serve_gateway, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -198,34 +198,21 @@ def main() -> int:
             upstreams = {}
             fakes = (("small_a", "fake-small"), ("small_b", "fake-small"), ("large", "fake-large"))
             for name, model in fakes:
-                port = free_port()
-                cmd = [PY, "-m", "gateway.testing.fake_upstream", "--port", str(port), "--model", model]
-                procs.append(subprocess.Popen(["taskset", "-c", "0", *cmd], cwd=ROOT))
-                upstreams[name] = f"http://127.0.0.1:{port}"
-                wait_http(upstreams[name] + "/health", procs[-1])
+                proc, upstreams[name] = serve_fake(model, cpu="0", script=HEALTHY)
+                procs.append(proc)
             routes = Path(tmp) / "routes.yaml"
             routes.write_text(ROUTES.format(**upstreams))
-            port = free_port()
-            env = {
-                **os.environ,
-                "GATEWAY_ROUTES": str(routes),
-                "GATEWAY_PORT": str(port),
-                "GATEWAY_LOG_LEVEL": "error",
-                "GATEWAY_API_KEYS": f"soak:{API_KEY}",
+            gw, url = serve_gateway(
+                routes,
+                cpu="1",
+                GATEWAY_LOG_LEVEL="error",
+                GATEWAY_API_KEYS=f"soak:{API_KEY}",
                 # A hung upstream is given up on after 2 s of silence, then the next replica or tier
                 # answers; the default (300 s) suits long non-streamed generations, not a 20 ms fake.
-                "GATEWAY_READ_TIMEOUT_S": "2",
-            }
-            cmd = ["taskset", "-c", "1", PY, "-m", "gateway", "serve"]
-            gw = subprocess.Popen(cmd, env=env, cwd=ROOT)
+                GATEWAY_READ_TIMEOUT_S="2",
+            )
             procs.append(gw)
-            wait_http(f"http://127.0.0.1:{port}/healthz", gw)
-            for url in upstreams.values():
-                subprocess.run(
-                    ["curl", "-s", "-o", "/dev/null", "-d", json.dumps(HEALTHY), url + "/_fake/script"],
-                    check=True,
-                )
-            asyncio.run(soak.run(f"http://127.0.0.1:{port}/v1/chat/completions", upstreams, gw.pid))
+            asyncio.run(soak.run(f"{url}/v1/chat/completions", upstreams, gw.pid))
         finally:
             for p in reversed(procs):
                 stop(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 
 from gateway.backends.llamacpp import default_gguf
 from gateway.testing.fake_upstream import FakeUpstream
-from gateway.testing.processes import free_port, stop, wait_http
+from gateway.testing.processes import free_port, serve_gateway, stop, wait_http
 
 FAKE_KEY = "sk-test-SECRET-4f9c2d"  # must never show up in logs or responses
 PROMPT_MARKER = "PROMPT-MARKER-71c3"  # must never show up in logs
@@ -30,26 +31,24 @@ class Gateway:
         return self.url + "/v1"
 
 
+def system_tool(name: str, package: str) -> str:
+    """A Debian-packaged program the test runs for real: skipped on a workstation without it, a
+    failure in CI, where deploy/dev.sh test installs it."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: deploy/dev.sh test installs Debian's {package}")
+        pytest.skip(f"{name} is not installed (apt-get install {package})")
+    return found
+
+
 def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
     path = tmp / "routes.yaml"
     path.write_text(routes)
-    port = free_port()
     log = tmp / "gateway.log"
-    full_env = {
-        **os.environ,
-        "GATEWAY_ROUTES": str(path),
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_MODEL_THREADS": "1",
-        "GATEWAY_LOG_LEVEL": "info",
-        **env,
-    }
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    gw = Gateway(f"http://127.0.0.1:{port}", log, proc)
-    wait_http(gw.url + "/healthz", proc)
-    return gw
+        proc, url = serve_gateway(path, log=out, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="info", **env)
+    return Gateway(url, log, proc)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,7 @@ substituted, and each alert's query without its final comparison.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import system_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -175,20 +175,15 @@ def test_alert_rules_carry_severity_and_text() -> None:
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
 
 
-def _promtool() -> str:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not on PATH (Debian package `prometheus`) and CI is set")
-        pytest.skip("promtool is not on PATH (Debian package `prometheus`)")
-    return promtool
-
-
 @pytest.mark.parametrize(
     ("check", "path"), [("config", PROMETHEUS / "prometheus.yml"), ("rules", PROMETHEUS / "alerts.yml")]
 )
 def test_promtool(check: str, path: Path) -> None:
     proc = subprocess.run(
-        [_promtool(), "check", check, str(path)], capture_output=True, text=True, timeout=60, check=False
+        [system_tool("promtool", "prometheus"), "check", check, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,9 +8,7 @@ it the test skips on a workstation and fails in CI, where it must run.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -23,7 +21,7 @@ import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop, wait_http
-from tests.conftest import Gateway, start_gateway
+from tests.conftest import Gateway, start_gateway, system_tool
 from tests.test_deploy_monitoring import alert_exprs, dashboard_exprs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,15 +66,6 @@ PROMPTS = [
 ]
 
 
-def _prometheus() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not installed: deploy/dev.sh test installs Debian's package")
-        pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    return found
-
-
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[dict[str, FakeUpstream]]:
     ups = {
@@ -104,7 +93,7 @@ def gw(upstreams: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module")
 def prometheus(gw: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = _prometheus()
+    binary = system_tool("prometheus", "prometheus")
     tmp = tmp_path_factory.mktemp("prometheus")
     target = gw.url.removeprefix("http://")
     config = tmp / "prometheus.yml"

@@ -4,8 +4,6 @@ processes stand for two replicas. Without redis-server the tests skip on a works
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +20,8 @@ from gateway.redis_limits import RedisLimits
 from gateway.routing.rules import TenantSpec
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop
-from tests.conftest import Gateway, start_gateway
+from tests.conftest import Gateway, start_gateway, system_tool
+from tests.test_tenants import ROUTES  # two tiers; acme: 4 requests a minute, beta: $0.05 a day
 
 PASSWORD = "r3dis-s3cret-7f1a"
 ACME, BETA = "sk-acme-redis-1", "sk-beta-redis-2"
@@ -30,11 +29,7 @@ ACME, BETA = "sk-acme-redis-1", "sk-beta-redis-2"
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed: deploy/dev.sh test installs Debian's package")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = system_tool("redis-server", "redis-server")
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -146,26 +141,6 @@ async def test_unreachable_store_fails_open_or_closed_as_configured() -> None:
     assert errors == ["admit"] * 3 + ["spent", "admit"]
     await lenient.aclose()
     await strict.aclose()
-
-
-ROUTES = """
-version: 1
-default_tier: small
-tiers:
-  small:
-    backends:
-      - {{name: small-a, kind: openai, base_url: "{small}", model: small-model}}
-  large:
-    price: {{input_per_mtok: 10000, output_per_mtok: 10000}}
-    backends:
-      - {{name: large-a, kind: openai, base_url: "{large}", model: large-model}}
-tenants:
-  acme: {{requests_per_minute: 4}}
-  beta: {{usd_per_day: 0.05}}
-routes:
-  - {{model: small, tier: small}}
-  - {{model: large, tier: large}}
-"""
 
 
 @pytest.fixture(scope="module")
