@@ -4,6 +4,7 @@ answer from a running gateway (a smoke test needing nothing but the standard lib
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -13,16 +14,30 @@ from gateway.config import Settings
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gateway.routing.planner import Hints
-    from gateway.routing.rules import RouteTable
+    from gateway.routing.decision import Hints
+    from gateway.spec import RouteTable
 
 __all__ = ["main"]
+
+_GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _tune_gc() -> None:
+    """Process-wide, once the app has started: the serving process's business, not the app's."""
+    # Everything loaded so far (routes, weights, clients) lives as long as the process: keep it out
+    # of the garbage collector's scans, which otherwise grow with it on every request burst.
+    gc.freeze()
+    # Each request in flight holds a few hundred container objects (frames, futures, dicts); with
+    # CPython's default gen0 threshold (700) a collection ran every ~5 requests at c=64 and promoted
+    # the in-flight ones into older generations, costing ~75 us per request (loadtests/README.md).
+    # Almost all of them die by refcount before 20,000 allocations.
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.server import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
     settings = Settings(**overrides)
@@ -30,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        app = create_app(settings)
+        app = create_app(settings, on_started=_tune_gc)
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
@@ -100,7 +115,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _load(path: Path) -> RouteTable | None:
-    from gateway.routing.rules import load_routes
+    from gateway.spec import load_routes
 
     try:
         return load_routes(path)

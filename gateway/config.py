@@ -1,6 +1,6 @@
 """Process settings: where to listen, which routes file, limits. Read from GATEWAY_* variables.
 
-Routing rules live in routes.yaml (routing/rules.py), not here: these are the knobs of the process.
+Routing rules live in routes.yaml (gateway/spec/), not here: these are the knobs of the process.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ class Settings(BaseSettings):
     # How often routes.yaml is checked for changes (0: only POST /admin/reload applies them).
     reload_interval_s: float = Field(2.0, ge=0)
 
-    # Gateway API keys (gateway/auth.py): "tenant:key,..." and/or a YAML file of tenant -> [keys].
+    # Gateway API keys (gateway/tenancy/keys.py): "tenant:key,..." and/or a YAML file of tenant -> [keys].
     api_keys: SecretStr | None = None
     api_keys_file: Path | None = None
     admin_key: SecretStr | None = None
     # Without keys the gateway serves only on loopback, unless this says an outer layer authenticates.
     allow_open: bool = False
-    # Tenant limits shared by replicas (gateway/redis_limits.py), e.g. redis://redis:6379/0; unset:
+    # Tenant limits shared by replicas (gateway/tenancy/redis_limits.py), e.g. redis://redis:6379/0; unset:
     # each replica counts its own. Fail open: a Redis outage lifts limits rather than refusing traffic.
     redis_url: SecretStr | None = None
     limits_fail_open: bool = True

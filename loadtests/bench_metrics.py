@@ -16,13 +16,15 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from gateway.backends.base import Call
-from gateway.metrics import Metrics
-from gateway.protocol import usage_of
-from gateway.recorder import Recorder, Trace
+from gateway.classify.loader import scorer_for
+from gateway.observability.cost import CostModel
+from gateway.observability.metrics import Metrics
+from gateway.observability.recorder import Recorder, Trace
+from gateway.protocol import Call, chat_view, usage_of
+from gateway.routing.decision import Hints
 from gateway.routing.estimates import LatencyBook
-from gateway.routing.planner import Hints, Planner
-from gateway.routing.rules import load_classifier, load_routes
+from gateway.routing.planner import Planner
+from gateway.spec import load_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "Explain how a hash map works."}]}
@@ -36,21 +38,22 @@ def main() -> None:
     args = ap.parse_args()
     table = load_routes(args.routes)
     metrics = Metrics(CollectorRegistry())
-    recorder = Recorder(metrics, lambda: table)
-    decision = Planner(load_classifier(table), LatencyBook()).decide(
-        table, "auto", BODY, Hints(budget_ms=2000), now=0.0
-    )
-    backends = [(c.tier, c.backend) for c in decision.plan.candidates]
-    call = Call("chat", BODY, received=time.monotonic(), body_bytes=120)
+    recorder = Recorder(metrics)
+    costs = CostModel(table.spec)
+    view = chat_view(BODY, 120)
+    decision = Planner(table, scorer_for(table), LatencyBook()).decide(view, Hints(budget_ms=2000), now=0.0)
+    plan = decision.plan
+    backends = [(c.tier, c.backend) for c in plan.candidates]
+    call = Call(view, BODY, received=time.monotonic())
 
     def one(i: int) -> None:
         tier, backend = backends[i % len(backends)]
-        trace = Trace(0.05, tier, backend)
-        recorder.decided(decision)
+        trace = Trace(decision.route.name, decision.budget_ms, 0.05, tier, backend)
+        recorder.decided(trace, plan.tier, plan.reason, plan.difficulty, decision.classify_s)
         recorder.handed_over(call, trace)
         usage = usage_of(REPLY)
         assert usage is not None
-        recorder.answered(decision, trace, call, usage)
+        recorder.answered(trace, call, usage, costs.bill(tier, usage))
 
     def stream_extra(i: int) -> None:
         tier, backend = backends[i % len(backends)]

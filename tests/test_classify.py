@@ -9,15 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.features import extract
+from gateway.classify.features import extract as extract_view
 from gateway.classify.scorer import default_scorer, load_scorer
 from gateway.errors import ConfigError
+from gateway.protocol import chat_view, completion_view
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 RB = DATA / "routerbench0shot_subset_arc_mbpp_winogrande_11models.csv.gz"
 ARENA = DATA / "arenabench_v1_gpt4_single_scores_15models.csv.gz"
 needs_data = pytest.mark.skipif(not RB.exists(), reason="needs ../shared/data (present in CI)")
+
+
+def extract(body: dict[str, object]) -> tuple[object, list[str]]:
+    full = {"model": "auto", **body}
+    return extract_view(chat_view(full, 0) if "messages" in body else completion_view(full, 0))
 
 
 def user(text: str, **extra: object) -> dict[str, object]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cost import CostModel, Throughput
 from gateway.errors import ConfigError
+from gateway.observability.cost import CostModel, Throughput
 from gateway.protocol import Usage, stream_usage, usage_of
-from gateway.routing.rules import RoutesFile, load_routes
+from gateway.spec import RoutesFile, load_routes
 
 
 class Clock:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.backends.base import Call
 from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.errors import UpstreamRejected, UpstreamUnavailable
+from gateway.protocol import Call, chat_view, embedding_view
 from tests.conftest import Gateway
 
 # SmolLM2's end-of-text tokens banned: the model talks until max_tokens (~115 tokens/s on one thread),
@@ -23,6 +23,11 @@ ENDLESS: dict[str, Any] = {
     "max_tokens": 1500,
     "logit_bias": {"0": -100.0, "2": -100.0},
 }
+
+
+def chat_call(body: dict[str, Any], stream: bool = False) -> Call:
+    body = {"model": "smollm2", **body, "stream": stream}
+    return Call(chat_view(body, 0), body)
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ async def drained(backend: LlamaCppBackend, within: float) -> float:
 
 
 async def test_closing_a_stream_stops_the_generation(backend: LlamaCppBackend) -> None:
-    chunks = backend.stream(Call("chat", ENDLESS, stream=True))
+    chunks = backend.stream(chat_call(ENDLESS, stream=True))
     for _ in range(3):
         assert (await anext(chunks)).startswith(b"data: ")
     assert backend.queued == 1
@@ -51,7 +56,7 @@ async def test_closing_a_stream_stops_the_generation(backend: LlamaCppBackend) -
 
 
 async def test_cancelled_completion_stops_the_generation(backend: LlamaCppBackend) -> None:
-    task = asyncio.create_task(backend.complete(Call("chat", ENDLESS)))
+    task = asyncio.create_task(backend.complete(chat_call(ENDLESS)))
     await asyncio.sleep(0.5)
     assert backend.queued == 1
     task.cancel()
@@ -61,14 +66,14 @@ async def test_cancelled_completion_stops_the_generation(backend: LlamaCppBacken
 
 
 async def test_full_queue_is_refused_at_once(backend: LlamaCppBackend) -> None:
-    running = backend.stream(Call("chat", ENDLESS, stream=True))
+    running = backend.stream(chat_call(ENDLESS, stream=True))
     await anext(running)
-    waiting = asyncio.create_task(backend.complete(Call("chat", {**ENDLESS, "max_tokens": 2})))
+    waiting = asyncio.create_task(backend.complete(chat_call({**ENDLESS, "max_tokens": 2})))
     await asyncio.sleep(0.05)
     assert backend.queued == 2  # one running + queue_size=1 waiting
     t0 = time.perf_counter()
     with pytest.raises(UpstreamUnavailable) as info:
-        await backend.complete(Call("chat", {**ENDLESS, "max_tokens": 2}))
+        await backend.complete(chat_call({**ENDLESS, "max_tokens": 2}))
     assert time.perf_counter() - t0 < 0.1
     assert info.value.code == "queue_full" and info.value.headers["retry-after"]
     await running.aclose()
@@ -82,7 +87,9 @@ async def test_token_id_embeddings_are_refused(gguf: Path) -> None:
     await b.start()
     try:
         with pytest.raises(UpstreamRejected):
-            await b.complete(Call("embeddings", {"input": [1, 2, 3]}))
+            await b.complete(
+                Call(embedding_view({"model": "m", "input": [1, 2, 3]}, 0), {"input": [1, 2, 3]})
+            )
     finally:
         await b.aclose()
 

@@ -16,8 +16,8 @@ import redis
 from redis.asyncio import Redis
 
 from gateway.errors import RateLimited, ServiceUnavailable
-from gateway.redis_limits import RedisLimits
-from gateway.routing.rules import TenantSpec
+from gateway.spec import TenantSpec
+from gateway.tenancy.redis_limits import RedisLimits
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop
 from tests.conftest import Gateway, start_gateway, system_tool

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.classify.features import extract
 from gateway.classify.scorer import default_scorer
+from gateway.protocol import chat_view
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.conftest import Gateway, start_gateway, stop
 
@@ -18,7 +19,8 @@ HARD = "Prove that there are infinitely many primes, step by step."
 
 
 def difficulty(text: str) -> float:
-    return default_scorer().score(*extract({"messages": [{"role": "user", "content": text}]}))
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    return default_scorer().score(*extract(chat_view(body, 0)))
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import httpx
 import openai
 import pytest
 
-from gateway.auth import KeyRing
 from gateway.config import Settings
 from gateway.errors import ConfigError, RateLimited, Unauthorized
-from gateway.limits import TenantLimits
-from gateway.routing.rules import TenantSpec
+from gateway.spec import TenantSpec
+from gateway.tenancy.keys import KeyRing
+from gateway.tenancy.limits import TenantLimits
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
 from tests.conftest import Gateway, start_gateway

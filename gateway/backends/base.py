@@ -1,4 +1,4 @@
-"""The one seam every backend implements: complete, stream, embed, health.
+"""The one seam every backend implements: complete, stream, health; plus how a kind is built.
 
 A stream is an async iterator of SSE bytes. A backend raises before its first chunk when it cannot
 answer at all (so the caller may try another candidate), and raises StreamInterrupted once bytes have
@@ -8,25 +8,18 @@ been produced.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-__all__ = ["Backend", "Call", "Endpoint", "Reply"]
+from gateway.protocol import Call
 
-Endpoint = Literal["chat", "completions", "embeddings"]
+if TYPE_CHECKING:
+    import aiohttp
 
+    from gateway.spec import KindSpec
 
-@dataclass(slots=True)
-class Call:
-    endpoint: Endpoint
-    # The client's JSON as received; backends copy it with their own `model` and never mutate it.
-    body: dict[str, Any]
-    stream: bool = False
-    include_usage: bool = False
-    received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
-    body_bytes: int = 0  # the request's size, for token estimates when an upstream reports no usage
-    tenant: str | None = None  # whose key sent it (None on an open gateway), for per-tenant limits
+__all__ = ["Backend", "Call", "Reply", "Resources"]
 
 
 @dataclass(slots=True)
@@ -36,12 +29,33 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What the process gives every backend it builds."""
+
+    session: aiohttp.ClientSession
+    model_threads: int  # 0: all cores
+    env: Mapping[str, str]  # where key variables are read, here and only here
+
+
 class Backend(ABC):
     kind: str
+    # The routes.yaml spec of this kind: registry.py builds a backend from a spec of this type.
+    spec_type: ClassVar[type[KindSpec]]
 
     def __init__(self, name: str, model: str) -> None:
         self.name = name
         self.model = model
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: Any, resources: Resources) -> Backend:
+        """Build one from its routes.yaml spec."""
+
+    @classmethod
+    def preflight(cls, spec: Any, env: Mapping[str, str]) -> list[str]:
+        """What would stop it from starting (checked before serving or swapping in a reload)."""
+        return []
 
     async def start(self) -> None:  # noqa: B027 - optional hook, most backends need none
         """Acquire resources (load a model, open a pool); called once in the app's lifespan."""

@@ -8,13 +8,15 @@ so nothing above this module knows about HTTP client exceptions.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
+from pydantic import SecretStr
 
-from gateway.backends.base import Backend, Call, Endpoint, Reply
+from gateway.backends.base import Backend, Call, Reply, Resources
 from gateway.errors import (
+    ConfigError,
     GatewayError,
     StreamInterrupted,
     UpstreamError,
@@ -23,20 +25,19 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.protocol import DONE_MARK, Endpoint
+from gateway.spec import KindSpec, OpenAISpec, VLLMSpec
 
-if TYPE_CHECKING:
-    from pydantic import SecretStr
-
-__all__ = ["OpenAICompatBackend"]
+__all__ = ["OpenAICompatBackend", "api_key"]
 
 _PATHS: dict[Endpoint, str] = {
     "chat": "/chat/completions",
     "completions": "/completions",
     "embeddings": "/embeddings",
+    "responses": "/responses",
 }
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
-_DONE = b"[DONE]"
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
@@ -89,8 +90,19 @@ def transport_error(backend: str, exc: BaseException) -> UpstreamError:
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
+def api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
+    if spec.api_key_env is None:
+        return None
+    value = env.get(spec.api_key_env)
+    if not value:
+        # Name the variable, never its value.
+        raise ConfigError(f"backend '{spec.name}': environment variable {spec.api_key_env} is not set")
+    return SecretStr(value)
+
+
 class OpenAICompatBackend(Backend):
     kind = "openai"
+    spec_type: ClassVar[type[KindSpec]] = OpenAISpec
 
     def __init__(
         self,
@@ -109,6 +121,16 @@ class OpenAICompatBackend(Backend):
         self._urls = {e: self.base_url + p for e, p in _PATHS.items()}
         # Listing models bills nothing and proves the server and our key work.
         self.health_url = self.base_url + "/models"
+
+    @classmethod
+    def from_spec(cls, spec: OpenAISpec, resources: Resources) -> OpenAICompatBackend:
+        return cls(spec.name, spec.model, spec.base_url, resources.session, api_key(spec, resources.env))
+
+    @classmethod
+    def preflight(cls, spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> list[str]:
+        if spec.api_key_env and not env.get(spec.api_key_env):
+            return [f"backend '{spec.name}': environment variable {spec.api_key_env} is not set"]
+        return []
 
     def _body(self, call: Call) -> bytes:
         body: dict[str, Any] = {**call.body, "model": self.model}
@@ -144,7 +166,7 @@ class OpenAICompatBackend(Backend):
                 tail = (tail + chunk[-16:])[-16:]
                 yield chunk
             finished = True
-            if _DONE not in tail:
+            if DONE_MARK not in tail:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )

@@ -1,4 +1,8 @@
-"""Builds the backend objects a routes file names. Secrets come from the environment, here and only here."""
+"""Builds the backend objects a routes file names: one class per kind, looked up by its spec's type.
+
+A new kind is a spec in gateway/spec/backends.py, a Backend subclass with `spec_type` and
+`from_spec`, and its line in KINDS below; nothing else in the gateway names kinds.
+"""
 
 from __future__ import annotations
 
@@ -6,93 +10,53 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
+from gateway.backends.base import Backend, Resources
+from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
 from gateway.backends.vllm import VLLMBackend
 from gateway.errors import ConfigError
-from gateway.routing.rules import BackendSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from gateway.backends.base import Backend
+    from gateway.spec import BackendSpec, RoutesFile
 
-__all__ = ["backend_specs", "build_backend", "build_backends", "preflight"]
+__all__ = ["KINDS", "build_backend", "build_backends", "preflight"]
+
+KINDS: Mapping[type, type[Backend]] = {
+    cls.spec_type: cls for cls in (LlamaCppBackend, OpenAICompatBackend, VLLMBackend)
+}
 
 
-def _api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
-    if spec.api_key_env is None:
-        return None
-    value = env.get(spec.api_key_env)
-    if not value:
-        # Name the variable, never its value.
-        raise ConfigError(f"backend '{spec.name}': environment variable {spec.api_key_env} is not set")
-    return SecretStr(value)
+def _kind(spec: BackendSpec) -> type[Backend]:
+    cls = KINDS.get(type(spec))
+    if cls is None:
+        raise ConfigError(f"backend '{spec.name}': kind '{spec.kind}' has no implementation")
+    return cls
 
 
 def preflight(spec: RoutesFile, env: Mapping[str, str] | None = None) -> list[str]:
-    """What would stop a backend from starting, checked before serving: unset key variables (named,
-    never a value) and model files that are not there."""
+    """What would stop a backend from starting, checked before serving: kinds without a class, unset
+    key variables (named, never a value) and model files that are not there."""
     env = os.environ if env is None else env
-    problems = []
-    for t in spec.tiers.values():
-        for b in t.backends:
-            if isinstance(b, LlamaCppSpec):
-                from gateway.backends.llamacpp import default_gguf
-
-                try:
-                    path = b.path or default_gguf()
-                except ConfigError as exc:
-                    problems.append(f"backend '{b.name}': {exc.message}")
-                    continue
-                if not path.is_file():
-                    problems.append(f"backend '{b.name}': model file {path} does not exist")
-            elif b.api_key_env and not env.get(b.api_key_env):
-                problems.append(f"backend '{b.name}': environment variable {b.api_key_env} is not set")
+    problems: list[str] = []
+    for b in spec.backends().values():
+        try:
+            problems += _kind(b).preflight(b, env)
+        except ConfigError as exc:
+            problems.append(exc.message)
     return problems
 
 
 def build_backend(
-    b: BackendSpec,
+    spec: BackendSpec,
     *,
     session: aiohttp.ClientSession,
     model_threads: int,
     env: Mapping[str, str] | None = None,
 ) -> Backend:
-    env = os.environ if env is None else env
-    if isinstance(b, OpenAISpec):
-        return OpenAICompatBackend(b.name, b.model, b.base_url, session, _api_key(b, env))
-    if isinstance(b, VLLMSpec):
-        return VLLMBackend(
-            b.name,
-            b.model,
-            b.base_url,
-            session,
-            _api_key(b, env),
-            metrics_url=b.metrics_url or b.root() + "/metrics",
-            health_url=b.health_url or b.root() + "/health",
-            max_waiting=b.max_waiting,
-            max_kv_cache=b.max_kv_cache,
-            scrape_interval_s=b.scrape_interval_s,
-        )
-    # Imported here so a gateway with only HTTP tiers never loads llama.cpp.
-    from gateway.backends.llamacpp import LlamaCppBackend
-
-    threads = b.threads or model_threads or (os.cpu_count() or 1)
-    return LlamaCppBackend(
-        b.name,
-        b.model,
-        path=b.path,
-        threads=threads,
-        n_ctx=b.n_ctx,
-        queue_size=b.queue_size,
-        embeddings=b.embeddings,
-    )
-
-
-def backend_specs(spec: RoutesFile) -> dict[str, BackendSpec]:
-    return {b.name: b for tier in spec.tiers.values() for b in tier.backends}
+    resources = Resources(session, model_threads, os.environ if env is None else env)
+    return _kind(spec).from_spec(spec, resources)
 
 
 def build_backends(
@@ -104,5 +68,5 @@ def build_backends(
 ) -> dict[str, Backend]:
     return {
         name: build_backend(b, session=session, model_threads=model_threads, env=env)
-        for name, b in backend_specs(spec).items()
+        for name, b in spec.backends().items()
     }

@@ -15,14 +15,17 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
-from gateway.backends.openai_compat import _TRANSPORT_ERRORS, OpenAICompatBackend
+from gateway.backends.openai_compat import _TRANSPORT_ERRORS, OpenAICompatBackend, api_key
+from gateway.spec import KindSpec, VLLMSpec
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
+
+    from gateway.backends.base import Resources
 
 __all__ = ["Load", "VLLMBackend", "parse_metrics"]
 
@@ -67,6 +70,7 @@ def parse_metrics(text: str, at: float) -> Load | None:
 
 class VLLMBackend(OpenAICompatBackend):
     kind = "vllm"
+    spec_type: ClassVar[type[KindSpec]] = VLLMSpec
 
     def __init__(
         self,
@@ -93,6 +97,21 @@ class VLLMBackend(OpenAICompatBackend):
         self._clock = clock
         self._load: Load | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: VLLMSpec, resources: Resources) -> VLLMBackend:  # type: ignore[override]
+        return cls(
+            spec.name,
+            spec.model,
+            spec.base_url,
+            resources.session,
+            api_key(spec, resources.env),
+            metrics_url=spec.metrics_url or spec.root() + "/metrics",
+            health_url=spec.health_url or spec.root() + "/health",
+            max_waiting=spec.max_waiting,
+            max_kv_cache=spec.max_kv_cache,
+            scrape_interval_s=spec.scrape_interval_s,
+        )
 
     def load(self) -> Load | None:
         load = self._load

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.protocol import RequestView, chat_view
+
 __all__ = [
     "ARENA_LARGE",
     "ARENA_SMALL",
@@ -44,6 +46,10 @@ class Example:
     q_small: float = float("nan")
     q_medium: float = float("nan")
     q_large: float = float("nan")
+
+    def view(self) -> RequestView:
+        """The request as the gateway sees it."""
+        return chat_view({"model": "auto", **self.body}, 0)
 
 
 def _open(path: Path) -> io.TextIOBase:

@@ -99,14 +99,14 @@ def evaluate(name: str, score: ScoreFn, examples: Sequence[Example], n_boot: int
 
 def _linear(scorer: LinearScorer) -> ScoreFn:
     def score(e: Example) -> float:
-        feats, ws = extract(e.body)
+        feats, ws = extract(e.view())
         return scorer.score(feats, ws)
 
     return score
 
 
 def _length(e: Example) -> float:
-    feats, _ = extract(e.body)
+    feats, _ = extract(e.view())
     return float(feats.prompt_tokens)
 
 
@@ -124,7 +124,7 @@ def scorer_latency_us(scorer: LinearScorer, examples: Sequence[Example]) -> dict
     times = []
     for e in list(examples) * 3:
         t0 = time.perf_counter_ns()
-        feats, ws = extract(e.body)
+        feats, ws = extract(e.view())
         scorer.score(feats, ws)
         times.append((time.perf_counter_ns() - t0) / 1000)
     a = np.array(times)

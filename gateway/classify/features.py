@@ -10,7 +10,10 @@ import itertools
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.protocol import RequestView
 
 __all__ = ["TAIL_CHARS", "Features", "dense_vector", "extract", "words"]
 
@@ -51,46 +54,21 @@ class Features:
         return asdict(self)
 
 
-def _text(content: Any) -> tuple[str, bool]:
-    """A message's text, and whether it carries an image."""
-    if isinstance(content, str):
-        return content, False
-    if isinstance(content, list):
-        parts, image = [], False
-        for p in content:
-            if isinstance(p, dict):
-                if p.get("type") == "text" and isinstance(p.get("text"), str):
-                    parts.append(p["text"])
-                elif p.get("type") in ("image_url", "input_image", "image"):
-                    image = True
-        return "\n".join(parts), image
-    return "", False
-
-
-def extract(body: dict[str, Any]) -> tuple[Features, list[str]]:
-    """Features of a chat (or text-completion) request body, and the tokens the scorer reads."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        prompt = body.get("prompt")
-        messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else ""}]
+def extract(view: RequestView) -> tuple[Features, list[str]]:
+    """Features of a request, and the tokens the scorer reads."""
     chars, turns, system, images, last_user = 0, 0, False, False, ""
-    for m in messages:
-        if not isinstance(m, dict):
-            continue
-        text, image = _text(m.get("content"))
-        chars += len(text)
-        images = images or image
-        role = m.get("role")
+    for m in view.messages:
+        chars += len(m.text)
+        images = images or m.images > 0
+        role = m.role
         if role == "user":
             turns += 1
-            last_user = text
+            last_user = m.text
         elif role in ("system", "developer"):
             system = True
     tail = last_user[-TAIL_CHARS:]
     toks = _WORD.findall(tail.lower())
     vocab = set(toks)
-    fmt = body.get("response_format")
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     feats = Features(
         prompt_tokens=chars // 4 + 1,
         turns=turns,
@@ -98,9 +76,9 @@ def extract(body: dict[str, Any]) -> tuple[Features, list[str]]:
         code="```" in tail or not _CODE.isdisjoint(vocab),
         math=not _MATH.isdisjoint(vocab) or _ARITH.search(tail) is not None,
         reasoning=not _REASON.isdisjoint(vocab) or "step by step" in tail,
-        tools=bool(body.get("tools") or body.get("functions")),
-        json_schema=isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"),
-        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        tools=view.tools,
+        json_schema=view.json_schema,
+        max_tokens=view.output_tokens,
         # UTF-8 grows by a byte or more per non-ASCII character: a C-speed count of them.
         non_english=len(tail.encode()) - len(tail) > 0.3 * max(len(tail), 1),
         images=images,

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING, Any
 from gateway.classify.data import Example
 from gateway.classify.features import dense_vector, extract
 from gateway.classify.scorer import LinearScorer
+from gateway.protocol import chat_view
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["fit", "save"]
 
-DENSE_KEYS = tuple(dense_vector(extract({"messages": []})[0]))
+DENSE_KEYS = tuple(dense_vector(extract(chat_view({"model": "auto", "messages": []}, 0))[0]))
 
 
 def _rows(examples: Sequence[Example]) -> list[tuple[dict[str, float], set[str]]]:
     out = []
     for ex in examples:
-        feats, ws = extract(ex.body)
+        feats, ws = extract(ex.view())
         out.append((dense_vector(feats), set(ws)))
     return out
 

@@ -15,7 +15,7 @@ from gateway.errors import ClientError, GatewayError, UpstreamError
 from gateway.resilience.breaker import BreakerBoard, BreakerPolicy
 from gateway.resilience.health import HealthMonitor, HealthPolicy
 from gateway.resilience.retry import RetryBudget, call_with_retries, retry_after_s
-from gateway.routing.rules import RoutesFile
+from gateway.spec import RoutesFile
 
 __all__ = ["Guard", "RetryObserver", "counts_against"]
 
@@ -86,6 +86,15 @@ class Guard:
             self.breakers.success(backend.name, now)
         else:
             self.breakers.failure(backend.name, now)
+
+    def report(self, backend: Backend, now: float) -> dict[str, object]:
+        """One backend's state for readiness: health, breaker, its own queue."""
+        return {
+            "up": self.health.up(backend.name),
+            "breaker": self.breakers.state(backend.name, now).value,
+            "queued": backend.queued,
+            "saturated": backend.saturated,
+        }
 
     def available(self, backend: Backend, now: float) -> bool:
         return (

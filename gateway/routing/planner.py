@@ -1,115 +1,79 @@
-"""From a request to a plan: resolve the route, profile the request, look at live state, decide.
+"""From a request to a plan: resolve the route, gather what its policy needs, let the policy decide.
 
-The only place that gathers inputs for the pure policy: the route table, the scorer, the latency book
-and each backend's queue. The clock and backend state come in as arguments, so `gateway route` can
-replay traffic offline against priors alone and tests can drive it deterministically.
+A Planner is built for one route table (once per swap, see dispatch/snapshot.py): its latency stats
+and its cache of decisions that never change live and die with that table. The clock and backend
+state come in as arguments, so `gateway route` can replay traffic offline against priors alone and
+tests can drive it deterministically.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from gateway.classify.features import Features, extract
-from gateway.classify.scorer import Scorer
-from gateway.errors import Forbidden
-from gateway.routing.estimates import LatencyBook, LatencyStats
-from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned, with_fallback
-from gateway.routing.rules import BackendSpec, Route, RouteTable
+from gateway.errors import ConfigError, Forbidden
+from gateway.routing.decision import BackendState, Decision, Hints, idle
+from gateway.routing.policies import POLICIES, Policy, Situation
+from gateway.routing.policy import BackendView, TierView, pinned, with_fallback
+from gateway.spec import POLICIES as POLICY_NAMES
 
-__all__ = ["Decision", "Hints", "Planner", "idle"]
+if TYPE_CHECKING:
+    from gateway.classify.scorer import Scorer
+    from gateway.protocol import RequestView
+    from gateway.routing.estimates import LatencyBook, LatencyStats
+    from gateway.spec import Route, RouteTable
 
-# Seconds, for backends routes.yaml gives no prior for: a local small model starts fast and runs
-# ~10 ms a token on CPU; a remote one pays a network round trip and queueing first.
-_PRIORS = {"llamacpp": (0.05, 0.010), "openai": (0.30, 0.020), "vllm": (0.15, 0.018)}
+__all__ = ["Planner"]
 
-# (requests admitted and not finished, healthy?) for a backend name.
-BackendState = Callable[[str], tuple[int, bool]]
-
-
-def idle(_: str) -> tuple[int, bool]:
-    """Backend state when nothing is running: for offline replays."""
-    return 0, True
-
-
-@dataclass(frozen=True, slots=True)
-class Hints:
-    budget_ms: float | None = None
-    ttft_slo_ms: float | None = None
-    tiers: frozenset[str] | None = None  # the tiers the caller's tenant may use; None: all
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    route: Route
-    plan: Plan
-    features: Features | None = None
-    budget_ms: float | None = None  # the latency budget in force (header, else the route's default)
-    classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric
+_DEFAULT_OUTPUT_TOKENS = 256
 
 
 class Planner:
-    def __init__(self, scorer: Scorer, book: LatencyBook) -> None:
+    def __init__(
+        self,
+        table: RouteTable,
+        scorer: Scorer,
+        book: LatencyBook,
+        policies: Mapping[str, Policy] = POLICIES,
+    ) -> None:
+        missing = [name for name in POLICY_NAMES if name not in policies]
+        if missing:
+            raise ConfigError(f"routing policies without an implementation: {', '.join(missing)}")
+        self.table = table
         self.scorer = scorer
-        self.book = book
-        # Pinned routes with a single backend decide the same way every time.
-        self._single: dict[tuple[str, str], Decision] = {}
-
-    def stats(self, table: RouteTable, spec: BackendSpec) -> LatencyStats:
-        ttft, tpot = _PRIORS[spec.kind]
+        self.policies = policies
         est = table.spec.estimator
-        return self.book.get(
-            spec.name,
-            spec.ttft_ms / 1000 if spec.ttft_ms else ttft,
-            spec.tpot_ms / 1000 if spec.tpot_ms else tpot,
-            alpha=est.alpha,
-            half_life_s=est.half_life_s,
-        )
+        self.stats: dict[str, LatencyStats] = {
+            name: book.get(name, *spec.priors(), alpha=est.alpha, half_life_s=est.half_life_s)
+            for name, spec in table.spec.backends().items()
+        }
+        # Pinned routes with a single backend decide the same way every time.
+        self._single: dict[str, Decision] = {}
 
-    def _tier_view(
-        self, table: RouteTable, name: str, now: float, tokens: int, state: BackendState, model: str | None
+    def tier_view(
+        self, name: str, now: float, tokens: int, state: BackendState, model: str | None = None
     ) -> TierView:
-        tier = table.tier(name)
+        tier = self.table.tier(name)
         views = []
         for b in tier.backends:
             if model is not None and b.model != model:
                 continue
-            ttft, tpot = self.stats(table, b).view(now)
+            ttft, tpot = self.stats[b.name].view(now)
             queued, healthy = state(b.name)
-            # Requests ahead of this one run one at a time on a local model; vLLM batches, so each
-            # one waiting there costs about a prefill; other HTTP servers do not tell.
-            if b.kind == "llamacpp":
-                wait = queued * (ttft + tokens * tpot)
-            elif b.kind == "vllm":
-                wait = queued * ttft
-            else:
-                wait = 0.0
+            wait = b.queue_wait_s(queued, ttft, tpot, tokens)
             views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
         cost = tier.price.input_per_mtok + tier.price.output_per_mtok
         return TierView(name, tier.max_difficulty, cost, tuple(views))
 
-    def decide(
-        self,
-        table: RouteTable,
-        model: str,
-        body: dict[str, Any],
-        hints: Hints,
-        *,
-        now: float,
-        state: BackendState = idle,
-    ) -> Decision:
-        route = table.resolve(model)
+    def decide(self, view: RequestView, hints: Hints, *, now: float, state: BackendState = idle) -> Decision:
+        route = self.table.resolve(view.model)
         spec = route.spec
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        tokens = (
-            limit if isinstance(limit, int) and limit > 0 else (spec.expected_output_tokens if spec else 256)
-        )
+        tokens = view.output_tokens or (spec.expected_output_tokens if spec else _DEFAULT_OUTPUT_TOKENS)
         fallback = spec.fallback if spec else None
         allowed = hints.tiers
         if allowed is not None:
-            if route.policy != "auto" and route.tier not in allowed:
+            if route.policy is None and route.tier not in allowed:
                 raise Forbidden(
                     f"Route '{route.name}' serves tier '{route.tier}', which this key may not use.",
                     code="tier_not_allowed",
@@ -118,40 +82,31 @@ class Planner:
         budget_ms = hints.budget_ms
         if budget_ms is None and spec is not None:
             budget_ms = spec.latency_budget_ms
-        if route.policy != "auto" or spec is None:
-            single = self._single.get((table.sha256, route.name))
-            if single is not None and not fallback:
-                # One backend and nowhere to fall back: nothing to decide.
-                return single if budget_ms is None else replace(single, budget_ms=budget_ms)
-            view = self._tier_view(table, route.tier, now, tokens, state, route.model)
-            plan = pinned(view, tokens, route.model)
-            if fallback:
-                views = {t: self._tier_view(table, t, now, tokens, state, None) for t in fallback}
-                plan = with_fallback(plan, fallback, views)
-            decision = Decision(route, plan)
-            if len(plan.candidates) == 1 and not fallback:
-                self._single[(table.sha256, route.name)] = decision
-            if budget_ms is not None:
-                decision = replace(decision, budget_ms=budget_ms)
-            return decision
-        t0 = time.perf_counter()
-        features, words = extract(body)
-        difficulty = round(self.scorer.score(features, words), 4)
-        classify_s = time.perf_counter() - t0
-        ask = Ask(
-            difficulty=difficulty,
-            output_tokens=tokens,
-            budget_ms=budget_ms,
-            ttft_slo_ms=hints.ttft_slo_ms if hints.ttft_slo_ms is not None else spec.ttft_slo_ms,
-            on_miss=spec.on_budget_miss,
-            degrade=spec.degrade,
+        if route.policy is None or spec is None:
+            return self._pinned(route, tokens, fallback, budget_ms, now, state)
+        situation = Situation(
+            self, route, spec, view, hints, tokens, budget_ms, allowed, fallback, now, state
         )
-        tiers = tuple(
-            self._tier_view(table, t, now, tokens, state, None)
-            for t in table.spec.tiers
-            if allowed is None or t in allowed
-        )
-        plan = decide(ask, tiers)
+        return self.policies[route.policy](situation)
+
+    def _pinned(
+        self,
+        route: Route,
+        tokens: int,
+        fallback: list[str] | None,
+        budget_ms: float | None,
+        now: float,
+        state: BackendState,
+    ) -> Decision:
+        single = self._single.get(route.name)
+        if single is not None and not fallback:
+            # One backend and nowhere to fall back: nothing to decide.
+            return single if budget_ms is None else replace(single, budget_ms=budget_ms)
+        plan = pinned(self.tier_view(route.tier, now, tokens, state, route.model), tokens, route.model)
         if fallback:
-            plan = with_fallback(plan, fallback, {t.name: t for t in tiers})
-        return Decision(route, plan, features, budget_ms, classify_s)
+            views = {t: self.tier_view(t, now, tokens, state) for t in fallback}
+            plan = with_fallback(plan, fallback, views)
+        decision = Decision(route, plan)
+        if len(plan.candidates) == 1 and not fallback:
+            self._single[route.name] = decision
+        return decision if budget_ms is None else replace(decision, budget_ms=budget_ms)

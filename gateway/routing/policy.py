@@ -63,6 +63,7 @@ class Plan:
     reason: str  # a short code, for headers and metrics
     reasons: tuple[str, ...]  # for people
     difficulty: float | None = None
+    strategy: str = "fallback"  # how dispatch walks the candidates (dispatch/strategies.py)
 
     @property
     def tier(self) -> str:

@@ -13,11 +13,13 @@ from typing import Any
 
 import msgspec
 
+from gateway.classify.loader import scorer_for
 from gateway.errors import GatewayError
-from gateway.protocol import ChatCompletionRequest, parse_request
+from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+from gateway.routing.decision import Decision, Hints
 from gateway.routing.estimates import LatencyBook
-from gateway.routing.planner import Decision, Hints, Planner
-from gateway.routing.rules import RouteTable, load_classifier
+from gateway.routing.planner import Planner
+from gateway.spec import RouteTable
 
 __all__ = ["decision_json", "parse_header", "replay"]
 
@@ -65,14 +67,14 @@ def decision_json(decision: Decision) -> dict[str, Any]:
 
 def replay(table: RouteTable, lines: Iterable[bytes], hints: Hints) -> Iterator[bytes]:
     """One JSON line out per line in; a line that cannot be routed gets {"error": ...}, not an abort."""
-    planner = Planner(load_classifier(table), LatencyBook())
+    planner = Planner(table, scorer_for(table), LatencyBook())
     now = time.monotonic()
     for line in lines:
         if not line.strip():
             continue
         try:
-            parsed, body = parse_request(line, ChatCompletionRequest)
-            out = decision_json(planner.decide(table, parsed.model, body, hints, now=now))
+            _, body = parse_request(line, ChatCompletionRequest)
+            out = decision_json(planner.decide(chat_view(body, len(line)), hints, now=now))
         except GatewayError as exc:
             out = {"error": exc.envelope()["error"]}
         yield _encode(out) + b"\n"

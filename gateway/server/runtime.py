@@ -1,116 +1,146 @@
-"""The live gateway: the rules in force, the backends they name, the guard and the dispatcher, and the
-reload that swaps rules while requests run.
+"""The live gateway: the snapshot of the rules in force, the backends they name, and the reload that
+swaps them while requests run.
 
 A reload validates the new file completely (schema, cross-checks, keys and model files) and starts any
 new or changed backend before anything is swapped; the swap itself has no await in it, so no request
-sees half of it. Requests already running keep the plan and backend objects they started with; a
-backend that left the rules is closed once its queue has drained. Breaker states, health streaks,
-latency estimates and the retry budget of backends that stay carry over.
+sees half of it. Everything derived from the table is built once, as one Snapshot. Requests already
+running keep the snapshot and backend objects they started with; a backend that left the rules is
+closed once its queue has drained. Breaker states, health streaks, latency estimates and the retry
+budget of backends that stay carry over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.auth import KeyRing
 from gateway.backends.http import make_session
-from gateway.backends.registry import backend_specs, build_backend, build_backends, preflight
-from gateway.dispatch import Dispatcher
+from gateway.backends.registry import build_backend, build_backends, preflight
+from gateway.classify.loader import scorer_for
+from gateway.dispatch import Dispatcher, Snapshot
 from gateway.errors import ConfigError
-from gateway.limits import LimitStore, TenantLimits
-from gateway.metrics import BackendRow, Metrics
-from gateway.openapi import openapi_document
-from gateway.recorder import Recorder
-from gateway.redis_limits import RedisLimits
+from gateway.observability.metrics import BackendRow, Metrics
+from gateway.observability.recorder import Recorder
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
-from gateway.routing.planner import Planner
 from gateway.routing.reload import ReloadResult, RoutesWatcher
-from gateway.routing.rules import RouteTable, load_classifier, load_routes
+from gateway.server.openapi import openapi_document
+from gateway.spec import load_routes
+from gateway.tenancy.keys import KeyRing
+from gateway.tenancy.limits import LimitStore, TenantLimits
+from gateway.tenancy.redis_limits import RedisLimits
 
 if TYPE_CHECKING:
     import aiohttp
     from prometheus_client import CollectorRegistry
 
     from gateway.backends.base import Backend
+    from gateway.classify.scorer import Scorer
     from gateway.config import Settings
+    from gateway.spec import RouteTable
 
 __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 _DRAIN_POLL_S = 0.5
-_GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _limit_store(settings: Settings, metrics: Metrics) -> LimitStore:
+    if settings.redis_url is None:
+        return TenantLimits()
+    return RedisLimits.from_url(
+        settings.redis_url.get_secret_value(),
+        fail_open=settings.limits_fail_open,
+        on_error=metrics.limit_store_error,
+    )
 
 
 class Gateway:
-    """What the handlers reach through app.state: the live route table, backends and dispatcher."""
+    """What the handlers reach through app.state: the live snapshot, backends and dispatcher."""
 
     def __init__(self, settings: Settings, table: RouteTable, registry: CollectorRegistry) -> None:
         self.settings = settings
-        self._table = table
         self.backends: dict[str, Backend] = {}
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
-        self.limits: LimitStore = (
-            RedisLimits.from_url(
-                settings.redis_url.get_secret_value(),
-                fail_open=settings.limits_fail_open,
-                on_error=self.metrics.limit_store_error,
-            )
-            if settings.redis_url is not None
-            else TenantLimits()
-        )
-        planner = Planner(load_classifier(table), LatencyBook())
-        self.guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics)
+        self.limits = _limit_store(settings, self.metrics)
+        self._book = LatencyBook()
+        self._scorer: Scorer = scorer_for(table)
+        self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         self.dispatcher = Dispatcher(
-            self.table,
-            self.backends,
-            planner,
-            self.guard,
-            Recorder(self.metrics, self.table, limits=self.limits),
+            self.snapshot,
+            Recorder(self.metrics, usage=self.limits),
             request_timeout_s=settings.request_timeout_s,
-            first_token_timeout_s=settings.first_token_timeout_s,
         )
-        self.metrics.watch(self.backend_rows, lambda: self._table.sha256)
-        self.metrics.prepare(backend_specs(table.spec))
+        self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
+        self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)
         self._session: aiohttp.ClientSession | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
-        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
         self.watcher = RoutesWatcher(Path(table.source), self.reload, settings.reload_interval_s)
 
+    def _derive(self, table: RouteTable, guard: Guard) -> Snapshot:
+        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
+        return Snapshot.build(
+            table,
+            self.backends,
+            guard,
+            self._scorer,
+            self._book,
+            first_token_timeout_s=self.settings.first_token_timeout_s,
+        )
+
+    def snapshot(self) -> Snapshot:
+        return self._snap
+
     def table(self) -> RouteTable:
-        return self._table
+        return self._snap.table
+
+    @property
+    def guard(self) -> Guard:
+        return self._snap.guard
 
     def backend_rows(self) -> list[BackendRow]:
         """Each backend's live state, read when Prometheus scrapes."""
-        now = self.dispatcher.now()
+        snap, now = self._snap, self.dispatcher.now()
+        guard = snap.guard
         return [
             BackendRow(
                 tier=tier,
                 backend=spec.name,
-                up=self.guard.health.up(spec.name),
-                breaker=self.guard.breakers.state(spec.name, now).value,
+                up=guard.health.up(spec.name),
+                breaker=guard.breakers.state(spec.name, now).value,
                 in_flight=self.dispatcher.in_flight(spec.name),
                 queued=self.backends[spec.name].queued if spec.name in self.backends else 0,
             )
-            for tier, t in self._table.spec.tiers.items()
+            for tier, t in snap.table.spec.tiers.items()
             for spec in t.backends
         ]
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Routes loaded and at least one backend up, from the last health checks (no probe per call)."""
+        guard, now = self.guard, self.dispatcher.now()
+        backends = {name: guard.report(b, now) for name, b in self.backends.items()}
+        body: dict[str, Any] = {
+            "status": "ready",
+            "routes_sha256": self.table().sha256,
+            "backends": backends,
+            "retries": {"granted": guard.budget.granted, "denied_by_budget": guard.budget.denied},
+            "runtime": {"tasks": len(asyncio.all_tasks())},  # a leak shows here first
+        }
+        return any(v["up"] for v in backends.values()), body
 
     async def reload(self) -> ReloadResult:
         """Load the routes file again and swap it in if it is valid; otherwise keep the rules in force."""
         async with self._reload_lock:
-            current = self._table
+            current = self.table()
             try:
                 table = load_routes(Path(current.source))
                 problems = preflight(table.spec)
@@ -135,7 +165,7 @@ class Gateway:
 
     async def _swap(self, current: RouteTable, table: RouteTable) -> None:
         assert self._session is not None, "reload before the gateway started"
-        old, new = backend_specs(current.spec), backend_specs(table.spec)
+        old, new = current.spec.backends(), table.spec.backends()
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
         fresh = {
             name: build_backend(spec, session=self._session, model_threads=self.settings.model_threads)
@@ -146,22 +176,20 @@ class Gateway:
         if failed:
             await asyncio.gather(*(b.aclose() for b in fresh.values()), return_exceptions=True)
             raise ConfigError(f"{table.source}: backends cannot start", failed)
+        scorer = scorer_for(table) if table.spec.classifier != current.spec.classifier else self._scorer
         retired = [self.backends[n] for n in old if (n not in new or n in changed) and n in self.backends]
         # From here to the end of the swap: no await, so every request sees the old rules or the new.
         for name in old.keys() - new.keys():
             self.backends.pop(name, None)
         self.backends.update(fresh)
         previous = self.guard
-        self.guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics, previous=previous)
-        self.dispatcher.guard = self.guard
-        if table.spec.classifier != current.spec.classifier:
-            self.dispatcher.planner.scorer = load_classifier(table)
-        self._table = table
-        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
+        guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics, previous=previous)
+        self._scorer = scorer
+        self._snap = self._derive(table, guard)
         self.metrics.prepare(new)
         await previous.health.stop()
-        await self.guard.health.check_all()
-        self.guard.health.start()
+        await guard.health.check_all()
+        guard.health.start()
         for backend in retired:
             task = asyncio.get_running_loop().create_task(self._retire(backend))
             self._retiring.add(task)
@@ -192,31 +220,24 @@ class Gateway:
         )
         try:
             self.backends.update(
-                build_backends(self._table.spec, session=session, model_threads=s.model_threads)
+                build_backends(self.table().spec, session=session, model_threads=s.model_threads)
             )
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
             self.watcher.start()
-            # Everything loaded so far (routes, weights, clients) lives as long as the process: keep it
-            # out of the garbage collector's scans, which otherwise grow with it on every request burst.
-            gc.freeze()
-            # Each request in flight holds a few hundred container objects (frames, futures, dicts);
-            # with CPython's default gen0 threshold (700) a collection ran every ~5 requests at c=64
-            # and promoted the in-flight ones into older generations, costing ~75 us per request
-            # (loadtests/README.md). Almost all of them die by refcount before 20,000 allocations.
-            gc.set_threshold(*_GC_THRESHOLDS)
             if self.keys.open:
                 log.warning(
                     "no API keys configured: anyone who can reach %s:%d may use this gateway",
                     s.host,
                     s.port,
                 )
+            table = self.table()
             log.info(
                 "routes %s (sha256 %s): %d routes, backends: %s",
-                self._table.source,
-                self._table.sha256[:12],
-                len(self._table.routes),
+                table.source,
+                table.sha256[:12],
+                len(table.routes),
                 ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
             )
             yield

@@ -28,7 +28,7 @@ from gateway.errors import (
 )
 
 if TYPE_CHECKING:
-    from gateway.cost import Bill
+    from gateway.observability.cost import Bill
     from gateway.protocol import Usage
 
 __all__ = ["OUTCOMES", "BackendRow", "Metrics", "outcome_of"]

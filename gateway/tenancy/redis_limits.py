@@ -20,8 +20,8 @@ from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.errors import ServiceUnavailable
-from gateway.limits import refusal
-from gateway.routing.rules import TenantSpec
+from gateway.spec import TenantSpec
+from gateway.tenancy.limits import refusal
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

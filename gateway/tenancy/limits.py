@@ -2,7 +2,7 @@
 
 A request is admitted or refused before it is routed; its tokens and cost are counted once it has been
 answered, so a request in flight can take a tenant past its limit once, never twice. `TenantLimits`
-counts in this process (each replica its own traffic); `gateway.redis_limits.RedisLimits` keeps the
+counts in this process (each replica its own traffic); `gateway.tenancy.redis_limits.RedisLimits` keeps the
 same windows in Redis so that replicas share them. Both are a `LimitStore`.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from gateway.errors import RateLimited
-from gateway.routing.rules import TenantSpec
+from gateway.spec import TenantSpec
 
 __all__ = ["LimitStore", "TenantLimits", "refusal"]
 

@@ -12,11 +12,13 @@ from gateway.errors import ConfigError
 __all__ = ["load_yaml", "locate"]
 
 
-def load_yaml(path: Path) -> tuple[str, Any, yaml.Node | None]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read routes file: {exc}") from exc
+def load_yaml(path: Path, text: str | None = None) -> tuple[str, Any, yaml.Node | None]:
+    """The file's text, its data and its node tree; `text` given: parsed as if it were the file's."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read routes file: {exc}") from exc
     try:
         root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

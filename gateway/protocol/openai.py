@@ -20,23 +20,21 @@ __all__ = [
     "CompletionRequest",
     "EmbeddingRequest",
     "OpenAIRequest",
-    "Usage",
+    "Wire",
     "parse_request",
-    "stream_usage",
-    "usage_of",
 ]
 
 
-class _Wire(BaseModel):
+class Wire(BaseModel):
     # strict: "5" is not a number and "yes" is not a boolean, as OpenAI answers.
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
 
-class ContentPart(_Wire):
+class ContentPart(Wire):
     type: str = Field(min_length=1)
 
 
-class ChatMessage(_Wire):
+class ChatMessage(Wire):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -44,27 +42,27 @@ class ChatMessage(_Wire):
     tool_call_id: str | None = None
 
 
-class StreamOptions(_Wire):
+class StreamOptions(Wire):
     include_usage: bool | None = None
 
 
-class FunctionDef(_Wire):
+class FunctionDef(Wire):
     name: str = Field(min_length=1, max_length=64)
     description: str | None = None
     parameters: dict[str, Any] | None = None
 
 
-class Tool(_Wire):
+class Tool(Wire):
     type: Literal["function"]
     function: FunctionDef
 
 
-class ResponseFormat(_Wire):
+class ResponseFormat(Wire):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
 
 
-class _Sampling(_Wire):
+class _Sampling(Wire):
     """Fields common to chat and text completions, with OpenAI's bounds."""
 
     model: str = Field(min_length=1, max_length=256)
@@ -100,7 +98,7 @@ class CompletionRequest(_Sampling):
     suffix: str | None = None
 
 
-class EmbeddingRequest(_Wire):
+class EmbeddingRequest(Wire):
     model: str = Field(min_length=1, max_length=256)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = None
@@ -114,7 +112,7 @@ _decoder = msgspec.json.Decoder()
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
-_W = TypeVar("_W", bound=_Wire)
+_W = TypeVar("_W", bound=Wire)
 
 
 def _is_type_tag(part: int | str) -> bool:
@@ -148,45 +146,3 @@ def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
         raise InvalidRequest(
             f"Invalid value for '{param}': {first['msg']}{suffix}", param=param, code="invalid_value"
         ) from exc
-
-
-class _CachedDetails(msgspec.Struct):
-    cached_tokens: int = 0
-
-
-class Usage(msgspec.Struct, frozen=True):
-    """An answer's `usage`, as the upstream counted it (or as the gateway estimated it)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _CachedDetails | None = None
-
-    @property
-    def cached_tokens(self) -> int:
-        details = self.prompt_tokens_details
-        return details.cached_tokens if details is not None else 0
-
-
-class _WithUsage(msgspec.Struct):
-    usage: Usage | None = None
-
-
-_usage_decoder = msgspec.json.Decoder(_WithUsage)
-_EVENT_PREFIX = b"data: "
-
-
-def usage_of(body: bytes) -> Usage | None:
-    """`usage` of a response body, skipping everything else at C speed."""
-    try:
-        return _usage_decoder.decode(body).usage
-    except msgspec.DecodeError:
-        return None
-
-
-def stream_usage(chunk: bytes) -> Usage | None:
-    """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
-    found = None
-    for line in chunk.split(b"\n"):
-        if line.startswith(_EVENT_PREFIX) and b'"prompt_tokens"' in line:
-            found = usage_of(line[len(_EVENT_PREFIX) :]) or found
-    return found

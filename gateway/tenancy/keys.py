@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from gateway.errors import ConfigError, Forbidden, Unauthorized
+from gateway.spec.keysfile import load_keys_file
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -49,22 +47,6 @@ def _from_env(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _from_file(path: Path) -> list[tuple[str, str]]:
-    # Not routing.yamlsource: its errors quote the offending line, and here every line holds a key.
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the API keys file ({type(exc).__name__})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of tenant to a list of keys")
-    pairs: list[tuple[str, str]] = []
-    for tenant, keys in data.items():
-        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-            raise ConfigError(f"{path}: tenant '{tenant}': expected a list of keys")
-        pairs.extend((str(tenant), k) for k in keys)
-    return pairs
-
-
 class KeyRing:
     def __init__(self, tenants: list[tuple[str, str]], admin_key: str | None = None) -> None:
         self._keys = [(_digest(key), tenant) for tenant, key in tenants]
@@ -74,7 +56,7 @@ class KeyRing:
     def from_settings(cls, settings: Settings) -> KeyRing:
         pairs = _from_env(settings.api_keys.get_secret_value()) if settings.api_keys else []
         if settings.api_keys_file is not None:
-            pairs += _from_file(settings.api_keys_file)
+            pairs += load_keys_file(settings.api_keys_file)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         ring = cls(pairs, admin)
         if ring.open and settings.host not in _LOOPBACK and not settings.allow_open:

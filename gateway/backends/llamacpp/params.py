@@ -6,9 +6,12 @@ answer's shape (streamed n > 1, token-id prompts); sampling extras it lacks are 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import UpstreamRejected
+
+if TYPE_CHECKING:
+    from gateway.protocol import Call
 
 __all__ = ["DEFAULT_MAX_TOKENS", "chat_kwargs", "completion_kwargs", "embedding_input"]
 
@@ -18,7 +21,7 @@ DEFAULT_MAX_TOKENS = 512
 _SAMPLING = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
 
 
-def _common(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+def _common(body: dict[str, Any], model: str, stream: bool, max_tokens: int | None) -> dict[str, Any]:
     if stream and int(body.get("n") or 1) > 1:
         raise UpstreamRejected(
             "The embedded model streams one choice only; use n=1 or stream=false.",
@@ -28,15 +31,15 @@ def _common(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     kw: dict[str, Any] = {k: body[k] for k in _SAMPLING if body.get(k) is not None}
     kw["model"] = model
     kw["stream"] = stream
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    kw["max_tokens"] = int(limit) if limit else DEFAULT_MAX_TOKENS
+    kw["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS
     if body.get("logit_bias"):
         kw["logit_bias"] = {int(k): float(v) for k, v in body["logit_bias"].items()}
     return kw
 
 
-def chat_kwargs(body: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
-    kw = _common(body, model, stream)
+def chat_kwargs(call: Call, model: str, *, stream: bool) -> dict[str, Any]:
+    body = call.body
+    kw = _common(body, model, stream, call.view.output_tokens)
     kw["messages"] = body["messages"]
     for key in ("tools", "tool_choice", "response_format", "logprobs", "top_logprobs"):
         if body.get(key) is not None:
@@ -44,8 +47,9 @@ def chat_kwargs(body: dict[str, Any], model: str, *, stream: bool) -> dict[str, 
     return kw
 
 
-def completion_kwargs(body: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
-    kw = _common(body, model, stream)
+def completion_kwargs(call: Call, model: str, *, stream: bool) -> dict[str, Any]:
+    body = call.body
+    kw = _common(body, model, stream, call.view.output_tokens)
     prompt = body["prompt"]
     if isinstance(prompt, list):
         if len(prompt) == 1 and isinstance(prompt[0], str):

@@ -1,0 +1,6 @@
+"""Runs a request's plan: one candidate walk (walk.py), driven by a strategy (strategies.py)."""
+
+from gateway.dispatch.dispatcher import Dispatcher, Served, StreamServed
+from gateway.dispatch.snapshot import Snapshot
+
+__all__ = ["Dispatcher", "Served", "Snapshot", "StreamServed"]

@@ -1,0 +1,126 @@
+"""Runs a request: plan it, walk its plan with the plan's strategy, record what happened.
+
+The entry point the server calls, for plain and streamed answers alike. It reads the live snapshot
+once per request, so the plan, the guard and the bill all come from the same rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.dispatch.inflight import InFlight
+from gateway.dispatch.relay import relay
+from gateway.dispatch.strategies import STRATEGIES, Strategy
+from gateway.dispatch.walk import PLAIN, STREAMED, Walk
+from gateway.errors import GatewayError
+from gateway.observability.recorder import Trace
+from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
+from gateway.routing.decision import Decision, Hints
+
+if TYPE_CHECKING:
+    from gateway.backends.base import Backend, Reply
+    from gateway.dispatch.snapshot import Snapshot
+    from gateway.observability.recorder import Recorder
+    from gateway.protocol import Call, RequestView
+
+__all__ = ["Dispatcher", "Served", "StreamServed"]
+
+_NO_HINTS = Hints()
+
+
+@dataclass(slots=True)
+class Served:
+    reply: Reply
+    decision: Decision
+    backend: Backend
+    tier: str
+    cost_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class StreamServed:
+    chunks: AsyncIterator[bytes]
+    decision: Decision
+    backend: Backend
+    tier: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        recorder: Recorder,
+        *,
+        request_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        strategies: Mapping[str, Strategy] = STRATEGIES,
+    ) -> None:
+        self._snapshot = snapshot
+        self.recorder = recorder
+        self._timeout = request_timeout_s
+        self._clock = clock
+        self._strategies = strategies
+        self.flight = InFlight()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def in_flight(self, name: str) -> int:
+        return self.flight[name]
+
+    def decide(self, view: RequestView, hints: Hints = _NO_HINTS, snap: Snapshot | None = None) -> Decision:
+        snap = snap or self._snapshot()
+        backends, guard, flight, now = snap.backends, snap.guard, self.flight, self._clock()
+
+        def state(name: str) -> tuple[int, bool]:
+            backend = backends.get(name)
+            if backend is None:
+                return 0, False
+            return max(backend.queued, flight[name]), guard.available(backend, now)
+
+        return snap.planner.decide(view, hints, now=now, state=state)
+
+    def _walk(self, call: Call, hints: Hints) -> Walk:
+        snap = self._snapshot()
+        try:
+            decision = self.decide(call.view, hints, snap)
+        except GatewayError as err:
+            self.recorder.undecided(call, call.view.model, err)
+            raise
+        plan = decision.plan
+        trace = Trace(decision.route.name, decision.budget_ms)
+        self.recorder.decided(trace, plan.tier, plan.reason, plan.difficulty, decision.classify_s)
+        now = self._clock()
+        snap.guard.budget.request(now)
+        return Walk(snap, self.flight, self.recorder, self._clock, decision, call, trace, now + self._timeout)
+
+    def _strategy(self, decision: Decision) -> Strategy:
+        return self._strategies[decision.plan.strategy]
+
+    async def complete(self, call: Call, hints: Hints = _NO_HINTS) -> Served:
+        walk = self._walk(call, hints)
+        trace = walk.trace
+        try:
+            answer = await self._strategy(walk.decision).run(walk, PLAIN)
+        except BaseException as exc:
+            self.recorder.failed(trace, call, exc)
+            raise
+        self.recorder.handed_over(call, trace)
+        reply = answer.result
+        usage = trace.usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
+        bill = walk.snap.costs.bill(answer.tier, usage)
+        self.recorder.answered(trace, call, usage, bill)
+        return Served(reply, walk.decision, answer.backend, answer.tier, bill.cost_usd)
+
+    async def stream(self, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
+        walk = self._walk(call, hints)
+        try:
+            answer = await self._strategy(walk.decision).run(walk, STREAMED)
+        except BaseException as exc:
+            self.recorder.failed(walk.trace, call, exc)
+            raise
+        self.recorder.handed_over(call, walk.trace)
+        return StreamServed(relay(walk, answer), walk.decision, answer.backend, answer.tier)

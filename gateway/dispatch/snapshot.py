@@ -1,0 +1,51 @@
+"""Everything derived from one route table, built once when the table is swapped in.
+
+The runtime swaps one Snapshot reference; a request reads it once and keeps it, so it sees one table,
+its planner (latency stats, decision cache), its guard, its cost model and per-tier timeouts, never a
+mix of two reloads, and nothing keyed by a table hash has to be looked up per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.observability.cost import CostModel
+from gateway.routing.planner import Planner
+
+if TYPE_CHECKING:
+    from gateway.backends.base import Backend
+    from gateway.classify.scorer import Scorer
+    from gateway.resilience.guard import Guard
+    from gateway.routing.estimates import LatencyBook
+    from gateway.spec import RouteTable
+
+__all__ = ["Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    table: RouteTable
+    backends: Mapping[str, Backend]
+    guard: Guard
+    planner: Planner
+    costs: CostModel
+    first_token_s: Mapping[str, float]  # a stream's first-chunk deadline, per tier
+
+    @classmethod
+    def build(
+        cls,
+        table: RouteTable,
+        backends: Mapping[str, Backend],
+        guard: Guard,
+        scorer: Scorer,
+        book: LatencyBook,
+        *,
+        first_token_timeout_s: float,
+    ) -> Snapshot:
+        first_token = {
+            name: t.first_token_timeout_ms / 1000 if t.first_token_timeout_ms else first_token_timeout_s
+            for name, t in table.spec.tiers.items()
+        }
+        return cls(table, backends, guard, Planner(table, scorer, book), CostModel(table.spec), first_token)

@@ -1,0 +1,33 @@
+"""Strategies: which candidate lists a request's walk runs, and how their answers combine.
+
+A strategy is looked up by the name its plan carries. Ordered fallback runs the plan's candidates once,
+in order. A new strategy (the cascade: draft, verify, escalate) is one more class here, written against
+Walk.run and its modes without touching the walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from gateway.dispatch.walk import Answer, Mode, Walk
+
+__all__ = ["STRATEGIES", "Fallback", "Strategy"]
+
+_T = TypeVar("_T")
+
+
+class Strategy(Protocol):
+    async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]: ...
+
+
+class Fallback:
+    """The plan's candidates in order; the first that answers is the answer."""
+
+    async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]:
+        return await walk.run(walk.candidates(walk.decision.plan), mode)
+
+
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType({"fallback": Fallback()})

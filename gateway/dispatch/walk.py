@@ -1,0 +1,217 @@
+"""The one candidate walk: a request's candidates in order until one answers, plain or streamed alike.
+
+A mode says how an answer is obtained and when it is committed to the client: a plain answer when the
+whole reply arrived, a stream at its first chunk. Before that point a failure moves on to the next
+candidate; the walk owns everything else for both (the deadline, retries through the guard, in-flight
+accounting from the first attempt, latency observations, and one error naming every backend tried).
+Strategies (strategies.py) decide which candidates a walk runs, and in which mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from gateway.dispatch.timeouts import within
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.protocol import usage_of
+
+if TYPE_CHECKING:
+    from gateway.backends.base import Backend, Reply
+    from gateway.dispatch.inflight import InFlight, Slot
+    from gateway.dispatch.snapshot import Snapshot
+    from gateway.observability.recorder import Recorder, Trace
+    from gateway.protocol import Call
+    from gateway.routing.decision import Decision
+    from gateway.routing.policy import Plan
+
+__all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[_T]):
+    backend: Backend
+    tier: str
+    result: _T
+
+
+@dataclass(slots=True)
+class Opened:
+    """A stream that has sent its first chunk: committed to the client from here on."""
+
+    first: bytes
+    rest: AsyncIterator[bytes]
+    slot: Slot  # its place in the backend's in-flight count, released by the relay
+
+
+class Mode(Protocol[_T_co]):
+    # Streams have succeeded only once they ended well, which the relay reports to the breaker.
+    settle_later: bool
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> _T_co: ...
+
+
+class Walk:
+    """One request on its way: its snapshot, decision, call, trace and deadline."""
+
+    def __init__(
+        self,
+        snap: Snapshot,
+        flight: InFlight,
+        recorder: Recorder,
+        clock: Callable[[], float],
+        decision: Decision,
+        call: Call,
+        trace: Trace,
+        deadline: float,
+    ) -> None:
+        self.snap = snap
+        self.flight = flight
+        self.recorder = recorder
+        self.clock = clock
+        self.decision = decision
+        self.call = call
+        self.trace = trace
+        self.deadline = deadline
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - self.clock())
+
+    def candidates(self, plan: Plan) -> list[tuple[Backend, str]]:
+        """The plan's backends, those the breakers let through first; the rest only as a last resort."""
+        backends, breakers, now = self.snap.backends, self.snap.guard.breakers, self.clock()
+        pairs = [(backends[c.backend], c.tier) for c in plan.candidates if c.backend in backends]
+        allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
+        return allowed + [p for p in pairs if p not in allowed]
+
+    def observe(self, backend: Backend, *, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
+        stats = self.snap.planner.stats.get(backend.name)
+        if stats is not None:
+            stats.observe(self.clock(), ttft_s=ttft_s, tpot_s=tpot_s)
+
+    async def run(
+        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call | None = None
+    ) -> Answer[_T]:
+        """Try `pairs` in order in `mode` until one answers; raise one error for all that failed."""
+        call = call or self.call
+        trace, guard = self.trace, self.snap.guard
+        failures: list[tuple[Backend, GatewayError]] = []
+        for backend, tier in pairs:
+            if self.remaining() <= 0:
+                break
+            if failures:
+                self.recorder.moved_on(trace, failures[-1][1])
+            trace.tier, trace.backend = tier, backend.name
+
+            def attempt(backend: Backend = backend, tier: str = tier) -> Awaitable[_T]:
+                return mode.attempt(self, backend, tier, call)
+
+            try:
+                result = await guard.call(
+                    backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later
+                )
+            except GatewayError as err:
+                log.warning("backend %s failed: %s", backend.name, err.message)
+                failures.append((backend, err))
+                if not err.retryable:
+                    raise
+                continue
+            return Answer(backend, tier, result)
+        if not failures and pairs:
+            failures.append((pairs[0][0], UpstreamTimeout("The request's deadline passed.", code="deadline")))
+        raise exhausted(self.decision.route.name, failures)
+
+
+def exhausted(route: str, failures: list[tuple[Backend, GatewayError]]) -> GatewayError:
+    """One error for the client, naming every backend tried; its status says what kind of failure."""
+    if not failures:
+        return UpstreamUnavailable(f"No backend serves route '{route}'.", code="no_backend")
+    if len(failures) == 1:
+        return failures[0][1]
+    errors = [e for _, e in failures]
+    tried = "; ".join(f"{b.name}: {e.message}" for b, e in failures)
+    message = f"All {len(failures)} attempts failed for route '{route}'. {tried}"
+    if all(isinstance(e, UpstreamTimeout) for e in errors):
+        return UpstreamTimeout(message, code="all_backends_timed_out")
+    if all(isinstance(e, UpstreamUnavailable) for e in errors):
+        retry = [e.headers["retry-after"] for e in errors if "retry-after" in e.headers]
+        headers = {"retry-after": min(retry, key=float)} if retry else None
+        return UpstreamUnavailable(message, code="all_backends_unavailable", headers=headers)
+    return UpstreamError(message, code="all_backends_failed")
+
+
+class _Plain:
+    """Committed when the whole reply is in."""
+
+    settle_later = False
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
+        name, clock, trace = backend.name, walk.clock, walk.trace
+        slot = walk.flight.enter(name)
+        t0 = clock()
+        try:
+            reply = await within(walk.remaining(), backend.complete(call))
+        except TimeoutError:
+            walk.observe(backend, ttft_s=clock() - t0)
+            raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
+        finally:
+            slot.release()
+            trace.upstream_s += clock() - t0
+        # Parsed once: the latency estimate and the bill both read it.
+        trace.usage = usage = usage_of(reply.content)
+        if usage is not None and usage.completion_tokens and call.endpoint != "embeddings":
+            stats = walk.snap.planner.stats.get(name)
+            if stats is not None:
+                stats.observe_total(clock(), clock() - t0, usage.completion_tokens)
+        return reply
+
+
+def _before_first_chunk(backend: Backend, exc: BaseException) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"Backend '{backend.name}' sent nothing in time.", code="upstream_timeout")
+    return UpstreamError(f"Backend '{backend.name}' sent an empty stream.", code="upstream_protocol")
+
+
+class _Streamed:
+    """Committed at the first chunk: until then another candidate may still answer."""
+
+    settle_later = True
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
+        clock, trace = walk.clock, walk.trace
+        limit = min(walk.snap.first_token_s.get(tier, walk.remaining()), walk.remaining())
+        slot = walk.flight.enter(backend.name)
+        chunks = backend.stream(call)
+        t0 = clock()
+        try:
+            first = await within(limit, anext(chunks))
+        except (GatewayError, TimeoutError, StopAsyncIteration) as exc:
+            slot.release()
+            with contextlib.suppress(GatewayError):
+                await chunks.aclose()  # type: ignore[attr-defined]
+            err = _before_first_chunk(backend, exc)
+            if isinstance(err, UpstreamTimeout):
+                walk.observe(backend, ttft_s=clock() - t0)
+            raise err from None
+        except BaseException:
+            slot.release()
+            raise
+        finally:
+            trace.upstream_s += clock() - t0
+        ttft = clock() - t0
+        walk.observe(backend, ttft_s=ttft)
+        walk.recorder.first_chunk(tier, backend.name, ttft)
+        return Opened(first, chunks, slot)
+
+
+PLAIN: Mode[Reply] = _Plain()
+STREAMED: Mode[Opened] = _Streamed()

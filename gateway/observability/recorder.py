@@ -1,0 +1,104 @@
+"""What each request leaves behind once dispatch has run it: metrics, tenant usage, its latency budget.
+
+Dispatch reports events (decided, moved on, first chunk, answered, failed) with a Trace, the request's
+running record; this module turns them into observations, so the candidate walk stays about
+candidates and fallback. Token counts come from the upstream's `usage` when it sent one, otherwise
+from a documented estimate (protocol/usage.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.errors import BudgetUnmeetable, ModelNotFound
+from gateway.observability.metrics import Metrics, outcome_of
+
+if TYPE_CHECKING:
+    from gateway.errors import GatewayError
+    from gateway.observability.cost import Bill
+    from gateway.protocol import Call, Usage
+
+__all__ = ["NONE", "Recorder", "Trace", "UsageSink"]
+
+NONE = "none"
+
+
+class UsageSink(Protocol):
+    """Told what each answered request consumed (the tenant limit stores)."""
+
+    def spent(self, tenant: str, tokens: int, usd: float) -> None: ...
+
+
+@dataclass(slots=True)
+class Trace:
+    """One request's running record: its route, time waited on upstreams, the backend last tried, and
+    the usage its reply reported."""
+
+    route: str = NONE
+    budget_ms: float | None = None  # the latency budget in force
+    upstream_s: float = 0.0
+    tier: str = NONE
+    backend: str = NONE
+    usage: Usage | None = None
+
+
+class Recorder:
+    def __init__(
+        self,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+        usage: UsageSink | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self._usage = usage
+        self._clock = clock
+
+    def decided(
+        self, trace: Trace, tier: str, reason: str, difficulty: float | None, classify_s: float | None
+    ) -> None:
+        self.metrics.decided(trace.route, tier or NONE, reason, difficulty, classify_s)
+
+    def undecided(self, call: Call, route: str, err: GatewayError) -> None:
+        """No plan: the model is unknown (route label `unknown`, never the client's string), no tier
+        fits the budget, or the caller may not use the route's tier."""
+        if isinstance(err, BudgetUnmeetable):
+            self.metrics.decided(route, NONE, "budget_miss_reject", None, None)
+        elif isinstance(err, ModelNotFound):
+            route = "unknown"
+        self._finish(Trace(route), call, outcome_of(err))
+
+    def rejected(self, call: Call, err: GatewayError) -> None:
+        """The request itself was malformed: nothing was routed."""
+        self._finish(Trace(), call, outcome_of(err))
+
+    def moved_on(self, trace: Trace, err: GatewayError) -> None:
+        self.metrics.fallback(trace.route, err.code or "unknown")
+
+    def first_chunk(self, tier: str, backend: str, seconds: float) -> None:
+        self.metrics.first_chunk(tier, backend, seconds)
+
+    def per_token(self, tier: str, backend: str, seconds: float) -> None:
+        self.metrics.per_token(tier, backend, seconds)
+
+    def handed_over(self, call: Call, trace: Trace) -> None:
+        """The response is about to leave: the gateway's own share of the time so far."""
+        own = self._clock() - call.received - trace.upstream_s
+        self.metrics.own_time(call.endpoint, max(0.0, own))
+
+    def answered(self, trace: Trace, call: Call, usage: Usage, bill: Bill, outcome: str = "ok") -> None:
+        self.metrics.billed(trace.tier, trace.backend, usage, bill)
+        if call.tenant is not None and self._usage is not None:
+            self._usage.spent(call.tenant, usage.prompt_tokens + usage.completion_tokens, bill.cost_usd)
+        self._finish(trace, call, outcome)
+
+    def failed(self, trace: Trace, call: Call, exc: BaseException) -> None:
+        self._finish(trace, call, outcome_of(exc))
+
+    def _finish(self, trace: Trace, call: Call, outcome: str) -> None:
+        seconds = self._clock() - call.received
+        self.metrics.finished(trace.route, trace.tier, trace.backend, call.endpoint, outcome, seconds)
+        if trace.budget_ms is not None:
+            self.metrics.budget(trace.route, trace.budget_ms, seconds)

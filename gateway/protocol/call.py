@@ -1,0 +1,32 @@
+"""A call: one admitted request as it travels from the handler through dispatch to a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.protocol.view import Endpoint, RequestView
+
+__all__ = ["Call"]
+
+
+@dataclass(slots=True)
+class Call:
+    view: RequestView
+    # The client's JSON as received; backends copy it with their own `model` and never mutate it.
+    body: dict[str, Any]
+    received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
+    tenant: str | None = None  # whose key sent it (None on an open gateway), for per-tenant limits
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.view.endpoint
+
+    @property
+    def stream(self) -> bool:
+        return self.view.stream
+
+    @property
+    def include_usage(self) -> bool:
+        return self.view.include_usage

@@ -1,0 +1,176 @@
+"""One request view per endpoint: what everything downstream reads of a request.
+
+Classify, the planner, billing and the backends read the view, never the body's endpoint-specific
+shape: a new endpoint fills one view (a builder below) and routing, cascades and accounting work for
+it unchanged. The text of the messages is extracted lazily, only when something asks for it (an
+`auto` route scoring difficulty), so pinned routes never pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Endpoint", "Message", "RequestView", "chat_view", "completion_view", "embedding_view", "text_of"]
+
+Endpoint = Literal["chat", "completions", "embeddings", "responses"]
+
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str  # system, developer, user, assistant, tool
+    text: str
+    images: int = 0
+
+
+def text_of(content: Any) -> tuple[str, int]:
+    """A message's text (its text parts joined by newlines) and how many images it carries."""
+    if isinstance(content, str):
+        return content, 0
+    if isinstance(content, list):
+        parts, images = [], 0
+        for p in content:
+            if isinstance(p, dict):
+                kind = p.get("type")
+                if kind in _TEXT_PARTS and isinstance(p.get("text"), str):
+                    parts.append(p["text"])
+                elif kind in _IMAGE_PARTS:
+                    images += 1
+        return "\n".join(parts), images
+    return "", 0
+
+
+class RequestView:
+    """A validated request, endpoint-neutral. Built once by the handler; read-only after that."""
+
+    __slots__ = (
+        "_extract",
+        "_messages",
+        "body_bytes",
+        "endpoint",
+        "include_usage",
+        "json_schema",
+        "model",
+        "n",
+        "output_tokens",
+        "stream",
+        "tools",
+    )
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Callable[[], tuple[Message, ...]],
+        *,
+        output_tokens: int | None = None,
+        stream: bool = False,
+        include_usage: bool = False,
+        tools: bool = False,
+        json_schema: bool = False,
+        n: int = 1,
+        body_bytes: int = 0,
+    ) -> None:
+        self.endpoint: Endpoint = endpoint
+        self.model = model
+        self._extract = messages
+        self._messages: tuple[Message, ...] | None = None
+        self.output_tokens = output_tokens  # what the client capped the answer at, if it did
+        self.stream = stream
+        self.include_usage = include_usage
+        self.tools = tools  # the request offers tools (function calling)
+        self.json_schema = json_schema  # the answer must be JSON (json_object or json_schema)
+        self.n = n  # choices asked for
+        self.body_bytes = body_bytes
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        found = self._messages
+        if found is None:
+            found = self._messages = self._extract()
+        return found
+
+    @property
+    def structured(self) -> bool:
+        """Tools, a JSON answer or several choices: shapes a draft-and-verify cascade cannot judge."""
+        return self.tools or self.json_schema or self.n > 1
+
+    def __repr__(self) -> str:  # never the prompt
+        return f"RequestView({self.endpoint}, model={self.model!r}, stream={self.stream})"
+
+
+def _chat_messages(raw: list[Any]) -> Callable[[], tuple[Message, ...]]:
+    def extract() -> tuple[Message, ...]:
+        out = []
+        for m in raw:
+            if isinstance(m, dict):
+                text, images = text_of(m.get("content"))
+                out.append(Message(str(m.get("role", "user")), text, images))
+        return tuple(out)
+
+    return extract
+
+
+def _prompt_messages(prompt: Any) -> Callable[[], tuple[Message, ...]]:
+    def extract() -> tuple[Message, ...]:
+        if isinstance(prompt, str):
+            return (Message("user", prompt),)
+        if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+            return (Message("user", "\n".join(prompt)),)
+        return (Message("user", ""),)  # token ids: no text to read
+
+    return extract
+
+
+def _limit(raw: dict[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = raw.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _include_usage(raw: dict[str, Any]) -> bool:
+    options = raw.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _json_format(fmt: Any) -> bool:
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+
+
+def chat_view(raw: dict[str, Any], body_bytes: int) -> RequestView:
+    """The view of a validated chat completion request (`raw` is the client's JSON)."""
+    return RequestView(
+        "chat",
+        raw["model"],
+        _chat_messages(raw["messages"]),
+        output_tokens=_limit(raw, "max_completion_tokens", "max_tokens"),
+        stream=raw.get("stream") is True,
+        include_usage=_include_usage(raw),
+        tools=bool(raw.get("tools") or raw.get("functions")),
+        json_schema=_json_format(raw.get("response_format")),
+        n=_limit(raw, "n") or 1,
+        body_bytes=body_bytes,
+    )
+
+
+def completion_view(raw: dict[str, Any], body_bytes: int) -> RequestView:
+    return RequestView(
+        "completions",
+        raw["model"],
+        _prompt_messages(raw.get("prompt")),
+        output_tokens=_limit(raw, "max_tokens"),
+        stream=raw.get("stream") is True,
+        include_usage=_include_usage(raw),
+        n=_limit(raw, "n") or 1,
+        body_bytes=body_bytes,
+    )
+
+
+def embedding_view(raw: dict[str, Any], body_bytes: int) -> RequestView:
+    return RequestView("embeddings", raw["model"], _prompt_messages(raw.get("input")), body_bytes=body_bytes)

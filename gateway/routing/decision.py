@@ -1,0 +1,38 @@
+"""What routing hands to dispatch: a Decision (the route, its plan, why), and the hints it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.classify.features import Features
+    from gateway.routing.policy import Plan
+    from gateway.spec import Route
+
+__all__ = ["BackendState", "Decision", "Hints", "idle"]
+
+# (requests admitted and not finished, available?) for a backend name.
+BackendState = Callable[[str], tuple[int, bool]]
+
+
+def idle(_: str) -> tuple[int, bool]:
+    """Backend state when nothing is running: for offline replays."""
+    return 0, True
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    budget_ms: float | None = None
+    ttft_slo_ms: float | None = None
+    tiers: frozenset[str] | None = None  # the tiers the caller's tenant may use; None: all
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    route: Route
+    plan: Plan
+    features: Features | None = None
+    budget_ms: float | None = None  # the latency budget in force (header, else the route's default)
+    classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric

@@ -1,0 +1,60 @@
+"""Who is calling and what they may ask for: the tenant behind the key, its limits, its hints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import InvalidRequest
+from gateway.routing.decision import Hints
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from gateway.server.runtime import Gateway
+
+__all__ = ["admit", "gateway_of", "hints"]
+
+
+def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
+    """The live gateway the app serves (set by create_app)."""
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _ms(request: Request[Any, Any, Any], name: str) -> float | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise InvalidRequest(
+            f"Header '{name}' must be a positive number of milliseconds.", param=name, code="invalid_header"
+        )
+    return value
+
+
+def hints(request: Request[Any, Any, Any], gw: Gateway, tenant: str | None) -> Hints:
+    """The request's latency hints and its tenant's tiers: the request's own budget first, then the
+    tenant's, then the route's (in the planner)."""
+    budget = _ms(request, "x-latency-budget-ms")
+    spec = gw.table().spec.tenants.get(tenant) if tenant is not None else None
+    if spec is None:
+        return Hints(budget, _ms(request, "x-slo-ttft-ms"))
+    return Hints(
+        budget if budget is not None else spec.latency_budget_ms,
+        _ms(request, "x-slo-ttft-ms"),
+        frozenset(spec.tiers) if spec.tiers is not None else None,
+    )
+
+
+async def admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
+    """The caller's tenant, once its key is known and its limits allow one more request."""
+    tenant = gw.keys.tenant(request.headers.get("authorization"))
+    if tenant is not None:
+        spec = gw.table().spec.tenants.get(tenant)
+        if spec is not None:
+            await gw.limits.admit(tenant, spec)
+    return tenant

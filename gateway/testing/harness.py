@@ -1,0 +1,70 @@
+"""A dispatcher assembled in-process around fake backends: the routing, walk, strategies and recorder
+are the real ones; only the backends and the clock are the test's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from gateway.classify.loader import scorer_for
+from gateway.dispatch import Dispatcher, Snapshot
+from gateway.observability.metrics import Metrics
+from gateway.observability.recorder import Recorder
+from gateway.protocol import Call, chat_view
+from gateway.resilience.guard import Guard
+from gateway.routing.estimates import LatencyBook
+from gateway.spec import load_routes
+from gateway.tenancy.limits import TenantLimits
+from gateway.testing.fake_backend import FakeBackend
+
+__all__ = ["Harness", "chat_call"]
+
+
+def chat_call(model: str = "auto", text: str = "hello", *, stream: bool = False, **extra: Any) -> Call:
+    body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream, **extra}
+    return Call(chat_view(body, 64), body, received=time.monotonic())
+
+
+@dataclass
+class Harness:
+    dispatcher: Dispatcher
+    metrics: Metrics
+    snapshot: Snapshot
+    backends: Mapping[str, FakeBackend]
+    limits: TenantLimits
+
+    @classmethod
+    def build(
+        cls,
+        routes: str,
+        backends: Mapping[str, FakeBackend],
+        *,
+        request_timeout_s: float = 10.0,
+        first_token_timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Harness:
+        table = load_routes(Path("<test>/routes.yaml"), routes)
+        metrics = Metrics(CollectorRegistry())
+        guard = Guard.from_spec(table.spec, backends, observer=metrics)
+        snap = Snapshot.build(
+            table,
+            backends,
+            guard,
+            scorer_for(table),
+            LatencyBook(),
+            first_token_timeout_s=first_token_timeout_s,
+        )
+        limits = TenantLimits(clock=clock)
+        recorder = Recorder(metrics, clock, usage=limits)
+        dispatcher = Dispatcher(lambda: snap, recorder, request_timeout_s=request_timeout_s, clock=clock)
+        return cls(dispatcher, metrics, snap, backends, limits)
+
+    def sample(self, name: str, **labels: str) -> float:
+        """One sample's value from this harness's own registry (0 when it does not exist)."""
+        value = self.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
