@@ -100,6 +100,8 @@ case "$cmd" in
     "$VENV/bin/ruff" format --check gateway tests loadtests deploy
     say "mypy"
     "$VENV/bin/mypy"
+    say "import-linter (layers, and each third-party library in its room)"
+    "$VENV/bin/lint-imports"
     say "pytest"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

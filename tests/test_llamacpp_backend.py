@@ -40,9 +40,7 @@ async def backend(gguf: Path) -> AsyncIterator[LlamaCppBackend]:
 
 async def drained(backend: LlamaCppBackend, within: float) -> float:
     t0 = time.perf_counter()
-    # Polling: the count changes on the model thread's schedule, there is no event to await.
-    while backend.queued and time.perf_counter() - t0 < within:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(backend.drained(), within)
     return time.perf_counter() - t0
 
 
@@ -57,7 +55,7 @@ async def test_closing_a_stream_stops_the_generation(backend: LlamaCppBackend) -
 
 async def test_cancelled_completion_stops_the_generation(backend: LlamaCppBackend) -> None:
     task = asyncio.create_task(backend.complete(chat_call(ENDLESS)))
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(backend.generating(), 10)
     assert backend.queued == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -69,7 +67,7 @@ async def test_full_queue_is_refused_at_once(backend: LlamaCppBackend) -> None:
     running = backend.stream(chat_call(ENDLESS, stream=True))
     await anext(running)
     waiting = asyncio.create_task(backend.complete(chat_call({**ENDLESS, "max_tokens": 2})))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one turn of the loop: the task is admitted, then waits for the thread
     assert backend.queued == 2  # one running + queue_size=1 waiting
     t0 = time.perf_counter()
     with pytest.raises(UpstreamUnavailable) as info:
@@ -94,6 +92,15 @@ async def test_token_id_embeddings_are_refused(gguf: Path) -> None:
         await b.aclose()
 
 
+async def queued(client: httpx.AsyncClient, gateway: Gateway, n: int) -> None:
+    """Until the gateway's embedded model has `n` requests admitted (its readiness shows the queue;
+    the gateway is another process, so it can only be polled)."""
+    deadline = time.perf_counter() + 10
+    while (await client.get(gateway.url + "/readyz")).json()["backends"]["smollm2"]["queued"] < n:
+        assert time.perf_counter() < deadline, f"fewer than {n} requests admitted"
+        await asyncio.sleep(0.02)
+
+
 async def test_gateway_full_queue_is_503_and_disconnects_free_it(gateway: Gateway) -> None:
     """queue_size 4 in the test gateway: 1 running stream + 4 waiting calls fill it; the 6th gets 503.
 
@@ -112,9 +119,9 @@ async def test_gateway_full_queue_is_503_and_disconnects_free_it(gateway: Gatewa
                     pass
 
         holders = [asyncio.create_task(hold(stream=True))]
-        await asyncio.sleep(0.3)
+        await queued(client, gateway, 1)
         holders += [asyncio.create_task(hold(stream=False)) for _ in range(4)]
-        await asyncio.sleep(1.0)
+        await queued(client, gateway, 5)
         resp = await client.post("/chat/completions", json=body)
         assert resp.status_code == 503
         assert resp.json()["error"]["code"] == "queue_full"

@@ -163,6 +163,18 @@ def _load(gw: Gateway, until: float) -> int:
     return sent
 
 
+def _requests_served(gw: Gateway) -> float:
+    text = httpx.get(gw.url + "/metrics").text
+    return sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("gateway_requests_total{")
+    )
+
+
+def _scraped_requests(prom: str) -> float:
+    result = _query(prom, "sum(gateway_requests_total)", time.time())
+    return float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
+
+
 def _bare(expr: str) -> str:
     """The query without its `or on() vector(x)` fallbacks: those keep a panel drawn on a quiet
     gateway, and would also hide a misspelt metric from this test."""
@@ -180,7 +192,12 @@ def _query(prom: str, expr: str, at: float) -> list[dict[str, object]]:
 def test_every_panel_and_alert_query_returns_data(gw: Gateway, prometheus: str) -> None:
     sent = _load(gw, time.monotonic() + LOAD_S)
     assert sent > 100
-    time.sleep(3)  # two more scrapes: the last requests are in
+    served = _requests_served(gw)
+    deadline = time.monotonic() + 15
+    # Until Prometheus has scraped the last requests (it is another process: only a poll can tell).
+    while _scraped_requests(prometheus) < served:
+        assert time.monotonic() < deadline, "Prometheus never scraped the last requests"
+        time.sleep(0.2)
     at = time.time()
     up = _query(prometheus, 'up{job="gateway"}', at)
     assert up and up[0]["value"][1] == "1"  # type: ignore[index]

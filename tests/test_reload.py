@@ -89,12 +89,20 @@ def answered_by(gw: Gateway) -> str:
 
 
 def wait_for(predicate: object, timeout: float = 5.0) -> None:
+    """Until the gateway, another process, shows the condition: its state can only be polled."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+def applied(gw: Gateway, path: Path, seen: float) -> bool:
+    """The file at `path` is in force, or a reload since `seen` (ok + error count) took it up."""
+    in_force = admin(gw, "GET", "/admin/routes").json()["sha256"]
+    taken = reloads(gw, "ok") + reloads(gw, "error") > seen
+    return taken or in_force == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def reloads(gw: Gateway, result: str) -> float:
@@ -162,8 +170,10 @@ def test_in_flight_request_finishes_on_the_rules_it_started_with(
 ) -> None:
     path = routes_path(gw)
     write(path, routes_for(ups, "a"))
-    wait_for(lambda: answered_by(gw) == "a")
+    assert admin(gw, "POST", "/admin/reload").status_code == 200
+    assert answered_by(gw) == "a"
     ups["a"].set(mode="slow", delay_ms=1500, times=1)
+    ups["a"].arrived.clear()
     result: dict[str, str] = {}
 
     def slow() -> None:
@@ -171,13 +181,10 @@ def test_in_flight_request_finishes_on_the_rules_it_started_with(
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)
+    assert ups["a"].arrived.wait(10)  # a is answering the slow request now
     write(path, routes_for(ups, "b"))  # backend a leaves the rules while it is answering
-    wait_for(
-        lambda: (
-            admin(gw, "GET", "/admin/routes").json()["routes"]["tiers"]["main"]["backends"][0]["name"] == "b"
-        )
-    )
+    assert admin(gw, "POST", "/admin/reload").json()["result"] in ("reloaded", "unchanged")
+    assert admin(gw, "GET", "/admin/routes").json()["routes"]["tiers"]["main"]["backends"][0]["name"] == "b"
     t.join(10)
     assert result == {"backend": "a"}
 
@@ -224,10 +231,14 @@ def test_reloads_under_load_fail_no_request(gw: Gateway, ups: dict[str, FakeUpst
     versions = [routes_for(ups, "a"), bad[0], routes_for(ups, "b"), bad[1], bad[2]]
     i = 0
     while time.monotonic() < stop_at - 0.5:
+        seen = reloads(gw, "ok") + reloads(gw, "error")
         write(path, versions[i % len(versions)])
+        # Every third version is applied by POST /admin/reload, the others are left to the watcher;
+        # either way the next write waits until this one was applied or rejected.
         if i % 3 == 0:
             admin(gw, "POST", "/admin/reload")
-        time.sleep(0.25)
+        else:
+            wait_for(lambda seen=seen: applied(gw, path, seen))
         i += 1
     for t in threads:
         t.join()

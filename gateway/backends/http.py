@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import aiohttp
 
-__all__ = ["make_session"]
+__all__ = ["Session", "make_session"]
+
+# What the process holds on to and closes; named here so that nothing outside backends/ imports aiohttp.
+Session = aiohttp.ClientSession
 
 
 def make_session(

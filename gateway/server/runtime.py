@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.backends.http import make_session
+from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.loader import scorer_for
 from gateway.dispatch import Dispatcher, Snapshot
@@ -37,7 +37,6 @@ from gateway.tenancy.limits import LimitStore, TenantLimits
 from gateway.tenancy.redis_limits import RedisLimits
 
 if TYPE_CHECKING:
-    import aiohttp
     from prometheus_client import CollectorRegistry
 
     from gateway.backends.base import Backend
@@ -81,7 +80,7 @@ class Gateway:
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Session | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
         self.watcher = RoutesWatcher(Path(table.source), self.reload, settings.reload_interval_s)

@@ -22,7 +22,7 @@ from gateway.errors import GatewayError, StreamInterrupted
 from gateway.protocol import Call
 from gateway.spec import KindSpec, OpenAISpec
 
-__all__ = ["FakeBackend", "Step", "chat_reply", "chat_chunks"]
+__all__ = ["FakeBackend", "Step", "chat_chunks", "chat_reply"]
 
 _ids = itertools.count(1)
 
@@ -42,18 +42,25 @@ def chat_reply(text: str, model: str = "fake", finish: str = "stop", **extra: An
     }
 
 
-def chat_chunks(text: str, model: str = "fake") -> list[bytes]:
-    """The same answer as SSE events: role, one event per word, finish, [DONE]."""
-    base = {"id": f"chatcmpl-fake{next(_ids)}", "object": "chat.completion.chunk", "created": 0, "model": model}
+def chat_chunks(text: str, model: str = "fake", usage: bool = False) -> list[bytes]:
+    """The same answer as SSE events: role, one event per word, finish, the usage event when asked
+    for (include_usage), [DONE]."""
+    base = {"id": f"chatcmpl-fake{next(_ids)}", "object": "chat.completion.chunk", "created": 0}
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n"
+    def event(body: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps({**base, "model": model, **body}).encode() + b"\n\n"
+
+    def delta(d: dict[str, Any], finish: str | None = None) -> bytes:
+        return event({"choices": [{"index": 0, "delta": d, "finish_reason": finish}]})
 
     words = text.split(" ")
-    parts = [event({"role": "assistant", "content": ""})]
-    parts += [event({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
-    return [*parts, event({}, "stop"), b"data: [DONE]\n\n"]
+    parts = [delta({"role": "assistant", "content": ""})]
+    parts += [delta({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
+    parts.append(delta({}, "stop"))
+    if usage:
+        counts = {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}
+        parts.append(event({"choices": [], "usage": counts}))
+    return [*parts, b"data: [DONE]\n\n"]
 
 
 @dataclass
@@ -95,7 +102,7 @@ class FakeBackend(Backend):
     up: bool = True
     calls: list[Call] = field(default_factory=list)
 
-    kind: ClassVar[str] = "fake"
+    kind = "fake"
     spec_type: ClassVar[type[KindSpec]] = OpenAISpec
 
     def __post_init__(self) -> None:
@@ -135,9 +142,11 @@ class FakeBackend(Backend):
             raise step.error
         finished = False
         try:
-            for i, chunk in enumerate(chat_chunks(step.text, self.model)):
+            for i, chunk in enumerate(chat_chunks(step.text, self.model, call.include_usage)):
                 if step.cut_after is not None and i >= step.cut_after:
-                    raise StreamInterrupted(f"Backend '{self.name}' broke the stream.", code="stream_interrupted")
+                    raise StreamInterrupted(
+                        f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
+                    )
                 yield chunk
                 await asyncio.sleep(0)  # a real upstream's reads interleave with other tasks
             finished = True

@@ -63,6 +63,8 @@ class FakeUpstream:
         self.api_key = api_key
         self.script = Script()
         self.stats = Stats()
+        # Set when a request (its script taken) arrives: a test thread waits on it instead of sleeping.
+        self.arrived = threading.Event()
         self.healthy = True
         self.metrics: dict[str, float] = {"waiting": 0, "running": 0, "kv_cache": 0.1}
         self.port = 0
@@ -121,6 +123,7 @@ class FakeUpstream:
         body = await request.json() if request.can_read_body else {}
         self.stats.last_body = body
         script = self._take()
+        self.arrived.set()
         bad = await self._misbehave(request, script)
         if bad is not None:
             return bad

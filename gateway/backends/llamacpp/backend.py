@@ -62,6 +62,10 @@ class LlamaCppBackend(Backend):
         self._capacity = queue_size + 1
         self._embeddings_enabled = embeddings
         self._admitted = 0
+        # For whoever must wait on the model thread's schedule (tests, shutdown), without polling.
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._started = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}")
         self._llm: Any = None
         self._embedder: Any = None
@@ -141,8 +145,14 @@ class LlamaCppBackend(Backend):
                 headers={"retry-after": "1"},
             )
         self._admitted += 1
+        self._idle.clear()
         loop = asyncio.get_running_loop()
-        fut = self._pool.submit(fn)
+
+        def run() -> _T:
+            loop.call_soon_threadsafe(self._started.set)
+            return fn()
+
+        fut = self._pool.submit(run)
 
         def release(_: object) -> None:
             # Counted until the thread is done, not until the caller stops waiting: that is the real load.
@@ -154,6 +164,17 @@ class LlamaCppBackend(Backend):
 
     def _release(self) -> None:
         self._admitted -= 1
+        if self._admitted == 0:
+            self._idle.set()
+            self._started.clear()
+
+    async def drained(self) -> None:
+        """Until nothing is admitted any more: every generation has stopped."""
+        await self._idle.wait()
+
+    async def generating(self) -> None:
+        """Until a generation has started on the model thread (since the backend was last idle)."""
+        await self._started.wait()
 
     async def _run(self, fn: Callable[[], _T], cancel: Cancel) -> _T:
         fut = self._submit(fn)
