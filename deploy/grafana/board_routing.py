@@ -1,0 +1,107 @@
+"""Routing: how the router decides (difficulty, reasons, route mix, latency budgets, fallbacks)."""
+
+from __future__ import annotations
+
+from layout import TIER_VAR, dashboard
+from panels import Json, Q, heatmap, row, timeseries
+from promql import RI, TIER, or_nan, or_zero, quantile, sum_rate
+
+__all__ = ["routing"]
+
+
+def routing() -> Json:
+    diff = "gateway_difficulty"
+    budget_ratio = (
+        f"({or_zero(sum_rate('gateway_latency_budget_misses_total'))}) / "
+        f"clamp_min({or_zero(sum_rate('gateway_latency_budget_requests_total'))}, 1e-9)"
+    )
+    items = [
+        row("Difficulty"),
+        timeseries(
+            "Difficulty quantiles (auto-routed)",
+            [Q(or_nan(quantile(q, diff)), f"p{round(q * 100)}") for q in (0.5, 0.9, 0.99)],
+            "none",
+            "Classifier scores of requests routed with `model: auto`, 0 (easy) to 1 (hard). A gap means "
+            "no auto-routed request in the window.",
+            maximum=1,
+        ),
+        heatmap(
+            "Difficulty distribution",
+            Q(or_zero(f"sum by (le) (increase({diff}_bucket[{RI}]))"), "{{le}}"),
+            "short",
+            "Auto-routed requests per difficulty bucket (0.05 wide) over time: where the mass sits decides "
+            "which tier answers.",
+        ),
+        row("Decisions"),
+        timeseries(
+            "Decisions by reason",
+            [Q(or_zero(sum_rate("gateway_routing_decisions_total", TIER, by="reason")), "{{reason}}")],
+            "reqps",
+            "Why each request went where it did: pinned (the route names a tier), cheapest_capable, "
+            "cheapest_capable_in_budget, or one of the budget_miss_* outcomes.",
+            stack=True,
+        ),
+        timeseries(
+            "Decisions by tier",
+            [Q(or_zero(sum_rate("gateway_routing_decisions_total", TIER, by="tier")), "{{tier}}")],
+            "reqps",
+            "Tier chosen by the router (before fallbacks).",
+            stack=True,
+        ),
+        timeseries(
+            "Route mix",
+            [Q(sum_rate("gateway_requests_total", by="route"), "{{route}}")],
+            "reqps",
+            "Requests per route (the client's `model`). `unknown`: a model no route serves; `none`: "
+            "unparseable requests.",
+            stack=True,
+        ),
+        timeseries(
+            "Fallbacks by cause",
+            [Q(or_zero(sum_rate("gateway_fallbacks_total", by="cause")), "{{cause}}")],
+            "reqps",
+            "A candidate failed and the request moved to the next one; cause is the failure's code.",
+            stack=True,
+        ),
+        row("Latency budgets and classifier"),
+        timeseries(
+            "Latency-budget misses",
+            [
+                Q(budget_ratio, "miss ratio"),
+            ],
+            "percentunit",
+            "Of the requests that carried a latency budget (header or route default), the share that took "
+            "longer. 0 when no request carried one. Alert GatewayLatencyBudgetMisses: > 10% for 10 min.",
+            w=8,
+        ),
+        timeseries(
+            "Budgeted requests and misses by route",
+            [
+                Q(
+                    or_zero(sum_rate("gateway_latency_budget_requests_total", by="route")),
+                    "{{route}} budgeted",
+                ),
+                Q(or_zero(sum_rate("gateway_latency_budget_misses_total", by="route")), "{{route}} missed"),
+            ],
+            "reqps",
+            "Requests per second that carried a budget, and those over it.",
+            w=8,
+        ),
+        timeseries(
+            "Classifier latency",
+            [
+                Q(quantile(q, "gateway_classifier_duration_seconds"), f"p{round(q * 100)}")
+                for q in (0.5, 0.99)
+            ],
+            "s",
+            "Time to score one request's difficulty (auto routes only). A gap means no auto-routed request.",
+            w=8,
+        ),
+    ]
+    return dashboard(
+        "gateway-routing",
+        "LLM gateway / Routing",
+        "How the router decides: difficulty, reasons, route mix, latency budgets and fallbacks.",
+        items,
+        [TIER_VAR],
+    )
