@@ -12,7 +12,7 @@ from __future__ import annotations
 # The only import of the gateway's code in the dashboards: label values come from where they are made,
 # so a new or renamed outcome reaches the dashboards on the next regeneration (and `--check` fails
 # until it does).
-from gateway.metrics import OUTCOMES
+from gateway.observability.metrics import OUTCOMES
 
 __all__ = [
     "BACKEND",
