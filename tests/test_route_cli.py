@@ -82,3 +82,13 @@ def test_explain_one_prompt(tmp_path: Path) -> None:
     decision = json.loads(out.stdout)
     assert decision["route"] == "auto"
     assert decision["features"]["prompt_tokens"] == 4
+
+
+def test_explain_and_route_without_a_routes_file_fail(tmp_path: Path) -> None:
+    for args in (("explain", "hi"), ("route",)):
+        out = subprocess.run(
+            [sys.executable, "-m", "gateway", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 1, args
+        assert "cannot read routes file" in out.stderr
+        assert not out.stdout

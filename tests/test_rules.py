@@ -214,3 +214,16 @@ async def test_missing_api_key_env_is_named_not_leaked(tmp_path: Path) -> None:
         assert "sk-zzz" not in repr(backends["hosted"].describe())
     finally:
         await session.close()
+
+
+def test_check_lists_schema_and_cross_check_problems_in_one_pass(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        GOOD.replace("default_tier: small", "default_tier: tiny").replace(
+            "input_per_mtok: 2.5", "input_per_mtok: -1"
+        ),
+    )
+    out = subprocess.run([sys.executable, "-m", "gateway", "check", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"{bad}:2: default_tier: unknown tier 'tiny'" in out.stderr  # a cross-check
+    assert "input_per_mtok" in out.stderr  # a schema error, in the same run

@@ -164,6 +164,11 @@ def ask(gw: Gateway, key: str, model: str) -> str:
     return raw.headers["x-gateway-tier"]
 
 
+def explain(gw: Gateway, key: str) -> httpx.Response:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(gw.v1 + "/route/explain", json=body, headers={"authorization": f"Bearer {key}"})
+
+
 def test_unknown_or_missing_keys_get_401_in_openai_envelope(gw: Gateway) -> None:
     with pytest.raises(openai.AuthenticationError) as info:
         ask(gw, "sk-wrong", "small")
@@ -181,11 +186,14 @@ def test_tenant_tiers_and_request_rate(gw: Gateway) -> None:
         ask(gw, ACME, "large")
     assert denied.value.code == "tier_not_allowed"
     ask(gw, ACME, "small")
-    ask(gw, ACME, "small")
+    explained = explain(gw, ACME)  # explaining a decision is admitted like a request
+    assert explained.status_code == 200 and explained.json()["tier"] == "small"
     with pytest.raises(openai.RateLimitError) as limited:
         ask(gw, ACME, "small")
     assert limited.value.code == "rate_limit_requests"
     assert 1 <= int(limited.value.response.headers["retry-after"]) <= 60
+    assert explain(gw, ACME).status_code == 429  # and rate-limited with them
+    assert explain(gw, "sk-wrong").status_code == 401
     assert ask(gw, BETA, "small") == "small"  # another tenant is not held back
 
 

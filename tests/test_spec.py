@@ -1,0 +1,86 @@
+"""Backend kinds and routing policies as the spec declares them: what a new one must bring, and what
+happens at load time when it does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.backends.registry import KINDS, preflight
+from gateway.classify.scorer import default_scorer
+from gateway.errors import ConfigError
+from gateway.routing import policies
+from gateway.routing.estimates import LatencyBook
+from gateway.routing.planner import Planner
+from gateway.spec import POLICIES, KindSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec, load_routes
+
+ROUTES = """
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends: [{name: a, kind: openai, base_url: "http://a.invalid/v1", model: m}]
+routes:
+  - {model: auto, policy: auto}
+"""
+
+
+def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
+    for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec):
+        assert spec in KINDS
+        assert spec.default_ttft_s > 0 and spec.default_tpot_s > 0
+    assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec}
+
+
+def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
+    class Half(KindSpec):
+        kind: Literal["half"]
+
+    with pytest.raises(ValidationError, match="lacks its priors or queue model"):
+        Half.model_validate({"kind": "half", "name": "h"})
+
+    class NoQueue(KindSpec):
+        kind: Literal["noqueue"]
+        default_ttft_s: ClassVar[float] = 0.1
+        default_tpot_s: ClassVar[float] = 0.01
+
+    with pytest.raises(ValidationError, match="lacks its priors or queue model"):
+        NoQueue.model_validate({"kind": "noqueue", "name": "n"})
+
+
+def test_an_unknown_kind_is_a_load_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES.replace("kind: openai", "kind: anthropic"))
+    with pytest.raises(ConfigError) as info:
+        load_routes(path)
+    assert any(":6: tiers.small.backends.0" in p for p in info.value.problems), info.value.problems
+
+
+def test_a_spec_without_a_backend_class_fails_preflight() -> None:
+    class Orphan(OpenAISpec):
+        pass
+
+    spec = RoutesFile.model_validate(
+        {
+            "default_tier": "t",
+            "tiers": {
+                "t": {"backends": [{"kind": "openai", "name": "x", "base_url": "http://x/v1", "model": "m"}]}
+            },
+        }
+    )
+    orphan = Orphan.model_validate(spec.tiers["t"].backends[0].model_dump())
+    spec = spec.model_copy(update={"tiers": {"t": spec.tiers["t"].model_copy(update={"backends": [orphan]})}})
+    assert preflight(spec, env={}) == ["backend 'x': kind 'openai' has no implementation"]
+
+
+def test_every_policy_a_file_may_name_has_an_implementation() -> None:
+    assert set(POLICIES) == set(policies.POLICIES)
+
+
+def test_a_policy_without_an_implementation_refuses_to_plan(tmp_path: Path) -> None:
+    table = load_routes(tmp_path / "routes.yaml", ROUTES)
+    with pytest.raises(ConfigError, match="without an implementation: auto"):
+        Planner(table, default_scorer(), LatencyBook(), policies={})
