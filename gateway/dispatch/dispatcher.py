@@ -37,6 +37,7 @@ class Served:
     decision: Decision
     backend: Backend
     tier: str
+    trace: Trace
     cost_usd: float = 0.0
 
 
@@ -46,6 +47,7 @@ class StreamServed:
     decision: Decision
     backend: Backend
     tier: str
+    trace: Trace
 
 
 class Dispatcher:
@@ -92,6 +94,8 @@ class Dispatcher:
             raise
         plan = decision.plan
         trace = Trace(decision.route.name, decision.budget_ms)
+        if decision.skipped is not None:
+            trace.cascade = "skipped"
         self.recorder.decided(trace, plan.tier, plan.reason, plan.difficulty, decision.classify_s)
         now = self._clock()
         snap.guard.budget.request(now)
@@ -111,9 +115,9 @@ class Dispatcher:
         self.recorder.handed_over(call, trace)
         reply = answer.result
         usage = trace.usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
-        bill = walk.snap.costs.bill(answer.tier, usage)
+        bill = walk.bill(answer.tier, usage)
         self.recorder.answered(trace, call, usage, bill)
-        return Served(reply, walk.decision, answer.backend, answer.tier, bill.cost_usd)
+        return Served(reply, walk.decision, answer.backend, answer.tier, trace, bill.total_usd)
 
     async def stream(self, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
         walk = self._walk(call, hints)
@@ -123,4 +127,4 @@ class Dispatcher:
             self.recorder.failed(walk.trace, call, exc)
             raise
         self.recorder.handed_over(call, walk.trace)
-        return StreamServed(relay(walk, answer), walk.decision, answer.backend, answer.tier)
+        return StreamServed(relay(walk, answer), walk.decision, answer.backend, answer.tier, walk.trace)

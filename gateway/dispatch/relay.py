@@ -40,9 +40,11 @@ async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
             events += events_in(chunk)
             recent.append(chunk)
             yield chunk
-        guard.settle(backend, ok=True, now=clock())
         settled = True
         outcome = "ok"
+        if opened.slot is None:  # replayed from an answer in hand: nothing was measured here
+            return
+        guard.settle(backend, ok=True, now=clock())
         # Events beyond the first and the closing [DONE] are about one token each.
         if events > 2:
             per_token = (clock() - t_first) / (events - 2)
@@ -54,14 +56,17 @@ async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
         outcome = "stream_error"
         raise
     finally:
-        if not settled:  # the client left mid-stream: no verdict on the backend
-            guard.breakers.abandon(name)
-        opened.slot.release()
+        if opened.slot is not None:
+            if not settled:  # the client left mid-stream: no verdict on the backend
+                guard.breakers.abandon(name)
+            opened.slot.release()
         # About a token per event, less the role-only first event, the finish event and [DONE].
-        usage = stream_usage(b"".join(recent)) or estimated_usage(
-            walk.call.view.body_bytes, max(0, events - 3)
+        usage = (
+            opened.usage
+            or stream_usage(b"".join(recent))
+            or estimated_usage(walk.call.view.body_bytes, max(0, events - 3))
         )
-        walk.recorder.answered(trace, walk.call, usage, walk.snap.costs.bill(answer.tier, usage), outcome)
+        walk.recorder.answered(trace, walk.call, usage, walk.bill(answer.tier, usage), outcome)
         # A client that went away cancels us here; closing `rest` cancels the upstream call too.
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:

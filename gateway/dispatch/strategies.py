@@ -1,8 +1,8 @@
 """Strategies: which candidate lists a request's walk runs, and how their answers combine.
 
 A strategy is looked up by the name its plan carries. Ordered fallback runs the plan's candidates once,
-in order. A new strategy (the cascade: draft, verify, escalate) is one more class here, written against
-Walk.run and its modes without touching the walk.
+in order; the cascade (cascade.py) drafts, verifies and escalates. A new strategy is one more class,
+written against Walk.run and its modes without touching the walk.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from gateway.dispatch.cascade import Cascade
+
 if TYPE_CHECKING:
     from gateway.dispatch.walk import Answer, Mode, Walk
 
-__all__ = ["STRATEGIES", "Fallback", "Strategy"]
+__all__ = ["STRATEGIES", "Cascade", "Fallback", "Strategy"]
 
 _T = TypeVar("_T")
 
@@ -30,4 +32,4 @@ class Fallback:
         return await walk.run(walk.candidates(walk.decision.plan), mode)
 
 
-STRATEGIES: Mapping[str, Strategy] = MappingProxyType({"fallback": Fallback()})
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType({"fallback": Fallback(), "cascade": Cascade()})

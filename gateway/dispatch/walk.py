@@ -12,25 +12,31 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+import msgspec
 
 from gateway.dispatch.timeouts import within
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.protocol import usage_of
+from gateway.protocol.choices import as_chunks
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
     from gateway.dispatch.inflight import InFlight, Slot
     from gateway.dispatch.snapshot import Snapshot
+    from gateway.observability.cost import Bill
     from gateway.observability.recorder import Recorder, Trace
-    from gateway.protocol import Call
+    from gateway.protocol import Call, Usage
+    from gateway.resilience.guard import Guard
     from gateway.routing.decision import Decision
     from gateway.routing.policy import Plan
 
 __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 
 log = logging.getLogger(__name__)
+_decode = msgspec.json.Decoder().decode
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 
@@ -48,7 +54,10 @@ class Opened:
 
     first: bytes
     rest: AsyncIterator[bytes]
-    slot: Slot  # its place in the backend's in-flight count, released by the relay
+    # Its place in the backend's in-flight count, released by the relay; None when the stream is
+    # replayed from an answer already in hand (an accepted draft), whose usage it then carries.
+    slot: Slot | None
+    usage: Usage | None = None
 
 
 class Mode(Protocol[_T_co]):
@@ -56,6 +65,10 @@ class Mode(Protocol[_T_co]):
     settle_later: bool
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> _T_co: ...
+
+    def of_reply(self, walk: Walk, reply: Reply) -> _T_co:
+        """An answer already in hand (a plain reply), served in this mode."""
+        ...
 
 
 class Walk:
@@ -91,17 +104,41 @@ class Walk:
         allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
         return allowed + [p for p in pairs if p not in allowed]
 
+    def bill(self, tier: str, usage: Usage) -> Bill:
+        """The answer's bill, with what a rejected draft cost on the way to it."""
+        bill = self.snap.costs.bill(tier, usage)
+        draft = self.trace.draft
+        return bill if draft is None else replace(bill, elsewhere_usd=draft.bill.cost_usd)
+
     def observe(self, backend: Backend, *, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
         stats = self.snap.planner.stats.get(backend.name)
         if stats is not None:
             stats.observe(self.clock(), ttft_s=ttft_s, tpot_s=tpot_s)
 
     async def run(
-        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call | None = None
+        self,
+        pairs: list[tuple[Backend, str]],
+        mode: Mode[_T],
+        call: Call | None = None,
+        deadline: float | None = None,
     ) -> Answer[_T]:
-        """Try `pairs` in order in `mode` until one answers; raise one error for all that failed."""
+        """Try `pairs` in order in `mode` until one answers; raise one error for all that failed.
+
+        `call` and `deadline` default to the request's own (a cascade's draft has its own of both).
+        """
         call = call or self.call
         trace, guard = self.trace, self.snap.guard
+        request_deadline = self.deadline
+        if deadline is not None:
+            self.deadline = min(deadline, request_deadline)
+        try:
+            return await self._run(pairs, mode, call, trace, guard)
+        finally:
+            self.deadline = request_deadline
+
+    async def _run(
+        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call, trace: Trace, guard: Guard
+    ) -> Answer[_T]:
         failures: list[tuple[Backend, GatewayError]] = []
         for backend, tier in pairs:
             if self.remaining() <= 0:
@@ -172,6 +209,9 @@ class _Plain:
                 stats.observe_total(clock(), clock() - t0, usage.completion_tokens)
         return reply
 
+    def of_reply(self, walk: Walk, reply: Reply) -> Reply:
+        return reply
+
 
 def _before_first_chunk(backend: Backend, exc: BaseException) -> GatewayError:
     if isinstance(exc, GatewayError):
@@ -211,6 +251,16 @@ class _Streamed:
         walk.observe(backend, ttft_s=ttft)
         walk.recorder.first_chunk(tier, backend.name, ttft)
         return Opened(first, chunks, slot)
+
+    def of_reply(self, walk: Walk, reply: Reply) -> Opened:
+        data = _decode(reply.content)
+        chunks = as_chunks(data, walk.call.endpoint, include_usage=walk.call.include_usage)
+        return Opened(chunks[0], _replay(chunks[1:]), None, walk.trace.usage)
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 PLAIN: Mode[Reply] = _Plain()

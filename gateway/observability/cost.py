@@ -24,13 +24,19 @@ _M = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Bill:
-    cost_usd: float
+    cost_usd: float  # on the tier that answered
     reference_usd: float
+    # Spent on other tiers for the same answer (a cascade's rejected draft): counted against savings.
+    elsewhere_usd: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return self.cost_usd + self.elsewhere_usd
 
     @property
     def savings_usd(self) -> float:
         # A tier dearer than the reference saves nothing; the extra spend shows in the cost itself.
-        return max(0.0, self.reference_usd - self.cost_usd)
+        return max(0.0, self.reference_usd - self.total_usd)
 
 
 class Throughput:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gateway.observability.cost import Bill
     from gateway.protocol import Usage
 
-__all__ = ["OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
+__all__ = ["CASCADE_RESULTS", "OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
 
 # Seconds. LLM answers take from milliseconds (a cached small model) to minutes (long reasoning).
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -42,6 +42,7 @@ _OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 _CLASSIFIER = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
 _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
+CASCADE_RESULTS = ("accepted", "escalated", "skipped")
 OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
@@ -196,6 +197,22 @@ class Metrics:
             buckets=_CLASSIFIER,
             registry=r,
         )
+        self.cascades = Counter(
+            "gateway_cascade",
+            "Cascade routes' requests, by what became of the draft",
+            ["route", "result"],
+            registry=r,
+        )
+        self.confidence = Histogram(
+            "gateway_cascade_confidence",
+            "The verifier's confidence in the drafts it judged",
+            ["route"],
+            buckets=_DIFFICULTY,
+            registry=r,
+        )
+        self.draft_cost = Counter(
+            "gateway_cascade_draft_cost_usd", "What drafts cost, accepted or not", ["route"], registry=r
+        )
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for op in ("admit", "spent"):
@@ -293,6 +310,20 @@ class Metrics:
         if child is None:
             child = self._overhead_children[endpoint] = self.overhead.labels(endpoint)
         child.observe(seconds)
+
+    def prepare_cascades(self, routes: Iterable[str]) -> None:
+        for route in routes:
+            for result in CASCADE_RESULTS:
+                self.cascades.labels(route, result)
+            self.draft_cost.labels(route)
+
+    def cascaded(self, route: str, result: str, confidence: float | None, draft_usd: float | None) -> None:
+        # Rare next to the request counters (cascade routes only): uncached label look-ups are fine.
+        self.cascades.labels(route, result).inc()
+        if confidence is not None:
+            self.confidence.labels(route).observe(confidence)
+        if draft_usd is not None:
+            self.draft_cost.labels(route).inc(draft_usd)
 
     def fallback(self, route: str, cause: str) -> None:
         self.fallbacks.labels(route, cause).inc()

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import BudgetUnmeetable, ModelNotFound
+from gateway.observability.cost import Bill
 from gateway.observability.metrics import Metrics, outcome_of
 
 if TYPE_CHECKING:
     from gateway.errors import GatewayError
-    from gateway.observability.cost import Bill
     from gateway.protocol import Call, Usage
 
-__all__ = ["NONE", "Recorder", "Trace", "UsageSink"]
+__all__ = ["NONE", "Recorder", "Spent", "Trace", "UsageSink"]
 
 NONE = "none"
 
@@ -32,10 +32,20 @@ class UsageSink(Protocol):
     def spent(self, tenant: str, tokens: int, usd: float) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What an answer cost on a tier that did not give it (a cascade's rejected draft)."""
+
+    tier: str
+    backend: str
+    usage: Usage
+    bill: Bill
+
+
 @dataclass(slots=True)
 class Trace:
-    """One request's running record: its route, time waited on upstreams, the backend last tried, and
-    the usage its reply reported."""
+    """One request's running record: its route, time waited on upstreams, the backend last tried, the
+    usage its reply reported, and (cascades) what became of the draft."""
 
     route: str = NONE
     budget_ms: float | None = None  # the latency budget in force
@@ -43,6 +53,9 @@ class Trace:
     tier: str = NONE
     backend: str = NONE
     usage: Usage | None = None
+    cascade: str | None = None  # accepted, escalated or skipped
+    confidence: float | None = None  # the verifier's, for a draft it judged
+    draft: Spent | None = None
 
 
 class Recorder:
@@ -90,12 +103,31 @@ class Recorder:
 
     def answered(self, trace: Trace, call: Call, usage: Usage, bill: Bill, outcome: str = "ok") -> None:
         self.metrics.billed(trace.tier, trace.backend, usage, bill)
+        tokens = usage.total_tokens
+        draft = trace.draft
+        if draft is not None:
+            # Its tokens and cost on its own tier; the savings belong to the answer, net of it.
+            self.metrics.billed(draft.tier, draft.backend, draft.usage, Bill(draft.bill.cost_usd, 0.0))
+            tokens += draft.usage.total_tokens
         if call.tenant is not None and self._usage is not None:
-            self._usage.spent(call.tenant, usage.prompt_tokens + usage.completion_tokens, bill.cost_usd)
+            self._usage.spent(call.tenant, tokens, bill.total_usd)
+        self._cascaded(trace, bill.cost_usd if trace.cascade == "accepted" else None)
         self._finish(trace, call, outcome)
 
     def failed(self, trace: Trace, call: Call, exc: BaseException) -> None:
+        draft = trace.draft
+        if draft is not None:  # the escalation failed, but the draft was spent
+            self.metrics.billed(draft.tier, draft.backend, draft.usage, Bill(draft.bill.cost_usd, 0.0))
+            if call.tenant is not None and self._usage is not None:
+                self._usage.spent(call.tenant, draft.usage.total_tokens, draft.bill.cost_usd)
+        self._cascaded(trace, None)
         self._finish(trace, call, outcome_of(exc))
+
+    def _cascaded(self, trace: Trace, accepted_usd: float | None) -> None:
+        """The cascade's result; what its draft cost (the answer itself when it was accepted)."""
+        if trace.cascade is not None:
+            draft_usd = trace.draft.bill.cost_usd if trace.draft is not None else accepted_usd
+            self.metrics.cascaded(trace.route, trace.cascade, trace.confidence, draft_usd)
 
     def _finish(self, trace: Trace, call: Call, outcome: str) -> None:
         seconds = self._clock() - call.received

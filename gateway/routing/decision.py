@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from gateway.routing.policy import Plan
     from gateway.spec import Route
 
-__all__ = ["BackendState", "Decision", "Hints", "idle"]
+__all__ = ["BackendState", "CascadePlan", "Decision", "Hints", "idle"]
 
 # (requests admitted and not finished, available?) for a backend name.
 BackendState = Callable[[str], tuple[int, bool]]
@@ -30,9 +30,22 @@ class Hints:
 
 
 @dataclass(frozen=True, slots=True)
+class CascadePlan:
+    """What a cascade does after its draft (the decision's plan holds the draft tier's candidates)."""
+
+    escalate: Plan  # the tiers a rejected or failed draft goes to, in the route's order
+    samples: int
+    min_confidence: float
+    temperature: float
+    draft_timeout_s: float | None  # the draft's share of a latency budget; None: the tier's own
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     route: Route
     plan: Plan
     features: Features | None = None
     budget_ms: float | None = None  # the latency budget in force (header, else the route's default)
     classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric
+    cascade: CascadePlan | None = None  # a draft will answer first
+    skipped: str | None = None  # a cascade route that routes as `auto` this time, and why

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, Forbidden
 from gateway.routing.decision import BackendState, Decision, Hints, idle
-from gateway.routing.policies import POLICIES, Policy, Situation
+from gateway.routing.policies import POLICIES, Policy
 from gateway.routing.policy import BackendView, TierView, pinned, with_fallback
+from gateway.routing.situation import Situation
 from gateway.spec import POLICIES as POLICY_NAMES
 
 if TYPE_CHECKING:
@@ -41,12 +42,13 @@ class Planner:
         if missing:
             raise ConfigError(f"routing policies without an implementation: {', '.join(missing)}")
         self.table = table
+        self.specs = table.spec.backends()
         self.scorer = scorer
         self.policies = policies
         est = table.spec.estimator
         self.stats: dict[str, LatencyStats] = {
             name: book.get(name, *spec.priors(), alpha=est.alpha, half_life_s=est.half_life_s)
-            for name, spec in table.spec.backends().items()
+            for name, spec in self.specs.items()
         }
         # Pinned routes with a single backend decide the same way every time.
         self._single: dict[str, Decision] = {}

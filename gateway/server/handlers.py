@@ -40,17 +40,26 @@ ViewOf = Callable[[dict[str, Any], int], RequestView]
 
 
 def route_headers(served: Served | StreamServed) -> dict[str, str]:
-    plan = served.decision.plan
+    plan, trace = served.decision.plan, served.trace
     name = served.backend.name
     first = plan.candidates[0].backend if plan.candidates else name
+    reason = plan.reason
+    if trace.cascade == "escalated":
+        reason += ";escalated"
+    elif name != first:
+        reason += ";fallback"
     headers = {
         "x-gateway-route": served.decision.route.name,
         "x-gateway-tier": served.tier,
         "x-gateway-backend": name,
-        "x-gateway-reason": plan.reason if name == first else f"{plan.reason};fallback",
+        "x-gateway-reason": reason,
     }
     if plan.difficulty is not None:
         headers["x-gateway-difficulty"] = f"{plan.difficulty:.3f}"
+    if trace.cascade is not None:
+        headers["x-gateway-cascade"] = trace.cascade
+    if trace.confidence is not None:
+        headers["x-gateway-confidence"] = f"{trace.confidence:.3f}"
     return headers
 
 

@@ -16,6 +16,7 @@ from gateway.spec.schema import (
     RouteSpec,
     TenantSpec,
     TierSpec,
+    VerifySpec,
 )
 from gateway.spec.table import Route, RouteTable, compile_routes, redacted
 
@@ -40,6 +41,7 @@ __all__ = [
     "TenantSpec",
     "TierSpec",
     "VLLMSpec",
+    "VerifySpec",
     "compile_routes",
     "load_routes",
     "parse_routes",

@@ -36,6 +36,8 @@ class KindSpec(Strict):
     # Seconds, when the file gives no prior: set by every kind.
     default_ttft_s: ClassVar[float]
     default_tpot_s: ClassVar[float]
+    # Several answers to one request (`n`, a cascade's samples) run side by side, not one after another.
+    concurrent_samples: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _complete(self) -> KindSpec:
@@ -66,9 +68,10 @@ class LlamaCppSpec(KindSpec):
     queue_size: int = Field(16, ge=0, description="requests allowed to wait behind the running one")
     embeddings: bool = True
 
-    # A local small model starts fast and runs ~10 ms a token on CPU.
+    # A local small model starts fast and runs ~10 ms a token on CPU, one generation at a time.
     default_ttft_s: ClassVar[float] = 0.05
     default_tpot_s: ClassVar[float] = 0.010
+    concurrent_samples: ClassVar[bool] = False
 
     def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
         # One generation at a time: everything ahead runs to its end first.

@@ -7,7 +7,7 @@ keys, so a typo in the file is an error with its line, never a silently ignored 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -27,12 +27,13 @@ __all__ = [
     "RoutesFile",
     "TenantSpec",
     "TierSpec",
+    "VerifySpec",
 ]
 
 # The routing policies a route may name; routing/policies.py has one implementation per name (a
 # test holds the two lists together), so a name here without its code cannot load.
-PolicyName = Literal["auto"]
-POLICIES: tuple[str, ...] = ("auto",)
+PolicyName = Literal["auto", "cascade"]
+POLICIES: tuple[str, ...] = get_args(PolicyName)
 
 
 class Price(Strict):
@@ -72,6 +73,14 @@ class TierSpec(Strict):
     first_token_timeout_ms: float | None = Field(None, gt=0)
 
 
+class VerifySpec(Strict):
+    """How a cascade's draft is judged."""
+
+    samples: int = Field(1, ge=1, le=8, description="draft answers; > 1 also checks they agree")
+    min_confidence: float = Field(0.6, ge=0, le=1, description="accept the draft at or above this")
+    temperature: float = Field(0.7, gt=0, le=2, description="sampling temperature when samples > 1")
+
+
 class RouteSpec(Strict):
     model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
     tier: str | None = None
@@ -88,11 +97,26 @@ class RouteSpec(Strict):
     degrade: bool = True
     # Tiers to try, in this order, after the chosen one (e.g. [large, small]); default: the plan's.
     fallback: list[str] | None = None
+    # policy: cascade: the draft tier answers first; a draft the verifier rejects goes to `escalate`,
+    # in order. Drafting is skipped above this difficulty, and for requests with tools, a JSON answer
+    # or n > 1 unless `cascade: always`; `cascade: never` routes as `auto`.
+    draft: str | None = None
+    escalate: list[str] | None = Field(None, min_length=1)
+    skip_draft_above: float = Field(1.0, ge=0, le=1)
+    verify: VerifySpec = VerifySpec()
+    cascade: Literal["auto", "always", "never"] = "auto"
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:
         if (self.tier is None) == (self.policy is None):
             raise ValueError("give exactly one of `tier` or `policy`")
+        if self.policy == "cascade":
+            if self.draft is None or not self.escalate:
+                raise ValueError("policy: cascade needs `draft` (a tier) and `escalate` (tiers)")
+            if self.draft in self.escalate:
+                raise ValueError(f"the draft tier '{self.draft}' cannot also be in `escalate`")
+        elif self.draft is not None or self.escalate is not None:
+            raise ValueError("`draft` and `escalate` belong to routes with policy: cascade")
         return self
 
 
