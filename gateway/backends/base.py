@@ -42,6 +42,8 @@ class Backend(ABC):
     kind: str
     # The routes.yaml spec of this kind: registry.py builds a backend from a spec of this type.
     spec_type: ClassVar[type[KindSpec]]
+    # Speaks the Responses API natively; otherwise Responses requests reach it translated to chat.
+    responses: bool = False
 
     def __init__(self, name: str, model: str) -> None:
         self.name = name

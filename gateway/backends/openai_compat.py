@@ -124,7 +124,9 @@ class OpenAICompatBackend(Backend):
 
     @classmethod
     def from_spec(cls, spec: OpenAISpec, resources: Resources) -> OpenAICompatBackend:
-        return cls(spec.name, spec.model, spec.base_url, resources.session, api_key(spec, resources.env))
+        backend = cls(spec.name, spec.model, spec.base_url, resources.session, api_key(spec, resources.env))
+        backend.responses = spec.responses
+        return backend
 
     @classmethod
     def preflight(cls, spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> list[str]:

@@ -100,7 +100,7 @@ class VLLMBackend(OpenAICompatBackend):
 
     @classmethod
     def from_spec(cls, spec: VLLMSpec, resources: Resources) -> VLLMBackend:  # type: ignore[override]
-        return cls(
+        backend = cls(
             spec.name,
             spec.model,
             spec.base_url,
@@ -112,6 +112,8 @@ class VLLMBackend(OpenAICompatBackend):
             max_kv_cache=spec.max_kv_cache,
             scrape_interval_s=spec.scrape_interval_s,
         )
+        backend.responses = spec.responses
+        return backend
 
     def load(self) -> Load | None:
         load = self._load

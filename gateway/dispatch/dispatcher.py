@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.relay import relay
 from gateway.dispatch.strategies import STRATEGIES, Strategy
-from gateway.dispatch.walk import PLAIN, STREAMED, Walk
+from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
 from gateway.errors import GatewayError
 from gateway.observability.recorder import Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
@@ -104,11 +104,12 @@ class Dispatcher:
     def _strategy(self, decision: Decision) -> Strategy:
         return self._strategies[decision.plan.strategy]
 
-    async def complete(self, call: Call, hints: Hints = _NO_HINTS) -> Served:
+    async def complete(self, call: Call, hints: Hints = _NO_HINTS, mode: Mode[Reply] = PLAIN) -> Served:
+        """A whole answer; `mode` adapts it to the endpoint (PLAIN: as the backend sent it)."""
         walk = self._walk(call, hints)
         trace = walk.trace
         try:
-            answer = await self._strategy(walk.decision).run(walk, PLAIN)
+            answer = await self._strategy(walk.decision).run(walk, mode)
         except BaseException as exc:
             self.recorder.failed(trace, call, exc)
             raise
@@ -119,10 +120,12 @@ class Dispatcher:
         self.recorder.answered(trace, call, usage, bill)
         return Served(reply, walk.decision, answer.backend, answer.tier, trace, bill.total_usd)
 
-    async def stream(self, call: Call, hints: Hints = _NO_HINTS) -> StreamServed:
+    async def stream(
+        self, call: Call, hints: Hints = _NO_HINTS, mode: Mode[Opened] = STREAMED
+    ) -> StreamServed:
         walk = self._walk(call, hints)
         try:
-            answer = await self._strategy(walk.decision).run(walk, STREAMED)
+            answer = await self._strategy(walk.decision).run(walk, mode)
         except BaseException as exc:
             self.recorder.failed(walk.trace, call, exc)
             raise

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import msgspec
 
 from gateway.dispatch.timeouts import within
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
 
@@ -98,9 +98,20 @@ class Walk:
         return max(0.0, self.deadline - self.clock())
 
     def candidates(self, plan: Plan) -> list[tuple[Backend, str]]:
-        """The plan's backends, those the breakers let through first; the rest only as a last resort."""
+        """The plan's backends, those the breakers let through first; the rest only as a last resort.
+
+        A request that needs the Responses API natively keeps only backends that speak it."""
         backends, breakers, now = self.snap.backends, self.snap.guard.breakers, self.clock()
         pairs = [(backends[c.backend], c.tier) for c in plan.candidates if c.backend in backends]
+        needs = self.call.needs
+        if needs is not None:
+            pairs = [p for p in pairs if p[0].responses]
+            if not pairs:
+                raise InvalidRequest(
+                    f"This request uses {needs}, which needs a backend that speaks the Responses API "
+                    f"natively (`responses: true`); none of route '{self.decision.route.name}' does.",
+                    code="unsupported_feature",
+                )
         allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
         return allowed + [p for p in pairs if p not in allowed]
 

@@ -11,7 +11,15 @@ from gateway.protocol.openai import (
 )
 from gateway.protocol.sse import DONE, DONE_MARK
 from gateway.protocol.usage import BYTES_PER_TOKEN, Usage, estimated_usage, stream_usage, usage_of
-from gateway.protocol.view import Endpoint, Message, RequestView, chat_view, completion_view, embedding_view
+from gateway.protocol.view import (
+    Endpoint,
+    Message,
+    RequestView,
+    chat_view,
+    completion_view,
+    embedding_view,
+    responses_view,
+)
 
 __all__ = [
     "BYTES_PER_TOKEN",
@@ -32,6 +40,7 @@ __all__ = [
     "embedding_view",
     "estimated_usage",
     "parse_request",
+    "responses_view",
     "stream_usage",
     "usage_of",
 ]

@@ -18,6 +18,10 @@ class Call:
     body: dict[str, Any]
     received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
     tenant: str | None = None  # whose key sent it (None on an open gateway), for per-tenant limits
+    # A Responses request in chat form, for backends that speak only chat; None when it needs a
+    # backend that speaks the Responses API natively (built-in tools, background mode, ...).
+    chat: Call | None = None
+    needs: str | None = None  # what only such a backend serves, named for the client
 
     @property
     def endpoint(self) -> Endpoint:

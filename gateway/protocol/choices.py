@@ -56,8 +56,8 @@ def choices_of(body: bytes, endpoint: Endpoint) -> tuple[dict[str, Any], list[Ch
         if not isinstance(c, dict):
             raise ValueError("a choice is not an object")
         if endpoint == "chat":
-            message = c.get("message") if isinstance(c.get("message"), dict) else {}
-            text = message.get("content")
+            message = c.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
         else:
             text = c.get("text")
         reason = c.get("finish_reason")

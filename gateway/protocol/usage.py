@@ -16,11 +16,26 @@ class _CachedDetails(msgspec.Struct):
 
 
 class Usage(msgspec.Struct, frozen=True):
-    """An answer's `usage`, as the upstream counted it (or as the gateway estimated it)."""
+    """An answer's `usage`, as the upstream counted it (or as the gateway estimated it).
+
+    Chat and completions name the counts prompt/completion tokens, the Responses API input/output
+    tokens: both spellings decode, and the properties below read whichever was sent.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     prompt_tokens_details: _CachedDetails | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    input_tokens_details: _CachedDetails | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_tokens is not None or self.output_tokens is not None:
+            # Frozen: fill the chat spelling in once, so every reader sees one shape.
+            msgspec.structs.force_setattr(self, "prompt_tokens", self.input_tokens or 0)
+            msgspec.structs.force_setattr(self, "completion_tokens", self.output_tokens or 0)
+            if self.prompt_tokens_details is None:
+                msgspec.structs.force_setattr(self, "prompt_tokens_details", self.input_tokens_details)
 
     @property
     def cached_tokens(self) -> int:
@@ -51,9 +66,29 @@ def stream_usage(chunk: bytes) -> Usage | None:
     """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
     found = None
     for line in chunk.split(b"\n"):
-        if line.startswith(PREFIX) and b'"prompt_tokens"' in line:
-            found = usage_of(line[len(PREFIX) :]) or found
+        if line.startswith(PREFIX) and (b'"prompt_tokens"' in line or b'"input_tokens"' in line):
+            found = usage_of(line[len(PREFIX) :]) or _response_usage(line[len(PREFIX) :]) or found
     return found
+
+
+class _Response(msgspec.Struct):
+    usage: Usage | None = None
+
+
+class _WithResponse(msgspec.Struct):
+    response: _Response | None = None
+
+
+_event_decoder = msgspec.json.Decoder(_WithResponse)
+
+
+def _response_usage(data: bytes) -> Usage | None:
+    """A Responses stream's usage: inside its response.completed event's `response`."""
+    try:
+        response = _event_decoder.decode(data).response
+    except msgspec.DecodeError:
+        return None
+    return response.usage if response is not None else None
 
 
 def estimated_usage(body_bytes: int, output_tokens: int) -> Usage:

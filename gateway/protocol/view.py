@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Endpoint", "Message", "RequestView", "chat_view", "completion_view", "embedding_view", "text_of"]
+__all__ = [
+    "Endpoint",
+    "Message",
+    "RequestView",
+    "chat_view",
+    "completion_view",
+    "embedding_view",
+    "responses_view",
+    "text_of",
+]
 
 Endpoint = Literal["chat", "completions", "embeddings", "responses"]
 
@@ -168,6 +177,37 @@ def completion_view(raw: dict[str, Any], body_bytes: int) -> RequestView:
         stream=raw.get("stream") is True,
         include_usage=_include_usage(raw),
         n=_limit(raw, "n") or 1,
+        body_bytes=body_bytes,
+    )
+
+
+def _item_messages(items: list[dict[str, Any]], instructions: Any) -> Callable[[], tuple[Message, ...]]:
+    def extract() -> tuple[Message, ...]:
+        out = [Message("system", instructions)] if isinstance(instructions, str) and instructions else []
+        for item in items:
+            kind = item.get("type")
+            if kind == "message":
+                text, images = text_of(item.get("content"))
+                out.append(Message(str(item.get("role", "user")), text, images))
+            elif kind == "function_call_output":
+                text, _ = text_of(item.get("output"))
+                out.append(Message("tool", text))
+        return tuple(out)
+
+    return extract
+
+
+def responses_view(raw: dict[str, Any], items: list[dict[str, Any]], body_bytes: int) -> RequestView:
+    """A Responses request; `items` is its whole conversation (the stored chain, then its input)."""
+    fmt = raw.get("text")
+    return RequestView(
+        "responses",
+        raw["model"],
+        _item_messages(items, raw.get("instructions")),
+        output_tokens=_limit(raw, "max_output_tokens"),
+        stream=raw.get("stream") is True,
+        tools=bool(raw.get("tools")),
+        json_schema=_json_format(fmt.get("format") if isinstance(fmt, dict) else None),
         body_bytes=body_bytes,
     )
 

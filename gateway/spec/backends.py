@@ -82,6 +82,9 @@ class _HttpSpec(KindSpec):
     base_url: str = Field(pattern=_URL)
     model: str = Field(min_length=1, description="model name sent upstream")
     api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
+    # Speaks the Responses API natively (OpenAI, recent vLLM): /v1/responses is passed through there,
+    # and translated to chat completions for every other backend.
+    responses: bool = False
 
 
 class OpenAISpec(_HttpSpec):

@@ -29,6 +29,14 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing.fake_tools import (
+    chat_deltas,
+    chat_tool_call,
+    last_tool_output,
+    responses_events,
+    responses_object,
+)
+
 __all__ = ["FakeUpstream", "Script"]
 
 
@@ -61,6 +69,7 @@ class FakeUpstream:
         self.reply = reply
         self.chunks = chunks
         self.api_key = api_key
+        self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
         self.script = Script()
         self.stats = Stats()
         # Set when a request (its script taken) arrives: a test thread waits on it instead of sleeping.
@@ -129,18 +138,38 @@ class FakeUpstream:
             return bad
         if path.endswith("/embeddings"):
             return self._embeddings(body)
+        if path.endswith("/responses"):
+            return await self._responses(request, body)
         if body.get("stream"):
             return await self._stream(request, body, script)
         return self._complete(path, body)
 
+    async def _responses(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        if not body.get("stream"):
+            return web.json_response(responses_object(body, self.model, self.reply, self.tool_arguments))
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await resp.prepare(request)
+        for event in responses_events(body, self.model, self.reply, self.tool_arguments):
+            await resp.write(event)
+        await resp.write_eof()
+        return resp
+
+    def _text(self, body: dict[str, Any]) -> str:
+        result = last_tool_output(body)
+        return self.reply if result is None else f"{self.reply} (the tool said: {result})"
+
     def _complete(self, path: str, body: dict[str, Any]) -> web.Response:
         words = self.reply.split()
         if path.endswith("/chat/completions"):
+            call = chat_tool_call(body, self.tool_arguments)
+            message: dict[str, Any] = {"role": "assistant", "content": None if call else self._text(body)}
+            if call:
+                message["tool_calls"] = [call]
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": self.reply},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": "tool_calls" if call else "stop",
             }
             obj = "chat.completion"
         else:
@@ -177,10 +206,8 @@ class FakeUpstream:
             "created": int(time.time()),
             "model": self.model,
         }
-        words = self.reply.split()
-        parts = [{"role": "assistant", "content": ""}] + [
-            {"content": (" " if i else "") + w} for i, w in enumerate(words)
-        ]
+        words = self._text(body).split()
+        parts, reason = chat_deltas(body, words, self.tool_arguments)
         for i, delta in enumerate(parts):
             if script.mode == "cut" and i == len(parts) // 2:
                 assert request.transport is not None
@@ -193,7 +220,7 @@ class FakeUpstream:
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             if script.mode == "slow" and script.delay_ms:
                 await asyncio.sleep(script.delay_ms / 1000 / len(parts))
-        final = {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}
+        final = {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}]}
         await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {**base, "choices": [], "usage": self._usage(len(words))}
@@ -247,7 +274,7 @@ class FakeUpstream:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._ok)
         app.router.add_get("/metrics", self._metrics)
-        for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+        for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
             app.router.add_post(p, self._handle)
         return app
 

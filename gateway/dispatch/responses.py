@@ -1,0 +1,116 @@
+"""Responses API requests through the candidate walk: each backend gets them the way it speaks.
+
+A backend that speaks the Responses API natively gets the whole conversation with `store: false`,
+and its answer has the gateway's ids put back; every other backend gets the chat translation, and
+its chat answer (JSON or stream) is translated into a Response and its events. The modes here wrap
+the plain and streamed ones, so the walk, strategies (a cascade's accepted draft included) and
+accounting are the same as for chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from gateway.backends.base import Reply
+from gateway.dispatch.walk import PLAIN, STREAMED, Opened
+from gateway.errors import GatewayError, UpstreamError
+
+if TYPE_CHECKING:
+    from gateway.backends.base import Backend
+    from gateway.dispatch.walk import Walk
+    from gateway.protocol import Call
+    from gateway.protocol.responses import NativeTap, Translation
+
+__all__ = ["ResponsesPlain", "ResponsesStreamed", "Turn"]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass
+class Turn:
+    """One Responses request on its way: its id, how each kind of backend gets it, what came back."""
+
+    translation: Translation  # chat → Responses, for backends that speak only chat
+    tap: NativeTap  # the gateway's ids on a native backend's answer
+
+    @property
+    def final(self) -> dict[str, object] | None:
+        """The finished Response, once the answer is complete (for the store)."""
+        return self.translation.final or self.tap.final
+
+
+def _form(backend: Backend, call: Call) -> Call:
+    if backend.responses or call.chat is None:
+        return call
+    return call.chat
+
+
+class ResponsesPlain:
+    settle_later = False
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
+        reply = await PLAIN.attempt(walk, backend, tier, _form(backend, call))
+        if backend.responses:
+            return Reply(_encode(self.turn.tap.of_reply(_decode(reply.content))), reply.status)
+        return self.of_reply(walk, reply)
+
+    def of_reply(self, walk: Walk, reply: Reply) -> Reply:
+        """A chat answer in hand (a translated backend's, or an accepted draft) as a Response."""
+        return Reply(_encode(self.turn.translation.of_chat(_decode(reply.content))), reply.status)
+
+
+async def _through(rest: AsyncIterator[bytes], feed: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in rest:
+            out = feed(chunk)
+            if out:
+                yield out
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class ResponsesStreamed:
+    settle_later = True
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
+        opened = await STREAMED.attempt(walk, backend, tier, _form(backend, call))
+        if not backend.responses:
+            return self._translated(opened)
+        tap = self.turn.tap
+        first = tap.feed(opened.first)
+        try:
+            while not first:  # the first event may come over several reads
+                first = tap.feed(await anext(opened.rest))
+        except BaseException as exc:
+            if opened.slot is not None:
+                opened.slot.release()
+            with contextlib.suppress(GatewayError):
+                await opened.rest.aclose()  # type: ignore[attr-defined]
+            if isinstance(exc, StopAsyncIteration):
+                raise UpstreamError(
+                    f"Backend '{backend.name}' sent an empty stream.", code="upstream_protocol"
+                ) from None
+            raise
+        return Opened(first, _through(opened.rest, tap.feed), opened.slot, opened.usage)
+
+    def _translated(self, opened: Opened) -> Opened:
+        translation = self.turn.translation
+        first = translation.started() + translation.feed(opened.first)
+        return Opened(first, _through(opened.rest, translation.feed), opened.slot, opened.usage)
+
+    def of_reply(self, walk: Walk, reply: Reply) -> Opened:
+        return self._translated(STREAMED.of_reply(walk, reply))

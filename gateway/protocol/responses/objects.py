@@ -1,0 +1,111 @@
+"""Response objects as the Responses API returns them, built from what a chat backend answered."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from gateway.protocol.responses.request import ResponsesRequest
+
+__all__ = ["echo", "new_id", "output_of_chat", "response_object", "usage_of_chat"]
+
+
+def new_id(prefix: str) -> str:
+    """The gateway's own ids (resp_, msg_, fc_), whatever the backend that answered."""
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def echo(req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+    """The request fields every Response object repeats back."""
+    return {
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "metadata": req.metadata or {},
+        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        "previous_response_id": req.previous_response_id,
+        "reasoning": req.reasoning or {"effort": None, "summary": None},
+        "store": req.store is not False,
+        "temperature": req.temperature,
+        "text": req.text or {"format": {"type": "text"}},
+        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
+        "tools": raw.get("tools") or [],
+        "top_p": req.top_p,
+        "truncation": raw.get("truncation") or "disabled",
+        "user": req.user,
+    }
+
+
+def usage_of_chat(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+
+
+def message_item(text: str, status: str = "completed", item_id: str | None = None) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": item_id or new_id("msg"),
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+
+
+def function_item(call_id: str, name: str, arguments: str, status: str = "completed") -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": new_id("fc"),
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def output_of_chat(chat: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """A chat completion's first choice as output items, and its finish reason."""
+    choice = (chat.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    items: list[dict[str, Any]] = []
+    if message.get("content"):
+        items.append(message_item(str(message["content"])))
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        items.append(
+            function_item(call.get("id") or new_id("call"), fn.get("name", ""), fn.get("arguments", ""))
+        )
+    return items, choice.get("finish_reason")
+
+
+def response_object(
+    rid: str,
+    echoed: dict[str, Any],
+    *,
+    model: str,
+    created_at: float,
+    status: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
+    return {
+        "id": rid,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "error": error,
+        "incomplete_details": incomplete,
+        "model": model,
+        "output": output,
+        "usage": usage,
+        **echoed,
+    }

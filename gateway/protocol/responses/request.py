@@ -1,0 +1,162 @@
+"""A Responses API request: its wire model, and its `input` as normalized items.
+
+Items are kept as OpenAI spells them (dicts), normalized so that downstream code sees one shape: a
+string input becomes one user message, every message has a `type` and a list of content parts.
+Features only a backend that speaks the Responses API natively can serve (built-in tools, background
+mode, file inputs, items of other tools) are collected as `native_only` rather than refused here: a
+route may have such a backend, and which backend answers is decided later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from gateway.errors import InvalidRequest
+from gateway.protocol.openai import Wire
+
+__all__ = ["ResponsesRequest", "function_tools", "input_items", "native_only"]
+
+# Item types a chat backend can be given (reasoning is dropped for it); the rest are other tools' items.
+_TRANSLATABLE = frozenset({"message", "function_call", "function_call_output", "reasoning"})
+_NATIVE_ITEMS = frozenset(
+    {
+        "file_search_call",
+        "web_search_call",
+        "computer_call",
+        "computer_call_output",
+        "code_interpreter_call",
+        "image_generation_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "mcp_call",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "item_reference",
+        "compaction",
+    }
+)
+_ROLES = frozenset({"user", "system", "developer", "assistant"})
+_PARTS = frozenset({"input_text", "output_text", "input_image", "refusal", "input_file", "input_audio"})
+
+
+class ResponsesRequest(Wire):
+    """What the gateway validates; every other field passes through to native backends."""
+
+    model: str = Field(min_length=1, max_length=256)
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = Field(None, min_length=1, max_length=256)
+    store: bool | None = None
+    stream: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = None
+    max_output_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    reasoning: dict[str, Any] | None = None
+    include: list[str] | None = None
+    background: bool | None = None
+
+
+def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def _parts(content: Any, param: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "input_text", "text": content}]
+    if not isinstance(content, list):
+        raise _bad("A message's content must be a string or a list of parts.", param)
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") not in _PARTS:
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise _bad(f"Unknown content part type '{kind}'.", f"{param}.{j}.type", "unknown_part_type")
+        if part["type"] in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise _bad("A text part needs a string `text`.", f"{param}.{j}.text")
+    return content
+
+
+def input_items(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The request's input as items, validated (param paths name the offending field)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}]
+    items = []
+    for i, raw in enumerate(value):
+        where = f"input.{i}"
+        kind = raw.get("type", "message" if "role" in raw else None)
+        if kind == "message":
+            if raw.get("role") not in _ROLES:
+                raise _bad(f"Unknown role '{raw.get('role')}'.", f"{where}.role")
+            items.append(
+                {**raw, "type": "message", "content": _parts(raw.get("content"), f"{where}.content")}
+            )
+        elif kind == "function_call":
+            for key in ("call_id", "name", "arguments"):
+                if not isinstance(raw.get(key), str):
+                    raise _bad(f"A function_call item needs a string `{key}`.", f"{where}.{key}")
+            items.append(raw)
+        elif kind == "function_call_output":
+            if not isinstance(raw.get("call_id"), str):
+                raise _bad("A function_call_output item needs a string `call_id`.", f"{where}.call_id")
+            if not isinstance(raw.get("output"), str | list):
+                raise _bad("A function_call_output's `output` must be a string or parts.", f"{where}.output")
+            items.append(raw)
+        elif kind in _TRANSLATABLE or kind in _NATIVE_ITEMS:
+            items.append(raw)
+        else:
+            raise _bad(f"Unknown input item type '{kind}'.", f"{where}.type", "unknown_item_type")
+    return items
+
+
+def function_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The request's function tools, their schemas checked; other tool types are left out."""
+    out = []
+    for i, tool in enumerate(tools or []):
+        if tool.get("type") != "function":
+            continue
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise _bad("A function tool needs a `name`.", f"tools.{i}.name")
+        params = tool.get("parameters")
+        if params is not None and (not isinstance(params, dict) or params.get("type", "object") != "object"):
+            raise _bad(
+                "A function tool's `parameters` must be a JSON schema object.", f"tools.{i}.parameters"
+            )
+        out.append(tool)
+    return out
+
+
+def native_only(req: ResponsesRequest, items: list[dict[str, Any]]) -> list[str]:
+    """What of this request only a backend speaking the Responses API natively can serve, by name."""
+    found = [f"the '{t.get('type')}' tool" for t in req.tools or [] if t.get("type") != "function"]
+    if req.background:
+        found.append("background mode")
+    choice = req.tool_choice
+    if isinstance(choice, dict) and choice.get("type") not in ("function", None):
+        found.append(f"tool_choice '{choice.get('type')}'")
+    for i, item in enumerate(items):
+        kind = item.get("type")
+        if kind in _NATIVE_ITEMS:
+            found.append(f"'{kind}' items (input.{i})")
+        elif kind == "message":
+            kinds = {p.get("type") for p in item["content"]}
+            for part in ("input_file", "input_audio"):
+                if part in kinds:
+                    found.append(f"'{part}' parts (input.{i})")
+            if any(p.get("type") == "input_image" and not p.get("image_url") for p in item["content"]):
+                found.append(f"images by file_id (input.{i})")
+    return found

@@ -1,0 +1,209 @@
+"""One response in the making, turned from what a chat backend sends into the Responses API's shape:
+a whole Response object from a chat completion, or the event stream the official SDK expects from a
+chat stream (created, in_progress, output items with their parts and deltas, completed).
+
+Every event carries a sequence number and is framed `event: <type>` + `data: <json>`; the stream has
+no [DONE]. A failure after the first event is reported as `response.failed`, the error inside.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from gateway.protocol.responses.objects import (
+    function_item,
+    message_item,
+    new_id,
+    output_of_chat,
+    response_object,
+    usage_of_chat,
+)
+
+__all__ = ["Translation", "frame"]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def frame(event: dict[str, Any]) -> bytes:
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + _encode(event) + b"\n\n"
+
+
+class Translation:
+    def __init__(self, rid: str, echoed: dict[str, Any], model: str) -> None:
+        self.rid = rid
+        self.echoed = echoed
+        self.model = model
+        self.created_at = int(time.time())
+        self.final: dict[str, Any] | None = None  # the finished Response, once there is one
+        self._seq = 0
+        self._buffer = b""
+        self._text: dict[str, Any] | None = None  # the message item being streamed
+        self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> function_call item
+        self._order: list[dict[str, Any]] = []  # output items in output_index order
+        self._finish: str | None = None
+        self._usage: dict[str, Any] | None = None
+
+    # ---- whole answers ------------------------------------------------------------------------
+    def of_chat(self, chat: dict[str, Any]) -> dict[str, Any]:
+        output, finish = output_of_chat(chat)
+        self.final = self._response(
+            "incomplete" if finish == "length" else "completed",
+            output,
+            usage_of_chat(chat.get("usage")),
+            str(chat.get("model") or self.model),
+        )
+        return self.final
+
+    def _response(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: dict[str, Any] | None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        return response_object(
+            self.rid,
+            self.echoed,
+            model=model or self.model,
+            created_at=self.created_at,
+            status=status,
+            output=output,
+            usage=usage,
+        )
+
+    # ---- streams ------------------------------------------------------------------------------
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        event = {"type": kind, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return frame(event)
+
+    def started(self) -> bytes:
+        snapshot = self._response("in_progress", [], None)
+        return self._event("response.created", response=snapshot) + self._event(
+            "response.in_progress", response=snapshot
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Chat SSE bytes in (any split), Responses events out."""
+        data = self._buffer + chunk
+        lines = data.split(b"\n")
+        self._buffer = lines.pop()
+        out = []
+        for line in lines:
+            if not line.startswith(b"data: "):
+                continue
+            payload = line[6:].strip()
+            if payload == b"[DONE]":
+                out.append(self._finished())
+            else:
+                out.append(self._chunk(_decode(payload)))
+        return b"".join(out)
+
+    def _chunk(self, chunk: dict[str, Any]) -> bytes:
+        out = []
+        if chunk.get("model"):
+            self.model = str(chunk["model"])
+        if chunk.get("usage"):
+            self._usage = usage_of_chat(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                out.append(self._text_delta(str(delta["content"])))
+            for call in delta.get("tool_calls") or []:
+                out.append(self._call_delta(call))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return b"".join(out)
+
+    def _add(self, item: dict[str, Any]) -> bytes:
+        index = len(self._order)
+        self._order.append(item)
+        shown = {**item, "status": "in_progress"}
+        if item["type"] == "message":
+            shown["content"] = []
+        elif item["type"] == "function_call":
+            shown["arguments"] = ""
+        return self._event("response.output_item.added", output_index=index, item=shown)
+
+    def _text_delta(self, text: str) -> bytes:
+        out = b""
+        if self._text is None:
+            self._text = message_item("", "in_progress")
+            out = self._add(self._text) + self._event(
+                "response.content_part.added",
+                item_id=self._text["id"],
+                output_index=len(self._order) - 1,
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            )
+        self._text["content"][0]["text"] += text
+        return out + self._event(
+            "response.output_text.delta",
+            item_id=self._text["id"],
+            output_index=self._order.index(self._text),
+            content_index=0,
+            delta=text,
+            logprobs=[],
+        )
+
+    def _call_delta(self, call: dict[str, Any]) -> bytes:
+        index = int(call.get("index", 0))
+        fn = call.get("function") or {}
+        item = self._calls.get(index)
+        out = b""
+        if item is None:
+            item = function_item(call.get("id") or new_id("call"), fn.get("name") or "", "", "in_progress")
+            self._calls[index] = item
+            out = self._add(item)
+        if fn.get("name") and not item["name"]:
+            item["name"] = fn["name"]
+        args = fn.get("arguments") or ""
+        if not args:
+            return out
+        item["arguments"] += args
+        return out + self._event(
+            "response.function_call_arguments.delta",
+            item_id=item["id"],
+            output_index=self._order.index(item),
+            delta=args,
+        )
+
+    def _finished(self) -> bytes:
+        out = []
+        status = "incomplete" if self._finish == "length" else "completed"
+        for index, item in enumerate(self._order):
+            item["status"] = status if item["type"] == "message" else "completed"
+            if item["type"] == "message":
+                part = item["content"][0]
+                common = {"item_id": item["id"], "output_index": index, "content_index": 0}
+                out.append(self._event("response.output_text.done", **common, text=part["text"], logprobs=[]))
+                out.append(self._event("response.content_part.done", **common, part=part))
+            else:
+                out.append(
+                    self._event(
+                        "response.function_call_arguments.done",
+                        item_id=item["id"],
+                        output_index=index,
+                        arguments=item["arguments"],
+                    )
+                )
+            out.append(self._event("response.output_item.done", output_index=index, item=item))
+        self.final = self._response(status, self._order, self._usage)
+        kind = "response.incomplete" if status == "incomplete" else "response.completed"
+        out.append(self._event(kind, response=self.final))
+        return b"".join(out)
+
+    def failed(self, envelope: dict[str, Any]) -> bytes:
+        """The event that ends a stream which broke after it started."""
+        err = envelope.get("error") or {}
+        error = {
+            "code": err.get("code") or "server_error",
+            "message": err.get("message") or "The stream broke.",
+        }
+        snapshot = {**self._response("failed", self._order, self._usage), "error": error}
+        return self._event("response.failed", response=snapshot)
