@@ -146,10 +146,17 @@ def _route(args: argparse.Namespace) -> int:
         return loaded
     table, hints = loaded
     out = sys.stdout.buffer
-    for line in replay(table, sys.stdin.buffer, hints):
+    failed = 0
+    for line, ok in replay(table, sys.stdin.buffer, hints):
         out.write(line)
+        failed += not ok
     out.flush()
-    return 0
+    if failed:
+        print(
+            f"{failed} line(s) could not be routed; each has an error object on its output line",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -164,8 +171,10 @@ def _explain(args: argparse.Namespace) -> int:
     body = {"model": args.model, "messages": [{"role": "user", "content": args.prompt}]}
     if args.max_tokens:
         body["max_tokens"] = args.max_tokens
-    for line in replay(table, [json.dumps(body).encode()], hints):
+    for line, ok in replay(table, [json.dumps(body).encode()], hints):
         print(json.dumps(json.loads(line), indent=2))
+        if not ok:
+            return 1
     return 0
 
 

@@ -7,6 +7,7 @@ from gateway.protocol.openai import (
     CompletionRequest,
     EmbeddingRequest,
     OpenAIRequest,
+    parse_json,
     parse_request,
 )
 from gateway.protocol.sse import DONE, DONE_MARK
@@ -39,6 +40,7 @@ __all__ = [
     "completion_view",
     "embedding_view",
     "estimated_usage",
+    "parse_json",
     "parse_request",
     "responses_view",
     "stream_usage",

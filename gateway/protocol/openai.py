@@ -21,6 +21,7 @@ __all__ = [
     "EmbeddingRequest",
     "OpenAIRequest",
     "Wire",
+    "parse_json",
     "parse_request",
 ]
 
@@ -124,8 +125,8 @@ def _param(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc if not _is_type_tag(p)) or "body"
 
 
-def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
-    """Decode and validate a request body; returns the model and the raw dict forwarded upstream."""
+def parse_json(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or a 400 that says why not."""
     try:
         raw = _decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -136,6 +137,12 @@ def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
         raise InvalidRequest("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    return raw
+
+
+def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
+    """Decode and validate a request body; returns the model and the raw dict forwarded upstream."""
+    raw = parse_json(body)
     try:
         return model.model_validate(raw), raw
     except ValidationError as exc:

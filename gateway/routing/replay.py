@@ -1,8 +1,11 @@
 """Offline routing: decisions for request bodies without calling any model.
 
 `gateway route` replays a JSONL file of chat request bodies against a routes file (last week's traffic
-against next week's rules); `gateway explain` decides for one prompt. Latency estimates are the
-routes file's priors and every backend counts as idle and up: the same decisions a fresh gateway makes.
+against next week's rules); `gateway explain` decides for one prompt. A line may also carry the draft a
+small tier wrote, `{"request": {...}, "draft": {...}}`: the verifier then says how confident it is and
+whether a cascade would accept it, which is how `min_confidence` is tuned on logged traffic. Latency
+estimates are the routes file's priors and every backend counts as idle and up: the same decisions a
+fresh gateway makes.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ from typing import Any
 
 import msgspec
 
-from gateway.classify.loader import scorer_for
-from gateway.errors import GatewayError
-from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+from gateway.classify.loader import scorer_for, verifier_for
+from gateway.classify.verifier import Draft, Verifier
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.protocol import ChatCompletionRequest, RequestView, chat_view, parse_request
 from gateway.routing.decision import Decision, Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.spec import RouteTable
+from gateway.spec import RouteTable, VerifySpec
 
-__all__ = ["decision_json", "parse_header", "replay"]
+__all__ = ["decision_json", "drafts_of", "judged", "parse_header", "replay"]
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 def parse_header(text: str) -> tuple[str, float]:
@@ -65,16 +70,70 @@ def decision_json(decision: Decision) -> dict[str, Any]:
     }
 
 
-def replay(table: RouteTable, lines: Iterable[bytes], hints: Hints) -> Iterator[bytes]:
-    """One JSON line out per line in; a line that cannot be routed gets {"error": ...}, not an abort."""
+def drafts_of(value: Any) -> list[Draft]:
+    """A replay line's `draft` (one, or a list): content, finish_reason, logprobs (objects or numbers)."""
+    raw = value if isinstance(value, list) else [value]
+    out = []
+    for i, d in enumerate(raw):
+        where = f"draft.{i}" if isinstance(value, list) else "draft"
+        if not isinstance(d, dict) or not isinstance(d.get("content"), str):
+            raise InvalidRequest("A draft needs a string `content`.", param=f"{where}.content")
+        reason = d.get("finish_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidRequest("`finish_reason` must be a string.", param=f"{where}.finish_reason")
+        lps = d.get("logprobs")
+        logprobs = None
+        if lps is not None:
+            if not isinstance(lps, list):
+                raise InvalidRequest("`logprobs` must be a list.", param=f"{where}.logprobs")
+            values = [lp.get("logprob") if isinstance(lp, dict) else lp for lp in lps]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) and v <= 0 for v in values):
+                raise InvalidRequest("Each logprob must be a number ≤ 0.", param=f"{where}.logprobs")
+            logprobs = tuple(float(v) for v in values)
+        out.append(Draft(d["content"], reason, logprobs))
+    return out
+
+
+def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: list[Draft]) -> dict[str, Any]:
+    """What a cascade would make of these drafts: the verifier's confidence, and accept or escalate
+    at the route's threshold (the default one for routes that are not cascades)."""
+    spec = decision.route.spec
+    threshold = (spec.verify if spec is not None else VerifySpec()).min_confidence
+    confidence = round(verifier.confidence(view, drafts, decision.plan.difficulty), 4)
+    return {"confidence": confidence, "decision": "accept" if confidence >= threshold else "escalate"}
+
+
+def _line(planner: Planner, verifier: Verifier, line: bytes, hints: Hints, now: float) -> dict[str, Any]:
+    data = _decode(line)
+    drafts: list[Draft] | None = None
+    if isinstance(data, dict) and "request" in data:
+        if "draft" in data:
+            drafts = drafts_of(data["draft"])
+        data = data["request"]
+    if not isinstance(data, dict):
+        raise InvalidRequest('A line must be a chat request body or {"request": ..., "draft": ...}.')
+    _, body = parse_request(_encode(data), ChatCompletionRequest)
+    view = chat_view(body, len(line))
+    decision = planner.decide(view, hints, now=now)
+    out = decision_json(decision)
+    if drafts is not None:
+        out.update(judged(verifier, decision, view, drafts))
+    return out
+
+
+def replay(table: RouteTable, lines: Iterable[bytes], hints: Hints) -> Iterator[tuple[bytes, bool]]:
+    """One JSON line out per line in, and whether it was decided; a line that cannot be is answered
+    with {"error": ..., "line": n} and the replay goes on."""
     planner = Planner(table, scorer_for(table), LatencyBook())
+    verifier = verifier_for(table)
     now = time.monotonic()
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            _, body = parse_request(line, ChatCompletionRequest)
-            out = decision_json(planner.decide(chat_view(body, len(line)), hints, now=now))
+            yield _encode(_line(planner, verifier, line, hints, now)) + b"\n", True
+        except msgspec.DecodeError as exc:
+            err = InvalidRequest(f"The line is not valid JSON: {exc}", code="invalid_json")
+            yield _encode({"error": err.envelope()["error"], "line": number}) + b"\n", False
         except GatewayError as exc:
-            out = {"error": exc.envelope()["error"]}
-        yield _encode(out) + b"\n"
+            yield _encode({"error": exc.envelope()["error"], "line": number}) + b"\n", False

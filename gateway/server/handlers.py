@@ -20,9 +20,10 @@ from gateway.protocol import (
     chat_view,
     completion_view,
     embedding_view,
+    parse_json,
     parse_request,
 )
-from gateway.routing.replay import decision_json
+from gateway.routing.replay import decision_json, drafts_of, judged
 from gateway.server.admission import admit, gateway_of, hints
 from gateway.server.disconnect import while_connected
 from gateway.server.sse import SSE_HEADERS, chat_events
@@ -118,11 +119,28 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/v1/route/explain", status_code=200)
 async def route_explain(request: Request[Any, Any, Any]) -> Response[Any]:
     """The routing decision for a chat request, without generating anything; admitted and
-    rate-limited like the requests it explains."""
+    rate-limited like the requests it explains. `{"request": ..., "draft": ...}` also says what the
+    verifier makes of the draft, as `gateway route` does."""
     gw = gateway_of(request)
-    call, asked = await _admitted_call(request, gw, "chat", ChatCompletionRequest, chat_view)
-    decision = gw.dispatcher.decide(call.view, asked)
-    return Response(_encode(decision_json(decision)), media_type="application/json")
+    received = gw.dispatcher.now()
+    try:
+        tenant = await admit(request, gw)
+        body = await request.body()
+        wrapped = parse_json(body)
+        drafts = None
+        if "request" in wrapped:
+            drafts = drafts_of(wrapped["draft"]) if "draft" in wrapped else None
+            body = _encode(wrapped["request"])
+        _, raw = parse_request(body, ChatCompletionRequest)
+        view = chat_view(raw, len(body))
+        decision = gw.dispatcher.decide(view, hints(request, gw, tenant))
+    except GatewayError as err:
+        gw.dispatcher.recorder.rejected(Call(RequestView("chat", "", tuple), {}, received), err)
+        raise
+    out = decision_json(decision)
+    if drafts is not None:
+        out.update(judged(gw.snapshot().verifier, decision, view, drafts))
+    return Response(_encode(out), media_type="application/json")
 
 
 INFERENCE = [chat_completions, completions, embeddings, route_explain]

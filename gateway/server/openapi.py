@@ -12,6 +12,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from gateway.protocol.responses import ResponsesRequest
 
 __all__ = ["openapi_document"]
 
@@ -71,6 +72,29 @@ def _get(summary: str, media: str = "application/json", auth: bool = False) -> d
     return {"get": op}
 
 
+_ID = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _stored(summary: str, method: str = "get", extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An operation on a stored response (GET, DELETE, its input items, cancel)."""
+    ok = {"200": {"description": summary, "content": {"application/json": {"schema": {"type": "object"}}}}}
+    return {
+        method: {
+            "summary": summary,
+            "security": _AUTH,
+            "parameters": [*_ID, *(extra or [])],
+            "responses": {**ok, **_error_responses(400, 401, 404, 503)},
+        }
+    }
+
+
+_PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
+    {"name": "after", "in": "query", "schema": {"type": "string"}},
+]
+
+
 def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
     """The document; `models` (the routes' names) become examples of `model`, so generated requests
     reach routing and backends rather than stopping at 404."""
@@ -79,12 +103,13 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
             (ChatCompletionRequest, "validation"),
             (CompletionRequest, "validation"),
             (EmbeddingRequest, "validation"),
+            (ResponsesRequest, "validation"),
         ],
         ref_template=_REF,
     )
     schemas = {**defs["$defs"], "Error": _ERROR}
     if models:
-        for name in ("ChatCompletionRequest", "CompletionRequest", "EmbeddingRequest"):
+        for name in ("ChatCompletionRequest", "CompletionRequest", "EmbeddingRequest", "ResponsesRequest"):
             schemas[name]["properties"]["model"]["examples"] = models
     return {
         "openapi": "3.1.0",
@@ -94,6 +119,15 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
             "/v1/completions": _post("CompletionRequest", "Text completion", stream=True),
             "/v1/embeddings": _post("EmbeddingRequest", "Embeddings", stream=False),
             "/v1/route/explain": _post("ChatCompletionRequest", "Routing decision only", stream=False),
+            "/v1/responses": _post("ResponsesRequest", "Create a response (Responses API)", stream=True),
+            "/v1/responses/{response_id}": {
+                **_stored("A stored response"),
+                **_stored("Delete a stored response", "delete"),
+            },
+            "/v1/responses/{response_id}/input_items": _stored(
+                "A stored response's input items", extra=_PAGING
+            ),
+            "/v1/responses/{response_id}/cancel": _stored("Cancel (no background mode: always 400)", "post"),
             "/v1/models": _get("Models and route aliases", auth=True),
             "/healthz": _get("Liveness"),
             "/readyz": _get("Readiness"),
