@@ -6,18 +6,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.classify.scorer import LinearScorer, default_scorer, load_scorer
+from gateway.classify.verifier import Verifier, default_verifier, load_verifier
 
 if TYPE_CHECKING:
     from gateway.spec import RouteTable
 
-__all__ = ["scorer_for"]
+__all__ = ["scorer_for", "verifier_for"]
+
+
+def _beside(table: RouteTable, path: Path) -> Path:
+    """Weights files are named relative to the routes file."""
+    return path if path.is_absolute() else Path(table.source).parent / path
 
 
 def scorer_for(table: RouteTable) -> LinearScorer:
-    """Weights are relative to the routes file."""
     weights = table.spec.classifier.weights
-    if weights is None:
-        return default_scorer()
-    if not weights.is_absolute():
-        weights = Path(table.source).parent / weights
-    return load_scorer(weights)
+    return default_scorer() if weights is None else load_scorer(_beside(table, weights))
+
+
+def verifier_for(table: RouteTable) -> Verifier:
+    weights = table.spec.classifier.verifier
+    return default_verifier() if weights is None else load_verifier(_beside(table, weights))

@@ -17,6 +17,7 @@ from gateway.routing.planner import Planner
 if TYPE_CHECKING:
     from gateway.backends.base import Backend
     from gateway.classify.scorer import Scorer
+    from gateway.classify.verifier import Verifier
     from gateway.resilience.guard import Guard
     from gateway.routing.estimates import LatencyBook
     from gateway.spec import RouteTable
@@ -30,6 +31,7 @@ class Snapshot:
     backends: Mapping[str, Backend]
     guard: Guard
     planner: Planner
+    verifier: Verifier  # a cascade's judge of drafts
     costs: CostModel
     first_token_s: Mapping[str, float]  # a stream's first-chunk deadline, per tier
 
@@ -40,6 +42,7 @@ class Snapshot:
         backends: Mapping[str, Backend],
         guard: Guard,
         scorer: Scorer,
+        verifier: Verifier,
         book: LatencyBook,
         *,
         first_token_timeout_s: float,
@@ -48,4 +51,5 @@ class Snapshot:
             name: t.first_token_timeout_ms / 1000 if t.first_token_timeout_ms else first_token_timeout_s
             for name, t in table.spec.tiers.items()
         }
-        return cls(table, backends, guard, Planner(table, scorer, book), CostModel(table.spec), first_token)
+        planner = Planner(table, scorer, book)
+        return cls(table, backends, guard, planner, verifier, CostModel(table.spec), first_token)

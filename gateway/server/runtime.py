@@ -22,7 +22,7 @@ import msgspec
 
 from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
-from gateway.classify.loader import scorer_for
+from gateway.classify.loader import scorer_for, verifier_for
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.errors import ConfigError
 from gateway.observability.metrics import BackendRow, Metrics
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from gateway.backends.base import Backend
     from gateway.classify.scorer import Scorer
+    from gateway.classify.verifier import Verifier
     from gateway.config import Settings
     from gateway.spec import RouteTable
 
@@ -71,6 +72,7 @@ class Gateway:
         self.limits = _limit_store(settings, self.metrics)
         self._book = LatencyBook()
         self._scorer: Scorer = scorer_for(table)
+        self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         self.dispatcher = Dispatcher(
             self.snapshot,
@@ -87,11 +89,13 @@ class Gateway:
 
     def _derive(self, table: RouteTable, guard: Guard) -> Snapshot:
         self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
+        self.metrics.prepare_cascades(r.model for r in table.spec.routes if r.policy == "cascade")
         return Snapshot.build(
             table,
             self.backends,
             guard,
             self._scorer,
+            self._verifier,
             self._book,
             first_token_timeout_s=self.settings.first_token_timeout_s,
         )
@@ -165,6 +169,11 @@ class Gateway:
     async def _swap(self, current: RouteTable, table: RouteTable) -> None:
         assert self._session is not None, "reload before the gateway started"
         old, new = current.spec.backends(), table.spec.backends()
+        # Weights first: a file that cannot be read rejects the reload before any backend starts.
+        if table.spec.classifier != current.spec.classifier:
+            scorer, verifier = scorer_for(table), verifier_for(table)
+        else:
+            scorer, verifier = self._scorer, self._verifier
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
         fresh = {
             name: build_backend(spec, session=self._session, model_threads=self.settings.model_threads)
@@ -175,7 +184,6 @@ class Gateway:
         if failed:
             await asyncio.gather(*(b.aclose() for b in fresh.values()), return_exceptions=True)
             raise ConfigError(f"{table.source}: backends cannot start", failed)
-        scorer = scorer_for(table) if table.spec.classifier != current.spec.classifier else self._scorer
         retired = [self.backends[n] for n in old if (n not in new or n in changed) and n in self.backends]
         # From here to the end of the swap: no await, so every request sees the old rules or the new.
         for name in old.keys() - new.keys():
@@ -183,7 +191,7 @@ class Gateway:
         self.backends.update(fresh)
         previous = self.guard
         guard = Guard.from_spec(table.spec, self.backends, observer=self.metrics, previous=previous)
-        self._scorer = scorer
+        self._scorer, self._verifier = scorer, verifier
         self._snap = self._derive(table, guard)
         self.metrics.prepare(new)
         await previous.health.stop()

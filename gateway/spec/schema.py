@@ -122,6 +122,7 @@ class RouteSpec(Strict):
 
 class ClassifierSpec(Strict):
     weights: Path | None = Field(None, description="scorer weights from `gateway train`; default: shipped")
+    verifier: Path | None = Field(None, description="cascade verifier weights; default: shipped")
 
 
 class EstimatorSpec(Strict):

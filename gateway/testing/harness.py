@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from gateway.classify.loader import scorer_for
+from gateway.classify.loader import scorer_for, verifier_for
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.observability.metrics import Metrics
 from gateway.observability.recorder import Recorder
@@ -56,6 +56,7 @@ class Harness:
             backends,
             guard,
             scorer_for(table),
+            verifier_for(table),
             LatencyBook(),
             first_token_timeout_s=first_token_timeout_s,
         )

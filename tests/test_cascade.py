@@ -1,0 +1,164 @@
+"""The cascade in-process: the real policy, strategy, verifier and recorder around fake tiers.
+
+Deterministic by threshold: `min_confidence: 0` accepts every draft, `1` rejects every draft (the
+verifier's confidence is a calibrated probability, never 1). The end-to-end tests through the openai
+client, with the embedded model drafting, are in test_cascade_live.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.errors import UpstreamError
+from gateway.routing.decision import Hints
+from gateway.server.handlers import route_headers
+from gateway.testing.fake_backend import FakeBackend, Step
+from gateway.testing.harness import Harness, chat_call
+
+ROUTES = """
+version: 1
+default_tier: small
+tiers:
+  small:
+    price: {{input_per_mtok: 0.1, output_per_mtok: 0.1}}
+    backends: [{{name: draft, kind: openai, base_url: "http://d.x/v1", model: d, ttft_ms: 50, tpot_ms: 10}}]
+  medium:
+    price: {{input_per_mtok: 1, output_per_mtok: 1}}
+    backends: [{{name: mid, kind: openai, base_url: "http://m.x/v1", model: m, ttft_ms: 100, tpot_ms: 20}}]
+  large:
+    price: {{input_per_mtok: 10, output_per_mtok: 10}}
+    backends: [{{name: big, kind: openai, base_url: "http://b.x/v1", model: b, ttft_ms: 300, tpot_ms: 20}}]
+routes:
+  - {{model: cascade, policy: cascade, draft: small, escalate: [medium, large], skip_draft_above: {skip},
+      verify: {{samples: {samples}, min_confidence: {threshold}}}, expected_output_tokens: 20}}
+  - {{model: always, policy: cascade, draft: small, escalate: [large], cascade: always,
+      verify: {{min_confidence: 0}}}}
+"""
+
+
+def harness(threshold: float, samples: int = 1, skip: float = 1.0) -> Harness:
+    routes = ROUTES.format(threshold=threshold, samples=samples, skip=skip)
+    return Harness.build(routes, {n: FakeBackend(n) for n in ("draft", "mid", "big")})
+
+
+def cascades(h: Harness, result: str, route: str = "cascade") -> float:
+    return h.sample("gateway_cascade_total", route=route, result=result)
+
+
+async def test_an_accepted_draft_is_the_answer_in_one_choice_without_logprobs() -> None:
+    h = harness(threshold=0.0, samples=3)
+    draft = h.backends["draft"]
+    served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
+    assert served.backend.name == "draft" and served.trace.cascade == "accepted"
+    sent = draft.calls[0].body
+    assert sent["n"] == 3 and sent["logprobs"] is True and "stream" not in sent  # asked whole, internally
+    body = json.loads(served.reply.content)
+    assert len(body["choices"]) == 1 and body["choices"][0]["index"] == 0
+    assert body["choices"][0]["logprobs"] is None  # the client did not ask for them
+    assert not h.backends["mid"].calls and not h.backends["big"].calls
+    headers = route_headers(served)
+    assert headers["x-gateway-cascade"] == "accepted" and 0 <= float(headers["x-gateway-confidence"]) <= 1
+    assert cascades(h, "accepted") == 1 and cascades(h, "escalated") == 0
+    assert h.sample("gateway_cascade_confidence_count", route="cascade") == 1
+    assert h.sample("gateway_cascade_draft_cost_usd_total", route="cascade") == pytest.approx(served.cost_usd)
+
+
+async def test_a_rejected_draft_escalates_and_the_client_gets_only_the_next_tier() -> None:
+    h = harness(threshold=1.0)
+    h.backends["draft"].script(Step.ok("four"))
+    h.backends["mid"].script(Step.ok("the medium tier says four"))
+    served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
+    assert (served.backend.name, served.tier, served.trace.cascade) == ("mid", "medium", "escalated")
+    assert json.loads(served.reply.content)["choices"][0]["message"]["content"] == "the medium tier says four"
+    assert route_headers(served)["x-gateway-reason"] == "cascade;escalated"
+    # Billed: the draft (5 + 1 tokens at $0.1/M) on its tier, the answer (5 + 5 at $1/M) on its own.
+    draft_usd, answer_usd = 6 * 0.1e-6, 10 * 1e-6
+    assert served.cost_usd == pytest.approx(draft_usd + answer_usd)
+    assert h.sample("gateway_cost_usd_total", tier="small", backend="draft") == pytest.approx(draft_usd)
+    assert h.sample("gateway_cost_usd_total", tier="medium", backend="mid") == pytest.approx(answer_usd)
+    # Savings against always-large (10 tokens at $10/M), net of both.
+    assert h.sample("gateway_savings_usd_total", tier="medium", backend="mid") == pytest.approx(
+        10 * 10e-6 - draft_usd - answer_usd
+    )
+    assert h.sample("gateway_tokens_total", tier="small", backend="draft", type="output") == 1
+    assert cascades(h, "escalated") == 1
+    assert h.sample("gateway_cascade_draft_cost_usd_total", route="cascade") == pytest.approx(draft_usd)
+
+
+async def test_a_failed_draft_escalates_and_a_failed_escalation_moves_on() -> None:
+    h = harness(threshold=0.0)
+    h.backends["draft"].script(Step.fail(UpstreamError("draft broke", code="upstream_error")))
+    h.backends["mid"].script(Step.fail(UpstreamError("medium broke", code="upstream_error")))
+    served = await h.dispatcher.complete(chat_call("cascade"))
+    assert served.backend.name == "big" and served.trace.cascade == "escalated"
+    assert served.trace.confidence is None  # nothing was judged
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_streaming_clients_get_the_accepted_draft_or_the_escalation_streamed(stream: bool) -> None:
+    for threshold, answering in ((0.0, "draft"), (1.0, "mid")):
+        h = harness(threshold=threshold)
+        call = chat_call("cascade", stream=True, stream_options={"include_usage": True})
+        served = await h.dispatcher.stream(call)
+        chunks = [c async for c in served.chunks]
+        assert served.backend.name == answering
+        assert chunks[-1] == b"data: [DONE]\n\n"
+        events = [json.loads(c[6:]) for c in chunks[:-1]]
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+        assert text == "fake answer"
+        assert events[-1]["usage"]["prompt_tokens"] == 5
+        assert h.dispatcher.in_flight(answering) == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "hints", "skip", "why"),
+    [
+        (
+            chat_call("cascade", tools=[{"type": "function", "function": {"name": "f"}}]),
+            Hints(),
+            1.0,
+            "tools",
+        ),
+        (chat_call("cascade", response_format={"type": "json_object"}), Hints(), 1.0, "JSON"),
+        (chat_call("cascade", n=2), Hints(), 1.0, "several choices"),
+        (chat_call("cascade"), Hints(budget_ms=200), 1.0, "budget"),
+        (chat_call("cascade"), Hints(ttft_slo_ms=100), 1.0, "first-token SLO"),
+        (chat_call("cascade"), Hints(), 0.0, "skip_draft_above"),
+        (
+            chat_call("cascade"),
+            Hints(tiers=frozenset({"medium", "large"})),
+            1.0,
+            "may not use the draft tier",
+        ),
+    ],
+)
+async def test_a_skipped_draft_routes_as_auto_would(
+    call: object, hints: Hints, skip: float, why: str
+) -> None:
+    h = harness(threshold=0.0, skip=skip)
+    served = await h.dispatcher.complete(call, hints)  # type: ignore[arg-type]
+    assert not h.backends["draft"].calls or served.tier != "small" or served.decision.skipped
+    assert served.trace.cascade == "skipped"
+    assert served.decision.skipped is not None and why in served.decision.skipped
+    assert any(why in r for r in served.decision.plan.reasons)
+    assert route_headers(served)["x-gateway-cascade"] == "skipped"
+    assert cascades(h, "skipped") == 1
+
+
+async def test_cascade_always_drafts_even_with_tools() -> None:
+    h = harness(threshold=0.0)
+    served = await h.dispatcher.complete(
+        chat_call("always", tools=[{"type": "function", "function": {"name": "f"}}])
+    )
+    assert served.trace.cascade == "accepted" and served.backend.name == "draft"
+
+
+async def test_the_budget_counts_the_draft_and_its_escalation() -> None:
+    h = harness(threshold=1.0)
+    # 20 tokens: draft 250 ms, medium 500 ms: 750 ms in all.
+    fits = await h.dispatcher.complete(chat_call("cascade"), Hints(budget_ms=800))
+    assert fits.trace.cascade == "escalated"
+    skipped = await h.dispatcher.complete(chat_call("cascade"), Hints(budget_ms=700))
+    assert skipped.trace.cascade == "skipped"
