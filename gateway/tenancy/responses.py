@@ -7,7 +7,7 @@ as OpenAI keeps one for 30 days after it was created: reading it does not extend
 
 `MemoryResponses` keeps them in this process, bounded by count and bytes, per tenant and in all;
 `gateway.tenancy.redis_responses.RedisResponses` keeps them in Redis so that a chain started on one
-replica continues on another. Both are a `ResponseStore`.
+replica continues on another. Both are a `ResponseStore`; `response_store(settings)` picks one.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["ANONYMOUS", "MemoryResponses", "ResponseStore", "valid_id"]
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+__all__ = ["ANONYMOUS", "MemoryResponses", "ResponseStore", "response_store", "valid_id"]
 
 ANONYMOUS = "anonymous"  # the one tenant of a gateway without API keys
 
@@ -175,3 +178,24 @@ class MemoryResponses:
     async def aclose(self) -> None:
         pass
 
+
+def response_store(settings: Settings, on_error: Callable[[str], None] | None = None) -> ResponseStore:
+    """Redis when GATEWAY_REDIS_URL is set (replicas share chains), else this process's memory.
+    `on_error(op)` counts each failed Redis operation ("put", "get", "delete")."""
+    if settings.redis_url is None:
+        return MemoryResponses(
+            max_count=settings.responses_max,
+            max_bytes=settings.responses_max_bytes,
+            tenant_count=settings.responses_tenant_max,
+            tenant_bytes=settings.responses_tenant_max_bytes,
+            ttl_s=settings.responses_ttl_s,
+        )
+    from gateway.tenancy.redis_responses import RedisResponses  # imports redis only when configured
+
+    return RedisResponses.from_url(
+        settings.redis_url.get_secret_value(),
+        ttl_s=settings.responses_ttl_s,
+        tenant_count=settings.responses_tenant_max,
+        tenant_bytes=settings.responses_tenant_max_bytes,
+        on_error=on_error,
+    )
