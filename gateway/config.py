@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     limits_fail_open: bool = True
 
+    # Stored responses of the Responses API (gateway/tenancy/responses.py): in this process, or in Redis
+    # when redis_url is set. Kept 30 days after they were stored, as OpenAI does, so that a client written
+    # against OpenAI can continue a chain as late here; the quotas, not the TTL, bound the memory.
+    responses_ttl_s: float = Field(30 * 86_400, gt=0)
+    # In this process, all tenants together (Redis: its maxmemory is the operator's). The bytes are the
+    # records'; Python adds about 200 bytes each. Sized to sit beside an embedded model in 1.5 GiB.
+    responses_max: int = Field(10_000, ge=1)
+    responses_max_bytes: int = Field(128 * 1024 * 1024, ge=1)
+    # Each tenant's share, in memory and in Redis alike: over it a tenant loses its own least recently
+    # used responses (Redis: its oldest). A record over the byte quota is not stored; 32 MiB holds several
+    # of the largest requests (max_body_bytes) with their answers. An open gateway is one tenant: raise
+    # these (in memory, up to the bounds above) to give it the whole store.
+    responses_tenant_max: int = Field(10_000, ge=1)
+    responses_tenant_max_bytes: int = Field(32 * 1024 * 1024, ge=1)
+
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.
     max_upstream_connections: int = Field(1000, ge=1)
@@ -49,3 +64,13 @@ class Settings(BaseSettings):
     first_token_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     request_timeout_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _quotas_fit_the_bounds(self) -> Settings:
+        if self.redis_url is not None:  # Redis has no global bound of ours: the quotas stand alone
+            return self
+        if self.responses_tenant_max > self.responses_max:
+            raise ValueError("GATEWAY_RESPONSES_TENANT_MAX must not exceed GATEWAY_RESPONSES_MAX")
+        if self.responses_tenant_max_bytes > self.responses_max_bytes:
+            raise ValueError("GATEWAY_RESPONSES_TENANT_MAX_BYTES must not exceed GATEWAY_RESPONSES_MAX_BYTES")
+        return self

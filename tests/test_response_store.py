@@ -1,0 +1,343 @@
+"""The Responses API's response store: in memory with a fake clock, and in a real redis-server (Debian's
+package), where two stores stand for two replicas. Without redis-server the Redis tests skip on a
+workstation and fail in CI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+from redis.asyncio import Redis
+
+from gateway.config import Settings
+from gateway.errors import ServiceUnavailable
+from gateway.tenancy.redis_responses import RedisResponses
+from gateway.tenancy.responses import ANONYMOUS, MemoryResponses, response_store, valid_id
+from gateway.testing.processes import free_port, stop
+from tests.conftest import system_tool
+
+PASSWORD = "r3dis-resp0nses-9b2e"
+SECRET = b'{"output": "RECORD-MARKER-5d1e"}'  # stored contents: never in a log line
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Errors(list[str]):
+    def __call__(self, op: str) -> None:
+        self.append(op)
+
+
+def memory(clock: Clock | None = None, **kw: float) -> MemoryResponses:
+    bounds: dict[str, float] = {"max_count": 100, "max_bytes": 10_000, "tenant_count": 100}
+    bounds |= {"tenant_bytes": 10_000, "ttl_s": 60} | kw
+    return MemoryResponses(clock=clock or Clock(), **bounds)  # type: ignore[arg-type]
+
+
+async def held(store: MemoryResponses | RedisResponses, tenant: str, ids: list[str]) -> list[str]:
+    return [i for i in ids if await store.get(tenant, i) is not None]
+
+
+# --- in memory ---------------------------------------------------------------------------------------
+
+
+async def test_least_recently_used_goes_first_and_a_read_counts_as_use() -> None:
+    store = memory(tenant_count=3)
+    for i in "abc":
+        assert await store.put("acme", i, b"x")
+    assert await store.get("acme", "a") == b"x"  # a is now the most recently used
+    await store.put("acme", "d", b"x")
+    assert await held(store, "acme", list("abcd")) == ["a", "c", "d"]
+
+
+async def test_expired_responses_are_gone_on_read_and_pruned_as_we_go() -> None:
+    clock = Clock()
+    store = memory(clock, ttl_s=60)
+    await store.put("acme", "old", b"x" * 10)
+    clock.now += 59.9
+    assert await store.get("acme", "old") == b"x" * 10  # reading does not extend its life
+    clock.now += 0.1
+    assert await store.get("acme", "old") is None
+    assert not await store.delete("acme", "old")
+
+    for i in range(40):
+        await store.put("beta", f"r{i}", b"y")
+    clock.now += 60
+    await store.put("acme", "new", b"z")  # drops at most 32 expired entries on the way
+    assert store.count == 9 and store.bytes == 9
+    await store.get("acme", "new")
+    assert store.count == 1 and store.usage("beta") == (0, 0)
+
+
+async def test_a_tenant_over_its_quota_loses_only_its_own() -> None:
+    store = memory(tenant_count=2, tenant_bytes=100)
+    await store.put("beta", "b1", b"b" * 10)
+    for i in range(3):
+        await store.put("acme", f"a{i}", b"a" * 10)
+    assert await held(store, "acme", ["a0", "a1", "a2"]) == ["a1", "a2"]
+    await store.put("acme", "big", b"a" * 91)  # the count makes a1 go, the bytes (101 > 100) a2
+    assert await held(store, "acme", ["a1", "a2", "big"]) == ["big"]
+    assert store.usage("acme") == (1, 91) and store.usage("beta") == (1, 10)
+    assert await store.get("beta", "b1") == b"b" * 10
+
+
+async def test_over_the_global_bound_the_heaviest_tenant_loses_first() -> None:
+    store = memory(max_bytes=100, tenant_bytes=60)
+    for i in range(5):
+        await store.put("heavy", f"h{i}", b"h" * 10)
+    await store.put("light", "l0", b"l" * 20)
+    await store.put("other", "o0", b"o" * 25)
+    await store.put("light", "l1", b"l" * 15)  # 110 bytes: heavy (50) gives up its oldest
+    assert store.bytes == 100 and store.usage("heavy") == (4, 40)
+    assert await held(store, "heavy", ["h0", "h1"]) == ["h1"]
+    await store.put("light", "l2", b"l" * 20)  # light (55) is the heaviest now: its own oldest goes
+    assert await held(store, "light", ["l0", "l1", "l2"]) == ["l1", "l2"]
+    assert store.usage("heavy") == (4, 40) and store.usage("other") == (1, 25)
+
+
+async def test_over_the_global_count_the_tenant_holding_the_most_loses_first() -> None:
+    store = memory(max_count=6, tenant_count=6)
+    for i in range(3):
+        await store.put("big", f"b{i}", b"b" * 1000)
+    for i in range(4):  # the 7th response: "many" holds 4 of them, however small they are
+        await store.put("many", f"m{i}", b"m")
+    assert store.count == 6
+    assert store.usage("big") == (3, 3000) and store.usage("many") == (3, 3)
+    assert await held(store, "many", ["m0", "m1", "m2", "m3"]) == ["m1", "m2", "m3"]
+
+
+async def test_a_put_never_evicts_its_own_new_record() -> None:
+    store = memory(max_bytes=100, tenant_bytes=100)
+    await store.put("a", "a0", b"a" * 60)
+    assert await store.put("b", "b0", b"b" * 70)  # b is heaviest, but holds only the new record
+    assert store.usage("a") == (0, 0) and await store.get("b", "b0") == b"b" * 70
+
+
+async def test_oversized_records_are_refused_and_ids_checked() -> None:
+    store = memory(tenant_bytes=100)
+    assert not await store.put("acme", "big", b"x" * 101)
+    assert store.count == 0 and await store.get("acme", "big") is None
+    assert await store.put("acme", "fits", b"x" * 100)
+    for bad in ("", "a:b", "{acme}", "a" * 129, "r~1"):
+        assert not valid_id(bad)
+        with pytest.raises(ValueError, match="not a response id"):
+            await store.put("acme", bad, b"x")
+        assert await store.get("acme", bad) is None
+
+
+async def test_tenants_read_and_delete_only_their_own() -> None:
+    store = memory()
+    await store.put("acme", "r1", b"acme's")
+    await store.put(ANONYMOUS, "r2", b"open")
+    assert await store.get("beta", "r1") is None
+    assert await store.get(ANONYMOUS, "r1") is None
+    assert not await store.delete("beta", "r1")
+    assert await store.get("acme", "r1") == b"acme's"
+    await store.put("acme", "r1", b"replaced")  # same id again: counted once
+    assert store.usage("acme") == (1, 8)
+    assert await store.delete("acme", "r1") and not await store.delete("acme", "r1")
+    assert store.count == 1 and store.bytes == 4
+
+
+async def test_settings_choose_the_store_and_check_the_quotas() -> None:
+    defaults = Settings()
+    assert defaults.responses_ttl_s == 30 * 86_400
+    assert isinstance(response_store(defaults), MemoryResponses)
+    shared = Settings(redis_url=SecretStr("redis://127.0.0.1:1/0"), responses_tenant_max_bytes=2**40)
+    store = response_store(shared)
+    assert isinstance(store, RedisResponses)  # connects on first use only
+    await store.aclose()
+    with pytest.raises(ValidationError, match="TENANT_MAX_BYTES must not exceed"):
+        Settings(responses_tenant_max_bytes=2**40)
+    with pytest.raises(ValidationError, match="TENANT_MAX must not exceed"):
+        Settings(responses_max=10, responses_tenant_max=11)
+
+
+# --- in Redis ----------------------------------------------------------------------------------------
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    server = system_tool("redis-server", "redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--requirepass", PASSWORD, "--dir", str(tmp)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        probe = subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", PASSWORD, "--no-auth-warning", "ping"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.stdout.strip() == "PONG":
+            return proc, f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop(proc)
+
+
+TTL = 3600
+
+
+@pytest.fixture
+async def replicas(redis_url: str) -> AsyncIterator[tuple[RedisResponses, RedisResponses, Redis]]:
+    raw = Redis.from_url(redis_url)
+    await raw.flushdb()
+    a, b = (RedisResponses.from_url(redis_url, ttl_s=TTL, tenant_count=3, tenant_bytes=100) for _ in "ab")
+    yield a, b, raw
+    for client in (a, b, raw):
+        await client.aclose()
+
+
+async def test_a_record_stored_by_one_replica_is_read_and_deleted_by_the_other(
+    replicas: tuple[RedisResponses, RedisResponses, Redis],
+) -> None:
+    a, b, raw = replicas
+    assert await a.put("acme", "resp_1", SECRET)
+    assert await b.get("acme", "resp_1") == SECRET
+    assert await b.get("acme", "resp_2") is None
+    assert await b.delete("acme", "resp_1") and not await a.delete("acme", "resp_1")
+    assert await a.get("acme", "resp_1") is None
+    base = "gateway:responses:{acme}:"
+    assert await raw.zcard(base + "~index") == 0 and int(await raw.get(base + "~bytes")) == 0
+
+
+async def test_tenants_are_isolated_in_redis(replicas: tuple[RedisResponses, RedisResponses, Redis]) -> None:
+    a, b, raw = replicas
+    await a.put("acme", "resp_1", SECRET)
+    await a.put(ANONYMOUS, "resp_2", b"open")
+    assert await b.get("beta", "resp_1") is None and await b.get(ANONYMOUS, "resp_1") is None
+    assert not await b.delete("beta", "resp_1")
+    assert await b.get("acme", "resp_1") == SECRET
+    assert await b.get("acme", "a:b") is None and not await b.delete("acme", "}:x")
+    assert sorted(await raw.keys("gateway:responses:{acme}:*")) == [
+        b"gateway:responses:{acme}:resp_1",
+        b"gateway:responses:{acme}:~bytes",
+        b"gateway:responses:{acme}:~index",
+        b"gateway:responses:{acme}:~sizes",
+    ]
+
+
+async def test_every_key_expires_within_the_ttl(
+    replicas: tuple[RedisResponses, RedisResponses, Redis],
+) -> None:
+    a, _, raw = replicas
+    await a.put("acme", "resp_1", SECRET)
+    keys = await raw.keys("gateway:responses:*")
+    assert len(keys) == 4
+    for key in keys:
+        assert 0 < await raw.ttl(key) <= TTL
+
+
+async def test_quotas_evict_the_tenants_oldest(
+    replicas: tuple[RedisResponses, RedisResponses, Redis],
+) -> None:
+    a, b, raw = replicas
+    base = "gateway:responses:{acme}:"
+    await a.put("beta", "keep", b"b" * 90)
+    for i in range(4):  # count quota 3, alternating replicas
+        assert await (a if i % 2 else b).put("acme", f"r{i}", b"x" * 10)
+    assert await held(a, "acme", ["r0", "r1", "r2", "r3"]) == ["r1", "r2", "r3"]
+    assert await a.put("acme", "big", b"y" * 85)  # count makes r1 go, bytes (100) r2; r3 stays
+    assert await held(b, "acme", ["r1", "r2", "r3", "big"]) == ["r3", "big"]
+    assert int(await raw.get(base + "~bytes")) == 95 and await raw.hlen(base + "~sizes") == 2
+    assert not await a.put("acme", "huge", b"z" * 101)  # over the quota alone: refused, nothing lost
+    assert await held(b, "acme", ["r3", "big"]) == ["r3", "big"]
+    assert await b.get("beta", "keep") == b"b" * 90  # another tenant's quota is its own
+
+
+async def test_concurrent_puts_on_two_replicas_keep_the_quota_exact(
+    replicas: tuple[RedisResponses, RedisResponses, Redis],
+) -> None:
+    a, b, raw = replicas
+    base = "gateway:responses:{acme}:"
+    ok = await asyncio.gather(*((a if i % 2 else b).put("acme", f"r{i}", b"x" * 7) for i in range(30)))
+    assert all(ok)
+    assert await raw.zcard(base + "~index") == 3 and await raw.hlen(base + "~sizes") == 3
+    assert int(await raw.get(base + "~bytes")) == 21
+    assert len(await raw.keys(base + "r*")) == 3
+
+
+async def test_index_entries_of_expired_records_are_forgotten(
+    replicas: tuple[RedisResponses, RedisResponses, Redis],
+) -> None:
+    a, _, raw = replicas
+    base = "gateway:responses:{acme}:"
+    await a.put("acme", "live", b"x" * 10)
+    # As if two records had been stored more than a TTL ago and Redis had expired them since.
+    sec, usec = await raw.time()
+    now = sec * 1_000_000 + usec
+    await raw.zadd(
+        base + "~index", {"gone1": now - (TTL + 5) * 1_000_000, "gone2": now - (TTL + 1) * 1_000_000}
+    )
+    await raw.hset(base + "~sizes", mapping={"gone1": 45, "gone2": 45})
+    await raw.incrby(base + "~bytes", 90)
+    assert await a.put("acme", "next", b"y" * 10)  # counting the dead, "live" would have to go
+    assert await held(a, "acme", ["live", "next"]) == ["live", "next"]
+    assert await raw.zrange(base + "~index", 0, -1) == [b"live", b"next"]
+    assert int(await raw.get(base + "~bytes")) == 20
+
+
+async def test_unreachable_store_refuses_puts_and_answers_503(caplog: pytest.LogCaptureFixture) -> None:
+    dead = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    errors = Errors()
+    store = RedisResponses.from_url(dead, ttl_s=TTL, tenant_count=3, tenant_bytes=100, on_error=errors)
+    with caplog.at_level(logging.WARNING, logger="gateway.tenancy.redis_responses"):
+        assert not await store.put("acme", "resp_1", SECRET)
+        for op in (store.get, store.delete):
+            with pytest.raises(ServiceUnavailable) as info:
+                await op("acme", "resp_1")
+            assert info.value.status == 503 and info.value.headers["retry-after"] == "1"
+            assert info.value.message == "The response store cannot be reached right now."
+    assert errors == ["put", "get", "delete"]
+    assert len(caplog.records) == 1  # at most one line every 30 s
+    text = caplog.text
+    assert "response store unreachable (put: ConnectionError)" in text
+    assert PASSWORD not in text and SECRET.decode() not in text and dead not in text
+    await store.aclose()
+
+
+async def test_a_hung_redis_times_out_fast_and_recovery_needs_nothing(tmp_path: Path) -> None:
+    proc, url = start_redis(tmp_path)
+    errors = Errors()
+    store = RedisResponses.from_url(url, ttl_s=TTL, tenant_count=3, tenant_bytes=100, on_error=errors)
+    try:
+        assert await store.put("acme", "resp_1", SECRET)
+        os.kill(proc.pid, signal.SIGSTOP)  # accepts nothing, answers nothing: only the timeout helps
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            await store.get("acme", "resp_1")
+        assert not await store.put("acme", "resp_2", SECRET)
+        assert time.monotonic() - started < 3  # two 0.5 s socket timeouts, not a hang
+        os.kill(proc.pid, signal.SIGCONT)
+        assert await store.get("acme", "resp_1") == SECRET
+        assert await store.put("acme", "resp_2", SECRET)
+        assert errors == ["get", "put"]
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        await store.aclose()
+        stop(proc)
