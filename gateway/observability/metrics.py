@@ -210,6 +210,14 @@ class Metrics:
             buckets=_DIFFICULTY,
             registry=r,
         )
+        self.response_store_errors = Counter(
+            "gateway_response_store_errors", "Response store (Redis) failures", ["op"], registry=r
+        )
+        self.not_stored_responses = Counter(
+            "gateway_responses_not_stored",
+            "Responses served but not stored (the store refused or failed)",
+            registry=r,
+        )
         self.draft_cost = Counter(
             "gateway_cascade_draft_cost_usd", "What drafts cost, accepted or not", ["route"], registry=r
         )
@@ -217,6 +225,8 @@ class Metrics:
             self.reloads.labels(result)
         for op in ("admit", "spent"):
             self.limit_store_errors.labels(op)
+        for op in ("put", "get", "delete"):
+            self.response_store_errors.labels(op)
         self._request_children: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
         self._pair_children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._decision_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -333,6 +343,12 @@ class Metrics:
 
     def retry_denied(self, backend: str) -> None:
         self.retries_denied.labels(backend).inc()
+
+    def response_store_error(self, op: str) -> None:
+        self.response_store_errors.labels(op).inc()
+
+    def not_stored(self) -> None:
+        self.not_stored_responses.inc()
 
     def limit_store_error(self, op: str) -> None:
         self.limit_store_errors.labels(op).inc()

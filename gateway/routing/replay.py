@@ -86,10 +86,13 @@ def drafts_of(value: Any) -> list[Draft]:
         if lps is not None:
             if not isinstance(lps, list):
                 raise InvalidRequest("`logprobs` must be a list.", param=f"{where}.logprobs")
-            values = [lp.get("logprob") if isinstance(lp, dict) else lp for lp in lps]
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) and v <= 0 for v in values):
-                raise InvalidRequest("Each logprob must be a number ≤ 0.", param=f"{where}.logprobs")
-            logprobs = tuple(float(v) for v in values)
+            values: list[float] = []
+            for lp in lps:
+                v = lp.get("logprob") if isinstance(lp, dict) else lp
+                if not isinstance(v, int | float) or isinstance(v, bool) or v > 0:
+                    raise InvalidRequest("Each logprob must be a number ≤ 0.", param=f"{where}.logprobs")
+                values.append(float(v))
+            logprobs = tuple(values)
         out.append(Draft(d["content"], reason, logprobs))
     return out
 

@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.server.handlers import INFERENCE
 from gateway.server.ops import OPS
+from gateway.server.responses import RESPONSES
 from gateway.server.runtime import Gateway
 from gateway.spec import RouteTable, load_routes
 
@@ -103,7 +104,7 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[*INFERENCE, *OPS],
+        route_handlers=[*INFERENCE, *RESPONSES, *OPS],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

@@ -33,7 +33,7 @@ from gateway.server.admission import admit, gateway_of, hints
 from gateway.server.disconnect import while_connected
 from gateway.server.handlers import route_headers
 from gateway.server.sse import SSE_HEADERS
-from gateway.tenancy.responses import ANONYMOUS
+from gateway.tenancy.responses import ANONYMOUS, valid_id
 
 if TYPE_CHECKING:
     from gateway.routing.decision import Hints
@@ -48,10 +48,13 @@ _ITEM_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output":
 
 
 def _not_found(rid: str) -> NotFound:
-    return NotFound(f"No response with id '{rid}' is stored for this key.", param="response_id")
+    shown = rid if valid_id(rid) else "(not a response id)"
+    return NotFound(f"No response with id '{shown}' is stored for this key.", param="response_id")
 
 
 async def _record(gw: Gateway, tenant: str, rid: str) -> dict[str, Any]:
+    if not valid_id(rid):
+        raise _not_found(rid)
     raw = await gw.responses.get(tenant, rid)  # ServiceUnavailable (503) when the store is down
     if raw is None:
         raise _not_found(rid)
@@ -193,7 +196,7 @@ async def retrieve_response(request: Request[Any, Any, Any], response_id: str) -
 @delete("/v1/responses/{response_id:str}", status_code=200)
 async def delete_response(request: Request[Any, Any, Any], response_id: str) -> Response[Any]:
     gw = gateway_of(request)
-    if not await gw.responses.delete(_owner(request, gw), response_id):
+    if not valid_id(response_id) or not await gw.responses.delete(_owner(request, gw), response_id):
         raise _not_found(response_id)
     body = {"id": response_id, "object": "response.deleted", "deleted": True}
     return Response(_encode(body), media_type="application/json")

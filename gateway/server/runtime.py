@@ -35,6 +35,7 @@ from gateway.spec import load_routes
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.limits import LimitStore, TenantLimits
 from gateway.tenancy.redis_limits import RedisLimits
+from gateway.tenancy.responses import response_store
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -70,6 +71,7 @@ class Gateway:
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
         self.limits = _limit_store(settings, self.metrics)
+        self.responses = response_store(settings, on_error=self.metrics.response_store_error)
         self._book = LatencyBook()
         self._scorer: Scorer = scorer_for(table)
         self._verifier: Verifier = verifier_for(table)
@@ -170,6 +172,7 @@ class Gateway:
         assert self._session is not None, "reload before the gateway started"
         old, new = current.spec.backends(), table.spec.backends()
         # Weights first: a file that cannot be read rejects the reload before any backend starts.
+        scorer: Scorer
         if table.spec.classifier != current.spec.classifier:
             scorer, verifier = scorer_for(table), verifier_for(table)
         else:
@@ -258,3 +261,4 @@ class Gateway:
             self.backends.clear()
             await session.close()
             await self.limits.aclose()
+            await self.responses.aclose()
