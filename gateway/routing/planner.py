@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gateway.classify.features import Features, extract
+from gateway.classify.features import Features, profile
 from gateway.classify.scorer import Scorer
+from gateway.classify.view import view_of_body
 from gateway.errors import Forbidden
 from gateway.routing.estimates import LatencyBook, LatencyStats
 from gateway.routing.policy import Ask, BackendView, Plan, TierView, decide, pinned, with_fallback
@@ -135,8 +136,10 @@ class Planner:
                 decision = replace(decision, budget_ms=budget_ms)
             return decision
         t0 = time.perf_counter()
-        features, words = extract(body)
-        difficulty = round(self.scorer.score(features, words), 4)
+        # Stand-in until the protocol's per-endpoint request view reaches here: classify reads a view.
+        request = view_of_body(body)
+        features = profile(request)
+        difficulty = round(self.scorer.score(request, features), 4)
         classify_s = time.perf_counter() - t0
         ask = Ask(
             difficulty=difficulty,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.classify.scorer import LinearScorer, default_scorer, load_scorer
+from gateway.classify.scorer import DifficultyScorer, default_scorer, load_scorer
 from gateway.errors import ConfigError, ModelNotFound
 from gateway.routing.yamlsource import load_yaml, locate
 
@@ -317,7 +317,7 @@ def load_routes(path: Path) -> RouteTable:
     return compile_routes(spec, str(path), text)
 
 
-def load_classifier(table: RouteTable) -> LinearScorer:
+def load_classifier(table: RouteTable) -> DifficultyScorer:
     """The difficulty scorer a routes file names (relative to the file), or the shipped default."""
     weights = table.spec.classifier.weights
     if weights is None:
