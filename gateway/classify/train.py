@@ -13,9 +13,11 @@ The index the scorer calibrates is a prior plus two shrunken corrections, each s
   sign on every training task, each weighted by its weakest such correlation; the rest get 0.
 - E: a ridge regression (penalty `ridge`, strong) of the target on the prompt's normalised mean
   WordLlama embedding, projected on its top 32 principal directions (training rows only).
-- target: the label (the 7B model fell short), the item's difficulty (share of reference models that
-  fell short), or their mean ("mix"). The calibration always fits the label: a logistic regression of
-  the label on z.
+- target: the label (the 7B model fell short), the item's difficulty (share of the 7B-13B reference
+  models that fell short), or their mean ("mix"): what E is fitted to.
+- The probability is sigmoid(intercept + slope * z + weight * prior), where the prior is the
+  nearest-centroid prior (prior.py: how often the small model fell short on training prompts like
+  this one), the slope is fitted within tasks and kept positive, intercept and weight pooled.
 
 `select` picks (target, lexical, embedding, ridge) on a small grid by leave-one-task-out inside the
 rows it is given: fit without one task, score that task, compare with prompt length there. Of the
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.classify.data import Example
 from gateway.classify.embed import load_embedding
 from gateway.classify.features import profile, prompt_slice
+from gateway.classify.prior import TEMPERATURE, calibrate, clusters, level
 from gateway.classify.quality import apgr
 from gateway.classify.scorer import PRIOR_TOKENS, DenseTerm, ScorerSpec
 from gateway.classify.signals import LENGTH, PRIOR_SIGN, SIGNALS
@@ -59,9 +62,6 @@ __all__ = [
 ]
 
 K = 32  # embedding directions kept
-CLUSTERS = 16  # nearest-centroid prior: clusters of training prompts
-TEMPERATURE = 20.0  # softmax over cosine similarity to the centroids
-PRIOR_ROWS = 20.0  # a cluster's rate is shrunk towards the overall rate by this many rows
 _MIN_EFFECT = 0.005  # of APGR, on every training task, for a dense signal to count
 TOLERANCE = 0.005  # of APGR: selection margins closer than this count as equal
 NAMES = tuple(SIGNALS)
@@ -201,42 +201,6 @@ def _directions(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return basis, u
 
 
-def _clusters(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means (fixed seed) of the training prompts, and each cluster's label log-odds,
-    shrunk towards the overall rate by PRIOR_ROWS pseudo-rows and centred: the nearest-centroid prior."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    c = u[rng.choice(len(u), CLUSTERS, replace=False)]
-    for _ in range(30):
-        assign = np.argmax(u @ c.T, axis=1)
-        for j in range(CLUSTERS):
-            members = u[assign == j]
-            if len(members):
-                c[j] = members.sum(axis=0)
-        c /= np.linalg.norm(c, axis=1, keepdims=True)
-    assign = np.argmax(u @ c.T, axis=1)
-    p = float(np.clip(y.mean(), 0.01, 0.99))
-    rates = np.array(
-        [
-            (y[assign == j].sum() + PRIOR_ROWS * p) / ((assign == j).sum() + PRIOR_ROWS)
-            for j in range(CLUSTERS)
-        ]
-    )
-    logits = np.log(rates / (1 - rates)) - np.log(p / (1 - p))
-    return c, logits
-
-
-def level(u: np.ndarray, centroids: np.ndarray, cluster_logits: np.ndarray, temperature: float) -> np.ndarray:
-    """The nearest-centroid prior for normalised embeddings u: a softmax over cosine similarity."""
-    import numpy as np
-
-    s = temperature * (u @ centroids.T)
-    s = np.exp(s - s.max(axis=-1, keepdims=True))
-    out: np.ndarray = (s @ cluster_logits) / s.sum(axis=-1)
-    return out
-
-
 def _parts(enc: Encoded, mask: np.ndarray, target: str, ridge: float) -> _Parts:
     import numpy as np
 
@@ -260,46 +224,8 @@ def _parts(enc: Encoded, mask: np.ndarray, target: str, ridge: float) -> _Parts:
     yc = y[rows] - y[rows].mean()
     w = np.linalg.solve(zu.T @ zu / len(zu) + ridge * np.eye(K), zu.T @ yc / len(zu))
     w /= max(_std(zu @ w), 1e-9)
-    centroids, cluster_logits = _clusters(u, enc.label[rows])
+    centroids, cluster_logits = clusters(u, enc.label[rows])
     return _Parts(tuple(dense), basis, center, scale, w, centroids, cluster_logits, kept)
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, l2: float = 1e-4) -> np.ndarray:
-    """Logistic regression by Newton steps (a handful of parameters), with a fixed offset."""
-    import numpy as np
-
-    w = np.zeros(x.shape[1])
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w + offset, -40, 40)))
-        g = x.T @ (p - y) / len(y) + l2 * w
-        h = (x * (p * (1 - p))[:, None]).T @ x / len(y) + l2 * np.eye(x.shape[1])
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w
-
-
-def _calibrate(
-    z: np.ndarray, prior: np.ndarray, y: np.ndarray, task: np.ndarray
-) -> tuple[float, float, float]:
-    """(intercept, slope, prior weight) of P(label) = sigmoid(intercept + slope * z + weight * prior).
-
-    The slope is fitted within tasks (one intercept per task): pooled, it would learn which task is
-    harder than which, and a negative slope would turn the within-task ranking upside down. It is kept
-    positive, so the probability ranks as the index does within a task. The level across tasks is the
-    nearest-centroid prior's job: its weight (not negative) and the intercept are then fitted pooled.
-    """
-    import numpy as np
-
-    tasks = sorted(set(task))
-    dummies = np.column_stack([task == t for t in tasks]).astype(np.float64)
-    w = _logistic(np.column_stack([dummies, z]), y, np.zeros_like(z))
-    slope = max(float(w[-1]), 0.01)
-    a, c = _logistic(np.column_stack([np.ones_like(z), prior]), y, slope * z)
-    if c < 0:
-        (a,), c = _logistic(np.ones((len(z), 1)), y, slope * z), 0.0
-    return float(a), slope, float(c)
 
 
 def _r(x: float) -> float:
@@ -331,7 +257,7 @@ def _assemble(parts: _Parts, hp: Hyper, enc: Encoded, mask: np.ndarray, name: st
         prior_weight=1.0,
     )
     z, prior = _index(spec, enc)
-    a, b, c = _calibrate(z[mask], prior[mask], enc.label[mask], enc.task[mask])
+    a, b, c = calibrate(z[mask], prior[mask], enc.label[mask], enc.task[mask])
     return replace(
         spec,
         intercept=_r(a),
