@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.classify.features import extract
 from gateway.classify.scorer import default_scorer
-from gateway.protocol import chat_view
+from gateway.classify.view import view_of_body
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.conftest import Gateway, start_gateway, stop
 
@@ -19,8 +18,7 @@ HARD = "Prove that there are infinitely many primes, step by step."
 
 
 def difficulty(text: str) -> float:
-    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
-    return default_scorer().score(*extract(chat_view(body, 0)))
+    return default_scorer().score(view_of_body({"messages": [{"role": "user", "content": text}]}))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def _single_threaded_blas() -> None:
 def _train(args: argparse.Namespace) -> int:
     _single_threaded_blas()
     from gateway.classify.data import load_arena, load_labelled, load_routerbench
-    from gateway.classify.train import fit, save
+    from gateway.classify.train import save, train
 
     examples = []
     if args.routerbench:
@@ -31,14 +31,17 @@ def _train(args: argparse.Namespace) -> int:
         examples += load_arena(args.arena)
     for path in args.data or []:
         examples += load_labelled(path, args.small_tier)
-    train = [e for e in examples if e.split == "train"]
-    if not train:
+    if not any(e.split == "train" for e in examples):
         print("no training rows: give --routerbench/--arena or --data FILE", file=sys.stderr)
         return 2
     sources = [p.name for p in (args.routerbench, args.arena, *(args.data or [])) if p]
-    scorer = fit(train, name=args.name, l2=args.l2, meta={"trained_on": sources, "split": "train"})
-    save(scorer, args.out)
-    print(f"{args.out}: {scorer.meta['examples']} examples, {len(scorer.vocab)} vocabulary weights")
+    spec = train(examples, name=args.name, meta={"trained_on": sources, "split": "train"})
+    save(spec, args.out)
+    m = spec.meta
+    print(
+        f"{args.out}: {m['examples']} examples, tasks {', '.join(m['tasks'])}; target {m['target']}, "
+        f"lexical {m['lexical']}, embedding {m['embedding']}, ridge {m['ridge']}"
+    )
     return 0
 
 
@@ -62,14 +65,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--data",
         type=Path,
         action="append",
-        help="your traffic: CSV/JSONL with `prompt` and `tier` (repeatable)",
+        help="your traffic: CSV/JSONL with `prompt` and `tier`, optional `task` and `split` (repeatable)",
     )
     train.add_argument("--small-tier", default="small", help="label 0 = this tier was good enough")
     train.add_argument("--name", default="default")
-    train.add_argument("--l2", type=float, default=1e-3)
     train.add_argument("--out", type=Path, required=True)
     train.set_defaults(func=_train)
-    ev = sub.add_parser("evaluate", help="APGR, CPT, calls@95%% with bootstrap CIs on held-out data")
+    ev = sub.add_parser(
+        "evaluate", help="APGR, CPT, calls@95%%, calibration: leave-one-task-out and held-out splits"
+    )
     ev.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ev.add_argument("--weights", type=Path, default=_SHIPPED)
     ev.add_argument("--bootstrap", type=int, default=500)

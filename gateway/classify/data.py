@@ -1,7 +1,10 @@
 """Labelled routing data: the shared benchmark files, and an operator's own CSV/JSONL traffic.
 
-Each example carries the request body the gateway would see, the label the scorer learns (1 = the
-small tier fell short) and, where known, the small and large models' quality for evaluation.
+Each example carries the request body the gateway would see (and its view), the label the scorer
+learns (1 = the 7B small model fell short), the item's difficulty (the share of the 7B-13B models
+among the reference models that fell short: RouterBench has 11 models' outcomes per prompt, two of
+them that small; arena-bench 15 models' grades, four) and, where known, the small, medium and large
+models' quality for evaluation.
 """
 
 from __future__ import annotations
@@ -12,17 +15,22 @@ import gzip
 import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.protocol import RequestView, chat_view
+from gateway.classify.view import PromptView, view_of_body
 
 __all__ = [
+    "ARENA_GOOD",
     "ARENA_LARGE",
     "ARENA_SMALL",
+    "ARENA_SMALL_CLASS",
     "RB_LARGE",
+    "RB_MEDIUM",
     "RB_SMALL",
+    "RB_SMALL_CLASS",
     "Example",
     "load_arena",
     "load_labelled",
@@ -34,22 +42,33 @@ RB_SMALL, RB_MEDIUM, RB_LARGE = (
     "mistralai/mixtral-8x7b-chat",
     "gpt-4-1106-preview",
 )
-ARENA_SMALL, ARENA_LARGE = "Mistral-7B-Instruct-v0.1", "gpt-4-1106-preview"
+# The 7B-13B models among the reference models: the item's difficulty is the share of them that fell
+# short, a smoother "a 7B-class model falls short" than one model's single answer.
+RB_SMALL_CLASS = ("mistralai/mistral-7b-chat", "WizardLM/WizardLM-13B-V1.2")
+ARENA_SMALL, ARENA_MEDIUM, ARENA_LARGE = (
+    "Mistral-7B-Instruct-v0.1",
+    "Mixtral-8x7B-Instruct-v0.1",
+    "gpt-4-1106-preview",
+)
+ARENA_SMALL_CLASS = ("Mistral-7B-Instruct-v0.1", "Starling-LM-7B-alpha", "openchat_3.5", "llama-13b")
+# An arena answer graded below 7 of 10 by GPT-4 (against a reference answer) falls short.
+ARENA_GOOD = 7.0
 
 
 @dataclass(frozen=True, slots=True)
 class Example:
     body: dict[str, Any]
-    label: int  # 1: the small tier fell short
+    label: int  # 1: the small (7B-class) model fell short
     task: str
     split: str  # "train" or "test"
+    difficulty: float = float("nan")  # share of the 7B-13B reference models that fell short
     q_small: float = float("nan")
     q_medium: float = float("nan")
     q_large: float = float("nan")
 
-    def view(self) -> RequestView:
-        """The request as the gateway sees it."""
-        return chat_view({"model": "auto", **self.body}, 0)
+    @property
+    def view(self) -> PromptView:
+        return view_of_body(self.body)
 
 
 def _open(path: Path) -> io.TextIOBase:
@@ -81,19 +100,25 @@ def _float(v: str | None) -> float:
         return float("nan")
 
 
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
 def load_routerbench(path: Path) -> list[Example]:
     out = []
     with _open(path) as f:
         for row in csv.DictReader(f):
             qs, qm, ql = _float(row[RB_SMALL]), _float(row[RB_MEDIUM]), _float(row[RB_LARGE])
-            if qs != qs or ql != ql:  # NaN: a few ARC rows have no score
+            if math.isnan(qs) or math.isnan(ql):  # a few ARC rows have no score
                 continue
+            scores = [_float(row.get(m)) for m in RB_SMALL_CLASS]
             out.append(
                 Example(
                     _chat(_unlist(row["prompt"])),
                     int(qs < 1.0),
                     row["eval_name"],
                     row["routerdc_split"],
+                    _share([s < 1.0 for s in scores if not math.isnan(s)]),
                     qs,
                     qm,
                     ql,
@@ -108,13 +133,21 @@ def load_arena(path: Path) -> list[Example]:
     with _open(path) as f:
         for row in csv.DictReader(f):
             qs, ql = _float(row[f"score:{ARENA_SMALL}"]), _float(row[f"score:{ARENA_LARGE}"])
-            qm = _float(row.get("score:Mixtral-8x7B-Instruct-v0.1"))
-            if qs != qs or ql != ql:
+            qm = _float(row.get(f"score:{ARENA_MEDIUM}"))
+            if math.isnan(qs) or math.isnan(ql):
                 continue
+            grades = [_float(row.get(f"score:{m}")) for m in ARENA_SMALL_CLASS]
             split = "test" if hashlib.sha256(row["question_id"].encode()).digest()[0] % 2 else "train"
             out.append(
                 Example(
-                    _chat(_unlist(row["prompt"])), int(qs < ql), "arena", split, qs / 10, qm / 10, ql / 10
+                    _chat(_unlist(row["prompt"])),
+                    int(qs < ARENA_GOOD),
+                    "arena",
+                    split,
+                    _share([g < ARENA_GOOD for g in grades if not math.isnan(g)]),
+                    qs / 10,
+                    qm / 10,
+                    ql / 10,
                 )
             )
     return out
@@ -122,7 +155,9 @@ def load_arena(path: Path) -> list[Example]:
 
 def load_labelled(path: Path, small_tier: str) -> list[Example]:
     """An operator's traffic: CSV or JSONL with `prompt` (text, or a chat request body) and `tier`
-    (the cheapest tier whose answer was good enough). Label 1 when that was not `small_tier`."""
+    (the cheapest tier whose answer was good enough); optional `split` (train/test) and `task` (a
+    family of requests: with two or more, training picks its settings by leave-one-task-out).
+    Label 1 when the tier was not `small_tier`."""
     rows: list[dict[str, Any]]
     with _open(path) as f:
         if ".jsonl" in path.suffixes or ".json" in path.suffixes:
@@ -135,5 +170,19 @@ def load_labelled(path: Path, small_tier: str) -> list[Example]:
         if prompt is None or tier is None:
             raise ValueError(f"{path}: row {i + 1} needs `prompt` and `tier`")
         body = prompt if isinstance(prompt, dict) else _chat(str(prompt))
-        out.append(Example(body, int(str(tier) != small_tier), "operator", str(row.get("split", "train"))))
+        label = int(str(tier) != small_tier)
+        out.append(
+            Example(
+                body,
+                label,
+                str(row.get("task") or "operator"),
+                str(row.get("split") or "train"),
+                float(label),
+                # Without graded answers: the small tier's quality is 1 where it sufficed, the
+                # large tier's is 1, so APGR becomes a ranking score of the label.
+                1.0 - label,
+                float("nan"),
+                1.0,
+            )
+        )
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.classify.scorer import LinearScorer, default_scorer, load_scorer
+from gateway.classify.scorer import DifficultyScorer, default_scorer, load_scorer
 from gateway.classify.verifier import Verifier, default_verifier, load_verifier
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def _beside(table: RouteTable, path: Path) -> Path:
     return path if path.is_absolute() else Path(table.source).parent / path
 
 
-def scorer_for(table: RouteTable) -> LinearScorer:
+def scorer_for(table: RouteTable) -> DifficultyScorer:
     weights = table.spec.classifier.weights
     return default_scorer() if weights is None else load_scorer(_beside(table, weights))
 

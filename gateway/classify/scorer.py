@@ -1,90 +1,283 @@
-"""Difficulty scorers: features → a score in [0, 1], "how likely the small tier falls short".
+"""The difficulty scorer: request view → calibrated probability that a 7B-class model falls short.
 
-The default is a logistic model over the dense features and a pruned word/bigram vocabulary, stored as
-a small JSON file inside the package (trained by `gateway train`, see classify/train.py). Scoring is a
-handful of dict look-ups: well under a millisecond on one core, no numpy at serving time.
+    logit = intercept + slope * (Σ dense weight * (signal - center) / scale
+                                 + Σ_k embedding weight_k * (u_k - center_k) / scale_k)
+                      + prior weight * n / (n + 4) * Σ_c softmax_c(temperature * u·centroid_c) * logit_c
+
+where the dense signals are named in signals.py (prompt length first) and u is the prompt slice's mean
+WordLlama token embedding, projected on the k directions the weights file carries and normalised.
+The bracket is the difficulty index (it ranks prompts within a family of tasks); the last term is a
+nearest-centroid prior (how often the small model fell short on training prompts like this one: it
+sets the level across families; n is the token count). The calibration maps both to the probability
+the weights were fitted for (`meta.label`): for the shipped weights, that Mistral-7B's answer falls
+short (wrong on RouterBench, graded below 7/10 on arena-bench). The weights are one JSON file
+(~100 KB, train.py writes it).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.classify.features import Features, dense_vector
+from gateway.classify.embed import EMBEDDING, Embedding, load_embedding
+from gateway.classify.features import Features, profile, prompt_slice
+from gateway.classify.signals import SIGNALS
 from gateway.errors import ConfigError
 
-__all__ = ["FORMAT", "LinearScorer", "Scorer", "default_scorer", "load_scorer"]
+if TYPE_CHECKING:
+    import numpy as np
 
-FORMAT = "gateway-linear-v1"
+    from gateway.classify.view import PromptView
+
+__all__ = [
+    "FORMAT",
+    "PRIOR_TOKENS",
+    "DenseTerm",
+    "DifficultyScorer",
+    "Scorer",
+    "ScorerSpec",
+    "default_scorer",
+    "load_scorer",
+    "spec_from_json",
+]
+
+FORMAT = "gateway-difficulty-v2"
+_OLD_FORMAT = "gateway-linear-v1"
+_SHIPPED = "weights/default.json"
+PRIOR_TOKENS = 4  # the nearest-centroid prior counts in full from well above this many tokens
 
 
 class Scorer(Protocol):
     @property
     def name(self) -> str: ...
 
-    def score(self, features: Features, words: list[str]) -> float: ...
+    @property
+    def meta(self) -> dict[str, Any]: ...
+
+    def score(self, view: PromptView, features: Features | None = None) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
-class LinearScorer:
+class DenseTerm:
+    signal: str
+    center: float
+    scale: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A weights file, parsed: pure data, no embedding loaded."""
+
     name: str
-    bias: float
-    dense: dict[str, float]
-    vocab: dict[str, float]
+    dense: tuple[DenseTerm, ...]
+    intercept: float
+    slope: float
+    basis: list[list[float]] | None = None  # k x 256: the embedding directions kept
+    emb_center: list[float] = field(default_factory=list)
+    emb_scale: list[float] = field(default_factory=list)
+    emb_weight: list[float] = field(default_factory=list)
+    # The nearest-centroid prior: clusters of training prompts (unit k-vectors) and their log-odds.
+    centroids: list[list[float]] = field(default_factory=list)
+    cluster_logits: list[float] = field(default_factory=list)
+    temperature: float = 0.0
+    prior_weight: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def logit(self, features: Features, words: list[str]) -> float:
-        z = self.bias
-        for k, v in dense_vector(features).items():
-            z += self.dense.get(k, 0.0) * v
-        vocab = self.vocab
-        for w in set(words):
-            z += vocab.get(w, 0.0)
-        return z
-
-    def score(self, features: Features, words: list[str]) -> float:
-        z = self.logit(features, words)
-        # Clamped so exp() never overflows on a pathological prompt.
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "name": self.name,
-            "bias": self.bias,
-            "dense": self.dense,
-            "vocab": self.vocab,
+            "dense": [
+                {"signal": d.signal, "center": d.center, "scale": d.scale, "weight": d.weight}
+                for d in self.dense
+            ],
+            "calibration": {"intercept": self.intercept, "slope": self.slope},
             "meta": self.meta,
         }
+        if self.basis is not None:
+            out["embedding"] = {
+                **{k: EMBEDDING[k] for k in ("package", "weights_sha256", "tokenizer_sha256")},
+                "basis": self.basis,
+                "center": self.emb_center,
+                "scale": self.emb_scale,
+                "weight": self.emb_weight,
+                "prior": {
+                    "centroids": self.centroids,
+                    "logits": self.cluster_logits,
+                    "temperature": self.temperature,
+                    "weight": self.prior_weight,
+                },
+            }
+        return out
 
 
-def _from_json(data: Any, source: str) -> LinearScorer:
+def _floats(value: Any, n: int | None = None) -> list[float]:
+    out = [float(v) for v in value]
+    if n is not None and len(out) != n:
+        raise ValueError(f"expected {n} numbers, got {len(out)}")
+    return out
+
+
+def spec_from_json(data: Any, source: str) -> ScorerSpec:
+    if isinstance(data, dict) and data.get("format") == _OLD_FORMAT:
+        raise ConfigError(
+            f"{source}: {_OLD_FORMAT} weights (word and bigram weights) are no longer read; "
+            "retrain with `gateway train` (docs/routing.md)"
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(f"{source}: not a {FORMAT} weights file")
     try:
-        return LinearScorer(
+        dense = tuple(
+            DenseTerm(str(d["signal"]), float(d["center"]), float(d["scale"]), float(d["weight"]))
+            for d in data["dense"]
+        )
+        unknown = [d.signal for d in dense if d.signal not in SIGNALS]
+        if unknown:
+            raise ValueError(f"unknown signals {unknown}")
+        if any(d.scale <= 0 for d in dense):
+            raise ValueError("a dense scale is not positive")
+        emb = data.get("embedding")
+        basis = None
+        center: list[float] = []
+        scale: list[float] = []
+        weight: list[float] = []
+        centroids: list[list[float]] = []
+        cluster_logits: list[float] = []
+        temperature = prior_weight = 0.0
+        if emb is not None:
+            if emb.get("weights_sha256") != EMBEDDING["weights_sha256"]:
+                raise ValueError("fitted for another embedding model than the one installed")
+            basis = [_floats(row, EMBEDDING["dim"]) for row in emb["basis"]]
+            k = len(basis)
+            center, scale, weight = (_floats(emb[key], k) for key in ("center", "scale", "weight"))
+            if k == 0 or any(s <= 0 for s in scale):
+                raise ValueError("an embedding scale is not positive")
+            prior = emb["prior"]
+            centroids = [_floats(row, k) for row in prior["centroids"]]
+            cluster_logits = _floats(prior["logits"], len(centroids))
+            temperature, prior_weight = float(prior["temperature"]), float(prior["weight"])
+        cal = data["calibration"]
+        return ScorerSpec(
             name=str(data.get("name", Path(source).stem)),
-            bias=float(data["bias"]),
-            dense={str(k): float(v) for k, v in data["dense"].items()},
-            vocab={str(k): float(v) for k, v in data["vocab"].items()},
+            dense=dense,
+            intercept=float(cal["intercept"]),
+            slope=float(cal["slope"]),
+            basis=basis,
+            emb_center=center,
+            emb_scale=scale,
+            emb_weight=weight,
+            centroids=centroids,
+            cluster_logits=cluster_logits,
+            temperature=temperature,
+            prior_weight=prior_weight,
             meta=dict(data.get("meta", {})),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{source}: malformed weights file ({exc})") from exc
 
 
-def load_scorer(path: Path) -> LinearScorer:
+class DifficultyScorer:
+    """Holds the spec, the embedding it needs (loaded once, here, not at import) and the hot path."""
+
+    def __init__(self, spec: ScorerSpec, embedding: Embedding | None = None) -> None:
+        import numpy as np
+
+        self.spec = spec
+        basis = np.asarray(spec.basis, dtype=np.float32) if spec.basis is not None else None
+        self._embedding = embedding if embedding is not None else load_embedding(basis)
+        self._tokens = self._embedding.tokens
+        # Standardised dense terms folded into weight * x + offset.
+        self._dense = tuple((SIGNALS[d.signal], d.weight / d.scale) for d in spec.dense)
+        self._offset = -sum(d.weight * d.center / d.scale for d in spec.dense)
+        self._table: np.ndarray | None = None
+        self._emb_offset = 0.0
+        if basis is not None:
+            w = np.asarray(spec.emb_weight) / np.asarray(spec.emb_scale)
+            self._emb_offset = -float(np.dot(w, np.asarray(spec.emb_center)))
+            # One gather reads everything: each token's k-vector v, then v's products with the
+            # embedding weights and with every centroid (temperature folded in). Sums commute with
+            # products, so the prompt's sums are the products of its summed v.
+            proj = np.vstack([w] + [np.asarray(c) * spec.temperature for c in spec.centroids])
+            table = self._embedding.table
+            self._k = table.shape[1]
+            self._table = np.ascontiguousarray(np.hstack([table, table @ proj.T.astype(np.float32)]))
+            self._cluster = (np.asarray(spec.cluster_logits) * spec.prior_weight).astype(np.float32)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.spec.meta
+
+    def terms(self, view: PromptView, features: Features | None = None) -> dict[str, float]:
+        """The logit's parts: intercept, each dense signal's and the embedding's share of the index
+        (times the slope), and the nearest-centroid prior. For explaining one score."""
+        f = features if features is not None else profile(view)
+        text = prompt_slice(view)
+        ids, chars = self._tokens.ids(text)
+        slope = self.spec.slope
+        out = {"intercept": self.spec.intercept}
+        for d in self.spec.dense:
+            out[d.signal] = slope * d.weight * (SIGNALS[d.signal](f, text, ids, chars) - d.center) / d.scale
+        emb, prior = self._embedding_terms(ids)
+        out["embedding"] = slope * emb
+        out["prior"] = prior
+        return out
+
+    def _embedding_terms(self, ids: list[int]) -> tuple[float, float]:
+        """(embedding share of the index, nearest-centroid prior) for the prompt's token ids."""
+        import numpy as np
+
+        if self._table is None or not ids:
+            return 0.0, 0.0  # no tokens: the embedding says nothing, the index keeps its prior
+        k = self._k
+        total = self._table.take(ids, axis=0).sum(axis=0)
+        v = total[:k]
+        sq = float(v @ v)
+        if sq <= 0:
+            return 0.0, 0.0
+        inv = 1.0 / math.sqrt(sq)  # u = v / |v|
+        s = total[k + 1 :] * inv
+        e = np.exp(s - s.max())
+        prior = float(e @ self._cluster) / float(e.sum())
+        # A few tokens place a prompt among the training families unreliably: shrink the prior.
+        return float(total[k]) * inv + self._emb_offset, prior * len(ids) / (len(ids) + PRIOR_TOKENS)
+
+    def logit(self, view: PromptView, features: Features | None = None) -> float:
+        f = features if features is not None else profile(view)
+        text = prompt_slice(view)
+        ids, chars = self._tokens.ids(text)
+        z = self._offset
+        for signal, w in self._dense:
+            z += w * signal(f, text, ids, chars)
+        emb, prior = self._embedding_terms(ids)
+        return self.spec.intercept + self.spec.slope * (z + emb) + prior
+
+    def score(self, view: PromptView, features: Features | None = None) -> float:
+        """Calibrated probability in (0, 1) that the small model the weights describe falls short."""
+        z = self.logit(view, features)
+        # Clamped so exp() never overflows on a pathological prompt.
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+def load_scorer(path: Path) -> DifficultyScorer:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read classifier weights: {exc}") from exc
-    return _from_json(data, str(path))
+    return DifficultyScorer(spec_from_json(data, str(path)))
 
 
-def default_scorer() -> LinearScorer:
-    text = resources.files("gateway.classify").joinpath("weights/default.json").read_text(encoding="utf-8")
-    return _from_json(json.loads(text), "gateway/classify/weights/default.json")
+@functools.cache
+def default_scorer() -> DifficultyScorer:
+    """The shipped scorer, built once per process on first use (about 0.2 s: it reads the embedding)."""
+    text = resources.files("gateway.classify").joinpath(_SHIPPED).read_text(encoding="utf-8")
+    return DifficultyScorer(spec_from_json(json.loads(text), f"gateway/classify/{_SHIPPED}"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gateway.classify.features import extract
+from gateway.classify.features import profile
 from gateway.routing.decision import Decision
 from gateway.routing.policy import Ask, decide, with_fallback
 
@@ -19,8 +19,8 @@ __all__ = ["auto"]
 def auto(s: Situation) -> Decision:
     planner, spec = s.planner, s.spec
     t0 = time.perf_counter()
-    features, words = extract(s.view)
-    difficulty = round(planner.scorer.score(features, words), 4)
+    features = profile(s.view)
+    difficulty = round(planner.scorer.score(s.view, features), 4)
     classify_s = time.perf_counter() - t0
     ask = Ask(
         difficulty=difficulty,
