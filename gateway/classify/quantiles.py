@@ -9,8 +9,16 @@ so a lookup on the request path is a list index. Pure: no clock, no I/O, no lock
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Protocol
 
-__all__ = ["RollingQuantile"]
+__all__ = ["FixedQuantile", "Quantiles", "RollingQuantile"]
+
+
+class Quantiles(Protocol):
+    def add(self, score: float) -> None: ...
+
+    def threshold(self, share: float) -> float | None: ...
 
 
 class RollingQuantile:
@@ -62,3 +70,21 @@ class RollingQuantile:
             self._stale = 0
         # The smallest value with at least share * n scores at or below it.
         return self._sorted[max(0, math.ceil(share * n) - 1)]
+
+
+class FixedQuantile:
+    """The quantiles of a fixed set of scores (`gateway route`: those of the replayed file itself)."""
+
+    __slots__ = ("_sorted",)
+
+    def __init__(self, scores: Iterable[float]) -> None:
+        self._sorted = sorted(s for s in scores if not math.isnan(s))
+
+    def add(self, score: float) -> None:
+        """A replay decides every line against the whole file's quantiles: nothing moves them."""
+
+    def threshold(self, share: float) -> float | None:
+        if not 0.0 < share <= 1.0:
+            raise ValueError("share must be in (0, 1]")
+        n = len(self._sorted)
+        return self._sorted[max(0, math.ceil(share * n) - 1)] if n else None

@@ -16,6 +16,7 @@ from gateway.routing.planner import Planner
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend
+    from gateway.classify.quantiles import Quantiles
     from gateway.classify.scorer import Scorer
     from gateway.classify.verifier import Verifier
     from gateway.resilience.guard import Guard
@@ -44,6 +45,7 @@ class Snapshot:
         scorer: Scorer,
         verifier: Verifier,
         book: LatencyBook,
+        quantiles: Quantiles,
         *,
         first_token_timeout_s: float,
     ) -> Snapshot:
@@ -51,5 +53,5 @@ class Snapshot:
             name: t.first_token_timeout_ms / 1000 if t.first_token_timeout_ms else first_token_timeout_s
             for name, t in table.spec.tiers.items()
         }
-        planner = Planner(table, scorer, book)
+        planner = Planner(table, scorer, book, quantiles=quantiles)
         return cls(table, backends, guard, planner, verifier, CostModel(table.spec), first_token)

@@ -36,6 +36,7 @@ def auto(s: Situation) -> Decision:
         if s.allowed is None or t in s.allowed
     )
     plan = decide(ask, tiers)
+    planner.quantiles.add(difficulty)
     if s.fallback:
         plan = with_fallback(plan, s.fallback, {t.name: t for t in tiers})
     return Decision(s.route, plan, features, s.budget_ms, classify_s)

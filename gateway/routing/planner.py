@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from gateway.classify.quantiles import Quantiles, RollingQuantile
 from gateway.errors import ConfigError, Forbidden
 from gateway.routing.decision import BackendState, Decision, Hints, idle
 from gateway.routing.policies import POLICIES, Policy
@@ -37,6 +38,7 @@ class Planner:
         scorer: Scorer,
         book: LatencyBook,
         policies: Mapping[str, Policy] = POLICIES,
+        quantiles: Quantiles | None = None,
     ) -> None:
         missing = [name for name in POLICY_NAMES if name not in policies]
         if missing:
@@ -45,6 +47,8 @@ class Planner:
         self.specs = table.spec.backends()
         self.scorer = scorer
         self.policies = policies
+        # Recent difficulty scores, for tiers that take a share of traffic; outlives a reload.
+        self.quantiles: Quantiles = quantiles if quantiles is not None else RollingQuantile()
         est = table.spec.estimator
         self.stats: dict[str, LatencyStats] = {
             name: book.get(name, *spec.priors(), alpha=est.alpha, half_life_s=est.half_life_s)
@@ -66,7 +70,11 @@ class Planner:
             wait = b.queue_wait_s(queued, ttft, tpot, tokens)
             views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
         cost = tier.price.input_per_mtok + tier.price.output_per_mtok
-        return TierView(name, tier.max_difficulty, cost, tuple(views))
+        limit = tier.max_difficulty
+        if tier.share is not None:
+            warm = self.quantiles.threshold(tier.share)
+            limit = warm if warm is not None else limit  # until warm: the calibrated threshold
+        return TierView(name, limit, cost, tuple(views))
 
     def decide(self, view: RequestView, hints: Hints, *, now: float, state: BackendState = idle) -> Decision:
         route = self.table.resolve(view.model)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import msgspec
 
+from gateway.classify.features import profile
 from gateway.classify.loader import scorer_for, verifier_for
+from gateway.classify.quantiles import FixedQuantile
+from gateway.classify.scorer import Scorer
 from gateway.classify.verifier import Draft, Verifier
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.protocol import ChatCompletionRequest, RequestView, chat_view, parse_request
@@ -124,10 +128,28 @@ def _line(planner: Planner, verifier: Verifier, line: bytes, hints: Hints, now: 
     return out
 
 
+def _score(scorer: Scorer, line: bytes) -> float | None:
+    """A line's difficulty, for the file's quantiles; None for a line that is not a request."""
+    try:
+        data = _decode(line)
+        if isinstance(data, dict) and "request" in data:
+            data = data["request"]
+        view = chat_view(parse_request(_encode(data), ChatCompletionRequest)[1], len(line))
+    except (msgspec.DecodeError, GatewayError):
+        return None
+    return scorer.score(view, profile(view))
+
+
 def replay(table: RouteTable, lines: Iterable[bytes], hints: Hints) -> Iterator[tuple[bytes, bool]]:
     """One JSON line out per line in, and whether it was decided; a line that cannot be is answered
     with {"error": ..., "line": n} and the replay goes on."""
-    planner = Planner(table, scorer_for(table), LatencyBook())
+    scorer = scorer_for(table)
+    quantiles = None
+    if any(t.share is not None for t in table.spec.tiers.values()):
+        # Tiers that take a share of traffic take it of this file: its own scores' quantiles.
+        lines = list(lines)
+        quantiles = FixedQuantile(s for s in map(partial(_score, scorer), lines) if s is not None)
+    planner = Planner(table, scorer, LatencyBook(), quantiles=quantiles)
     verifier = verifier_for(table)
     now = time.monotonic()
     for number, line in enumerate(lines, 1):

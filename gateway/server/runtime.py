@@ -23,6 +23,7 @@ import msgspec
 from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.loader import scorer_for, verifier_for
+from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.errors import ConfigError
 from gateway.observability.metrics import BackendRow, Metrics
@@ -73,6 +74,7 @@ class Gateway:
         self.limits = _limit_store(settings, self.metrics)
         self.responses = response_store(settings, on_error=self.metrics.response_store_error)
         self._book = LatencyBook()
+        self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
         self._scorer: Scorer = scorer_for(table)
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
@@ -99,6 +101,7 @@ class Gateway:
             self._scorer,
             self._verifier,
             self._book,
+            self._quantiles,
             first_token_timeout_s=self.settings.first_token_timeout_s,
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.classify.loader import scorer_for, verifier_for
+from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.observability.metrics import Metrics
 from gateway.observability.recorder import Recorder
@@ -58,6 +59,7 @@ class Harness:
             scorer_for(table),
             verifier_for(table),
             LatencyBook(),
+            RollingQuantile(),
             first_token_timeout_s=first_token_timeout_s,
         )
         limits = TenantLimits(clock=clock)
