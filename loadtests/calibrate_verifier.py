@@ -80,19 +80,29 @@ def questions(n_arith: int, n_choice: int, seed: int = SEED) -> list[dict[str, A
     """Seeded questions with known answers; one generator per kind, so asking for more of one kind
     leaves the other kind's questions as they were (and their cached drafts usable)."""
     out: list[dict[str, Any]] = []
+    seen: set[str] = set()  # a question asked twice could sit on both sides of the split
     rng = random.Random(seed)
-    for i in range(n_arith):
+    i = 0
+    while len(out) < n_arith:
         text, gold = _arithmetic(rng, i)
-        out.append({"id": f"arith-{i}", "kind": "arithmetic", "prompt": text, "gold": str(gold)})
+        i += 1
+        if text not in seen:
+            seen.add(text)
+            out.append({"id": f"arith-{len(out)}", "kind": "arithmetic", "prompt": text, "gold": str(gold)})
     rng = random.Random(seed + 1)
-    for i in range(n_choice):
+    i = 0
+    while len(out) < n_arith + n_choice:
         stem, opts, right = _choice(rng, i)
+        i += 1
         rng.shuffle(opts)
         lines = "\n".join(f"{'ABCD'[j]}) {o}" for j, o in enumerate(opts))
         text = f"{stem}\n{lines}\nAnswer with the letter only."
+        if text in seen:
+            continue
+        seen.add(text)
         out.append(
             {
-                "id": f"choice-{i}",
+                "id": f"choice-{len(out) - n_arith}",
                 "kind": "multiple choice",
                 "prompt": text,
                 "gold": "ABCD"[opts.index(right)],
@@ -154,8 +164,8 @@ async def generate(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--arithmetic", type=int, default=200)
-    ap.add_argument("--choice", type=int, default=100)
+    ap.add_argument("--arithmetic", type=int, default=330)
+    ap.add_argument("--choice", type=int, default=170)
     ap.add_argument("--cache", type=Path, default=ROOT / "loadtests" / "results" / "verifier-drafts.jsonl")
     ap.add_argument("--doc", type=Path, help="markdown file whose verifier-live section is replaced")
     ap.add_argument("--weights", type=Path, help="verifier weights file whose live models are replaced")
@@ -165,8 +175,7 @@ def main() -> int:
 
     qs = questions(args.arithmetic, args.choice)
     rows = asyncio.run(generate(qs, cached(args.cache), args.cache))
-    text, heads, meta = report(rows, ROOT / "gateway" / "classify" / "weights" / "verifier.json")
-    heldout = meta.pop("heldout")
+    text, heads, meta, heldout = report(rows, ROOT / "gateway" / "classify" / "weights" / "verifier.json")
     if args.weights:  # the shipped weights' regression test reads the drafts they were judged on
         HELDOUT.parent.mkdir(exist_ok=True)
         HELDOUT.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in heldout))

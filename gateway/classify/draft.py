@@ -130,7 +130,7 @@ def text_features(
 
 
 def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | None:
-    """Mean, 10th percentile and minimum of the sampled tokens' logprobs (scaled by 1/5), or None.
+    """Mean, 10th percentile and minimum of the sampled tokens' logprobs (in nats), or None.
 
     Sorting and summing run in C; the floor is applied by counting what lies below it (bisect), not
     by a Python pass over every token."""
@@ -141,9 +141,9 @@ def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | N
     n = len(lps)
     total = math.fsum(lps[low:]) + low * LOGPROB_FLOOR
     return {
-        "lp_mean": total / n / 5.0,
-        "lp_q10": max(lps[int(0.1 * (n - 1))], LOGPROB_FLOOR) / 5.0,
-        "lp_min": max(lps[0], LOGPROB_FLOOR) / 5.0,
+        "lp_mean": total / n,
+        "lp_q10": max(lps[int(0.1 * (n - 1))], LOGPROB_FLOOR),
+        "lp_min": max(lps[0], LOGPROB_FLOOR),
     }
 
 

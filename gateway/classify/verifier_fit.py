@@ -300,13 +300,19 @@ def arena_train(data_dir: Path) -> list[Example]:
 
 
 # ---- the live models (logprobs, samples): fitted on the embedded model's own drafts ----------------
+# The low quantile and the minimum are computed (explain shows them) but not read: on the embedded
+# model's drafts they added nothing to the mean and took fitted weights of the wrong sign
+# (docs/verifier-eval.md, "What each live input adds").
 LIVE_INPUTS = {
-    "logprobs": ("text", "lp_mean", "lp_q10", "lp_min"),
+    "logprobs": ("text", "lp_mean"),
     "samples": ("text", "agree"),
-    "logprobs+samples": ("text", "lp_mean", "lp_q10", "lp_min", "agree"),
+    "logprobs+samples": ("text", "lp_mean", "agree"),
 }
 # The text model's logit is taken at face value until the data says otherwise; the rest start at 0.
 LIVE_PRIORS = {"text": 1.0}
+# Weaker than the text model's: a few hundred live drafts, and logprob inputs whose spread is a
+# fraction of a nat, which a strength of 1 or more would flatten to nothing.
+LIVE_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
@@ -320,7 +326,10 @@ def fit_head(
     xs: Sequence[dict[str, float]], y: np.ndarray, inputs: Sequence[str], lam: float | None = None
 ) -> tuple[Head, float]:
     """A live model over `inputs`; a `lam` of None is chosen by 5-fold cross-validated log loss on
-    these (training) rows. Returns the model and its strength."""
+    these (training) rows. Every live input can only raise confidence (the text model's verdict, the
+    model's own certainty, the samples backing it): one fitted with a negative weight is noise on a
+    few hundred drafts, and is dropped (weight 0) and the rest refitted. Returns the model and its
+    strength."""
     import numpy as np
 
     prior = np.array([LIVE_PRIORS.get(k, 0.0) for k in inputs])
@@ -328,7 +337,7 @@ def fit_head(
     if lam is None:
         folds = np.arange(len(y)) % 5
         losses = {}
-        for cand in LAMBDAS:
+        for cand in LIVE_LAMBDAS:
             p = np.zeros(len(y))
             for f in range(5):
                 tr, te = folds != f, folds == f
@@ -336,5 +345,12 @@ def fit_head(
                 p[te] = 1.0 / (1.0 + np.exp(-(b + x[te] @ w)))
             losses[cand] = log_loss(p, y)
         lam = min(losses, key=lambda k: (losses[k], -k))
-    bias, w = fit_logistic(x, y, lam, prior)
-    return Head(round(bias, 5), {k: round(float(v), 5) for k, v in zip(inputs, w, strict=True)}), lam
+    used = np.ones(len(inputs), dtype=bool)
+    while True:
+        bias, w = fit_logistic(x[:, used], y, lam, prior[used])
+        weights = np.zeros(len(inputs))
+        weights[used] = w
+        if not (weights < 0).any():
+            break
+        used &= weights >= 0
+    return Head(round(bias, 5), {k: round(float(v), 5) for k, v in zip(inputs, weights, strict=True)}), lam
