@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.errors import UpstreamRejected, UpstreamUnavailable
-from gateway.protocol import Call, chat_view, embedding_view
+from gateway.protocol import Call, chat_view, completion_view, embedding_view
 from tests.conftest import Gateway
 
 # SmolLM2's end-of-text tokens banned: the model talks until max_tokens (~115 tokens/s on one thread),
@@ -139,3 +140,68 @@ async def test_gateway_full_queue_is_503_and_disconnects_free_it(gateway: Gatewa
             await asyncio.sleep(0.05)
         assert ok.status_code == 200, ok.text
         assert time.perf_counter() - t0 < 5
+
+
+# ---- logprobs, recorded as tokens are sampled (the model is loaded without logits_all) ----------
+ARITHMETIC = {"messages": [{"role": "user", "content": "What is 17 + 26? Answer with the number only."}]}
+
+
+def completion_call(body: dict[str, Any], stream: bool = False) -> Call:
+    body = {"model": "smollm2", **body, "stream": stream}
+    return Call(completion_view(body, 0), body)
+
+
+async def test_chat_logprobs_one_per_completion_token(backend: LlamaCppBackend) -> None:
+    reply = json.loads((await backend.complete(chat_call({**ARITHMETIC, "logprobs": True, "n": 2}))).content)
+    assert len(reply["choices"]) == 2
+    for choice in reply["choices"]:
+        content = choice["logprobs"]["content"]
+        assert content and all(t["logprob"] <= 0.0 and t["top_logprobs"] == [] for t in content)
+        assert "".join(t["token"] for t in content) == choice["message"]["content"]
+        assert all(bytes(t["bytes"]).decode() == t["token"] for t in content)
+    assert sum(len(c["logprobs"]["content"]) for c in reply["choices"]) == reply["usage"]["completion_tokens"]
+
+
+async def test_chat_logprobs_match_llama_cpps_own_with_logits_all(
+    backend: LlamaCppBackend, gguf: Path
+) -> None:
+    from llama_cpp import Llama
+
+    body = {**ARITHMETIC, "temperature": 0, "max_tokens": 12, "logprobs": True, "top_logprobs": 2}
+    ours = json.loads((await backend.complete(chat_call(body))).content)["choices"][0]["logprobs"]["content"]
+    ref_llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=1, logits_all=True, verbose=False)
+    try:
+        ref = ref_llm.create_chat_completion(
+            messages=body["messages"], temperature=0, max_tokens=12, logprobs=True, top_logprobs=2
+        )["choices"][0]["logprobs"]["content"]
+    finally:
+        ref_llm.close()
+    assert [t["token"] for t in ours] == [t["token"] for t in ref]
+    for mine, theirs in zip(ours, ref, strict=True):
+        assert mine["logprob"] == pytest.approx(float(theirs["logprob"]), abs=1e-3)
+        # greedy: the sampled token is the most likely one
+        assert mine["top_logprobs"][0]["token"] == mine["token"]
+        assert [a["logprob"] for a in mine["top_logprobs"]] == pytest.approx(
+            [float(a["logprob"]) for a in theirs["top_logprobs"]], abs=1e-3
+        )
+
+
+async def test_no_logprobs_unless_asked(backend: LlamaCppBackend) -> None:
+    reply = json.loads((await backend.complete(chat_call({**ARITHMETIC, "max_tokens": 4}))).content)
+    assert reply["choices"][0]["logprobs"] is None
+
+
+async def test_completion_logprobs_in_the_legacy_shape(backend: LlamaCppBackend) -> None:
+    call = completion_call({"prompt": "1, 2, 3, 4,", "max_tokens": 6, "temperature": 0, "logprobs": 2})
+    reply = json.loads((await backend.complete(call)).content)
+    lp = reply["choices"][0]["logprobs"]
+    assert len(lp["tokens"]) == len(lp["token_logprobs"]) == reply["usage"]["completion_tokens"]
+    assert all(v <= 0.0 for v in lp["token_logprobs"]) and all(len(t) == 2 for t in lp["top_logprobs"])
+    assert lp["text_offset"][0] == 0 and "".join(lp["tokens"]) == reply["choices"][0]["text"]
+
+
+async def test_logprobs_refused_where_they_cannot_be_recorded(backend: LlamaCppBackend) -> None:
+    with pytest.raises(UpstreamRejected, match="non-streamed"):
+        await anext(backend.stream(chat_call({**ARITHMETIC, "logprobs": True}, stream=True)))
+    with pytest.raises(UpstreamRejected, match="echo"):
+        await backend.complete(completion_call({"prompt": "hi", "echo": True, "logprobs": 1}))

@@ -20,8 +20,14 @@ from typing import Any, TypeVar
 import msgspec
 
 from gateway.backends.base import Backend, Call, Reply, Resources
+from gateway.backends.llamacpp.logprobs import TokenLogprobs, chat_logprobs, completion_logprobs
 from gateway.backends.llamacpp.model import Cancel, cancellable_llama, default_gguf
-from gateway.backends.llamacpp.params import chat_kwargs, completion_kwargs, embedding_input
+from gateway.backends.llamacpp.params import (
+    chat_kwargs,
+    completion_kwargs,
+    embedding_input,
+    logprobs_asked,
+)
 from gateway.errors import (
     ConfigError,
     StreamInterrupted,
@@ -195,19 +201,27 @@ class LlamaCppBackend(Backend):
         cancel = Cancel()
         if call.endpoint == "embeddings":
             return Reply(_encode(await self._run(lambda: self._embed(call.body), cancel)))
-        if call.endpoint == "chat":
+        chat = call.endpoint == "chat"
+        if chat:
             kw = chat_kwargs(call, self.model, stream=False)
             method = "create_chat_completion"
         else:
             kw = completion_kwargs(call, self.model, stream=False)
             method = "create_completion"
+        top = logprobs_asked(call, stream=False)
 
         def gen() -> Any:
-            self._llm.active = cancel
+            llm = self._llm
+            rec = TokenLogprobs(top) if top is not None else None
+            llm.active, llm.recording = cancel, rec
             try:
-                return getattr(self._llm, method)(**kw)
+                out = getattr(llm, method)(**kw)
             finally:
-                self._llm.active = None
+                llm.active = llm.recording = None
+            if rec is not None:
+                render = chat_logprobs if chat else completion_logprobs
+                out["choices"][0]["logprobs"] = render(rec, llm, out["usage"]["completion_tokens"])
+            return out
 
         n = int(call.body.get("n") or 1)
         return Reply(_encode(await self._run(lambda: _n_choices(gen, n), cancel)))
@@ -224,6 +238,7 @@ class LlamaCppBackend(Backend):
             kw, method = chat_kwargs(call, self.model, stream=True), "create_chat_completion"
         else:
             kw, method = completion_kwargs(call, self.model, stream=True), "create_completion"
+        logprobs_asked(call, stream=True)  # refuses them: they come with whole answers only
         cancel = Cancel()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gateway.backends.llamacpp.logprobs import TokenLogprobs
 from gateway.errors import ConfigError
 
 __all__ = ["Cancel", "cancellable_llama", "default_gguf"]
@@ -40,21 +42,45 @@ class Cancel:
 
 @functools.cache
 def cancellable_llama() -> type[Any]:
-    """Llama whose completions honour the Cancel of the call in progress.
+    """Llama whose completions honour the Cancel of the call in progress, and can record logprobs.
 
     create_chat_completion takes no stopping criteria, but its chat handler ends in create_completion,
     which does: hooking there makes chat and text completions cancellable alike. One thread drives
-    each instance, so a plain attribute carries the current call's criterion.
+    each instance, so plain attributes carry the current call's criterion and logprob recorder.
     """
-    from llama_cpp import Llama, StoppingCriteriaList
+    import numpy as np
+    from llama_cpp import Llama, StoppingCriteriaList, llama_get_logits_ith
 
     class CancellableLlama(Llama):
         active: Cancel | None = None
+        recording: TokenLogprobs | None = None
 
         def create_completion(self, *args: Any, **kwargs: Any) -> Any:
             if self.active is not None:
                 theirs = kwargs.get("stopping_criteria") or []
                 kwargs["stopping_criteria"] = StoppingCriteriaList([self.active, *theirs])
             return super().create_completion(*args, **kwargs)
+
+        def generate(self, *args: Any, **kwargs: Any) -> Any:
+            tokens = super().generate(*args, **kwargs)
+            return tokens if self.recording is None else self._recorded(tokens, self.recording)
+
+        def _recorded(self, tokens: Any, rec: TokenLogprobs) -> Iterator[int]:
+            # Each token is yielded right after it is sampled and before it is decoded, so the
+            # context's last logits row is still the one the sampler read. A logits processor would
+            # see the same row but costs a copy of it per token and runs before the token is chosen.
+            n_vocab, ctx = self.n_vocab(), self._ctx.ctx
+            sent = None
+            try:
+                while True:
+                    try:
+                        token = tokens.send(sent)
+                    except StopIteration:
+                        return
+                    row = np.ctypeslib.as_array(llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
+                    rec.note(int(token), row)
+                    sent = yield token
+            finally:
+                tokens.close()
 
     return CancellableLlama

@@ -13,7 +13,7 @@ from gateway.errors import UpstreamRejected
 if TYPE_CHECKING:
     from gateway.protocol import Call
 
-__all__ = ["DEFAULT_MAX_TOKENS", "chat_kwargs", "completion_kwargs", "embedding_input"]
+__all__ = ["DEFAULT_MAX_TOKENS", "chat_kwargs", "completion_kwargs", "embedding_input", "logprobs_asked"]
 
 # Without a cap a small model can ramble to the end of its context; OpenAI's own default is "until done".
 DEFAULT_MAX_TOKENS = 512
@@ -41,7 +41,8 @@ def chat_kwargs(call: Call, model: str, *, stream: bool) -> dict[str, Any]:
     body = call.body
     kw = _common(body, model, stream, call.view.output_tokens)
     kw["messages"] = body["messages"]
-    for key in ("tools", "tool_choice", "response_format", "logprobs", "top_logprobs"):
+    # logprobs are not passed on: llama-cpp-python refuses them without logits_all (see logprobs.py).
+    for key in ("tools", "tool_choice", "response_format"):
         if body.get(key) is not None:
             kw[key] = body[key]
     return kw
@@ -61,10 +62,40 @@ def completion_kwargs(call: Call, model: str, *, stream: bool) -> dict[str, Any]
                 "The embedded model takes one prompt per request.", param="prompt", code="unsupported_value"
             )
     kw["prompt"] = prompt
-    for key in ("echo", "suffix", "logprobs"):
+    for key in ("echo", "suffix"):
         if body.get(key) is not None:
             kw[key] = body[key]
     return kw
+
+
+def logprobs_asked(call: Call, *, stream: bool) -> int | None:
+    """None when the call wants no logprobs, else how many alternatives per token it wants (0-20).
+
+    They are recorded as the tokens are sampled, so a prompt's own tokens (`echo`) have none, and a
+    stream would need them split by chunk: both refused rather than answered without them.
+    """
+    body = call.body
+    if call.endpoint == "chat":
+        if body.get("logprobs") is not True:
+            return None
+        top = int(body.get("top_logprobs") or 0)
+    else:
+        if body.get("logprobs") is None:
+            return None
+        top = int(body["logprobs"])
+        if body.get("echo"):
+            raise UpstreamRejected(
+                "The embedded model has no logprobs for the prompt's tokens (echo with logprobs).",
+                param="echo",
+                code="unsupported_value",
+            )
+    if stream:
+        raise UpstreamRejected(
+            "The embedded model returns logprobs on non-streamed requests only.",
+            param="logprobs",
+            code="unsupported_value",
+        )
+    return top
 
 
 def embedding_input(body: dict[str, Any]) -> str | list[str]:

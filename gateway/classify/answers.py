@@ -1,0 +1,233 @@
+"""What a question asks for, and what a draft answered: the text half of the verifier.
+
+Pure string work on bounded slices (the tail of the question, the head of the answer), so a draft costs
+tens of microseconds however long it is. Nothing here knows about weights or models.
+
+- `expectation(view)`: does the question list options (A) B) ...), ask for a number, for code, for
+  the answer alone ("only", "without explanation")?
+- `final_answer(text, expect)`: the draft's answer in a normal form two drafts can be compared by
+  (an option letter, a number, a short phrase), or None where there is no short answer to compare.
+- `refusal`, `hedging`, `repetition`, `code_broken`: cues that the draft is not a usable answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.protocol import RequestView
+
+__all__ = [
+    "Expectation",
+    "code_broken",
+    "expectation",
+    "final_answer",
+    "hedging",
+    "refusal",
+    "repetition",
+    "similarity",
+    "words",
+]
+
+QUESTION_CHARS = 1024  # the question being asked sits at the end of the last user message
+ANSWER_CHARS = 4096  # enough for a code answer; cues past it would not change the verdict
+SHORT_ANSWER_CHARS = 80  # a longer free-text answer is compared by similarity, not equality
+
+# "A) text", "A. text", "(A) text", "A: text" at the start of a line.
+_OPTION = re.compile(r"(?m)^[ \t]*\(?([A-J])[).:][ \t]*(\S[^\n]*)?$")
+_ARITH = re.compile(r"\d\s*(?:[-+*/x\u00d7^]|plus|minus|times|divided by)\s*\d")
+_NUMERIC = re.compile(
+    r"\b(?:how many|how much|how old|how far|how long|calculate|compute|solve|sum of|product of|"
+    r"difference between|the number only|a number|numeric|what number|percent)\b"
+)
+_CODE = re.compile(
+    r"\b(?:write|implement|create|define|complete|fix)\b[^.\n]{0,80}?"
+    r"\b(?:function|program|script|code|class|method|query|regex)\b|```"
+)
+_ONLY = re.compile(
+    r"\b(?:only|without explanation|just the|one word|single word|single choice|single letter|"
+    r"no explanation|briefly)\b"
+)
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_ANSWER_IS = re.compile(r"(?i)\b(?:answer|result|total|solution)\b\W{0,3}(?:is|=|:)?\W{0,3}")
+_LEAD_ANSWER = re.compile(r"(?i)^(?:the\s+)?(?:final\s+|correct\s+)?(?:answer|result)\s*(?:is)?\s*[:=]?\s*")
+_LETTER_ALONE = re.compile(r"\(?([A-J])\)?[.:)]?")
+_LETTER_LEAD = re.compile(r"\(?([A-J])[).:](?:\s|$)")
+_LETTER_SAID = re.compile(r"(?:[Aa]nswer|[Oo]ption|[Cc]hoice)\W{0,3}(?:is\W{0,3})?\(?([A-J])\b(?![a-z'])")
+_REFUSAL = re.compile(
+    r"\b(?:i'm sorry|i am sorry|i apologi[sz]e|i can(?:no|')t (?:help|assist|answer|provide|do|"
+    r"comply|determine)|i(?: am|'m) (?:not able|unable) to|as an ai\b|as a language model|"
+    r"i do(?: not|n't) (?:know|have (?:enough )?(?:information|access)))"
+)
+_HEDGE = re.compile(
+    r"\b(?:i think|i believe|i'm not sure|i am not sure|not certain|not entirely sure|probably|"
+    r"perhaps|maybe|might be|could be|possibly|it seems|it depends|i guess|hard to say)\b"
+)
+_WORD = re.compile(r"[a-z0-9]+")
+_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """The answer's expected form, read from the question."""
+
+    options: dict[str, str]  # letter -> option text (lowercase), for the last list of options
+    numeric: bool
+    code: bool
+    only: bool  # asks for the answer alone
+
+    @property
+    def short(self) -> bool:
+        """A short final answer two samples can agree on exactly."""
+        return bool(self.options) or self.numeric
+
+
+NOTHING = Expectation({}, numeric=False, code=False, only=False)
+
+
+def _last_options(text: str) -> dict[str, str]:
+    """The last run A, B, C, ... of option lines: few-shot prompts list earlier questions' options too."""
+    run: dict[str, str] = {}
+    found: dict[str, str] = {}
+    for m in _OPTION.finditer(text):
+        letter = m.group(1)
+        if letter == "A":
+            run = {}
+        elif not run or ord(letter) != ord(max(run)) + 1:
+            continue
+        run[letter] = (m.group(2) or "").strip().lower()
+        if len(run) >= 2:
+            found = run
+    return found
+
+
+def expectation(view: RequestView) -> Expectation:
+    question = ""
+    for m in reversed(view.messages):
+        if m.role == "user":
+            question = m.text[-QUESTION_CHARS:]
+            break
+    if not question:
+        return NOTHING
+    low = question.lower()
+    options = _last_options(question)
+    code = not options and _CODE.search(low) is not None
+    return Expectation(
+        options=options,
+        numeric=not options
+        and not code
+        and (_ARITH.search(low) is not None or _NUMERIC.search(low) is not None),
+        code=code,
+        only=_ONLY.search(low) is not None,
+    )
+
+
+def _number(token: str) -> str:
+    value = float(token.replace(",", ""))
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _final_number(text: str) -> str | None:
+    said = None
+    for m in _ANSWER_IS.finditer(text):
+        said = m  # the last "answer is" wins: drafts correct themselves
+    if said is not None and (n := _NUMBER.match(text, said.end())) is not None:
+        return _number(n.group())
+    eq = text.rfind("=")
+    tail = text[eq + 1 :] if eq >= 0 else text
+    numbers = _NUMBER.findall(tail)
+    return _number(numbers[-1]) if numbers else None
+
+
+def _final_letter(text: str, options: dict[str, str]) -> str | None:
+    """The option a draft chose: a letter alone, the last "the answer is B" (a draft that corrects
+    itself means its last word), a leading "B)", or the one option whose text it names.
+
+    A letter outside the options is returned as it is, so the caller can tell it is not one of them.
+    """
+    head = text.strip()[:SHORT_ANSWER_CHARS]
+    if m := _LETTER_ALONE.fullmatch(head):
+        return m.group(1)
+    said = _LETTER_SAID.findall(text[:ANSWER_CHARS])
+    if said:
+        return str(said[-1])
+    if m := _LETTER_LEAD.match(head):
+        return m.group(1)
+    low = head.lower()
+    named = [k for k, v in options.items() if len(v) >= 2 and v in low]
+    if len(named) == 1:
+        return named[0]
+    return None
+
+
+def _normal(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def final_answer(text: str, expect: Expectation) -> str | None:
+    """The draft's final answer in a normal form, or None where it gave none that can be compared."""
+    if expect.options:
+        return _final_letter(text, expect.options)
+    if expect.numeric:
+        return _final_number(text[-ANSWER_CHARS:])
+    if expect.code:
+        return None  # compared by similarity
+    stripped = text.strip()
+    if 0 < len(stripped) <= SHORT_ANSWER_CHARS:
+        return _normal(_LEAD_ANSWER.sub("", stripped, count=1)) or None
+    return None
+
+
+def code_of(text: str) -> str | None:
+    """The first fenced block, else the text itself when it reads like code; None when there is none."""
+    m = _FENCE.search(text[:ANSWER_CHARS])
+    if m is not None:
+        return m.group(1)
+    head = text[:ANSWER_CHARS]
+    return head if ("def " in head or "return " in head or "class " in head or "import " in head) else None
+
+
+def code_broken(text: str) -> bool:
+    """An unclosed fence or unbalanced brackets: cut off mid-answer, or not code that can run.
+
+    str.count runs at C speed; parsing (ast) would cost ~70 µs for 300 characters of code.
+    """
+    head = text[:ANSWER_CHARS]
+    if head.count("```") % 2:
+        return True
+    code = code_of(head) or ""
+    return (
+        code.count("(") != code.count(")")
+        or code.count("[") != code.count("]")
+        or code.count("{") != code.count("}")
+    )
+
+
+def refusal(text: str) -> bool:
+    return _REFUSAL.search(text[:400].lower()) is not None
+
+
+def hedging(text: str) -> bool:
+    return _HEDGE.search(text[:ANSWER_CHARS].lower()) is not None
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text[:ANSWER_CHARS].lower())
+
+
+def repetition(toks: list[str]) -> float:
+    """Share of repeated word 4-grams: a small model stuck in a loop repeats itself to max_tokens."""
+    n = len(toks) - 3
+    if n < 8:
+        return 0.0
+    return 1.0 - len(set(zip(toks, toks[1:], toks[2:], toks[3:], strict=False))) / n
+
+
+def similarity(a: list[str], b: list[str]) -> float:
+    """Jaccard similarity of two drafts' word sets: agreement where there is no short answer."""
+    sa, sb = set(a), set(b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)

@@ -1,0 +1,176 @@
+"""A draft answer and the verifier's features of it, by group; a group the draft cannot give is absent.
+
+- text (always): cues read from the answer and the question (answers.py), and the pre-generation
+  difficulty score when the caller has one;
+- logprobs (when the sampled tokens' log-probabilities are known): their mean, a low quantile and the
+  minimum. The mean and the quantile do not grow with the answer's length, as a sum would; the minimum
+  does a little, and the fit weighs it accordingly;
+- agreement (two drafts or more): the share of the other samples that gave the first draft's final
+  answer, or, where there is no short answer to compare, their word overlap with it.
+
+Absent groups are absent (not zero, which would read as a confident value): the verifier picks the
+weights fitted for the groups at hand (verifier.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.classify import answers
+
+if TYPE_CHECKING:
+    from gateway.classify.answers import Expectation
+
+__all__ = [
+    "LOGPROB_FEATURES",
+    "TEXT_FEATURES",
+    "Draft",
+    "agreement",
+    "best_draft",
+    "difficulty_logit",
+    "draft_of",
+    "drafts_of",
+    "logprob_features",
+    "text_features",
+]
+
+TEXT_FEATURES = (
+    "finish_length",
+    "refusal",
+    "hedging",
+    "missing_answer",
+    "code_broken",
+    "repetition",
+    "log_chars",
+)
+LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min")
+LOGPROB_FLOOR = -20.0  # a token the model all but ruled out; one of them should not dominate the mean
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    content: str
+    finish_reason: str | None = None
+    logprobs: tuple[float, ...] | None = None  # the sampled tokens' log-probabilities, if known
+
+
+def draft_of(obj: Any) -> Draft:
+    """A Draft from JSON: a replay line's draft ({"content", "finish_reason", "logprobs": [{"token",
+    "logprob"}, ...]}), a chat choice ({"message": {"content"}, "logprobs": {"content": [...]}}) or a
+    completions choice ({"text", "logprobs": {"token_logprobs": [...]}}). ValueError if it is none."""
+    if not isinstance(obj, dict):
+        raise ValueError("a draft is a JSON object")
+    message = obj.get("message")
+    content = message.get("content") if isinstance(message, dict) else obj.get("content", obj.get("text"))
+    if content is None and isinstance(message, dict):
+        content = ""  # a tool call or a refusal: no text to judge
+    if not isinstance(content, str):
+        raise ValueError("a draft needs `content` (text)")
+    raw = obj.get("logprobs")
+    if isinstance(raw, dict):
+        raw = raw.get("content") if "content" in raw else raw.get("token_logprobs")
+    logprobs = None
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise ValueError("`logprobs` is a list")
+        values: list[float] = []
+        for t in raw:
+            v = t.get("logprob") if isinstance(t, dict) else t
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                raise ValueError("each logprob is a number")
+            values.append(float(v))
+        logprobs = tuple(values)
+    finish = obj.get("finish_reason")
+    return Draft(content, finish if isinstance(finish, str) else None, logprobs)
+
+
+def drafts_of(value: Any) -> tuple[Draft, ...]:
+    """A replay line's `draft`: one draft object or a non-empty list of them (ValueError otherwise)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("`draft` is an empty list")
+    return tuple(draft_of(v) for v in items)
+
+
+def difficulty_logit(difficulty: float) -> float:
+    d = min(max(difficulty, 1e-4), 1.0 - 1e-4)
+    return math.log(d / (1.0 - d))
+
+
+def text_features(
+    draft: Draft, expect: Expectation, answer: str | None, toks: list[str] | None = None
+) -> dict[str, float]:
+    """Features of one draft's text; `answer` is answers.final_answer(draft.content, expect) and
+    `toks` answers.words(draft.content), when the caller has them already."""
+    text = draft.content
+    toks = answers.words(text) if toks is None else toks
+    if not text.strip():
+        missing = True
+    elif expect.options:
+        missing = answer is None or answer not in expect.options
+    elif expect.numeric:
+        missing = answer is None
+    elif expect.code:
+        missing = answers.code_of(text) is None
+    else:
+        missing = False
+    return {
+        "finish_length": float(draft.finish_reason == "length"),
+        "refusal": float(answers.refusal(text)),
+        "hedging": float(answers.hedging(text)),
+        "missing_answer": float(missing),
+        "code_broken": float(expect.code and answers.code_broken(text)),
+        "repetition": answers.repetition(toks),
+        "log_chars": math.log1p(len(text)) / 8.0,
+    }
+
+
+def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | None:
+    """Mean, 10th percentile and minimum of the sampled tokens' logprobs (in nats), or None.
+
+    Sorting and summing run in C; the floor is applied by counting what lies below it (bisect), not
+    by a Python pass over every token."""
+    if not logprobs:
+        return None
+    lps = sorted(logprobs)
+    low = bisect.bisect_left(lps, LOGPROB_FLOOR)
+    n = len(lps)
+    total = math.fsum(lps[low:]) + low * LOGPROB_FLOOR
+    return {
+        "lp_mean": total / n,
+        "lp_q10": max(lps[int(0.1 * (n - 1))], LOGPROB_FLOOR),
+        "lp_min": max(lps[0], LOGPROB_FLOOR),
+    }
+
+
+def agreement(
+    drafts: Sequence[Draft], found: Sequence[str | None], head: list[str] | None = None
+) -> float | None:
+    """How far the other samples back the first: share with the same final answer, else word overlap
+    (`head`: the first draft's answers.words, when the caller has them)."""
+    if len(drafts) < 2:
+        return None
+    first = found[0]
+    if first is not None:
+        return sum(a == first for a in found[1:]) / (len(found) - 1)
+    head = answers.words(drafts[0].content) if head is None else head
+    return sum(answers.similarity(head, answers.words(d.content)) for d in drafts[1:]) / (len(drafts) - 1)
+
+
+def best_draft(drafts: Sequence[Draft], found: Sequence[str | None]) -> int:
+    """Self-consistency: the draft whose final answer most samples share (the earliest on a tie); with
+    no short answers, the one closest in words to the others."""
+    if len(drafts) < 2:
+        return 0
+    if any(a is not None for a in found):
+        votes = [sum(b == a for b in found) if a is not None else 0 for a in found]
+        return votes.index(max(votes))
+    toks = [answers.words(d.content) for d in drafts]
+    closeness = [
+        sum(answers.similarity(t, u) for j, u in enumerate(toks) if j != i) for i, t in enumerate(toks)
+    ]
+    return closeness.index(max(closeness))

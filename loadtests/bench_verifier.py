@@ -1,0 +1,72 @@
+"""How fast the verifier judges drafts, as `gateway route` replays them: one core, pure Python.
+
+Each case builds the request view from the request body (as a replay line does) and calls
+Verifier.confidence; the target is >= 5,000 drafts a second (<= 200 us each).
+
+  .venv/bin/python loadtests/bench_verifier.py [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from typing import Any
+
+from gateway.classify.verifier import Draft, default_verifier
+from gateway.protocol import chat_view
+
+CODE = (
+    "Here is a Python function that counts the set bits:\n\n```python\ndef count_set_bits(n):\n"
+    "    count = 0\n    while n > 0:\n        count += n & 1\n        n >>= 1\n    return count\n```\n\n"
+    + "This function works by repeatedly checking the lowest bit and shifting the number right. "
+    * 2
+)
+MC = (
+    "Which statement describes how energy can be helpful?\nA) Lightning strikes a building.\n"
+    "B) The wind blows down a sign.\nC) Electricity heats an oven.\nD) A fire burns down a house.\n"
+    'Print only a single choice from "A" or "B" or "C" or "D" without explanation.\nAnswer:\n'
+)
+
+
+def _lps(n: int, rng: random.Random) -> tuple[float, ...]:
+    return tuple(-(rng.random() ** 3) * 4 for _ in range(n))
+
+
+def cases() -> dict[str, tuple[dict[str, Any], list[Draft]]]:
+    rng = random.Random(1)
+    mc = {"messages": [{"role": "user", "content": MC * 3}]}  # a few-shot prompt of ~1,300 characters
+    arith = {"messages": [{"role": "user", "content": "What is 17 + 26? Answer with the number only."}]}
+    code = {"messages": [{"role": "user", "content": "Write a python function to count set bits."}]}
+    return {
+        "multiple choice, 1 draft, no logprobs": (mc, [Draft("C")]),
+        "arithmetic, 1 draft, 8 logprobs": (arith, [Draft("17 + 26 = 43", "stop", _lps(8, rng))]),
+        "arithmetic, 3 drafts, 8 logprobs each": (
+            arith,
+            [Draft(t, "stop", _lps(8, rng)) for t in ("43", "17 + 26 = 43", "42")],
+        ),
+        "code, 1 draft (~500 chars), 160 logprobs": (code, [Draft(CODE, "stop", _lps(160, rng))]),
+        "code, 3 drafts, 160 logprobs each": (code, [Draft(CODE, "length", _lps(160, rng))] * 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    verifier = default_verifier()
+    out = {}
+    for name, (body, drafts) in cases().items():
+        raw = {"model": "auto", **body}
+        n, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < args.seconds:
+            for _ in range(200):
+                verifier.confidence(chat_view(raw, 0), drafts, 0.4)
+            n += 200
+        out[name] = {"calls_per_s": round(n / elapsed), "us_per_call": round(elapsed / n * 1e6, 1)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
