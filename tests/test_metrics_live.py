@@ -112,6 +112,10 @@ def test_names_follow_conventions(gateway: Gateway) -> None:
     for f in ours:
         assert f.name.startswith("gateway_")
         if f.type == "histogram":
-            assert f.name.endswith("_seconds") or f.name == "gateway_difficulty", f.name
+            # Unitless: probabilities.
+            assert f.name.endswith("_seconds") or f.name in (
+                "gateway_difficulty",
+                "gateway_cascade_confidence",
+            )
         if f.type == "counter":  # the parser drops the `_total` its samples carry
             assert all(s.name.endswith("_total") for s in f.samples), f.name

@@ -45,7 +45,8 @@ def test_route_replays_a_file(tmp_path: Path) -> None:
     ]
     stdin = "\n".join(json.dumps(x) for x in lines) + "\n{broken\n\n"
     out = gateway("route", "--routes", str(routes), "--header", "x-latency-budget-ms: 1500", stdin=stdin)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1  # some lines failed: the run went on, and says so
+    assert "2 line(s) could not be routed" in out.stderr
     rows = [json.loads(x) for x in out.stdout.splitlines()]
     assert len(rows) == 5  # one per non-empty line, errors included
     for row in rows[:2]:
@@ -60,8 +61,10 @@ def test_route_replays_a_file(tmp_path: Path) -> None:
         "reason": "pinned",
         "difficulty": None,
     }
-    assert rows[3]["error"]["code"] == "model_not_found"
-    assert rows[4]["error"]["code"] == "invalid_json"
+    assert rows[3]["error"]["code"] == "model_not_found" and rows[3]["line"] == 4
+    assert rows[4]["error"]["code"] == "invalid_json" and rows[4]["line"] == 5
+    good = gateway("route", "--routes", str(routes), stdin="\n".join(json.dumps(x) for x in lines[:3]))
+    assert good.returncode == 0, good.stderr
 
 
 def test_route_rejects_bad_header_and_bad_routes(tmp_path: Path) -> None:

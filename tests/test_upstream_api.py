@@ -27,7 +27,8 @@ def test_fake_upstream_chat_rewrites_model_and_sends_key(
         extra_body={"vendor_extra": {"keep": True}},
     )
     resp = raw.parse()
-    assert resp.choices[0].message.content == "I am the large tier."
+    call = resp.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "lookup" and resp.choices[0].finish_reason == "tool_calls"  # type: ignore[union-attr]
     assert resp.model == "fake-large"
     assert raw.headers["x-gateway-backend"] == "fake-large"
     assert raw.headers["x-gateway-tier"] == "large"

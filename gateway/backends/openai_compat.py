@@ -86,6 +86,7 @@ def transport_error(backend: str, exc: BaseException) -> UpstreamError:
     return UpstreamError(f"Backend '{backend}' broke the connection.", code="upstream_protocol")
 
 
+_FINAL_EVENTS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed")
 # What the HTTP client may raise for a failed exchange (not a status): translated, never leaked.
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
@@ -163,12 +164,21 @@ class OpenAICompatBackend(Backend):
             if resp.status >= 400:
                 raise status_error(self.name, resp.status, await resp.read(), resp.headers)
             tail = b""
+            # Chat streams end with [DONE]; a Responses stream with its final event, whose type comes
+            # first in an event that may be long: remember having seen one.
+            final = call.endpoint == "responses"
+            ended = False
             async for chunk in resp.content.iter_any():
                 started = True
-                tail = (tail + chunk[-16:])[-16:]
+                if final and not ended:
+                    seen = tail + chunk  # an event line split over two reads is still found
+                    ended = any(e in seen for e in _FINAL_EVENTS)
+                    tail = chunk[-32:]
+                elif not final:
+                    tail = (tail + chunk[-16:])[-16:]
                 yield chunk
             finished = True
-            if DONE_MARK not in tail:
+            if not (ended or DONE_MARK in tail):
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )

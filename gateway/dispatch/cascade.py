@@ -1,17 +1,17 @@
 """The cascade strategy: the draft tier answers in full, internally; the verifier judges the draft; an
 accepted draft is the answer, a rejected or failed one goes to the escalation plan.
 
-The draft is asked for without streaming, with token log-probabilities, and with `n` samples when the
-route verifies several (a sampling temperature then, so they can disagree). The client gets exactly
-one answer: the draft's, reduced to one choice and stripped of what it did not ask for, or the
+The draft is asked for without streaming and with token log-probabilities; when the route verifies
+several samples, the others are asked for beside it, at a sampling temperature, as votes on it. The
+client gets exactly one answer: the first draft, stripped of what it did not ask for, or the
 escalation's, streamed through as any stream. An escalated answer is not verified again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import Counter
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -21,7 +21,7 @@ from gateway.dispatch.walk import PLAIN, Answer
 from gateway.errors import GatewayError
 from gateway.observability.recorder import Spent
 from gateway.protocol import BYTES_PER_TOKEN, Call, Usage, estimated_usage
-from gateway.protocol.choices import Choice, choices_of, keep_one
+from gateway.protocol.choices import choices_of, keep_one
 
 if TYPE_CHECKING:
     from gateway.dispatch.walk import Mode, Walk
@@ -34,49 +34,80 @@ _encode = msgspec.json.Encoder().encode
 _T = TypeVar("_T")
 
 
-def draft_call(call: Call, how: CascadePlan) -> Call:
-    """The request as the draft tier gets it: whole, with log-probabilities, `samples` answers."""
-    body = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")}
+def _draft_body(call: Call, n: int, temperature: float | None) -> dict[str, Any]:
+    body = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options", "n")}
     body["logprobs"] = True
-    if how.samples > 1:
-        body["n"] = how.samples
-        body["temperature"] = how.temperature
-    return Call(call.view, body, call.received, call.tenant)
+    if n > 1:
+        body["n"] = n
+    if temperature is not None:
+        body["temperature"] = temperature
+    return body
 
 
-def _representative(choices: list[Choice]) -> int:
-    """The position of the answer the most samples agree on (the first of them)."""
-    norm = [" ".join(c.content.lower().split()) for c in choices]
-    top, _ = Counter(norm).most_common(1)[0]
-    return norm.index(top)
+def draft_calls(call: Call, how: CascadePlan) -> tuple[Call, Call | None]:
+    """The request as the draft tier gets it: whole, with log-probabilities; and, when the route
+    verifies several samples, the other samples' request, at a sampling temperature so they can
+    disagree. The first draft keeps the request's own temperature (greedy by default): on the
+    embedded model the majority of temperature samples is less often right than it."""
+    first = Call(call.view, _draft_body(call, 1, None), call.received, call.tenant)
+    if how.samples < 2:
+        return first, None
+    votes = _draft_body(call, how.samples - 1, how.temperature)
+    return first, Call(call.view, votes, call.received, call.tenant)
+
+
+def _summed(a: Usage | None, b: Usage | None) -> Usage | None:
+    if a is None or b is None:
+        return a or b
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens)
 
 
 class Cascade:
     async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]:
         how = walk.decision.cascade
         assert how is not None, "a cascade plan without its cascade"
-        accepted = await self._draft(walk, how)
-        if accepted is not None:
-            return Answer(accepted.backend, accepted.tier, mode.of_reply(walk, accepted.result))
-        walk.trace.cascade = "escalated"
+        if walk.call.endpoint == "responses" and walk.call.chat is None:
+            walk.trace.cascade = "skipped"  # only a backend speaking Responses natively can serve it
+        else:
+            accepted = await self._draft(walk, how)
+            if accepted is not None:
+                return Answer(accepted.backend, accepted.tier, mode.of_reply(walk, accepted.result))
+            walk.trace.cascade = "escalated"
         return await walk.run(walk.candidates(how.escalate), mode)
 
     async def _draft(self, walk: Walk, how: CascadePlan) -> Answer[Reply] | None:
         """The draft, when the verifier accepts it; None when the request must escalate."""
-        call, trace = walk.call, walk.trace
-        plan = walk.decision.plan
+        call = walk.call.chat or walk.call  # a Responses request drafts in chat form
+        trace, plan = walk.trace, walk.decision.plan
         deadline = walk.clock() + walk.snap.first_token_s.get(plan.tier, walk.remaining())
         if how.draft_timeout_s is not None:
             deadline = min(deadline, walk.clock() + how.draft_timeout_s)
+        first, votes = draft_calls(call, how)
+        candidates = walk.candidates(plan)
+        # The votes run beside the first draft, each its own walk (an embedded model queues them).
+        side = walk.fork()
+        results = await asyncio.gather(
+            walk.run(candidates, PLAIN, first, deadline),
+            side.run(candidates, PLAIN, votes, deadline) if votes is not None else _nothing(),
+            return_exceptions=True,
+        )
+        answer, more = results
+        if isinstance(more, BaseException) and not isinstance(more, GatewayError):
+            raise more
+        if not isinstance(answer, Answer):
+            if isinstance(answer, GatewayError):  # a draft that fails is not an error: escalate
+                log.info("cascade draft failed, escalating: %s", answer.message)
+                return None
+            raise answer
+        reply: Reply = answer.result
+        endpoint = "chat" if call.endpoint == "responses" else call.endpoint
+        usage = _summed(trace.usage, side.trace.usage if isinstance(more, Answer) else None)
+        usage = usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
+        trace.usage = usage
         try:
-            answer = await walk.run(walk.candidates(plan), PLAIN, draft_call(call, how), deadline)
-        except GatewayError as err:  # a draft that fails is not an error: the request escalates
-            log.info("cascade draft failed, escalating: %s", err.message)
-            return None
-        reply = answer.result
-        usage = trace.usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
-        try:
-            data, choices = choices_of(reply.content, call.endpoint)
+            data, choices = choices_of(reply.content, endpoint)
+            if isinstance(more, Answer):
+                choices += choices_of(more.result.content, endpoint)[1]
         except ValueError:
             log.warning("cascade draft from %s is not a completion; escalating", answer.backend.name)
             self._spent(walk, answer, usage)
@@ -88,7 +119,7 @@ class Cascade:
             self._spent(walk, answer, usage)
             return None
         trace.cascade = "accepted"
-        keep = keep_one(data, _representative(choices), logprobs=call.body.get("logprobs") is True)
+        keep = keep_one(data, 0, logprobs=walk.call.body.get("logprobs") is True)
         return Answer(answer.backend, answer.tier, Reply(_encode(keep), reply.status, reply.headers))
 
     @staticmethod
@@ -96,3 +127,7 @@ class Cascade:
         walk.trace.draft = Spent(
             answer.tier, answer.backend.name, usage, walk.snap.costs.bill(answer.tier, usage)
         )
+
+
+async def _nothing() -> None:
+    return None

@@ -19,6 +19,7 @@ import msgspec
 
 from gateway.dispatch.timeouts import within
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.observability.recorder import Trace
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from gateway.dispatch.inflight import InFlight, Slot
     from gateway.dispatch.snapshot import Snapshot
     from gateway.observability.cost import Bill
-    from gateway.observability.recorder import Recorder, Trace
+    from gateway.observability.recorder import Recorder
     from gateway.protocol import Call, Usage
     from gateway.resilience.guard import Guard
     from gateway.routing.decision import Decision
@@ -93,6 +94,13 @@ class Walk:
         self.call = call
         self.trace = trace
         self.deadline = deadline
+
+    def fork(self) -> Walk:
+        """The same request on a second walk beside this one (a cascade's votes), with its own trace."""
+        trace = Trace(self.trace.route, self.trace.budget_ms)
+        return Walk(
+            self.snap, self.flight, self.recorder, self.clock, self.decision, self.call, trace, self.deadline
+        )
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - self.clock())

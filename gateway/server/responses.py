@@ -18,7 +18,7 @@ from litestar.response import Stream
 
 from gateway.dispatch.responses import ResponsesPlain, ResponsesStreamed, Turn
 from gateway.errors import ClientError, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
-from gateway.protocol import Call, RequestView, parse_request, responses_view
+from gateway.protocol import Call, RequestView, chat_view, parse_request, responses_view
 from gateway.protocol.responses import (
     NativeTap,
     ResponsesRequest,
@@ -86,7 +86,9 @@ def _call(
     if needs:
         return Call(view, native, received, tenant, needs=", ".join(needs))
     chat = chat_body(req, items, req.model)
-    return Call(view, native, received, tenant, chat=Call(view, chat, received, tenant))
+    # Its own view: to a backend it is a chat completion (its path, its parameters).
+    as_chat = Call(chat_view(chat, size), chat, received, tenant)
+    return Call(view, native, received, tenant, chat=as_chat)
 
 
 async def _admitted(
