@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,34 @@ def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
     with log.open("wb") as out:
         proc, url = serve_gateway(path, log=out, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="info", **env)
     return Gateway(url, log, proc)
+
+
+REDIS_PASSWORD = "r3dis-s3cret-7f1a"  # must never show up in logs or metrics
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's redis-server on a free loopback port, with a password, once it answers."""
+    server = system_tool("redis-server", "redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--requirepass", REDIS_PASSWORD, "--dir", str(tmp)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        probe = subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", REDIS_PASSWORD, "--no-auth-warning", "ping"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.stdout.strip() == "PONG":
+            return proc, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ processes stand for two replicas. Without redis-server the tests skip on a works
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,37 +19,16 @@ from gateway.spec import TenantSpec
 from gateway.tenancy.redis_limits import RedisLimits
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop
-from tests.conftest import Gateway, start_gateway, system_tool
+from tests.conftest import REDIS_PASSWORD as PASSWORD
+from tests.conftest import Gateway, start_gateway, start_redis
 from tests.test_tenants import ROUTES  # two tiers; acme: 4 requests a minute, beta: $0.05 a day
 
-PASSWORD = "r3dis-s3cret-7f1a"
 ACME, BETA = "sk-acme-redis-1", "sk-beta-redis-2"
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = system_tool("redis-server", "redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--requirepass", PASSWORD, "--dir", str(tmp_path_factory.mktemp("redis"))),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
-    while True:
-        probe = subprocess.run(
-            ["redis-cli", "-p", str(port), "-a", PASSWORD, "--no-auth-warning", "ping"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "PONG":
-            break
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
     stop(proc)
 

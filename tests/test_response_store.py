@@ -8,7 +8,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,9 +21,9 @@ from gateway.errors import ServiceUnavailable
 from gateway.tenancy.redis_responses import RedisResponses
 from gateway.tenancy.responses import ANONYMOUS, MemoryResponses, response_store, valid_id
 from gateway.testing.processes import free_port, stop
-from tests.conftest import system_tool
+from tests.conftest import REDIS_PASSWORD as PASSWORD
+from tests.conftest import start_redis
 
-PASSWORD = "r3dis-resp0nses-9b2e"
 SECRET = b'{"output": "RECORD-MARKER-5d1e"}'  # stored contents: never in a log line
 
 
@@ -167,30 +166,6 @@ async def test_settings_choose_the_store_and_check_the_quotas() -> None:
 
 
 # --- in Redis ----------------------------------------------------------------------------------------
-
-
-def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    server = system_tool("redis-server", "redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--requirepass", PASSWORD, "--dir", str(tmp)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        probe = subprocess.run(
-            ["redis-cli", "-p", str(port), "-a", PASSWORD, "--no-auth-warning", "ping"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "PONG":
-            return proc, f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
