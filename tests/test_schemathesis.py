@@ -76,4 +76,10 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(gw: Gateway, tmp_pat
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "generated" in proc.stdout and " passed" in proc.stdout
+    for operation in (
+        "POST /v1/responses",
+        "GET /v1/responses/{response_id}",
+        "DELETE /v1/responses/{response_id}",
+    ):
+        assert operation in proc.stdout, operation  # the Responses API is fuzzed too
     assert "unhandled" not in gw.log.read_text()
