@@ -55,6 +55,7 @@ routes:
   - {{model: auto, policy: auto, latency_budget_ms: 400}}
   - {{model: large, tier: large, fallback: [small]}}
   - {{model: broken, tier: broken, fallback: [small]}}
+  - {{model: cascade, policy: cascade, draft: small, escalate: [large], verify: {{min_confidence: 0.5}}}}
 """
 
 PROMPTS = [
@@ -134,7 +135,7 @@ def _load(gw: Gateway, until: float) -> int:
         n = 0
         while time.monotonic() < until:
             n += 1
-            model = ["auto", "auto", "large", "broken"][(n + i) % 4]
+            model = ["auto", "auto", "large", "broken", "cascade"][(n + i) % 5]
             stream = (n + i) % 3 == 0
             extra = {"stream_options": {"include_usage": True}} if stream and n % 2 else {}
             try:

@@ -11,6 +11,7 @@ __all__ = ["routing"]
 
 def routing() -> Json:
     diff = "gateway_difficulty"
+    result_escalated = 'result="escalated"'
     budget_ratio = (
         f"({or_zero(sum_rate('gateway_latency_budget_misses_total'))}) / "
         f"clamp_min({or_zero(sum_rate('gateway_latency_budget_requests_total'))}, 1e-9)"
@@ -62,6 +63,53 @@ def routing() -> Json:
             "reqps",
             "A candidate failed and the request moved to the next one; cause is the failure's code.",
             stack=True,
+        ),
+        row("Cascade"),
+        timeseries(
+            "Cascade results",
+            [Q(or_zero(sum_rate("gateway_cascade_total", by="result")), "{{result}}")],
+            "reqps",
+            "Requests of cascade routes: the draft accepted, escalated to the next tier, or skipped "
+            "(structured request, too hard, no room in the latency budget).",
+            stack=True,
+            w=6,
+        ),
+        timeseries(
+            "Draft confidence",
+            [
+                Q(or_nan(quantile(q, "gateway_cascade_confidence")), f"p{round(q * 100)}")
+                for q in (0.1, 0.5, 0.9)
+            ],
+            "none",
+            "The verifier's confidence in the drafts it judged (a probability that the draft is right); "
+            "drafts below the route's min_confidence escalate.",
+            maximum=1,
+            w=6,
+        ),
+        timeseries(
+            "Escalated share",
+            [
+                Q(
+                    f"({or_zero(sum_rate('gateway_cascade_total', result_escalated))}) / "
+                    f"clamp_min({or_zero(sum_rate('gateway_cascade_total'))}, 1e-9)",
+                    "escalated",
+                )
+            ],
+            "percentunit",
+            "Of the cascade requests, the share whose draft was rejected (or failed) and escalated.",
+            w=6,
+        ),
+        timeseries(
+            "Draft cost",
+            [
+                Q(
+                    f"({or_zero(sum_rate('gateway_cascade_draft_cost_usd_total', by='route'))}) * 3600",
+                    "{{route}}",
+                )
+            ],
+            "currencyUSD",
+            "What drafts cost per hour, accepted or not (already included in the cost panels).",
+            w=6,
         ),
         row("Latency budgets and classifier"),
         timeseries(
