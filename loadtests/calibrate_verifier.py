@@ -26,6 +26,7 @@ import os
 import random
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,8 @@ async def generate(
                             "messages": [{"role": "user", "content": q["prompt"]}],
                             "max_tokens": MAX_TOKENS,
                             "temperature": 0.0 if k == 0 else TEMPERATURE,
-                            "seed": SEED + 1000 * n + k,
+                            # from the question itself: a draft is the same whatever else is cached
+                            "seed": (zlib.crc32(q["prompt"].encode()) + SEED + k) % 2**31,
                             "logprobs": True,
                         }
                         reply = json.loads((await backend.complete(Call(chat_view(body, 0), body))).content)

@@ -44,6 +44,9 @@ def verifier() -> Verifier:
         (CODE, "", False, True, False),
         (FREE, "", False, False, False),
         ("How many legs does a spider have?", "", True, False, False),
+        ("What is 12 - 5?", "", True, False, False),
+        ("What happened on 2024-01-02?", "", False, False, False),  # a date, not a sum
+        ("How long should I boil an egg?", "", False, False, False),  # prose answers are fine
         # few-shot: the last list of options is the question's
         ("Q1\nA) x\nB) y\nC) z\nD) w\nAnswer: B\n\nQ2\nA) p\nB) q\nAnswer:", "AB", False, False, False),
     ],
@@ -69,7 +72,9 @@ def test_expectation(question: str, options: str, numeric: bool, code: bool, onl
         (ARITH, "The answer is 43. Because 17 + 26 is 43.", "43"),
         (ARITH, "1,043", "1043"),
         (ARITH, "43.0", "43"),
-        (ARITH, "forty-three", None),
+        (ARITH, "forty-three", "43"),
+        (ARITH, "No idea.", None),
+        ("How many legs does a spider have?", "Eight.", "8"),
         (FREE, "Paris.", "paris"),
         (FREE, "The answer is: Paris", "paris"),
         (CODE, "```python\ndef f(s):\n    return s[::-1]\n```", None),
@@ -163,6 +168,8 @@ def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
     assert head == "samples"
     head, _ = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None)
     assert head == "logprobs+samples"
+    head, x = verifier.features(view(ARITH), [Draft("43", logprobs=(float("nan"), -0.1))], float("nan"))
+    assert head == "text" and "difficulty" not in x  # garbage in counts as absent
     with pytest.raises(ValueError, match="at least one draft"):
         verifier.confidence(view(ARITH), [], None)
 

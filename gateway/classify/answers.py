@@ -37,10 +37,11 @@ SHORT_ANSWER_CHARS = 80  # a longer free-text answer is compared by similarity, 
 
 # "A) text", "A. text", "(A) text", "A: text" at the start of a line.
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-J])[).:][ \t]*(\S[^\n]*)?$")
-_ARITH = re.compile(r"\d\s*(?:[-+*/x\u00d7^]|plus|minus|times|divided by)\s*\d")
+# An expression, or a cue that the answer is a number. Strict on purpose: a question wrongly read as
+# numeric marks a good prose answer "missing", so dates (2024-01-02), hex (0x1F) and "how long" do not.
+_ARITH = re.compile(r"\d\s*[+*/\u00d7^]\s*\d|\d\s+(?:-|x|plus|minus|times|divided by)\s+\d")
 _NUMERIC = re.compile(
-    r"\b(?:how many|how much|how old|how far|how long|calculate|compute|solve|sum of|product of|"
-    r"difference between|the number only|a number|numeric|what number|percent)\b"
+    r"\b(?:how many|calculate|compute|sum of|product of|the number only|a number only|numeric answer)\b"
 )
 _CODE = re.compile(
     r"\b(?:write|implement|create|define|complete|fix)\b[^.\n]{0,80}?"
@@ -129,6 +130,24 @@ def _number(token: str) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUMBER_WORD = re.compile(
+    rf"\b(?:({'|'.join(_TENS)})(?:[- ]({'|'.join(_UNITS[1:10])}))?|({'|'.join(_UNITS)}))\b", re.I
+)
+
+
+def _worded(m: re.Match[str]) -> str:
+    """ "forty-three" -> "43", "eight" -> "8"."""
+    tens, unit, small = m.group(1), m.group(2), m.group(3)
+    if small:
+        return str(_UNITS.index(small.lower()))
+    return str(20 + 10 * _TENS.index(tens.lower()) + (_UNITS.index(unit.lower()) if unit else 0))
+
+
 def _final_number(text: str) -> str | None:
     said = None
     for m in _ANSWER_IS.finditer(text):
@@ -138,7 +157,10 @@ def _final_number(text: str) -> str | None:
     eq = text.rfind("=")
     tail = text[eq + 1 :] if eq >= 0 else text
     numbers = _NUMBER.findall(tail)
-    return _number(numbers[-1]) if numbers else None
+    if numbers:
+        return _number(numbers[-1])
+    named = list(_NUMBER_WORD.finditer(tail))  # "How many legs has a spider?" "Eight."
+    return _worded(named[-1]) if named else None
 
 
 def _final_letter(text: str, options: dict[str, str]) -> str | None:

@@ -140,6 +140,8 @@ def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | N
     low = bisect.bisect_left(lps, LOGPROB_FLOOR)
     n = len(lps)
     total = math.fsum(lps[low:]) + low * LOGPROB_FLOOR
+    if not math.isfinite(total):  # a NaN from a broken upstream: no usable logprobs
+        return None
     return {
         "lp_mean": total / n,
         "lp_q10": max(lps[int(0.1 * (n - 1))], LOGPROB_FLOOR),

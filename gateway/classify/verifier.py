@@ -104,7 +104,7 @@ class Verifier:
         found = [answers.final_answer(d.content, expect) for d in drafts]
         toks = answers.words(drafts[0].content)
         x = text_features(drafts[0], expect, found[0], toks)
-        if difficulty is not None:
+        if difficulty is not None and math.isfinite(difficulty):
             x["difficulty"] = difficulty_logit(difficulty) - self.difficulty_center
         lp = logprob_features(drafts[0].logprobs)
         agree = agreement(drafts, found, toks)

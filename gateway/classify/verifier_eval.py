@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gateway.classify.verifier import Verifier
     from gateway.classify.verifier_fit import Answered
 
-__all__ = ["GROUPS", "ece", "reliability", "replace_section", "report"]
+__all__ = ["GROUPS", "boot_ci", "ece", "reliability", "replace_section", "report"]
 
 # Feature groups for the ablation (each refitted without the group).
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -71,7 +71,7 @@ def reliability(conf: np.ndarray, y: np.ndarray, bins: int = 5) -> str:
     return "\n".join(lines)
 
 
-def _boot_ci(fn: Callable[[np.ndarray], float], n: int, size: int, seed: int = 7) -> str:
+def boot_ci(fn: Callable[[np.ndarray], float], n: int, size: int, seed: int = 7) -> str:
     import numpy as np
 
     if n == 0:
@@ -117,11 +117,11 @@ def _quality(
     ql = np.array([r.example.q_large for r in rows])
     return (
         auc(c, y),
-        _boot_ci(lambda i: auc(c[i], y[i]), n_boot, len(c)),
+        boot_ci(lambda i: auc(c[i], y[i]), n_boot, len(c)),
         ece(c, y),
-        _boot_ci(lambda i: ece(c[i], y[i]), n_boot, len(c)),
+        boot_ci(lambda i: ece(c[i], y[i]), n_boot, len(c)),
         metrics(1 - c, qs, ql).apgr,
-        _boot_ci(lambda i: metrics(1 - c[i], qs[i], ql[i]).apgr, n_boot, len(c)),
+        boot_ci(lambda i: metrics(1 - c[i], qs[i], ql[i]).apgr, n_boot, len(c)),
     )
 
 
@@ -165,7 +165,7 @@ def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     """The markdown tables, and the text model fitted on every training row (the one to ship)."""
     import numpy as np
 
-    from gateway.classify.evaluate import _linear
+    from gateway.classify.features import extract
     from gateway.classify.scorer import default_scorer
     from gateway.classify.verifier_fit import (
         TASKS,
@@ -179,9 +179,9 @@ def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     arena = arena_train(data_dir)
     train = [r for r in rows if r.example.split == "train"]
     test = [r for r in rows if r.example.split == "test"]
-    shipped_scorer = _linear(default_scorer())
+    scorer = default_scorer()
     d_train = cross_fitted_difficulty(train, arena, linear_scorer_factory, by_task=False)
-    d_test = [shipped_scorer(r.example) for r in test]
+    d_test = [scorer.score(*extract(r.example.view())) for r in test]
     out = [
         f"### RouterBench held-out split (routerdc_split = test, {len(test)} answers; small = Mistral-7B, "
         "large = GPT-4)",

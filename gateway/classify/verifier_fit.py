@@ -291,7 +291,9 @@ def fit_text(
     if lam is None:
         lam, curve = choose_lambda(xs, y, [r.example.task for r in rows], names)
     head = _platt(_fit(xs, y, names, lam, [r.example.task for r in rows]), xs, y)
-    meta: dict[str, Any] = {"rows": len(rows), "lambda": lam, "inner_auc": curve}
+    # String keys in a fixed order: the file reads the same whoever wrote it last.
+    inner = {f"{k:g}": round(v, 4) for k, v in sorted(curve.items())}
+    meta: dict[str, Any] = {"rows": len(rows), "lambda": lam, "inner_auc": inner}
     return Verifier(name, {"text": head}, round(center, 5), meta)
 
 

@@ -127,12 +127,12 @@ def _accepted(conf: np.ndarray, y: np.ndarray, share: float) -> float:
 
 
 def _row(name: str, conf: np.ndarray, y: np.ndarray, n_boot: int) -> str:
-    from gateway.classify.verifier_eval import _boot_ci, ece
+    from gateway.classify.verifier_eval import boot_ci, ece
     from gateway.classify.verifier_fit import auc
 
     cells = [f"{_accepted(conf, y, s):.3f}" for s in ESCALATED]
-    a = f"{auc(conf, y):.3f} {_boot_ci(lambda i: auc(conf[i], y[i]), n_boot, len(y))}"
-    e = f"{ece(conf, y):.3f} {_boot_ci(lambda i: ece(conf[i], y[i]), n_boot, len(y))}"
+    a = f"{auc(conf, y):.3f} {boot_ci(lambda i: auc(conf[i], y[i]), n_boot, len(y))}"
+    e = f"{ece(conf, y):.3f} {boot_ci(lambda i: ece(conf[i], y[i]), n_boot, len(y))}"
     # A threshold an operator would set: escalate below confidence 0.5 (calibrated: "likely wrong").
     keep = conf >= THRESHOLD
     at = f"{1 - keep.mean():.2f} / {y[keep].mean():.3f}" if keep.any() else f"{1 - keep.mean():.2f} / -"
