@@ -285,8 +285,7 @@ def test_quality_floor_on_routerbench_held_out(verifier: Verifier) -> None:
     shipped scorer). Rerun `python -m gateway.classify.verifier_eval` after changing the scorer."""
     import numpy as np
 
-    from gateway.classify.evaluate import metrics
-    from gateway.classify.features import extract
+    from gateway.classify.quality import metrics
     from gateway.classify.scorer import default_scorer
     from gateway.classify.verifier_eval import ece
     from gateway.classify.verifier_fit import auc, load_answered
@@ -294,10 +293,7 @@ def test_quality_floor_on_routerbench_held_out(verifier: Verifier) -> None:
     scorer = default_scorer()
     test = [r for r in load_answered(RB) if r.example.split == "test"]
     c = np.array(
-        [
-            verifier.confidence(r.example.view(), [Draft(r.answer)], scorer.score(*extract(r.example.view())))
-            for r in test
-        ]
+        [verifier.confidence(r.example.view, [Draft(r.answer)], scorer.score(r.example.view)) for r in test]
     )
     y = np.array([r.correct for r in test], dtype=np.float64)
     qs = np.array([r.example.q_small for r in test])

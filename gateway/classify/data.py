@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.classify.view import PromptView, view_of_body
+from gateway.classify.view import view_of_body
+from gateway.protocol import RequestView
 
 __all__ = [
     "ARENA_GOOD",
@@ -67,7 +68,7 @@ class Example:
     q_large: float = float("nan")
 
     @property
-    def view(self) -> PromptView:
+    def view(self) -> RequestView:
         return view_of_body(self.body)
 
 

@@ -83,21 +83,32 @@ def boot_ci(fn: Callable[[np.ndarray], float], n: int, size: int, seed: int = 7)
 
 
 def _scores_row(name: str, scores: Sequence[float], rows: Sequence[Answered], n_boot: int) -> str:
-    from gateway.classify.evaluate import evaluate
+    """One markdown row: the metrics on `rows` and their bootstrap 95% intervals."""
+    import numpy as np
 
-    by_id = {id(r.example): s for r, s in zip(rows, scores, strict=True)}
-    return evaluate(name, lambda e: by_id[id(e)], [r.example for r in rows], n_boot)
+    from gateway.classify.quality import bootstrap, interval, metrics
+
+    s = np.asarray(scores, dtype=np.float64)
+    qs = np.array([r.example.q_small for r in rows])
+    ql = np.array([r.example.q_large for r in rows])
+    m, boot = metrics(s, qs, ql), bootstrap(s, qs, ql, n_boot, seed=7)
+    cells = []
+    for key in ("apgr", "cpt50", "cpt80", "calls95"):
+        lo, hi = interval([getattr(b, key) for b in boot])
+        digits = 3 if key == "apgr" else 2
+        cells.append(f"{getattr(m, key):.{digits}f} [{lo:.2f}, {hi:.2f}]")
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def _prompt_tokens(r: Answered) -> float:
-    from gateway.classify.features import extract
+    from gateway.classify.features import profile
 
-    return float(extract(r.example.view())[0].prompt_tokens)
+    return float(profile(r.example.view).prompt_tokens)
 
 
 def _confidences(v: Verifier, rows: Sequence[Answered], difficulty: Sequence[float] | None) -> list[float]:
     return [
-        v.confidence(r.example.view(), [Draft(r.answer)], None if difficulty is None else difficulty[i])
+        v.confidence(r.example.view, [Draft(r.answer)], None if difficulty is None else difficulty[i])
         for i, r in enumerate(rows)
     ]
 
@@ -108,7 +119,7 @@ def _quality(
     """AUC (confidence vs right), its CI, ECE, its CI, APGR, its CI."""
     import numpy as np
 
-    from gateway.classify.evaluate import metrics
+    from gateway.classify.quality import metrics
     from gateway.classify.verifier_fit import auc
 
     c = np.asarray(conf)
@@ -165,7 +176,6 @@ def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     """The markdown tables, and the text model fitted on every training row (the one to ship)."""
     import numpy as np
 
-    from gateway.classify.features import extract
     from gateway.classify.scorer import default_scorer
     from gateway.classify.verifier_fit import (
         TASKS,
@@ -181,7 +191,7 @@ def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     test = [r for r in rows if r.example.split == "test"]
     scorer = default_scorer()
     d_train = cross_fitted_difficulty(train, arena, linear_scorer_factory, by_task=False)
-    d_test = [scorer.score(*extract(r.example.view())) for r in test]
+    d_test = [scorer.score(r.example.view) for r in test]
     out = [
         f"### RouterBench held-out split (routerdc_split = test, {len(test)} answers; small = Mistral-7B, "
         "large = GPT-4)",

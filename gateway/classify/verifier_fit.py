@@ -29,7 +29,6 @@ from gateway.classify import answers
 # The shared loader's row helpers too, so these rows are built exactly as load_routerbench's are.
 from gateway.classify.data import RB_SMALL, Example, _chat, _float, _open, _unlist, load_arena
 from gateway.classify.draft import TEXT_FEATURES, Draft, difficulty_logit, text_features
-from gateway.classify.features import extract
 from gateway.classify.verifier import Head, Verifier
 
 if TYPE_CHECKING:
@@ -105,14 +104,20 @@ ScorerFactory = Callable[[Sequence[Example]], Callable[[Example], float]]
 
 
 def linear_scorer_factory(examples: Sequence[Example]) -> Callable[[Example], float]:
-    """A difficulty scorer trained on `examples` with the shipped trainer (classify/train.py)."""
-    from gateway.classify.train import fit
+    """A difficulty scorer fitted on `examples` by the shipped trainer (classify/train.py), with the
+    hyperparameters the shipped weights were selected with (no selection per fold: minutes each)."""
+    import numpy as np
 
-    model = fit(examples, name="cross-fit")
+    from gateway.classify.scorer import DifficultyScorer, default_scorer
+    from gateway.classify.train import Hyper, encode, fit
+
+    m = default_scorer().meta
+    hp = Hyper(str(m["target"]), float(m["lexical"]), float(m["embedding"]), float(m["ridge"]))
+    enc = encode(examples)
+    scorer = DifficultyScorer(fit(enc, np.ones(len(examples), dtype=bool), hp, name="cross-fit"))
 
     def score(e: Example) -> float:
-        feats, ws = extract(e.view())
-        return model.score(feats, ws)
+        return scorer.score(e.view)
 
     return score
 
@@ -142,7 +147,7 @@ def cross_fitted_difficulty(
 def feature_rows(rows: Sequence[Answered], difficulty: Sequence[float] | None) -> list[dict[str, float]]:
     out = []
     for i, r in enumerate(rows):
-        expect = answers.expectation(r.example.view())
+        expect = answers.expectation(r.example.view)
         x = text_features(Draft(r.answer), expect, answers.final_answer(r.answer, expect))
         if difficulty is not None:
             x["difficulty"] = difficulty_logit(difficulty[i])

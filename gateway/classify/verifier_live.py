@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.classify import answers
 from gateway.classify.draft import Draft, draft_of
-from gateway.classify.features import extract
 from gateway.classify.scorer import default_scorer
 from gateway.classify.verifier import Head, Verifier, load_verifier
 from gateway.protocol import chat_view
@@ -67,8 +66,7 @@ def live_rows(rows: Sequence[dict[str, Any]], verifier: Verifier) -> tuple[Live,
     heldout: list[dict[str, Any]] = []
     for r in rows:
         view = chat_view({"model": "auto", "messages": [{"role": "user", "content": r["prompt"]}]}, 0)
-        feats, ws = extract(view)
-        difficulty = scorer.score(feats, ws)
+        difficulty = scorer.score(view)
         expect = answers.expectation(view)
         drafts = [draft_of(c) for c in r["drafts"]]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from gateway.protocol import chat_view, completion_view
+from gateway.protocol import RequestView, chat_view, completion_view
 
 __all__ = ["PromptMessage", "PromptView", "view_of_body"]
 
@@ -40,7 +40,7 @@ class PromptView(Protocol):
     def json_schema(self) -> bool: ...
 
 
-def view_of_body(body: dict[str, Any]) -> PromptView:
+def view_of_body(body: dict[str, Any]) -> RequestView:
     """A chat body (`messages`) or a text-completion body (`prompt`), as the gateway's own request view
     reads it; junk fields read as empty."""
     full = {"model": "offline", **body}
