@@ -53,8 +53,10 @@ async def test_an_accepted_draft_is_the_answer_in_one_choice_without_logprobs() 
     draft = h.backends["draft"]
     served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
     assert served.backend.name == "draft" and served.trace.cascade == "accepted"
-    sent = draft.calls[0].body
-    assert sent["n"] == 3 and sent["logprobs"] is True and "stream" not in sent  # asked whole, internally
+    first, votes = (c.body for c in draft.calls)  # the first draft, and beside it the other samples
+    assert first["logprobs"] is True and "stream" not in first and "n" not in first  # whole, internally
+    assert "temperature" not in first  # the request's own (greedy by default)
+    assert votes["n"] == 2 and votes["temperature"] == 0.7 and votes["logprobs"] is True
     body = json.loads(served.reply.content)
     assert len(body["choices"]) == 1 and body["choices"][0]["index"] == 0
     assert body["choices"][0]["logprobs"] is None  # the client did not ask for them

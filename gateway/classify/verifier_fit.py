@@ -91,9 +91,9 @@ def load_answered(path: Path) -> list[Answered]:
                 int(qs < 1.0),
                 row["eval_name"],
                 row["routerdc_split"],
-                qs,
-                qm,
-                ql,
+                q_small=qs,
+                q_medium=qm,
+                q_large=ql,
             )
             out.append(Answered(ex, _unlist(row[f"{RB_SMALL}|model_response"])))
     return out
