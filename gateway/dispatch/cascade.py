@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from gateway.backends.base import Reply
-from gateway.classify.verifier import Draft
+from gateway.classify.draft import draft_of
 from gateway.dispatch.walk import PLAIN, Answer
 from gateway.errors import GatewayError
 from gateway.observability.recorder import Spent
 from gateway.protocol import BYTES_PER_TOKEN, Call, Usage, estimated_usage
-from gateway.protocol.choices import choices_of, keep_one
+from gateway.protocol.choices import completion_of, keep_one
 
 if TYPE_CHECKING:
     from gateway.dispatch.walk import Mode, Walk
@@ -100,19 +100,19 @@ class Cascade:
                 return None
             raise answer
         reply: Reply = answer.result
-        endpoint = "chat" if call.endpoint == "responses" else call.endpoint
         usage = _summed(trace.usage, side.trace.usage if isinstance(more, Answer) else None)
         usage = usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
         trace.usage = usage
         try:
-            data, choices = choices_of(reply.content, endpoint)
-            if isinstance(more, Answer):
-                choices += choices_of(more.result.content, endpoint)[1]
+            data = completion_of(reply.content)
+            choices = data["choices"] + (
+                completion_of(more.result.content)["choices"] if isinstance(more, Answer) else []
+            )
+            drafts = [draft_of(c) for c in choices]
         except ValueError:
             log.warning("cascade draft from %s is not a completion; escalating", answer.backend.name)
             self._spent(walk, answer, usage)
             return None
-        drafts = [Draft(c.content, c.finish_reason, c.logprobs) for c in choices]
         confidence = walk.snap.verifier.confidence(call.view, drafts, plan.difficulty)
         trace.confidence = round(confidence, 4)
         if confidence < how.min_confidence:

@@ -1,10 +1,8 @@
-"""A finished completion's choices: read them, keep one, or replay it as the SSE a client would have
-been streamed. The cascade uses these to judge a draft and to hand an accepted one to the client."""
+"""A finished completion: decode it, keep one of its choices, or replay it as the SSE a client would
+have been streamed. The cascade uses these to hand an accepted draft to the client."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -14,62 +12,21 @@ from gateway.protocol.sse import DONE, json_event
 if TYPE_CHECKING:
     from gateway.protocol.view import Endpoint
 
-__all__ = ["Choice", "as_chunks", "choices_of", "keep_one"]
+__all__ = ["as_chunks", "completion_of", "keep_one"]
 
 _decode = msgspec.json.Decoder().decode
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
-    index: int
-    content: str
-    finish_reason: str | None
-    logprobs: tuple[float, ...] | None  # the sampled tokens' log-probabilities, when the upstream sent them
-
-
-def _logprobs(choice: dict[str, Any], endpoint: Endpoint) -> tuple[float, ...] | None:
-    lp = choice.get("logprobs")
-    if not isinstance(lp, dict):
-        return None
-    if endpoint == "chat":
-        items = lp.get("content")
-        if not isinstance(items, list):
-            return None
-        values = [i.get("logprob") for i in items if isinstance(i, dict)]
-    else:
-        values = lp.get("token_logprobs") or []
-    found = tuple(float(v) for v in values if isinstance(v, int | float) and math.isfinite(v))
-    return found or None
-
-
-def choices_of(body: bytes, endpoint: Endpoint) -> tuple[dict[str, Any], list[Choice]]:
-    """The decoded body and its choices' text; ValueError when it is not a completion."""
+def completion_of(body: bytes) -> dict[str, Any]:
+    """A completion's decoded body; ValueError when it is not one (no choices)."""
     try:
         data = _decode(body)
     except msgspec.DecodeError as exc:
         raise ValueError("not JSON") from exc
-    raw = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(raw, list) or not raw:
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
         raise ValueError("no choices")
-    out = []
-    for i, c in enumerate(raw):
-        if not isinstance(c, dict):
-            raise ValueError("a choice is not an object")
-        if endpoint == "chat":
-            message = c.get("message")
-            text = message.get("content") if isinstance(message, dict) else None
-        else:
-            text = c.get("text")
-        reason = c.get("finish_reason")
-        out.append(
-            Choice(
-                int(c.get("index", i)),
-                text if isinstance(text, str) else "",
-                reason if isinstance(reason, str) else None,
-                _logprobs(c, endpoint),
-            )
-        )
-    return data, out
+    return data
 
 
 def keep_one(data: dict[str, Any], position: int, *, logprobs: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.classify.draft import drafts_of
 from gateway.classify.features import profile
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.classify.quantiles import FixedQuantile
@@ -29,7 +30,7 @@ from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
 from gateway.spec import RouteTable, VerifySpec
 
-__all__ = ["decision_json", "drafts_of", "judged", "parse_header", "replay"]
+__all__ = ["decision_json", "judged", "parse_header", "replay", "replay_drafts"]
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -74,31 +75,12 @@ def decision_json(decision: Decision) -> dict[str, Any]:
     }
 
 
-def drafts_of(value: Any) -> list[Draft]:
-    """A replay line's `draft` (one, or a list): content, finish_reason, logprobs (objects or numbers)."""
-    raw = value if isinstance(value, list) else [value]
-    out = []
-    for i, d in enumerate(raw):
-        where = f"draft.{i}" if isinstance(value, list) else "draft"
-        if not isinstance(d, dict) or not isinstance(d.get("content"), str):
-            raise InvalidRequest("A draft needs a string `content`.", param=f"{where}.content")
-        reason = d.get("finish_reason")
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidRequest("`finish_reason` must be a string.", param=f"{where}.finish_reason")
-        lps = d.get("logprobs")
-        logprobs = None
-        if lps is not None:
-            if not isinstance(lps, list):
-                raise InvalidRequest("`logprobs` must be a list.", param=f"{where}.logprobs")
-            values: list[float] = []
-            for lp in lps:
-                v = lp.get("logprob") if isinstance(lp, dict) else lp
-                if not isinstance(v, int | float) or isinstance(v, bool) or v > 0:
-                    raise InvalidRequest("Each logprob must be a number ≤ 0.", param=f"{where}.logprobs")
-                values.append(float(v))
-            logprobs = tuple(values)
-        out.append(Draft(d["content"], reason, logprobs))
-    return out
+def replay_drafts(value: Any) -> list[Draft]:
+    """A replay line's (or explain body's) `draft`: one, or a list whose first is the one served."""
+    try:
+        return list(drafts_of(value))
+    except ValueError as exc:
+        raise InvalidRequest(f"Bad draft: {exc}.", param="draft", code="invalid_draft") from None
 
 
 def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: list[Draft]) -> dict[str, Any]:
@@ -115,7 +97,7 @@ def _line(planner: Planner, verifier: Verifier, line: bytes, hints: Hints, now: 
     drafts: list[Draft] | None = None
     if isinstance(data, dict) and "request" in data:
         if "draft" in data:
-            drafts = drafts_of(data["draft"])
+            drafts = replay_drafts(data["draft"])
         data = data["request"]
     if not isinstance(data, dict):
         raise InvalidRequest('A line must be a chat request body or {"request": ..., "draft": ...}.')

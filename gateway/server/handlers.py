@@ -23,7 +23,7 @@ from gateway.protocol import (
     parse_json,
     parse_request,
 )
-from gateway.routing.replay import decision_json, drafts_of, judged
+from gateway.routing.replay import decision_json, judged, replay_drafts
 from gateway.server.admission import admit, gateway_of, hints
 from gateway.server.disconnect import while_connected
 from gateway.server.sse import SSE_HEADERS, chat_events
@@ -129,7 +129,7 @@ async def route_explain(request: Request[Any, Any, Any]) -> Response[Any]:
         wrapped = parse_json(body)
         drafts = None
         if "request" in wrapped:
-            drafts = drafts_of(wrapped["draft"]) if "draft" in wrapped else None
+            drafts = replay_drafts(wrapped["draft"]) if "draft" in wrapped else None
             body = _encode(wrapped["request"])
         _, raw = parse_request(body, ChatCompletionRequest)
         view = chat_view(raw, len(body))
