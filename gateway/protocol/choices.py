@@ -26,7 +26,8 @@ def completion_of(body: bytes) -> dict[str, Any]:
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
         raise ValueError("no choices")
-    return data
+    found: dict[str, Any] = data
+    return found
 
 
 def keep_one(data: dict[str, Any], position: int, *, logprobs: bool) -> dict[str, Any]:
