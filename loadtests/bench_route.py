@@ -2,9 +2,11 @@
 
 Builds a JSONL file of chat requests from the prompts in ../shared/data (repeated to --count), runs
 `gateway route --routes deploy/routes.example.yaml` on it once, and reports requests per second and the
-scorer's per-request latency. Target: >= 5,000 requests/s.
+tier mix. With --drafts, every line also carries Mistral-7B's answer to the prompt (the RouterBench
+file's) as the draft a cascade would judge, with made-up token logprobs: the verifier runs on each.
+Target: >= 5,000 lines/s either way.
 
-  .venv/bin/python loadtests/bench_route.py [--count 20000]
+  .venv/bin/python loadtests/bench_route.py [--count 20000] [--drafts]
 """
 
 from __future__ import annotations
@@ -28,15 +30,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--routes", type=Path, default=ROOT / "deploy" / "routes.example.yaml")
+    ap.add_argument("--drafts", action="store_true", help="lines carry a draft for the verifier")
     args = ap.parse_args()
-    examples = load_routerbench(next(DATA.glob("routerbench*.csv.gz"))) + load_arena(
-        next(DATA.glob("arena*.csv.gz"))
-    )
+    if args.drafts:
+        from gateway.classify.verifier_fit import load_answered
+
+        answered = load_answered(next(DATA.glob("routerbench*.csv.gz")))
+        lines = [
+            {
+                "request": {"model": "auto", **a.example.body},
+                "draft": {
+                    "content": a.answer,
+                    "finish_reason": "stop",
+                    "logprobs": [-0.1 * (i % 7) for i in range(24)],
+                },
+            }
+            for a in answered
+        ]
+    else:
+        examples = load_routerbench(next(DATA.glob("routerbench*.csv.gz"))) + load_arena(
+            next(DATA.glob("arena*.csv.gz"))
+        )
+        lines = [{"model": "auto", **e.body} for e in examples]
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "requests.jsonl"
         with src.open("w") as f:
-            for e in itertools.islice(itertools.cycle(examples), args.count):
-                f.write(json.dumps({"model": "auto", **e.body}) + "\n")
+            for line in itertools.islice(itertools.cycle(lines), args.count):
+                f.write(json.dumps(line) + "\n")
         t0 = time.perf_counter()
         with src.open("rb") as stdin:
             out = subprocess.run(
@@ -57,9 +77,12 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
     rows = out.stdout.splitlines()
     tiers: dict[str, int] = {}
+    decisions: dict[str, int] = {}
     for line in rows:
-        tier = json.loads(line).get("tier")
-        tiers[tier] = tiers.get(tier, 0) + 1
+        row = json.loads(line)
+        tiers[row.get("tier")] = tiers.get(row.get("tier"), 0) + 1
+        if "decision" in row:
+            decisions[row["decision"]] = decisions.get(row["decision"], 0) + 1
     print(
         json.dumps(
             {
@@ -67,6 +90,7 @@ def main() -> None:
                 "seconds": round(elapsed, 2),
                 "requests_per_s": round(len(rows) / elapsed),
                 "tier_mix": tiers,
+                **({"draft_decisions": decisions} if decisions else {}),
             }
         )
     )

@@ -152,3 +152,17 @@ def test_cascade_metrics(gw: Gateway) -> None:
     assert 'gateway_cascade_total{result="accepted",route="accept"}' in text
     assert 'gateway_cascade_confidence_count{route="accept"}' in text
     assert 'gateway_cascade_draft_cost_usd_total{route="reject"}' in text
+
+
+def test_explain_judges_a_draft_as_replay_does(gw: Gateway) -> None:
+    body = {
+        "request": {"model": "reject", "messages": ASK},
+        "draft": {"content": "4", "finish_reason": "stop"},
+    }
+    explained = httpx.post(gw.v1 + "/route/explain", json=body)
+    assert explained.status_code == 200
+    out = explained.json()
+    assert out["route"] == "reject" and out["reason"] == "cascade"
+    assert 0 <= out["confidence"] <= 1 and out["decision"] == "escalate"  # min_confidence 1
+    bad = httpx.post(gw.v1 + "/route/explain", json={**body, "draft": {"content": None}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "draft"

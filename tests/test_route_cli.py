@@ -95,3 +95,37 @@ def test_explain_and_route_without_a_routes_file_fail(tmp_path: Path) -> None:
         assert out.returncode == 1, args
         assert "cannot read routes file" in out.stderr
         assert not out.stdout
+
+
+def test_route_judges_drafts_and_names_the_bad_ones(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    ask = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "What is 2 + 2? Answer with the number."}],
+    }
+    lines = [
+        {
+            "request": ask,
+            "draft": {
+                "content": "4",
+                "finish_reason": "stop",
+                "logprobs": [{"token": "4", "logprob": -0.05}],
+            },
+        },
+        {"request": ask, "draft": {"content": "I'm not sure, maybe five?", "finish_reason": "length"}},
+        {"request": ask, "draft": [{"content": "4"}, {"content": "4"}, {"content": "4"}]},
+        {"request": ask, "draft": {"content": 4}},
+        ask,
+    ]
+    out = gateway("route", "--routes", str(routes), stdin="\n".join(json.dumps(x) for x in lines))
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert out.returncode == 1 and len(rows) == 5
+    sure, unsure, agreed = rows[:3]
+    for row in (sure, unsure, agreed):
+        assert 0 <= row["confidence"] <= 1 and row["decision"] in ("accept", "escalate")
+        assert row["tier"] is not None  # the decision for the request itself is there too
+    assert sure["confidence"] > unsure["confidence"]  # hedged, cut by max_tokens, no number
+    assert unsure["decision"] == "escalate"
+    assert rows[3]["error"]["param"] == "draft" and rows[3]["line"] == 4
+    assert "confidence" not in rows[4]  # no draft, no verdict

@@ -23,6 +23,7 @@ __all__ = [
     "Wire",
     "parse_json",
     "parse_request",
+    "validate",
 ]
 
 
@@ -143,8 +144,13 @@ def parse_json(body: bytes) -> dict[str, Any]:
 def parse_request(body: bytes, model: type[_W]) -> tuple[_W, dict[str, Any]]:
     """Decode and validate a request body; returns the model and the raw dict forwarded upstream."""
     raw = parse_json(body)
+    return validate(raw, model), raw
+
+
+def validate(raw: dict[str, Any], model: type[_W]) -> _W:
+    """A decoded body against its wire model; a 400 naming the first bad field otherwise."""
     try:
-        return model.model_validate(raw), raw
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         param = _param(first["loc"])

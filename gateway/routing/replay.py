@@ -24,7 +24,8 @@ from gateway.classify.quantiles import FixedQuantile
 from gateway.classify.scorer import Scorer
 from gateway.classify.verifier import Draft, Verifier
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.protocol import ChatCompletionRequest, RequestView, chat_view, parse_request
+from gateway.protocol import ChatCompletionRequest, RequestView, chat_view
+from gateway.protocol.openai import validate
 from gateway.routing.decision import Decision, Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
@@ -101,8 +102,8 @@ def _line(planner: Planner, verifier: Verifier, line: bytes, hints: Hints, now: 
         data = data["request"]
     if not isinstance(data, dict):
         raise InvalidRequest('A line must be a chat request body or {"request": ..., "draft": ...}.')
-    _, body = parse_request(_encode(data), ChatCompletionRequest)
-    view = chat_view(body, len(line))
+    validate(data, ChatCompletionRequest)
+    view = chat_view(data, len(line))
     decision = planner.decide(view, hints, now=now)
     out = decision_json(decision)
     if drafts is not None:
@@ -116,7 +117,10 @@ def _score(scorer: Scorer, line: bytes) -> float | None:
         data = _decode(line)
         if isinstance(data, dict) and "request" in data:
             data = data["request"]
-        view = chat_view(parse_request(_encode(data), ChatCompletionRequest)[1], len(line))
+        if not isinstance(data, dict):
+            return None
+        validate(data, ChatCompletionRequest)
+        view = chat_view(data, len(line))
     except (msgspec.DecodeError, GatewayError):
         return None
     return scorer.score(view, profile(view))
