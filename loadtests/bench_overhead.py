@@ -13,6 +13,8 @@ bottleneck):
                  `pip install granian` first, it is not a dependency)
   gateway        `gateway serve` in full configuration: two tiers, `model: auto` routed by the learned
                  difficulty scorer, API keys on with tenant limits, metrics and cost accounting
+  gateway-responses  the same gateway, the same request through POST /v1/responses (translated to
+                 chat for the mock, and the answer back): the Responses API's own cost
 
 For every upstream delay (--delays) and concurrency (--points), non-streaming then streaming (TTFT:
 time to the first SSE event), it prints req/s, p50, p99, the server's CPU per request and its RSS, and
@@ -121,9 +123,25 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
     return [PY, "-m", "gateway", "serve"], env, ROOT
 
 
-def load(url: str, c: int, duration: float, out: Path, stream: bool, warmup: float = 1.5) -> dict[str, Any]:
+# The same request as loadgen's default chat body, through the Responses API (gateway-responses):
+# the gateway translates it to chat for the mock and the answer back, which is what it measures.
+RESPONSES_BODY = {
+    "model": "auto",
+    "instructions": "You are a helpful assistant.",
+    "input": "Say hello in one short sentence.",
+    "max_output_tokens": 32,
+    "temperature": 0,
+    "store": False,
+}
+
+
+def load(
+    url: str, c: int, duration: float, out: Path, stream: bool, warmup: float = 1.5, body: Path | None = None
+) -> dict[str, Any]:
     cmd = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "loadgen.py"), "--url", url, "-c", str(c)]
     cmd += ["-d", str(duration), "-w", str(warmup), "--json", str(out), "--model", "auto"]
+    if body is not None:
+        cmd += ["--body", str(body)]
     cmd += ["--api-key", API_KEY] + (["--stream"] if stream else [])
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=duration + warmup + 60)
     result: dict[str, Any] = json.loads(out.read_text())
@@ -147,14 +165,19 @@ def measure(
             port = free_port()
             cmd, env, cwd = server_cmd(name, port, upstream, tmp)
             proc = start(cmd, env, cwd, SERVER_CPU)
-            health = "/healthz" if name == "gateway" else "/health"
+            health = "/healthz" if name.startswith("gateway") else "/health"
             wait_http(f"http://127.0.0.1:{port}{health}", proc)
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        load(url, 8, 1.0, tmp / "warm.json", stream=False)  # warm caches and pools
+            path = "/v1/responses" if name == "gateway-responses" else "/v1/chat/completions"
+            url = f"http://127.0.0.1:{port}{path}"
+        body = None
+        if name == "gateway-responses":
+            body = tmp / "responses-body.json"
+            body.write_text(json.dumps(RESPONSES_BODY))
+        load(url, 8, 1.0, tmp / "warm.json", stream=False, body=body)  # warm caches and pools
         for mode in modes:
             for c in points:
                 cpu0 = cpu_seconds(proc.pid) if proc else 0.0
-                res = load(url, c, duration, tmp / "point.json", stream=mode == "stream")
+                res = load(url, c, duration, tmp / "point.json", stream=mode == "stream", body=body)
                 total = max(int(res["total_requests"]), 1)
                 cpu_ms = round(1000 * (cpu_seconds(proc.pid) - cpu0) / total, 3) if proc else None
                 lat, ttft = res["latency_ms"], res.get("ttft_ms", {})
