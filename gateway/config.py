@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     # Stored responses of the Responses API (gateway/tenancy/responses.py): in this process, or in Redis
     # when redis_url is set. Kept 30 days after they were stored, as OpenAI does, so that a client written
     # against OpenAI can continue a chain as late here; the quotas, not the TTL, bound the memory.
+    # Which tenant each answer went to, for POST /v1/feedback (gateway/tenancy/answers.py): kept this
+    # long, and in this process at most this many (Redis: by TTL alone).
+    answers_retention_s: float = Field(7 * 86_400, gt=0)
+    answers_max: int = Field(200_000, ge=1)
+    # The decision log (gateway/observability/decision_log.py): a file, or "-" for stdout; unset: none.
+    decision_log: str | None = None
+    decision_log_max_mb: float = Field(100.0, gt=0)
+    decision_log_files: int = Field(5, ge=1)
     responses_ttl_s: float = Field(30 * 86_400, gt=0)
     # In this process, all tenants together (Redis: its maxmemory is the operator's). The bytes are the
     # records'; Python adds about 200 bytes each. Sized to sit beside an embedded model in 1.5 GiB.

@@ -18,10 +18,12 @@ from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
 from gateway.errors import GatewayError
 from gateway.observability.recorder import Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
+from gateway.protocol.choices import answer_text
 from gateway.routing.decision import Decision, Hints
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
+    from gateway.dispatch.shadow import Shadow
     from gateway.dispatch.snapshot import Snapshot
     from gateway.observability.recorder import Recorder
     from gateway.protocol import Call, RequestView
@@ -59,6 +61,7 @@ class Dispatcher:
         request_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
         strategies: Mapping[str, Strategy] = STRATEGIES,
+        shadow: Shadow | None = None,
     ) -> None:
         self._snapshot = snapshot
         self.recorder = recorder
@@ -66,6 +69,7 @@ class Dispatcher:
         self._clock = clock
         self._strategies = strategies
         self.flight = InFlight()
+        self.shadow = shadow
 
     def now(self) -> float:
         return self._clock()
@@ -93,13 +97,21 @@ class Dispatcher:
             self.recorder.undecided(call, call.view.model, err)
             raise
         plan = decision.plan
-        trace = Trace(decision.route.name, decision.budget_ms)
+        trace = Trace(decision.route.name, decision.budget_ms, reason=plan.reason, difficulty=plan.difficulty)
         if decision.skipped is not None:
             trace.cascade = "skipped"
+        spec = decision.route.spec
+        if spec is not None:
+            trace.log_content, trace.log_features = spec.log_content, spec.log_features
         self.recorder.decided(trace, plan.tier, plan.reason, plan.difficulty, decision.classify_s)
         now = self._clock()
         snap.guard.budget.request(now)
-        return Walk(snap, self.flight, self.recorder, self._clock, decision, call, trace, now + self._timeout)
+        walk = Walk(snap, self.flight, self.recorder, self._clock, decision, call, trace, now + self._timeout)
+        if self.shadow is not None and self.shadow.wants(decision, call, hints):
+            trace.shadowed = True
+            shadow = self.shadow
+            walk.answered = lambda w: shadow.after(w, w.trace.answer)
+        return walk
 
     def _strategy(self, decision: Decision) -> Strategy:
         return self._strategies[decision.plan.strategy]
@@ -115,9 +127,13 @@ class Dispatcher:
             raise
         self.recorder.handed_over(call, trace)
         reply = answer.result
+        if trace.log_content or trace.shadowed:
+            trace.answer = answer_text(reply.content)
         usage = trace.usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
         bill = walk.bill(answer.tier, usage)
         self.recorder.answered(trace, call, usage, bill)
+        if walk.answered is not None:
+            walk.answered(walk)
         return Served(reply, walk.decision, answer.backend, answer.tier, trace, bill.total_usd)
 
     async def stream(

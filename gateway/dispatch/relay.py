@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import StreamInterrupted
 from gateway.protocol import estimated_usage, stream_usage
+from gateway.protocol.choices import streamed_text
 from gateway.protocol.sse import events_in
 
 if TYPE_CHECKING:
@@ -33,13 +34,19 @@ async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
     settled = False
     outcome = "cancelled"  # until the stream ends one way or the other: the client left
     try:
+        keep = trace.log_content or trace.shadowed  # its text: for the log, for the judge
+        kept: list[bytes] | None = [first] if keep else None
         yield first
         async for chunk in rest:
             if clock() > walk.deadline:
                 raise StreamInterrupted(f"Backend '{name}' exceeded the request deadline.", code="deadline")
             events += events_in(chunk)
             recent.append(chunk)
+            if kept is not None:
+                kept.append(chunk)
             yield chunk
+        if kept is not None:
+            trace.answer = streamed_text(b"".join(kept))
         settled = True
         outcome = "ok"
         if opened.slot is None:  # replayed from an answer in hand: nothing was measured here
@@ -67,6 +74,8 @@ async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
             or estimated_usage(walk.call.view.body_bytes, max(0, events - 3))
         )
         walk.recorder.answered(trace, walk.call, usage, walk.bill(answer.tier, usage), outcome)
+        if outcome == "ok" and walk.answered is not None:
+            walk.answered(walk)
         # A client that went away cancels us here; closing `rest` cancels the upstream call too.
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:

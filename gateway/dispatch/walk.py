@@ -94,6 +94,8 @@ class Walk:
         self.call = call
         self.trace = trace
         self.deadline = deadline
+        # Told once the client has the whole answer (shadow judging); None for most requests.
+        self.answered: Callable[[Walk], None] | None = None
 
     def fork(self) -> Walk:
         """The same request on a second walk beside this one (a cascade's votes), with its own trace."""
@@ -267,6 +269,7 @@ class _Streamed:
         finally:
             trace.upstream_s += clock() - t0
         ttft = clock() - t0
+        trace.ttft_s = clock() - walk.call.received
         walk.observe(backend, ttft_s=ttft)
         walk.recorder.first_chunk(tier, backend.name, ttft)
         return Opened(first, chunks, slot)

@@ -9,14 +9,11 @@ One process serves per container (scale out with replicas), so no multiprocess m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
 
 from gateway.errors import (
     ClientClosedRequest,
@@ -26,6 +23,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.observability.live_state import BackendRow, StateCollector
 
 if TYPE_CHECKING:
     from gateway.observability.cost import Bill
@@ -44,7 +42,6 @@ _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 CASCADE_RESULTS = ("accepted", "escalated", "skipped")
 OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
-_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
 def outcome_of(err: BaseException) -> str:
@@ -61,50 +58,6 @@ def outcome_of(err: BaseException) -> str:
     if isinstance(err, GatewayError):
         return "upstream_error"
     return "cancelled"  # CancelledError: the client went away
-
-
-@dataclass(frozen=True, slots=True)
-class BackendRow:
-    tier: str
-    backend: str
-    up: bool
-    breaker: str
-    in_flight: int
-    queued: int
-
-
-class _StateCollector(Collector):
-    """Gauges read from the live gateway at scrape time."""
-
-    def __init__(self, rows: Callable[[], Iterable[BackendRow]], config_sha: Callable[[], str]) -> None:
-        self._rows = rows
-        self._sha = config_sha
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["tier", "backend"]
-        up = GaugeMetricFamily(
-            "gateway_backend_up", "1 when the backend's health check passes", labels=labels
-        )
-        breaker = GaugeMetricFamily(
-            "gateway_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", labels=labels
-        )
-        in_flight = GaugeMetricFamily(
-            "gateway_in_flight_requests", "Requests the gateway has in flight to the backend", labels=labels
-        )
-        queue = GaugeMetricFamily(
-            "gateway_queue_depth",
-            "Requests admitted by the backend's own queue (embedded model)",
-            labels=labels,
-        )
-        for r in self._rows():
-            key = [r.tier, r.backend]
-            up.add_metric(key, 1.0 if r.up else 0.0)
-            breaker.add_metric(key, _BREAKER.get(r.breaker, 2.0))
-            in_flight.add_metric(key, float(r.in_flight))
-            queue.add_metric(key, float(r.queued))
-        info = GaugeMetricFamily("gateway_config_info", "The loaded routes.yaml, by hash", labels=["sha256"])
-        info.add_metric([self._sha()], 1.0)
-        yield from (up, breaker, in_flight, queue, info)
 
 
 class Metrics:
@@ -218,6 +171,32 @@ class Metrics:
             "Responses served but not stored (the store refused or failed)",
             registry=r,
         )
+        self.decision_log_dropped_lines = Counter(
+            "gateway_decision_log_dropped",
+            "Decision-log lines dropped (the writer could not keep up)",
+            registry=r,
+        )
+        self.answer_index_errors = Counter(
+            "gateway_answer_index_errors", "Answer index (Redis) failures", ["op"], registry=r
+        )
+        self.feedback = Counter(
+            "gateway_feedback", "Clients' feedback on answers", ["route", "tier", "label"], registry=r
+        )
+        self.shadow_verdicts = Counter(
+            "gateway_shadow_verdicts",
+            "Shadow judging: a cheaper tier's answer against the reference tier's",
+            ["route", "tier", "verdict"],
+            registry=r,
+        )
+        self.shadow_cost = Counter(
+            "gateway_shadow_cost_usd",
+            "What shadow judging spent (not billed to tenants)",
+            ["route"],
+            registry=r,
+        )
+        self.shadow_skipped = Counter(
+            "gateway_shadow_skipped", "Shadow judgements not made, by why", ["route", "why"], registry=r
+        )
         self.draft_cost = Counter(
             "gateway_cascade_draft_cost_usd", "What drafts cost, accepted or not", ["route"], registry=r
         )
@@ -239,7 +218,7 @@ class Metrics:
             self.retries_denied.labels(name)
 
     def watch(self, rows: Callable[[], Iterable[BackendRow]], config_sha: Callable[[], str]) -> None:
-        self.registry.register(_StateCollector(rows, config_sha))
+        self.registry.register(StateCollector(rows, config_sha))
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -346,6 +325,12 @@ class Metrics:
 
     def response_store_error(self, op: str) -> None:
         self.response_store_errors.labels(op).inc()
+
+    def decision_log_dropped(self, n: int) -> None:
+        self.decision_log_dropped_lines.inc(n)
+
+    def answer_index_error(self, op: str) -> None:
+        self.answer_index_errors.labels(op).inc()
 
     def not_stored(self) -> None:
         self.not_stored_responses.inc()

@@ -18,6 +18,9 @@ from gateway.observability.cost import Bill
 from gateway.observability.metrics import Metrics, outcome_of
 
 if TYPE_CHECKING:
+    from gateway.observability.journal import Journal
+
+if TYPE_CHECKING:
     from gateway.errors import GatewayError
     from gateway.protocol import Call, Usage
 
@@ -56,6 +59,13 @@ class Trace:
     cascade: str | None = None  # accepted, escalated or skipped
     confidence: float | None = None  # the verifier's, for a draft it judged
     draft: Spent | None = None
+    reason: str | None = None  # the plan's, for the decision log
+    difficulty: float | None = None
+    ttft_s: float | None = None  # streams: when the first chunk came
+    answer: str | None = None  # its text, kept only for a route that logs content
+    log_content: bool = False  # the route keeps prompts and answers in the decision log
+    log_features: bool = False  # ... or the scorer's inputs
+    shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
 
 
 class Recorder:
@@ -64,10 +74,12 @@ class Recorder:
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
         usage: UsageSink | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.metrics = metrics
         self._usage = usage
         self._clock = clock
+        self.journal = journal
 
     def decided(
         self, trace: Trace, tier: str, reason: str, difficulty: float | None, classify_s: float | None
@@ -112,7 +124,7 @@ class Recorder:
         if call.tenant is not None and self._usage is not None:
             self._usage.spent(call.tenant, tokens, bill.total_usd)
         self._cascaded(trace, bill.cost_usd if trace.cascade == "accepted" else None)
-        self._finish(trace, call, outcome)
+        self._finish(trace, call, outcome, usage, bill)
 
     def failed(self, trace: Trace, call: Call, exc: BaseException) -> None:
         draft = trace.draft
@@ -129,8 +141,12 @@ class Recorder:
             draft_usd = trace.draft.bill.cost_usd if trace.draft is not None else accepted_usd
             self.metrics.cascaded(trace.route, trace.cascade, trace.confidence, draft_usd)
 
-    def _finish(self, trace: Trace, call: Call, outcome: str) -> None:
+    def _finish(
+        self, trace: Trace, call: Call, outcome: str, usage: Usage | None = None, bill: Bill | None = None
+    ) -> None:
         seconds = self._clock() - call.received
         self.metrics.finished(trace.route, trace.tier, trace.backend, call.endpoint, outcome, seconds)
         if trace.budget_ms is not None:
             self.metrics.budget(trace.route, trace.budget_ms, seconds)
+        if self.journal is not None:
+            self.journal.finished(trace, call, outcome, seconds, usage, bill)

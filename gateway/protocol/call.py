@@ -22,6 +22,7 @@ class Call:
     # backend that speaks the Responses API natively (built-in tools, background mode, ...).
     chat: Call | None = None
     needs: str | None = None  # what only such a backend serves, named for the client
+    response_id: str = ""  # the id the client sees (the gateway's own), for the log and feedback
 
     @property
     def endpoint(self) -> Endpoint:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.protocol.sse import DONE, json_event
+from gateway.protocol.sse import DONE, PREFIX, json_event
 
 if TYPE_CHECKING:
     from gateway.protocol.view import Endpoint
 
-__all__ = ["as_chunks", "completion_of", "keep_one"]
+__all__ = ["answer_text", "as_chunks", "completion_of", "keep_one", "streamed_text"]
 
 _decode = msgspec.json.Decoder().decode
 
@@ -74,3 +74,51 @@ def as_chunks(data: dict[str, Any], endpoint: Endpoint, *, include_usage: bool) 
     if include_usage and data.get("usage") is not None:
         events.append({"choices": [], "usage": data["usage"]})
     return [*(json_event({**base, **e}) for e in events), DONE]
+
+
+def _choice_text(choice: Any) -> str:
+    if not isinstance(choice, dict):
+        return ""
+    message = choice.get("message") or choice.get("delta") or {}
+    text = message.get("content") if isinstance(message, dict) else None
+    if text is None:
+        text = choice.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def answer_text(body: bytes) -> str | None:
+    """The text of an answer (chat, completions or a Response), for a route that logs content."""
+    try:
+        data = _decode(body)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if data.get("object") == "response":
+        return "".join(
+            p.get("text", "")
+            for item in data.get("output") or []
+            if isinstance(item, dict) and item.get("type") == "message"
+            for p in item.get("content") or []
+            if isinstance(p, dict)
+        )
+    return _choice_text((data.get("choices") or [None])[0])
+
+
+def streamed_text(raw: bytes) -> str:
+    """The text a stream carried: chat or completion deltas, or a Responses stream's text deltas."""
+    out = []
+    for line in raw.split(b"\n"):
+        if not line.startswith(PREFIX) or line[len(PREFIX) :].strip() == b"[DONE]":
+            continue
+        try:
+            event = _decode(line[len(PREFIX) :])
+        except msgspec.DecodeError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "response.output_text.delta":
+            out.append(str(event.get("delta", "")))
+        elif event.get("choices"):
+            out.append(_choice_text(event["choices"][0]))
+    return "".join(out)

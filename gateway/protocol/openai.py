@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import InvalidRequest
 
@@ -19,6 +19,7 @@ __all__ = [
     "ChatMessage",
     "CompletionRequest",
     "EmbeddingRequest",
+    "FeedbackRequest",
     "OpenAIRequest",
     "Wire",
     "parse_json",
@@ -159,3 +160,20 @@ def validate(raw: dict[str, Any], model: type[_W]) -> _W:
         raise InvalidRequest(
             f"Invalid value for '{param}': {first['msg']}{suffix}", param=param, code="invalid_value"
         ) from exc
+
+
+class FeedbackRequest(Wire):
+    """POST /v1/feedback: a client's judgement of one of its answers (the gateway's extension)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: str = Field(min_length=1, max_length=256)
+    score: float | None = Field(None, ge=-1, le=1)
+    label: Literal["good", "bad"] | None = None
+    comment: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _judged(self) -> FeedbackRequest:
+        if self.score is None and self.label is None:
+            raise ValueError("give a `score` (-1 to 1) or a `label` (good or bad)")
+        return self

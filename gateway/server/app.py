@@ -31,6 +31,7 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.server.feedback import FEEDBACK
 from gateway.server.handlers import INFERENCE
 from gateway.server.ops import OPS
 from gateway.server.responses import RESPONSES
@@ -104,7 +105,7 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[*INFERENCE, *RESPONSES, *OPS],
+        route_handlers=[*INFERENCE, *RESPONSES, *FEEDBACK, *OPS],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

@@ -23,6 +23,7 @@ from gateway.protocol import (
     parse_json,
     parse_request,
 )
+from gateway.protocol.ids import IdStream, claim
 from gateway.routing.replay import decision_json, judged, replay_drafts
 from gateway.server.admission import admit, gateway_of, hints
 from gateway.server.disconnect import while_connected
@@ -73,7 +74,8 @@ async def _admitted_call(
         tenant = await admit(request, gw)
         body = await request.body()
         _, raw = parse_request(body, wire)
-        return Call(view_of(raw, len(body)), raw, received, tenant), hints(request, gw, tenant)
+        call = Call(view_of(raw, len(body)), raw, received, tenant, response_id=gw.ids.new(endpoint))
+        return call, hints(request, gw, tenant)
     except GatewayError as err:
         gw.dispatcher.recorder.rejected(Call(RequestView(endpoint, "", tuple), {}, received), err)
         raise
@@ -88,7 +90,7 @@ async def _serve(
     if call.stream:
         streamed = await while_connected(request, dispatcher.stream(call, asked))
         return Stream(
-            chat_events(streamed.chunks),
+            chat_events(streamed.chunks, IdStream(call.response_id)),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **route_headers(streamed)},
         )
@@ -96,9 +98,10 @@ async def _serve(
     # A stream's headers leave before its tokens are counted: its cost is in the metrics only.
     headers = route_headers(served)
     headers["x-gateway-cost-usd"] = f"{served.cost_usd:.8f}"
-    return Response(
-        served.reply.content, status_code=served.reply.status, media_type="application/json", headers=headers
+    content = (
+        served.reply.content if endpoint == "embeddings" else claim(served.reply.content, call.response_id)
     )
+    return Response(content, status_code=served.reply.status, media_type="application/json", headers=headers)
 
 
 @post("/v1/chat/completions", status_code=200)

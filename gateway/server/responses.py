@@ -113,6 +113,7 @@ async def _admitted(
                 code="conversation_too_large",
             )
         call = _call(gw, req, raw, items, size, received, tenant)
+        call.response_id = gw.ids.new("responses")
     except GatewayError as err:
         gw.dispatcher.recorder.rejected(Call(RequestView("responses", "", tuple), {}, received), err)
         raise
@@ -160,7 +161,7 @@ async def _events(
 async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
     gw = gateway_of(request)
     call, asked, req, raw, own, owner = await _admitted(request, gw)
-    rid = new_id("resp")
+    rid = call.response_id
     keep = req.store is not False
     client = {"previous_response_id": req.previous_response_id, "store": keep}
     turn = Turn(Translation(rid, echo(req, raw), req.model), NativeTap(rid, client))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,18 +26,24 @@ from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
+from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
+from gateway.observability.decision_log import DecisionLog
+from gateway.observability.journal import Journal
 from gateway.observability.metrics import BackendRow, Metrics
 from gateway.observability.recorder import Recorder
+from gateway.protocol.ids import ResponseIds
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.reload import ReloadResult, RoutesWatcher
 from gateway.server.openapi import openapi_document
 from gateway.spec import load_routes
+from gateway.tenancy.answers import Answered, answer_index
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.limits import LimitStore, TenantLimits
 from gateway.tenancy.redis_limits import RedisLimits
-from gateway.tenancy.responses import response_store
+from gateway.tenancy.responses import ANONYMOUS, response_store
+from gateway.tenancy.shadow_budget import shadow_budget
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -73,15 +80,34 @@ class Gateway:
         self.keys = KeyRing.from_settings(settings)
         self.limits = _limit_store(settings, self.metrics)
         self.responses = response_store(settings, on_error=self.metrics.response_store_error)
+        self.ids = ResponseIds()
+        self.answers = answer_index(settings, on_error=self.metrics.answer_index_error)
+        self.decisions = (
+            DecisionLog(
+                settings.decision_log,
+                max_bytes=int(settings.decision_log_max_mb * 1024 * 1024),
+                files=settings.decision_log_files,
+                on_drop=self.metrics.decision_log_dropped,
+            )
+            if settings.decision_log
+            else None
+        )
         self._book = LatencyBook()
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
         self._scorer: Scorer = scorer_for(table)
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
+        journal = Journal(
+            self.decisions,
+            remember=self._remember,
+            reference_tier=lambda: self._snap.costs.reference_tier,
+        )
+        self.shadow_budget = shadow_budget(settings)
         self.dispatcher = Dispatcher(
             self.snapshot,
-            Recorder(self.metrics, usage=self.limits),
+            Recorder(self.metrics, usage=self.limits, journal=journal),
             request_timeout_s=settings.request_timeout_s,
+            shadow=Shadow(self.metrics, self.shadow_budget, lambda: self.decisions, wall=time.time),
         )
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
@@ -104,6 +130,13 @@ class Gateway:
             self._quantiles,
             first_token_timeout_s=self.settings.first_token_timeout_s,
         )
+
+    @staticmethod
+    def clock_wall() -> float:
+        return time.time()
+
+    def _remember(self, response_id: str, tenant: str | None, route: str, tier: str) -> None:
+        self.answers.remember(response_id, Answered(tenant or ANONYMOUS, route, tier))
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -239,6 +272,8 @@ class Gateway:
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
             self.watcher.start()
+            if self.decisions is not None:
+                self.decisions.start()
             if self.keys.open:
                 log.warning(
                     "no API keys configured: anyone who can reach %s:%d may use this gateway",
@@ -265,3 +300,10 @@ class Gateway:
             await session.close()
             await self.limits.aclose()
             await self.responses.aclose()
+            await self.answers.aclose()
+            if self.dispatcher.shadow is not None:
+                await self.dispatcher.shadow.drain()
+            await self.shadow_budget.aclose()
+            if self.decisions is not None:
+                # Off the loop: the writer may be stuck on a slow disk; it gets its few seconds.
+                await asyncio.get_running_loop().run_in_executor(None, self.decisions.close)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from gateway.errors import GatewayError
 from gateway.protocol.sse import error_event
@@ -15,11 +15,12 @@ log = logging.getLogger(__name__)
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def chat_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Pass chunks through; a failure after the first byte ends the stream with an error event."""
+async def chat_events(chunks: AsyncIterator[bytes], ids: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
+    """Pass chunks through with the gateway's response id (`ids`); a failure after the first byte
+    ends the stream with an error event."""
     try:
         async for chunk in chunks:
-            yield chunk
+            yield ids(chunk)
     except GatewayError as exc:
         log.warning("stream ended by upstream failure: %s", exc.message)
         yield error_event(exc.envelope())

@@ -45,6 +45,10 @@ def _tier_refs(data: dict[str, Any]) -> Iterator[tuple[Loc, Any]]:
             yield ("routes", i, "tier"), route["tier"]
         for j, tier in enumerate(_list(route.get("fallback"))):
             yield ("routes", i, "fallback", j), tier
+        shadow = _dict(route.get("shadow"))
+        for key in ("reference", "judge"):
+            if shadow.get(key) is not None:
+                yield ("routes", i, "shadow", key), shadow[key]
         if route.get("draft") is not None:
             yield ("routes", i, "draft"), route["draft"]
         for j, tier in enumerate(_list(route.get("escalate"))):

@@ -25,6 +25,7 @@ __all__ = [
     "RetrySpec",
     "RouteSpec",
     "RoutesFile",
+    "ShadowSpec",
     "TenantSpec",
     "TierSpec",
     "VerifySpec",
@@ -84,6 +85,17 @@ class VerifySpec(Strict):
     temperature: float = Field(0.7, gt=0, le=2, description="sampling temperature when samples > 1")
 
 
+class ShadowSpec(Strict):
+    """Judging a share of a cheaper tier's answers against a reference tier's, after the client has
+    its answer: the verdicts measure routing quality on live traffic (docs/quality.md)."""
+
+    share: float = Field(gt=0, le=1, description="of the requests a cheaper tier answered")
+    reference: str = Field(description="the tier asked the same request")
+    judge: str = Field(description="the tier that compares the two answers")
+    usd_per_day: float = Field(gt=0, description="cap on what shadowing spends (per replica without Redis)")
+    structured: bool = Field(False, description="also requests with tools or a JSON answer")
+
+
 class RouteSpec(Strict):
     model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
     tier: str | None = None
@@ -108,6 +120,11 @@ class RouteSpec(Strict):
     skip_draft_above: float = Field(1.0, ge=0, le=1)
     verify: VerifySpec = VerifySpec()
     cascade: Literal["auto", "always", "never"] = "auto"
+    # The decision log (GATEWAY_DECISION_LOG) keeps prompts and answers only when the route says so,
+    # and the scorer's inputs (numbers) with log_features: enough to retrain without text.
+    log_content: bool = False
+    log_features: bool = False
+    shadow: ShadowSpec | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:

@@ -3,6 +3,7 @@ are the real ones; only the backends and the clock are the test's."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from prometheus_client import CollectorRegistry
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
+from gateway.dispatch.shadow import Shadow
+from gateway.observability.decision_log import DecisionLog
+from gateway.observability.journal import Journal
 from gateway.observability.metrics import Metrics
 from gateway.observability.recorder import Recorder
 from gateway.protocol import Call, chat_view
@@ -21,6 +25,7 @@ from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.spec import load_routes
 from gateway.tenancy.limits import TenantLimits
+from gateway.tenancy.shadow_budget import MemoryShadowBudget
 from gateway.testing.fake_backend import FakeBackend
 
 __all__ = ["Harness", "chat_call"]
@@ -48,6 +53,7 @@ class Harness:
         request_timeout_s: float = 10.0,
         first_token_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        decisions: DecisionLog | None = None,
     ) -> Harness:
         table = load_routes(Path("<test>/routes.yaml"), routes)
         metrics = Metrics(CollectorRegistry())
@@ -63,8 +69,17 @@ class Harness:
             first_token_timeout_s=first_token_timeout_s,
         )
         limits = TenantLimits(clock=clock)
-        recorder = Recorder(metrics, clock, usage=limits)
-        dispatcher = Dispatcher(lambda: snap, recorder, request_timeout_s=request_timeout_s, clock=clock)
+        recorder = Recorder(metrics, clock, usage=limits, journal=Journal(decisions))
+        shadow = Shadow(
+            metrics,
+            MemoryShadowBudget(),
+            lambda: decisions,
+            wall=time.time,
+            rng=random.Random(7),  # noqa: S311
+        )
+        dispatcher = Dispatcher(
+            lambda: snap, recorder, request_timeout_s=request_timeout_s, clock=clock, shadow=shadow
+        )
         return cls(dispatcher, metrics, snap, backends, limits)
 
     def sample(self, name: str, **labels: str) -> float:
