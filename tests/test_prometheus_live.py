@@ -56,6 +56,7 @@ routes:
   - {{model: large, tier: large, fallback: [small]}}
   - {{model: broken, tier: broken, fallback: [small]}}
   - {{model: cascade, policy: cascade, draft: small, escalate: [large], verify: {{min_confidence: 0.5}}}}
+  - {{model: judged, tier: small, shadow: {{share: 0.5, reference: large, judge: large, usd_per_day: 10}}}}
 """
 
 PROMPTS = [
@@ -135,7 +136,7 @@ def _load(gw: Gateway, until: float) -> int:
         n = 0
         while time.monotonic() < until:
             n += 1
-            model = ["auto", "auto", "large", "broken", "cascade"][(n + i) % 5]
+            model = ["auto", "auto", "large", "broken", "cascade", "judged"][(n + i) % 6]
             stream = (n + i) % 3 == 0
             extra = {"stream_options": {"include_usage": True}} if stream and n % 2 else {}
             try:
@@ -147,6 +148,9 @@ def _load(gw: Gateway, until: float) -> int:
                 )
                 if stream:
                     list(resp)  # type: ignore[arg-type]
+                elif n % 5 == 0:  # some feedback, so its series carry data too
+                    label = "good" if n % 2 else "bad"
+                    httpx.post(gw.v1 + "/feedback", json={"id": resp.id, "label": label})  # type: ignore[union-attr]
             except openai.APIError:
                 pass
             with lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from layout import TIER_VAR, dashboard
 from panels import Json, Q, heatmap, row, timeseries
-from promql import RI, TIER, or_nan, or_zero, quantile, sum_rate
+from promql import RI, TIER, or_nan, or_zero, quantile, rate, sum_rate
 
 __all__ = ["routing"]
 
@@ -12,6 +12,9 @@ __all__ = ["routing"]
 def routing() -> Json:
     diff = "gateway_difficulty"
     result_escalated = 'result="escalated"'
+    judged = sum_rate("gateway_shadow_verdicts_total", by="tier")
+    kept = sum_rate("gateway_shadow_verdicts_total", 'verdict=~"cheaper_as_good|tie"', by="tier")
+    wrong = rate("gateway_shadow_verdicts_total", 'verdict="reference_better"')
     budget_ratio = (
         f"({or_zero(sum_rate('gateway_latency_budget_misses_total'))}) / "
         f"clamp_min({or_zero(sum_rate('gateway_latency_budget_requests_total'))}, 1e-9)"
@@ -109,6 +112,42 @@ def routing() -> Json:
             ],
             "currencyUSD",
             "What drafts cost per hour, accepted or not (already included in the cost panels).",
+            w=6,
+        ),
+        row("Routing quality (shadow judging and feedback)"),
+        timeseries(
+            "Quality kept per tier",
+            [Q(or_nan(f"({kept}) / ({judged})"), "{{tier}}")],
+            "percentunit",
+            "Of the cheaper tiers' answers a shadow judge compared with the reference tier's, the share "
+            "as good or tied (docs/quality.md). A gap: nothing judged in the window.",
+            maximum=1,
+            w=6,
+        ),
+        timeseries(
+            "Router wrong",
+            [Q(or_nan(f"sum({wrong}) / sum({judged})"), "reference better")],
+            "percentunit",
+            "Share of judged answers where the reference tier's was better: the router sent them too low.",
+            maximum=1,
+            w=6,
+        ),
+        timeseries(
+            "Savings and shadow spend",
+            [
+                Q(f"({or_zero(sum_rate('gateway_savings_usd_total'))}) * 3600", "saved USD/h"),
+                Q(f"({or_zero(sum_rate('gateway_shadow_cost_usd_total'))}) * 3600", "shadow USD/h"),
+            ],
+            "currencyUSD",
+            "What routing saves against always the reference tier, next to what measuring it costs.",
+            w=6,
+        ),
+        timeseries(
+            "Feedback by label",
+            [Q(or_zero(sum_rate("gateway_feedback_total", by="label")), "{{label}}")],
+            "reqps",
+            "Clients' ratings of their answers (POST /v1/feedback).",
+            stack=True,
             w=6,
         ),
         row("Latency budgets and classifier"),

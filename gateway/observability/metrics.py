@@ -41,6 +41,7 @@ _CLASSIFIER = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
 _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 CASCADE_RESULTS = ("accepted", "escalated", "skipped")
+VERDICTS = ("cheaper_as_good", "reference_better", "tie")
 OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
 
 
@@ -305,6 +306,15 @@ class Metrics:
             for result in CASCADE_RESULTS:
                 self.cascades.labels(route, result)
             self.draft_cost.labels(route)
+
+    def prepare_shadows(self, routes: Iterable[str], tiers: Iterable[str]) -> None:
+        """Every verdict's series for the tiers a shadowed route can answer from: ratios are defined."""
+        names = list(tiers)
+        for route in routes:
+            for tier in names:
+                for v in VERDICTS:
+                    self.shadow_verdicts.labels(route, tier, v)
+            self.shadow_cost.labels(route)
 
     def cascaded(self, route: str, result: str, confidence: float | None, draft_usd: float | None) -> None:
         # Rare next to the request counters (cascade routes only): uncached label look-ups are fine.

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from gateway.protocol.openai import FeedbackRequest
 from gateway.protocol.responses import ResponsesRequest
 
 __all__ = ["openapi_document"]
@@ -104,6 +105,7 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
             (CompletionRequest, "validation"),
             (EmbeddingRequest, "validation"),
             (ResponsesRequest, "validation"),
+            (FeedbackRequest, "validation"),
         ],
         ref_template=_REF,
     )
@@ -128,6 +130,7 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
                 "A stored response's input items", extra=_PAGING
             ),
             "/v1/responses/{response_id}/cancel": _stored("Cancel (no background mode: always 400)", "post"),
+            "/v1/feedback": _post("FeedbackRequest", "Rate one of your answers (by its id)", stream=False),
             "/v1/models": _get("Models and route aliases", auth=True),
             "/healthz": _get("Liveness"),
             "/readyz": _get("Readiness"),

@@ -120,6 +120,7 @@ class Gateway:
     def _derive(self, table: RouteTable, guard: Guard) -> Snapshot:
         self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
         self.metrics.prepare_cascades(r.model for r in table.spec.routes if r.policy == "cascade")
+        self.metrics.prepare_shadows((r.model for r in table.spec.routes if r.shadow), table.spec.tiers)
         return Snapshot.build(
             table,
             self.backends,

@@ -70,6 +70,7 @@ class FakeUpstream:
         self.chunks = chunks
         self.api_key = api_key
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
+        self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         self.script = Script()
         self.stats = Stats()
         # Set when a request (its script taken) arrives: a test thread waits on it instead of sleeping.
@@ -156,13 +157,15 @@ class FakeUpstream:
 
     def _text(self, body: dict[str, Any]) -> str:
         result = last_tool_output(body)
-        return self.reply if result is None else f"{self.reply} (the tool said: {result})"
+        reply = self.replies.pop(0) if self.replies else self.reply
+        return reply if result is None else f"{reply} (the tool said: {result})"
 
     def _complete(self, path: str, body: dict[str, Any]) -> web.Response:
-        words = self.reply.split()
         if path.endswith("/chat/completions"):
             call = chat_tool_call(body, self.tool_arguments)
-            message: dict[str, Any] = {"role": "assistant", "content": None if call else self._text(body)}
+            text = self._text(body)
+            words = text.split()
+            message: dict[str, Any] = {"role": "assistant", "content": None if call else text}
             if call:
                 message["tool_calls"] = [call]
             choice: dict[str, Any] = {
@@ -173,6 +176,7 @@ class FakeUpstream:
             }
             obj = "chat.completion"
         else:
+            words = self.reply.split()
             choice = {"index": 0, "text": self.reply, "logprobs": None, "finish_reason": "stop"}
             obj = "text_completion"
         n = int(body.get("n") or 1)

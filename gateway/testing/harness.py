@@ -3,6 +3,7 @@ are the real ones; only the backends and the clock are the test's."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -31,9 +32,14 @@ from gateway.testing.fake_backend import FakeBackend
 __all__ = ["Harness", "chat_call"]
 
 
+_ids = itertools.count(1)
+
+
 def chat_call(model: str = "auto", text: str = "hello", *, stream: bool = False, **extra: Any) -> Call:
     body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream, **extra}
-    return Call(chat_view(body, 64), body, received=time.monotonic())
+    return Call(
+        chat_view(body, 64), body, received=time.monotonic(), response_id=f"chatcmpl-test{next(_ids)}"
+    )
 
 
 @dataclass
@@ -69,6 +75,8 @@ class Harness:
             first_token_timeout_s=first_token_timeout_s,
         )
         limits = TenantLimits(clock=clock)
+        if decisions is not None:
+            decisions.count_drops(metrics.decision_log_dropped)
         recorder = Recorder(metrics, clock, usage=limits, journal=Journal(decisions))
         shadow = Shadow(
             metrics,
