@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +248,32 @@ def test_reloads_under_load_fail_no_request(gw: Gateway, ups: dict[str, FakeUpst
     assert not failed, failed[:5]
     assert reloads(gw, "ok") - ok_before >= 4
     assert reloads(gw, "error") - err_before >= 4
+
+
+def test_a_weights_file_rewritten_in_place_reloads_the_rules(
+    ups: dict[str, FakeUpstream], tmp_path: Path
+) -> None:
+    from gateway.classify.scorer import _SHIPPED  # the shipped weights, as a file to edit
+
+    weights = json.loads(
+        (Path(__file__).resolve().parent.parent / "gateway" / "classify" / _SHIPPED).read_text()
+    )
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(weights))
+    routes = routes_for(ups, "a").replace(
+        "routes:\n", "classifier: {weights: weights.json}\nroutes:\n  - {model: auto, policy: auto}\n"
+    )
+    g = start_gateway(tmp_path, routes, GATEWAY_RELOAD_INTERVAL_S="0.1", GATEWAY_ADMIN_KEY=ADMIN)
+    try:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+        before = httpx.post(g.v1 + "/route/explain", json=body).json()["difficulty"]
+        sha = admin(g, "GET", "/admin/routes").json()["sha256"]
+        weights["calibration"]["intercept"] += 3.0  # everything much harder
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(weights))
+        tmp.replace(path)
+        wait_for(lambda: admin(g, "GET", "/admin/routes").json()["sha256"] != sha)
+        after = httpx.post(g.v1 + "/route/explain", json=body).json()["difficulty"]
+        assert after > before
+    finally:
+        stop(g.proc)

@@ -50,21 +50,29 @@ def content_sha256(path: Path) -> str | None:
 
 
 class RoutesWatcher:
+    """Watches the routes file and the weights files it names (`also`: read again at each look, since
+    a reload may name others), so a weights file rewritten in place reloads the rules too."""
+
     def __init__(
         self,
         path: Path,
         apply: Callable[[], Awaitable[ReloadResult]],
         interval_s: float,
+        also: Callable[[], list[Path]] = list,
     ) -> None:
         self.path = path
         self._apply = apply
         self.interval_s = interval_s
-        self._seen = _signature(path)
+        self._also = also
+        self._seen = self._signatures()
         self._task: asyncio.Task[None] | None = None
 
+    def _signatures(self) -> tuple[tuple[int, int, int] | None, ...]:
+        return tuple(_signature(p) for p in (self.path, *self._also()))
+
     async def poll(self) -> ReloadResult | None:
-        """Apply the file if it changed since the last look; None when it did not."""
-        signature = _signature(self.path)
+        """Apply the files if they changed since the last look; None when they did not."""
+        signature = self._signatures()
         if signature == self._seen:
             return None
         self._seen = signature

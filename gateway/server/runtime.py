@@ -38,6 +38,7 @@ from gateway.routing.estimates import LatencyBook
 from gateway.routing.reload import ReloadResult, RoutesWatcher
 from gateway.server.openapi import openapi_document
 from gateway.spec import load_routes
+from gateway.spec.table import weights_files
 from gateway.tenancy.answers import Answered, answer_index
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.limits import LimitStore, TenantLimits
@@ -115,7 +116,12 @@ class Gateway:
         self._session: Session | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
-        self.watcher = RoutesWatcher(Path(table.source), self.reload, settings.reload_interval_s)
+        self.watcher = RoutesWatcher(
+            Path(table.source),
+            self.reload,
+            settings.reload_interval_s,
+            also=lambda: weights_files(self.table().spec, self.table().source),
+        )
 
     def _derive(self, table: RouteTable, guard: Guard) -> Snapshot:
         self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
@@ -209,8 +215,9 @@ class Gateway:
         assert self._session is not None, "reload before the gateway started"
         old, new = current.spec.backends(), table.spec.backends()
         # Weights first: a file that cannot be read rejects the reload before any backend starts.
+        # Named the same but rewritten in place: the hash, which covers the weights, changed.
         scorer: Scorer
-        if table.spec.classifier != current.spec.classifier:
+        if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
             scorer, verifier = scorer_for(table), verifier_for(table)
         else:
             scorer, verifier = self._scorer, self._verifier

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from gateway.errors import ModelNotFound
 from gateway.spec.schema import RoutesFile, RouteSpec, TierSpec
 
-__all__ = ["Route", "RouteTable", "compile_routes", "redacted"]
+__all__ = ["Route", "RouteTable", "compile_routes", "redacted", "weights_files"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,24 @@ class RouteTable:
         return self.spec.tiers[name]
 
 
+def weights_files(spec: RoutesFile, source: str) -> list[Path]:
+    """The weights files the rules name (scorer, verifier), relative to the routes file."""
+    named = (spec.classifier.weights, spec.classifier.verifier)
+    return [p if p.is_absolute() else Path(source).parent / p for p in named if p is not None]
+
+
+def _digest(spec: RoutesFile, source: str, text: str) -> str:
+    """The rules' hash: the file's text and the bytes of the weights it names, so that a weights file
+    rewritten in place is a change of rules (a reload picks it up, /admin/routes shows it)."""
+    h = hashlib.sha256(text.encode())
+    for path in weights_files(spec, source):
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"missing")  # loading the weights will say what is wrong with them
+    return h.hexdigest()
+
+
 def compile_routes(spec: RoutesFile, source: str = "<memory>", text: str = "") -> RouteTable:
     routes: dict[str, Route] = {}
     if spec.expose_backend_models:
@@ -54,8 +73,9 @@ def compile_routes(spec: RoutesFile, source: str = "<memory>", text: str = "") -
     for r in spec.routes:
         target = r.tier if r.tier is not None else spec.default_tier
         routes[r.model] = Route(name=r.model, tier=target, policy=r.policy, spec=r)
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return RouteTable(source=source, sha256=digest, spec=spec, routes=MappingProxyType(routes))
+    return RouteTable(
+        source=source, sha256=_digest(spec, source, text), spec=spec, routes=MappingProxyType(routes)
+    )
 
 
 def _redact_url(url: str) -> str:
