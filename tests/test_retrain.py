@@ -28,6 +28,7 @@ from gateway.cli import main
 from gateway.quality.log import Log, read_log
 from gateway.quality.rescore import rescore
 from gateway.quality.retrain import MIN_ROWS, NoRows, Retrained, label_rows, retrain
+from gateway.quality.summary import summarize
 from tests.synthetic_log import HARD, Truth, routes_yaml, write_log
 
 TARGET = 0.9
@@ -107,6 +108,15 @@ def test_the_suggested_threshold_keeps_the_target(
     assert _quality_at(read_log([fresh]), result, s.max_difficulty) >= TARGET - 0.03
     # and the threshold is not needlessly low: a clearly higher one misses the target there
     assert _quality_at(read_log([fresh]), result, s.max_difficulty + 0.15) < TARGET
+
+
+def test_a_report_can_leave_the_logged_inputs_unread(logged: tuple[Path, Truth, Log]) -> None:
+    path, _, log = logged
+    light = read_log([path], keep=False)
+    assert all(r.features is None and r.prompt is None for r in light.requests)
+    assert [r.has_features for r in light.requests] == [r.features is not None for r in log.requests]
+    assert summarize(light).with_features == summarize(log).with_features > 2000
+    assert summarize(light).with_content == summarize(log).with_content > 100
 
 
 def test_too_few_labels_is_an_error(tmp_path: Path) -> None:

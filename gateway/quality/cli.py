@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["add_commands"]
 
 
-def _read(paths: list[Path]) -> Log | int:
+def _read(paths: list[Path], keep: bool = True) -> Log | int:
     """The log, or the exit code after saying why there is none to read."""
     from gateway.quality.log import read_log
 
@@ -33,7 +33,7 @@ def _read(paths: list[Path]) -> Log | int:
         print(f"no such decision log: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        log = read_log(paths)
+        log = read_log(paths, keep=keep)
     except OSError as exc:
         print(f"cannot read the decision log: {exc}", file=sys.stderr)
         return 2
@@ -52,7 +52,7 @@ def _report(args: argparse.Namespace) -> int:
     from gateway.quality.summary import summarize
     from gateway.quality.text import summary_text, what_if_text
 
-    log = _read(args.log)
+    log = _read(args.log, keep=args.what_if is not None)  # only a what-if rescores
     if isinstance(log, int):
         return log
     summary = summarize(log)

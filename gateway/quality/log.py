@@ -26,7 +26,48 @@ __all__ = ["VERDICTS", "Bad", "Label", "Log", "Request", "read_lines", "read_log
 VERDICTS = ("cheaper_as_good", "tie", "reference_better")
 _FEEDBACK = ("good", "bad")
 _SAMPLES = 5  # malformed lines quoted by position in the report
-_decode = msgspec.json.Decoder().decode
+_NULL = msgspec.Raw(b"null")
+
+
+class _Line(msgspec.Struct):
+    """Every field a line may have. The big ones (`features`, `prompt`, `answer`) stay raw JSON until
+    someone reads them: a report over a million lines does not build a million embeddings."""
+
+    kind: Any = None
+    id: Any = None
+    ts: Any = None
+    route: Any = None
+    tier: Any = None
+    outcome: Any = None
+    tenant: Any = None
+    endpoint: Any = None
+    backend: Any = None
+    difficulty: Any = None
+    cascade: Any = None
+    confidence: Any = None
+    reason: Any = None
+    latency_ms: Any = None
+    ttft_ms: Any = None
+    prompt_tokens: Any = None
+    completion_tokens: Any = None
+    cost_usd: Any = None
+    savings_usd: Any = None
+    reference_tier: Any = None
+    budget_ms: Any = None
+    verdict: Any = None
+    label: Any = None
+    score: Any = None
+    features: msgspec.Raw = _NULL
+    prompt: msgspec.Raw = _NULL
+    answer: msgspec.Raw = _NULL
+
+
+_decode = msgspec.json.Decoder(_Line).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def _raw(value: msgspec.Raw) -> msgspec.Raw | None:
+    return None if bytes(value) == b"null" else value
 
 
 class Bad(ValueError):
@@ -55,9 +96,22 @@ class Request:
     savings_usd: float = 0.0
     reference_tier: str | None = None
     budget_ms: float | None = None
-    features: Any = None  # classify/inputs.py's record, when the route sets log_features
-    prompt: Any = None  # [{role, content}], when the route sets log_content
-    answer: Any = None
+    # Raw JSON, decoded on demand (`inputs`, `messages`); None when not logged, or not kept.
+    features: msgspec.Raw | None = None  # classify/inputs.py's record, when the route sets log_features
+    prompt: msgspec.Raw | None = None  # [{role, content}], when the route sets log_content
+    answer: msgspec.Raw | None = None
+    has_features: bool = False  # logged, whether kept or not
+    has_content: bool = False
+
+    @property
+    def inputs(self) -> Any:
+        """The logged `features` record, decoded (None: not logged)."""
+        return None if self.features is None else _decode_any(self.features)
+
+    @property
+    def messages(self) -> Any:
+        """The logged `prompt`, decoded (None: not logged)."""
+        return None if self.prompt is None else _decode_any(self.prompt)
 
     @property
     def reference_usd(self) -> float:
@@ -100,12 +154,11 @@ class Log:
 
 
 def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-    value = d.get(key, default)
+    """The field, checked to be of `kind` (a JSON true is no number here); absent or null: `default`."""
+    value = d.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise Bad(f"`{key}` is not a {getattr(kind, '__name__', kind)}")
-    if not isinstance(value, kind):
+    if isinstance(value, bool) or not isinstance(value, kind):
         raise Bad(f"`{key}` has the wrong type")
     return value
 
@@ -115,7 +168,7 @@ def _num(d: dict[str, Any], key: str, default: float | None = None) -> float | N
     return None if value is None else float(value)
 
 
-def _request(d: dict[str, Any]) -> Request:
+def _request(d: dict[str, Any], line: _Line, keep: bool) -> Request:
     for key in ("id", "route", "outcome"):
         if not isinstance(d.get(key), str):
             raise Bad(f"a request line needs `{key}`")
@@ -140,9 +193,11 @@ def _request(d: dict[str, Any]) -> Request:
         savings_usd=_num(d, "savings_usd", 0.0) or 0.0,
         reference_tier=_get(d, "reference_tier", str),
         budget_ms=_num(d, "budget_ms"),
-        features=d.get("features"),
-        prompt=d.get("prompt"),
-        answer=d.get("answer"),
+        features=_raw(line.features) if keep else None,
+        prompt=_raw(line.prompt) if keep else None,
+        answer=_raw(line.answer) if keep else None,
+        has_features=_raw(line.features) is not None,
+        has_content=_raw(line.prompt) is not None,
     )
 
 
@@ -173,20 +228,22 @@ def _latest(into: dict[str, Label], key: str, label: Label) -> None:
         into[key] = label
 
 
-def read_lines(log: Log, lines: Iterable[bytes], source: str) -> None:
-    """Add one file's lines to `log`."""
+def read_lines(log: Log, lines: Iterable[bytes], source: str, keep: bool = True) -> None:
+    """Add one file's lines to `log`; `keep=False` drops the logged features and content (noting
+    only that they were there) for a report that does not read them."""
     seen = {r.id for r in log.requests}
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         log.lines += 1
         try:
-            d = _decode(raw)
-            if not isinstance(d, dict) or not isinstance(d.get("kind"), str):
+            line = _decode(raw)
+            if not isinstance(line.kind, str):
                 raise Bad("not a JSON object with a `kind`")
-            kind = d["kind"]
+            kind = line.kind
+            d = msgspec.structs.asdict(line)
             if kind == "request":
-                req = _request(d)
+                req = _request(d, line, keep)
                 if req.id in seen:
                     log.duplicates += 1
                     continue
@@ -202,10 +259,16 @@ def read_lines(log: Log, lines: Iterable[bytes], source: str) -> None:
                     _latest(log.feedback, key, label)
             else:
                 log.unknown_kinds[kind] += 1
-        except (msgspec.DecodeError, Bad) as exc:
+        except (msgspec.DecodeError, Bad) as exc:  # ValidationError (not an object) is a DecodeError
             log.malformed += 1
             if len(log.malformed_at) < _SAMPLES:
-                why = str(exc) if isinstance(exc, Bad) else "not valid JSON"
+                why = (
+                    str(exc)
+                    if isinstance(exc, Bad)
+                    else "not a JSON object with a `kind`"
+                    if isinstance(exc, msgspec.ValidationError)
+                    else "not valid JSON"
+                )
                 log.malformed_at.append(f"{source}:{number}: {why}")
 
 
@@ -214,11 +277,11 @@ def _open(path: Path) -> Iterator[bytes]:
         yield from f
 
 
-def read_log(paths: Iterable[Path]) -> Log:
+def read_log(paths: Iterable[Path], *, keep: bool = True) -> Log:
     """Every file's lines, labels joined by id; OSError for a file that cannot be read."""
     log = Log()
     for path in paths:
         log.files.append(str(path))
-        read_lines(log, _open(path), str(path))
+        read_lines(log, _open(path), str(path), keep)
     log.requests.sort(key=lambda r: r.ts)
     return log

@@ -28,8 +28,8 @@ def logged_inputs(requests: Sequence[Request]) -> tuple[list[Request], list[Logg
             problems["logged without log_features"] += 1
             continue
         try:
-            inputs.append(read_inputs(r.features))
-        except ValueError as exc:
+            inputs.append(read_inputs(r.inputs))
+        except ValueError as exc:  # msgspec's DecodeError is one
             problems[str(exc)] += 1
             continue
         kept.append(r)

@@ -99,12 +99,12 @@ def label_rows(log: Log, tiers: set[str] | None = None, holdout: float = 0.2) ->
         inputs: Logged | None = None
         if r.features is not None:
             try:
-                inputs = read_inputs(r.features)
-            except ValueError as exc:
+                inputs = read_inputs(r.inputs)
+            except ValueError as exc:  # msgspec's DecodeError is one
                 rows.skipped[f"features unreadable ({exc})"] += 1
                 continue
         elif r.prompt is not None:
-            inputs = _rebuilt(r.prompt)
+            inputs = _rebuilt(r.messages)
             rows.rebuilt += inputs is not None
         if inputs is None:
             rows.skipped["no features (log_features) and no prompt (log_content)"] += 1

@@ -155,7 +155,7 @@ def summarize(log: Log) -> Summary:
         planned_misses=sum(1 for r in reqs if (r.reason or "").startswith("budget_miss")),
         shadow_lines=log.shadow_lines,
         feedback_lines=log.feedback_lines,
-        with_features=sum(1 for r in reqs if r.features is not None),
-        with_content=sum(1 for r in reqs if r.prompt is not None),
+        with_features=sum(r.has_features for r in reqs),
+        with_content=sum(r.has_content for r in reqs),
         curves=curves,
     )

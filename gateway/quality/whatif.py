@@ -78,7 +78,9 @@ class _Unscored:
 
 
 def _view(r: Request) -> RequestView:
-    prof = r.features.get("profile", {}) if isinstance(r.features, dict) else {}
+    record = r.inputs
+    prof = record.get("profile", {}) if isinstance(record, dict) else {}
+    prof = prof if isinstance(prof, dict) else {}
     out = prof.get("output_tokens")
     endpoint: Endpoint = r.endpoint if r.endpoint in _ENDPOINTS else "chat"  # type: ignore[assignment]
     return RequestView(
