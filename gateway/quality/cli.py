@@ -134,7 +134,7 @@ def _train(args: argparse.Namespace, plain: Callable[[argparse.Namespace], int])
             tiers=set(args.tier) if args.tier else None,
             holdout=args.holdout,
             target=args.target_quality,
-            name=args.name,
+            name="from-log" if args.name == "default" else args.name,
             n_boot=args.bootstrap,
             meta={"trained_on": sources},
         )

@@ -60,7 +60,7 @@ class WhatIf:
     quality_delta: Band | None
     quality_of: dict[str, Rate]  # each tier's average; the expectations price by difficulty bin
     unknown_quality: list[str]  # tiers without verdicts: their requests are left out of the expectations
-    not_served: Counter[str] = field(default_factory=Counter)  # no_route / forbidden / rejected
+    not_served: Counter[str] = field(default_factory=Counter)  # why not: no route, tier not allowed, ...
     kept_as_logged: int = 0  # no score to decide with: on their logged tier
     rescored: int = 0
     extrapolated: float = 0.0  # requests priced on a tier above every score it was judged on
