@@ -1,5 +1,6 @@
 """Command line: `serve` runs the gateway, `check FILE` validates a routes file offline, `ask` streams an
-answer from a running gateway (a smoke test needing nothing but the standard library)."""
+answer from a running gateway (a smoke test needing nothing but the standard library); `train`,
+`evaluate` (classify/cli.py) and `report` (quality/cli.py) work offline on data and decision logs."""
 
 from __future__ import annotations
 
@@ -209,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--max-tokens", type=int, default=64)
     ask.set_defaults(func=_ask)
     from gateway.classify.cli import add_commands
+    from gateway.quality.cli import add_commands as add_quality_commands
 
     add_commands(sub)
+    add_quality_commands(sub)  # after classify's: it adds --from-log to `train`
     args = ap.parse_args(argv)
     code: int = args.func(args)
     return code

@@ -7,12 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "single_threaded_blas"]
 
 _SHIPPED = Path(__file__).parent / "weights" / "default.json"
 
 
-def _single_threaded_blas() -> None:
+def single_threaded_blas() -> None:
     # Multi-threaded BLAS sums in a varying order; one thread makes a retrain byte-identical.
     # Must happen before numpy is first imported, which this command does lazily.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -20,7 +20,7 @@ def _single_threaded_blas() -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    _single_threaded_blas()
+    single_threaded_blas()
     from gateway.classify.data import load_arena, load_labelled, load_routerbench
     from gateway.classify.train import save, train
 
@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
     for path in args.data or []:
         examples += load_labelled(path, args.small_tier)
     if not any(e.split == "train" for e in examples):
-        print("no training rows: give --routerbench/--arena or --data FILE", file=sys.stderr)
+        print("no training rows: give --routerbench/--arena, --data FILE or --from-log LOG", file=sys.stderr)
         return 2
     sources = [p.name for p in (args.routerbench, args.arena, *(args.data or [])) if p]
     spec = train(examples, name=args.name, meta={"trained_on": sources, "split": "train"})
@@ -46,7 +46,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    _single_threaded_blas()
+    single_threaded_blas()
     from gateway.classify.evaluate import report
     from gateway.classify.scorer import load_scorer
 

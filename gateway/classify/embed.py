@@ -39,6 +39,7 @@ __all__ = [
     "TokenMemo",
     "load_embedding",
     "shared_tokens",
+    "token_vectors",
     "wordllama_files",
 ]
 
@@ -217,12 +218,8 @@ def shared_tokens() -> TokenMemo:
         raise ConfigError(f"cannot read the wordllama tokenizer: {exc}") from exc
 
 
-def load_embedding(basis: np.ndarray | None = None) -> Embedding:
-    """Read the embedding offline; with `basis` (k x 256), keep only the projected table (vocab x k),
-    4 MiB for k = 32 instead of 32 MiB. Called by the scorer that needs it, never at import."""
-    import numpy as np
-
-    tokens = shared_tokens()
+def _mapped() -> np.ndarray:
+    """The verified float16 token table (vocab x 256), mapped read-only from the wheel."""
     weights, _ = wordllama_files()
     try:
         _verify(weights, "weights_sha256")
@@ -231,6 +228,27 @@ def load_embedding(basis: np.ndarray | None = None) -> Embedding:
         raise ConfigError(f"cannot read the wordllama embedding: {exc}") from exc
     if matrix.shape != (EMBEDDING["vocab"], EMBEDDING["dim"]):
         raise ConfigError(f"{weights}: unexpected shape {matrix.shape}")
+    return matrix
+
+
+@functools.cache
+def token_vectors() -> np.ndarray:
+    """The full 256-d table as the file maps it (float16), for reading a few rows a request
+    (classify/inputs.py): only the pages touched are read, and they are the page cache's, not ours.
+    One mapping per process; its values are exactly those of `load_embedding(None).table`."""
+    import numpy as np
+
+    table: np.ndarray = np.asarray(_mapped())  # a plain view: memmap's subclass slows every `take`
+    return table
+
+
+def load_embedding(basis: np.ndarray | None = None) -> Embedding:
+    """Read the embedding offline; with `basis` (k x 256), keep only the projected table (vocab x k),
+    4 MiB for k = 32 instead of 32 MiB. Called by the scorer that needs it, never at import."""
+    import numpy as np
+
+    tokens = shared_tokens()
+    matrix = _mapped()
     if basis is None:
         table = np.asarray(matrix, dtype=np.float32)
     else:

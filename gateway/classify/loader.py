@@ -11,7 +11,7 @@ from gateway.classify.verifier import Verifier, default_verifier, load_verifier
 if TYPE_CHECKING:
     from gateway.spec import RouteTable
 
-__all__ = ["scorer_for", "verifier_for"]
+__all__ = ["scorer_for", "verifier_for", "weights_path"]
 
 
 def _beside(table: RouteTable, path: Path) -> Path:
@@ -19,9 +19,15 @@ def _beside(table: RouteTable, path: Path) -> Path:
     return path if path.is_absolute() else Path(table.source).parent / path
 
 
-def scorer_for(table: RouteTable) -> DifficultyScorer:
+def weights_path(table: RouteTable) -> Path | None:
+    """The scorer weights file the table names, resolved; None: the shipped weights."""
     weights = table.spec.classifier.weights
-    return default_scorer() if weights is None else load_scorer(_beside(table, weights))
+    return None if weights is None else _beside(table, weights)
+
+
+def scorer_for(table: RouteTable) -> DifficultyScorer:
+    path = weights_path(table)
+    return default_scorer() if path is None else load_scorer(path)
 
 
 def verifier_for(table: RouteTable) -> Verifier:

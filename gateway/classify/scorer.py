@@ -43,6 +43,7 @@ __all__ = [
     "ScorerSpec",
     "default_scorer",
     "load_scorer",
+    "load_spec",
     "spec_from_json",
 ]
 
@@ -268,16 +269,24 @@ class DifficultyScorer:
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
-def load_scorer(path: Path) -> DifficultyScorer:
+def load_spec(path: Path | None) -> ScorerSpec:
+    """A weights file parsed, no embedding loaded (None: the shipped weights): for offline tools that
+    score logged inputs (train.logits) rather than text."""
+    if path is None:
+        text = resources.files("gateway.classify").joinpath(_SHIPPED).read_text(encoding="utf-8")
+        return spec_from_json(json.loads(text), f"gateway/classify/{_SHIPPED}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read classifier weights: {exc}") from exc
-    return DifficultyScorer(spec_from_json(data, str(path)))
+    return spec_from_json(data, str(path))
+
+
+def load_scorer(path: Path) -> DifficultyScorer:
+    return DifficultyScorer(load_spec(path))
 
 
 @functools.cache
 def default_scorer() -> DifficultyScorer:
     """The shipped scorer, built once per process on first use (about 0.2 s: it reads the embedding)."""
-    text = resources.files("gateway.classify").joinpath(_SHIPPED).read_text(encoding="utf-8")
-    return DifficultyScorer(spec_from_json(json.loads(text), f"gateway/classify/{_SHIPPED}"))
+    return DifficultyScorer(load_spec(None))

@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify.data import Example
-from gateway.classify.embed import load_embedding
-from gateway.classify.features import profile, prompt_slice
+from gateway.classify.encoded import Encoded, encode
 from gateway.classify.prior import TEMPERATURE, calibrate, clusters, level
 from gateway.classify.quality import apgr
 from gateway.classify.scorer import PRIOR_TOKENS, DenseTerm, ScorerSpec
@@ -84,60 +85,6 @@ GRID = tuple(
     )
     if b > 0 or (r == 100.0 and t == "label")  # without the embedding, target and ridge change nothing
 )
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Every example's inputs and outcomes as arrays, computed once."""
-
-    signals: np.ndarray  # n x len(SIGNALS), in SIGNALS order
-    mean_emb: np.ndarray  # n x 256: mean token vector of the prompt slice (0 where it has no tokens)
-    n_tokens: np.ndarray
-    label: np.ndarray
-    difficulty: np.ndarray
-    q_small: np.ndarray
-    q_large: np.ndarray
-    task: np.ndarray
-    split: np.ndarray
-
-    def target(self, name: str) -> np.ndarray:
-        import numpy as np
-
-        d = np.where(np.isnan(self.difficulty), self.label, self.difficulty)
-        if name == "label":
-            return self.label
-        if name == "difficulty":
-            return d
-        return (self.label + d) / 2
-
-
-def encode(examples: Sequence[Example]) -> Encoded:
-    import numpy as np
-
-    emb = load_embedding(None)  # the full 256-d table: the basis is fitted on it
-    sig = np.zeros((len(examples), len(NAMES)))
-    mean = np.zeros((len(examples), emb.table.shape[1]))
-    n_tokens = np.zeros(len(examples))
-    for i, e in enumerate(examples):
-        view = e.view
-        f = profile(view)
-        text = prompt_slice(view)
-        ids, chars = emb.tokens.ids(text)
-        sig[i] = [fn(f, text, ids, chars) for fn in SIGNALS.values()]
-        if ids:
-            mean[i] = emb.table.take(ids, axis=0).astype(np.float64).mean(axis=0)
-            n_tokens[i] = len(ids)
-    return Encoded(
-        sig,
-        mean,
-        n_tokens,
-        np.array([e.label for e in examples], dtype=np.float64),
-        np.array([e.difficulty for e in examples], dtype=np.float64),
-        np.array([e.q_small for e in examples], dtype=np.float64),
-        np.array([e.q_large for e in examples], dtype=np.float64),
-        np.array([e.task for e in examples]),
-        np.array([e.split for e in examples]),
-    )
 
 
 @dataclass(frozen=True)
@@ -365,5 +312,19 @@ def train(
 
 
 def save(spec: ScorerSpec, path: Path) -> None:
+    """Write the weights whole or not at all: a temporary file beside `path`, flushed to disk, then
+    renamed over it. A gateway reloading the file in place (its hash counts with the rules') never
+    reads half of one, and a failed write leaves the old weights in force."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True) + "\n")
+    data = (json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True) + "\n").encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are config, readable like routes.yaml
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

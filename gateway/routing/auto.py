@@ -11,6 +11,7 @@ from gateway.routing.decision import Decision
 from gateway.routing.policy import Ask, decide, with_fallback
 
 if TYPE_CHECKING:
+    from gateway.classify.features import Features
     from gateway.routing.situation import Situation
 
 __all__ = ["auto"]
@@ -18,10 +19,15 @@ __all__ = ["auto"]
 
 def auto(s: Situation) -> Decision:
     planner, spec = s.planner, s.spec
-    t0 = time.perf_counter()
-    features = profile(s.view)
-    difficulty = round(planner.scorer.score(s.view, features), 4)
-    classify_s = time.perf_counter() - t0
+    features: Features | None = None
+    classify_s: float | None = None
+    if s.scored is None:
+        t0 = time.perf_counter()
+        features = profile(s.view)
+        difficulty = round(planner.scorer.score(s.view, features), 4)
+        classify_s = time.perf_counter() - t0
+    else:
+        difficulty = s.scored
     ask = Ask(
         difficulty=difficulty,
         output_tokens=s.tokens,

@@ -76,7 +76,17 @@ class Planner:
             limit = warm if warm is not None else limit  # until warm: the calibrated threshold
         return TierView(name, limit, cost, tuple(views))
 
-    def decide(self, view: RequestView, hints: Hints, *, now: float, state: BackendState = idle) -> Decision:
+    def decide(
+        self,
+        view: RequestView,
+        hints: Hints,
+        *,
+        now: float,
+        state: BackendState = idle,
+        difficulty: float | None = None,
+    ) -> Decision:
+        """The route's decision for the request; `difficulty`, when given, is used as the request's
+        score instead of scoring its view (a logged decision replayed under other rules)."""
         route = self.table.resolve(view.model)
         spec = route.spec
         tokens = view.output_tokens or (spec.expected_output_tokens if spec else _DEFAULT_OUTPUT_TOKENS)
@@ -95,7 +105,7 @@ class Planner:
         if route.policy is None or spec is None:
             return self._pinned(route, tokens, fallback, budget_ms, now, state)
         situation = Situation(
-            self, route, spec, view, hints, tokens, budget_ms, allowed, fallback, now, state
+            self, route, spec, view, hints, tokens, budget_ms, allowed, fallback, now, state, difficulty
         )
         return self.policies[route.policy](situation)
 

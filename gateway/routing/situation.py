@@ -27,6 +27,9 @@ class Situation:
     fallback: list[str] | None
     now: float
     state: BackendState
+    # A difficulty already known, e.g. the score a decision log recorded (`gateway report --what-if`
+    # decides logged traffic again without its text): the policy takes it instead of scoring the view.
+    scored: float | None = None
 
     @property
     def ttft_slo_ms(self) -> float | None:
