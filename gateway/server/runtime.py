@@ -23,6 +23,7 @@ import msgspec
 
 from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
+from gateway.classify.inputs import scorer_inputs
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
@@ -101,6 +102,7 @@ class Gateway:
         journal = Journal(
             self.decisions,
             remember=self._remember,
+            inputs=scorer_inputs,
             reference_tier=lambda: self._snap.costs.reference_tier,
         )
         self.shadow_budget = shadow_budget(settings)
