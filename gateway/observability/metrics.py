@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gateway.observability.cost import Bill
     from gateway.protocol import Usage
 
-__all__ = ["CASCADE_RESULTS", "OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
+__all__ = ["CASCADE_RESULTS", "HEDGE_RESULTS", "OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
 
 # Seconds. LLM answers take from milliseconds (a cached small model) to minutes (long reasoning).
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -43,6 +43,9 @@ _CLASSIFIER = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
 _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 CASCADE_RESULTS = ("accepted", "escalated", "skipped")
+# What became of a hedge of a slow candidate: it answered first (won), the candidate did (lost), it
+# failed itself (failed), or the retry budget refused it (denied).
+HEDGE_RESULTS = ("won", "lost", "failed", "denied")
 OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
@@ -221,6 +224,12 @@ class Metrics:
         self.draft_cost = Counter(
             "gateway_cascade_draft_cost_usd", "What drafts cost, accepted or not", ["route"], registry=r
         )
+        self.hedges = Counter(
+            "gateway_hedges",
+            "Hedges of a slow candidate (tier, backend: the one hedged), by what became of them",
+            ["tier", "backend", "result"],
+            registry=r,
+        )
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for op in ("admit", "spent"):
@@ -326,6 +335,16 @@ class Metrics:
             for result in CASCADE_RESULTS:
                 self.cascades.labels(route, result)
             self.draft_cost.labels(route)
+
+    def prepare_hedges(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Zero series for every (tier, backend) and hedge result."""
+        for tier, backend in pairs:
+            for result in HEDGE_RESULTS:
+                self.hedges.labels(tier, backend, result)
+
+    def hedged(self, tier: str, backend: str, result: str) -> None:
+        # Rare (a slow candidate, at most one per attempt): uncached label look-ups are fine.
+        self.hedges.labels(tier, backend, result).inc()
 
     def cascaded(self, route: str, result: str, confidence: float | None, draft_usd: float | None) -> None:
         # Rare next to the request counters (cascade routes only): uncached label look-ups are fine.
