@@ -7,10 +7,12 @@ candidate is available and the retry budget grants one more call, the next candi
 of its own. The first to commit wins; the other is cancelled, which releases its in-flight slot and
 closes its stream. The fast path (i answers in time) costs the timer and nothing else: no task.
 
-When the hedge wins, candidate i never answered in `factor` times its p95 plus the hedge's own time: that
-is the outlier outlier detection exists for, so its breaker records a failure (not a call abandoned),
-and a replica that accepts connections and never answers is ejected as one that refuses them. When
-i wins, the hedge is abandoned without a verdict (it was only later, not slower). A candidate that
+When the hedge wins, candidate i did not answer within `factor` times its p95 plus the hedge's own
+time: an outlier, which is what outlier detection is for, so its breaker records a failure (not an
+abandoned call), and a replica that accepts connections and never answers is ejected like one that
+refuses them. (A candidate merely slow, not hung, is counted the same: it lost by more than its own
+tail allows; a healthy one loses rarely, far below what trips a breaker.) When i wins, the hedge is
+abandoned without a verdict: it started later, which says nothing of its backend. A candidate that
 fails before the timer fires is a fallback, as without hedging; one that fails while its hedge runs
 leaves the hedge to answer alone.
 
