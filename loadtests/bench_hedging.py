@@ -21,20 +21,22 @@ counters. JSON rows go to stdout (lines starting with `{`).
 
 --fast-path instead times, in-process (the harness, fake backends that answer at once), what arming a
 hedge costs a request that needs none: the same requests through a tier with hedging on and off,
-alternated, on uvloop (what `gateway serve` runs) unless --loop asyncio; the least CPU time per
-request of --rounds rounds each.
+alternated request by request, on uvloop (what `gateway serve` runs) unless --loop asyncio; medians
+of --count pairs.
 
   .venv/bin/python loadtests/bench_hedging.py                   # ~3 min
   .venv/bin/python loadtests/bench_hedging.py --with-timeout
-  .venv/bin/python loadtests/bench_hedging.py --fast-path --count 20000
+  .venv/bin/python loadtests/bench_hedging.py --fast-path --count 10000
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import re
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -197,8 +199,9 @@ def _table(results: list[dict[str, Any]]) -> None:
         )
 
 
-def fast_path(count: int, rounds: int, loop: str) -> dict[str, Any]:
-    """µs per request, in-process, through a tier that hedges and one that does not."""
+def fast_path(count: int, loop: str) -> dict[str, Any]:
+    """µs per request (wall, median), in-process, through a tier that hedges and one that does not."""
+    warm = min(2000, count // 4)
     from gateway.observability.metrics import HEDGE_RESULTS
     from gateway.testing.fake_backend import FakeBackend
     from gateway.testing.harness import Harness, chat_call
@@ -222,29 +225,35 @@ routes:
         "off": Harness.build(routes("{enabled: false}"), {n: FakeBackend(n) for n in "ab"}),
     }
 
-    async def run(h: Harness, n: int, stream: bool) -> float:
-        t0 = time.process_time()
-        for _ in range(n):
-            if stream:
-                served = await h.dispatcher.stream(chat_call("t", stream=True))
-                async for _chunk in served.chunks:
-                    pass
-            else:
-                await h.dispatcher.complete(chat_call("t"))
-        return (time.process_time() - t0) / n * 1e6
+    async def one(h: Harness, stream: bool) -> float:
+        t0 = time.perf_counter()
+        if stream:
+            served = await h.dispatcher.stream(chat_call("t", stream=True))
+            async for _chunk in served.chunks:
+                pass
+        else:
+            await h.dispatcher.complete(chat_call("t"))
+        return time.perf_counter() - t0
 
     async def main() -> dict[str, Any]:
+        # Paired: the two configurations alternate request by request (in turn first), the collector
+        # is off while timing, and medians are compared, so that this VM's drift cancels out.
         out: dict[str, Any] = {}
-        for stream in (False, True):
-            for h in harnesses.values():
-                await run(h, 500, stream)  # warm: caches, series, tails
-            times: dict[str, list[float]] = {"on": [], "off": []}
-            for _ in range(rounds):
-                for key, h in harnesses.items():
-                    times[key].append(await run(h, count // rounds, stream))
-            mode = "stream" if stream else "plain"
-            on, off = min(times["on"]), min(times["off"])
-            out[mode] = {"on_us": round(on, 2), "off_us": round(off, 2), "delta_us": round(on - off, 2)}
+        gc.disable()
+        try:
+            for stream in (False, True):
+                times: dict[str, list[float]] = {"on": [], "off": []}
+                for i in range(warm + count):
+                    for key in ("on", "off") if i % 2 else ("off", "on"):
+                        seconds = await one(harnesses[key], stream)
+                        if i >= warm:
+                            times[key].append(seconds)
+                gc.collect()
+                on, off = (statistics.median(times[k]) * 1e6 for k in ("on", "off"))
+                mode = "stream" if stream else "plain"
+                out[mode] = {"on_us": round(on, 2), "off_us": round(off, 2), "delta_us": round(on - off, 2)}
+        finally:
+            gc.enable()
         out["hedges_fired"] = sum(
             harnesses["on"].sample("gateway_hedges_total", tier="t", backend=b, result=r)
             for b in "ab"
@@ -272,11 +281,10 @@ def main() -> None:
     ap.add_argument("--with-timeout", action="store_true", help="add the off-read-1s variant")
     ap.add_argument("--fast-path", action="store_true", help="time the fast path in-process instead")
     ap.add_argument("--count", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = ap.parse_args()
     if args.fast_path:
-        result = fast_path(args.count, args.rounds, args.loop)
+        result = fast_path(args.count, args.loop)
         print(json.dumps(result))
         for mode in ("plain", "stream"):
             r = result[mode]

@@ -74,7 +74,7 @@ def test_a_tail_follows_a_change_within_a_few_samples_and_keeps_bounded_memory()
     for _ in range(8):  # an eighth of the ring, slow: past the 5% the p95 ignores
         s.observe_tail(1.0, 0.5, first_chunk=False)
     assert s.tail(1.0, first_chunk=False) == pytest.approx(0.5)
-    assert len(s._answer_tail._samples) == 64
+    assert len(s._answer_tail._values) == 64
 
 
 def test_an_unrefreshed_tail_ages_back_to_the_prior() -> None:

@@ -58,27 +58,29 @@ class _Tail:
     """A decaying p95: the TAIL_QUANTILE of the last _TAIL_SAMPLES samples no older than a horizon.
 
     O(1) per sample and bounded memory: samples go into a ring; the quantile is re-read from a sorted
-    copy of it only every _TAIL_EVERY samples (64 floats: a few microseconds), or when its oldest
-    sample ages out. Until _TAIL_MIN recent samples exist it is the prior's, so a fresh backend (or one
-    nobody used for a while) is hedged late rather than early.
+    copy of it only every _TAIL_EVERY samples (64 floats: about 2 us), or when its oldest sample ages
+    out. Until _TAIL_MIN recent samples exist it is the prior's, so a fresh backend (or one nobody
+    used for a while) is hedged late rather than early.
     """
 
-    __slots__ = ("_expires", "_fresh", "_samples", "_value", "seed")
+    __slots__ = ("_at", "_expires", "_fresh", "_value", "_values", "seed")
 
     def __init__(self, seed: float) -> None:
         self.seed = seed
-        self._samples: deque[tuple[float, float]] = deque(maxlen=_TAIL_SAMPLES)
+        self._at: deque[float] = deque(maxlen=_TAIL_SAMPLES)  # when each sample was taken
+        self._values: deque[float] = deque(maxlen=_TAIL_SAMPLES)
         self._value = seed
         self._fresh = 0  # samples since the last sort
         self._expires = math.inf  # when the oldest sample read ages out
 
     def observe(self, now: float, seconds: float) -> None:
-        self._samples.append((now, max(0.0, seconds)))
+        self._at.append(now)
+        self._values.append(max(0.0, seconds))
         self._fresh += 1
 
     def value(self, now: float, horizon_s: float) -> float:
         fresh = self._fresh
-        young = len(self._samples) < _TAIL_MIN + _TAIL_EVERY  # re-read at every sample until warm
+        young = len(self._values) < _TAIL_MIN + _TAIL_EVERY  # re-read at every sample until warm
         if (fresh and (young or fresh >= _TAIL_EVERY)) or now >= self._expires:
             self._read(now, horizon_s)
         return self._value
@@ -86,15 +88,16 @@ class _Tail:
     def _read(self, now: float, horizon_s: float) -> None:
         self._fresh = 0
         since = now - horizon_s
-        samples = self._samples
-        while samples and samples[0][0] < since:
-            samples.popleft()
-        if len(samples) < _TAIL_MIN:
+        at, values = self._at, self._values
+        while at and at[0] < since:
+            at.popleft()
+            values.popleft()
+        if len(values) < _TAIL_MIN:
             self._value = self.seed
         else:
-            xs = sorted(x for _, x in samples)
+            xs = sorted(values)
             self._value = xs[math.ceil(TAIL_QUANTILE * len(xs)) - 1]
-        self._expires = samples[0][0] + horizon_s if samples else math.inf
+        self._expires = at[0] + horizon_s if at else math.inf
 
 
 class LatencyStats:
