@@ -47,3 +47,39 @@ def test_book_keeps_stats_per_backend_and_updates_settings() -> None:
     assert book.get("a", 9, 9, alpha=0.5, half_life_s=1) is a
     assert (a.alpha, a.half_life_s) == (0.5, 1)
     assert book.get("b", 0.2, 0.02, alpha=0.3, half_life_s=5) is not a
+
+
+def test_a_tail_starts_at_the_priors_tail() -> None:
+    s = stats()  # ttft 0.1 s, tpot 0.01 s
+    assert s.tail(0.0, first_chunk=True) == pytest.approx(0.2)
+    assert s.tail(0.0, first_chunk=False) == pytest.approx(2 * (0.1 + 256 * 0.01))
+    for i in range(4):  # too few to say anything yet
+        s.observe_tail(0.0, 0.01 * i, first_chunk=True)
+    assert s.tail(0.0, first_chunk=True) == pytest.approx(0.2)
+
+
+def test_a_tail_is_the_p95_of_recent_samples_for_each_kind() -> None:
+    s = stats()
+    for i in range(1, 21):
+        s.observe_tail(1.0, 0.01 * i, first_chunk=True)
+    assert s.tail(1.0, first_chunk=True) == pytest.approx(0.19)  # the 19th of 20
+    assert s.tail(1.0, first_chunk=False) == pytest.approx(2 * 2.66)  # answers: still the prior's
+
+
+def test_a_tail_follows_a_change_within_a_few_samples_and_keeps_bounded_memory() -> None:
+    s = stats()
+    for _ in range(1000):
+        s.observe_tail(1.0, 0.01, first_chunk=False)
+    assert s.tail(1.0, first_chunk=False) == pytest.approx(0.01)
+    for _ in range(8):  # an eighth of the ring, slow: past the 5% the p95 ignores
+        s.observe_tail(1.0, 0.5, first_chunk=False)
+    assert s.tail(1.0, first_chunk=False) == pytest.approx(0.5)
+    assert len(s._answer_tail._values) == 64
+
+
+def test_an_unrefreshed_tail_ages_back_to_the_prior() -> None:
+    s = stats()  # half-life 10 s: samples count for 40 s
+    for _ in range(10):
+        s.observe_tail(0.0, 0.01, first_chunk=True)
+    assert s.tail(39.0, first_chunk=True) == pytest.approx(0.01)
+    assert s.tail(41.0, first_chunk=True) == pytest.approx(0.2)

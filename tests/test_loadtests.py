@@ -61,3 +61,27 @@ def test_locust_scenario_runs_headless_and_reports_the_tier_mix() -> None:
     assert {"chat auto", "stream auto", "TTFT", "chat flaky (fails upstream)"} <= names
     mix = next(line for line in lines if line.startswith("tier mix: "))
     assert "small" in mix and "large" in mix
+
+
+def test_hedging_benchmark_measures_the_tail_with_hedging_on_and_off_and_the_fast_path() -> None:
+    proc = run(
+        "bench_hedging.py",
+        *("--scenarios", "hang-wake", "--concurrency", "4", "--warm-s", "1", "--hang-s", "2"),
+        *("--wake-s", "1", "--client-timeout-s", "3"),
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["variant"]: r for r in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
+    assert set(rows) == {"default", "off"}
+    on, off = rows["default"], rows["off"]
+    assert on["faults"]["requests"] > 0 and off["faults"]["requests"] > 0
+    assert on["hedges"].get("rep-a/won", 0) > 0 and not off["hedges"]
+    assert on["faults"]["errors"] == 0  # hedged: nothing waits on the hung replica
+    assert off["faults"]["max_ms"] >= 2000  # unhedged: what waited on it waited for the client's timeout
+    assert "| hang-wake | default | hang |" in proc.stdout
+
+    fast = run("bench_hedging.py", "--fast-path", "--count", "400", timeout=120)
+    assert fast.returncode == 0, fast.stderr[-2000:]
+    result = json.loads(next(x for x in fast.stdout.splitlines() if x.startswith("{")))
+    assert result["hedges_fired"] == 0  # instant answers are never hedged
+    assert result["plain"]["on_us"] > 0 and result["stream"]["off_us"] > 0

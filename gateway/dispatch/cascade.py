@@ -49,11 +49,13 @@ def draft_calls(call: Call, how: CascadePlan) -> tuple[Call, Call | None]:
     verifies several samples, the other samples' request, at a sampling temperature so they can
     disagree. The first draft keeps the request's own temperature (greedy by default): on the
     embedded model the majority of temperature samples is less often right than it."""
-    first = Call(call.view, _draft_body(call, 1, None), call.received, call.tenant)
+    first = Call(
+        call.view, _draft_body(call, 1, None), call.received, call.tenant, repeatable=call.repeatable
+    )
     if how.samples < 2:
         return first, None
     votes = _draft_body(call, how.samples - 1, how.temperature)
-    return first, Call(call.view, votes, call.received, call.tenant)
+    return first, Call(call.view, votes, call.received, call.tenant, repeatable=call.repeatable)
 
 
 def _summed(a: Usage | None, b: Usage | None) -> Usage | None:

@@ -5,6 +5,10 @@ and its answer has the gateway's ids put back; every other backend gets the chat
 its chat answer (JSON or stream) is translated into a Response and its events. The modes here wrap
 the plain and streamed ones, so the walk, strategies (a cascade's accepted draft included) and
 accounting are the same as for chat.
+
+They are not hedged (yet): the translation into a Response (and the native stream's tap, which may
+hold part of a first event) is one per request, and two attempts running at once would both write
+it. Hedging them needs that state per attempt, adopted by the one that wins.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def _form(backend: Backend, call: Call) -> Call:
 
 class ResponsesPlain:
     settle_later = False
+    hedgeable = False  # see the module's docstring
 
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
@@ -82,6 +87,7 @@ async def _through(rest: AsyncIterator[bytes], feed: Callable[[bytes], bytes]) -
 
 class ResponsesStreamed:
     settle_later = True
+    hedgeable = False
 
     def __init__(self, turn: Turn) -> None:
         self.turn = turn

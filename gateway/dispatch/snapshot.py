@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.dispatch.hedge import Hedging
 from gateway.observability.cost import CostModel
 from gateway.routing.planner import Planner
 
@@ -35,6 +36,7 @@ class Snapshot:
     verifier: Verifier  # a cascade's judge of drafts
     costs: CostModel
     first_token_s: Mapping[str, float]  # a stream's first-chunk deadline, per tier
+    hedging: Mapping[str, Hedging]  # the tiers whose candidates are hedged, and may be hedged to
 
     @classmethod
     def build(
@@ -53,5 +55,6 @@ class Snapshot:
             name: t.first_token_timeout_ms / 1000 if t.first_token_timeout_ms else first_token_timeout_s
             for name, t in table.spec.tiers.items()
         }
+        hedging = {name: h for name, t in table.spec.tiers.items() if (h := Hedging.of(t)) is not None}
         planner = Planner(table, scorer, book, quantiles=quantiles)
-        return cls(table, backends, guard, planner, verifier, CostModel(table.spec), first_token)
+        return cls(table, backends, guard, planner, verifier, CostModel(table.spec), first_token, hedging)

@@ -12,10 +12,16 @@ _T = TypeVar("_T")
 
 
 async def within(seconds: float, work: Awaitable[_T]) -> _T:
-    """`work`, or TimeoutError after `seconds`: asyncio.timeout's job, at a third of its cost per call."""
+    """`work`, or TimeoutError after `seconds`: asyncio.timeout's job, at a third of its cost per call.
+
+    As asyncio.timeout does, it takes back its own cancellation (`uncancel`) and lets any other one
+    through: a hedge that won (dispatch/hedge.py) or a client that left, arriving with the deadline,
+    is still a cancellation, not a timeout.
+    """
     task = asyncio.current_task()
     assert task is not None
     fired = False
+    cancelling = task.cancelling()
 
     def fire() -> None:
         nonlocal fired
@@ -26,7 +32,7 @@ async def within(seconds: float, work: Awaitable[_T]) -> _T:
     try:
         return await work
     except asyncio.CancelledError:
-        if fired:
+        if fired and task.uncancel() <= cancelling:
             raise TimeoutError from None
         raise
     finally:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from gateway.dispatch.hedge import race
 from gateway.dispatch.timeouts import within
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.observability.recorder import Trace
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from gateway.observability.cost import Bill
     from gateway.observability.recorder import Recorder
     from gateway.protocol import Call, Usage
-    from gateway.resilience.guard import Guard
     from gateway.routing.decision import Decision
     from gateway.routing.policy import Plan
 
@@ -64,6 +64,9 @@ class Opened:
 class Mode(Protocol[_T_co]):
     # Streams have succeeded only once they ended well, which the relay reports to the breaker.
     settle_later: bool
+    # May two attempts run at once (a hedge, dispatch/hedge.py)? Not when attempts share state that
+    # the one answer committed must own alone.
+    hedgeable: bool
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> _T_co: ...
 
@@ -148,38 +151,78 @@ class Walk:
         `call` and `deadline` default to the request's own (a cascade's draft has its own of both).
         """
         call = call or self.call
-        trace, guard = self.trace, self.snap.guard
+        trace = self.trace
         request_deadline = self.deadline
         if deadline is not None:
             self.deadline = min(deadline, request_deadline)
         try:
-            return await self._run(pairs, mode, call, trace, guard)
+            return await self._run(pairs, mode, call, trace)
         finally:
             self.deadline = request_deadline
 
+    def attempt_on(self, backend: Backend, tier: str, mode: Mode[_T], call: Call) -> Coroutine[Any, Any, _T]:
+        """One candidate's attempts in `mode`, through the guard (breaker, retries, budget)."""
+
+        def attempt() -> Awaitable[_T]:
+            return mode.attempt(self, backend, tier, call)
+
+        return self.snap.guard.call(
+            backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later
+        )
+
+    async def discard(self, backend: Backend, result: object) -> None:
+        """An answer nobody will read (a hedge's race lost in the same instant): let go of it."""
+        if isinstance(result, Opened) and result.slot is not None:
+            self.snap.guard.breakers.abandon(backend.name)  # never streamed: no verdict
+            result.slot.release()
+            with contextlib.suppress(GatewayError):
+                await result.rest.aclose()  # type: ignore[attr-defined]
+
+    def hedge_delay(
+        self, pairs: list[tuple[Backend, str]], i: int, mode: Mode[_T], call: Call
+    ) -> float | None:
+        """When candidate i gets a hedge (the next candidate), or None when it does not."""
+        if i + 1 >= len(pairs) or not (mode.hedgeable and call.hedgeable):
+            return None
+        hedging = self.snap.hedging
+        backend, tier = pairs[i]
+        policy = hedging.get(tier)
+        if policy is None or pairs[i + 1][1] not in hedging:
+            return None
+        now = self.clock()
+        stats = self.snap.planner.stats.get(backend.name)
+        p95 = stats.tail(now, first_chunk=mode.settle_later) if stats is not None else 0.0
+        delay = policy.delay(p95)
+        return delay if now + delay < self.deadline else None
+
     async def _run(
-        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call, trace: Trace, guard: Guard
+        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call, trace: Trace
     ) -> Answer[_T]:
         failures: list[tuple[Backend, GatewayError]] = []
-        for backend, tier in pairs:
+        i, n = 0, len(pairs)
+        while i < n:
             if self.remaining() <= 0:
                 break
             if failures:
                 self.recorder.moved_on(trace, failures[-1][1])
+            backend, tier = pairs[i]
             trace.tier, trace.backend = tier, backend.name
-
-            def attempt(backend: Backend = backend, tier: str = tier) -> Awaitable[_T]:
-                return mode.attempt(self, backend, tier, call)
-
+            delay = self.hedge_delay(pairs, i, mode, call)
+            if delay is not None:
+                used, won = await race(self, mode, call, pairs[i], pairs[i + 1], delay, failures)
+                if won is not None:
+                    trace.tier, trace.backend = won[1], won[0].name
+                    return Answer(*won)
+                i += used
+                continue
             try:
-                result = await guard.call(
-                    backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later
-                )
+                result = await self.attempt_on(backend, tier, mode, call)
             except GatewayError as err:
                 log.warning("backend %s failed: %s", backend.name, err.message)
                 failures.append((backend, err))
                 if not err.retryable:
                     raise
+                i += 1
                 continue
             return Answer(backend, tier, result)
         if not failures and pairs:
@@ -209,6 +252,7 @@ class _Plain:
     """Committed when the whole reply is in."""
 
     settle_later = False
+    hedgeable = True
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
         name, clock, trace = backend.name, walk.clock, walk.trace
@@ -224,10 +268,12 @@ class _Plain:
             trace.upstream_s += clock() - t0
         # Parsed once: the latency estimate and the bill both read it.
         trace.usage = usage = usage_of(reply.content)
-        if usage is not None and usage.completion_tokens and call.endpoint != "embeddings":
-            stats = walk.snap.planner.stats.get(name)
-            if stats is not None:
-                stats.observe_total(clock(), clock() - t0, usage.completion_tokens)
+        stats = walk.snap.planner.stats.get(name)
+        if stats is not None:
+            now = clock()
+            stats.observe_tail(now, now - t0, first_chunk=False)
+            if usage is not None and usage.completion_tokens and call.endpoint != "embeddings":
+                stats.observe_total(now, now - t0, usage.completion_tokens)
         return reply
 
     def of_reply(self, walk: Walk, reply: Reply) -> Reply:
@@ -246,6 +292,7 @@ class _Streamed:
     """Committed at the first chunk: until then another candidate may still answer."""
 
     settle_later = True
+    hedgeable = True
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
         clock, trace = walk.clock, walk.trace
@@ -268,9 +315,13 @@ class _Streamed:
             raise
         finally:
             trace.upstream_s += clock() - t0
-        ttft = clock() - t0
-        trace.ttft_s = clock() - walk.call.received
-        walk.observe(backend, ttft_s=ttft)
+        now = clock()
+        ttft = now - t0
+        trace.ttft_s = now - walk.call.received
+        stats = walk.snap.planner.stats.get(backend.name)
+        if stats is not None:
+            stats.observe(now, ttft_s=ttft)
+            stats.observe_tail(now, ttft, first_chunk=True)
         walk.recorder.first_chunk(tier, backend.name, ttft)
         return Opened(first, chunks, slot)
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.observability.cost import Bill
     from gateway.protocol import Usage
 
-__all__ = ["CASCADE_RESULTS", "OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
+__all__ = ["CASCADE_RESULTS", "HEDGE_RESULTS", "OUTCOMES", "BackendRow", "Metrics", "outcome_of"]
 
 # Seconds. LLM answers take from milliseconds (a cached small model) to minutes (long reasoning).
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -42,6 +42,9 @@ _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 CASCADE_RESULTS = ("accepted", "escalated", "skipped")
 VERDICTS = ("cheaper_as_good", "reference_better", "tie")
+# What became of a hedge of a slow candidate: it answered first (won), the candidate did (lost), it
+# failed itself (failed), or the retry budget refused it (denied).
+HEDGE_RESULTS = ("won", "lost", "failed", "denied")
 OUTCOMES = ("ok", "client_error", "upstream_error", "timeout", "unavailable", "cancelled", "stream_error")
 
 
@@ -201,6 +204,12 @@ class Metrics:
         self.draft_cost = Counter(
             "gateway_cascade_draft_cost_usd", "What drafts cost, accepted or not", ["route"], registry=r
         )
+        self.hedges = Counter(
+            "gateway_hedges",
+            "Hedges of a slow candidate (tier, backend: the one hedged), by what became of them",
+            ["tier", "backend", "result"],
+            registry=r,
+        )
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for op in ("admit", "spent"):
@@ -315,6 +324,16 @@ class Metrics:
                 for v in VERDICTS:
                     self.shadow_verdicts.labels(route, tier, v)
             self.shadow_cost.labels(route)
+
+    def prepare_hedges(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Zero series for every (tier, backend) and hedge result."""
+        for tier, backend in pairs:
+            for result in HEDGE_RESULTS:
+                self.hedges.labels(tier, backend, result)
+
+    def hedged(self, tier: str, backend: str, result: str) -> None:
+        # Rare (a slow candidate, at most one per attempt): uncached label look-ups are fine.
+        self.hedges.labels(tier, backend, result).inc()
 
     def cascaded(self, route: str, result: str, confidence: float | None, draft_usd: float | None) -> None:
         # Rare next to the request counters (cascade routes only): uncached label look-ups are fine.

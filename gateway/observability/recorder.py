@@ -102,6 +102,10 @@ class Recorder:
     def moved_on(self, trace: Trace, err: GatewayError) -> None:
         self.metrics.fallback(trace.route, err.code or "unknown")
 
+    def hedged(self, tier: str, backend: str, result: str) -> None:
+        """A hedge of `backend` (the slow candidate) was refused, or its race ended (HEDGE_RESULTS)."""
+        self.metrics.hedged(tier, backend, result)
+
     def first_chunk(self, tier: str, backend: str, seconds: float) -> None:
         self.metrics.first_chunk(tier, backend, seconds)
 

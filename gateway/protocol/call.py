@@ -23,6 +23,8 @@ class Call:
     chat: Call | None = None
     needs: str | None = None  # what only such a backend serves, named for the client
     response_id: str = ""  # the id the client sees (the gateway's own), for the log and feedback
+    # False where sending the request twice could act twice upstream; a handler that knows so says it.
+    repeatable: bool = True
 
     @property
     def endpoint(self) -> Endpoint:
@@ -35,3 +37,18 @@ class Call:
     @property
     def include_usage(self) -> bool:
         return self.view.include_usage
+
+    @property
+    def hedgeable(self) -> bool:
+        """May a second copy run beside the first (a hedge; dispatch/hedge.py)?
+
+        Chat, completions and embeddings have no side effects at the backend, and a Responses request
+        goes upstream with `store: false` (the gateway stores the one answer it keeps), so all of them
+        may, except: a request that asks the upstream to store it (`store: true` on chat completions
+        keeps a copy at OpenAI: two hedged copies would be stored twice), and one that only a native
+        Responses backend serves (`needs`): built-in tools run at the provider (MCP servers, code
+        interpreter containers, computer use may act, and are billed per call) and background mode
+        starts a job that cancelling the request does not stop. (Responses requests are not hedged
+        for now anyway, for a reason of the gateway's own: dispatch/responses.py.)
+        """
+        return self.repeatable and self.needs is None and self.body.get("store") is not True

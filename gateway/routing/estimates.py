@@ -1,19 +1,33 @@
-"""Live per-backend latency estimates: time to first token and time per output token.
+"""Live per-backend latency estimates: time to first token and time per output token, and their tails.
 
 Each estimate is an exponentially weighted mean of the gateway's own measurements, seeded by a prior.
 A lone sample far above the estimate is clipped to a few times it, so one stray outlier moves it a
 step rather than a leap; a second one in a row is a trend and counts in full, so a real slowdown moves
 traffic within two requests. An estimate nobody refreshes drifts back to its prior: traffic that left
 a slow backend comes back to try it again. The clock is passed in: deterministic under test.
+
+The tails (a p95 of the time to a whole answer, and of a stream's time to its first chunk) say when a
+candidate is late enough to hedge (dispatch/hedge.py): means cannot, since a hung replica is an
+outlier, not a shift of the mean.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["LatencyBook", "LatencyStats"]
+__all__ = ["TAIL_QUANTILE", "LatencyBook", "LatencyStats"]
 
 _CLIP = 4.0  # a sample counts as at most this many times the current estimate
+
+TAIL_QUANTILE = 0.95
+_TAIL_SAMPLES = 64  # recent answers a tail is read from
+_TAIL_EVERY = 8  # new samples between two sorts of them, once the tail is warm
+_TAIL_MIN = 5  # below this many recent samples the tail is the prior's
+_TAIL_SEED = 2.0  # the prior's tail: this many times the prior mean
+_TAIL_HORIZON = 4.0  # samples older than this many estimator half-lives no longer count
+_SEED_TOKENS = 256  # a whole answer's length before anything was measured (the planner's default)
 
 
 @dataclass(slots=True)
@@ -40,12 +54,60 @@ class _Ewma:
         self.updated = now
 
 
+class _Tail:
+    """A decaying p95: the TAIL_QUANTILE of the last _TAIL_SAMPLES samples no older than a horizon.
+
+    O(1) per sample and bounded memory: samples go into a ring; the quantile is re-read from a sorted
+    copy of it only every _TAIL_EVERY samples (64 floats: about 2 us), or when its oldest sample ages
+    out. Until _TAIL_MIN recent samples exist it is the prior's, so a fresh backend (or one nobody
+    used for a while) is hedged late rather than early.
+    """
+
+    __slots__ = ("_at", "_expires", "_fresh", "_value", "_values", "seed")
+
+    def __init__(self, seed: float) -> None:
+        self.seed = seed
+        self._at: deque[float] = deque(maxlen=_TAIL_SAMPLES)  # when each sample was taken
+        self._values: deque[float] = deque(maxlen=_TAIL_SAMPLES)
+        self._value = seed
+        self._fresh = 0  # samples since the last sort
+        self._expires = math.inf  # when the oldest sample read ages out
+
+    def observe(self, now: float, seconds: float) -> None:
+        self._at.append(now)
+        self._values.append(max(0.0, seconds))
+        self._fresh += 1
+
+    def value(self, now: float, horizon_s: float) -> float:
+        fresh = self._fresh
+        young = len(self._values) < _TAIL_MIN + _TAIL_EVERY  # re-read at every sample until warm
+        if (fresh and (young or fresh >= _TAIL_EVERY)) or now >= self._expires:
+            self._read(now, horizon_s)
+        return self._value
+
+    def _read(self, now: float, horizon_s: float) -> None:
+        self._fresh = 0
+        since = now - horizon_s
+        at, values = self._at, self._values
+        while at and at[0] < since:
+            at.popleft()
+            values.popleft()
+        if len(values) < _TAIL_MIN:
+            self._value = self.seed
+        else:
+            xs = sorted(values)
+            self._value = xs[math.ceil(TAIL_QUANTILE * len(xs)) - 1]
+        self._expires = at[0] + horizon_s if at else math.inf
+
+
 class LatencyStats:
     def __init__(self, ttft_s: float, tpot_s: float, *, alpha: float, half_life_s: float) -> None:
         self._ttft = _Ewma(ttft_s, ttft_s)
         self._tpot = _Ewma(tpot_s, tpot_s)
         self.alpha = alpha
         self.half_life_s = half_life_s
+        self._first_tail = _Tail(_TAIL_SEED * ttft_s)
+        self._answer_tail = _Tail(_TAIL_SEED * (ttft_s + _SEED_TOKENS * tpot_s))
 
     def observe(self, now: float, *, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
         if ttft_s is not None:
@@ -67,6 +129,18 @@ class LatencyStats:
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""
         return self._ttft.current(now, self.half_life_s), self._tpot.current(now, self.half_life_s)
+
+    def observe_tail(self, now: float, seconds: float, *, first_chunk: bool) -> None:
+        """An attempt committed after `seconds`: a stream at its first chunk, a plain call answered.
+
+        Only answers count: a timeout or a cancelled hedge says only "longer than", and a hung
+        replica must not raise its own hedge delay."""
+        (self._first_tail if first_chunk else self._answer_tail).observe(now, seconds)
+
+    def tail(self, now: float, *, first_chunk: bool) -> float:
+        """The recent p95, in seconds, of a stream's first chunk or of a whole plain answer."""
+        tail = self._first_tail if first_chunk else self._answer_tail
+        return tail.value(now, _TAIL_HORIZON * self.half_life_s)
 
 
 class LatencyBook:

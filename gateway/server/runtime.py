@@ -129,6 +129,9 @@ class Gateway:
         self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
         self.metrics.prepare_cascades(r.model for r in table.spec.routes if r.policy == "cascade")
         self.metrics.prepare_shadows((r.model for r in table.spec.routes if r.shadow), table.spec.tiers)
+        self.metrics.prepare_hedges(
+            (t, b.name) for t, tier in table.spec.tiers.items() for b in tier.backends
+        )
         return Snapshot.build(
             table,
             self.backends,

@@ -20,6 +20,7 @@ __all__ = [
     "CostSpec",
     "EstimatorSpec",
     "HealthSpec",
+    "HedgeSpec",
     "PolicyName",
     "Price",
     "RetrySpec",
@@ -48,6 +49,32 @@ class Price(Strict):
     usd_per_hour: float | None = Field(None, ge=0, description="hardware cost of the tier")
     tokens_per_s: float | None = Field(None, gt=0, description="throughput to amortise the hour over")
 
+    @property
+    def per_token(self) -> bool:
+        """Billed by the token: a call cancelled half-way is still paid for what it generated."""
+        return self.input_per_mtok > 0 or self.output_per_mtok > 0 or bool(self.cached_input_per_mtok)
+
+
+class HedgeSpec(Strict):
+    """When a candidate is slow to answer, the same request also goes to the next one (dispatch/hedge.py).
+
+    The delay is `factor` times the backend's recent p95 (time to the whole answer, or a stream's
+    first chunk), at least `floor_ms`, at most `max_ms`. Hedges spend the retry budget.
+    """
+
+    # None: on for tiers not billed by the token (self-hosted: a cancelled hedge costs GPU time, not
+    # an invoice), off for tiers that are (a cancelled hedge is still billed).
+    enabled: bool | None = None
+    factor: float = Field(2.0, ge=1, description="times the backend's p95 before hedging")
+    floor_ms: float = Field(50, gt=0, description="never hedge sooner than this")
+    max_ms: float | None = Field(None, gt=0, description="never wait longer than this to hedge")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HedgeSpec:
+        if self.max_ms is not None and self.max_ms < self.floor_ms:
+            raise ValueError(f"max_ms ({self.max_ms:g}) is below floor_ms ({self.floor_ms:g})")
+        return self
+
 
 class TenantSpec(Strict):
     """What a tenant (a set of gateway API keys) may use; keys themselves live outside this file."""
@@ -75,6 +102,13 @@ class TierSpec(Strict):
     share: float | None = Field(None, gt=0, le=1)
     # A stream whose first chunk takes longer moves on to the next candidate.
     first_token_timeout_ms: float | None = Field(None, gt=0)
+    hedge: HedgeSpec = HedgeSpec()
+
+    @property
+    def hedged(self) -> bool:
+        """Are this tier's candidates hedged (and may hedges go to them)?"""
+        enabled = self.hedge.enabled
+        return not self.price.per_token if enabled is None else enabled
 
 
 class VerifySpec(Strict):

@@ -3,7 +3,7 @@
 It implements the same Backend seam as the real ones, so dispatch, strategies, the planner and the
 recorder run for real around it, with no server and no sleeps: each call takes the next step of its
 script, and a test can wait for the moment a call arrives (`arrived`) and decide when a hanging one
-ends (`release`).
+ends (`release`); `cancelled` counts the hanging calls that were cancelled instead.
 
     b = FakeBackend("a", steps=[Step.fail(UpstreamError("boom")), Step.ok("hello")])
 """
@@ -109,6 +109,7 @@ class FakeBackend(Backend):
         self.arrived = asyncio.Event()  # set by every call; clear it to wait for the next one
         self.released = asyncio.Event()  # hanging calls end (with an answer) once set
         self.closed = 0  # streams closed by their reader before the end
+        self.cancelled = 0  # hanging calls cancelled before they were released (a lost hedge race)
 
     @classmethod
     def from_spec(cls, spec: Any, resources: Resources) -> FakeBackend:
@@ -125,10 +126,17 @@ class FakeBackend(Backend):
     def release(self) -> None:
         self.released.set()
 
+    async def _hang(self) -> None:
+        try:
+            await self.released.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
     async def complete(self, call: Call) -> Reply:
         step = self._next(call)
         if step.hang:
-            await self.released.wait()
+            await self._hang()
         if step.error is not None:
             raise step.error
         body = step.reply or chat_reply(step.text, self.model)
@@ -137,7 +145,7 @@ class FakeBackend(Backend):
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
         step = self._next(call)
         if step.hang:
-            await self.released.wait()
+            await self._hang()
         if step.error is not None:
             raise step.error
         finished = False

@@ -4,7 +4,8 @@ It answers chat, completions (JSON and SSE), embeddings and models like a provid
 on demand, by script:
 
     POST /_fake/script  {"mode": "ok" | "slow" | "error" | "hang" | "cut" | "close",
-                         "status": 500, "delay_ms": 0, "retry_after": null, "times": null}
+                         "status": 500, "delay_ms": 0, "retry_after": null, "times": null,
+                         "spread": true}
     GET  /_fake/stats   requests seen per path, and the last request (body, whether a key was sent)
 
 `times` limits a script to the next N requests, then the upstream is healthy again. `cut` sends half
@@ -47,6 +48,9 @@ class Script:
     delay_ms: float = 0.0
     retry_after: str | None = None
     times: int | None = None
+    # `slow` streams: spread another delay_ms over the chunks (a decode); false: the delay is all
+    # before the first byte and the body goes out at once.
+    spread: bool = True
 
 
 @dataclass
@@ -222,7 +226,7 @@ class FakeUpstream:
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
             }
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            if script.mode == "slow" and script.delay_ms:
+            if script.mode == "slow" and script.delay_ms and script.spread:
                 await asyncio.sleep(script.delay_ms / 1000 / len(parts))
         final = {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}]}
         await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")

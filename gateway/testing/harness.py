@@ -63,6 +63,7 @@ class Harness:
     ) -> Harness:
         table = load_routes(Path("<test>/routes.yaml"), routes)
         metrics = Metrics(CollectorRegistry())
+        metrics.prepare_hedges((t, b.name) for t, tier in table.spec.tiers.items() for b in tier.backends)
         guard = Guard.from_spec(table.spec, backends, observer=metrics)
         snap = Snapshot.build(
             table,
