@@ -1,4 +1,4 @@
-"""Backends: per-backend health, circuit breakers, load, speed, retries and errors."""
+"""Backends: per-backend health, circuit breakers, load, speed, retries, hedges and errors."""
 
 from __future__ import annotations
 
@@ -98,6 +98,20 @@ def backends() -> Json:
             [Q(or_zero(sum_rate("gateway_retries_denied_total", BACKEND, by="backend")), "{{backend}}")],
             "reqps",
             "Retries the retry budget refused: a backend failing often enough that retrying would add load.",
+            stack=True,
+        ),
+        timeseries(
+            "Hedges by result",
+            [
+                Q(
+                    or_zero(sum_rate("gateway_hedges_total", TB, by="backend, result")),
+                    "{{backend}} {{result}}",
+                )
+            ],
+            "reqps",
+            "A candidate slower than its p95 x the tier's factor got the next candidate beside it: the "
+            "hedge answered first (won), the candidate did (lost), the hedge failed, or the retry budget "
+            "refused it (denied). `backend` is the slow candidate; many wins point at a hung replica.",
             stack=True,
         ),
     ]
