@@ -33,14 +33,14 @@ def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[
 def test_overhead_benchmark_measures_every_server_and_mode() -> None:
     proc = run(
         "bench_overhead.py",
-        *("--servers", "direct,floor,gateway", "--delays", "0", "--points", "4"),
+        *("--servers", "direct,floor,gateway,gateway-pinned", "--delays", "0", "--points", "4"),
         *("--modes", "plain,stream", "--duration", "1"),
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert {(r["server"], r["mode"]) for r in rows} == {
-        (s, m) for s in ("direct", "floor", "gateway") for m in ("plain", "stream")
+        (s, m) for s in ("direct", "floor", "gateway", "gateway-pinned") for m in ("plain", "stream")
     }
     for r in rows:
         assert r["errors"] == 0 and r["rps"] > 0, r
@@ -85,3 +85,46 @@ def test_hedging_benchmark_measures_the_tail_with_hedging_on_and_off_and_the_fas
     result = json.loads(next(x for x in fast.stdout.splitlines() if x.startswith("{")))
     assert result["hedges_fired"] == 0  # instant answers are never hedged
     assert result["plain"]["on_us"] > 0 and result["stream"]["off_us"] > 0
+
+
+@needs_bench
+def test_the_varied_load_sends_a_different_prompt_each_request(tmp_path: Path) -> None:
+    """The wrapper hands loadgen's session the next prompt for every POST: an upstream that records
+    bodies sees as many distinct prompts as were asked for, cycled, in the model and form asked."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    seen: list[dict[str, object]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.json_response({"id": "x", "object": "chat.completion", "choices": []})
+
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_post("/v1/chat/completions", handle)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        texts = tmp_path / "texts.jsonl"
+        texts.write_text("".join(json.dumps(f"question {i}?") + "\n" for i in range(7)))
+        proc = run(
+            "varied_load.py",
+            *("--texts", str(texts), "--prompts", "5", "--"),
+            *("--url", f"http://127.0.0.1:{port}/v1/chat/completions", "-c", "2", "-d", "0.5", "-w", "0"),
+            *("--model", "auto", "--max-requests", "40"),
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    prompts = [b["messages"][-1]["content"] for b in seen]  # type: ignore[index]
+    assert len(prompts) >= 10 and set(prompts) == {f"question {i}?" for i in range(5)}
+    assert {b["model"] for b in seen} == {"auto"} and prompts[:5] != [prompts[0]] * 5
