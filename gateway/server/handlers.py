@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Request, Response, post
 from litestar.response import Stream
+from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError
 from gateway.protocol import (
@@ -26,6 +27,7 @@ from gateway.protocol import (
 from gateway.protocol.ids import IdStream, claim
 from gateway.routing.replay import decision_json, judged, replay_drafts
 from gateway.server.admission import admit, gateway_of, hints
+from gateway.server.answer import JSONAnswer
 from gateway.server.disconnect import while_connected
 from gateway.server.sse import SSE_HEADERS, chat_events
 
@@ -83,7 +85,7 @@ async def _admitted_call(
 
 async def _serve(
     request: Request[Any, Any, Any], endpoint: Endpoint, wire: type[Wire], view_of: ViewOf
-) -> Response[Any]:
+) -> ASGIApp:
     gw = gateway_of(request)
     dispatcher = gw.dispatcher
     call, asked = await _admitted_call(request, gw, endpoint, wire, view_of)
@@ -93,7 +95,7 @@ async def _serve(
             chat_events(streamed.chunks, IdStream(call.response_id)),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **route_headers(streamed)},
-        )
+        ).to_asgi_response(None, request)
     served = await while_connected(request, dispatcher.complete(call, asked))
     # A stream's headers leave before its tokens are counted: its cost is in the metrics only.
     headers = route_headers(served)
@@ -101,21 +103,21 @@ async def _serve(
     content = (
         served.reply.content if endpoint == "embeddings" else claim(served.reply.content, call.response_id)
     )
-    return Response(content, status_code=served.reply.status, media_type="application/json", headers=headers)
+    return JSONAnswer(content, served.reply.status, headers)
 
 
 @post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _serve(request, "chat", ChatCompletionRequest, chat_view)
 
 
 @post("/v1/completions", status_code=200)
-async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def completions(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _serve(request, "completions", CompletionRequest, completion_view)
 
 
 @post("/v1/embeddings", status_code=200)
-async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+async def embeddings(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _serve(request, "embeddings", EmbeddingRequest, embedding_view)
 
 
