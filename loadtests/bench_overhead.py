@@ -14,6 +14,7 @@ bottleneck):
   gateway        `gateway serve` in full configuration: two tiers, `model: auto` routed by the learned
                  difficulty scorer, API keys on with tenant limits, metrics and cost accounting
   gateway-pinned the same gateway, `model: small` (a pinned route: no scoring)
+  gateway-logged the same gateway writing the decision log (GATEWAY_DECISION_LOG): its cost
   gateway-responses  the same gateway, the same request through POST /v1/responses (translated to
                  chat for the mock, and the answer back): the Responses API's own cost
 
@@ -126,6 +127,8 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
         "GATEWAY_LOG_LEVEL": "warning",
         "GATEWAY_API_KEYS": f"bench:{API_KEY}",
     }
+    if name == "gateway-logged":
+        env["GATEWAY_DECISION_LOG"] = str(tmp / f"decisions-{port}.jsonl")
     return [PY, "-m", "gateway", "serve"], env, ROOT
 
 
