@@ -37,6 +37,7 @@ from gateway.protocol.ids import ResponseIds
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.reload import ReloadResult, RoutesWatcher
+from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
 from gateway.spec import load_routes
 from gateway.spec.table import weights_files
@@ -301,6 +302,7 @@ class Gateway:
                 len(table.routes),
                 ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
             )
+            release_freed_memory()
             yield
         finally:
             await self.watcher.stop()
