@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import subprocess
@@ -111,7 +112,7 @@ def test_chunked_tokens_match_the_whole_text() -> None:
     tokens = default_scorer()._tokens
     text = "Which skin surface will produce the most heat? A) dry palms B) wet palms"
     whole = tokens._tokenizer.encode(text, add_special_tokens=False).ids
-    assert tokens.ids(text)[0] == whole
+    assert tokens.ids(text)[0].tolist() == whole
 
 
 def test_the_vocabulary_words_are_their_own_tokens() -> None:
@@ -119,7 +120,7 @@ def test_the_vocabulary_words_are_their_own_tokens() -> None:
     tokens = default_scorer()._tokens
     words = list(tokens._base)
     encoded = tokens._tokenizer.encode_batch(words, add_special_tokens=False)
-    assert [tuple(e.ids) for e in encoded] == [tokens._base[w] for w in words]
+    assert [array.array("i", e.ids).tobytes() for e in encoded] == [tokens._base[w] for w in words]
 
 
 def test_scores_are_probabilities_and_deterministic() -> None:

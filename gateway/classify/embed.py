@@ -14,10 +14,10 @@ most MAX_TOKENS ids are read, from the end. The memo is bounded.
 
 from __future__ import annotations
 
+import array
 import functools
 import hashlib
 import importlib.util
-import itertools
 import json
 import os
 import struct
@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     from tokenizers import Tokenizer
 
@@ -58,6 +60,8 @@ PIECE_CHARS = 32  # longer chunks (URLs, unspaced scripts) are cut into pieces t
 _MEMO_MAX_CHUNK = 128  # a longer chunk is remembered by its pieces only
 _PIECES_AT_ONCE = 8  # a long chunk's pieces tokenized per call: 256 characters, ~192 tokens of most scripts
 MAX_TOKENS = 192  # a slice's last tokens read; plain English's 512 characters are ~130
+_INT = array.array("i").itemsize  # bytes a packed token id takes (C int)
+_MAX_BYTES = MAX_TOKENS * _INT
 
 
 def wordllama_files() -> tuple[Path, Path]:
@@ -90,12 +94,20 @@ def _read_safetensors(path: Path) -> np.ndarray:
     return np.memmap(path, dtype="<f2", mode="r", offset=8 + size + start, shape=(rows, dim))
 
 
+def _packed(ids: Sequence[int]) -> bytes:
+    return array.array("i", ids).tobytes()
+
+
 class TokenMemo:
     """Text → its last token ids, one whitespace-separated chunk at a time, each chunk tokenized once.
 
     Chunks are read from the end of the text until `MAX_TOKENS` ids are collected: a text in a script
     that takes three tokens a character, or a base64 blob, costs no more than plain English. A chunk
     longer than `PIECE_CHARS` (URLs, unspaced scripts) is cut into pieces of that length.
+
+    A chunk's ids are kept packed (C ints in one bytes object), not as a tuple of Python ints: the
+    scorer is memory-bound in a busy server (a look-up is a cache miss, and so was every int of a
+    tuple), and the packed pieces join into the array the table is indexed with in one call.
     """
 
     __slots__ = ("_base", "_memo", "_tokenizer")
@@ -105,13 +117,15 @@ class TokenMemo:
         # Every whole word in the vocabulary (a piece that starts with SentencePiece's space: 16,408,
         # ~2 MiB) is its own one-piece tokenization: known from the start, so a cold memo already
         # answers ~70% of look-ups.
-        self._base: dict[str, tuple[int, ...]] = {
-            w[1:]: (i,) for w, i in tokenizer.get_vocab().items() if w.startswith("\u2581") and len(w) > 1
+        self._base: dict[str, bytes] = {
+            w[1:]: _packed((i,))
+            for w, i in tokenizer.get_vocab().items()
+            if w.startswith("\u2581") and len(w) > 1
         }
         self._memo = dict(self._base)
 
-    def _encode(self, chunk: str) -> tuple[int, ...]:
-        piece = tuple(self._tokenizer.encode(chunk, add_special_tokens=False).ids)
+    def _encode(self, chunk: str) -> bytes:
+        piece = _packed(self._tokenizer.encode(chunk, add_special_tokens=False).ids)
         if len(self._memo) >= _MEMO_SIZE:
             self._memo = dict(self._base)
         self._memo[chunk] = piece
@@ -124,12 +138,12 @@ class TokenMemo:
         if len(self._memo) + len(chunks) >= _MEMO_SIZE:
             self._memo = dict(self._base)
         for c, enc in zip(chunks, encodings, strict=True):
-            self._memo[c] = tuple(enc.ids)
+            self._memo[c] = _packed(enc.ids)
 
-    def _long(self, chunk: str, budget: int) -> tuple[tuple[int, ...], int]:
+    def _long(self, chunk: str, budget: int) -> tuple[bytes, int]:
         """A chunk longer than PIECE_CHARS, by pieces from its end, up to `budget` ids: (ids, chars)."""
         starts = range((len(chunk) - 1) // PIECE_CHARS * PIECE_CHARS, -1, -PIECE_CHARS)
-        parts: list[tuple[int, ...]] = []
+        parts: list[bytes] = []
         n = chars = 0
         for k in range(0, len(starts), _PIECES_AT_ONCE):
             batch = [chunk[i : i + PIECE_CHARS] for i in starts[k : k + _PIECES_AT_ONCE]]
@@ -139,25 +153,26 @@ class TokenMemo:
             for part in batch:
                 piece = self._memo[part]
                 parts.append(piece)
-                n += len(piece)
+                n += len(piece) // _INT
                 chars += len(part)
                 if n >= budget:
                     break
             if n >= budget:
                 break
         memo = self._memo
-        ids = tuple(itertools.chain.from_iterable(reversed(parts)))
+        ids = b"".join(reversed(parts))
         if chars == len(chunk) and chars <= _MEMO_MAX_CHUNK and len(memo) < _MEMO_SIZE:
             memo[chunk] = ids  # whole: the next look-up is one
         return ids, chars
 
-    def ids(self, text: str) -> tuple[list[int], int]:
-        """(token ids, in order, of the text's tail; characters that tail covers, one space a chunk).
+    def ids(self, text: str) -> tuple[np.ndarray, int]:
+        """(token ids of the text's tail, in order, as C ints; characters that tail covers, one space
+        a chunk). The look-ups run at C speed (`map`); Python only loops over the chunks it has not
+        seen."""
+        import numpy as np
 
-        The look-ups run at C speed (`map`); Python only loops over the chunks it has not seen.
-        """
         chunks = text.split()
-        pieces: list[tuple[int, ...] | None] = list(map(self._memo.get, chunks))
+        pieces: list[bytes | None] = list(map(self._memo.get, chunks))
         sizes: list[int] | None = None
         if None in pieces:
             sizes = list(map(len, chunks))
@@ -172,16 +187,17 @@ class TokenMemo:
                         pieces[i], sizes[i] = self._long(chunk, MAX_TOKENS)
                     else:
                         pieces[i] = memo.get(chunk) or self._encode(chunk)
-        got: list[tuple[int, ...]] = pieces  # type: ignore[assignment]  # every None is filled
-        counts = list(map(len, got))
+        got: list[bytes] = pieces  # type: ignore[assignment]  # every None is filled
+        counts = list(map(len, got))  # bytes: _INT a token
         start = 0
-        if sum(counts) > MAX_TOKENS:  # keep the last chunks that hold MAX_TOKENS tokens
+        if sum(counts) > _MAX_BYTES:  # keep the last chunks that hold MAX_TOKENS tokens
             start, held = len(got), 0
-            while held < MAX_TOKENS:
+            while held < _MAX_BYTES:
                 start -= 1
                 held += counts[start]
         covered = sum(sizes[start:]) if sizes is not None else sum(map(len, chunks[start:]))
-        return list(itertools.chain.from_iterable(got[start:])), covered + len(chunks) - start
+        ids = np.frombuffer(b"".join(got[start:]), dtype=np.intc)
+        return ids, covered + len(chunks) - start
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ def measure(
     text = prompt_slice(view)
     ids, chars = tokens.ids(text)
     signals = [fn(f, text, ids, chars) for fn in SIGNALS.values()]
-    mean = table.take(ids, axis=0).astype(np.float64).mean(axis=0) if ids else None
+    mean = table.take(ids, axis=0).astype(np.float64).mean(axis=0) if len(ids) else None
     return Measured(f, signals, mean, len(ids))
 
 

@@ -234,11 +234,11 @@ class DifficultyScorer:
         out["prior"] = prior
         return out
 
-    def _embedding_terms(self, ids: list[int]) -> tuple[float, float]:
+    def _embedding_terms(self, ids: np.ndarray) -> tuple[float, float]:
         """(embedding share of the index, nearest-centroid prior) for the prompt's token ids."""
         import numpy as np
 
-        if self._table is None or not ids:
+        if self._table is None or len(ids) == 0:
             return 0.0, 0.0  # no tokens: the embedding says nothing, the index keeps its prior
         k = self._k
         total = self._table.take(ids, axis=0).sum(axis=0)

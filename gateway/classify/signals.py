@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gateway.classify.features import Features
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["LENGTH", "PRIOR_SIGN", "SIGNALS", "Signal"]
 
-Signal = Callable[[Features, str, Sequence[int], int], float]
+# The ids are embed.TokenMemo.ids()'s: a C-int array.
+Signal = Callable[[Features, str, "np.ndarray", int], float]
 
 LENGTH = "log_prompt_tokens"  # the prior every scorer starts from
 _SMOOTH_CHARS = 32
@@ -26,7 +31,7 @@ _PUNCT = str.maketrans("", "", string.punctuation)
 
 
 def _share_removed(table: dict[int, int | None]) -> Signal:
-    def share(_f: Features, text: str, _ids: Sequence[int], _c: int) -> float:
+    def share(_f: Features, text: str, _ids: np.ndarray, _c: int) -> float:
         return (len(text) - len(text.translate(table))) / max(len(text), 1)
 
     return share
@@ -38,7 +43,7 @@ SIGNALS: dict[str, Signal] = {
     # smoothed towards English's ~4 characters a token so that a two-letter prompt is not an outlier.
     "tokens_per_char": lambda _f, _t, ids, chars: (len(ids) + _SMOOTH_CHARS / 4) / (chars + _SMOOTH_CHARS),
     "chars_per_word": lambda _f, t, _i, _c: len(t) / (t.count(" ") + t.count("\n") + 1),
-    "distinct_tokens": lambda _f, _t, ids, _c: len(set(ids)) / max(len(ids), 1),
+    "distinct_tokens": lambda _f, _t, ids, _c: len(set(ids.tolist())) / max(len(ids), 1),
     "log_newlines": lambda _f, t, _i, _c: math.log1p(t.count("\n")),
     "digits": _share_removed(_DIGITS),
     "uppercase": _share_removed(_UPPER),

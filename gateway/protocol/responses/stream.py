@@ -28,6 +28,14 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
+# The event a stream sends once per token, framed by hand around its two changing fields (the
+# sequence number and the delta): the same bytes as frame() gives, at a third of the cost.
+_DELTA_START = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
+)
+_DELTA_END = b',"logprobs":[]}\n\n'
+
+
 def frame(event: dict[str, Any]) -> bytes:
     kind: str = event["type"]
     return b"event: " + kind.encode() + b"\ndata: " + _encode(event) + b"\n\n"
@@ -43,6 +51,8 @@ class Translation:
         self._seq = 0
         self._buffer = b""
         self._text: dict[str, Any] | None = None  # the message item being streamed
+        self._pieces: list[str] = []  # its text so far, joined when a snapshot needs it
+        self._delta_mid = b""  # its delta events' fixed middle (item id, output index)
         self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> function_call item
         self._order: list[dict[str, Any]] = []  # output items in output_index order
         self._finish: str | None = None
@@ -134,22 +144,25 @@ class Translation:
         out = b""
         if self._text is None:
             self._text = message_item("", "in_progress")
+            index = len(self._order)
             out = self._add(self._text) + self._event(
                 "response.content_part.added",
                 item_id=self._text["id"],
-                output_index=len(self._order) - 1,
+                output_index=index,
                 content_index=0,
                 part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
             )
-        self._text["content"][0]["text"] += text
-        return out + self._event(
-            "response.output_text.delta",
-            item_id=self._text["id"],
-            output_index=self._order.index(self._text),
-            content_index=0,
-            delta=text,
-            logprobs=[],
-        )
+            fixed = b',"output_index":%d,"content_index":0,"delta":' % index
+            self._delta_mid = b',"item_id":' + _encode(self._text["id"]) + fixed
+        self._pieces.append(text)
+        seq = self._seq
+        self._seq += 1
+        return out + _DELTA_START + b"%d" % seq + self._delta_mid + _encode(text) + _DELTA_END
+
+    def _joined(self) -> None:
+        """The streamed message's text, made whole before a snapshot shows it."""
+        if self._text is not None:
+            self._text["content"][0]["text"] = "".join(self._pieces)
 
     def _call_delta(self, call: dict[str, Any]) -> bytes:
         index = int(call.get("index", 0))
@@ -174,6 +187,7 @@ class Translation:
         )
 
     def _finished(self) -> bytes:
+        self._joined()
         out = []
         status = "incomplete" if self._finish == "length" else "completed"
         for index, item in enumerate(self._order):
@@ -201,6 +215,7 @@ class Translation:
     def failed(self, envelope: dict[str, Any]) -> bytes:
         """The event that ends a stream which broke after it started."""
         err = envelope.get("error") or {}
+        self._joined()
         error = {
             "code": err.get("code") or "server_error",
             "message": err.get("message") or "The stream broke.",

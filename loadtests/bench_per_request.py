@@ -1,0 +1,259 @@
+"""Per-feature cost per request, on and off, in one process: issue 16's budgets (scorer <= 100 µs,
+decision log <= 10 µs, Responses translation <= 50 µs per request).
+
+Each feature runs the gateway's own code over the same varied prompts (loadtests/varied_load.py's,
+from ../shared/data) twice, with the feature off and on, alternated `--repeat` times; the cost is the
+difference of the medians. A server around these calls adds the same framework, upstream and
+metrics cost to both sides, so it cancels.
+
+- scorer: the request's profile and difficulty score (`auto`), against none (a pinned route). Run
+  twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
+  other memory read between requests, as a server's other work does to the CPU caches.
+- decision log: Journal.finished (the line built and queued) against no log; the writer thread's
+  encoding and writing are counted too (process CPU, the queue drained), as "writer".
+- Responses translation: a Responses request parsed, its conversation and chat body built, and the
+  chat answer turned into a Response, against the same prompt as a chat completion (parsed, viewed,
+  its answer passed through with the gateway's id); plain and streamed (32 chunks).
+
+  OPENBLAS_NUM_THREADS=1 .venv/bin/python loadtests/bench_per_request.py [--prompts 2000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from varied_load import bodies as request_bodies
+from varied_load import prompts
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_WIPE = bytearray(8 * 2**20)
+
+
+def _wipe() -> None:
+    _WIPE[::64] = _WIPE[1::64]  # one write per cache line: 8 MiB through the caches
+
+
+def per_call_us(fn: Callable[[Any], object], items: list[Any], between: Callable[[], None] | None) -> float:
+    """Mean µs of fn over the items (`between`'s own time left out)."""
+    total = 0
+    for item in items:
+        if between is not None:
+            between()
+        t = time.perf_counter_ns()
+        fn(item)
+        total += time.perf_counter_ns() - t
+    return total / len(items) / 1000
+
+
+def paired(
+    off: Callable[[Any], object],
+    on: Callable[[Any], object],
+    items: list[Any],
+    repeat: int,
+    between: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    offs, ons = [], []
+    per_call_us(off, items[:200], between)  # warm both paths
+    per_call_us(on, items[:200], between)
+    for _ in range(repeat):
+        offs.append(per_call_us(off, items, between))
+        ons.append(per_call_us(on, items, between))
+    off_us, on_us = statistics.median(offs), statistics.median(ons)
+    return {"off_us": round(off_us, 2), "on_us": round(on_us, 2), "cost_us": round(on_us - off_us, 2)}
+
+
+def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.classify.features import profile
+    from gateway.classify.scorer import default_scorer
+    from gateway.protocol import chat_view
+
+    scorer = default_scorer()
+    views = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
+
+    def on(view: Any) -> object:
+        return scorer.score(view, profile(view))
+
+    def off(view: Any) -> object:
+        return None
+
+    return {
+        "as_they_come": paired(off, on, views, repeat),
+        "busy_caches": paired(off, on, views, repeat, between=_wipe),
+    }
+
+
+def decision_log_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.observability.cost import Bill
+    from gateway.observability.decision_log import DecisionLog
+    from gateway.observability.journal import Journal
+    from gateway.observability.recorder import Trace
+    from gateway.protocol import Call, Usage, chat_view
+    from gateway.protocol.ids import ResponseIds
+
+    ids = ResponseIds()
+    calls = []
+    for b in request_bodies(texts, "chat", "auto", False):
+        call = Call(chat_view(_decode(b), len(b)), _decode(b), 0.0, "team-a")
+        call.response_id = ids.new("chat")
+        calls.append(call)
+    trace = Trace(route="auto", tier="small", backend="local", difficulty=0.31, reason="score")
+    usage = Usage(prompt_tokens=40, completion_tokens=32)
+    bill = Bill(cost_usd=0.0, reference_usd=0.00012)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = DecisionLog(str(Path(tmp) / "decisions.jsonl"), max_bytes=64 * 2**20, files=2)
+        log.start()
+        plain, logged = Journal(), Journal(log)
+        main = paired(
+            lambda c: plain.finished(trace, c, "ok", 0.012, usage, bill),
+            lambda c: logged.finished(trace, c, "ok", 0.012, usage, bill),
+            calls,
+            repeat,
+        )
+        # The writer thread's share: process CPU for N lines queued and written, less the queueing.
+        n = len(calls) * repeat
+        cpu0 = time.process_time()
+        for _ in range(repeat):
+            for c in calls:
+                logged.finished(trace, c, "ok", 0.012, usage, bill)
+        while log._queue:
+            time.sleep(0.001)
+        cpu_us = (time.process_time() - cpu0) / n * 1e6
+        log.close()
+        written = log.written
+    return {**main, "with_writer_cpu_us": round(cpu_us, 2), "lines_written": written}
+
+
+def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+    from gateway.protocol.ids import IdStream, ResponseIds, claim
+    from gateway.protocol.responses import NativeTap, ResponsesRequest, Translation, echo, input_items
+    from gateway.server.responses import _call
+
+    ids = ResponseIds()
+    chats = request_bodies(texts, "chat", "auto", False)
+    resps = request_bodies(texts, "responses", "auto", False)
+    answer = "The answer is 42, because the question asks for the product of six and seven."
+    reply = _encode(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "small",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 18, "total_tokens": 58},
+        }
+    )
+    words = answer.split()
+    chunks = [
+        b"data: "
+        + _encode(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "small",
+                "choices": [{"index": 0, "delta": {"content": w + " "}, "finish_reason": None}],
+            }
+        )
+        + b"\n\n"
+        for w in (words * 3)[:31]
+    ]
+    chunks.append(
+        b"data: "
+        + _encode(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "small",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
+        + b"\n\ndata: [DONE]\n\n"
+    )
+
+    def chat_front(body: bytes) -> Any:
+        _, raw = parse_request(body, ChatCompletionRequest)
+        return chat_view(raw, len(body))
+
+    def responses_front(body: bytes) -> tuple[Translation, Any]:
+        req, raw = parse_request(body, ResponsesRequest)
+        items = input_items(req.input)
+        call = _call(None, req, raw, items, len(_encode(items)), 0.0, None)  # type: ignore[arg-type]
+        rid = ids.new("responses")
+        NativeTap(rid, {"previous_response_id": None, "store": False})
+        return Translation(rid, echo(req, raw), req.model), call
+
+    def chat_plain(body: bytes) -> object:
+        chat_front(body)
+        return claim(reply, ids.new("chat"))  # passed through, with the gateway's id
+
+    def responses_plain(body: bytes) -> object:
+        translation, _ = responses_front(body)
+        return _encode(translation.of_chat(_decode(reply)))
+
+    def chat_stream(body: bytes) -> object:
+        chat_front(body)
+        ours = IdStream(ids.new("chat"))  # the per-chunk work a chat stream gets instead
+        return [ours(c) for c in chunks]
+
+    def responses_stream(body: bytes) -> object:
+        translation, _ = responses_front(body)
+        out = [translation.started()]
+        out.extend(translation.feed(c) for c in chunks)
+        return out
+
+    pairs = list(zip(chats, resps, strict=True))
+    return {
+        "plain": paired(lambda p: chat_plain(p[0]), lambda p: responses_plain(p[1]), pairs, repeat),
+        "streamed_32_chunks": paired(
+            lambda p: chat_stream(p[0]), lambda p: responses_stream(p[1]), pairs, repeat
+        ),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prompts", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", choices=["scorer", "decision_log", "responses"], action="append")
+    ap.add_argument("--cpu", type=int, default=None, help="pin to this core (default: the first allowed)")
+    args = ap.parse_args()
+    os.sched_setaffinity(0, {args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))})
+    texts = prompts(args.prompts)
+    sections = {
+        "scorer": scorer_section,
+        "decision_log": decision_log_section,
+        "responses": responses_section,
+    }
+    budgets = dict(zip(sections, (100, 10, 50), strict=True))
+    out: dict[str, Any] = {"prompts": len(texts), "budgets_us": budgets}
+    for name, run in sections.items():
+        if not args.only or name in args.only:
+            out[name] = run(texts, args.repeat)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
