@@ -128,3 +128,19 @@ def test_the_varied_load_sends_a_different_prompt_each_request(tmp_path: Path) -
     prompts = [b["messages"][-1]["content"] for b in seen]  # type: ignore[index]
     assert len(prompts) >= 10 and set(prompts) == {f"question {i}?" for i in range(5)}
     assert {b["model"] for b in seen} == {"auto"} and prompts[:5] != [prompts[0]] * 5
+
+
+@pytest.mark.skipif(
+    not (ROOT.parent / "shared" / "data").exists(), reason="needs ../shared/data (the prompts it measures on)"
+)
+def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
+    proc = run("bench_per_request.py", "--prompts", "60", "--repeat", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["prompts"] == 60
+    for case in ("as_they_come", "busy_caches"):
+        assert result["scorer"][case]["on_us"] > result["scorer"][case]["off_us"]
+    log = result["decision_log"]
+    assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
+    for case in ("plain", "streamed_32_chunks"):
+        assert result["responses"][case]["on_us"] > result["responses"][case]["off_us"] > 0

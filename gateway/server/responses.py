@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
+from litestar.types import ASGIApp
 
 from gateway.dispatch.responses import ResponsesPlain, ResponsesStreamed, Turn
 from gateway.errors import ClientError, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
@@ -30,6 +31,7 @@ from gateway.protocol.responses import (
     new_id,
 )
 from gateway.server.admission import admit, gateway_of, hints
+from gateway.server.answer import JSONAnswer
 from gateway.server.disconnect import while_connected
 from gateway.server.handlers import route_headers
 from gateway.server.sse import SSE_HEADERS
@@ -158,7 +160,7 @@ async def _events(
 
 
 @post("/v1/responses", status_code=200)
-async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
+async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
     gw = gateway_of(request)
     call, asked, req, raw, own, owner = await _admitted(request, gw)
     rid = call.response_id
@@ -172,7 +174,7 @@ async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
             _events(gw, streamed.chunks, turn, keep, owner, items, len(own)),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **route_headers(streamed)},
-        )
+        ).to_asgi_response(None, request)
     served = await while_connected(request, gw.dispatcher.complete(call, asked, ResponsesPlain(turn)))
     headers = route_headers(served)
     headers["x-gateway-cost-usd"] = f"{served.cost_usd:.8f}"
@@ -180,7 +182,7 @@ async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
     if keep and not await _store(gw, owner, turn, items, len(own)):
         # Served all the same, and says so: a later previous_response_id to it will be a 404.
         content = _encode({**_decode(content), "store": False})
-    return Response(content, status_code=served.reply.status, media_type="application/json", headers=headers)
+    return JSONAnswer(content, served.reply.status, headers)
 
 
 def _owner(request: Request[Any, Any, Any], gw: Gateway) -> str:
