@@ -128,16 +128,14 @@ def decision_log_section(texts: list[str], repeat: int) -> dict[str, Any]:
             calls,
             repeat,
         )
-        # The writer thread's share: process CPU for N lines queued and written, less the queueing.
+        # With the writer thread's share: process CPU for N lines queued, then drained and written.
         n = len(calls) * repeat
         cpu0 = time.process_time()
         for _ in range(repeat):
             for c in calls:
                 logged.finished(trace, c, "ok", 0.012, usage, bill)
-        while log._queue:
-            time.sleep(0.001)
+        log.close(timeout_s=60)
         cpu_us = (time.process_time() - cpu0) / n * 1e6
-        log.close()
         written = log.written
     return {**main, "with_writer_cpu_us": round(cpu_us, 2), "lines_written": written}
 
@@ -146,6 +144,7 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
     from gateway.protocol.ids import IdStream, ResponseIds, claim
     from gateway.protocol.responses import NativeTap, ResponsesRequest, Translation, echo, input_items
+    from gateway.protocol.sse import DONE, json_event
     from gateway.server.responses import _call
 
     ids = ResponseIds()
@@ -164,34 +163,14 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
             "usage": {"prompt_tokens": 40, "completion_tokens": 18, "total_tokens": 58},
         }
     )
-    words = answer.split()
-    chunks = [
-        b"data: "
-        + _encode(
-            {
-                "id": "c",
-                "object": "chat.completion.chunk",
-                "created": 1,
-                "model": "small",
-                "choices": [{"index": 0, "delta": {"content": w + " "}, "finish_reason": None}],
-            }
-        )
-        + b"\n\n"
-        for w in (words * 3)[:31]
-    ]
-    chunks.append(
-        b"data: "
-        + _encode(
-            {
-                "id": "c",
-                "object": "chat.completion.chunk",
-                "created": 1,
-                "model": "small",
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            }
-        )
-        + b"\n\ndata: [DONE]\n\n"
-    )
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": "c", "object": "chat.completion.chunk", "model": "small", "choices": [choice]}
+        return json_event(body)
+
+    chunks = [chunk({"content": w + " "}) for w in (answer.split() * 3)[:31]]
+    chunks.append(chunk({}, "stop") + DONE)
 
     def chat_front(body: bytes) -> Any:
         _, raw = parse_request(body, ChatCompletionRequest)
@@ -200,7 +179,7 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
     def responses_front(body: bytes) -> tuple[Translation, Any]:
         req, raw = parse_request(body, ResponsesRequest)
         items = input_items(req.input)
-        call = _call(None, req, raw, items, len(_encode(items)), 0.0, None)  # type: ignore[arg-type]
+        call = _call(req, raw, items, len(_encode(items)), 0.0, None)
         rid = ids.new("responses")
         NativeTap(rid, {"previous_response_id": None, "store": False})
         return Translation(rid, echo(req, raw), req.model), call

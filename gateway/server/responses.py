@@ -73,7 +73,6 @@ async def _conversation(gw: Gateway, tenant: str, req: ResponsesRequest) -> list
 
 
 def _call(
-    gw: Gateway,
     req: ResponsesRequest,
     raw: dict[str, Any],
     items: list[dict[str, Any]],
@@ -114,7 +113,7 @@ async def _admitted(
                 f"{gw.settings.max_body_bytes}.",
                 code="conversation_too_large",
             )
-        call = _call(gw, req, raw, items, size, received, tenant)
+        call = _call(req, raw, items, size, received, tenant)
         call.response_id = gw.ids.new("responses")
     except GatewayError as err:
         gw.dispatcher.recorder.rejected(Call(RequestView("responses", "", tuple), {}, received), err)
