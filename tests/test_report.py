@@ -11,7 +11,7 @@ import pytest
 from gateway.cli import main
 from gateway.quality.curve import threshold_curve
 from gateway.quality.html import page
-from gateway.quality.log import read_log
+from gateway.quality.log import Log, read_lines, read_log
 from gateway.quality.stats import wilson
 from gateway.quality.summary import Summary, summarize
 from gateway.quality.svg import ticks
@@ -48,6 +48,20 @@ def test_lines_are_counted_and_bad_ones_skipped(logged: tuple[Path, Truth], summ
     assert summary.feedback_lines == truth.feedback
     assert summary.lines == truth.requests + truth.shadow + truth.feedback + truth.malformed + truth.unknown
     assert len(summary.malformed_at) == 5 and all(":" in m for m in summary.malformed_at)
+
+
+def test_a_neutral_rating_is_feedback_without_a_label() -> None:
+    """What POST /v1/feedback writes for `score: 0` (label "neutral") is a rating, not a bad line; it
+    labels the answer neither good nor bad, and a score alone is read by its sign."""
+    log = Log()
+    lines = [
+        b'{"ts": 1, "kind": "feedback", "id": "a", "label": "neutral", "score": 0}',
+        b'{"ts": 1, "kind": "feedback", "id": "b", "score": -0.5}',
+        b'{"ts": 1, "kind": "feedback", "id": "c", "label": "meh"}',
+    ]
+    read_lines(log, lines, "t")
+    assert (log.feedback_lines, log.malformed) == (2, 1)
+    assert {k: v.value for k, v in log.feedback.items()} == {"b": "bad"}
 
 
 def test_tier_mix_and_cost_against_the_reference(logged: tuple[Path, Truth], summary: Summary) -> None:

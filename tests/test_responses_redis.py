@@ -4,6 +4,7 @@ cannot be looked up is a 503, not a fresh start."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -57,6 +58,21 @@ def test_a_chain_started_on_one_replica_continues_on_the_other(
     assert client(b).responses.retrieve(third.id).output_text == "Shared answer."
     items = client(b).responses.input_items.list(third.id)
     assert [i.content[0].text for i in items.data] == ["three"]  # type: ignore[union-attr]
+
+
+def test_an_answer_from_one_replica_is_rated_on_the_other(setup: tuple[Gateway, Gateway, object]) -> None:
+    """The id → tenant index is shared too (tenancy/answers.py): feedback may reach any replica."""
+    a, b, _ = setup
+    answer = client(a).chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
+    rate = {"id": answer.id, "label": "good"}
+    auth = {"authorization": f"Bearer {KEY}"}
+    deadline = time.monotonic() + 5  # the index is written just after the answer, off its path
+    while (got := httpx.post(b.v1 + "/feedback", json=rate, headers=auth)).status_code == 404:
+        assert time.monotonic() < deadline, got.text
+        time.sleep(0.05)
+    assert got.status_code == 200 and got.json()["recorded"] is True
+    unknown = httpx.post(b.v1 + "/feedback", json={**rate, "id": "chatcmpl-gwnope1"}, headers=auth)
+    assert unknown.status_code == 404
 
 
 def test_with_redis_down_answers_are_served_not_stored_and_chains_are_503(

@@ -19,7 +19,7 @@ from gateway.classify.data import Example, load_arena, load_routerbench
 from gateway.classify.features import profile
 from gateway.classify.quality import Metrics, bootstrap, interval, metrics, reliability
 from gateway.classify.scorer import DifficultyScorer
-from gateway.classify.train import GRID, TOLERANCE, Encoded, Hyper, encode, fit, logits, select
+from gateway.classify.train import GRID, TOLERANCE, Encoded, Hyper, encode, fit, logits, select, sigmoid
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,13 +36,6 @@ class Split:
     scores: np.ndarray  # the shipped recipe's logits on those rows
     hyper: Hyper | None  # the settings chosen without this split (None: the shipped weights)
     kept: dict[str, float]
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-    return out
 
 
 def rule_splits(enc: Encoded, shipped: DifficultyScorer) -> list[Split]:
@@ -215,7 +208,7 @@ def report(data_dir: Path, shipped: DifficultyScorer, n_boot: int = 500) -> str:
             out.append(f"| {label} | " + " | ".join(cell.cells()) + " |")
         out.append("")
     held = (enc.split == "test") & np.isin(enc.task, ["arc-challenge", "mbpp", "winogrande", "arena"])
-    p = _sigmoid(logits(shipped.spec, enc))
+    p = sigmoid(logits(shipped.spec, enc))
     bins, ece = reliability(p[held], enc.label[held])
     out += [
         "## Calibration of the shipped probability",
@@ -230,7 +223,7 @@ def report(data_dir: Path, shipped: DifficultyScorer, n_boot: int = 500) -> str:
     out += [f"| {b.lo:.1f}-{b.hi:.1f} | {b.count} | {b.predicted:.3f} | {b.observed:.3f} |" for b in bins]
     per_task = []
     for sp in splits:
-        _, e = reliability(_sigmoid(sp.scores), enc.label[sp.rows])
+        _, e = reliability(sigmoid(sp.scores), enc.label[sp.rows])
         per_task.append(f"{sp.name} {e:.3f}")
     out += [
         "",

@@ -26,7 +26,7 @@ the scorer has just filled.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +105,6 @@ class Logged:
     signals: tuple[float, ...]  # in SIGNALS order
     embedding: tuple[float, ...] | None
     tokens: int
-    profile: Mapping[str, Any]
 
 
 def _number(value: Any, what: str) -> float:
@@ -136,10 +135,4 @@ def read_inputs(value: Any) -> Logged:
         raise ValueError("tokens is not a count")
     if (tokens > 0) != (vector is not None):
         raise ValueError("tokens and embedding disagree")
-    profile_ = value.get("profile")
-    return Logged(
-        tuple(_number(signals[name], f"signal {name}") for name in SIGNALS),
-        vector,
-        tokens,
-        profile_ if isinstance(profile_, dict) else {},
-    )
+    return Logged(tuple(_number(signals[name], f"signal {name}") for name in SIGNALS), vector, tokens)

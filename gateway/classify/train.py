@@ -57,8 +57,10 @@ __all__ = [
     "encode",
     "fit",
     "logits",
+    "probabilities",
     "save",
     "select",
+    "sigmoid",
     "train",
 ]
 
@@ -240,6 +242,19 @@ def logits(spec: ScorerSpec, enc: Encoded) -> np.ndarray:
     z, prior = _index(spec, enc)
     out: np.ndarray = spec.intercept + spec.slope * z + spec.prior_weight * prior
     return out
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logits as probabilities, clamped as DifficultyScorer.score clamps them."""
+    import numpy as np
+
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+    return out
+
+
+def probabilities(spec: ScorerSpec, enc: Encoded) -> np.ndarray:
+    """The scorer's probability for every encoded example: what DifficultyScorer.score computes."""
+    return sigmoid(logits(spec, enc))
 
 
 def fit(enc: Encoded, mask: np.ndarray, hp: Hyper, *, name: str = "default") -> ScorerSpec:

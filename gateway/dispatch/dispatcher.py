@@ -101,8 +101,9 @@ class Dispatcher:
         if decision.skipped is not None:
             trace.cascade = "skipped"
         spec = decision.route.spec
-        if spec is not None:
+        if spec is not None and self.recorder.logs_decisions:
             trace.log_content, trace.log_features = spec.log_content, spec.log_features
+            trace.features = decision.features
         self.recorder.decided(trace, plan.tier, plan.reason, plan.difficulty, decision.classify_s)
         now = self._clock()
         snap.guard.budget.request(now)

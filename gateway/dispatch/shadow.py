@@ -114,10 +114,7 @@ class Shadow:
         own, ref = prices.get(tier), prices.get(spec.reference)
         if own is None or ref is None or tier == spec.reference:
             return
-        if (
-            own.price.input_per_mtok + own.price.output_per_mtok
-            >= ref.price.input_per_mtok + ref.price.output_per_mtok
-        ):
+        if own.price.per_mtok >= ref.price.per_mtok:
             return  # not a cheaper tier: nothing to learn about saving
         if len(self.tasks) >= _MAX_TASKS:
             self._skip(route, "busy")
@@ -142,6 +139,14 @@ class Shadow:
 
     async def _judge(self, walk: Walk, spec: ShadowSpec, cheaper: str) -> None:
         route, tier, snap = walk.decision.route.name, walk.trace.tier, walk.snap
+        spent = 0.0  # counted per call: a judge failing after the reference answered was still billed
+
+        async def ask(which: str, call: Call) -> str:
+            nonlocal spent
+            text, usd = await self._tier(walk, which, call)
+            spent += usd
+            return text
+
         try:
             if await self._budget.spent(route) >= spec.usd_per_day:
                 self._skip(route, "budget")
@@ -157,18 +162,17 @@ class Shadow:
             original = walk.call.chat or walk.call  # a Responses request asks in chat form
             body = {k: v for k, v in original.body.items() if k not in ("stream", "stream_options", "n")}
             asked = Call(original.view, body, original.received, original.tenant)
-            theirs, usd = await self._tier(walk, spec.reference, asked)
-            first, usd_a = await self._tier(walk, spec.judge, _judge_call(walk.call, cheaper, theirs))
-            second, usd_b = await self._tier(walk, spec.judge, _judge_call(walk.call, theirs, cheaper))
+            theirs = await ask(spec.reference, asked)
+            first = await ask(spec.judge, _judge_call(walk.call, cheaper, theirs))
+            second = await ask(spec.judge, _judge_call(walk.call, theirs, cheaper))
         except GatewayError as err:
             log.info("shadow judging for route %s failed: %s", route, err.message)
             self._skip(route, "failed")
+            await self._spent(route, spent)
             return
-        spent = usd + usd_a + usd_b
-        await self._budget.add(route, spent)
+        await self._spent(route, spent)
         found = verdict(first, second)
         self._metrics.shadow_verdicts.labels(route, tier, found).inc()
-        self._metrics.shadow_cost.labels(route).inc(spent)
         decisions = self._decisions()
         if decisions is not None and walk.call.response_id:
             decisions.write(
@@ -183,6 +187,11 @@ class Shadow:
                     shadow_cost_usd=round(spent, 8),
                 )
             )
+
+    async def _spent(self, route: str, usd: float) -> None:
+        if usd:
+            await self._budget.add(route, usd)
+        self._metrics.shadow_cost.labels(route).inc(usd)
 
     async def drain(self) -> None:
         for task in list(self.tasks):

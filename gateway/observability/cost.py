@@ -83,9 +83,7 @@ def _priced(price: Price, usage: Usage, hardware_per_token: float) -> float:
 class CostModel:
     def __init__(self, spec: RoutesFile, clock: Callable[[], float] = time.monotonic) -> None:
         self._prices = {name: t.price for name, t in spec.tiers.items()}
-        ref = spec.cost.reference_tier or max(
-            self._prices, key=lambda n: self._prices[n].input_per_mtok + self._prices[n].output_per_mtok
-        )
+        ref = spec.cost.reference_tier or max(self._prices, key=lambda n: self._prices[n].per_mtok)
         self.reference_tier = ref
         self._meters = {
             name: Throughput(clock=clock)

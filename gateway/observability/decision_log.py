@@ -24,10 +24,18 @@ from typing import IO, Any
 
 import msgspec
 
-__all__ = ["DecisionLog", "LabelLine", "RequestLine"]
+__all__ = ["VERDICTS", "DecisionLog", "LabelLine", "RequestLine", "feedback_label"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.05
+VERDICTS = ("cheaper_as_good", "tie", "reference_better")  # what a shadow line's judge may say
+
+
+def feedback_label(label: str | None, score: float | None) -> str | None:
+    """A rating's label: the one given, else its score's sign (good, bad, neutral at 0); None: neither."""
+    if label is not None or score is None:
+        return label
+    return "good" if score > 0 else "bad" if score < 0 else "neutral"
 
 
 class RequestLine(msgspec.Struct, omit_defaults=False):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.observability.decision_log import DecisionLog, RequestLine
 
 if TYPE_CHECKING:
+    from gateway.classify.features import Features
     from gateway.observability.cost import Bill
     from gateway.observability.recorder import Trace
     from gateway.protocol import Call, RequestView, Usage
@@ -18,8 +19,9 @@ __all__ = ["Journal"]
 
 # (response id, tenant, route, tier) of an answered request
 Remember = Callable[[str, str | None, str, str], None]
-# The difficulty scorer's inputs as numbers, for a route that logs features
-Inputs = Callable[["RequestView"], dict[str, Any]]
+# The difficulty scorer's inputs as numbers, for a route that logs features (the planner's features
+# when it computed them)
+Inputs = Callable[["RequestView", "Features | None"], dict[str, Any]]
 
 
 def _prompt(view: RequestView) -> list[dict[str, str]]:
@@ -72,7 +74,9 @@ class Journal:
                 savings_usd=bill.savings_usd if bill is not None else 0.0,
                 reference_tier=self._reference(),
                 budget_ms=trace.budget_ms,
-                features=self._inputs(view) if trace.log_features and self._inputs is not None else None,
+                features=self._inputs(view, trace.features)
+                if trace.log_features and self._inputs is not None
+                else None,
                 prompt=_prompt(view) if trace.log_content else None,
                 answer=trace.answer if trace.log_content else None,
             )

@@ -23,6 +23,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.observability.decision_log import VERDICTS
 from gateway.observability.live_state import BackendRow, StateCollector
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ _CLASSIFIER = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
 _DIFFICULTY = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 CASCADE_RESULTS = ("accepted", "escalated", "skipped")
-VERDICTS = ("cheaper_as_good", "reference_better", "tie")
 # What became of a hedge of a slow candidate: it answered first (won), the candidate did (lost), it
 # failed itself (failed), or the retry budget refused it (denied).
 HEDGE_RESULTS = ("won", "lost", "failed", "denied")

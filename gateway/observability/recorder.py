@@ -18,10 +18,9 @@ from gateway.observability.cost import Bill
 from gateway.observability.metrics import Metrics, outcome_of
 
 if TYPE_CHECKING:
-    from gateway.observability.journal import Journal
-
-if TYPE_CHECKING:
+    from gateway.classify.features import Features
     from gateway.errors import GatewayError
+    from gateway.observability.journal import Journal
     from gateway.protocol import Call, Usage
 
 __all__ = ["NONE", "Recorder", "Spent", "Trace", "UsageSink"]
@@ -65,6 +64,7 @@ class Trace:
     answer: str | None = None  # its text, kept only for a route that logs content
     log_content: bool = False  # the route keeps prompts and answers in the decision log
     log_features: bool = False  # ... or the scorer's inputs
+    features: Features | None = None  # the planner's, for those inputs (not profiled again)
     shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
 
 
@@ -80,6 +80,11 @@ class Recorder:
         self._usage = usage
         self._clock = clock
         self.journal = journal
+
+    @property
+    def logs_decisions(self) -> bool:
+        """Is there a decision log? Without one, a route's log_content / log_features keep nothing."""
+        return self.journal is not None and self.journal.decisions is not None
 
     def decided(
         self, trace: Trace, tier: str, reason: str, difficulty: float | None, classify_s: float | None

@@ -20,18 +20,20 @@ from typing import Any
 
 import msgspec
 
+from gateway.observability.decision_log import VERDICTS, feedback_label
+
 __all__ = ["VERDICTS", "Bad", "Label", "Log", "Request", "read_lines", "read_log"]
 
 # Shadow verdicts: the cheaper tier's answer against the reference tier's, by a pairwise judge.
-VERDICTS = ("cheaper_as_good", "tie", "reference_better")
 _FEEDBACK = ("good", "bad")
 _SAMPLES = 5  # malformed lines quoted by position in the report
 _NULL = msgspec.Raw(b"null")
 
 
 class _Line(msgspec.Struct):
-    """Every field a line may have. The big ones (`features`, `prompt`, `answer`) stay raw JSON until
-    someone reads them: a report over a million lines does not build a million embeddings."""
+    """Every field a line may have that the report reads (an answer's text is not). The big ones
+    (`features`, `prompt`) stay raw JSON until someone reads them: a report over a million lines does
+    not build a million embeddings."""
 
     kind: Any = None
     id: Any = None
@@ -59,7 +61,6 @@ class _Line(msgspec.Struct):
     score: Any = None
     features: msgspec.Raw = _NULL
     prompt: msgspec.Raw = _NULL
-    answer: msgspec.Raw = _NULL
 
 
 _decode = msgspec.json.Decoder(_Line).decode
@@ -99,7 +100,6 @@ class Request:
     # Raw JSON, decoded on demand (`inputs`, `messages`); None when not logged, or not kept.
     features: msgspec.Raw | None = None  # classify/inputs.py's record, when the route sets log_features
     prompt: msgspec.Raw | None = None  # [{role, content}], when the route sets log_content
-    answer: msgspec.Raw | None = None
     has_features: bool = False  # logged, whether kept or not
     has_content: bool = False
 
@@ -195,13 +195,12 @@ def _request(d: dict[str, Any], line: _Line, keep: bool) -> Request:
         budget_ms=_num(d, "budget_ms"),
         features=_raw(line.features) if keep else None,
         prompt=_raw(line.prompt) if keep else None,
-        answer=_raw(line.answer) if keep else None,
         has_features=_raw(line.features) is not None,
         has_content=_raw(line.prompt) is not None,
     )
 
 
-def _label(d: dict[str, Any], kind: str) -> tuple[str, Label]:
+def _label(d: dict[str, Any], kind: str) -> tuple[str, Label | None]:
     if not isinstance(d.get("id"), str):
         raise Bad(f"a {kind} line needs `id`")
     ts = _num(d, "ts", 0.0) or 0.0
@@ -213,11 +212,11 @@ def _label(d: dict[str, Any], kind: str) -> tuple[str, Label]:
     score = _num(d, "score")
     if score is not None and not -1.0 <= score <= 1.0:
         raise Bad("feedback `score` is outside [-1, 1]")
-    label = d.get("label")
-    if label is None and score is not None:
-        label = "good" if score > 0 else "bad" if score < 0 else None
+    label = feedback_label(d.get("label"), score)
+    if label == "neutral":
+        return d["id"], None  # a rating, but neither way
     if label not in _FEEDBACK:
-        raise Bad("feedback needs `label` good/bad or a non-zero `score`")
+        raise Bad("feedback needs `label` good/bad/neutral or a `score`")
     return d["id"], Label(ts, label, score)
 
 
@@ -253,10 +252,10 @@ def read_lines(log: Log, lines: Iterable[bytes], source: str, keep: bool = True)
                 key, label = _label(d, kind)
                 if kind == "shadow":
                     log.shadow_lines += 1
-                    _latest(log.verdicts, key, label)
                 else:
                     log.feedback_lines += 1
-                    _latest(log.feedback, key, label)
+                if label is not None:
+                    _latest(log.verdicts if kind == "shadow" else log.feedback, key, label)
             else:
                 log.unknown_kinds[kind] += 1
         except (msgspec.DecodeError, Bad) as exc:  # ValidationError (not an object) is a DecodeError

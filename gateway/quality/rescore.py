@@ -48,14 +48,13 @@ def rescore(requests: Sequence[Request], spec: ScorerSpec) -> Rescored:
     import numpy as np
 
     from gateway.classify.encoded import from_inputs
-    from gateway.classify.train import logits
+    from gateway.classify.train import probabilities
 
     kept, inputs, problems = logged_inputs(requests)
     if not kept:
         return Rescored({}, problems, None)
     enc = from_inputs(inputs, [0] * len(kept), ["log"] * len(kept), ["test"] * len(kept))
-    z = np.clip(logits(spec, enc), -40.0, 40.0)
-    p = np.round(1.0 / (1.0 + np.exp(-z)), 4)
+    p = np.round(probabilities(spec, enc), 4)
     scores = {r.id: float(s) for r, s in zip(kept, p, strict=True)}
     changes = [abs(scores[r.id] - r.difficulty) for r in kept if r.difficulty is not None]
     median = float(np.median(changes)) if changes else None

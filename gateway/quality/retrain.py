@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify.inputs import Logged, measure, read_inputs
+from gateway.classify.verifier_fit import auc
 from gateway.quality.log import Log, Request
-from gateway.quality.stats import Rate, auc, paired_bootstrap, wilson
+from gateway.quality.stats import Rate, paired_bootstrap, wilson
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +74,7 @@ def _rebuilt(prompt: Any) -> Logged | None:
         return None
     m = measure(view_of_body({"messages": prompt}), shared_tokens(), token_vectors())
     mean = tuple(float(v) for v in m.mean) if m.mean is not None else None
-    return Logged(tuple(m.signals), mean, m.n_tokens if mean is not None else 0, m.features.as_dict())
+    return Logged(tuple(m.signals), mean, m.n_tokens if mean is not None else 0)
 
 
 def _held_out(request_id: str, share: float) -> bool:
@@ -217,7 +218,7 @@ def retrain(
     import numpy as np
 
     from gateway.classify.encoded import concat, encode, from_inputs
-    from gateway.classify.train import fit, logits, select
+    from gateway.classify.train import fit, probabilities, select
     from gateway.quality.rescore import rescore
 
     rows = label_rows(log, tiers, holdout)
@@ -234,7 +235,7 @@ def retrain(
     mask = enc.split == "train"
     hp, folds = select(enc, mask)  # alone: one task, fixed settings; mixed: leave-one-task-out
     spec = fit(enc, mask, hp, name=name)
-    p = 1.0 / (1.0 + np.exp(-np.clip(logits(spec, enc)[len(shared) :], -40, 40)))
+    p = probabilities(spec, mine)  # the log's own rows (row by row: the same as within `enc`)
     held = ~train
     old = np.array([r.difficulty if r.difficulty is not None else np.nan for r in rows.requests])
     both = held & ~np.isnan(old)

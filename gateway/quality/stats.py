@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Rate", "auc", "paired_bootstrap", "wilson"]
+__all__ = ["Rate", "paired_bootstrap", "wilson"]
 
 _Z = 1.959964  # two-sided 95%
 
@@ -41,19 +41,6 @@ def wilson(k: float, n: int) -> Rate:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return Rate(k, n, p, max(0.0, centre - half), min(1.0, centre + half))
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counting half (Mann-Whitney); NaN without both."""
-    import numpy as np
-
-    y = labels.astype(bool)
-    pos, neg = int(y.sum()), int((~y).sum())
-    if pos == 0 or neg == 0:
-        return math.nan
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    mid = np.cumsum(counts) - (counts - 1) / 2  # tied scores share their mean rank
-    return float((mid[inverse][y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def paired_bootstrap(

@@ -69,7 +69,7 @@ class Planner:
             queued, healthy = state(b.name)
             wait = b.queue_wait_s(queued, ttft, tpot, tokens)
             views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
-        cost = tier.price.input_per_mtok + tier.price.output_per_mtok
+        cost = tier.price.per_mtok
         limit = tier.max_difficulty
         if tier.share is not None:
             warm = self.quantiles.threshold(tier.share)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from gateway.errors import NotFound
-from gateway.observability.decision_log import LabelLine
+from gateway.observability.decision_log import LabelLine, feedback_label
 from gateway.protocol.openai import FeedbackRequest, parse_request
 from gateway.server.admission import admit, gateway_of
 from gateway.tenancy.responses import ANONYMOUS
@@ -16,13 +16,6 @@ from gateway.tenancy.responses import ANONYMOUS
 __all__ = ["FEEDBACK"]
 
 _encode = msgspec.json.Encoder().encode
-
-
-def _label(req: FeedbackRequest) -> str:
-    if req.label is not None:
-        return req.label
-    assert req.score is not None  # the model's own check
-    return "good" if req.score > 0 else "bad" if req.score < 0 else "neutral"
 
 
 @post("/v1/feedback", status_code=200)
@@ -34,7 +27,8 @@ async def feedback(request: Request[Any, Any, Any]) -> Response[Any]:
     if found is None or found.tenant != (tenant or ANONYMOUS):
         # Another tenant's answer reads as unknown: its existence is not this key's business.
         raise NotFound("No answer with this id was given to this key (or it is too old to rate).", param="id")
-    label = _label(req)
+    label = feedback_label(req.label, req.score)
+    assert label is not None  # FeedbackRequest requires a label or a score
     gw.metrics.feedback.labels(found.route, found.tier, label).inc()
     if gw.decisions is not None:
         gw.decisions.write(

@@ -76,7 +76,9 @@ async def _admitted_call(
         tenant = await admit(request, gw)
         body = await request.body()
         _, raw = parse_request(body, wire)
-        call = Call(view_of(raw, len(body)), raw, received, tenant, response_id=gw.ids.new(endpoint))
+        # An embeddings answer carries no id: nothing to claim, to rate or to index.
+        rid = "" if endpoint == "embeddings" else gw.ids.new(endpoint)
+        call = Call(view_of(raw, len(body)), raw, received, tenant, response_id=rid)
         return call, hints(request, gw, tenant)
     except GatewayError as err:
         gw.dispatcher.recorder.rejected(Call(RequestView(endpoint, "", tuple), {}, received), err)
@@ -100,9 +102,7 @@ async def _serve(
     # A stream's headers leave before its tokens are counted: its cost is in the metrics only.
     headers = route_headers(served)
     headers["x-gateway-cost-usd"] = f"{served.cost_usd:.8f}"
-    content = (
-        served.reply.content if endpoint == "embeddings" else claim(served.reply.content, call.response_id)
-    )
+    content = claim(served.reply.content, call.response_id) if call.response_id else served.reply.content
     return JSONAnswer(content, served.reply.status, headers)
 
 

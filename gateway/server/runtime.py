@@ -221,7 +221,8 @@ class Gateway:
         assert self._session is not None, "reload before the gateway started"
         old, new = current.spec.backends(), table.spec.backends()
         # Weights first: a file that cannot be read rejects the reload before any backend starts.
-        # Named the same but rewritten in place: the hash, which covers the weights, changed.
+        # A swap means the table's hash changed, and the hash covers the weights files: one named the
+        # same may have been rewritten in place, so named weights are read again (not compared).
         scorer: Scorer
         if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
             scorer, verifier = scorer_for(table), verifier_for(table)

@@ -50,6 +50,11 @@ class Price(Strict):
     tokens_per_s: float | None = Field(None, gt=0, description="throughput to amortise the hour over")
 
     @property
+    def per_mtok(self) -> float:
+        """What tiers are ranked by, cheapest first: a million prompt tokens plus a million answered."""
+        return self.input_per_mtok + self.output_per_mtok
+
+    @property
     def per_token(self) -> bool:
         """Billed by the token: a call cancelled half-way is still paid for what it generated."""
         return self.input_per_mtok > 0 or self.output_per_mtok > 0 or bool(self.cached_input_per_mtok)

@@ -10,7 +10,6 @@ if Redis is down (feedback on that answer is then a 404).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+
+from gateway.tenancy.shared import Background, Outage, redis_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -77,7 +78,6 @@ class MemoryAnswers:
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Answered).decode
-_LOG_EVERY_S = 30.0
 
 
 class RedisAnswers:
@@ -92,28 +92,15 @@ class RedisAnswers:
         self._client = client
         self._retention = max(1, round(retention_s))
         self._prefix = prefix
-        self._on_error = on_error
-        self._pending: set[asyncio.Task[Any]] = set()
-        self._logged_at = -_LOG_EVERY_S
+        self._failed = Outage(log, "answer index", on_error=on_error)
+        self._pending = Background()
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisAnswers:
-        from redis.asyncio import Redis
-
-        return cls(Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), **kw)
-
-    def _failed(self, op: str, exc: Exception) -> None:
-        if self._on_error is not None:
-            self._on_error(op)
-        now = time.monotonic()
-        if now - self._logged_at >= _LOG_EVERY_S:
-            self._logged_at = now
-            log.warning("answer index unreachable (%s: %s)", op, type(exc).__name__)
+        return cls(redis_client(url), **kw)
 
     def remember(self, response_id: str, answered: Answered) -> None:
-        task = asyncio.get_running_loop().create_task(self._set(response_id, answered))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.run(self._set(response_id, answered))
 
     async def _set(self, response_id: str, answered: Answered) -> None:
         try:
@@ -132,8 +119,7 @@ class RedisAnswers:
         return None if raw is None else _decode(raw)
 
     async def flush(self) -> None:
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._pending.flush()
 
     async def aclose(self) -> None:
         await self.flush()

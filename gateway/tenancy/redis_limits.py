@@ -11,7 +11,6 @@ error is counted in `gateway_limit_store_errors_total` and logged at most every 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gateway.errors import ServiceUnavailable
 from gateway.spec import TenantSpec
 from gateway.tenancy.limits import refusal
+from gateway.tenancy.shared import Background, Outage, redis_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisLimits"]
 
 log = logging.getLogger(__name__)
-_LOG_EVERY_S = 30.0
 _LIMITS: tuple[Literal["budget", "requests", "tokens"], ...] = ("budget", "requests", "tokens")
 
 # KEYS: requests (sorted set of admission times), tokens (hash: second -> tokens), usd (hash: day -> USD).
@@ -105,39 +104,22 @@ class RedisLimits:
         self._client = client
         self._prefix = prefix
         self._fail_open = fail_open
-        self._on_error = on_error
+        consequence = "admitting without limits" if fail_open else "refusing limited tenants"
+        self._failed = Outage(log, "tenant limit store", consequence, on_error)
         self._admit = client.register_script(_ADMIT)
         self._spent = client.register_script(_SPENT)
         self._ids = count()
         self._replica = f"{os.getpid():x}.{time.time_ns():x}"
-        self._pending: set[asyncio.Task[Any]] = set()
-        self._logged_at = -_LOG_EVERY_S
+        self._pending = Background()
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisLimits:
-        from redis.asyncio import Redis
-
-        # Short timeouts: a limit check sits in front of every request of a limited tenant.
-        client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return cls(client, **kw)
+        return cls(redis_client(url), **kw)
 
     def _keys(self, tenant: str) -> list[str]:
         # One hash tag per tenant: a Redis Cluster keeps a tenant's keys on one shard, as Lua needs.
         base = f"{self._prefix}:{{{tenant}}}"
         return [f"{base}:requests", f"{base}:tokens", f"{base}:usd"]
-
-    def _failed(self, op: str, exc: Exception) -> None:
-        if self._on_error is not None:
-            self._on_error(op)
-        now = time.monotonic()
-        if now - self._logged_at >= _LOG_EVERY_S:
-            self._logged_at = now
-            log.warning(
-                "tenant limit store unreachable (%s: %s); %s",
-                op,
-                type(exc).__name__,
-                "admitting without limits" if self._fail_open else "refusing limited tenants",
-            )
 
     async def admit(self, tenant: str, spec: TenantSpec) -> None:
         if spec.requests_per_minute is None and spec.tokens_per_minute is None and spec.usd_per_day is None:
@@ -162,9 +144,7 @@ class RedisLimits:
     def spent(self, tenant: str, tokens: int, usd: float) -> None:
         if tokens <= 0 and usd <= 0:
             return
-        task = asyncio.get_running_loop().create_task(self._record(tenant, tokens, usd))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.run(self._record(tenant, tokens, usd))
 
     async def _record(self, tenant: str, tokens: int, usd: float) -> None:
         keys = self._keys(tenant)
@@ -175,8 +155,7 @@ class RedisLimits:
 
     async def flush(self) -> None:
         """Wait for usage still being written (tests, shutdown)."""
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._pending.flush()
 
     async def aclose(self) -> None:
         await self.flush()

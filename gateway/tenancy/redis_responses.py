@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +30,7 @@ from redis.exceptions import RedisError
 
 from gateway.errors import ServiceUnavailable
 from gateway.tenancy.responses import valid_id
+from gateway.tenancy.shared import Outage, redis_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisResponses"]
 
 log = logging.getLogger(__name__)
-_LOG_EVERY_S = 30.0
 _FORGET = 128  # expired index entries a put forgets at most: bounded work, and it keeps up with puts
 _UNREACHABLE = "The response store cannot be reached right now."
 
@@ -108,38 +107,21 @@ class RedisResponses:
         self._client = client
         self._ttl = max(1, math.ceil(ttl_s))  # EX takes whole seconds
         self._tenant_count, self._tenant_bytes = tenant_count, tenant_bytes
-        self._on_error = on_error
+        consequence = "answers are served but not stored, and chains cannot be continued"
+        self._failed = Outage(log, "response store", consequence, on_error)
         self._prefix = prefix
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
-        self._logged_at = -_LOG_EVERY_S
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisResponses:
-        from redis.asyncio import Redis
-
-        # Short timeouts: a get sits in front of every continued chain, a put after every answer.
-        client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return cls(client, **kw)
+        return cls(redis_client(url), **kw)
 
     def _base(self, tenant: str) -> str:
         return f"{self._prefix}:{{{tenant}}}:"
 
     def _meta(self, base: str) -> list[str]:
         return [f"{base}~index", f"{base}~sizes", f"{base}~bytes"]
-
-    def _failed(self, op: str, exc: Exception) -> None:
-        if self._on_error is not None:
-            self._on_error(op)
-        now = time.monotonic()
-        if now - self._logged_at >= _LOG_EVERY_S:
-            self._logged_at = now
-            log.warning(
-                "response store unreachable (%s: %s); answers are served but not stored, "
-                "and chains cannot be continued",
-                op,
-                type(exc).__name__,
-            )
 
     async def put(self, tenant: str, response_id: str, record: bytes) -> bool:
         if not valid_id(response_id):

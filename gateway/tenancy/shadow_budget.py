@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway.tenancy.shared import redis_client
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -62,9 +64,7 @@ class RedisShadowBudget:
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisShadowBudget:
-        from redis.asyncio import Redis
-
-        return cls(Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), **kw)
+        return cls(redis_client(url), **kw)
 
     def _key(self, route: str) -> str:
         return f"{self._prefix}:{int(self._wall() // _DAY)}:{route}"
