@@ -1,6 +1,7 @@
 """Command line: `serve` runs the gateway, `check FILE` validates a routes file offline, `ask` streams an
-answer from a running gateway (a smoke test needing nothing but the standard library); `train`,
-`evaluate` (classify/cli.py) and `report` (quality/cli.py) work offline on data and decision logs."""
+answer from a running gateway (a smoke test needing nothing but the standard library); `route` and
+`explain` decide without generating. The offline commands (`train`, `evaluate`, `report`,
+`fit-verifier`, `calibrate-verifier`) are gateway/offline/cli.py's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
     from gateway.routing.decision import Hints
-    from gateway.spec import RouteTable
+    from gateway.rules import RouteTable
 
 __all__ = ["main"]
 
@@ -116,7 +117,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _load(path: Path) -> RouteTable | None:
-    from gateway.spec import load_routes
+    from gateway.rules import load_routes
 
     try:
         return load_routes(path)
@@ -209,11 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--model", default="auto")
     ask.add_argument("--max-tokens", type=int, default=64)
     ask.set_defaults(func=_ask)
-    from gateway.classify.cli import add_commands
-    from gateway.quality.cli import add_commands as add_quality_commands
+    from gateway.offline.cli import add_commands
 
     add_commands(sub)
-    add_quality_commands(sub)  # after classify's: it adds --from-log to `train`
     args = ap.parse_args(argv)
     code: int = args.func(args)
     return code

@@ -1,6 +1,6 @@
 """Process settings: where to listen, which routes file, limits. Read from GATEWAY_* variables.
 
-Routing rules live in routes.yaml (gateway/spec/), not here: these are the knobs of the process.
+Routing rules live in routes.yaml (gateway/rules/), not here: these are the knobs of the process.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     limits_fail_open: bool = True
 
-    # Stored responses of the Responses API (gateway/tenancy/responses.py): in this process, or in Redis
+    # Stored responses of the Responses API (gateway/tenancy/response_store.py): in this process, or in Redis
     # when redis_url is set. Kept 30 days after they were stored, as OpenAI does, so that a client written
     # against OpenAI can continue a chain as late here; the quotas, not the TTL, bound the memory.
-    # Which tenant each answer went to, for POST /v1/feedback (gateway/tenancy/answers.py): kept this
+    # Which tenant each answer went to, for POST /v1/feedback (gateway/tenancy/answer_index.py): kept this
     # long, and in this process at most this many (Redis: by TTL alone).
     answers_retention_s: float = Field(7 * 86_400, gt=0)
     answers_max: int = Field(200_000, ge=1)

@@ -19,12 +19,13 @@ from prometheus_client import CollectorRegistry
 from gateway.classify.loader import scorer_for
 from gateway.observability.cost import CostModel
 from gateway.observability.metrics import Metrics
-from gateway.observability.recorder import Recorder, Trace
+from gateway.observability.recorder import Recorder
+from gateway.observability.trace import Trace
 from gateway.protocol import Call, chat_view, usage_of
 from gateway.routing.decision import Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.spec import load_routes
+from gateway.rules import load_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "Explain how a hash map works."}]}

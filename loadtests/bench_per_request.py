@@ -104,7 +104,7 @@ def decision_log_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.observability.cost import Bill
     from gateway.observability.decision_log import DecisionLog
     from gateway.observability.journal import Journal
-    from gateway.observability.recorder import Trace
+    from gateway.observability.trace import Trace
     from gateway.protocol import Call, Usage, chat_view
     from gateway.protocol.ids import ResponseIds
 
@@ -145,7 +145,7 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.protocol.ids import IdStream, ResponseIds, claim
     from gateway.protocol.responses import NativeTap, ResponsesRequest, Translation, echo, input_items
     from gateway.protocol.sse import DONE, json_event
-    from gateway.server.responses import _call
+    from gateway.serving.responses import _call
 
     ids = ResponseIds()
     chats = request_bodies(texts, "chat", "auto", False)

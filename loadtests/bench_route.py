@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.classify.data import load_arena, load_routerbench
+from gateway.offline.data import load_arena, load_routerbench
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--drafts", action="store_true", help="lines carry a draft for the verifier")
     args = ap.parse_args()
     if args.drafts:
-        from gateway.classify.verifier_fit import load_answered
+        from gateway.offline.verifier_fit import load_answered
 
         answered = load_answered(next(DATA.glob("routerbench*.csv.gz")))
         lines = [

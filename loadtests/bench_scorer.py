@@ -76,7 +76,7 @@ def main() -> None:
 
     import numpy as np
 
-    from gateway.classify.data import load_arena, load_routerbench
+    from gateway.offline.data import load_arena, load_routerbench
 
     bodies: list[dict[str, object]] = []
     if DATA.exists():

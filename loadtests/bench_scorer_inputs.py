@@ -32,11 +32,11 @@ def main() -> None:
 
     import numpy as np
 
-    from gateway.classify.data import load_arena, load_routerbench
     from gateway.classify.features import profile
     from gateway.classify.inputs import scorer_inputs
     from gateway.classify.scorer import default_scorer
     from gateway.classify.view import view_of_body
+    from gateway.offline.data import load_arena, load_routerbench
 
     bodies: list[dict[str, object]] = []
     if DATA.exists():

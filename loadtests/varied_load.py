@@ -28,7 +28,7 @@ SYSTEM = "You are a helpful assistant."
 
 def prompts(n: int, seed: int = 7) -> list[str]:
     """N user prompts drawn from the shared RouterBench and Arena files, in a fixed shuffled order."""
-    from gateway.classify.data import load_arena, load_routerbench
+    from gateway.offline.data import load_arena, load_routerbench
 
     texts = []
     for e in load_routerbench(next(DATA.glob("routerbench*.csv.gz"))) + load_arena(

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.errors import UpstreamError
 from gateway.routing.decision import Hints
-from gateway.server.handlers import route_headers
+from gateway.serving.results import route_headers
 from gateway.testing.fake_backend import FakeBackend, Step
 from gateway.testing.harness import Harness, chat_call
 

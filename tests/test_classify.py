@@ -215,8 +215,8 @@ def test_loads_offline_without_side_effects(tmp_path: Path) -> None:
 def test_serving_matches_training() -> None:
     import numpy as np
 
-    from gateway.classify.data import load_arena, load_routerbench
-    from gateway.classify.train import encode, logits
+    from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.scorer_train import encode, logits
 
     examples = load_routerbench(RB)[::25] + load_arena(ARENA)[::5]
     scorer = default_scorer()
@@ -227,9 +227,9 @@ def test_serving_matches_training() -> None:
 
 @pytest.fixture(scope="module")
 def evaluated() -> tuple[object, list[object]]:
-    from gateway.classify.data import load_arena, load_routerbench
-    from gateway.classify.evaluate import rule_splits
-    from gateway.classify.train import encode
+    from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.scorer_eval import rule_splits
+    from gateway.offline.scorer_train import encode
 
     enc = encode(load_routerbench(RB) + load_arena(ARENA))
     return enc, rule_splits(enc, default_scorer())  # type: ignore[return-value]
@@ -241,10 +241,10 @@ def test_selection_rule_floors(evaluated: tuple[object, list[object]]) -> None:
     APGR (less APGR_TOLERANCE), and above it on the mean. Fails if a change makes routing worse."""
     import numpy as np
 
-    from gateway.classify.evaluate import RULE_SPLITS
-    from gateway.classify.quality import apgr
     from gateway.classify.signals import LENGTH
-    from gateway.classify.train import NAMES
+    from gateway.offline.scorer_eval import RULE_SPLITS
+    from gateway.offline.scorer_train import NAMES
+    from gateway.offline.stats import apgr
 
     enc, splits = evaluated
     length = enc.signals[:, NAMES.index(LENGTH)]  # type: ignore[attr-defined]
@@ -263,8 +263,8 @@ def test_selection_rule_floors(evaluated: tuple[object, list[object]]) -> None:
 def test_calibrated_on_held_out_rows() -> None:
     import numpy as np
 
-    from gateway.classify.data import load_arena, load_routerbench
-    from gateway.classify.quality import reliability
+    from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.stats import reliability
 
     held = [e for e in load_routerbench(RB) + load_arena(ARENA) if e.split == "test"]
     scorer = default_scorer()

@@ -9,7 +9,7 @@ import pytest
 from gateway.errors import ConfigError
 from gateway.observability.cost import CostModel, Throughput
 from gateway.protocol import Usage, stream_usage, usage_of
-from gateway.spec import RoutesFile, load_routes
+from gateway.rules import RoutesFile, load_routes
 
 
 class Clock:

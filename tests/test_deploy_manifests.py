@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from gateway.backends.registry import preflight
-from gateway.spec import LlamaCppSpec, load_routes
+from gateway.rules import LlamaCppSpec, load_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from gateway.dispatch.hedge import Hedging
-from gateway.dispatch.responses import ResponsesPlain, ResponsesStreamed
 from gateway.dispatch.timeouts import within
+from gateway.dispatch.translated import ResponsesPlain, ResponsesStreamed
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.observability.metrics import HEDGE_RESULTS
 from gateway.protocol import Call
 from gateway.resilience.breaker import State
-from gateway.spec import Price, RoutesFile, TierSpec
+from gateway.rules import Price, RoutesFile, TierSpec
 from gateway.testing.fake_backend import FakeBackend, Step
 from gateway.testing.harness import Harness, chat_call
 

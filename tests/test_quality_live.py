@@ -190,8 +190,8 @@ def test_a_logged_request_can_be_scored_again_and_reported(
     assert all(prompt not in log.read_text() for prompt in prompts[1:])  # numbers, not the text
 
     from gateway.classify.scorer import load_spec
-    from gateway.quality.log import read_log
-    from gateway.quality.rescore import rescore
+    from gateway.offline.report.log import read_log
+    from gateway.offline.report.rescore import rescore
 
     requests = [r for r in read_log([log]).requests if r.id in ids]
     again = rescore(requests, load_spec(None))

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.classify.quantiles import RollingQuantile
+from gateway.routing.quantiles import RollingQuantile
 
 
 def test_no_threshold_before_min_count() -> None:

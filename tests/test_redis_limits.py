@@ -15,7 +15,7 @@ import redis
 from redis.asyncio import Redis
 
 from gateway.errors import RateLimited, ServiceUnavailable
-from gateway.spec import TenantSpec
+from gateway.rules import TenantSpec
 from gateway.tenancy.redis_limits import RedisLimits
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.quality.curve import threshold_curve
-from gateway.quality.html import page
-from gateway.quality.log import Log, read_lines, read_log
-from gateway.quality.stats import wilson
-from gateway.quality.summary import Summary, summarize
-from gateway.quality.svg import ticks
+from gateway.offline.report.curve import threshold_curve
+from gateway.offline.report.html import page
+from gateway.offline.report.log import Log, read_lines, read_log
+from gateway.offline.report.summary import Summary, summarize
+from gateway.offline.report.svg import ticks
+from gateway.offline.stats import wilson
 from tests.synthetic_log import Truth, routes_yaml, write_log
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -18,8 +18,15 @@ from redis.asyncio import Redis
 
 from gateway.config import Settings
 from gateway.errors import ServiceUnavailable
+from gateway.tenancy.answer_index import MemoryAnswers
+from gateway.tenancy.limits import TenantLimits
+from gateway.tenancy.redis_answers import RedisAnswers
+from gateway.tenancy.redis_limits import RedisLimits
 from gateway.tenancy.redis_responses import RedisResponses
-from gateway.tenancy.responses import ANONYMOUS, MemoryResponses, response_store, valid_id
+from gateway.tenancy.redis_shadow_budget import RedisShadowBudget
+from gateway.tenancy.response_store import ANONYMOUS, MemoryResponses, valid_id
+from gateway.tenancy.shadow_budget import MemoryShadowBudget
+from gateway.tenancy.stores import build_stores
 from gateway.testing.processes import free_port, stop
 from tests.conftest import REDIS_PASSWORD as PASSWORD
 from tests.conftest import start_redis
@@ -151,14 +158,18 @@ async def test_tenants_read_and_delete_only_their_own() -> None:
     assert store.count == 1 and store.bytes == 4
 
 
-async def test_settings_choose_the_store_and_check_the_quotas() -> None:
+async def test_settings_choose_the_stores_and_check_the_quotas() -> None:
     defaults = Settings()
     assert defaults.responses_ttl_s == 30 * 86_400
-    assert isinstance(response_store(defaults), MemoryResponses)
+    local = build_stores(defaults)
+    assert isinstance(local.responses, MemoryResponses)
+    assert isinstance(local.answers, MemoryAnswers) and isinstance(local.limits, TenantLimits)
+    assert isinstance(local.shadow_budget, MemoryShadowBudget)
     shared = Settings(redis_url=SecretStr("redis://127.0.0.1:1/0"), responses_tenant_max_bytes=2**40)
-    store = response_store(shared)
-    assert isinstance(store, RedisResponses)  # connects on first use only
-    await store.aclose()
+    stores = build_stores(shared)  # each connects on first use only
+    assert isinstance(stores.responses, RedisResponses) and isinstance(stores.answers, RedisAnswers)
+    assert isinstance(stores.limits, RedisLimits) and isinstance(stores.shadow_budget, RedisShadowBudget)
+    await stores.aclose()
     with pytest.raises(ValidationError, match="TENANT_MAX_BYTES must not exceed"):
         Settings(responses_tenant_max_bytes=2**40)
     with pytest.raises(ValidationError, match="TENANT_MAX must not exceed"):

@@ -61,7 +61,7 @@ def test_a_chain_started_on_one_replica_continues_on_the_other(
 
 
 def test_an_answer_from_one_replica_is_rated_on_the_other(setup: tuple[Gateway, Gateway, object]) -> None:
-    """The id → tenant index is shared too (tenancy/answers.py): feedback may reach any replica."""
+    """The id → tenant index is shared too (tenancy/answer_index.py): feedback may reach any replica."""
     a, b, _ = setup
     answer = client(a).chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
     rate = {"id": answer.id, "label": "good"}

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.data import (
+from gateway.classify.scorer import load_scorer
+from gateway.classify.view import view_of_body
+from gateway.cli import main
+from gateway.offline.data import (
     ARENA_LARGE,
     ARENA_MEDIUM,
     ARENA_SMALL,
@@ -22,13 +25,10 @@ from gateway.classify.data import (
     RB_SMALL,
     RB_SMALL_CLASS,
 )
-from gateway.classify.scorer import load_scorer
-from gateway.classify.view import view_of_body
-from gateway.cli import main
-from gateway.quality.log import Log, read_log
-from gateway.quality.rescore import rescore
-from gateway.quality.retrain import MIN_ROWS, NoRows, Retrained, label_rows, retrain
-from gateway.quality.summary import summarize
+from gateway.offline.report.log import Log, read_log
+from gateway.offline.report.rescore import rescore
+from gateway.offline.report.retrain import MIN_ROWS, NoRows, Retrained, label_rows, retrain
+from gateway.offline.report.summary import summarize
 from tests.synthetic_log import HARD, Truth, routes_yaml, write_log
 
 TARGET = 0.9
@@ -78,7 +78,7 @@ def test_labels_from_verdicts_then_feedback(logged: tuple[Path, Truth, Log]) -> 
 
 
 def test_retrained_weights_load_and_rank_held_out_requests(result: Retrained, tmp_path: Path) -> None:
-    from gateway.classify.train import save
+    from gateway.offline.scorer_train import save
 
     out = tmp_path / "w.json"
     save(result.spec, out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError, ModelNotFound
-from gateway.spec import load_routes
+from gateway.rules import load_routes
 
 REPO = Path(__file__).resolve().parent.parent
 

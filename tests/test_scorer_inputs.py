@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.data import Example
-from gateway.classify.encoded import encode, from_inputs
 from gateway.classify.inputs import INPUTS_FORMAT, read_inputs, scorer_inputs
 from gateway.classify.scorer import default_scorer, load_scorer
 from gateway.classify.signals import SIGNALS
-from gateway.classify.train import logits, save
 from gateway.classify.view import view_of_body
+from gateway.offline.data import Example
+from gateway.offline.encoded import encode, from_inputs
+from gateway.offline.scorer_train import logits, save
 
 BODIES = [
     {"messages": [{"role": "user", "content": "What is the capital of France?"}]},

@@ -15,7 +15,7 @@ from gateway.errors import ConfigError
 from gateway.routing import policies
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.spec import POLICIES, KindSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec, load_routes
+from gateway.rules import POLICIES, KindSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec, load_routes
 
 ROUTES = """
 version: 1

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.config import Settings
 from gateway.errors import ConfigError, RateLimited, Unauthorized
-from gateway.spec import TenantSpec
+from gateway.rules import TenantSpec
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.limits import TenantLimits
 from gateway.testing.fake_upstream import FakeUpstream

@@ -282,13 +282,12 @@ def test_a_replay_draft_may_be_a_list() -> None:
 @needs_data
 def test_quality_floor_on_routerbench_held_out(verifier: Verifier) -> None:
     """docs/verifier-eval.md: AUC 0.602, ECE 0.023, APGR 0.537 when shipped (difficulty from the
-    shipped scorer). Rerun `python -m gateway.classify.verifier_eval` after changing the scorer."""
+    shipped scorer). Rerun `gateway fit-verifier` after changing the scorer."""
     import numpy as np
 
-    from gateway.classify.quality import metrics
     from gateway.classify.scorer import default_scorer
-    from gateway.classify.verifier_eval import ece
-    from gateway.classify.verifier_fit import auc, load_answered
+    from gateway.offline.stats import auc, ece, metrics
+    from gateway.offline.verifier_fit import load_answered
 
     scorer = default_scorer()
     test = [r for r in load_answered(RB) if r.example.split == "test"]
@@ -303,15 +302,14 @@ def test_quality_floor_on_routerbench_held_out(verifier: Verifier) -> None:
     assert metrics(1 - c, qs, ql).apgr >= 0.51
 
 
-@pytest.mark.skipif(not LIVE_HELDOUT.exists(), reason="written by loadtests/calibrate_verifier.py")
+@pytest.mark.skipif(not LIVE_HELDOUT.exists(), reason="written by `gateway calibrate-verifier`")
 def test_live_models_on_the_held_out_embedded_drafts(verifier: Verifier) -> None:
-    """The embedded model's held-out drafts (loadtests/calibrate_verifier.py): the live models rank
+    """The embedded model's held-out drafts (`gateway calibrate-verifier`): the live models rank
     them well and stay calibrated. Measured when shipped (docs/verifier-eval.md): `logprobs` on one
     greedy draft AUC 0.735, ECE 0.063; `logprobs+samples` on three AUC 0.750, ECE 0.056."""
     import numpy as np
 
-    from gateway.classify.verifier_eval import ece
-    from gateway.classify.verifier_fit import auc
+    from gateway.offline.stats import auc, ece
 
     rows = [json.loads(line) for line in LIVE_HELDOUT.read_text().splitlines()]
     for key, floor, max_ece in (("one", 0.70, 0.10), ("three", 0.70, 0.10)):

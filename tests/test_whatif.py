@@ -9,14 +9,14 @@ import pytest
 
 from gateway.classify.scorer import load_spec
 from gateway.cli import main
+from gateway.offline.report.log import Log, read_log
+from gateway.offline.report.rescore import rescore
+from gateway.offline.report.whatif import WhatIf, what_if
 from gateway.protocol import chat_view
-from gateway.quality.log import Log, read_log
-from gateway.quality.rescore import rescore
-from gateway.quality.whatif import WhatIf, what_if
 from gateway.routing.decision import Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.spec import load_routes
+from gateway.rules import load_routes
 from tests.synthetic_log import Truth, routes_yaml, write_log
 
 

@@ -17,7 +17,7 @@ from gateway.protocol import Call
 if TYPE_CHECKING:
     import aiohttp
 
-    from gateway.spec import KindSpec
+    from gateway.rules import KindSpec
 
 __all__ = ["Backend", "Call", "Reply", "Resources"]
 

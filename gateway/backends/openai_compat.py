@@ -26,7 +26,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.protocol import DONE_MARK, Endpoint
-from gateway.spec import KindSpec, OpenAISpec, VLLMSpec
+from gateway.rules import KindSpec, OpenAISpec, VLLMSpec
 
 __all__ = ["OpenAICompatBackend", "api_key"]
 

@@ -1,6 +1,6 @@
 """Builds the backend objects a routes file names: one class per kind, looked up by its spec's type.
 
-A new kind is a spec in gateway/spec/backends.py, a Backend subclass with `spec_type` and
+A new kind is a spec in gateway/rules/backends.py, a Backend subclass with `spec_type` and
 `from_spec`, and its line in KINDS below; nothing else in the gateway names kinds.
 """
 
@@ -19,7 +19,7 @@ from gateway.errors import ConfigError
 if TYPE_CHECKING:
     import aiohttp
 
-    from gateway.spec import BackendSpec, RoutesFile
+    from gateway.rules import BackendSpec, RoutesFile
 
 __all__ = ["KINDS", "build_backend", "build_backends", "preflight"]
 

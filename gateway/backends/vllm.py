@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from gateway.backends.openai_compat import _TRANSPORT_ERRORS, OpenAICompatBackend, api_key
-from gateway.spec import KindSpec, VLLMSpec
+from gateway.rules import KindSpec, VLLMSpec
 
 if TYPE_CHECKING:
     from pydantic import SecretStr

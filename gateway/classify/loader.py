@@ -9,7 +9,7 @@ from gateway.classify.scorer import DifficultyScorer, default_scorer, load_score
 from gateway.classify.verifier import Verifier, default_verifier, load_verifier
 
 if TYPE_CHECKING:
-    from gateway.spec import RouteTable
+    from gateway.rules import RouteTable
 
 __all__ = ["scorer_for", "verifier_for", "weights_path"]
 

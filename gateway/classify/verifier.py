@@ -1,12 +1,12 @@
 """The cascade's verifier: a request and its draft(s) → a calibrated confidence that the first draft is right.
 
 One logistic model per set of features a call can give (draft.py explains the groups):
-  text              always; fitted on the shared RouterBench answers (classify/verifier_fit.py)
+  text              always; fitted on the shared RouterBench answers (offline/verifier_fit.py)
   logprobs          + the sampled tokens' logprobs (the embedded model, vLLM, OpenAI with logprobs)
   samples           + agreement among k ≥ 2 drafts
   logprobs+samples  both
 The last three read the text model's logit as one input (stacking) and are calibrated live on the
-embedded model (loadtests/calibrate_verifier.py). A separate model per availability keeps each one
+embedded model (`gateway calibrate-verifier`). A separate model per availability keeps each one
 calibrated on data that had exactly those features, where one model with zeros or missing-indicators
 would have to learn every combination from the one data set that has them all. The difficulty score is
 centred on its training mean, so a call without one counts as an average prompt.

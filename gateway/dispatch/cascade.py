@@ -19,7 +19,7 @@ from gateway.backends.base import Reply
 from gateway.classify.draft import draft_of
 from gateway.dispatch.walk import PLAIN, Answer
 from gateway.errors import GatewayError
-from gateway.observability.recorder import Spent
+from gateway.observability.trace import Spent
 from gateway.protocol import BYTES_PER_TOKEN, Call, Usage, estimated_usage
 from gateway.protocol.choices import completion_of, keep_one
 

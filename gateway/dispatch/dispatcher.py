@@ -16,7 +16,7 @@ from gateway.dispatch.relay import relay
 from gateway.dispatch.strategies import STRATEGIES, Strategy
 from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
 from gateway.errors import GatewayError
-from gateway.observability.recorder import Trace
+from gateway.observability.trace import Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
 from gateway.protocol.choices import answer_text
 from gateway.routing.decision import Decision, Hints

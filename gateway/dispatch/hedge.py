@@ -17,9 +17,9 @@ fails before the timer fires is a fallback, as without hedging; one that fails w
 leaves the hedge to answer alone.
 
 The delay is set by the hedged candidate's tier, and the hedge goes only to a tier that hedges too:
-a cancelled hedge is still billed by a per-token provider (spec/schema.py, HedgeSpec). Requests that
+a cancelled hedge is still billed by a per-token provider (rules/schema.py, HedgeSpec). Requests that
 must not run twice never get here (Call.hedgeable), nor modes whose attempts share state (the
-Responses API's, dispatch/responses.py).
+Responses API's, dispatch/translated.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from gateway.backends.base import Backend
     from gateway.dispatch.walk import Mode, Walk
     from gateway.protocol import Call
-    from gateway.spec import TierSpec
+    from gateway.rules import TierSpec
 
 __all__ = ["Hedging", "race"]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from gateway.dispatch.walk import PLAIN, Walk
 from gateway.errors import GatewayError
 from gateway.observability.decision_log import LabelLine
-from gateway.observability.recorder import Trace
+from gateway.observability.trace import Trace
 from gateway.protocol import Call, chat_view
 from gateway.protocol.choices import answer_text
 from gateway.routing.policy import pinned
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from gateway.observability.decision_log import DecisionLog
     from gateway.observability.metrics import Metrics
     from gateway.routing.decision import Decision, Hints
-    from gateway.spec import ShadowSpec
+    from gateway.rules import ShadowSpec
     from gateway.tenancy.shadow_budget import ShadowBudget
 
 __all__ = ["Shadow", "verdict"]

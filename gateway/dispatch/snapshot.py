@@ -17,12 +17,12 @@ from gateway.routing.planner import Planner
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend
-    from gateway.classify.quantiles import Quantiles
     from gateway.classify.scorer import Scorer
     from gateway.classify.verifier import Verifier
     from gateway.resilience.guard import Guard
     from gateway.routing.estimates import LatencyBook
-    from gateway.spec import RouteTable
+    from gateway.routing.quantiles import Quantiles
+    from gateway.rules import RouteTable
 
 __all__ = ["Snapshot"]
 

@@ -20,7 +20,7 @@ import msgspec
 from gateway.dispatch.hedge import race
 from gateway.dispatch.timeouts import within
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from gateway.observability.recorder import Trace
+from gateway.observability.trace import Trace
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
 

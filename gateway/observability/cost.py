@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.protocol import Usage
-from gateway.spec import Price, RoutesFile
+from gateway.rules import Price, RoutesFile
 
 __all__ = ["Bill", "CostModel", "Throughput"]
 

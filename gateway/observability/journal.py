@@ -12,7 +12,7 @@ from gateway.observability.decision_log import DecisionLog, RequestLine
 if TYPE_CHECKING:
     from gateway.classify.features import Features
     from gateway.observability.cost import Bill
-    from gateway.observability.recorder import Trace
+    from gateway.observability.trace import Trace
     from gateway.protocol import Call, RequestView, Usage
 
 __all__ = ["Journal"]

@@ -49,6 +49,6 @@ class Call:
         Responses backend serves (`needs`): built-in tools run at the provider (MCP servers, code
         interpreter containers, computer use may act, and are billed per call) and background mode
         starts a job that cancelling the request does not stop. (Responses requests are not hedged
-        for now anyway, for a reason of the gateway's own: dispatch/responses.py.)
+        for now anyway, for a reason of the gateway's own: dispatch/translated.py.)
         """
         return self.repeatable and self.needs is None and self.body.get("store") is not True

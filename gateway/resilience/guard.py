@@ -15,7 +15,7 @@ from gateway.errors import ClientError, GatewayError, UpstreamError
 from gateway.resilience.breaker import BreakerBoard, BreakerPolicy
 from gateway.resilience.health import HealthMonitor, HealthPolicy
 from gateway.resilience.retry import RetryBudget, call_with_retries, retry_after_s
-from gateway.spec import RoutesFile
+from gateway.rules import RoutesFile
 
 __all__ = ["Guard", "RetryObserver", "counts_against"]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gateway.classify.features import Features
     from gateway.routing.policy import Plan
-    from gateway.spec import Route
+    from gateway.rules import Route
 
 __all__ = ["BackendState", "CascadePlan", "Decision", "Hints", "idle"]
 

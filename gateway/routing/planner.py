@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.classify.quantiles import Quantiles, RollingQuantile
 from gateway.errors import ConfigError, Forbidden
 from gateway.routing.decision import BackendState, Decision, Hints, idle
 from gateway.routing.policies import POLICIES, Policy
 from gateway.routing.policy import BackendView, TierView, pinned, with_fallback
+from gateway.routing.quantiles import Quantiles, RollingQuantile
 from gateway.routing.situation import Situation
-from gateway.spec import POLICIES as POLICY_NAMES
+from gateway.rules import POLICIES as POLICY_NAMES
 
 if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.protocol import RequestView
     from gateway.routing.estimates import LatencyBook, LatencyStats
-    from gateway.spec import Route, RouteTable
+    from gateway.rules import Route, RouteTable
 
 __all__ = ["Planner"]
 

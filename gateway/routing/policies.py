@@ -1,6 +1,6 @@
 """Routing policies by name: what a route's `policy:` runs. Each turns a Situation into a Decision.
 
-spec/schema.py lists the names a routes file may use; the Planner refuses to start when one of them
+rules/schema.py lists the names a routes file may use; the Planner refuses to start when one of them
 has no implementation here, so a policy cannot silently fall back to pinning.
 """
 

@@ -20,7 +20,6 @@ import msgspec
 from gateway.classify.draft import drafts_of
 from gateway.classify.features import profile
 from gateway.classify.loader import scorer_for, verifier_for
-from gateway.classify.quantiles import FixedQuantile
 from gateway.classify.scorer import Scorer
 from gateway.classify.verifier import Draft, Verifier
 from gateway.errors import GatewayError, InvalidRequest
@@ -29,7 +28,8 @@ from gateway.protocol.openai import validate
 from gateway.routing.decision import Decision, Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.spec import RouteTable, VerifySpec
+from gateway.routing.quantiles import FixedQuantile
+from gateway.rules import RouteTable, VerifySpec
 
 __all__ = ["decision_json", "judged", "parse_header", "replay", "replay_drafts"]
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from gateway.protocol import RequestView
     from gateway.routing.decision import BackendState, Hints
     from gateway.routing.planner import Planner
-    from gateway.spec import Route, RouteSpec
+    from gateway.rules import Route, RouteSpec
 
 __all__ = ["Situation"]
 

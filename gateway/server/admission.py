@@ -56,5 +56,5 @@ async def admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
     if tenant is not None:
         spec = gw.table().spec.tenants.get(tenant)
         if spec is not None:
-            await gw.limits.admit(tenant, spec)
+            await gw.stores.limits.admit(tenant, spec)
     return tenant

@@ -31,12 +31,12 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.rules import RouteTable, load_routes
 from gateway.server.feedback import FEEDBACK
-from gateway.server.handlers import INFERENCE
+from gateway.server.http_openai import INFERENCE
+from gateway.server.http_responses import RESPONSES
 from gateway.server.ops import OPS
-from gateway.server.responses import RESPONSES
 from gateway.server.runtime import Gateway
-from gateway.spec import RouteTable, load_routes
 
 __all__ = ["create_app"]
 

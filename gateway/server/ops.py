@@ -8,8 +8,8 @@ import msgspec
 from litestar import Request, Response, get, post
 
 from gateway.errors import UpstreamUnavailable
+from gateway.rules import redacted
 from gateway.server.admission import gateway_of
-from gateway.spec import redacted
 
 __all__ = ["OPS"]
 

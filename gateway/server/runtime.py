@@ -25,7 +25,6 @@ from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.inputs import scorer_inputs
 from gateway.classify.loader import scorer_for, verifier_for
-from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
@@ -36,17 +35,20 @@ from gateway.observability.recorder import Recorder
 from gateway.protocol.ids import ResponseIds
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
+from gateway.routing.quantiles import RollingQuantile
 from gateway.routing.reload import ReloadResult, RoutesWatcher
+from gateway.rules import load_routes
+from gateway.rules.table import weights_files
 from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
-from gateway.spec import load_routes
-from gateway.spec.table import weights_files
-from gateway.tenancy.answers import Answered, answer_index
+from gateway.serving.explain import ExplainServing
+from gateway.serving.feedback import FeedbackServing
+from gateway.serving.openai import OpenAIServing
+from gateway.serving.responses import ResponsesServing
+from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
-from gateway.tenancy.limits import LimitStore, TenantLimits
-from gateway.tenancy.redis_limits import RedisLimits
-from gateway.tenancy.responses import ANONYMOUS, response_store
-from gateway.tenancy.shadow_budget import shadow_budget
+from gateway.tenancy.response_store import ANONYMOUS
+from gateway.tenancy.stores import StoreErrors, build_stores
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -55,22 +57,12 @@ if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.classify.verifier import Verifier
     from gateway.config import Settings
-    from gateway.spec import RouteTable
+    from gateway.rules import RouteTable
 
 __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 _DRAIN_POLL_S = 0.5
-
-
-def _limit_store(settings: Settings, metrics: Metrics) -> LimitStore:
-    if settings.redis_url is None:
-        return TenantLimits()
-    return RedisLimits.from_url(
-        settings.redis_url.get_secret_value(),
-        fail_open=settings.limits_fail_open,
-        on_error=metrics.limit_store_error,
-    )
 
 
 class Gateway:
@@ -81,10 +73,11 @@ class Gateway:
         self.backends: dict[str, Backend] = {}
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
-        self.limits = _limit_store(settings, self.metrics)
-        self.responses = response_store(settings, on_error=self.metrics.response_store_error)
+        m = self.metrics
+        self.stores = build_stores(
+            settings, StoreErrors(m.limit_store_error, m.response_store_error, m.answer_index_error)
+        )
         self.ids = ResponseIds()
-        self.answers = answer_index(settings, on_error=self.metrics.answer_index_error)
         self.decisions = (
             DecisionLog(
                 settings.decision_log,
@@ -106,13 +99,23 @@ class Gateway:
             inputs=scorer_inputs,
             reference_tier=lambda: self._snap.costs.reference_tier,
         )
-        self.shadow_budget = shadow_budget(settings)
         self.dispatcher = Dispatcher(
             self.snapshot,
-            Recorder(self.metrics, usage=self.limits, journal=journal),
+            Recorder(self.metrics, usage=self.stores.limits, journal=journal),
             request_timeout_s=settings.request_timeout_s,
-            shadow=Shadow(self.metrics, self.shadow_budget, lambda: self.decisions, wall=time.time),
+            shadow=Shadow(self.metrics, self.stores.shadow_budget, lambda: self.decisions, wall=time.time),
         )
+        # The serving layer, one object per API family (serving/); handlers reach them through here.
+        self.openai = OpenAIServing(self.dispatcher, self.ids)
+        self.responses_api = ResponsesServing(
+            self.dispatcher,
+            self.ids,
+            self.stores.responses,
+            max_bytes=settings.max_body_bytes,
+            on_not_stored=self.metrics.not_stored,
+        )
+        self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.feedback = FeedbackServing(self.stores.answers, self.metrics, lambda: self.decisions, time.time)
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)
@@ -144,12 +147,8 @@ class Gateway:
             first_token_timeout_s=self.settings.first_token_timeout_s,
         )
 
-    @staticmethod
-    def clock_wall() -> float:
-        return time.time()
-
     def _remember(self, response_id: str, tenant: str | None, route: str, tier: str) -> None:
-        self.answers.remember(response_id, Answered(tenant or ANONYMOUS, route, tier))
+        self.stores.answers.remember(response_id, Answered(tenant or ANONYMOUS, route, tier))
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -314,12 +313,9 @@ class Gateway:
             await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
             self.backends.clear()
             await session.close()
-            await self.limits.aclose()
-            await self.responses.aclose()
-            await self.answers.aclose()
             if self.dispatcher.shadow is not None:
                 await self.dispatcher.shadow.drain()
-            await self.shadow_budget.aclose()
+            await self.stores.aclose()
             if self.decisions is not None:
                 # Off the loop: the writer may be stuck on a slow disk; it gets its few seconds.
                 await asyncio.get_running_loop().run_in_executor(None, self.decisions.close)

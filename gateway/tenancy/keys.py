@@ -14,7 +14,7 @@ import hmac
 from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, Forbidden, Unauthorized
-from gateway.spec.keysfile import load_keys_file
+from gateway.rules.keysfile import load_keys_file
 
 if TYPE_CHECKING:
     from gateway.config import Settings

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from gateway.errors import RateLimited
-from gateway.spec import TenantSpec
+from gateway.rules import TenantSpec
 
 __all__ = ["LimitStore", "TenantLimits", "refusal"]
 

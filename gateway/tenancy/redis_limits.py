@@ -19,9 +19,9 @@ from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.errors import ServiceUnavailable
-from gateway.spec import TenantSpec
+from gateway.rules import TenantSpec
 from gateway.tenancy.limits import refusal
-from gateway.tenancy.shared import Background, Outage, redis_client
+from gateway.tenancy.redis_client import Background, Outage, redis_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, cast
 from redis.exceptions import RedisError
 
 from gateway.errors import ServiceUnavailable
-from gateway.tenancy.responses import valid_id
-from gateway.tenancy.shared import Outage, redis_client
+from gateway.tenancy.redis_client import Outage, redis_client
+from gateway.tenancy.response_store import valid_id
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

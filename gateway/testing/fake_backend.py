@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from gateway.backends.base import Backend, Reply, Resources
 from gateway.errors import GatewayError, StreamInterrupted
 from gateway.protocol import Call
-from gateway.spec import KindSpec, OpenAISpec
+from gateway.rules import KindSpec, OpenAISpec
 
 __all__ = ["FakeBackend", "Step", "chat_chunks", "chat_reply"]
 

@@ -14,7 +14,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.classify.loader import scorer_for, verifier_for
-from gateway.classify.quantiles import RollingQuantile
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.dispatch.shadow import Shadow
 from gateway.observability.decision_log import DecisionLog
@@ -24,7 +23,8 @@ from gateway.observability.recorder import Recorder
 from gateway.protocol import Call, chat_view
 from gateway.resilience.guard import Guard
 from gateway.routing.estimates import LatencyBook
-from gateway.spec import load_routes
+from gateway.routing.quantiles import RollingQuantile
+from gateway.rules import load_routes
 from gateway.tenancy.limits import TenantLimits
 from gateway.tenancy.shadow_budget import MemoryShadowBudget
 from gateway.testing.fake_backend import FakeBackend

@@ -37,7 +37,7 @@ from gateway.errors import (
 )
 from gateway.protocol import DONE
 from gateway.protocol.sse import json_event
-from gateway.spec import LlamaCppSpec
+from gateway.rules import LlamaCppSpec
 
 __all__ = ["LlamaCppBackend"]
 

@@ -1,0 +1,234 @@
+"""The routes.yaml schema: tiers, routes, tenants, prices, and the retry, breaker and health knobs.
+
+Backend kinds have their own module (spec/backends.py). Everything here is frozen and refuses unknown
+keys, so a typo in the file is an error with its line, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import Field, model_validator
+
+from gateway.rules.backends import BackendSpec, Strict
+
+__all__ = [
+    "POLICIES",
+    "BreakerSpec",
+    "ClassifierSpec",
+    "CostSpec",
+    "EstimatorSpec",
+    "HealthSpec",
+    "HedgeSpec",
+    "PolicyName",
+    "Price",
+    "RetrySpec",
+    "RouteSpec",
+    "RoutesFile",
+    "ShadowSpec",
+    "TenantSpec",
+    "TierSpec",
+    "VerifySpec",
+]
+
+# The routing policies a route may name; routing/policies.py has one implementation per name (a
+# test holds the two lists together), so a name here without its code cannot load.
+PolicyName = Literal["auto", "cascade"]
+POLICIES: tuple[str, ...] = get_args(PolicyName)
+
+
+class Price(Strict):
+    input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+    cached_input_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens the upstream served from its cache"
+    )
+    # Self-hosted hardware is paid by the hour whether busy or idle: its cost is spread over the
+    # tokens it serves, at `tokens_per_s` (a capacity figure) or else the throughput measured live.
+    usd_per_hour: float | None = Field(None, ge=0, description="hardware cost of the tier")
+    tokens_per_s: float | None = Field(None, gt=0, description="throughput to amortise the hour over")
+
+    @property
+    def per_mtok(self) -> float:
+        """What tiers are ranked by, cheapest first: a million prompt tokens plus a million answered."""
+        return self.input_per_mtok + self.output_per_mtok
+
+    @property
+    def per_token(self) -> bool:
+        """Billed by the token: a call cancelled half-way is still paid for what it generated."""
+        return self.input_per_mtok > 0 or self.output_per_mtok > 0 or bool(self.cached_input_per_mtok)
+
+
+class HedgeSpec(Strict):
+    """When a candidate is slow to answer, the same request also goes to the next one (dispatch/hedge.py).
+
+    The delay is `factor` times the backend's recent p95 (time to the whole answer, or a stream's
+    first chunk), at least `floor_ms`, at most `max_ms`. Hedges spend the retry budget.
+    """
+
+    # None: on for tiers not billed by the token (self-hosted: a cancelled hedge costs GPU time, not
+    # an invoice), off for tiers that are (a cancelled hedge is still billed).
+    enabled: bool | None = None
+    factor: float = Field(2.0, ge=1, description="times the backend's p95 before hedging")
+    floor_ms: float = Field(50, gt=0, description="never hedge sooner than this")
+    max_ms: float | None = Field(None, gt=0, description="never wait longer than this to hedge")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HedgeSpec:
+        if self.max_ms is not None and self.max_ms < self.floor_ms:
+            raise ValueError(f"max_ms ({self.max_ms:g}) is below floor_ms ({self.floor_ms:g})")
+        return self
+
+
+class TenantSpec(Strict):
+    """What a tenant (a set of gateway API keys) may use; keys themselves live outside this file."""
+
+    tiers: list[str] | None = Field(None, description="tiers this tenant may use; default: all")
+    latency_budget_ms: float | None = Field(None, gt=0, description="default when the request sets none")
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    usd_per_day: float | None = Field(None, gt=0)
+
+
+class CostSpec(Strict):
+    # Savings are what the same tokens would have cost there; default: the tier with the highest
+    # per-token price (the "large" tier of a typical file).
+    reference_tier: str | None = None
+
+
+class TierSpec(Strict):
+    backends: list[BackendSpec] = Field(min_length=1)
+    price: Price = Price()
+    # The difficulty this tier is trusted with: the calibrated probability that a 7B-class model
+    # falls short (docs/routing.md). `share` instead takes the easiest share of traffic (a rolling
+    # quantile of this replica's recent scores), with max_difficulty until enough were seen.
+    max_difficulty: float = Field(1.0, ge=0, le=1)
+    share: float | None = Field(None, gt=0, le=1)
+    # A stream whose first chunk takes longer moves on to the next candidate.
+    first_token_timeout_ms: float | None = Field(None, gt=0)
+    hedge: HedgeSpec = HedgeSpec()
+
+    @property
+    def hedged(self) -> bool:
+        """Are this tier's candidates hedged (and may hedges go to them)?"""
+        enabled = self.hedge.enabled
+        return not self.price.per_token if enabled is None else enabled
+
+
+class VerifySpec(Strict):
+    """How a cascade's draft is judged."""
+
+    samples: int = Field(1, ge=1, le=8, description="draft answers; > 1 also checks they agree")
+    min_confidence: float = Field(0.6, ge=0, le=1, description="accept the draft at or above this")
+    temperature: float = Field(0.7, gt=0, le=2, description="sampling temperature when samples > 1")
+
+
+class ShadowSpec(Strict):
+    """Judging a share of a cheaper tier's answers against a reference tier's, after the client has
+    its answer: the verdicts measure routing quality on live traffic (docs/quality.md)."""
+
+    share: float = Field(gt=0, le=1, description="of the requests a cheaper tier answered")
+    reference: str = Field(description="the tier asked the same request")
+    judge: str = Field(description="the tier that compares the two answers")
+    usd_per_day: float = Field(gt=0, description="cap on what shadowing spends (per replica without Redis)")
+    structured: bool = Field(False, description="also requests with tools or a JSON answer")
+
+
+class RouteSpec(Strict):
+    model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
+    tier: str | None = None
+    policy: PolicyName | None = None
+    # Defaults for requests without x-latency-budget-ms / x-slo-ttft-ms headers.
+    latency_budget_ms: float | None = Field(None, gt=0)
+    ttft_slo_ms: float | None = Field(None, gt=0)
+    # When no capable tier is expected to fit the budget: the fastest capable one, the fastest of
+    # all, or a 422 that says why.
+    on_budget_miss: Literal["fastest_capable", "fastest", "reject"] = "fastest_capable"
+    # Output length assumed when the request sets no max_tokens.
+    expected_output_tokens: int = Field(256, ge=1)
+    # After every capable tier failed, try the less capable ones rather than fail the request.
+    degrade: bool = True
+    # Tiers to try, in this order, after the chosen one (e.g. [large, small]); default: the plan's.
+    fallback: list[str] | None = None
+    # policy: cascade: the draft tier answers first; a draft the verifier rejects goes to `escalate`,
+    # in order. Drafting is skipped above this difficulty, and for requests with tools, a JSON answer
+    # or n > 1 unless `cascade: always`; `cascade: never` routes as `auto`.
+    draft: str | None = None
+    escalate: list[str] | None = Field(None, min_length=1)
+    skip_draft_above: float = Field(1.0, ge=0, le=1)
+    verify: VerifySpec = VerifySpec()
+    cascade: Literal["auto", "always", "never"] = "auto"
+    # The decision log (GATEWAY_DECISION_LOG) keeps prompts and answers only when the route says so,
+    # and the scorer's inputs (numbers) with log_features: enough to retrain without text.
+    log_content: bool = False
+    log_features: bool = False
+    shadow: ShadowSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteSpec:
+        if (self.tier is None) == (self.policy is None):
+            raise ValueError("give exactly one of `tier` or `policy`")
+        if self.policy == "cascade":
+            if self.draft is None or not self.escalate:
+                raise ValueError("policy: cascade needs `draft` (a tier) and `escalate` (tiers)")
+            if self.draft in self.escalate:
+                raise ValueError(f"the draft tier '{self.draft}' cannot also be in `escalate`")
+        elif self.draft is not None or self.escalate is not None:
+            raise ValueError("`draft` and `escalate` belong to routes with policy: cascade")
+        return self
+
+
+class ClassifierSpec(Strict):
+    weights: Path | None = Field(None, description="scorer weights from `gateway train`; default: shipped")
+    verifier: Path | None = Field(None, description="cascade verifier weights; default: shipped")
+
+
+class EstimatorSpec(Strict):
+    # Unobserved, an estimate drifts back to its prior with this half-life, so a backend that was
+    # slow gets traffic again once it may have recovered.
+    half_life_s: float = Field(30.0, gt=0)
+    alpha: float = Field(0.3, gt=0, le=1, description="weight of each new sample")
+
+
+class RetrySpec(Strict):
+    attempts: int = Field(2, ge=1, le=10, description="tries per backend, the first included")
+    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries stay under this share of requests")
+    backoff_ms: float = Field(50, ge=0)
+
+
+class BreakerSpec(Strict):
+    consecutive_failures: int = Field(5, ge=1)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(20, ge=1)
+    window_s: float = Field(10, gt=0)
+    base_ejection_s: float = Field(5, gt=0)
+    max_ejection_s: float = Field(120, gt=0)
+    max_ejected_share: float = Field(0.5, ge=0, le=1)
+
+
+class HealthSpec(Strict):
+    interval_s: float = Field(5, gt=0)
+    timeout_s: float = Field(2, gt=0)
+    unhealthy_after: int = Field(2, ge=1)
+    healthy_after: int = Field(1, ge=1)
+
+
+class RoutesFile(Strict):
+    version: Literal[1] = 1
+    default_tier: str
+    tiers: dict[str, TierSpec] = Field(min_length=1)
+    routes: list[RouteSpec] = []
+    # A client may also ask for a backend's own model name (e.g. gpt-4o-mini) and get that backend.
+    expose_backend_models: bool = True
+    classifier: ClassifierSpec = ClassifierSpec()
+    estimator: EstimatorSpec = EstimatorSpec()
+    retry: RetrySpec = RetrySpec()
+    breaker: BreakerSpec = BreakerSpec()
+    health: HealthSpec = HealthSpec()
+    cost: CostSpec = CostSpec()
+    tenants: dict[str, TenantSpec] = {}
+
+    def backends(self) -> dict[str, BackendSpec]:
+        """Every backend by name, in file order."""
+        return {b.name: b for tier in self.tiers.values() for b in tier.backends}

@@ -1,0 +1,72 @@
+"""Thin handlers for the OpenAI inference endpoints: admit, parse, let serving run it, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, post
+from litestar.types import ASGIApp
+
+from gateway.errors import GatewayError
+from gateway.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    Endpoint,
+    parse_request,
+)
+from gateway.protocol.openai import Wire
+from gateway.server.admission import admit, gateway_of, hints
+from gateway.server.disconnect import while_connected
+from gateway.server.render import JSONApp, render
+
+__all__ = ["INFERENCE"]
+
+
+async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, wire: type[Wire]) -> ASGIApp:
+    gw = gateway_of(request)
+    serving = gw.openai
+    received = gw.dispatcher.now()
+    try:
+        tenant = await admit(request, gw)
+        body = await request.body()
+        _, raw = parse_request(body, wire)
+        call = serving.call(endpoint, raw, len(body), received, tenant)
+        asked = hints(request, gw, tenant)
+    except GatewayError as err:
+        serving.rejected(endpoint, received, err)
+        raise
+    return render(request, await while_connected(request, serving.serve(call, asked)))
+
+
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
+    return await _serve(request, "chat", ChatCompletionRequest)
+
+
+@post("/v1/completions", status_code=200)
+async def completions(request: Request[Any, Any, Any]) -> ASGIApp:
+    return await _serve(request, "completions", CompletionRequest)
+
+
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: Request[Any, Any, Any]) -> ASGIApp:
+    return await _serve(request, "embeddings", EmbeddingRequest)
+
+
+@post("/v1/route/explain", status_code=200)
+async def route_explain(request: Request[Any, Any, Any]) -> ASGIApp:
+    """The routing decision for a chat request, without generating anything; admitted and
+    rate-limited like the requests it explains."""
+    gw = gateway_of(request)
+    received = gw.dispatcher.now()
+    try:
+        tenant = await admit(request, gw)
+        result = gw.explain.explain(await request.body(), hints(request, gw, tenant))
+    except GatewayError as err:
+        gw.openai.rejected("chat", received, err)
+        raise
+    return JSONApp(result.body)
+
+
+INFERENCE = [chat_completions, completions, embeddings, route_explain]

@@ -1,0 +1,45 @@
+"""POST /v1/route/explain: the routing decision for a chat request, without generating anything.
+
+`{"request": ..., "draft": ...}` also says what the verifier makes of the draft, as `gateway route`
+does with draft lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gateway.protocol import ChatCompletionRequest, chat_view, parse_json, parse_request
+from gateway.routing.replay import decision_json, judged, replay_drafts
+from gateway.serving.results import JSONResult
+
+if TYPE_CHECKING:
+    from gateway.classify.verifier import Verifier
+    from gateway.dispatch import Dispatcher
+    from gateway.routing.decision import Hints
+
+__all__ = ["ExplainServing"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+class ExplainServing:
+    def __init__(self, dispatcher: Dispatcher, verifier: Callable[[], Verifier]) -> None:
+        self._dispatcher = dispatcher
+        self._verifier = verifier
+
+    def explain(self, body: bytes, hints: Hints) -> JSONResult:
+        wrapped: dict[str, Any] = parse_json(body)
+        drafts = None
+        if "request" in wrapped:
+            drafts = replay_drafts(wrapped["draft"]) if "draft" in wrapped else None
+            body = _encode(wrapped["request"])
+        _, raw = parse_request(body, ChatCompletionRequest)
+        view = chat_view(raw, len(body))
+        decision = self._dispatcher.decide(view, hints)
+        out = decision_json(decision)
+        if drafts is not None:
+            out.update(judged(self._verifier(), decision, view, drafts))
+        return JSONResult(_encode(out))

@@ -1,0 +1,230 @@
+"""The Responses API: create (JSON and SSE), and the stored responses behind it.
+
+The gateway owns conversation state: a `previous_response_id` is resolved here, from this tenant's
+stored responses, into the whole conversation, which every backend then gets in full (with
+`store: false` for native ones), so a chain may cross tiers and replicas. A response is stored once
+it is complete, unless the request said `store: false`. Backends that speak only chat get the
+translation (protocol/responses/), run by dispatch's translating modes (dispatch/translated.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gateway.dispatch.translated import ResponsesPlain, ResponsesStreamed, Turn
+from gateway.errors import ClientError, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+from gateway.protocol import Call, RequestView, chat_view, responses_view
+from gateway.protocol.responses import (
+    NativeTap,
+    ResponsesRequest,
+    Translation,
+    chat_body,
+    echo,
+    input_items,
+    native_only,
+    new_id,
+)
+from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
+from gateway.tenancy.response_store import ANONYMOUS, valid_id
+
+if TYPE_CHECKING:
+    from gateway.dispatch import Dispatcher
+    from gateway.protocol.ids import ResponseIds
+    from gateway.routing.decision import Hints
+    from gateway.tenancy.response_store import ResponseStore
+
+__all__ = ["Prepared", "ResponsesServing"]
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_ITEM_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A create request resolved: its whole conversation, as a call, and where its answer is kept."""
+
+    call: Call
+    req: ResponsesRequest
+    raw: dict[str, Any]
+    owner: str  # the tenant whose stored responses it reads and adds to
+    own: int  # how many of the conversation's items are this request's own (the rest: its chain)
+
+
+def _not_found(rid: str) -> NotFound:
+    shown = rid if valid_id(rid) else "(not a response id)"
+    return NotFound(f"No response with id '{shown}' is stored for this key.", param="response_id")
+
+
+def _call(
+    req: ResponsesRequest,
+    raw: dict[str, Any],
+    items: list[dict[str, Any]],
+    size: int,
+    received: float,
+    tenant: str | None,
+) -> Call:
+    native = {k: v for k, v in raw.items() if k != "previous_response_id"}
+    native.update(input=items, store=False)
+    view = responses_view(raw, items, size)
+    needs = native_only(req, items)
+    if needs:
+        return Call(view, native, received, tenant, needs=", ".join(needs))
+    chat = chat_body(req, items, req.model)
+    # Its own view: to a backend it is a chat completion (its path, its parameters).
+    as_chat = Call(chat_view(chat, size), chat, received, tenant)
+    return Call(view, native, received, tenant, chat=as_chat)
+
+
+class ResponsesServing:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        ids: ResponseIds,
+        store: ResponseStore,
+        *,
+        max_bytes: int,
+        on_not_stored: Callable[[], None],
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._ids = ids
+        self._store = store
+        self._max_bytes = max_bytes
+        self._not_stored = on_not_stored
+
+    def rejected(self, received: float, err: GatewayError) -> None:
+        self._dispatcher.recorder.rejected(Call(RequestView("responses", "", tuple), {}, received), err)
+
+    async def _record(self, tenant: str, rid: str) -> dict[str, Any]:
+        if not valid_id(rid):
+            raise _not_found(rid)
+        raw = await self._store.get(tenant, rid)  # ServiceUnavailable (503) when the store is down
+        if raw is None:
+            raise _not_found(rid)
+        record: dict[str, Any] = _decode(raw)
+        return record
+
+    async def _conversation(self, tenant: str, req: ResponsesRequest) -> list[dict[str, Any]]:
+        """The stored chain this request continues, as items: its inputs, then its outputs."""
+        if req.previous_response_id is None:
+            return []
+        record = await self._record(tenant, req.previous_response_id)
+        return [*record["input"], *record["response"]["output"]]
+
+    async def prepare(
+        self, req: ResponsesRequest, raw: dict[str, Any], tenant: str | None, received: float
+    ) -> Prepared:
+        own = input_items(req.input)
+        if not own and req.previous_response_id is None:
+            raise InvalidRequest("`input` is required.", param="input", code="missing_required_parameter")
+        owner = tenant or ANONYMOUS
+        items = [*await self._conversation(owner, req), *own]
+        size = len(_encode(items))
+        if size > self._max_bytes:
+            raise PayloadTooLarge(
+                f"The conversation is {size} bytes with its history; this gateway accepts {self._max_bytes}.",
+                code="conversation_too_large",
+            )
+        call = _call(req, raw, items, size, received, tenant)
+        call.response_id = self._ids.new("responses")
+        return Prepared(call, req, raw, owner, len(own))
+
+    async def _keep(self, p: Prepared, turn: Turn) -> bool:
+        """Keep a finished response and its conversation, for chains and retrieval."""
+        final = turn.final
+        if final is None:
+            return False
+        items = p.call.body["input"]
+        # The request's own items get ids once, here, so that listing them pages the same way each time.
+        ids = [
+            i.get("id") or new_id(_ITEM_PREFIX.get(str(i.get("type")), "item"))
+            for i in items[len(items) - p.own :]
+        ]
+        record = {"response": final, "input": items, "own_ids": ids}
+        stored = await self._store.put(p.owner, str(final["id"]), _encode(record))
+        if not stored:
+            self._not_stored()
+        return stored
+
+    async def _events(
+        self, p: Prepared, chunks: AsyncIterator[bytes], turn: Turn, keep: bool
+    ) -> AsyncIterator[bytes]:
+        """Pass events through; a failure after the first one ends the stream with response.failed."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except GatewayError as exc:
+            log.warning("responses stream ended by upstream failure: %s", exc.message)
+            yield turn.translation.failed(exc.envelope())
+            return
+        if keep:
+            await self._keep(p, turn)
+
+    async def create(self, p: Prepared, hints: Hints) -> JSONResult | EventStream:
+        req, call = p.req, p.call
+        rid = call.response_id
+        keep = req.store is not False
+        client = {"previous_response_id": req.previous_response_id, "store": keep}
+        turn = Turn(Translation(rid, echo(req, p.raw), req.model), NativeTap(rid, client))
+        if req.stream:
+            streamed = await self._dispatcher.stream(call, hints, ResponsesStreamed(turn))
+            return EventStream(self._events(p, streamed.chunks, turn, keep), stream_headers(streamed))
+        served = await self._dispatcher.complete(call, hints, ResponsesPlain(turn))
+        content = served.reply.content
+        if keep and not await self._keep(p, turn):
+            # Served all the same, and says so: a later previous_response_id to it will be a 404.
+            content = _encode({**_decode(content), "store": False})
+        return JSONResult(content, served.reply.status, answer_headers(served))
+
+    async def retrieve(self, tenant: str | None, rid: str, stream: bool = False) -> JSONResult:
+        if stream:
+            raise InvalidRequest("Streaming a stored response again is not supported.", param="stream")
+        record = await self._record(tenant or ANONYMOUS, rid)
+        return JSONResult(_encode(record["response"]))
+
+    async def delete(self, tenant: str | None, rid: str) -> JSONResult:
+        if not valid_id(rid) or not await self._store.delete(tenant or ANONYMOUS, rid):
+            raise _not_found(rid)
+        return JSONResult(_encode({"id": rid, "object": "response.deleted", "deleted": True}))
+
+    async def input_items(
+        self, tenant: str | None, rid: str, *, order: str, after: str | None, limit: str | None
+    ) -> JSONResult:
+        """The input items this response was created with (its own request's, not the chain's)."""
+        record = await self._record(tenant or ANONYMOUS, rid)
+        ids: list[str] = record["own_ids"]
+        mine = record["input"][len(record["input"]) - len(ids) :] if ids else []
+        items = [{**item, "id": iid} for item, iid in zip(mine, ids, strict=True)]
+        if order == "desc":
+            items.reverse()
+        if after is not None:
+            ids = [i["id"] for i in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        try:
+            count = max(1, min(100, int(limit if limit is not None else 20)))
+        except ValueError:
+            raise InvalidRequest("`limit` must be a number from 1 to 100.", param="limit") from None
+        page = items[:count]
+        body = {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > count,
+        }
+        return JSONResult(_encode(body))
+
+    @staticmethod
+    def cancel() -> JSONResult:
+        raise ClientError(
+            "Only background responses can be cancelled, and this gateway runs none: every response is "
+            "answered while the request is open.",
+            param="response_id",
+            code="background_not_supported",
+        )
