@@ -57,7 +57,7 @@ system_deps() {
 }
 
 container_deps() {
-  # The image (deploy/dev.sh image, tests/test_container.py): Debian's docker.io and, for a local base
+  # The image (deploy/dev.sh image, tests/live/test_container.py): Debian's docker.io and, for a local base
   # where registries are unreachable, debootstrap. Added to the caller's `missing` only where this
   # script can install them (root, apt-get); elsewhere the container test skips (fails in CI).
   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
@@ -235,7 +235,7 @@ case "$cmd" in
     ;;
   test)
     install --test
-    # tests/test_container.py builds and runs the image (it skips without a daemon, fails in CI).
+    # tests/live/test_container.py builds and runs the image (it skips without a daemon, fails in CI).
     docker_daemon || true
     say "ruff"
     "$VENV/bin/ruff" check gateway tests loadtests deploy

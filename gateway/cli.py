@@ -31,7 +31,7 @@ def _tune_gc() -> None:
     gc.freeze()
     # Each request in flight holds a few hundred container objects (frames, futures, dicts); with
     # CPython's default gen0 threshold (700) a collection ran every ~5 requests at c=64 and promoted
-    # the in-flight ones into older generations, costing ~75 us per request (loadtests/README.md).
+    # the in-flight ones into older generations, costing ~75 us per request (loadtests/RESULTS.md).
     # Almost all of them die by refcount before 20,000 allocations.
     gc.set_threshold(*_GC_THRESHOLDS)
 

@@ -17,6 +17,8 @@ bottleneck):
   gateway-logged the same gateway writing the decision log (GATEWAY_DECISION_LOG): its cost
   gateway-responses  the same gateway, the same request through POST /v1/responses (translated to
                  chat for the mock, and the answer back): the Responses API's own cost
+  NAME@base      any gateway variant run from the checkout --base names (e.g. a `git worktree` of the
+                 commit before a change), alternated with this one: before and after in one run
 
 Every request carries the next of --prompts real prompts from ../shared/data (loadtests/varied_load.py
 around the shared loadgen), so nothing keyed by the prompt is measured warm; --prompts 0 sends loadgen's
@@ -25,10 +27,13 @@ one fixed body instead.
 For every upstream delay (--delays) and concurrency (--points), non-streaming then streaming (TTFT:
 time to the first SSE event), it prints req/s, p50, p99, the server's CPU per request and its RSS, and
 the gateway's ratios to the floor and its added latency over direct, then checks the targets of
-loadtests/README.md. JSON goes to loadtests/results/. Bounded: every point stops after --duration s.
+issue 16 (loadtests/RESULTS.md) and prints each gateway's CPU per request against the floor's.
+JSON goes to loadtests/results/. Bounded: every point stops after --duration s.
 
   .venv/bin/python loadtests/bench_overhead.py                      # the full run, ~10 min
   .venv/bin/python loadtests/bench_overhead.py --delays 0 --points 64 --modes plain --repeat 3
+  .venv/bin/python loadtests/bench_overhead.py --servers floor,gateway-pinned,gateway-pinned@base \
+      --base /tmp/before --delays 0 --points 64 --modes plain --repeat 3
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from gateway.testing.processes import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
+BASE: Path | None = None  # --base: another checkout, for the NAME@base servers
 PY = sys.executable
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "1")
 LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "0")
@@ -111,6 +117,12 @@ def start(cmd: list[str], env: dict[str, str], cwd: Path, cpu: str) -> subproces
 
 
 def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str], Path]:
+    if name.endswith("@base"):
+        if BASE is None:
+            raise SystemExit(f"{name}: give --base, the checkout to run it from")
+        cmd, env, _ = server_cmd(name.removesuffix("@base"), port, upstream, tmp)
+        # `python -m gateway` from the base checkout imports its own package, not this one.
+        return cmd, {**env, "PYTHONPATH": str(BASE)}, BASE
     if name == "floor-granian":
         cmd = [PY, "-m", "granian", "--interface", "asgi", "--port", str(port), "--loop", "uvloop"]
         return [*cmd, "--log-level", "warning", "min_proxy:app"], {"UPSTREAM_URL": upstream}, BENCH
@@ -197,14 +209,15 @@ def measure(
             proc = start(cmd, env, cwd, SERVER_CPU)
             health = "/healthz" if name.startswith("gateway") else "/health"
             wait_http(f"http://127.0.0.1:{port}{health}", proc)
-            path = "/v1/responses" if name == "gateway-responses" else "/v1/chat/completions"
+            path = "/v1/responses" if name.startswith("gateway-responses") else "/v1/chat/completions"
             url = f"http://127.0.0.1:{port}{path}"
         body = None
-        if name == "gateway-responses":
+        if name.startswith("gateway-responses"):
             body = tmp / "responses-body.json"
             body.write_text(json.dumps(RESPONSES_BODY))
-        form = "responses" if name == "gateway-responses" else "chat"
-        model = "small" if name == "gateway-pinned" else "auto"
+        kind = name.removesuffix("@base")
+        form = "responses" if kind == "gateway-responses" else "chat"
+        model = "small" if kind == "gateway-pinned" else "auto"
         point = functools.partial(load, body=body, model=model, form=form, texts=texts)
         point(url, 8, 1.0, tmp / "warm.json", stream=False)  # warm caches and pools
         for mode in modes:
@@ -307,6 +320,25 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def cpu_ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """Each gateway server's CPU per request against the floor's, paired within a repetition (same
+    delay, mode and concurrency): the mean and spread of the pairs."""
+    by = {_key(r, r["server"]): r for r in rows}
+    pairs: dict[tuple[str, int, str, int], list[float]] = {}
+    for g in rows:
+        f = by.get(_key(g, "floor"))
+        if g["server"].startswith("gateway") and f and g["cpu_ms_per_req"] and f["cpu_ms_per_req"]:
+            key = (g["server"], g["delay_ms"], g["mode"], g["c"])
+            pairs.setdefault(key, []).append(f["cpu_ms_per_req"] / g["cpu_ms_per_req"])
+    out = []
+    for (server, delay, mode, c), ratios in sorted(pairs.items()):
+        mean = sum(ratios) / len(ratios)
+        each = ", ".join(f"{r:.3f}" for r in ratios)
+        what = f"CPU per request, floor ÷ {server} ({delay} ms, {mode}, c={c})"
+        out.append(f"{what}: {mean:.3f} mean of {len(ratios)} [{each}]")
+    return out
+
+
 def _verdict(what: str, value: float, bound: float, *, ge: bool) -> str:
     ok = value >= bound if ge else value <= bound
     return f"{'met ' if ok else 'MISS'}  {what}: {value:.3f}"
@@ -321,7 +353,10 @@ def main() -> None:
     ap.add_argument("--modes", default="plain,stream")
     ap.add_argument("--repeat", type=int, default=1, help="run everything this many times, interleaved")
     ap.add_argument("--prompts", type=int, default=2000, help="distinct prompts cycled (0: one fixed body)")
+    ap.add_argument("--base", type=Path, help="the checkout NAME@base servers run from")
     args = ap.parse_args()
+    global BASE
+    BASE = args.base.resolve() if args.base else None
     points = [int(c) for c in args.points.split(",")]
     modes = args.modes.split(",")
     rows: list[dict[str, Any]] = []
@@ -342,6 +377,7 @@ def main() -> None:
     (out / f"overhead-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=1))
     print(table(rows))
     print("\n".join(targets(rows)))
+    print("\n".join(cpu_ratios(rows)))
 
 
 if __name__ == "__main__":

@@ -1,83 +1,32 @@
-"""Real servers on 127.0.0.1: the gateway as a subprocess, fake upstreams, llama_cpp.server as a peer."""
+"""Fixtures shared by the live tests (what they import is in tests/support.py), and the markers no test
+module has to remember: every test under tests/live/ is `live`, and every test that uses the session's
+embedded model (the gguf, llama_server and gateway fixtures) is `model`."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gateway.backends.llamacpp import default_gguf
 from gateway.testing.fake_upstream import FakeUpstream
-from gateway.testing.processes import free_port, serve_gateway, stop, wait_http
+from gateway.testing.processes import free_port, stop, wait_http
+from tests.support import FAKE_KEY, Gateway, full_routes, start_gateway
 
-FAKE_KEY = "sk-test-SECRET-4f9c2d"  # must never show up in logs or responses
-PROMPT_MARKER = "PROMPT-MARKER-71c3"  # must never show up in logs
-
-
-@dataclass
-class Gateway:
-    url: str
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
+LIVE = Path(__file__).resolve().parent / "live"
+MODEL_FIXTURES = frozenset({"gguf", "llama_server", "gateway"})  # gateway serves through both
 
 
-def system_tool(name: str, package: str) -> str:
-    """A Debian-packaged program the test runs for real: skipped on a workstation without it, a
-    failure in CI, where deploy/dev.sh test installs it."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed: deploy/dev.sh test installs Debian's {package}")
-        pytest.skip(f"{name} is not installed (apt-get install {package})")
-    return found
-
-
-def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
-    path = tmp / "routes.yaml"
-    path.write_text(routes)
-    log = tmp / "gateway.log"
-    with log.open("wb") as out:
-        proc, url = serve_gateway(path, log=out, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="info", **env)
-    return Gateway(url, log, proc)
-
-
-REDIS_PASSWORD = "r3dis-s3cret-7f1a"  # must never show up in logs or metrics
-
-
-def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Debian's redis-server on a free loopback port, with a password, once it answers."""
-    server = system_tool("redis-server", "redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--requirepass", REDIS_PASSWORD, "--dir", str(tmp)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        probe = subprocess.run(
-            ["redis-cli", "-p", str(port), "-a", REDIS_PASSWORD, "--no-auth-warning", "ping"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "PONG":
-            return proc, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().is_relative_to(LIVE):
+            item.add_marker(pytest.mark.live)
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -134,40 +83,6 @@ def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         stop(proc)
-
-
-def full_routes(fakes: dict[str, FakeUpstream], llama_url: str) -> str:
-    return f"""
-version: 1
-default_tier: small
-tiers:
-  small:
-    backends:
-      - {{name: smollm2, kind: llamacpp, model: SmolLM2-135M-Instruct, n_ctx: 1024, queue_size: 4}}
-  medium:
-    price: {{input_per_mtok: 0.2, output_per_mtok: 0.2}}
-    backends:
-      - {{name: llama-peer, kind: openai, base_url: "{llama_url}", model: smollm2-peer}}
-  large:
-    price: {{input_per_mtok: 2.5, output_per_mtok: 10}}
-    backends:
-      - {{name: fake-large, kind: openai, base_url: "{fakes["large"].base_url}", model: fake-large,
-          api_key_env: FAKE_LARGE_KEY}}
-  flaky:
-    backends:
-      - {{name: fake-flaky, kind: openai, base_url: "{fakes["flaky"].base_url}", model: fake-flaky}}
-      - {{name: fake-spare, kind: openai, base_url: "{fakes["spare"].base_url}", model: fake-spare}}
-  broken:
-    backends:
-      - {{name: fake-broken, kind: openai, base_url: "{fakes["broken"].base_url}", model: fake-broken}}
-routes:
-  - {{model: auto, policy: auto}}
-  - {{model: small, tier: small}}
-  - {{model: medium, tier: medium}}
-  - {{model: large, tier: large}}
-  - {{model: flaky, tier: flaky}}
-  - {{model: broken, tier: broken}}
-"""
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The shared upstream HTTP client: one aiohttp session and connection pool per process.
 
-Why aiohttp and not httpx (loadtests/README.md has the numbers, from loadtests/bench_overhead.py):
+Why aiohttp and not httpx (loadtests/RESULTS.md has the numbers, from loadtests/bench_overhead.py):
 httpx's own pool (httpcore) collapses with many slow requests in flight (~0.1x the floor's req/s at
 c=64 with a 50 ms upstream), and httpx over the aiohttp transport holds but spends twice the floor's
 CPU per request on building httpx objects. aiohttp stays inside backends/; nothing else sees it.

@@ -1,6 +1,6 @@
 """A draft answer and the verifier's features of it, by group; a group the draft cannot give is absent.
 
-- text (always): cues read from the answer and the question (answers.py), and the pre-generation
+- text (always): cues read from the answer and the question (checks.py), and the pre-generation
   difficulty score when the caller has one;
 - logprobs (when the sampled tokens' log-probabilities are known): their mean, a low quantile and the
   minimum. The mean and the quantile do not grow with the answer's length, as a sum would; the minimum
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import answers
+from gateway.classify import checks
 
 if TYPE_CHECKING:
-    from gateway.classify.answers import Expectation
+    from gateway.classify.checks import Expectation
 
 __all__ = [
     "LOGPROB_FEATURES",
@@ -104,10 +104,10 @@ def difficulty_logit(difficulty: float) -> float:
 def text_features(
     draft: Draft, expect: Expectation, answer: str | None, toks: list[str] | None = None
 ) -> dict[str, float]:
-    """Features of one draft's text; `answer` is answers.final_answer(draft.content, expect) and
-    `toks` answers.words(draft.content), when the caller has them already."""
+    """Features of one draft's text; `answer` is checks.final_answer(draft.content, expect) and
+    `toks` checks.words(draft.content), when the caller has them already."""
     text = draft.content
-    toks = answers.words(text) if toks is None else toks
+    toks = checks.words(text) if toks is None else toks
     if not text.strip():
         missing = True
     elif expect.options:
@@ -115,16 +115,16 @@ def text_features(
     elif expect.numeric:
         missing = answer is None
     elif expect.code:
-        missing = answers.code_of(text) is None
+        missing = checks.code_of(text) is None
     else:
         missing = False
     return {
         "finish_length": float(draft.finish_reason == "length"),
-        "refusal": float(answers.refusal(text)),
-        "hedging": float(answers.hedging(text)),
+        "refusal": float(checks.refusal(text)),
+        "hedging": float(checks.hedging(text)),
         "missing_answer": float(missing),
-        "code_broken": float(expect.code and answers.code_broken(text)),
-        "repetition": answers.repetition(toks),
+        "code_broken": float(expect.code and checks.code_broken(text)),
+        "repetition": checks.repetition(toks),
         "log_chars": math.log1p(len(text)) / 8.0,
     }
 
@@ -153,14 +153,14 @@ def agreement(
     drafts: Sequence[Draft], found: Sequence[str | None], head: list[str] | None = None
 ) -> float | None:
     """How far the other samples back the first: share with the same final answer, else word overlap
-    (`head`: the first draft's answers.words, when the caller has them)."""
+    (`head`: the first draft's checks.words, when the caller has them)."""
     if len(drafts) < 2:
         return None
     first = found[0]
     if first is not None:
         return sum(a == first for a in found[1:]) / (len(found) - 1)
-    head = answers.words(drafts[0].content) if head is None else head
-    return sum(answers.similarity(head, answers.words(d.content)) for d in drafts[1:]) / (len(drafts) - 1)
+    head = checks.words(drafts[0].content) if head is None else head
+    return sum(checks.similarity(head, checks.words(d.content)) for d in drafts[1:]) / (len(drafts) - 1)
 
 
 def best_draft(drafts: Sequence[Draft], found: Sequence[str | None]) -> int:
@@ -171,8 +171,8 @@ def best_draft(drafts: Sequence[Draft], found: Sequence[str | None]) -> int:
     if any(a is not None for a in found):
         votes = [sum(b == a for b in found) if a is not None else 0 for a in found]
         return votes.index(max(votes))
-    toks = [answers.words(d.content) for d in drafts]
+    toks = [checks.words(d.content) for d in drafts]
     closeness = [
-        sum(answers.similarity(t, u) for j, u in enumerate(toks) if j != i) for i, t in enumerate(toks)
+        sum(checks.similarity(t, u) for j, u in enumerate(toks) if j != i) for i, t in enumerate(toks)
     ]
     return closeness.index(max(closeness))

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import answers
+from gateway.classify import checks
 from gateway.classify.draft import (
     LOGPROB_FEATURES,
     TEXT_FEATURES,
@@ -100,9 +100,9 @@ class Verifier:
         """The model that applies, and its inputs (the text model's logit among them)."""
         if not drafts:
             raise ValueError("the verifier needs at least one draft")
-        expect = answers.expectation(view)
-        found = [answers.final_answer(d.content, expect) for d in drafts]
-        toks = answers.words(drafts[0].content)
+        expect = checks.expectation(view)
+        found = [checks.final_answer(d.content, expect) for d in drafts]
+        toks = checks.words(drafts[0].content)
         x = text_features(drafts[0], expect, found[0], toks)
         if difficulty is not None and math.isfinite(difficulty):
             x["difficulty"] = difficulty_logit(difficulty) - self.difficulty_center
@@ -135,8 +135,8 @@ class Verifier:
 
     def best(self, view: RequestView, drafts: Sequence[Draft]) -> int:
         """Which draft to answer with when there are several: the one most samples agree with."""
-        expect = answers.expectation(view)
-        return best_draft(drafts, [answers.final_answer(d.content, expect) for d in drafts])
+        expect = checks.expectation(view)
+        return best_draft(drafts, [checks.final_answer(d.content, expect) for d in drafts])
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -111,7 +111,7 @@ class Dispatcher:
         if self.shadow is not None and self.shadow.wants(decision, call, hints):
             trace.shadowed = True
             shadow = self.shadow
-            walk.answered = lambda w: shadow.after(w, w.trace.answer)
+            walk.answered = lambda w: shadow.after(w, w.trace.answer_text)
         return walk
 
     def _strategy(self, decision: Decision) -> Strategy:
@@ -129,7 +129,7 @@ class Dispatcher:
         self.recorder.handed_over(call, trace)
         reply = answer.result
         if trace.log_content or trace.shadowed:
-            trace.answer = answer_text(reply.content)
+            trace.answer_text = answer_text(reply.content)
         usage = trace.usage or estimated_usage(call.view.body_bytes, len(reply.content) // BYTES_PER_TOKEN)
         bill = walk.bill(answer.tier, usage)
         self.recorder.answered(trace, call, usage, bill)

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from gateway.errors import GatewayError
@@ -37,33 +35,12 @@ if TYPE_CHECKING:
     from gateway.backends.base import Backend
     from gateway.dispatch.walk import Mode, Walk
     from gateway.protocol import Call
-    from gateway.rules import TierSpec
 
-__all__ = ["Hedging", "race"]
+__all__ = ["race"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _background: set[asyncio.Task[None]] = set()  # discards of late results, held until they ran
-
-
-@dataclass(frozen=True, slots=True)
-class Hedging:
-    """A tier's hedge delay: `factor` times the candidate's p95, at least `floor_s`, at most `max_s`."""
-
-    factor: float
-    floor_s: float
-    max_s: float = math.inf
-
-    @classmethod
-    def of(cls, tier: TierSpec) -> Hedging | None:
-        """The tier's hedging, or None when its candidates are not hedged (nor hedged to)."""
-        if not tier.hedged:
-            return None
-        h = tier.hedge
-        return cls(h.factor, h.floor_ms / 1000, h.max_ms / 1000 if h.max_ms is not None else math.inf)
-
-    def delay(self, p95_s: float) -> float:
-        return min(max(self.floor_s, self.factor * p95_s), self.max_s)
 
 
 Candidate: TypeAlias = tuple["Backend", str]

@@ -46,7 +46,7 @@ async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
                 kept.append(chunk)
             yield chunk
         if kept is not None:
-            trace.answer = streamed_text(b"".join(kept))
+            trace.answer_text = streamed_text(b"".join(kept))
         settled = True
         outcome = "ok"
         if opened.slot is None:  # replayed from an answer in hand: nothing was measured here

@@ -24,7 +24,7 @@ from gateway.observability.decision_log import LabelLine
 from gateway.observability.trace import Trace
 from gateway.protocol import Call, chat_view
 from gateway.protocol.choices import answer_text
-from gateway.routing.policy import pinned
+from gateway.routing.plan import pinned
 
 if TYPE_CHECKING:
     from gateway.observability.decision_log import DecisionLog

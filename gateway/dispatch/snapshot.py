@@ -7,11 +7,11 @@ mix of two reloads, and nothing keyed by a table hash has to be looked up per re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.dispatch.hedge import Hedging
 from gateway.observability.cost import CostModel
 from gateway.routing.planner import Planner
 
@@ -22,9 +22,29 @@ if TYPE_CHECKING:
     from gateway.resilience.guard import Guard
     from gateway.routing.estimates import LatencyBook
     from gateway.routing.quantiles import Quantiles
-    from gateway.rules import RouteTable
+    from gateway.rules import RouteTable, TierSpec
 
-__all__ = ["Snapshot"]
+__all__ = ["Hedging", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hedging:
+    """A tier's hedge delay: `factor` times the candidate's p95, at least `floor_s`, at most `max_s`."""
+
+    factor: float
+    floor_s: float
+    max_s: float = math.inf
+
+    @classmethod
+    def of(cls, tier: TierSpec) -> Hedging | None:
+        """The tier's hedging, or None when its candidates are not hedged (nor hedged to)."""
+        if not tier.hedged:
+            return None
+        h = tier.hedge
+        return cls(h.factor, h.floor_ms / 1000, h.max_ms / 1000 if h.max_ms is not None else math.inf)
+
+    def delay(self, p95_s: float) -> float:
+        return min(max(self.floor_s, self.factor * p95_s), self.max_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Strategies: which candidate lists a request's walk runs, and how their answers combine.
 
 A strategy is looked up by the name its plan carries. Ordered fallback runs the plan's candidates once,
-in order; the cascade (cascade.py) drafts, verifies and escalates. A new strategy is one more class,
+in order; draft-and-verify (draft_verify.py, what the `cascade` policy plans) drafts, verifies and
+escalates. A new strategy is one more class,
 written against Walk.run and its modes without touching the walk.
 """
 
@@ -11,12 +12,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from gateway.dispatch.cascade import Cascade
+from gateway.dispatch.draft_verify import DraftVerify
 
 if TYPE_CHECKING:
     from gateway.dispatch.walk import Answer, Mode, Walk
 
-__all__ = ["STRATEGIES", "Cascade", "Fallback", "Strategy"]
+__all__ = ["STRATEGIES", "DraftVerify", "Fallback", "Strategy"]
 
 _T = TypeVar("_T")
 
@@ -32,4 +33,5 @@ class Fallback:
         return await walk.run(walk.candidates(walk.decision.plan), mode)
 
 
-STRATEGIES: Mapping[str, Strategy] = MappingProxyType({"fallback": Fallback(), "cascade": Cascade()})
+# Keyed by Plan.strategy: a dispatch word, never a routing policy's name.
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType({"fallback": Fallback(), "draft_verify": DraftVerify()})

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gateway.observability.recorder import Recorder
     from gateway.protocol import Call, Usage
     from gateway.routing.decision import Decision
-    from gateway.routing.policy import Plan
+    from gateway.routing.plan import Plan
 
 __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 

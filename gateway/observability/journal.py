@@ -78,6 +78,6 @@ class Journal:
                 if trace.log_features and self._inputs is not None
                 else None,
                 prompt=_prompt(view) if trace.log_content else None,
-                answer=trace.answer if trace.log_content else None,
+                answer=trace.answer_text if trace.log_content else None,
             )
         )

@@ -364,6 +364,9 @@ class Metrics:
     def not_stored(self) -> None:
         self.not_stored_responses.inc()
 
+    def rated(self, route: str, tier: str, label: str) -> None:
+        self.feedback.labels(route, tier, label).inc()
+
     def limit_store_error(self, op: str) -> None:
         self.limit_store_errors.labels(op).inc()
 

@@ -43,7 +43,7 @@ class Trace:
     reason: str | None = None  # the plan's, for the decision log
     difficulty: float | None = None
     ttft_s: float | None = None  # streams: when the first chunk came
-    answer: str | None = None  # its text, kept only for a route that logs content
+    answer_text: str | None = None  # kept only for a route that logs content, or a shadowed request
     log_content: bool = False  # the route keeps prompts and answers in the decision log
     log_features: bool = False  # ... or the scorer's inputs
     features: Features | None = None  # the planner's, for those inputs (not profiled again)

@@ -4,7 +4,7 @@ Questions with known answers are made by a seeded script: arithmetic ("What is 1
 the number only.") and simple multiple choice (which of these is a fruit; which number is largest).
 The embedded backend answers each one through its real serving path (LlamaCppBackend.complete with
 `logprobs: true`, one thread): once greedy, and three times at temperature 0.7. Each draft is labelled
-right or wrong by its final answer (classify/answers.py), the questions are split 60/40 by a seeded
+right or wrong by its final answer (classify/checks.py), the questions are split 60/40 by a seeded
 shuffle, and the models that read logprobs and agreement are fitted on the 60 and reported on the 40:
 
   1 sample    the greedy draft; models `text` (RouterBench-fitted, as shipped) and `logprobs`

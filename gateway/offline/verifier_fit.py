@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import answers
+from gateway.classify import checks
 from gateway.classify.draft import TEXT_FEATURES, Draft, difficulty_logit, text_features
 from gateway.classify.verifier import Head, Verifier
 
@@ -149,8 +149,8 @@ def cross_fitted_difficulty(
 def feature_rows(rows: Sequence[Answered], difficulty: Sequence[float] | None) -> list[dict[str, float]]:
     out = []
     for i, r in enumerate(rows):
-        expect = answers.expectation(r.example.view)
-        x = text_features(Draft(r.answer), expect, answers.final_answer(r.answer, expect))
+        expect = checks.expectation(r.example.view)
+        x = text_features(Draft(r.answer), expect, checks.final_answer(r.answer, expect))
         if difficulty is not None:
             x["difficulty"] = difficulty_logit(difficulty[i])
         out.append(x)

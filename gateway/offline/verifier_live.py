@@ -2,7 +2,7 @@
 
 Input: rows made by `gateway calibrate-verifier`, one per question: its prompt, the right answer
 (`gold`), and chat choices (with logprobs) — the greedy draft first, then the sampled ones. Each draft
-is right when its final answer (answers.final_answer) is the gold one.
+is right when its final answer (checks.final_answer) is the gold one.
 
 The questions are split 60/40 by a seeded shuffle; the models are fitted on the 60 (strength by 5-fold
 cross-validation inside it) and every number reported is on the 40.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import answers
+from gateway.classify import checks
 from gateway.classify.draft import Draft, draft_of
 from gateway.classify.scorer import default_scorer
 from gateway.classify.verifier import Head, Verifier, load_verifier
@@ -67,11 +67,11 @@ def live_rows(rows: Sequence[dict[str, Any]], verifier: Verifier) -> tuple[Live,
     for r in rows:
         view = chat_view({"model": "auto", "messages": [{"role": "user", "content": r["prompt"]}]}, 0)
         difficulty = scorer.score(view)
-        expect = answers.expectation(view)
+        expect = checks.expectation(view)
         drafts = [draft_of(c) for c in r["drafts"]]
 
-        def ok(d: Draft, expect: answers.Expectation = expect, gold: str = r["gold"]) -> int:
-            return int(answers.final_answer(d.content, expect) == gold)
+        def ok(d: Draft, expect: checks.Expectation = expect, gold: str = r["gold"]) -> int:
+            return int(checks.final_answer(d.content, expect) == gold)
 
         greedy, sampled = drafts[0], drafts[1:]
         # k samples: the greedy answer, backed (or not) by k - 1 samples at temperature 0.7. Answering

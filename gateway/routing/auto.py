@@ -1,5 +1,5 @@
 """`policy: auto`: the cheapest tier trusted with the request's difficulty that is expected to fit its
-latency budget (routing/policy.py has the pure decision)."""
+latency budget (routing/plan.py has the pure decision)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from gateway.classify.features import profile
 from gateway.routing.decision import Decision
-from gateway.routing.policy import Ask, decide, with_fallback
+from gateway.routing.plan import Ask, decide, with_fallback
 
 if TYPE_CHECKING:
     from gateway.classify.features import Features

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.routing.auto import auto
 from gateway.routing.decision import CascadePlan, Decision
-from gateway.routing.policy import Candidate, Plan, pinned
+from gateway.routing.plan import Candidate, Plan, pinned
 
 if TYPE_CHECKING:
     from gateway.routing.situation import Situation
@@ -88,7 +88,7 @@ def _drafting(s: Situation, difficulty: float | None) -> tuple[Plan, CascadePlan
         f"accepted at confidence ≥ {verify.min_confidence:g}",
         *escalate.reasons,
     )
-    plan = Plan(draft.candidates, "cascade", reasons, difficulty, strategy="cascade")
+    plan = Plan(draft.candidates, "cascade", reasons, difficulty, strategy="draft_verify")
     return plan, CascadePlan(escalate, verify.samples, verify.min_confidence, verify.temperature, timeout_s)
 
 

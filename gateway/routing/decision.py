@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.classify.features import Features
-    from gateway.routing.policy import Plan
+    from gateway.routing.plan import Plan
     from gateway.rules import Route
 
 __all__ = ["BackendState", "CascadePlan", "Decision", "Hints", "idle"]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, Forbidden
 from gateway.routing.decision import BackendState, Decision, Hints, idle
+from gateway.routing.plan import BackendView, TierView, pinned, with_fallback
 from gateway.routing.policies import POLICIES, Policy
-from gateway.routing.policy import BackendView, TierView, pinned, with_fallback
 from gateway.routing.quantiles import Quantiles, RollingQuantile
 from gateway.routing.situation import Situation
 from gateway.rules import POLICIES as POLICY_NAMES

@@ -115,7 +115,9 @@ class Gateway:
             on_not_stored=self.metrics.not_stored,
         )
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
-        self.feedback = FeedbackServing(self.stores.answers, self.metrics, lambda: self.decisions, time.time)
+        self.feedback = FeedbackServing(
+            self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
+        )
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)

@@ -15,7 +15,6 @@ from gateway.tenancy.response_store import ANONYMOUS
 
 if TYPE_CHECKING:
     from gateway.observability.decision_log import DecisionLog
-    from gateway.observability.metrics import Metrics
     from gateway.tenancy.answer_index import AnswerIndex
 
 __all__ = ["FeedbackServing"]
@@ -27,12 +26,12 @@ class FeedbackServing:
     def __init__(
         self,
         answers: AnswerIndex,
-        metrics: Metrics,
+        on_rated: Callable[[str, str, str], None],
         decisions: Callable[[], DecisionLog | None],
         wall: Callable[[], float],
     ) -> None:
         self._answers = answers
-        self._metrics = metrics
+        self._rated = on_rated  # (route, tier, label): the metric
         self._decisions = decisions
         self._wall = wall
 
@@ -46,7 +45,7 @@ class FeedbackServing:
             )
         label = feedback_label(req.label, req.score)
         assert label is not None  # FeedbackRequest requires a label or a score
-        self._metrics.feedback.labels(found.route, found.tier, label).inc()
+        self._rated(found.route, found.tier, label)
         decisions = self._decisions()
         if decisions is not None:
             decisions.write(

@@ -1,0 +1,189 @@
+"""The routing decision, as a pure function: difficulty + latency budget + tier views → a plan.
+
+Pick the cheapest tier trusted with the request's difficulty whose expected latency fits the budget.
+The plan is the whole ordered candidate list (the fallback order dispatch follows), with reasons a
+person can read. No I/O, no clock: live estimates and queue state come in as values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gateway.errors import BudgetUnmeetable
+
+__all__ = ["Ask", "BackendView", "Candidate", "Plan", "TierView", "decide", "pinned", "with_fallback"]
+
+OnMiss = Literal["fastest_capable", "fastest", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendView:
+    name: str
+    ttft_s: float  # expected time to first token, queueing excluded
+    tpot_s: float  # expected time per output token
+    queue_s: float = 0.0  # expected wait before it starts on this request
+    healthy: bool = True
+    load: int = 0  # requests outstanding there: spreads traffic over replicas that are alike
+
+
+@dataclass(frozen=True, slots=True)
+class TierView:
+    name: str
+    max_difficulty: float
+    cost: float  # USD per million tokens (input + output): orders tiers, cheapest first
+    backends: tuple[BackendView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    difficulty: float | None
+    output_tokens: int
+    budget_ms: float | None = None
+    ttft_slo_ms: float | None = None
+    on_miss: OnMiss = "fastest_capable"
+    degrade: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    tier: str
+    backend: str
+    ttft_ms: float
+    total_ms: float
+    capable: bool
+    fits: bool
+    healthy: bool = True
+    load: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    candidates: tuple[Candidate, ...]
+    reason: str  # a short code, for headers and metrics
+    reasons: tuple[str, ...]  # for people
+    difficulty: float | None = None
+    strategy: str = "fallback"  # how dispatch runs them: fallback | draft_verify (dispatch/strategies.py)
+
+    @property
+    def tier(self) -> str:
+        return self.candidates[0].tier if self.candidates else ""
+
+
+def _candidate(tier: TierView, b: BackendView, ask: Ask, capable: bool) -> Candidate:
+    ttft = (b.queue_s + b.ttft_s) * 1000
+    total = ttft + ask.output_tokens * b.tpot_s * 1000
+    fits = (
+        b.healthy
+        and (ask.budget_ms is None or total <= ask.budget_ms)
+        and (ask.ttft_slo_ms is None or ttft <= ask.ttft_slo_ms)
+    )
+    return Candidate(tier.name, b.name, round(ttft, 1), round(total, 1), capable, fits, b.healthy, b.load)
+
+
+_ALIKE = 1.5  # replicas expected within this factor of the fastest one count as alike
+
+
+def _rank(cands: list[Candidate]) -> list[Candidate]:
+    """Fitting first, then faster; replicas within _ALIKE of the fastest count as alike and the one with
+    fewer requests outstanding goes first. Pure greed would send everything to whichever replica
+    measured a hair faster, and a recovered replica would never get traffic to prove itself again."""
+    ordered = sorted(cands, key=lambda c: (not c.fits, c.total_ms))
+    if not ordered:
+        return ordered
+    best = ordered[0]
+    alike = [c for c in ordered if c.fits == best.fits and c.total_ms <= best.total_ms * _ALIKE]
+    alike.sort(key=lambda c: c.load)  # stable: file order among equals
+    return alike + [c for c in ordered if c not in alike]
+
+
+def _down_last(cands: list[Candidate]) -> tuple[Candidate, ...]:
+    # A backend known to be down or saturated stays in the plan, last: better a try than a certain failure.
+    return tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
+
+
+def _budget_text(ask: Ask) -> str:
+    parts = [f"budget {ask.budget_ms:g} ms"] if ask.budget_ms is not None else []
+    if ask.ttft_slo_ms is not None:
+        parts.append(f"first token within {ask.ttft_slo_ms:g} ms")
+    return " and ".join(parts)
+
+
+def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
+    by_cost = sorted(tiers, key=lambda t: t.cost)  # stable: equal prices keep the file's order
+    d = ask.difficulty
+    capable = {t.name for t in by_cost if d is None or d <= t.max_difficulty}
+    reasons: list[str] = []
+    if not capable and by_cost:
+        top = max(by_cost, key=lambda t: t.max_difficulty)
+        capable = {top.name}
+        reasons.append(
+            f"difficulty {d:.2f} is above every tier's max_difficulty; {top.name} is the most trusted"
+        )
+    cands = {t.name: _rank([_candidate(t, b, ask, t.name in capable) for b in t.backends]) for t in by_cost}
+    for t in by_cost:
+        if t.name not in capable:
+            reasons.append(f"{t.name}: difficulty {d:.2f} > max_difficulty {t.max_difficulty:g}")
+
+    budgeted = ask.budget_ms is not None or ask.ttft_slo_ms is not None
+    primary = next((t for t in by_cost if t.name in capable and cands[t.name][0].fits), None)
+    if primary is not None:
+        reason = "cheapest_capable_in_budget" if budgeted else "cheapest_capable"
+        best = cands[primary.name][0]
+        within = f", expected {best.total_ms:g} ms within {_budget_text(ask)}" if budgeted else ""
+        reasons.append(f"{primary.name}: cheapest capable tier{within}")
+    else:
+        misses = "; ".join(
+            f"{c.tier}: expected {c.total_ms:g} ms (first token {c.ttft_ms:g} ms)"
+            for c in (cands[t.name][0] for t in by_cost if t.name in capable)
+        )
+        if ask.on_miss == "reject":
+            raise BudgetUnmeetable(f"No capable tier is expected to meet the {_budget_text(ask)}: {misses}.")
+        pool = [c for t in by_cost if ask.on_miss == "fastest" or t.name in capable for c in cands[t.name]]
+        fastest = min(pool, key=lambda c: c.total_ms)
+        primary = next(t for t in by_cost if t.name == fastest.tier)
+        reason = f"budget_miss_{ask.on_miss}"
+        how = ask.on_miss.replace("_", " ")
+        reasons.append(
+            f"no capable tier fits the {_budget_text(ask)} ({misses}); {primary.name} is the {how}"
+        )
+        cands[primary.name] = [fastest] + [c for c in cands[primary.name] if c is not fastest]
+
+    order = list(cands[primary.name])
+    order += [c for t in by_cost if t.name in capable and t is not primary for c in cands[t.name]]
+    if ask.degrade:
+        weaker = sorted(
+            (t for t in by_cost if t.name not in capable and t is not primary),
+            key=lambda t: -t.max_difficulty,
+        )
+        order += [c for t in weaker for c in cands[t.name]]
+    return Plan(_down_last(order), reason, tuple(reasons), d)
+
+
+def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:
+    """A route to one tier: its backends, the least loaded first (file order breaks ties)."""
+    ask = Ask(difficulty=None, output_tokens=output_tokens)
+    cands = _down_last(_rank([_candidate(tier, b, ask, True) for b in tier.backends]))
+    what = f"model {route_model}" if route_model else f"tier {tier.name}"
+    return Plan(cands, "pinned", (f"the route names {what}",))
+
+
+def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> Plan:
+    """The plan's chosen tier, then exactly the tiers a route lists as its fallback, in that order."""
+    if not plan.candidates:
+        return plan
+    chosen = plan.tier
+    known = {(c.tier, c.backend): c for c in plan.candidates}
+    cands = [c for c in plan.candidates if c.tier == chosen]
+    for name in order:
+        if name == chosen or name not in views:
+            continue
+        for b in views[name].backends:
+            cands.append(
+                known.get((name, b.name))
+                or Candidate(
+                    name, b.name, round(b.ttft_s * 1000, 1), round(b.ttft_s * 1000, 1), True, True, b.healthy
+                )
+            )
+    reasons = (*plan.reasons, f"fallback order set by the route: {' → '.join([chosen, *order])}")
+    return Plan(_down_last(cands), plan.reason, reasons, plan.difficulty)

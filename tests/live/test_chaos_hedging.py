@@ -1,0 +1,185 @@
+"""Chaos with default settings: a replica is killed, then hangs, then wakes, under load.
+
+One self-hosted tier (two vLLM-like fakes with zero prices; no hedge, retry, breaker, health or
+timeout settings anywhere: everything at its default; only the replicas' latency priors say how fast
+they are, so that A, once its ejection ends, is ranked alike with B again) serves steady plain and
+streamed load from a few client threads. Replica A is killed (connections refused, open ones
+dropped), which ejects it; then it listens again but never answers (a hung process: its health
+checks still pass), so the breaker's probe when the ejection ends hangs; then it answers again.
+Asserted: no client saw an error, hedges happened during the hang, and every answer during the hang
+came from B. The tail is printed (pytest -s), and measured properly by loadtests/bench_hedging.py
+(which also hangs a replica while it is in rotation), not asserted here.
+
+The fakes' latency is all before the first byte (`spread: false`): a killed process cuts the streams
+it was sending, which no gateway can hide (test_chaos.py counts those); here no stream is mid-body
+when A dies, so every failure the client could see is one the gateway should have hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import openai
+import pytest
+
+from gateway.testing.fake_upstream import FakeUpstream
+from tests.support import Gateway, start_gateway, stop
+
+WORKERS = 4
+BASELINE = {"mode": "slow", "delay_ms": 20, "spread": False}
+WARM_S, KILL_S, HANG_S, WAKE_S = 2.0, 2.0, 7.0, 3.0  # the kill's ejection lasts 5 s
+
+
+@dataclass
+class Outcome:
+    start: float
+    end: float
+    backend: str | None
+    stream: bool
+    error: str | None
+
+
+@dataclass
+class Load:
+    url: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def _worker(self, i: int) -> None:
+        # The client's own timeout is the test's bound on a request the gateway failed to rescue.
+        client = openai.OpenAI(base_url=self.url, api_key="x", max_retries=0, timeout=10)
+        n = 0
+        while not self.stop.is_set():
+            stream = (n + i) % 2 == 0
+            n += 1
+            backend, error = None, None
+            t0 = time.monotonic()
+            try:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="local", messages=[{"role": "user", "content": "hi"}], stream=stream
+                )
+                backend = raw.headers.get("x-gateway-backend")
+                body = raw.parse()
+                if stream:
+                    text = "".join(c.choices[0].delta.content or "" for c in body if c.choices)  # type: ignore[union-attr]
+                    assert text, "empty stream"
+            except Exception as exc:
+                error = type(exc).__name__
+            self.outcomes.append(Outcome(t0, time.monotonic(), backend, stream, error))
+
+    def start(self) -> None:
+        self.threads = [threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(WORKERS)]
+        for t in self.threads:
+            t.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def started(self, t0: float, t1: float) -> list[Outcome]:
+        return [o for o in self.outcomes if t0 <= o.start < t1]
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[dict[str, FakeUpstream]]:
+    ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
+    for f in ups.values():
+        f.start_in_thread()
+        f.set(**BASELINE)
+    yield ups
+    for f in ups.values():
+        f.stop_thread()
+
+
+@pytest.fixture(scope="module")
+def gw(replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    a, b = replicas["a"], replicas["b"]
+    routes = f"""
+version: 1
+default_tier: local
+tiers:
+  local:
+    backends:
+      - {{name: rep-a, kind: vllm, base_url: "{a.base_url}", model: m, ttft_ms: 20, tpot_ms: 1}}
+      - {{name: rep-b, kind: vllm, base_url: "{b.base_url}", model: m, ttft_ms: 20, tpot_ms: 1}}
+routes:
+  - {{model: local, tier: local}}
+"""
+    g = start_gateway(tmp_path_factory.mktemp("chaos-hedging"), routes)
+    yield g
+    stop(g.proc)
+
+
+def hedges(gw: Gateway) -> dict[tuple[str, str], float]:
+    text = httpx.get(gw.url + "/metrics", timeout=5).text
+    pattern = r'^gateway_hedges_total\{backend="([^"]+)",result="([^"]+)",tier="local"\} (\S+)$'
+    return {(m[1], m[2]): float(m[3]) for m in re.finditer(pattern, text, re.M)}
+
+
+def tail(outcomes: list[Outcome]) -> dict[str, float]:
+    ms = sorted((o.end - o.start) * 1000 for o in outcomes)
+    if not ms:
+        return {}
+    return {"p50_ms": round(ms[len(ms) // 2], 1), "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
+            "max_ms": round(ms[-1], 1)}  # fmt: skip
+
+
+def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: dict[str, FakeUpstream]) -> None:
+    a = replicas["a"]
+    load = Load(gw.v1)
+    load.start()
+    try:
+        time.sleep(WARM_S)  # both replicas serve; the tails are learnt
+        t_kill = time.monotonic()
+        a.refuse()
+        time.sleep(KILL_S)
+        t_hang = time.monotonic()
+        before_hang = hedges(gw)
+        a.set(mode="hang")
+        a.accept()
+        time.sleep(HANG_S)
+        t_wake = time.monotonic()
+        a.set(**BASELINE)
+        in_hang = {k: v - before_hang.get(k, 0.0) for k, v in hedges(gw).items()}
+        time.sleep(WAKE_S)
+    finally:
+        load.finish()
+    counted = hedges(gw)
+    phases = {
+        "warm": load.started(0, t_kill),
+        "kill": load.started(t_kill, t_hang),
+        "hang": load.started(t_hang, t_wake),
+        "wake": load.started(t_wake, float("inf")),
+    }
+    report = {
+        name: {
+            "requests": len(outs),
+            "errors": sum(1 for o in outs if o.error),
+            "by_backend": {b: sum(1 for o in outs if o.backend == b) for b in ("rep-a", "rep-b")},
+            **tail(outs),
+        }
+        for name, outs in phases.items()
+    }
+    shown = {"/".join(k): v for k, v in counted.items() if v}
+    hang_hedges = {"/".join(k): v for k, v in in_hang.items() if v}
+    print("\nCHAOS-HEDGING " + json.dumps({"phases": report, "hedges": shown, "in_hang": hang_hedges}))
+
+    errors = [o for o in load.outcomes if o.error]
+    assert not errors, errors[:5]
+    assert report["warm"]["by_backend"]["rep-a"] > 0  # A took its share before the faults
+    # Hedges happened during the hang: A hung on requests it accepted, and B answered them first.
+    assert in_hang[("rep-a", "won")] > 0, (in_hang, counted)
+    # Every answer during the hang came from the healthy replica (A answered none; none was lost).
+    hang = phases["hang"]
+    assert len(hang) > 20
+    assert all(o.backend == "rep-b" for o in hang if o.end < t_wake), [
+        o for o in hang if o.backend != "rep-b"
+    ]

@@ -1,0 +1,75 @@
+"""`gateway check` and `gateway serve` on good and bad routes files, run as the operator runs them
+(the loader's own messages, in process: tests/unit/rules/test_rules.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.unit.rules.test_rules import GOOD, write
+
+
+def test_check_command(tmp_path: Path) -> None:
+    good = subprocess.run(
+        [sys.executable, "-m", "gateway", "check", str(write(tmp_path, GOOD))], capture_output=True, text=True
+    )
+    assert good.returncode == 0 and "ok" in good.stdout
+    bad = write(tmp_path, GOOD.replace("default_tier: small", "default_tier: tiny"))
+    out = subprocess.run([sys.executable, "-m", "gateway", "check", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"{bad}:2: default_tier: unknown tier 'tiny'" in out.stderr
+
+
+def test_serve_names_a_missing_key_and_exits(tmp_path: Path) -> None:
+    routes = write(tmp_path, GOOD)
+    env = {k: v for k, v in os.environ.items() if k != "EXAMPLE_KEY"}
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(routes), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 1
+    assert "backend 'hosted': environment variable EXAMPLE_KEY is not set" in out.stderr
+    assert "Traceback" not in out.stderr
+    bad_model = write(
+        tmp_path,
+        GOOD.replace("        kind: llamacpp\n", "        kind: llamacpp\n        path: /nope.gguf\n"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(bad_model), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "EXAMPLE_KEY": "k"},
+    )
+    assert out.returncode == 1
+    assert "backend 'local': model file /nope.gguf does not exist" in out.stderr
+
+
+def test_serve_refuses_a_bad_file(tmp_path: Path) -> None:
+    bad = write(tmp_path, GOOD.replace("version: 1", "version: 2"))
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--routes", str(bad), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert ":1: version:" in out.stderr
+
+
+def test_check_lists_schema_and_cross_check_problems_in_one_pass(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        GOOD.replace("default_tier: small", "default_tier: tiny").replace(
+            "input_per_mtok: 2.5", "input_per_mtok: -1"
+        ),
+    )
+    out = subprocess.run([sys.executable, "-m", "gateway", "check", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"{bad}:2: default_tier: unknown tier 'tiny'" in out.stderr  # a cross-check
+    assert "input_per_mtok" in out.stderr  # a schema error, in the same run

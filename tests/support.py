@@ -1,0 +1,135 @@
+"""What the test modules share: where things are, and real servers on 127.0.0.1 (the gateway as a
+subprocess, redis-server, the routes file the session's gateway serves). Fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.testing.fake_upstream import FakeUpstream
+from gateway.testing.processes import free_port, serve_gateway, stop
+
+__all__ = [
+    "ARENA",
+    "DATA",
+    "FAKE_KEY",
+    "PROMPT_MARKER",
+    "RB",
+    "REDIS_PASSWORD",
+    "REPO",
+    "Gateway",
+    "full_routes",
+    "needs_data",
+    "start_gateway",
+    "start_redis",
+    "stop",
+    "system_tool",
+]
+
+REPO = Path(__file__).resolve().parent.parent  # the repository's root
+DATA = REPO.parent / "shared" / "data"
+RB = DATA / "routerbench0shot_subset_arc_mbpp_winogrande_11models.csv.gz"
+ARENA = DATA / "arenabench_v1_gpt4_single_scores_15models.csv.gz"
+needs_data = pytest.mark.skipif(not RB.exists(), reason="needs ../shared/data (present in CI)")
+
+FAKE_KEY = "sk-test-SECRET-4f9c2d"  # must never show up in logs or responses
+PROMPT_MARKER = "PROMPT-MARKER-71c3"  # must never show up in logs
+
+
+@dataclass
+class Gateway:
+    url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+
+def system_tool(name: str, package: str) -> str:
+    """A Debian-packaged program the test runs for real: skipped on a workstation without it, a
+    failure in CI, where deploy/dev.sh test installs it."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: deploy/dev.sh test installs Debian's {package}")
+        pytest.skip(f"{name} is not installed (apt-get install {package})")
+    return found
+
+
+def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
+    path = tmp / "routes.yaml"
+    path.write_text(routes)
+    log = tmp / "gateway.log"
+    with log.open("wb") as out:
+        proc, url = serve_gateway(path, log=out, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="info", **env)
+    return Gateway(url, log, proc)
+
+
+REDIS_PASSWORD = "r3dis-s3cret-7f1a"  # must never show up in logs or metrics
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's redis-server on a free loopback port, with a password, once it answers."""
+    server = system_tool("redis-server", "redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--requirepass", REDIS_PASSWORD, "--dir", str(tmp)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        probe = subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", REDIS_PASSWORD, "--no-auth-warning", "ping"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.stdout.strip() == "PONG":
+            return proc, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+
+
+def full_routes(fakes: dict[str, FakeUpstream], llama_url: str) -> str:
+    return f"""
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends:
+      - {{name: smollm2, kind: llamacpp, model: SmolLM2-135M-Instruct, n_ctx: 1024, queue_size: 4}}
+  medium:
+    price: {{input_per_mtok: 0.2, output_per_mtok: 0.2}}
+    backends:
+      - {{name: llama-peer, kind: openai, base_url: "{llama_url}", model: smollm2-peer}}
+  large:
+    price: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+    backends:
+      - {{name: fake-large, kind: openai, base_url: "{fakes["large"].base_url}", model: fake-large,
+          api_key_env: FAKE_LARGE_KEY}}
+  flaky:
+    backends:
+      - {{name: fake-flaky, kind: openai, base_url: "{fakes["flaky"].base_url}", model: fake-flaky}}
+      - {{name: fake-spare, kind: openai, base_url: "{fakes["spare"].base_url}", model: fake-spare}}
+  broken:
+    backends:
+      - {{name: fake-broken, kind: openai, base_url: "{fakes["broken"].base_url}", model: fake-broken}}
+routes:
+  - {{model: auto, policy: auto}}
+  - {{model: small, tier: small}}
+  - {{model: medium, tier: medium}}
+  - {{model: large, tier: large}}
+  - {{model: flaky, tier: flaky}}
+  - {{model: broken, tier: broken}}
+"""

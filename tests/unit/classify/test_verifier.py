@@ -1,0 +1,276 @@
+"""The cascade verifier: answer reading by tables, its features on crafted drafts, the directions its
+confidence must move in, graceful degradation and its weights file (its quality floors on held-out
+data: tests/offline/test_verifier_quality.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.classify import checks
+from gateway.classify.draft import agreement, draft_of, drafts_of, logprob_features
+from gateway.classify.verifier import Draft, Verifier, default_verifier, load_verifier
+from gateway.errors import ConfigError
+from gateway.protocol import RequestView, chat_view
+
+MC = "Which of these is a fruit?\nA) table\nB) banana\nC) drill\nAnswer with the letter only."
+ARITH = "What is 17 + 26? Answer with the number only."
+CODE = "Write a python function to reverse a string."
+FREE = "What is the capital of France?"
+SURE = (-0.01,) * 4
+UNSURE = (-0.01, -2.5, -1.8, -3.0)
+
+
+def view(text: str) -> RequestView:
+    return chat_view({"model": "auto", "messages": [{"role": "user", "content": text}]}, 0)
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    return default_verifier()
+
+
+# ---- reading questions and answers ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "options", "numeric", "code", "only"),
+    [
+        (MC, "ABC", False, False, True),
+        (ARITH, "", True, False, True),
+        (CODE, "", False, True, False),
+        (FREE, "", False, False, False),
+        ("How many legs does a spider have?", "", True, False, False),
+        ("What is 12 - 5?", "", True, False, False),
+        ("What happened on 2024-01-02?", "", False, False, False),  # a date, not a sum
+        ("How long should I boil an egg?", "", False, False, False),  # prose answers are fine
+        # few-shot: the last list of options is the question's
+        ("Q1\nA) x\nB) y\nC) z\nD) w\nAnswer: B\n\nQ2\nA) p\nB) q\nAnswer:", "AB", False, False, False),
+    ],
+)
+def test_expectation(question: str, options: str, numeric: bool, code: bool, only: bool) -> None:
+    e = checks.expectation(view(question))
+    assert ("".join(e.options), e.numeric, e.code, e.only) == (options, numeric, code, only)
+
+
+@pytest.mark.parametrize(
+    ("question", "draft", "answer"),
+    [
+        (MC, "B", "B"),
+        (MC, "B) banana", "B"),
+        (MC, "(B)", "B"),
+        (MC, "banana", "B"),
+        (MC, "The answer is C.", "C"),
+        (MC, "A) table\n\nThe correct answer is B) banana", "B"),  # its last word counts
+        (MC, "G", "G"),  # not an option: reported, so it can count as no answer
+        (MC, "I like fruit.", None),
+        (ARITH, "43", "43"),
+        (ARITH, "17 + 26 = 43", "43"),
+        (ARITH, "The answer is 43. Because 17 + 26 is 43.", "43"),
+        (ARITH, "1,043", "1043"),
+        (ARITH, "43.0", "43"),
+        (ARITH, "forty-three", "43"),
+        (ARITH, "No idea.", None),
+        ("How many legs does a spider have?", "Eight.", "8"),
+        (FREE, "Paris.", "paris"),
+        (FREE, "The answer is: Paris", "paris"),
+        (CODE, "```python\ndef f(s):\n    return s[::-1]\n```", None),
+    ],
+)
+def test_final_answer(question: str, draft: str, answer: str | None) -> None:
+    assert checks.final_answer(draft, checks.expectation(view(question))) == answer
+
+
+@pytest.mark.parametrize(
+    ("question", "draft", "feature", "value"),
+    [
+        (FREE, "I'm sorry, but I can't help with that.", "refusal", 1.0),
+        (FREE, "As an AI language model, I cannot browse.", "refusal", 1.0),
+        (FREE, "Paris.", "refusal", 0.0),
+        (ARITH, "I think it might be 43.", "hedging", 1.0),
+        (ARITH, "43", "hedging", 0.0),
+        (MC, "I like fruit.", "missing_answer", 1.0),
+        (MC, "G", "missing_answer", 1.0),
+        (MC, "B", "missing_answer", 0.0),
+        (ARITH, "No idea.", "missing_answer", 1.0),
+        (CODE, "Just use slicing.", "missing_answer", 1.0),
+        (CODE, "```python\ndef f(s):\n    return s[::-1]\n```", "missing_answer", 0.0),
+        (FREE, "   ", "missing_answer", 1.0),
+        (CODE, "```python\ndef f(s):\n    return s[::-1]\n```", "code_broken", 0.0),
+        (CODE, "```python\ndef f(s):\n    return reversed(s", "code_broken", 1.0),  # cut off
+        (FREE, "the cat sat on the mat. " * 10, "repetition", 0.89),
+        (FREE, "Paris is the capital of France, on the Seine.", "repetition", 0.0),
+    ],
+)
+def test_text_features(verifier: Verifier, question: str, draft: str, feature: str, value: float) -> None:
+    _, x = verifier.features(view(question), [Draft(draft)], None)
+    assert x[feature] == pytest.approx(value, abs=0.05)
+
+
+def test_logprob_features_are_length_fair() -> None:
+    short, long = logprob_features((-0.1, -0.2)), logprob_features((-0.1, -0.2) * 50)
+    assert short is not None and long is not None
+    assert short["lp_mean"] == pytest.approx(long["lp_mean"])  # a sum would punish the long one
+    assert logprob_features(None) is None and logprob_features(()) is None
+    clipped = logprob_features((-1e9,))
+    assert clipped is not None and clipped["lp_min"] == -20.0  # one near-impossible token is bounded
+
+
+def test_agreement_by_answer_and_by_words() -> None:
+    expect = checks.expectation(view(ARITH))
+    drafts = [Draft("43"), Draft("17 + 26 = 43"), Draft("42")]
+    found = [checks.final_answer(d.content, expect) for d in drafts]
+    assert agreement(drafts, found) == 0.5
+    assert agreement(drafts[:1], found[:1]) is None
+    free = [Draft("a long essay about rivers " * 5), Draft("a long essay about rivers " * 5)]
+    assert agreement(free, [None, None]) == 1.0
+
+
+# ---- the directions confidence must move in (the shipped weights) ----------------------------------
+def conf(v: Verifier, question: str, *drafts: Draft, difficulty: float | None = 0.5) -> float:
+    c = v.confidence(view(question), drafts, difficulty)
+    assert 0.0 <= c <= 1.0
+    return c
+
+
+@pytest.mark.parametrize("logprobs", [None, SURE])
+def test_agreeing_samples_beat_disagreeing_ones(verifier: Verifier, logprobs: Any) -> None:
+    agree = [Draft("43", "stop", logprobs)] * 3
+    disagree = [Draft("43", "stop", logprobs), Draft("41", "stop", logprobs), Draft("53", "stop", logprobs)]
+    assert conf(verifier, ARITH, *agree) > conf(verifier, ARITH, *disagree)
+
+
+def test_what_lowers_confidence(verifier: Verifier) -> None:
+    base = conf(verifier, ARITH, Draft("43", "stop"))
+    assert conf(verifier, ARITH, Draft("43", "length")) < base
+    assert conf(verifier, ARITH, Draft("I'm sorry, I can't help with that.", "stop")) < base
+    assert conf(verifier, ARITH, Draft("I think it is 43.", "stop")) < base
+    assert conf(verifier, ARITH, Draft("No idea.", "stop")) < base
+    assert conf(verifier, ARITH, Draft("43", "stop", UNSURE)) < conf(
+        verifier, ARITH, Draft("43", "stop", SURE)
+    )
+    assert conf(verifier, ARITH, Draft("43"), difficulty=0.9) < conf(
+        verifier, ARITH, Draft("43"), difficulty=0.1
+    )
+
+
+def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
+    head, x = verifier.features(view(ARITH), [Draft("43")], None)
+    assert head == "text" and not {"lp_mean", "lp_q10", "lp_min", "agree", "difficulty"} & set(x)
+    head, x = verifier.features(view(ARITH), [Draft("43", logprobs=())], 0.3)
+    assert head == "text" and "difficulty" in x
+    head, x = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)], None)
+    assert head == "logprobs" and "agree" not in x
+    head, _ = verifier.features(view(ARITH), [Draft("43")] * 3, None)
+    assert head == "samples"
+    head, _ = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None)
+    assert head == "logprobs+samples"
+    head, x = verifier.features(view(ARITH), [Draft("43", logprobs=(float("nan"), -0.1))], float("nan"))
+    assert head == "text" and "difficulty" not in x  # garbage in counts as absent
+    with pytest.raises(ValueError, match="at least one draft"):
+        verifier.confidence(view(ARITH), [], None)
+
+
+def test_explain_lists_inputs_and_the_verdict(verifier: Verifier) -> None:
+    out = verifier.explain(view(ARITH), [Draft("43", "stop", SURE), Draft("43")], 0.4)
+    assert {"text", "logit", "confidence", "lp_mean", "agree", "difficulty", "refusal"} <= set(out)
+    assert out["confidence"] == verifier.confidence(
+        view(ARITH), [Draft("43", "stop", SURE), Draft("43")], 0.4
+    )
+
+
+def test_best_draft_is_the_majority_answer(verifier: Verifier) -> None:
+    drafts = [Draft("41"), Draft("The answer is 43."), Draft("43")]
+    assert verifier.best(view(ARITH), drafts) == 1
+    assert verifier.best(view(ARITH), drafts[:1]) == 0
+
+
+def test_a_missing_live_model_falls_back_to_one_that_needs_less(verifier: Verifier) -> None:
+    text_only = Verifier("t", {"text": verifier.heads["text"]})
+    assert text_only.verdict(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None).head == "text"
+
+
+# ---- the weights file ------------------------------------------------------------------------------
+def test_shipped_weights_round_trip(tmp_path: Path, verifier: Verifier) -> None:
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(verifier.to_json()))
+    assert load_verifier(path) == verifier
+    assert set(verifier.heads) == {"text", "logprobs", "samples", "logprobs+samples"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "cannot read"),
+        (json.dumps({"format": "other"}), "not a gateway-verifier-v1"),
+        (json.dumps({"format": "gateway-verifier-v1", "heads": {"text": {"bias": "x"}}}), "malformed"),
+        (json.dumps({"format": "gateway-verifier-v1", "heads": {}}), "needs a `text` model"),
+        (
+            json.dumps(
+                {"format": "gateway-verifier-v1", "heads": {"text": {"bias": 0, "weights": {"lp_mean": 1}}}}
+            ),
+            "cannot read lp_mean",
+        ),
+        (
+            json.dumps(
+                {
+                    "format": "gateway-verifier-v1",
+                    "heads": {"text": {"bias": 0, "weights": {}}, "magic": {"bias": 0, "weights": {}}},
+                }
+            ),
+            "unknown verifier model 'magic'",
+        ),
+    ],
+)
+def test_bad_weights_are_config_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "v.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_verifier(path)
+    with pytest.raises(ConfigError):
+        load_verifier(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    ("obj", "draft"),
+    [
+        (
+            {
+                "content": "43",
+                "finish_reason": "stop",
+                "logprobs": [{"token": "4", "logprob": -0.1}, {"token": "3", "logprob": -0.2}],
+            },
+            Draft("43", "stop", (-0.1, -0.2)),
+        ),
+        ({"content": "43"}, Draft("43")),
+        (
+            {
+                "message": {"role": "assistant", "content": "hi"},
+                "finish_reason": "length",
+                "logprobs": {"content": [{"token": "hi", "logprob": -1.0}]},
+            },
+            Draft("hi", "length", (-1.0,)),
+        ),
+        ({"message": {"role": "assistant", "content": None}, "logprobs": None}, Draft("")),
+        ({"text": "x", "logprobs": {"token_logprobs": [-0.5]}}, Draft("x", None, (-0.5,))),
+    ],
+)
+def test_draft_of_reads_replay_and_openai_shapes(obj: dict[str, Any], draft: Draft) -> None:
+    assert draft_of(obj) == draft
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [[], {"content": 3}, {"content": "x", "logprobs": [{"logprob": "a"}]}, {"content": "x", "logprobs": 1}],
+)
+def test_draft_of_refuses_what_is_not_a_draft(obj: Any) -> None:
+    with pytest.raises(ValueError, match=r"draft|logprob"):
+        draft_of(obj)
+
+
+def test_a_replay_draft_may_be_a_list() -> None:
+    assert drafts_of({"content": "a"}) == (Draft("a"),)
+    assert drafts_of([{"content": "a"}, {"content": "b"}]) == (Draft("a"), Draft("b"))
+    with pytest.raises(ValueError, match="empty"):
+        drafts_of([])

@@ -1,0 +1,203 @@
+"""The candidate walk itself (dispatch/walk.py), driven directly: the order it tries candidates in,
+what moves it on and what stops it, the deadline it runs under, the error it ends with, and the
+in-flight slots and bills it keeps. The planner, guard and recorder around it are the real ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.backends.base import Reply
+from gateway.dispatch.walk import PLAIN, STREAMED, Walk, exhausted
+from gateway.errors import (
+    InvalidRequest,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.observability.cost import Bill
+from gateway.observability.trace import Spent, Trace
+from gateway.protocol import Usage
+from gateway.testing.fake_backend import FakeBackend, Step
+from gateway.testing.harness import Harness, chat_call
+
+ROUTES = """
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends:
+      - {name: a, kind: openai, base_url: "http://a.invalid/v1", model: m}
+      - {name: b, kind: openai, base_url: "http://b.invalid/v1", model: m}
+  large:
+    price: {input_per_mtok: 1.0, output_per_mtok: 2.0}
+    backends:
+      - {name: c, kind: openai, base_url: "http://c.invalid/v1", model: big}
+retry: {attempts: 1}
+breaker: {consecutive_failures: 1}
+routes:
+  - {model: small, tier: small, fallback: [large]}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def walk_of(
+    h: Harness, clock: Clock, *, deadline_s: float = 10.0, stream: bool = False, **call: object
+) -> Walk:
+    c = chat_call("small", stream=stream)
+    for k, v in call.items():
+        setattr(c, k, v)
+    decision = h.dispatcher.decide(c.view)
+    return Walk(
+        h.snapshot,
+        h.dispatcher.flight,
+        h.dispatcher.recorder,
+        clock,
+        decision,
+        c,
+        Trace("small"),
+        clock() + deadline_s,
+    )
+
+
+def setup() -> tuple[Harness, Clock, FakeBackend, FakeBackend, FakeBackend]:
+    clock = Clock()
+    h = Harness.build(ROUTES, {n: FakeBackend(n) for n in "abc"}, clock=clock)
+    a, b, c = h.backends.values()
+    return h, clock, a, b, c
+
+
+def test_candidates_follow_the_plan_and_a_breaker_keeps_a_backend_for_last() -> None:
+    h, clock, *_ = setup()
+    walk = walk_of(h, clock)
+    assert [(b.name, t) for b, t in walk.candidates(walk.decision.plan)] == [
+        ("a", "small"),
+        ("b", "small"),
+        ("c", "large"),
+    ]
+    h.snapshot.guard.breakers.failure("a", clock())  # one failure ejects (consecutive_failures: 1)
+    assert [b.name for b, _ in walk.candidates(walk.decision.plan)] == ["b", "c", "a"]
+
+
+def test_a_request_only_a_native_backend_serves_keeps_only_those() -> None:
+    h, clock, _, _, c = setup()
+    walk = walk_of(h, clock, needs="the 'web_search' tool")
+    with pytest.raises(InvalidRequest, match="web_search"):
+        walk.candidates(walk.decision.plan)
+    c.responses = True  # what `responses: true` on its spec makes of a backend
+    assert [b.name for b, _ in walk.candidates(walk.decision.plan)] == ["c"]
+
+
+async def test_retryable_failures_move_on_and_the_first_answer_wins() -> None:
+    h, clock, a, b, c = setup()
+    a.script(Step.fail(UpstreamUnavailable("a is full", code="queue_full")))
+    walk = walk_of(h, clock)
+    answer = await walk.run(walk.candidates(walk.decision.plan), PLAIN)
+    assert (answer.backend.name, answer.tier) == ("b", "small")
+    assert [len(x.calls) for x in (a, b, c)] == [1, 1, 0]
+    assert (walk.trace.tier, walk.trace.backend) == ("small", "b")
+    assert walk.trace.usage is not None and walk.trace.usage.completion_tokens == 2
+
+
+async def test_a_failure_no_other_candidate_can_mend_stops_the_walk() -> None:
+    h, clock, a, b, _ = setup()
+    a.script(Step.fail(UpstreamRejected("context too long", code="upstream_rejected")))
+    walk = walk_of(h, clock)
+    with pytest.raises(UpstreamRejected):
+        await walk.run(walk.candidates(walk.decision.plan), PLAIN)
+    assert not b.calls
+
+
+async def test_a_passed_deadline_tries_nothing_and_is_a_timeout() -> None:
+    h, clock, a, *_ = setup()
+    walk = walk_of(h, clock, deadline_s=0.0)
+    with pytest.raises(UpstreamTimeout, match="deadline"):
+        await walk.run(walk.candidates(walk.decision.plan), PLAIN)
+    assert not a.calls
+
+
+async def test_a_shorter_deadline_holds_for_one_run_only() -> None:
+    h, clock, *_ = setup()
+    walk = walk_of(h, clock, deadline_s=10.0)
+    request_deadline = walk.deadline
+    pairs = walk.candidates(walk.decision.plan)
+    with pytest.raises(UpstreamTimeout):
+        await walk.run(pairs, PLAIN, deadline=clock() - 1)  # a draft's own deadline, already passed
+    assert walk.deadline == request_deadline
+    assert (await walk.run(pairs, PLAIN)).backend.name == "a"  # the request's own deadline still holds
+
+
+async def test_a_plain_attempt_gives_its_slot_back_and_a_stream_keeps_it() -> None:
+    h, clock, *_ = setup()
+    walk = walk_of(h, clock)
+    await walk.run(walk.candidates(walk.decision.plan), PLAIN)
+    assert h.dispatcher.in_flight("a") == 0
+    walk = walk_of(h, clock, stream=True)
+    opened = await walk.run(walk.candidates(walk.decision.plan), STREAMED)
+    assert opened.result.first.startswith(b"data: ")
+    assert h.dispatcher.in_flight("a") == 1  # until the relay has the stream's end
+    assert opened.result.slot is not None
+    opened.result.slot.release()
+    assert h.dispatcher.in_flight("a") == 0
+
+
+async def test_a_stream_that_fails_before_its_first_chunk_moves_on() -> None:
+    h, clock, a, *_ = setup()
+    a.script(Step.fail(UpstreamError("a broke", code="upstream_error")))
+    walk = walk_of(h, clock, stream=True)
+    opened = await walk.run(walk.candidates(walk.decision.plan), STREAMED)
+    assert opened.backend.name == "b"
+    assert h.dispatcher.in_flight("a") == 0
+
+
+async def test_an_answer_in_hand_replays_as_a_stream_without_a_slot() -> None:
+    h, clock, *_ = setup()
+    walk = walk_of(h, clock, stream=True)
+    reply = Reply(b'{"id":"x","choices":[{"index":0,"message":{"content":"hi"},"finish_reason":"stop"}]}')
+    assert PLAIN.of_reply(walk, reply) is reply
+    opened = STREAMED.of_reply(walk, reply)
+    assert opened.slot is None  # nothing upstream is held open for it
+    rest = [chunk async for chunk in opened.rest]
+    assert b'"role":"assistant"' in opened.first and rest[-1] == b"data: [DONE]\n\n"
+    assert b'"content":"hi"' in rest[0]
+
+
+def test_the_bill_adds_what_a_rejected_draft_cost() -> None:
+    h, clock, *_ = setup()
+    walk = walk_of(h, clock)
+    usage = Usage(prompt_tokens=1_000_000, completion_tokens=0)
+    assert walk.bill("large", usage).cost_usd == pytest.approx(1.0)
+    assert walk.bill("large", usage).elsewhere_usd == 0.0
+    walk.trace.draft = Spent("small", "a", usage, Bill(0.25, 0.0))
+    assert walk.bill("large", usage).elsewhere_usd == pytest.approx(0.25)
+
+
+def a() -> FakeBackend:
+    return FakeBackend("a")
+
+
+def test_exhausted_names_every_backend_and_picks_the_status() -> None:
+    b = FakeBackend("b")
+    assert exhausted("r", []).code == "no_backend"
+    one = UpstreamError("boom", code="upstream_error")
+    assert exhausted("r", [(a(), one)]) is one
+    timeouts = exhausted("r", [(a(), UpstreamTimeout("t1")), (b, UpstreamTimeout("t2"))])
+    assert isinstance(timeouts, UpstreamTimeout) and timeouts.code == "all_backends_timed_out"
+    assert "a: t1" in timeouts.message and "b: t2" in timeouts.message
+    full = exhausted(
+        "r",
+        [
+            (a(), UpstreamUnavailable("full", headers={"retry-after": "9"})),
+            (b, UpstreamUnavailable("full", headers={"retry-after": "2"})),
+        ],
+    )
+    assert isinstance(full, UpstreamUnavailable) and full.headers["retry-after"] == "2"
+    mixed = exhausted("r", [(a(), UpstreamTimeout("t")), (b, UpstreamUnavailable("u"))])
+    assert type(mixed) is UpstreamError and mixed.code == "all_backends_failed"
