@@ -91,6 +91,26 @@ install() {
   "${PIP[@]}" install -e ".$extras"
 }
 
+# Coding-agent CLIs the end-to-end tests drive (the real ones, pinned), each installed once from npm
+# into a cache CI reuses (GATEWAY_NPM_CACHE); tests find them through GATEWAY_AGENT_CLIS.
+NPM_CLIS=${GATEWAY_NPM_CACHE:-$HOME/.cache/llm-gateway/npm}
+AGENT_CLIS=("@anthropic-ai/claude-code@2.1.328" "@openai/codex@0.169.0")
+
+install_agent_clis() {
+  [ ${#AGENT_CLIS[@]} -eq 0 ] && return 0
+  command -v npm >/dev/null || apt_install nodejs npm
+  local spec dir
+  for spec in "${AGENT_CLIS[@]}"; do
+    dir="$NPM_CLIS/${spec//\//_}"
+    [ -f "$dir/.installed" ] && continue
+    say "installing $spec from npm (once, into $dir)"
+    mkdir -p "$dir"
+    # The platform binary is an optional dependency of the package: --include=optional keeps it.
+    npm install --prefix "$dir" --no-audit --no-fund --include=optional --loglevel=error "$spec" >/dev/null
+    touch "$dir/.installed"
+  done
+}
+
 docker_running() {
   timeout 20 docker info >/dev/null 2>&1
 }
@@ -235,6 +255,8 @@ case "$cmd" in
     ;;
   test)
     install --test
+    install_agent_clis
+    export GATEWAY_AGENT_CLIS="$NPM_CLIS"
     # tests/live/test_container.py builds and runs the image (it skips without a daemon, fails in CI).
     docker_daemon || true
     say "ruff"

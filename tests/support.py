@@ -64,6 +64,19 @@ def system_tool(name: str, package: str) -> str:
     return found
 
 
+def agent_cli(spec: str, binary: str) -> Path:
+    """A coding agent's real CLI, pinned (`spec`, e.g. "@openai/codex@0.169.0"), as deploy/dev.sh test
+    installs it from npm into its cache: a failure there, skipped on a workstation without it."""
+    given = os.environ.get("GATEWAY_AGENT_CLIS")
+    root = Path(given) if given else Path.home() / ".cache" / "llm-gateway" / "npm"
+    path = root / spec.replace("/", "_") / "node_modules" / ".bin" / binary
+    if not path.exists():
+        if given or os.environ.get("CI"):
+            pytest.fail(f"{spec} is not installed in {root}: deploy/dev.sh test installs it")
+        pytest.skip(f"{spec} is not installed (bash deploy/dev.sh test installs it into {root})")
+    return path
+
+
 def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
     path = tmp / "routes.yaml"
     path.write_text(routes)
