@@ -17,9 +17,12 @@ from gateway.protocol import Call
 if TYPE_CHECKING:
     import aiohttp
 
+    from gateway.protocol import Endpoint
     from gateway.rules import KindSpec
 
 __all__ = ["Backend", "Call", "Reply", "Resources"]
+
+_OPENAI = frozenset({"chat", "completions", "embeddings"})
 
 
 @dataclass(slots=True)
@@ -48,6 +51,13 @@ class Backend(ABC):
     def __init__(self, name: str, model: str) -> None:
         self.name = name
         self.model = model
+
+    def speaks(self, endpoint: Endpoint) -> bool:
+        """Does it serve this API natively? Every backend serves chat, completions and embeddings; the
+        Responses API only those with `responses: true`. Other requests reach it in chat form."""
+        if endpoint == "responses":
+            return self.responses
+        return endpoint in _OPENAI
 
     @classmethod
     @abstractmethod

@@ -117,6 +117,13 @@ class Dispatcher:
     def _strategy(self, decision: Decision) -> Strategy:
         return self._strategies[decision.plan.strategy]
 
+    @staticmethod
+    def _committed(walk: Walk, backend: Backend) -> None:
+        """What the answering backend made of the request: the hosted tools it went without."""
+        call = walk.call
+        if call.hosted and not backend.speaks(call.endpoint):
+            walk.trace.dropped_tools = call.hosted
+
     async def complete(self, call: Call, hints: Hints = _NO_HINTS, mode: Mode[Reply] = PLAIN) -> Served:
         """A whole answer; `mode` adapts it to the endpoint (PLAIN: as the backend sent it)."""
         walk = self._walk(call, hints)
@@ -126,6 +133,7 @@ class Dispatcher:
         except BaseException as exc:
             self.recorder.failed(trace, call, exc)
             raise
+        self._committed(walk, answer.backend)
         self.recorder.handed_over(call, trace)
         reply = answer.result
         if trace.log_content or trace.shadowed:
@@ -146,5 +154,6 @@ class Dispatcher:
         except BaseException as exc:
             self.recorder.failed(walk.trace, call, exc)
             raise
+        self._committed(walk, answer.backend)
         self.recorder.handed_over(call, walk.trace)
         return StreamServed(relay(walk, answer), walk.decision, answer.backend, answer.tier, walk.trace)

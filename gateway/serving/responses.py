@@ -25,6 +25,7 @@ from gateway.protocol.responses import (
     Translation,
     chat_body,
     echo,
+    hosted_tools,
     input_items,
     native_only,
     new_id,
@@ -73,13 +74,15 @@ def _call(
     native = {k: v for k, v in raw.items() if k != "previous_response_id"}
     native.update(input=items, store=False)
     view = responses_view(raw, items, size)
+    hosted = hosted_tools(req)
     needs = native_only(req, items)
     if needs:
-        return Call(view, native, received, tenant, needs=", ".join(needs))
+        return Call(view, native, received, tenant, needs=", ".join(needs), hosted=hosted)
+    # Without the built-in tools it offers: a chat backend goes without them (protocol/tools.py).
     chat = chat_body(req, items, req.model)
     # Its own view: to a backend it is a chat completion (its path, its parameters).
     as_chat = Call(chat_view(chat, size), chat, received, tenant)
-    return Call(view, native, received, tenant, chat=as_chat)
+    return Call(view, native, received, tenant, chat=as_chat, hosted=hosted)
 
 
 class ResponsesServing:
