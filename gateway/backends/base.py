@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.protocol import Call
+from gateway.protocol.tokens import TokenCount
 
 if TYPE_CHECKING:
     import aiohttp
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from gateway.protocol import Endpoint
     from gateway.rules import KindSpec
 
-__all__ = ["Backend", "Call", "Reply", "Resources"]
+__all__ = ["Backend", "Call", "Reply", "Resources", "TokenCount"]
 
 _OPENAI = frozenset({"chat", "completions", "embeddings"})
 
@@ -82,6 +83,12 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, call: Call) -> AsyncIterator[bytes]:
         """SSE bytes, ending with `data: [DONE]`."""
+
+    async def count_tokens(self, call: Call) -> TokenCount:
+        """The call's prompt in this backend's tokens. By default the estimate the request view makes
+        (protocol/tokens.py, its error documented there); a backend with its own tokenizer at hand
+        counts exactly (the embedded model)."""
+        return TokenCount(call.view.prompt_tokens, exact=False)
 
     @property
     def queued(self) -> int:

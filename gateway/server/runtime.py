@@ -45,6 +45,7 @@ from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
+from gateway.serving.tokens import TokenCounting
 from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.response_store import ANONYMOUS
@@ -115,6 +116,7 @@ class Gateway:
             on_not_stored=self.metrics.not_stored,
         )
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
         )
