@@ -81,5 +81,6 @@ class Journal:
                 answer=trace.answer_text if trace.log_content else None,
                 dropped_tools=list(trace.dropped_tools) or None,
                 max_tokens=trace.max_tokens,
+                session=call.session,
             )
         )
