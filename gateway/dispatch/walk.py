@@ -362,7 +362,8 @@ class _Streamed:
 
     def of_reply(self, walk: Walk, reply: Reply) -> Opened:
         data = _decode(reply.content)
-        chunks = as_chunks(data, walk.call.endpoint, include_usage=walk.call.include_usage)
+        call = walk.call.chat or walk.call  # a translated request's answer in hand is a chat answer
+        chunks = as_chunks(data, call.endpoint, include_usage=call.include_usage)
         return Opened(chunks[0], _replay(chunks[1:]), None, walk.trace.usage)
 
 
