@@ -87,7 +87,7 @@ class MessagesServing:
         translation = MessageTranslation(
             call.response_id,
             req.model,
-            input_tokens=call.view.prompt_tokens,
+            input_tokens=lambda: call.view.prompt_tokens,
             thinking=_shows_thinking(req),
             stop_sequences=req.stop_sequences,
         )

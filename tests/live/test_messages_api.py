@@ -266,6 +266,12 @@ def test_a_key_by_bearer_token_works_too_and_none_is_a_401(gw: Gateway) -> None:
         gw.v1 + "/messages", json={"model": "claude-x"}, headers={"anthropic-version": "2023-06-01"}
     )
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "authentication_error"
+    # The gateway's own refusals before any handler ran, in Anthropic's envelope too.
+    anthropic_client = {"x-api-key": ACME, "anthropic-version": "2023-06-01"}
+    wrong_method = httpx.get(gw.v1 + "/messages", headers=anthropic_client)
+    assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "error"
+    unknown = httpx.post(gw.v1 + "/messages/batches", json={}, headers=anthropic_client)
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     # x-api-key on the other endpoints too, in OpenAI's envelope there.
     chat = {"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]}
     assert httpx.post(gw.v1 + "/chat/completions", json=chat, headers={"x-api-key": ACME}).status_code == 200

@@ -13,6 +13,7 @@ first event ends the stream with an `error` event (Anthropic's), never a silent 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -41,13 +42,14 @@ class MessageTranslation:
         rid: str,
         model: str,
         *,
-        input_tokens: int,
+        input_tokens: Callable[[], int],
         thinking: bool,
         stop_sequences: list[str] | None,
     ) -> None:
         self.rid = rid
         self.model = model
-        self.input_tokens = input_tokens  # message_start's usage: the estimate, until the backend counts
+        # message_start's usage: the estimate (asked for only by a stream), until the backend counts
+        self._input_tokens = input_tokens
         self.thinking = thinking  # the request shows thinking: a backend's reasoning becomes blocks
         self.stop_sequences = stop_sequences
         self.final: dict[str, Any] | None = None  # the whole Message, once there is one
@@ -77,7 +79,7 @@ class MessageTranslation:
     def _start(self) -> bytes:
         self._started = True
         usage = {
-            "input_tokens": self.input_tokens,
+            "input_tokens": self._input_tokens(),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
             "output_tokens": 0,
@@ -205,7 +207,7 @@ class MessageTranslation:
         if self._usage is not None:
             usage = usage_of_chat(self._usage)
         else:  # the backend counted nothing: the input as estimated, a token per delta
-            usage = usage_of_chat({"prompt_tokens": self.input_tokens, "completion_tokens": self._deltas})
+            usage = usage_of_chat({"prompt_tokens": self._input_tokens(), "completion_tokens": self._deltas})
         delta = {"stop_reason": reason, "stop_sequence": sequence}
         out.append(frame({"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(frame({"type": "message_stop"}))

@@ -457,7 +457,7 @@ def events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 def translate(
     chunks: list[bytes], *, split: int = 0, thinking: bool = False
 ) -> list[tuple[str, dict[str, Any]]]:
-    t = MessageTranslation("msg_1", "claude", input_tokens=50, thinking=thinking, stop_sequences=None)
+    t = MessageTranslation("msg_1", "claude", input_tokens=lambda: 50, thinking=thinking, stop_sequences=None)
     raw = b"".join(chunks)
     pieces = [raw[i : i + split] for i in range(0, len(raw), split)] if split else chunks
     return events(t.started() + b"".join(t.feed(p) for p in pieces))
@@ -577,13 +577,13 @@ def test_thinking_text_and_tool_calls_stream_as_consecutive_blocks() -> None:
 def test_a_cut_answer_and_an_interleaved_or_broken_stream() -> None:
     got = translate([chunk({"content": "Hel"}), chunk({}, "length"), b"data: [DONE]\n\n"])
     assert got[-2][1]["delta"]["stop_reason"] == "max_tokens"
-    t = MessageTranslation("m", "c", input_tokens=1, thinking=False, stop_sequences=None)
+    t = MessageTranslation("m", "c", input_tokens=lambda: 1, thinking=False, stop_sequences=None)
     t.feed(chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}}]}))
     t.feed(chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "f", "arguments": ""}}]}))
     with pytest.raises(StreamInterrupted):
         t.feed(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}))
     with pytest.raises(StreamInterrupted):
-        MessageTranslation("m", "c", input_tokens=1, thinking=False, stop_sequences=None).feed(
+        MessageTranslation("m", "c", input_tokens=lambda: 1, thinking=False, stop_sequences=None).feed(
             b"data: {oops\n\n"
         )
     failed = events(t.failed(envelope(UpstreamError("boom"))))
