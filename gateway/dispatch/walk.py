@@ -19,10 +19,18 @@ import msgspec
 
 from gateway.dispatch.hedge import race
 from gateway.dispatch.timeouts import within
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    ContextOverflow,
+    GatewayError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.observability.trace import Trace
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
+from gateway.routing.context import room
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
@@ -35,6 +43,12 @@ if TYPE_CHECKING:
     from gateway.routing.plan import Plan
 
 __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
+
+# Who serves a request that needs its API natively, per API, for the 400 when a route has none.
+_NATIVE = {
+    "responses": "a backend that speaks the Responses API natively (`responses: true`)",
+    "messages": "a backend that speaks the Anthropic Messages API natively (no backend kind does yet)",
+}
 
 log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder().decode
@@ -99,6 +113,8 @@ class Walk:
         self.deadline = deadline
         # Told once the client has the whole answer (shadow judging); None for most requests.
         self.answered: Callable[[Walk], None] | None = None
+        # The answer length each backend was asked for, where its context window cut the request's.
+        self.clamps: dict[str, int] = {}
 
     def fork(self) -> Walk:
         """The same request on a second walk beside this one (a cascade's votes), with its own trace."""
@@ -113,20 +129,39 @@ class Walk:
     def candidates(self, plan: Plan) -> list[tuple[Backend, str]]:
         """The plan's backends, those the breakers let through first; the rest only as a last resort.
 
-        A request that needs the Responses API natively keeps only backends that speak it."""
+        The tool rule (protocol/tools.py): a request that needs its API served natively (`needs`)
+        keeps only backends that speak it, and is refused when there is none; one that merely offers
+        hosted tools (`hosted`) goes to such backends first, then to the others in chat form."""
         backends, breakers, now = self.snap.backends, self.snap.guard.breakers, self.clock()
         pairs = [(backends[c.backend], c.tier) for c in plan.candidates if c.backend in backends]
-        needs = self.call.needs
-        if needs is not None:
-            pairs = [p for p in pairs if p[0].responses]
-            if not pairs:
+        call = self.call
+        if call.needs is not None or call.hosted:
+            native = [p for p in pairs if p[0].speaks(call.endpoint)]
+            if call.needs is None:
+                pairs = native + [p for p in pairs if p not in native]
+            elif native:
+                pairs = native
+            else:
+                native_kind = _NATIVE.get(call.endpoint, "a native backend")
                 raise InvalidRequest(
-                    f"This request uses {needs}, which needs a backend that speaks the Responses API "
-                    f"natively (`responses: true`); none of route '{self.decision.route.name}' does.",
+                    f"This request uses {call.needs}, which only {native_kind} can serve; none of route "
+                    f"'{self.decision.route.name}' does.",
                     code="unsupported_feature",
                 )
         allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
         return allowed + [p for p in pairs if p not in allowed]
+
+    def form(self, backend: Backend, call: Call) -> Call:
+        """The call as `backend` gets it: as the client sent it where the backend speaks its API,
+        otherwise in chat form (without the hosted tools it offers); asking for no more answer than
+        the backend's context window has room for (routing/context.py), which is noted."""
+        sent = call if call.chat is None or backend.speaks(call.endpoint) else call.chat
+        window = self.snap.planner.windows.get(backend.name)
+        left = room(window, sent.view) if window is not None else None
+        if left is None:
+            return sent
+        self.clamps[backend.name] = left = max(1, left)
+        return sent.with_max_tokens(left)
 
     def bill(self, tier: str, usage: Usage) -> Bill:
         """The answer's bill, with what a rejected draft cost on the way to it."""
@@ -163,8 +198,10 @@ class Walk:
     def attempt_on(self, backend: Backend, tier: str, mode: Mode[_T], call: Call) -> Coroutine[Any, Any, _T]:
         """One candidate's attempts in `mode`, through the guard (breaker, retries, budget)."""
 
+        sent = self.form(backend, call)
+
         def attempt() -> Awaitable[_T]:
-            return mode.attempt(self, backend, tier, call)
+            return mode.attempt(self, backend, tier, sent)
 
         return self.snap.guard.call(
             backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later
@@ -220,7 +257,8 @@ class Walk:
             except GatewayError as err:
                 log.warning("backend %s failed: %s", backend.name, err.message)
                 failures.append((backend, err))
-                if not err.retryable:
+                # A window too small for the request: the next candidate may have a larger one.
+                if not err.retryable and not isinstance(err, ContextOverflow):
                     raise
                 i += 1
                 continue
@@ -327,7 +365,8 @@ class _Streamed:
 
     def of_reply(self, walk: Walk, reply: Reply) -> Opened:
         data = _decode(reply.content)
-        chunks = as_chunks(data, walk.call.endpoint, include_usage=walk.call.include_usage)
+        call = walk.call.chat or walk.call  # a translated request's answer in hand is a chat answer
+        chunks = as_chunks(data, call.endpoint, include_usage=call.include_usage)
         return Opened(chunks[0], _replay(chunks[1:]), None, walk.trace.usage)
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from gateway.server.runtime import Gateway
 
-__all__ = ["admit", "gateway_of", "hints"]
+__all__ = ["admit", "credentials", "gateway_of", "hints", "tenant_of"]
 
 
 def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
@@ -50,9 +50,21 @@ def hints(request: Request[Any, Any, Any], gw: Gateway, tenant: str | None) -> H
     )
 
 
+def credentials(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
+    """The keys a request presents, on every endpoint: `Authorization: Bearer` (OpenAI's clients)
+    and `x-api-key` (Anthropic's)."""
+    headers = request.headers
+    return headers.get("authorization"), headers.get("x-api-key")
+
+
+def tenant_of(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
+    """The caller's tenant (None on an open gateway); 401 without a valid key."""
+    return gw.keys.tenant(*credentials(request))
+
+
 async def admit(request: Request[Any, Any, Any], gw: Gateway) -> str | None:
     """The caller's tenant, once its key is known and its limits allow one more request."""
-    tenant = gw.keys.tenant(request.headers.get("authorization"))
+    tenant = tenant_of(request, gw)
     if tenant is not None:
         spec = gw.table().spec.tenants.get(tenant)
         if spec is not None:

@@ -10,7 +10,8 @@ from litestar.types import ASGIApp
 from gateway.errors import GatewayError
 from gateway.protocol import parse_request
 from gateway.protocol.responses import ResponsesRequest
-from gateway.server.admission import admit, gateway_of, hints
+from gateway.protocol.session import session_of
+from gateway.server.admission import admit, gateway_of, hints, tenant_of
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
@@ -26,7 +27,7 @@ async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
         tenant = await admit(request, gw)
         req, raw = parse_request(await request.body(), ResponsesRequest)
         asked = hints(request, gw, tenant)
-        prepared = await serving.prepare(req, raw, tenant, received)
+        prepared = await serving.prepare(req, raw, tenant, received, session_of(request.headers, raw))
     except GatewayError as err:
         serving.rejected(received, err)
         raise
@@ -34,7 +35,7 @@ async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
 
 
 def _owner(request: Request[Any, Any, Any]) -> str | None:
-    return gateway_of(request).keys.tenant(request.headers.get("authorization"))
+    return tenant_of(request, gateway_of(request))
 
 
 @get("/v1/responses/{response_id:str}")

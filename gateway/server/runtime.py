@@ -43,8 +43,10 @@ from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
 from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
+from gateway.serving.messages import MessagesServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
+from gateway.serving.tokens import TokenCounting
 from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.response_store import ANONYMOUS
@@ -115,6 +117,8 @@ class Gateway:
             on_not_stored=self.metrics.not_stored,
         )
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
+        self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
         )
@@ -301,7 +305,7 @@ class Gateway:
                 "routes %s (sha256 %s): %d routes, backends: %s",
                 table.source,
                 table.sha256[:12],
-                len(table.routes),
+                len(table.named()),
                 ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
             )
             release_freed_memory()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.dispatch.translated import ResponsesPlain, ResponsesStreamed, Turn
+from gateway.dispatch.translated import TranslatedPlain, TranslatedStreamed, Turn
 from gateway.errors import ClientError, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.protocol import Call, RequestView, chat_view, responses_view
 from gateway.protocol.responses import (
@@ -25,6 +25,7 @@ from gateway.protocol.responses import (
     Translation,
     chat_body,
     echo,
+    hosted_tools,
     input_items,
     native_only,
     new_id,
@@ -73,13 +74,15 @@ def _call(
     native = {k: v for k, v in raw.items() if k != "previous_response_id"}
     native.update(input=items, store=False)
     view = responses_view(raw, items, size)
+    hosted = hosted_tools(req)
     needs = native_only(req, items)
     if needs:
-        return Call(view, native, received, tenant, needs=", ".join(needs))
+        return Call(view, native, received, tenant, needs=", ".join(needs), hosted=hosted)
+    # Without the built-in tools it offers: a chat backend goes without them (protocol/tools.py).
     chat = chat_body(req, items, req.model)
     # Its own view: to a backend it is a chat completion (its path, its parameters).
     as_chat = Call(chat_view(chat, size), chat, received, tenant)
-    return Call(view, native, received, tenant, chat=as_chat)
+    return Call(view, native, received, tenant, chat=as_chat, hosted=hosted)
 
 
 class ResponsesServing:
@@ -118,7 +121,12 @@ class ResponsesServing:
         return [*record["input"], *record["response"]["output"]]
 
     async def prepare(
-        self, req: ResponsesRequest, raw: dict[str, Any], tenant: str | None, received: float
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        tenant: str | None,
+        received: float,
+        session: str | None = None,
     ) -> Prepared:
         own = input_items(req.input)
         if not own and req.previous_response_id is None:
@@ -133,6 +141,7 @@ class ResponsesServing:
             )
         call = _call(req, raw, items, size, received, tenant)
         call.response_id = self._ids.new("responses")
+        call.session = session
         return Prepared(call, req, raw, owner, len(own))
 
     async def _keep(self, p: Prepared, turn: Turn) -> bool:
@@ -173,9 +182,11 @@ class ResponsesServing:
         client = {"previous_response_id": req.previous_response_id, "store": keep}
         turn = Turn(Translation(rid, echo(req, p.raw), req.model), NativeTap(rid, client))
         if req.stream:
-            streamed = await self._dispatcher.stream(call, hints, ResponsesStreamed(turn))
+            streamed = await self._dispatcher.stream(
+                call, hints, TranslatedStreamed(turn.translation, turn.tap)
+            )
             return EventStream(self._events(p, streamed.chunks, turn, keep), stream_headers(streamed))
-        served = await self._dispatcher.complete(call, hints, ResponsesPlain(turn))
+        served = await self._dispatcher.complete(call, hints, TranslatedPlain(turn.translation, turn.tap))
         content = served.reply.content
         if keep and not await self._keep(p, turn):
             # Served all the same, and says so: a later previous_response_id to it will be a 404.

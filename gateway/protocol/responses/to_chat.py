@@ -3,7 +3,8 @@
 Instructions become the first system message; message items become chat messages; function calls
 become an assistant message's tool_calls and their outputs tool messages; reasoning items and
 `include` are dropped (a chat model has neither); `text.format` becomes `response_format`;
-`max_output_tokens` becomes `max_tokens`. `reasoning` is not sent: chat backends do not take it.
+`max_output_tokens` becomes `max_tokens`. `reasoning` is not sent: chat backends do not take it, and
+built-in tools are left out (protocol/tools.py: the tool rule).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def chat_body(req: ResponsesRequest, items: list[dict[str, Any]], model: str) ->
             for t in tools
         ]
     choice = _tool_choice(req.tool_choice)
-    if choice is not None:
+    # Built-in tools are left out: with none of its tools left, the request has no choice to make.
+    if choice is not None and (tools or not req.tools):
         body["tool_choice"] = choice
     fmt = _format(req.text)
     if fmt is not None:
