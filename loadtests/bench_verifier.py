@@ -1,7 +1,9 @@
 """How fast the verifier judges drafts, as `gateway route` replays them: one core, pure Python.
 
 Each case builds the request view from the request body (as a replay line does) and calls
-Verifier.confidence; the target is >= 5,000 drafts a second (<= 200 us each).
+Verifier.confidence with a prior; the target is >= 5,000 drafts a second (<= 200 us each). The
+second table times the answer checks alone (expectation, final answer, text features: recomputed
+arithmetic, yes/no, the parsers) on a view built once, the budget issue 21 sets them (<= 200 us).
 
   .venv/bin/python loadtests/bench_verifier.py [--seconds 2]
 """
@@ -14,6 +16,8 @@ import random
 import time
 from typing import Any
 
+from gateway.classify import checks
+from gateway.classify.draft import text_features
 from gateway.classify.verifier import Draft, default_verifier
 from gateway.protocol import chat_view
 
@@ -28,6 +32,12 @@ MC = (
     "B) The wind blows down a sign.\nC) Electricity heats an oven.\nD) A fire burns down a house.\n"
     'Print only a single choice from "A" or "B" or "C" or "D" without explanation.\nAnswer:\n'
 )
+WORD = "Ben reads 12 pages every day for 8 days, then 6 more pages. How many pages did Ben read in total?"
+WORKED = (
+    "Ben reads 12 pages a day for 8 days, so he reads 12 * 8 = <<12*8=96>>96 pages. Then he reads 6 "
+    "more: 96 + 6 = 102 pages. 20% of 50 is 10, and 2 km = 2000 m. The answer is 102."
+)
+JSON_Q = 'Return a JSON object with the keys "name" and "age" for Ann, 31. Output only the JSON.'
 
 
 def _lps(n: int, rng: random.Random) -> tuple[float, ...]:
@@ -48,6 +58,18 @@ def cases() -> dict[str, tuple[dict[str, Any], list[Draft]]]:
         ),
         "code, 1 draft (~500 chars), 160 logprobs": (code, [Draft(CODE, "stop", _lps(160, rng))]),
         "code, 3 drafts, 160 logprobs each": (code, [Draft(CODE, "length", _lps(160, rng))] * 3),
+        "word problem, worked arithmetic (~230 chars), 60 logprobs": (
+            {"messages": [{"role": "user", "content": WORD}]},
+            [Draft(WORKED, "stop", _lps(60, rng))],
+        ),
+        "JSON, 1 draft, 16 logprobs": (
+            {"messages": [{"role": "user", "content": JSON_Q}]},
+            [Draft('```json\n{"name": "Ann", "age": 31}\n```', "stop", _lps(16, rng))],
+        ),
+        "yes/no, 1 draft, 4 logprobs": (
+            {"messages": [{"role": "user", "content": "Is 81 an even number? Answer yes or no."}]},
+            [Draft("No, 81 is odd.", "stop", _lps(4, rng))],
+        ),
     }
 
 
@@ -62,10 +84,20 @@ def main() -> None:
         n, t0 = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - t0) < args.seconds:
             for _ in range(200):
-                verifier.confidence(chat_view(raw, 0), drafts, 0.4)
+                verifier.confidence(chat_view(raw, 0), drafts, prior_right=0.6, prior_n=12)
             n += 200
         out[name] = {"calls_per_s": round(n / elapsed), "us_per_call": round(elapsed / n * 1e6, 1)}
-    print(json.dumps(out, indent=2))
+    checked = {}
+    for name, (body, drafts) in cases().items():
+        view = chat_view({"model": "auto", **body}, 0)
+        n, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < args.seconds:
+            for _ in range(200):
+                expect = checks.expectation(view)
+                text_features(drafts[0], expect, checks.final_answer(drafts[0].content, expect))
+            n += 200
+        checked[name] = {"us_per_draft": round(elapsed / n * 1e6, 1)}
+    print(json.dumps({"confidence": out, "checks_alone": checked}, indent=2))
 
 
 if __name__ == "__main__":

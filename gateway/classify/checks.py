@@ -3,18 +3,25 @@
 Pure string work on bounded slices (the tail of the question, the head of the answer), so a draft costs
 tens of microseconds however long it is. Nothing here knows about weights or models.
 
-- `expectation(view)`: does the question list options (A) B) ...), ask for a number, for code, for
-  the answer alone ("only", "without explanation")?
+- `expectation(view)`: does the question list options (A) B) ...), ask for a number, for yes or no,
+  for code, for JSON, for the answer alone ("only", "without explanation")? Does it state the whole
+  computation it asks for ("What is 17 + 26?", recompute.py), and what is its value?
 - `final_answer(text, expect)`: the draft's answer in a normal form two drafts can be compared by
-  (an option letter, a number, a short phrase), or None where there is no short answer to compare.
-- `refusal`, `hedging`, `repetition`, `code_broken`: cues that the draft is not a usable answer.
+  (an option letter, a number, yes or no, a short phrase), or None where there is no short answer.
+- `refusal`, `hedging`, `repetition`: cues that the draft is not a usable answer; `code_broken`: an
+  unclosed fence, unbalanced brackets, fenced Python that does not parse (`ast`), JSON that does not
+  (the JSON parser); the arithmetic checks are in recompute.py.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gateway.classify.recompute import question_value
 
 if TYPE_CHECKING:
     from gateway.protocol import RequestView
@@ -24,6 +31,7 @@ __all__ = [
     "code_broken",
     "expectation",
     "final_answer",
+    "first_json",
     "hedging",
     "refusal",
     "repetition",
@@ -34,6 +42,7 @@ __all__ = [
 QUESTION_CHARS = 1024  # the question being asked sits at the end of the last user message
 ANSWER_CHARS = 4096  # enough for a code answer; cues past it would not change the verdict
 SHORT_ANSWER_CHARS = 80  # a longer free-text answer is compared by similarity, not equality
+YESNO_CHARS = 300  # a yes/no question is the message's last sentence or two
 
 # "A) text", "A. text", "(A) text", "A: text" at the start of a line.
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-J])[).:][ \t]*(\S[^\n]*)?$")
@@ -41,8 +50,19 @@ _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-J])[).:][ \t]*(\S[^\n]*)?$")
 # numeric marks a good prose answer "missing", so dates (2024-01-02), hex (0x1F) and "how long" do not.
 _ARITH = re.compile(r"\d\s*[+*/\u00d7^]\s*\d|\d\s+(?:-|x|plus|minus|times|divided by)\s+\d")
 _NUMERIC = re.compile(
-    r"\b(?:how many|calculate|compute|sum of|product of|the number only|a number only|numeric answer)\b"
+    r"\b(?:how many|calculate|compute|sum of|product of|the number only|a number only|numeric answer|"
+    r"just the number|what percent(?:age)?|convert)\b"
+    r"|\bhow much\b[^.?\n]{0,60}\b(?:cost|costs|money|dollars|pay|weigh|left|in total|altogether)\b"
 )
+# A question answered yes or no: it opens with an auxiliary verb ("Is 7 odd?", "Does a spider ...")
+# and offers no alternatives ("Is it red or blue?" is not one), or it says so.
+_YESNO_ASKED = re.compile(r"\b(?:yes or no|yes/no|true or false)\b")
+_YESNO_OPEN = re.compile(
+    r"(?:^|[.!?:\n]\s+)(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|"
+    r"must|am)\b(?! you\b)([^!?\n]*)\?\s*$"
+)
+_YESNO_SAID = re.compile(r"\b(yes|no|true|false|correct|incorrect)\b")
+_JSON_ASKED = re.compile(r"\bjson\b")
 _CODE = re.compile(
     r"\b(?:write|implement|create|define|complete|fix)\b[^.\n]{0,80}?"
     r"\b(?:function|program|script|code|class|method|query|regex)\b|```"
@@ -78,11 +98,15 @@ class Expectation:
     numeric: bool
     code: bool
     only: bool  # asks for the answer alone
+    yesno: bool = False
+    json: bool = False
+    value: float | None = None  # what the question's own computation comes to, when it states one
+    numbers: frozenset[float] = frozenset()  # the numbers the question contains (not its options)
 
     @property
     def short(self) -> bool:
         """A short final answer two samples can agree on exactly."""
-        return bool(self.options) or self.numeric
+        return bool(self.options) or self.numeric or self.yesno
 
 
 NOTHING = Expectation({}, numeric=False, code=False, only=False)
@@ -114,14 +138,31 @@ def expectation(view: RequestView) -> Expectation:
         return NOTHING
     low = question.lower()
     options = _last_options(question)
-    code = not options and _CODE.search(low) is not None
+    only = _ONLY.search(low) is not None
+    if options:  # a lettered question: the rest is about other kinds of answer
+        return Expectation(options, numeric=False, code=False, only=only, value=question_value(question))
+    wants_json = _JSON_ASKED.search(low) is not None
+    code = not wants_json and _CODE.search(low) is not None
+    if code or wants_json:
+        return Expectation({}, numeric=False, code=code, only=only, json=wants_json)
+    tail = low[-YESNO_CHARS:].rstrip()  # the question itself ends the message
+    yesno = _YESNO_ASKED.search(tail) is not None or (
+        (asked := _YESNO_OPEN.search(tail)) is not None and " or " not in asked.group(1)
+    )
+    value = None if yesno else question_value(question)
+    numeric = not yesno and (
+        value is not None or _ARITH.search(low) is not None or _NUMERIC.search(low) is not None
+    )
     return Expectation(
-        options=options,
-        numeric=not options
-        and not code
-        and (_ARITH.search(low) is not None or _NUMERIC.search(low) is not None),
-        code=code,
-        only=_ONLY.search(low) is not None,
+        options={},
+        numeric=numeric,
+        code=False,
+        only=only,
+        yesno=yesno,
+        value=value,
+        numbers=frozenset(float(n.replace(",", "")) for n in _NUMBER.findall(question))
+        if numeric
+        else frozenset(),
     )
 
 
@@ -194,6 +235,9 @@ def final_answer(text: str, expect: Expectation) -> str | None:
         return _final_letter(text, expect.options)
     if expect.numeric:
         return _final_number(text[-ANSWER_CHARS:])
+    if expect.yesno:
+        m = _YESNO_SAID.search(text[:SHORT_ANSWER_CHARS].lower())
+        return None if m is None else "yes" if m.group(1) in ("yes", "true", "correct") else "no"
     if expect.code:
         return None  # compared by similarity
     stripped = text.strip()
@@ -211,20 +255,62 @@ def code_of(text: str) -> str | None:
     return head if ("def " in head or "return " in head or "class " in head or "import " in head) else None
 
 
-def code_broken(text: str) -> bool:
-    """An unclosed fence or unbalanced brackets: cut off mid-answer, or not code that can run.
+_PYTHON_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
+PARSE_CHARS = 2048  # ast parses ~40 characters a microsecond: a longer block keeps the bracket count
 
-    str.count runs at C speed; parsing (ast) would cost ~70 µs for 300 characters of code.
+
+def first_json(text: str) -> tuple[bool, bool]:
+    """(the text offers a JSON object or list, the first one it offers parses). Fenced or not."""
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        return False, False
+    try:
+        _DECODER.raw_decode(text, start)
+    except ValueError:
+        return True, False
+    return True, True
+
+
+_DECODER = json.JSONDecoder()
+
+
+def code_broken(text: str, expect: Expectation | None = None, *, parse: bool = True) -> bool:
+    """Code that cannot run as written: an unclosed fence or unbalanced brackets (cut off), a fenced
+    Python block that does not parse, or, where JSON was asked for, JSON that does not parse.
+
+    Brackets are counted at C speed first; `ast` only reads a fenced block (a fence says exactly
+    where the code is) of up to PARSE_CHARS characters. `parse=False`: the counts alone (the check
+    before the parsers, for comparison).
     """
     head = text[:ANSWER_CHARS]
+    if parse and expect is not None and expect.json:
+        offered, parses = first_json(head)
+        return offered and not parses
     if head.count("```") % 2:
         return True
     code = code_of(head) or ""
-    return (
+    if (
         code.count("(") != code.count(")")
         or code.count("[") != code.count("]")
         or code.count("{") != code.count("}")
-    )
+    ):
+        return True
+    m = _PYTHON_FENCE.search(head) if parse else None
+    if m is not None and len(m.group(1)) <= PARSE_CHARS and _pythonish(m.group(0), expect):
+        try:
+            ast.parse(m.group(1))
+        except (SyntaxError, ValueError):
+            return True
+    return False
+
+
+def _pythonish(block: str, expect: Expectation | None) -> bool:
+    """A fenced block is read as Python when its fence says so, or it is unlabelled Python-looking code."""
+    first = block[3 : block.find("\n")].strip().lower()
+    if first:
+        return first in ("python", "py", "python3")
+    body = block[block.find("\n") :]
+    return "def " in body or "import " in body or "print(" in body
 
 
 def refusal(text: str) -> bool:

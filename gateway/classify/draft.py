@@ -1,7 +1,7 @@
 """A draft answer and the verifier's features of it, by group; a group the draft cannot give is absent.
 
-- text (always): cues read from the answer and the question (checks.py), and the pre-generation
-  difficulty score when the caller has one;
+- text (always): cues read from the answer and the question (checks.py), its arithmetic recomputed
+  (recompute.py);
 - logprobs (when the sampled tokens' log-probabilities are known): their mean, a low quantile and the
   minimum. The mean and the quantile do not grow with the answer's length, as a sum would; the minimum
   does a little, and the fit weighs it accordingly;
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import checks
+from gateway.classify import checks, recompute
 
 if TYPE_CHECKING:
     from gateway.classify.checks import Expectation
@@ -46,6 +46,10 @@ TEXT_FEATURES = (
     "code_broken",
     "repetition",
     "log_chars",
+    "calc_wrong",
+    "calc_right",
+    "final_mismatch",
+    "echo_number",
 )
 LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min")
 LOGPROB_FLOOR = -20.0  # a token the model all but ruled out; one of them should not dominate the mean
@@ -101,6 +105,44 @@ def difficulty_logit(difficulty: float) -> float:
     return math.log(d / (1.0 - d))
 
 
+def _number(answer: str | None, expect: Expectation) -> float | None:
+    """The draft's final answer as a number: a numeric answer, or the text of the option it chose."""
+    if answer is None:
+        return None
+    if expect.options:
+        answer = expect.options.get(answer, "").replace(",", "")
+    try:
+        return float(answer)
+    except ValueError:
+        return None
+
+
+def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dict[str, float]:
+    """The draft's stated computations recomputed, its final answer against its last computation and
+    against the question's own (recompute.py)."""
+    if expect.code or expect.json:  # "x = 2 * 3" in code is an assignment, not a claim
+        return dict.fromkeys(("calc_wrong", "calc_right", "final_mismatch", "echo_number"), 0.0)
+    done = recompute.recompute(text)
+    wrong = any(not c.right for c in done)
+    checked = bool(done)
+    final = _number(answer, expect)
+    if expect.value is not None and final is not None:
+        checked = True
+        wrong = wrong or not recompute.close(expect.value, final)
+    mismatch = False
+    stated = recompute.final_stated(text)
+    if stated is not None and done:
+        before = [c for c in done if c.end <= stated[1]] or done
+        mismatch = not recompute.close(before[-1].value, stated[0])
+    return {
+        "calc_wrong": float(wrong),
+        "calc_right": float(checked and not wrong),
+        "final_mismatch": float(mismatch),
+        # A numeric answer that only repeats a number of the question: a small model's copy.
+        "echo_number": float(final is not None and final in expect.numbers and expect.value is None),
+    }
+
+
 def text_features(
     draft: Draft, expect: Expectation, answer: str | None, toks: list[str] | None = None
 ) -> dict[str, float]:
@@ -112,8 +154,10 @@ def text_features(
         missing = True
     elif expect.options:
         missing = answer is None or answer not in expect.options
-    elif expect.numeric:
+    elif expect.numeric or expect.yesno:
         missing = answer is None
+    elif expect.json:
+        missing = not checks.first_json(text[: checks.ANSWER_CHARS])[0]
     elif expect.code:
         missing = checks.code_of(text) is None
     else:
@@ -123,9 +167,10 @@ def text_features(
         "refusal": float(checks.refusal(text)),
         "hedging": float(checks.hedging(text)),
         "missing_answer": float(missing),
-        "code_broken": float(expect.code and checks.code_broken(text)),
+        "code_broken": float((expect.code or expect.json) and checks.code_broken(text, expect)),
         "repetition": checks.repetition(toks),
         "log_chars": math.log1p(len(text)) / 8.0,
+        **arithmetic_checks(text, expect, answer),
     }
 
 

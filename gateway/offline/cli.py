@@ -204,7 +204,9 @@ def _calibrate_verifier(args: argparse.Namespace) -> int:
     _single_threaded_blas()
     from gateway.offline.verifier_calibrate import calibrate
 
-    sys.stdout.write(calibrate(args.arithmetic, args.choice, args.cache, args.doc, args.weights))
+    sys.stdout.write(
+        calibrate(args.per_family, args.sampled, args.cache, args.doc, args.weights, args.bootstrap)
+    )
     return 0
 
 
@@ -272,8 +274,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     from gateway.offline.verifier_calibrate import DEFAULT_CACHE
 
-    cal.add_argument("--arithmetic", type=int, default=330, help="arithmetic questions")
-    cal.add_argument("--choice", type=int, default=170, help="multiple-choice questions")
+    cal.add_argument("--per-family", type=int, default=90, help="questions of each family")
+    cal.add_argument("--sampled", type=int, default=45, help="questions of each family also sampled twice")
+    cal.add_argument("--bootstrap", type=int, default=500)
     cal.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="drafts generated before (JSONL)")
     cal.add_argument("--doc", type=Path, help="markdown file whose verifier-live section is replaced")
     cal.add_argument("--weights", type=Path, help="verifier weights file whose live models are replaced")

@@ -1,13 +1,16 @@
 """Fit the verifier's text model on the shared RouterBench answers (offline; numpy).
 
 Rows: Mistral-7B's answer to each prompt (`mistralai/mistral-7b-chat|model_response`), label 1 when it
-was right. Inputs: the text features of draft.py and the pre-generation difficulty score.
+was right. Inputs: the text features of draft.py; the prior P(right) = 1 - the pre-generation
+difficulty score enters as a fixed offset (its log-odds at weight 1), so the text model learns the
+evidence a draft adds to its prior, never a weight on the prior itself (classify/verifier.py).
 
 Two choices keep the fit honest:
-- The difficulty input is *cross-fitted*: a scorer scores the rows it was trained on almost perfectly
-  (AUC 0.99 on its own training rows against 0.59 held out), so a verifier fitted on in-sample scores
-  would trust them far too much. Each training row is scored by a scorer trained without it (5 folds,
-  or without its task when the evaluation is cross-task), as the shipped scorer scores unseen traffic.
+- The prior is *cross-fitted*: a scorer scores the rows it was trained on almost perfectly
+  (AUC 0.99 on its own training rows against 0.59 held out), so evidence fitted against in-sample
+  scores would learn to lean on them. Each training row is scored by a scorer trained without it (5
+  folds, or without its task when the evaluation is cross-task), as the shipped scorer scores unseen
+  traffic.
 - L2-regularised logistic regression pulled towards simple priors (a refusal or a missing answer
   lowers confidence), not towards zero: cues the data never shows keep their prior, the rest move as
   far as the data argues. The strength is chosen by nested leave-one-task-out inside the training
@@ -27,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify import checks
-from gateway.classify.draft import TEXT_FEATURES, Draft, difficulty_logit, text_features
-from gateway.classify.verifier import Head, Verifier
+from gateway.classify.draft import TEXT_FEATURES, Draft, text_features
+from gateway.classify.verifier import Head, Prior, Verifier
 
 # The shared loader's row helpers too, so these rows are built exactly as load_routerbench's are.
 from gateway.offline.data import RB_SMALL, Example, as_float, chat_body, load_arena, open_text, unlist
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "CLIP",
     "LAMBDAS",
     "LIVE_INPUTS",
     "PRIORS",
@@ -47,13 +51,11 @@ __all__ = [
     "fit_logistic",
     "fit_text",
     "load_answered",
+    "prior_offset",
 ]
 
 # Prior weights (logit of "the draft is right" per unit of feature): what an operator would assume.
 PRIORS: dict[str, float] = {
-    # The scorer's logit at half its face value: its spread (sd 1.4) is about twice what its held-out
-    # AUC (0.59) supports, so taken at face value it would make the verifier over-confident.
-    "difficulty": -0.5,
     "finish_length": -1.0,
     "refusal": -2.0,
     "hedging": -1.0,
@@ -61,8 +63,17 @@ PRIORS: dict[str, float] = {
     "code_broken": -1.0,
     "repetition": -1.0,
     "log_chars": 0.0,
+    # A computation the draft states that does not recompute (or a final answer the question's own
+    # computation contradicts) is a slip a reader would catch; one that does is weaker news.
+    "calc_wrong": -1.5,
+    "calc_right": 0.5,
+    "final_mismatch": -1.0,
+    "echo_number": -0.5,
 }
-INPUTS = (*TEXT_FEATURES, "difficulty")
+INPUTS = TEXT_FEATURES
+CLIP = 0.01  # as classify.verifier.Prior: a prior of 0 or 1 would overrule any evidence
+PLATT_LAMBDA = 100.0
+PSEUDO = 20.0  # labels of a family at which a prior's level shift has halved (the scorer's shrinkage)
 LAMBDAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 MIN_SUPPORT = 20
 TASKS = ("arc-challenge", "mbpp", "winogrande")
@@ -146,14 +157,40 @@ def cross_fitted_difficulty(
 
 
 # ---- features and the regularised fit --------------------------------------------------------------
-def feature_rows(rows: Sequence[Answered], difficulty: Sequence[float] | None) -> list[dict[str, float]]:
+def feature_rows(rows: Sequence[Answered], *, parse: bool = True) -> list[dict[str, float]]:
+    """Each row's text features; `parse=False`: broken code by bracket counts alone (no parsers)."""
     out = []
-    for i, r in enumerate(rows):
+    for r in rows:
         expect = checks.expectation(r.example.view)
         x = text_features(Draft(r.answer), expect, checks.final_answer(r.answer, expect))
-        if difficulty is not None:
-            x["difficulty"] = difficulty_logit(difficulty[i])
+        if not parse:
+            x["code_broken"] = float(expect.code and checks.code_broken(r.answer, expect, parse=False))
         out.append(x)
+    return out
+
+
+def prior_offset(prior_right: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The priors' log-odds, clipped as the verifier clips them."""
+    import numpy as np
+
+    p = np.clip(np.asarray(prior_right, dtype=np.float64), CLIP, 1 - CLIP)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def family_rate(y: np.ndarray, families: Sequence[str], prior_right: np.ndarray) -> np.ndarray:
+    """Each row's prior from every other label of its family, shrunk towards its own prior by PSEUDO
+    pseudo-labels (the family counts' rule): the offset evidence is fitted against. Fitted against the
+    family's rate, the evidence learns what a draft says *within* its family; against the prompt-only
+    prior, it would also learn which families are hard (long answers in a hard task), which does not
+    carry to the next family."""
+    import numpy as np
+
+    fam = np.asarray(families)
+    out = np.empty(len(y))
+    for f in np.unique(fam):
+        m = fam == f
+        k, n = y[m].sum(), m.sum()
+        out[m] = (k - y[m] + PSEUDO * prior_right[m]) / (n - 1 + PSEUDO)
     return out
 
 
@@ -194,7 +231,12 @@ def fit_logistic(
 
 
 def _fit(
-    xs: Sequence[dict[str, float]], y: np.ndarray, names: Sequence[str], lam: float, tasks: Sequence[str]
+    xs: Sequence[dict[str, float]],
+    y: np.ndarray,
+    names: Sequence[str],
+    lam: float,
+    tasks: Sequence[str],
+    base: np.ndarray,
 ) -> Head:
     """The regularised fit, after screening. Not fitted, kept at its prior: an input the training rows
     show fewer than MIN_SUPPORT times (a cue seen twice is an anecdote), and one whose effect changes
@@ -209,7 +251,7 @@ def _fit(
     for t in sorted(set(tasks)):
         m = task_arr == t
         if m.sum() >= 50 and 0 < y[m].mean() < 1:
-            _, w = fit_logistic(x[m][:, keep], y[m], lam, prior[keep])
+            _, w = fit_logistic(x[m][:, keep], y[m], lam, prior[keep], offset=base[m])
             varies = x[m][:, keep].std(axis=0) > 1e-9
             sign = np.zeros(len(names))
             sign[keep] = np.where(varies, np.sign(w), 0.0)
@@ -219,27 +261,35 @@ def _fit(
         keep &= ~((s > 0).any(axis=0) & (s < 0).any(axis=0))
     weights = prior.copy()
     # The fixed inputs enter as an offset: fitting the bias on x·prior would be the same, folded in.
-    offset = x[:, ~keep] @ prior[~keep]
+    offset = base + x[:, ~keep] @ prior[~keep]
     bias, w = fit_logistic(x[:, keep], y, lam, prior[keep], offset=offset)
     weights[keep] = w
     return Head(round(bias, 5), {k: round(float(v), 5) for k, v in zip(names, weights, strict=True)})
 
 
-def _platt(head: Head, xs: Sequence[dict[str, float]], y: np.ndarray) -> Head:
-    """Rescale the logit (a * z + b, fitted on the same rows): the inputs held at their priors need not
-    be calibrated together with the fitted ones. Monotone, so the ranking is unchanged."""
+def _platt(head: Head, xs: Sequence[dict[str, float]], y: np.ndarray, base: np.ndarray) -> Head:
+    """Rescale the evidence (a * e + b, fitted on the same rows, the prior still a fixed offset): the
+    inputs held at their priors need not be calibrated together with the fitted ones."""
     import numpy as np
 
-    z = np.array([head.logit(x) for x in xs])
-    b, (a,) = fit_logistic(z[:, None], y, 0.0)
-    return Head(round(a * head.bias + b, 5), {k: round(a * w, 5) for k, w in head.weights.items()})
+    z = np.array([head.logit(x) - head.bias for x in xs])
+    # Pulled towards 1 (the fit as it is) and kept in [0, 2]: rows whose evidence hardly varies (one
+    # letter answers) would otherwise scale it by whatever fits a handful of rare cues.
+    b, (a,) = fit_logistic(z[:, None], y, PLATT_LAMBDA, np.array([1.0]), offset=base)
+    a = min(max(a, 0.0), 2.0)
+    b, _ = fit_logistic(np.zeros((len(y), 0)), y, 0.0, offset=base + a * z)
+    return Head(round(b, 5), {k: round(a * w, 5) for k, w in head.weights.items()})
 
 
 def choose_lambda(
-    xs: Sequence[dict[str, float]], y: np.ndarray, tasks: Sequence[str], names: Sequence[str]
+    xs: Sequence[dict[str, float]],
+    y: np.ndarray,
+    tasks: Sequence[str],
+    names: Sequence[str],
+    base: np.ndarray,
 ) -> tuple[float, dict[float, float]]:
     """Nested leave-one-task-out over the training tasks: the strength with the best mean inner AUC
-    (the strongest on a tie, within 0.002)."""
+    of prior and evidence together (the strongest on a tie, within 0.002)."""
     import numpy as np
 
     task_arr = np.array(tasks)
@@ -248,8 +298,10 @@ def choose_lambda(
         scores = []
         for t in sorted(set(tasks)):
             tr, te = task_arr != t, task_arr == t
-            head = _fit([x for x, k in zip(xs, tr, strict=True) if k], y[tr], names, lam, list(task_arr[tr]))
-            s = np.array([head.logit(x) for x, k in zip(xs, te, strict=True) if k])
+            head = _fit(
+                [x for x, k in zip(xs, tr, strict=True) if k], y[tr], names, lam, list(task_arr[tr]), base[tr]
+            )
+            s = np.array([head.logit(x) for x, k in zip(xs, te, strict=True) if k]) + base[te]
             scores.append(auc(s, y[te]))
         mean_auc[lam] = float(np.nanmean(scores))
     best = max(mean_auc.values())
@@ -258,31 +310,36 @@ def choose_lambda(
 
 def fit_text(
     rows: Sequence[Answered],
-    difficulty: Sequence[float] | None,
+    prior_right: Sequence[float] | None,
     *,
     drop: Sequence[str] = (),
     lam: float | None = None,
     name: str = "verifier",
+    parse: bool = True,
 ) -> Verifier:
-    """The text model, fitted on `rows` (a `lam` of None is chosen by nested leave-one-task-out)."""
+    """The text model, fitted on `rows` with their task's rate (family_rate, shrunk towards their
+    priors) as a fixed offset (None: no prior, the rows' mean rate for every row); a `lam` of None is
+    chosen by nested leave-one-task-out; `parse=False`: without the parsers (feature_rows)."""
     import numpy as np
 
-    names = [k for k in INPUTS if k not in drop and (difficulty is not None or k != "difficulty")]
-    xs = feature_rows(rows, difficulty)
-    center = 0.0
-    if difficulty is not None:
-        center = float(np.mean([x["difficulty"] for x in xs]))
-        for x in xs:
-            x["difficulty"] -= center
+    names = [k for k in INPUTS if k not in drop]
+    xs = feature_rows(rows, parse=parse)
     y = np.array([r.correct for r in rows], dtype=np.float64)
+    tasks = [r.example.task for r in rows]
+    if prior_right is None:  # no prior: the evidence alone, against the training rows' mean rate
+        default = float(y.mean())
+        base = prior_offset(np.full(len(rows), default))
+    else:
+        default = float(np.mean(prior_right))
+        base = prior_offset(family_rate(y, tasks, np.asarray(prior_right, dtype=np.float64)))
     curve: dict[float, float] = {}
     if lam is None:
-        lam, curve = choose_lambda(xs, y, [r.example.task for r in rows], names)
-    head = _platt(_fit(xs, y, names, lam, [r.example.task for r in rows]), xs, y)
+        lam, curve = choose_lambda(xs, y, tasks, names, base)
+    head = _platt(_fit(xs, y, names, lam, tasks, base), xs, y, base)
     # String keys in a fixed order: the file reads the same whoever wrote it last.
     inner = {f"{k:g}": round(v, 4) for k, v in sorted(curve.items())}
     meta: dict[str, Any] = {"rows": len(rows), "lambda": lam, "inner_auc": inner}
-    return Verifier(name, {"text": head}, round(center, 5), meta)
+    return Verifier(name, {"text": head}, meta=meta, prior=Prior(round(default, 5), PSEUDO, CLIP))
 
 
 def arena_train(data_dir: Path) -> list[Example]:

@@ -6,12 +6,20 @@ over the route's `escalate` tiers, in order. Drafting is skipped, and the reques
 is structured (tools, a JSON answer, several choices) and the route does not insist, the difficulty
 is above `skip_draft_above`, the tenant may not use the draft tier, or a draft plus an escalation is
 not expected to fit the latency budget. The reason is recorded in the plan.
+
+A request's family can settle its draft (`settled`): once the family has `verify.min_labels`
+labels, a family whose draft is right less often than `verify.escalate_below` goes straight to the
+escalation tiers, and one whose draft is right more often than `verify.light_above` is drafted once,
+without extra samples. An `audit` share of those requests is drafted as the route says and judged
+without the family's rate, so that rate can move when the family's drafts change.
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from gateway.routing.auto import auto
 from gateway.routing.decision import CascadePlan, Decision
@@ -19,8 +27,30 @@ from gateway.routing.plan import Candidate, Plan, pinned
 
 if TYPE_CHECKING:
     from gateway.routing.situation import Situation
+    from gateway.rules.schema import VerifySpec
 
-__all__ = ["cascade"]
+__all__ = ["Settled", "cascade", "settled"]
+
+# verify: judge the draft as the route says; light: one draft, no extra samples; escalate: no draft;
+# audit: a settled family's request judged as the route says, without the family's rate.
+Settled = Literal["verify", "light", "escalate", "audit"]
+
+
+def settled(verify: VerifySpec, prior_right: float | None, labels: float | None, draw: float) -> Settled:
+    """What the family's own record settles for this request (`draw`: uniform in [0, 1), the audit's)."""
+    if prior_right is None or labels is None or labels < verify.min_labels:
+        return "verify"
+    low, high = prior_right <= verify.escalate_below, prior_right >= verify.light_above
+    if not (low or high):
+        return "verify"
+    if draw < verify.audit:
+        return "audit"
+    return "escalate" if low else "light"
+
+
+def _draw(s: Situation) -> float:
+    """A uniform draw from the request's clock reading: decisions stay functions of their inputs."""
+    return zlib.crc32(struct.pack("<d", s.now)) / 2**32
 
 
 def _escalation(s: Situation, tiers: list[str]) -> Plan:
@@ -53,11 +83,11 @@ def _skip(s: Situation, difficulty: float | None) -> str | None:
     return None
 
 
-def _budget(s: Situation, draft: Plan, escalate: Plan) -> tuple[str | None, float | None]:
+def _budget(s: Situation, draft: Plan, escalate: Plan, samples: int) -> tuple[str | None, float | None]:
     """(why the draft does not fit, the draft's share of the budget in seconds)."""
     if not escalate.candidates:
         return None, None
-    draft_ms = _draft_ms(s, draft, s.spec.verify.samples)
+    draft_ms = _draft_ms(s, draft, samples)
     esc, slo, budget = escalate.candidates[0], s.ttft_slo_ms, s.budget_ms
     if budget is not None and draft_ms + esc.total_ms > budget:
         return f"draft ({draft_ms:g} ms) + escalation ({esc.total_ms:g} ms) > budget {budget:g} ms", None
@@ -66,9 +96,11 @@ def _budget(s: Situation, draft: Plan, escalate: Plan) -> tuple[str | None, floa
     return None, (budget - esc.total_ms) / 1000 if budget is not None else None
 
 
-def _drafting(s: Situation, difficulty: float | None) -> tuple[Plan, CascadePlan] | str:
+def _drafting(s: Situation, difficulty: float | None, labels: float | None) -> tuple[Plan, CascadePlan] | str:
     """The draft plan and what follows it, or why there is no draft this time."""
     spec = s.spec
+    prior = None if difficulty is None else 1.0 - difficulty
+    mode = settled(spec.verify, prior, labels, _draw(s))
     assert spec.draft is not None  # the schema's job
     assert spec.escalate is not None
     why = _skip(s, difficulty)
@@ -79,23 +111,53 @@ def _drafting(s: Situation, difficulty: float | None) -> tuple[Plan, CascadePlan
         return "this key may use none of the escalation tiers"
     draft = pinned(s.planner.tier_view(spec.draft, s.now, s.tokens, s.state), s.tokens)
     escalate = _escalation(s, tiers)
-    why, timeout_s = _budget(s, draft, escalate)
+    verify = spec.verify
+    samples = 1 if mode == "light" else verify.samples
+    why, timeout_s = _budget(s, draft, escalate, samples)
     if why is not None:
         return why
-    verify = spec.verify
     reasons = (
-        f"difficulty {difficulty:.2f}: the {spec.draft} tier drafts ({verify.samples} sample(s)), "
-        f"accepted at confidence ≥ {verify.min_confidence:g}",
+        f"difficulty {difficulty:.2f}: the {spec.draft} tier drafts ({samples} sample(s)), "
+        f"accepted at confidence ≥ {verify.min_confidence:g}"
+        + {
+            "light": " (its family's drafts are nearly always right)",
+            "audit": " (an audit of its family)",
+        }.get(mode, ""),
         *escalate.reasons,
     )
-    plan = Plan(draft.candidates, "cascade", reasons, difficulty, strategy="draft_verify")
-    return plan, CascadePlan(escalate, verify.samples, verify.min_confidence, verify.temperature, timeout_s)
+    plan = Plan(draft.candidates, "cascade", reasons, difficulty, strategy="draft_verify", labels=labels)
+    how = CascadePlan(
+        escalate, samples, verify.min_confidence, verify.temperature, timeout_s, neutral_prior=mode == "audit"
+    )
+    return plan, how
+
+
+def _settled_escalation(s: Situation, routed: Decision) -> Decision | None:
+    """The decision when the family's record sends the request past the draft, else None."""
+    spec, plan = s.spec, routed.plan
+    prior = None if plan.difficulty is None else 1.0 - plan.difficulty
+    if settled(spec.verify, prior, plan.labels, _draw(s)) != "escalate" or _skip(s, plan.difficulty):
+        return None
+    assert spec.escalate is not None  # the schema's job
+    tiers = [t for t in spec.escalate if s.allowed is None or t in s.allowed]
+    if not tiers:
+        return None
+    esc = _escalation(s, tiers)
+    why = (
+        f"its family's drafts are right {prior:.0%} of the time over {plan.labels:g} labels "
+        f"(< escalate_below {spec.verify.escalate_below:g})"
+    )
+    reasons = (*esc.reasons, f"cascade skipped: {why}")
+    return replace(routed, plan=replace(esc, reasons=reasons, difficulty=plan.difficulty), skipped=why)
 
 
 def cascade(s: Situation) -> Decision:
     # What routing without a draft looks like: the decision whenever drafting is skipped.
     routed = auto(s)
-    drafting = _drafting(s, routed.plan.difficulty)
+    settled_out = _settled_escalation(s, routed)
+    if settled_out is not None:
+        return settled_out
+    drafting = _drafting(s, routed.plan.difficulty, routed.plan.labels)
     if isinstance(drafting, str):
         reasons = (*routed.plan.reasons, f"cascade skipped: {drafting}")
         return replace(routed, plan=replace(routed.plan, reasons=reasons), skipped=drafting)

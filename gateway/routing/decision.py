@@ -38,6 +38,9 @@ class CascadePlan:
     min_confidence: float
     temperature: float
     draft_timeout_s: float | None  # the draft's share of a latency budget; None: the tier's own
+    # An audit of a settled family: the draft is judged without the family's rate (the verifier's
+    # default prior), so a family whose drafts change can move its rate (routing/cascade.py).
+    neutral_prior: bool = False
 
 
 @dataclass(frozen=True, slots=True)

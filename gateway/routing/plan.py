@@ -64,6 +64,9 @@ class Plan:
     reasons: tuple[str, ...]  # for people
     difficulty: float | None = None
     strategy: str = "fallback"  # how dispatch runs them: fallback | draft_verify (dispatch/strategies.py)
+    # The labels behind the difficulty's family rate (None: a family without counts, or none known):
+    # a cascade lets a family with enough of them settle its drafts (routing/cascade.py).
+    labels: float | None = None
 
     @property
     def tier(self) -> str:

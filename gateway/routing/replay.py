@@ -89,7 +89,8 @@ def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: li
     at the route's threshold (the default one for routes that are not cascades)."""
     spec = decision.route.spec
     threshold = (spec.verify if spec is not None else VerifySpec()).min_confidence
-    confidence = round(verifier.confidence(view, drafts, decision.plan.difficulty), 4)
+    plan = decision.plan
+    confidence = round(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels), 4)
     return {"confidence": confidence, "decision": "accept" if confidence >= threshold else "escalate"}
 
 

@@ -117,11 +117,29 @@ class TierSpec(Strict):
 
 
 class VerifySpec(Strict):
-    """How a cascade's draft is judged."""
+    """How a cascade's draft is judged, and when a request's family settles it (docs/cascade.md)."""
 
     samples: int = Field(1, ge=1, le=8, description="draft answers; > 1 also checks they agree")
     min_confidence: float = Field(0.6, ge=0, le=1, description="accept the draft at or above this")
     temperature: float = Field(0.7, gt=0, le=2, description="sampling temperature when samples > 1")
+    # A family whose draft is rarely right escalates without a draft; one whose draft is nearly
+    # always right is judged on one draft, without extra samples. Both only once the family has
+    # `min_labels` labels, and an `audit` share of their requests is still drafted and judged
+    # without the family's rate, so the rate can move.
+    escalate_below: float = Field(
+        0.05, ge=0, le=1, description="P(draft right) under which a known family skips the draft"
+    )
+    light_above: float = Field(
+        0.95, ge=0, le=1, description="P(draft right) over which a known family drafts one sample"
+    )
+    min_labels: float = Field(50, ge=0, description="labels of a family before its rate settles anything")
+    audit: float = Field(0.1, ge=0, le=1, description="share of settled families' requests verified anyway")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VerifySpec:
+        if self.escalate_below >= self.light_above:
+            raise ValueError("escalate_below must be below light_above")
+        return self
 
 
 class ShadowSpec(Strict):

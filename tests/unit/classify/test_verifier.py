@@ -5,6 +5,7 @@ data: tests/offline/test_verifier_quality.py)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from gateway.classify import checks
 from gateway.classify.draft import agreement, draft_of, drafts_of, logprob_features
-from gateway.classify.verifier import Draft, Verifier, default_verifier, load_verifier
+from gateway.classify.verifier import Draft, Head, Prior, Verifier, default_verifier, load_verifier
 from gateway.errors import ConfigError
 from gateway.protocol import RequestView, chat_view
 
@@ -156,10 +157,12 @@ def test_what_lowers_confidence(verifier: Verifier) -> None:
 
 
 def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
+    assert verifier.prior is not None
     head, x = verifier.features(view(ARITH), [Draft("43")], None)
     assert head == "text" and not {"lp_mean", "lp_q10", "lp_min", "agree", "difficulty"} & set(x)
+    assert x["prior"] == pytest.approx(verifier.prior.logit(None))  # no prior: the file's default
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=())], 0.3)
-    assert head == "text" and "difficulty" in x
+    assert head == "text" and x["prior"] == pytest.approx(verifier.prior.logit(0.7))  # 1 - difficulty
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)], None)
     assert head == "logprobs" and "agree" not in x
     head, _ = verifier.features(view(ARITH), [Draft("43")] * 3, None)
@@ -167,17 +170,76 @@ def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
     head, _ = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None)
     assert head == "logprobs+samples"
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=(float("nan"), -0.1))], float("nan"))
-    assert head == "text" and "difficulty" not in x  # garbage in counts as absent
+    assert head == "text" and x["prior"] == pytest.approx(verifier.prior.logit(None))  # garbage: absent
     with pytest.raises(ValueError, match="at least one draft"):
         verifier.confidence(view(ARITH), [], None)
 
 
 def test_explain_lists_inputs_and_the_verdict(verifier: Verifier) -> None:
-    out = verifier.explain(view(ARITH), [Draft("43", "stop", SURE), Draft("43")], 0.4)
-    assert {"text", "logit", "confidence", "lp_mean", "agree", "difficulty", "refusal"} <= set(out)
-    assert out["confidence"] == verifier.confidence(
-        view(ARITH), [Draft("43", "stop", SURE), Draft("43")], 0.4
+    drafts = [Draft("43", "stop", SURE), Draft("43")]
+    out = verifier.explain(view(ARITH), drafts, prior_right=0.6, prior_n=12)
+    assert {"text", "prior", "fade", "evidence", "logit", "confidence", "lp_mean", "agree", "refusal"} <= set(
+        out
     )
+    assert out["confidence"] == verifier.confidence(view(ARITH), drafts, prior_right=0.6, prior_n=12)
+    assert out["fade"] == pytest.approx(20 / (20 + 12))
+
+
+# ---- the prior: the family's rate, then the draft's evidence on top ---------------------------------
+@pytest.mark.parametrize(
+    "drafts", [[Draft("43")], [Draft("43", "stop", UNSURE)], [Draft("41", "stop", SURE)] * 3]
+)
+def test_the_verdict_keeps_the_order_of_its_priors(verifier: Verifier, drafts: list[Draft]) -> None:
+    """Same draft, higher prior, higher confidence: the evidence is added to the prior's log-odds, so it
+    never reorders requests whose drafts say the same."""
+    confs = [verifier.confidence(view(ARITH), drafts, prior_right=p) for p in (0.02, 0.2, 0.5, 0.8, 0.98)]
+    assert confs == sorted(confs) and len(set(confs)) == len(confs)
+
+
+def test_difficulty_stands_for_the_prior(verifier: Verifier) -> None:
+    drafts = [Draft("43", "stop", SURE)]
+    assert verifier.confidence(view(ARITH), drafts, 0.3) == verifier.confidence(
+        view(ARITH), drafts, prior_right=0.7
+    )
+    # an explicit prior wins over the difficulty
+    assert verifier.confidence(view(ARITH), drafts, 0.9, prior_right=0.7) == verifier.confidence(
+        view(ARITH), drafts, prior_right=0.7
+    )
+
+
+def test_a_models_level_fades_as_the_family_is_labelled() -> None:
+    v = Verifier("t", {"text": Head(0.0, {}, level=-1.0)}, prior=Prior(0.5, pseudo=20.0))
+    fresh = v.confidence(view(FREE), [Draft("Paris.")], prior_right=0.5)
+    known = v.confidence(view(FREE), [Draft("Paris.")], prior_right=0.5, prior_n=1e6)
+    assert fresh == pytest.approx(1 / (1 + math.exp(1.0)))  # the whole level: no labels of the family
+    assert known == pytest.approx(0.5, abs=1e-4)  # the family's own rate, taken as it is
+    half = v.confidence(view(FREE), [Draft("Paris.")], prior_right=0.5, prior_n=20)
+    assert half == pytest.approx(1 / (1 + math.exp(0.5)))
+
+
+def test_a_certain_prior_still_hears_the_evidence(verifier: Verifier) -> None:
+    """A prior of 0 or 1 is clipped (to 0.01, 0.99): a family's rate never silences a draft's checks."""
+    good = verifier.confidence(view(ARITH), [Draft("17 + 26 = 43", "stop", SURE)], prior_right=1.0)
+    bad = verifier.confidence(view(ARITH), [Draft("17 + 26 = 44", "stop", SURE)], prior_right=1.0)
+    assert bad < good < 1.0
+
+
+def test_a_first_format_file_still_reads_the_difficulty(tmp_path: Path) -> None:
+    path = tmp_path / "v1.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": "gateway-verifier-v1",
+                "difficulty_center": 0.0,
+                "heads": {"text": {"bias": 0.0, "weights": {"difficulty": -1.0, "missing_answer": -2.0}}},
+            }
+        )
+    )
+    v1 = load_verifier(path)
+    assert v1.prior is None
+    easy, hard = (v1.confidence(view(ARITH), [Draft("43")], d) for d in (0.2, 0.8))
+    assert easy == pytest.approx(0.8) and hard == pytest.approx(0.2)
+    assert load_verifier(path) == v1 and v1.to_json()["format"] == "gateway-verifier-v1"
 
 
 def test_best_draft_is_the_majority_answer(verifier: Verifier) -> None:
@@ -187,7 +249,7 @@ def test_best_draft_is_the_majority_answer(verifier: Verifier) -> None:
 
 
 def test_a_missing_live_model_falls_back_to_one_that_needs_less(verifier: Verifier) -> None:
-    text_only = Verifier("t", {"text": verifier.heads["text"]})
+    text_only = Verifier("t", {"text": verifier.heads["text"]}, prior=verifier.prior)
     assert text_only.verdict(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None).head == "text"
 
 
@@ -199,23 +261,45 @@ def test_shipped_weights_round_trip(tmp_path: Path, verifier: Verifier) -> None:
     assert set(verifier.heads) == {"text", "logprobs", "samples", "logprobs+samples"}
 
 
+V2 = "gateway-verifier-v2"
+PRIOR = {"default": 0.5, "pseudo": 20, "clip": 0.01}
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("not json", "cannot read"),
-        (json.dumps({"format": "other"}), "not a gateway-verifier-v1"),
-        (json.dumps({"format": "gateway-verifier-v1", "heads": {"text": {"bias": "x"}}}), "malformed"),
-        (json.dumps({"format": "gateway-verifier-v1", "heads": {}}), "needs a `text` model"),
+        (json.dumps({"format": "other"}), "not a gateway-verifier-v2"),
+        (json.dumps({"format": V2, "prior": PRIOR, "heads": {"text": {"bias": "x"}}}), "malformed"),
+        (json.dumps({"format": V2, "prior": PRIOR, "heads": {}}), "needs a `text` model"),
+        (json.dumps({"format": V2, "heads": {"text": {"bias": 0, "weights": {}}}}), "malformed"),  # no prior
         (
             json.dumps(
-                {"format": "gateway-verifier-v1", "heads": {"text": {"bias": 0, "weights": {"lp_mean": 1}}}}
+                {
+                    "format": V2,
+                    "prior": {**PRIOR, "default": 1.5},
+                    "heads": {"text": {"bias": 0, "weights": {}}},
+                }
+            ),
+            "default in",
+        ),
+        (
+            json.dumps(
+                {"format": V2, "prior": PRIOR, "heads": {"text": {"bias": 0, "weights": {"lp_mean": 1}}}}
             ),
             "cannot read lp_mean",
         ),
         (
             json.dumps(
+                {"format": V2, "prior": PRIOR, "heads": {"text": {"bias": 0, "weights": {"difficulty": 1}}}}
+            ),
+            "the prior replaces it",
+        ),
+        (
+            json.dumps(
                 {
-                    "format": "gateway-verifier-v1",
+                    "format": V2,
+                    "prior": PRIOR,
                     "heads": {"text": {"bias": 0, "weights": {}}, "magic": {"bias": 0, "weights": {}}},
                 }
             ),

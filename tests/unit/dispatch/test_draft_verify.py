@@ -167,3 +167,82 @@ async def test_the_budget_counts_the_draft_and_its_escalation() -> None:
     assert tight.trace.cascade == "skipped"
     assert tight.decision.skipped is not None and "750" not in tight.decision.skipped  # each part named
     assert "draft (250 ms) + escalation (500 ms)" in tight.decision.skipped
+
+
+# ---- a family's own record settles its drafts (routing/cascade.py `settled`) ----------------------
+SETTLED = """
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends: [{{name: draft, kind: openai, base_url: "http://d.x/v1", model: d, ttft_ms: 50, tpot_ms: 10}}]
+  large:
+    price: {{input_per_mtok: 10, output_per_mtok: 10}}
+    backends: [{{name: big, kind: openai, base_url: "http://b.x/v1", model: b, ttft_ms: 300, tpot_ms: 20}}]
+retry: {{attempts: 1}}
+routes:
+  - {{model: cascade, policy: cascade, draft: small, escalate: [large],
+      verify: {{samples: 3, min_confidence: 0, audit: {audit}}}}}
+"""
+
+
+def with_family(monkeypatch: pytest.MonkeyPatch, difficulty: float, labels: float | None) -> None:
+    """Plans carry this family rate and label count, as the family scorer will give them."""
+    from dataclasses import replace
+
+    import gateway.routing.cascade as policy
+    from gateway.routing.auto import auto
+    from gateway.routing.decision import Decision
+    from gateway.routing.situation import Situation
+
+    def family_auto(s: Situation) -> Decision:
+        d = auto(s)
+        return replace(d, plan=replace(d.plan, difficulty=difficulty, labels=labels))
+
+    monkeypatch.setattr(policy, "auto", family_auto)
+
+
+def settled_harness(audit: float) -> Harness:
+    return Harness.build(SETTLED.format(audit=audit), {n: FakeBackend(n) for n in ("draft", "big")})
+
+
+async def test_a_family_rarely_right_escalates_without_a_draft(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_family(monkeypatch, difficulty=0.98, labels=200)
+    h = settled_harness(audit=0)
+    served = await h.dispatcher.complete(chat_call("cascade"))
+    assert not h.backends["draft"].calls and served.backend.name == "big"
+    assert served.trace.cascade == "skipped" and served.decision.skipped is not None
+    assert "right 2% of the time over 200 labels" in served.decision.skipped
+
+
+@pytest.mark.parametrize("labels", [None, 10])
+async def test_a_family_without_enough_labels_is_verified(
+    monkeypatch: pytest.MonkeyPatch, labels: float | None
+) -> None:
+    with_family(monkeypatch, difficulty=0.98, labels=labels)
+    h = settled_harness(audit=0)
+    served = await h.dispatcher.complete(chat_call("cascade"))
+    assert len(h.backends["draft"].calls) == 2  # the first draft and its two votes
+    assert served.decision.cascade is not None and served.decision.cascade.samples == 3
+
+
+async def test_a_family_nearly_always_right_drafts_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_family(monkeypatch, difficulty=0.02, labels=200)
+    h = settled_harness(audit=0)
+    served = await h.dispatcher.complete(chat_call("cascade"))
+    assert len(h.backends["draft"].calls) == 1 and served.trace.cascade == "accepted"
+    assert served.decision.cascade is not None and served.decision.cascade.samples == 1
+    assert any("nearly always right" in r for r in served.decision.plan.reasons)
+
+
+@pytest.mark.parametrize("difficulty", [0.02, 0.98])
+async def test_an_audit_verifies_a_settled_family_without_its_rate(
+    monkeypatch: pytest.MonkeyPatch, difficulty: float
+) -> None:
+    with_family(monkeypatch, difficulty=difficulty, labels=200)
+    h = settled_harness(audit=1)
+    served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
+    how = served.decision.cascade
+    assert how is not None and how.neutral_prior and how.samples == 3
+    assert len(h.backends["draft"].calls) == 2
+    assert served.trace.confidence is not None  # judged on the verifier's default prior, not the family's

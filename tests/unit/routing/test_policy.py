@@ -152,3 +152,35 @@ def test_pinned_orders_by_expected_latency_then_file_order() -> None:
         "medium", 1.0, 0.0, (BackendView("x", 0.1, 0.01, healthy=False), BackendView("y", 0.5, 0.01))
     )
     assert [c.backend for c in pinned(sick, 10).candidates] == ["y", "x"]
+
+
+# ---- what a family's record settles for a cascade (routing/cascade.py) -----------------------------
+@pytest.mark.parametrize(
+    ("prior", "labels", "draw", "settled"),
+    [
+        (None, 500, 0.5, "verify"),  # no prior: nothing to settle
+        (0.01, None, 0.5, "verify"),  # a family without counts
+        (0.01, 49, 0.5, "verify"),  # not enough labels yet
+        (0.01, 50, 0.5, "escalate"),
+        (0.05, 50, 0.5, "escalate"),  # at the bound
+        (0.5, 500, 0.5, "verify"),  # a family in between is always verified
+        (0.97, 500, 0.5, "light"),
+        (0.01, 500, 0.05, "audit"),  # an audit share of the settled families is verified anyway
+        (0.97, 500, 0.05, "audit"),
+        (0.5, 500, 0.05, "verify"),
+    ],
+)
+def test_settled(prior: float | None, labels: float | None, draw: float, settled: str) -> None:
+    from gateway.routing.cascade import settled as rule
+    from gateway.rules.schema import VerifySpec
+
+    assert rule(VerifySpec(), prior, labels, draw) == settled
+
+
+def test_verify_bounds_are_ordered() -> None:
+    from pydantic import ValidationError
+
+    from gateway.rules.schema import VerifySpec
+
+    with pytest.raises(ValidationError, match="escalate_below must be below light_above"):
+        VerifySpec(escalate_below=0.5, light_above=0.4)
