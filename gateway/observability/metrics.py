@@ -25,6 +25,7 @@ from gateway.errors import (
 )
 from gateway.observability.decision_log import VERDICTS
 from gateway.observability.live_state import BackendRow, StateCollector
+from gateway.observability.socket_metrics import SocketMetrics
 
 if TYPE_CHECKING:
     from gateway.observability.cost import Bill
@@ -210,6 +211,7 @@ class Metrics:
             ["tier", "backend", "result"],
             registry=r,
         )
+        self.sockets = SocketMetrics(r)  # the WebSocket mode's own (its turns are requests like any other)
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for op in ("admit", "spent"):

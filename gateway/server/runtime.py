@@ -41,6 +41,7 @@ from gateway.rules import load_routes
 from gateway.rules.table import weights_files
 from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
+from gateway.server.sockets import Sockets
 from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
 from gateway.serving.openai import OpenAIServing
@@ -114,6 +115,7 @@ class Gateway:
             max_bytes=settings.max_body_bytes,
             on_not_stored=self.metrics.not_stored,
         )
+        self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
