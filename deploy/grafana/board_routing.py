@@ -67,6 +67,14 @@ def routing() -> Json:
             "A candidate failed and the request moved to the next one; cause is the failure's code.",
             stack=True,
         ),
+        timeseries(
+            "Hosted tools dropped",
+            [Q(or_zero(sum_rate("gateway_dropped_tools_total", by="tool")), "{{tool}}")],
+            "reqps",
+            "Hosted (server) tools a request offered that a chat backend answered without (web search, "
+            "file search, ...): the tool rule in docs/responses.md. A native backend runs them instead.",
+            stack=True,
+        ),
         row("Cascade"),
         timeseries(
             "Cascade results",

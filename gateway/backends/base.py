@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.protocol import Call
+from gateway.protocol.tokens import TokenCount
 
 if TYPE_CHECKING:
     import aiohttp
 
+    from gateway.protocol import Endpoint
     from gateway.rules import KindSpec
 
-__all__ = ["Backend", "Call", "Reply", "Resources"]
+__all__ = ["Backend", "Call", "Reply", "Resources", "TokenCount"]
+
+_OPENAI = frozenset({"chat", "completions", "embeddings"})
 
 
 @dataclass(slots=True)
@@ -49,6 +53,13 @@ class Backend(ABC):
         self.name = name
         self.model = model
 
+    def speaks(self, endpoint: Endpoint) -> bool:
+        """Does it serve this API natively? Every backend serves chat, completions and embeddings; the
+        Responses API only those with `responses: true`. Other requests reach it in chat form."""
+        if endpoint == "responses":
+            return self.responses
+        return endpoint in _OPENAI
+
     @classmethod
     @abstractmethod
     def from_spec(cls, spec: Any, resources: Resources) -> Backend:
@@ -72,6 +83,12 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, call: Call) -> AsyncIterator[bytes]:
         """SSE bytes, ending with `data: [DONE]`."""
+
+    async def count_tokens(self, call: Call) -> TokenCount:
+        """The call's prompt in this backend's tokens. By default the estimate the request view makes
+        (protocol/tokens.py, its error documented there); a backend with its own tokenizer at hand
+        counts exactly (the embedded model)."""
+        return TokenCount(call.view.prompt_tokens, exact=False)
 
     @property
     def queued(self) -> int:

@@ -15,7 +15,7 @@ from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.relay import relay
 from gateway.dispatch.strategies import STRATEGIES, Strategy
 from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamUnavailable
 from gateway.observability.trace import Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
 from gateway.protocol.choices import answer_text
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from gateway.dispatch.snapshot import Snapshot
     from gateway.observability.recorder import Recorder
     from gateway.protocol import Call, RequestView
+    from gateway.protocol.tokens import TokenCount
 
-__all__ = ["Dispatcher", "Served", "StreamServed"]
+__all__ = ["Counted", "Dispatcher", "Served", "StreamServed"]
 
 _NO_HINTS = Hints()
 
@@ -50,6 +51,16 @@ class StreamServed:
     backend: Backend
     tier: str
     trace: Trace
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A prompt counted for the backend the route would choose for it now."""
+
+    count: TokenCount
+    decision: Decision
+    backend: Backend
+    tier: str
 
 
 class Dispatcher:
@@ -89,6 +100,22 @@ class Dispatcher:
 
         return snap.planner.decide(view, hints, now=now, state=state)
 
+    async def count_tokens(self, call: Call, hints: Hints = _NO_HINTS) -> Counted:
+        """The call's prompt in the tokens of the backend the route would choose for it now: the first
+        candidate of its decision (what POST /v1/route/explain shows), breakers and the tool rule
+        considered, counted in the form that backend would get. Nothing is generated or recorded."""
+        snap = self._snapshot()
+        decision = self.decide(call.view, hints, snap)
+        now = self._clock()
+        walk = Walk(
+            snap, self.flight, self.recorder, self._clock, decision, call, Trace(decision.route.name), now
+        )
+        pairs = walk.candidates(decision.plan)
+        if not pairs:
+            raise UpstreamUnavailable(f"No backend serves route '{decision.route.name}'.", code="no_backend")
+        backend, tier = pairs[0]
+        return Counted(await backend.count_tokens(walk.form(backend, call)), decision, backend, tier)
+
     def _walk(self, call: Call, hints: Hints) -> Walk:
         snap = self._snapshot()
         try:
@@ -117,6 +144,13 @@ class Dispatcher:
     def _strategy(self, decision: Decision) -> Strategy:
         return self._strategies[decision.plan.strategy]
 
+    @staticmethod
+    def _committed(walk: Walk, backend: Backend) -> None:
+        """What the answering backend made of the request: the hosted tools it went without."""
+        call = walk.call
+        if call.hosted and not backend.speaks(call.endpoint):
+            walk.trace.dropped_tools = call.hosted
+
     async def complete(self, call: Call, hints: Hints = _NO_HINTS, mode: Mode[Reply] = PLAIN) -> Served:
         """A whole answer; `mode` adapts it to the endpoint (PLAIN: as the backend sent it)."""
         walk = self._walk(call, hints)
@@ -126,6 +160,7 @@ class Dispatcher:
         except BaseException as exc:
             self.recorder.failed(trace, call, exc)
             raise
+        self._committed(walk, answer.backend)
         self.recorder.handed_over(call, trace)
         reply = answer.result
         if trace.log_content or trace.shadowed:
@@ -146,5 +181,6 @@ class Dispatcher:
         except BaseException as exc:
             self.recorder.failed(walk.trace, call, exc)
             raise
+        self._committed(walk, answer.backend)
         self.recorder.handed_over(call, walk.trace)
         return StreamServed(relay(walk, answer), walk.decision, answer.backend, answer.tier, walk.trace)

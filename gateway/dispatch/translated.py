@@ -49,12 +49,6 @@ class Turn:
         return self.translation.final or self.tap.final
 
 
-def _form(backend: Backend, call: Call) -> Call:
-    if backend.responses or call.chat is None:
-        return call
-    return call.chat
-
-
 class ResponsesPlain:
     settle_later = False
     hedgeable = False  # see the module's docstring
@@ -63,8 +57,9 @@ class ResponsesPlain:
         self.turn = turn
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
-        reply = await PLAIN.attempt(walk, backend, tier, _form(backend, call))
-        if backend.responses:
+        # `call` is in the form the walk chose for this backend (dispatch/walk.py: Walk.form).
+        reply = await PLAIN.attempt(walk, backend, tier, call)
+        if backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.turn.tap.of_reply(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
 
@@ -93,8 +88,8 @@ class ResponsesStreamed:
         self.turn = turn
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
-        opened = await STREAMED.attempt(walk, backend, tier, _form(backend, call))
-        if not backend.responses:
+        opened = await STREAMED.attempt(walk, backend, tier, call)
+        if not backend.speaks(walk.call.endpoint):
             return self._translated(opened)
         tap = self.turn.tap
         first = tap.feed(opened.first)

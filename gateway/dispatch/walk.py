@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 
+# Who serves a request that needs its API natively, per API, for the 400 when a route has none.
+_NATIVE = {"responses": "a backend that speaks the Responses API natively (`responses: true`)"}
+
 log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder().decode
 _T = TypeVar("_T")
@@ -113,20 +116,35 @@ class Walk:
     def candidates(self, plan: Plan) -> list[tuple[Backend, str]]:
         """The plan's backends, those the breakers let through first; the rest only as a last resort.
 
-        A request that needs the Responses API natively keeps only backends that speak it."""
+        The tool rule (protocol/tools.py): a request that needs its API served natively (`needs`)
+        keeps only backends that speak it, and is refused when there is none; one that merely offers
+        hosted tools (`hosted`) goes to such backends first, then to the others in chat form."""
         backends, breakers, now = self.snap.backends, self.snap.guard.breakers, self.clock()
         pairs = [(backends[c.backend], c.tier) for c in plan.candidates if c.backend in backends]
-        needs = self.call.needs
-        if needs is not None:
-            pairs = [p for p in pairs if p[0].responses]
-            if not pairs:
+        call = self.call
+        if call.needs is not None or call.hosted:
+            native = [p for p in pairs if p[0].speaks(call.endpoint)]
+            if call.needs is None:
+                pairs = native + [p for p in pairs if p not in native]
+            elif native:
+                pairs = native
+            else:
+                native_kind = _NATIVE.get(call.endpoint, "a native backend")
                 raise InvalidRequest(
-                    f"This request uses {needs}, which needs a backend that speaks the Responses API "
-                    f"natively (`responses: true`); none of route '{self.decision.route.name}' does.",
+                    f"This request uses {call.needs}, which only {native_kind} can serve; none of route "
+                    f"'{self.decision.route.name}' does.",
                     code="unsupported_feature",
                 )
         allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
         return allowed + [p for p in pairs if p not in allowed]
+
+    @staticmethod
+    def form(backend: Backend, call: Call) -> Call:
+        """The call as `backend` gets it: as the client sent it where the backend speaks its API,
+        otherwise in chat form (without the hosted tools it offers)."""
+        if call.chat is None or backend.speaks(call.endpoint):
+            return call
+        return call.chat
 
     def bill(self, tier: str, usage: Usage) -> Bill:
         """The answer's bill, with what a rejected draft cost on the way to it."""
@@ -163,8 +181,10 @@ class Walk:
     def attempt_on(self, backend: Backend, tier: str, mode: Mode[_T], call: Call) -> Coroutine[Any, Any, _T]:
         """One candidate's attempts in `mode`, through the guard (breaker, retries, budget)."""
 
+        sent = self.form(backend, call)
+
         def attempt() -> Awaitable[_T]:
-            return mode.attempt(self, backend, tier, call)
+            return mode.attempt(self, backend, tier, sent)
 
         return self.snap.guard.call(
             backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later

@@ -64,6 +64,7 @@ class RequestLine(msgspec.Struct, omit_defaults=False):
     features: dict[str, Any] | None = None
     prompt: list[dict[str, str]] | None = None
     answer: str | None = None
+    dropped_tools: list[str] | None = None  # hosted tools offered and dropped for a chat backend
     kind: str = "request"
 
 

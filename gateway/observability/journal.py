@@ -79,5 +79,6 @@ class Journal:
                 else None,
                 prompt=_prompt(view) if trace.log_content else None,
                 answer=trace.answer_text if trace.log_content else None,
+                dropped_tools=list(trace.dropped_tools) or None,
             )
         )

@@ -26,6 +26,7 @@ from gateway.errors import (
 from gateway.observability.decision_log import VERDICTS
 from gateway.observability.live_state import BackendRow, StateCollector
 from gateway.observability.socket_metrics import SocketMetrics
+from gateway.protocol.tools import tool_label
 
 if TYPE_CHECKING:
     from gateway.observability.cost import Bill
@@ -212,6 +213,12 @@ class Metrics:
             registry=r,
         )
         self.sockets = SocketMetrics(r)  # the WebSocket mode's own (its turns are requests like any other)
+        self.dropped_tools = Counter(
+            "gateway_dropped_tools",
+            "Hosted tools a request offered that a chat backend went without, by tool type",
+            ["route", "tool"],
+            registry=r,
+        )
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for op in ("admit", "spent"):
@@ -344,6 +351,10 @@ class Metrics:
             self.confidence.labels(route).observe(confidence)
         if draft_usd is not None:
             self.draft_cost.labels(route).inc(draft_usd)
+
+    def dropped_tool(self, route: str, tool_type: str) -> None:
+        # Rare (hosted tools offered to a chat backend): uncached; the type is bounded by tool_label.
+        self.dropped_tools.labels(route, tool_label(tool_type)).inc()
 
     def fallback(self, route: str, cause: str) -> None:
         self.fallbacks.labels(route, cause).inc()

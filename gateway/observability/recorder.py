@@ -84,6 +84,8 @@ class Recorder:
         """The response is about to leave: the gateway's own share of the time so far."""
         own = self._clock() - call.received - trace.upstream_s
         self.metrics.own_time(call.endpoint, max(0.0, own))
+        for tool in trace.dropped_tools:
+            self.metrics.dropped_tool(trace.route, tool)
 
     def answered(self, trace: Trace, call: Call, usage: Usage, bill: Bill, outcome: str = "ok") -> None:
         self.metrics.billed(trace.tier, trace.backend, usage, bill)

@@ -48,3 +48,4 @@ class Trace:
     log_features: bool = False  # ... or the scorer's inputs
     features: Features | None = None  # the planner's, for those inputs (not profiled again)
     shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
+    dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend

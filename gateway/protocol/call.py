@@ -18,10 +18,14 @@ class Call:
     body: dict[str, Any]
     received: float = 0.0  # when the gateway got the request (the dispatcher's clock)
     tenant: str | None = None  # whose key sent it (None on an open gateway), for per-tenant limits
-    # A Responses request in chat form, for backends that speak only chat; None when it needs a
-    # backend that speaks the Responses API natively (built-in tools, background mode, ...).
+    # The request in chat form, for backends that speak only chat (a Responses or Messages request);
+    # None for a chat request itself, and when the request needs a backend that speaks its API
+    # natively (`needs`: background mode, a hosted tool that `tool_choice` requires, ...).
     chat: Call | None = None
     needs: str | None = None  # what only such a backend serves, named for the client
+    # Hosted tools the request offers (their types), which the chat form goes without: dropped when a
+    # chat backend answers (protocol/tools.py has the rule).
+    hosted: tuple[str, ...] = ()
     response_id: str = ""  # the id the client sees (the gateway's own), for the log and feedback
     # False where sending the request twice could act twice upstream; a handler that knows so says it.
     repeatable: bool = True
@@ -45,10 +49,13 @@ class Call:
         Chat, completions and embeddings have no side effects at the backend, and a Responses request
         goes upstream with `store: false` (the gateway stores the one answer it keeps), so all of them
         may, except: a request that asks the upstream to store it (`store: true` on chat completions
-        keeps a copy at OpenAI: two hedged copies would be stored twice), and one that only a native
-        Responses backend serves (`needs`): built-in tools run at the provider (MCP servers, code
-        interpreter containers, computer use may act, and are billed per call) and background mode
-        starts a job that cancelling the request does not stop. (Responses requests are not hedged
-        for now anyway, for a reason of the gateway's own: dispatch/translated.py.)
+        keeps a copy at OpenAI: two hedged copies would be stored twice), and one that a native
+        backend would run hosted tools for (`needs`, `hosted`): built-in tools run at the provider
+        (MCP servers, code interpreter containers, computer use may act, and are billed per call),
+        and background mode starts a job that cancelling the request does not stop. (Translated
+        requests are not hedged for now anyway, for a reason of the gateway's own:
+        dispatch/translated.py.)
         """
-        return self.repeatable and self.needs is None and self.body.get("store") is not True
+        return (
+            self.repeatable and self.needs is None and not self.hosted and self.body.get("store") is not True
+        )

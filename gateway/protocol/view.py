@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.protocol.tokens import IMAGE_TOKENS, MESSAGE_TOKENS, chat_prompt_tokens, text_tokens
+
 __all__ = [
     "Endpoint",
     "Message",
@@ -57,8 +59,10 @@ class RequestView:
     """A validated request, endpoint-neutral. Built once by the handler; read-only after that."""
 
     __slots__ = (
+        "_count",
         "_extract",
         "_messages",
+        "_prompt_tokens",
         "body_bytes",
         "endpoint",
         "include_usage",
@@ -83,11 +87,14 @@ class RequestView:
         json_schema: bool = False,
         n: int = 1,
         body_bytes: int = 0,
+        prompt_tokens: Callable[[], int] | None = None,
     ) -> None:
         self.endpoint: Endpoint = endpoint
         self.model = model
         self._extract = messages
         self._messages: tuple[Message, ...] | None = None
+        self._count = prompt_tokens
+        self._prompt_tokens: int | None = None
         self.output_tokens = output_tokens  # what the client capped the answer at, if it did
         self.stream = stream
         self.include_usage = include_usage
@@ -102,6 +109,21 @@ class RequestView:
         if found is None:
             found = self._messages = self._extract()
         return found
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt's tokens, estimated (protocol/tokens.py), once, when something asks: the context
+        windows of large requests, and token counts for backends without a tokenizer at hand."""
+        found = self._prompt_tokens
+        if found is None:
+            found = self._prompt_tokens = self._count() if self._count is not None else self._estimate()
+        return found
+
+    def _estimate(self) -> int:
+        messages = self.messages
+        chars = sum(len(m.text) for m in messages)
+        images = sum(m.images for m in messages)
+        return text_tokens(chars) + len(messages) * MESSAGE_TOKENS + images * IMAGE_TOKENS
 
     @property
     def structured(self) -> bool:
@@ -165,6 +187,7 @@ def chat_view(raw: dict[str, Any], body_bytes: int) -> RequestView:
         json_schema=_json_format(raw.get("response_format")),
         n=_limit(raw, "n") or 1,
         body_bytes=body_bytes,
+        prompt_tokens=lambda: chat_prompt_tokens(raw["messages"], raw.get("tools") or raw.get("functions")),
     )
 
 
@@ -197,10 +220,20 @@ def _item_messages(items: list[dict[str, Any]], instructions: Any) -> Callable[[
     return extract
 
 
+def _items_tokens(view: RequestView, items: list[dict[str, Any]], tools: Any) -> int:
+    """A Responses conversation's estimate: its messages' text, function calls and tools."""
+    calls = sum(
+        len(str(i.get("name") or "")) + len(str(i.get("arguments") or ""))
+        for i in items
+        if i.get("type") == "function_call"
+    )
+    return view._estimate() + text_tokens(calls) + (chat_prompt_tokens([], tools) if tools else 0)
+
+
 def responses_view(raw: dict[str, Any], items: list[dict[str, Any]], body_bytes: int) -> RequestView:
     """A Responses request; `items` is its whole conversation (the stored chain, then its input)."""
     fmt = raw.get("text")
-    return RequestView(
+    view = RequestView(
         "responses",
         raw["model"],
         _item_messages(items, raw.get("instructions")),
@@ -210,6 +243,8 @@ def responses_view(raw: dict[str, Any], items: list[dict[str, Any]], body_bytes:
         json_schema=_json_format(fmt.get("format") if isinstance(fmt, dict) else None),
         body_bytes=body_bytes,
     )
+    view._count = lambda: _items_tokens(view, items, raw.get("tools"))
+    return view
 
 
 def embedding_view(raw: dict[str, Any], body_bytes: int) -> RequestView:

@@ -46,6 +46,7 @@ from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
+from gateway.serving.tokens import TokenCounting
 from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
 from gateway.tenancy.response_store import ANONYMOUS
@@ -117,6 +118,7 @@ class Gateway:
         )
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
         )

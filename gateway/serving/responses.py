@@ -27,6 +27,7 @@ from gateway.protocol.responses import (
     Translation,
     chat_body,
     echo,
+    hosted_tools,
     input_items,
     native_items,
     native_only,
@@ -104,13 +105,15 @@ def _call(
     native = {k: v for k, v in raw.items() if k not in _OWN_FIELDS}
     native.update(input=native_items(items), store=False)
     view = responses_view(raw, items, size)
+    hosted = hosted_tools(req)
     needs = native_only(req, items)
     if needs:
-        return Call(view, native, received, tenant, needs=", ".join(needs)), tools
+        return Call(view, native, received, tenant, needs=", ".join(needs), hosted=hosted), tools
+    # Without the built-in tools it offers: a chat backend goes without them (protocol/tools.py).
     chat = chat_body(req, items, req.model, tools)
     # Its own view: to a backend it is a chat completion (its path, its parameters).
     as_chat = Call(chat_view(chat, size), chat, received, tenant)
-    return Call(view, native, received, tenant, chat=as_chat), tools
+    return Call(view, native, received, tenant, chat=as_chat, hosted=hosted), tools
 
 
 class ResponsesServing:

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.protocol.tools import dropped_header
+
 if TYPE_CHECKING:
     from gateway.dispatch import Served, StreamServed
 
@@ -53,6 +55,8 @@ def route_headers(served: Served | StreamServed) -> dict[str, str]:
         headers["x-gateway-cascade"] = trace.cascade
     if trace.confidence is not None:
         headers["x-gateway-confidence"] = f"{trace.confidence:.3f}"
+    if trace.dropped_tools:
+        headers["x-gateway-dropped-tools"] = dropped_header(trace.dropped_tools)
     return headers
 
 

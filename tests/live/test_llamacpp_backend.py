@@ -81,6 +81,42 @@ async def test_full_queue_is_refused_at_once(backend: LlamaCppBackend) -> None:
     assert await drained(backend, within=5) < 1.0
 
 
+async def test_counting_tokens_is_exact_and_never_waits_for_a_generation(backend: LlamaCppBackend) -> None:
+    """The count is the prompt the model runs (its usage says so), with tools and a tool-call history
+    the template renders, and it does not queue behind a generation that holds the model."""
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "What is the weather in Paris? " * 20},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+        "max_tokens": 1,
+    }
+    counted = await backend.count_tokens(chat_call(body))
+    reply = json.loads((await backend.complete(chat_call(body))).content)
+    assert counted.exact and counted.tokens == reply["usage"]["prompt_tokens"] > 100
+    running = backend.stream(chat_call(ENDLESS, stream=True))
+    await anext(running)
+    assert backend.queued == 1
+    t0 = time.perf_counter()
+    again = await asyncio.wait_for(backend.count_tokens(chat_call(body)), 2)
+    assert again == counted and time.perf_counter() - t0 < 1.0 and backend.queued == 1
+    await running.aclose()
+    text = "Once upon a time"
+    prompt = await backend.count_tokens(
+        Call(completion_view({"model": "m", "prompt": text}, 0), {"prompt": text})
+    )
+    assert prompt.exact and 3 <= prompt.tokens <= 8
+
+
 async def test_token_id_embeddings_are_refused(gguf: Path) -> None:
     b = LlamaCppBackend("e", "m", path=gguf, threads=1, n_ctx=512, queue_size=0, embeddings=True)
     await b.start()

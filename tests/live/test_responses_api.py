@@ -195,14 +195,26 @@ def test_a_native_backend_gets_the_whole_conversation_without_the_gateways_ids(
     assert c.responses.retrieve(events[0].response.id).output_text.startswith("Native says hi")  # type: ignore[attr-defined]
 
 
-def test_built_in_tools_need_a_native_backend(gw: Gateway, ups: dict[str, FakeUpstream]) -> None:
-    body = {"model": "small", "input": "search", "tools": [{"type": "web_search"}]}
-    refused = post(gw, body)
-    assert refused.status_code == 400 and "web_search" in refused.json()["error"]["message"]
-    # The large route falls back to the native tier: the request goes there, untranslated.
-    served = post(gw, {**body, "model": "large"})
+def test_built_in_tools_are_dropped_for_chat_backends_and_preferred_natively(
+    gw: Gateway, ups: dict[str, FakeUpstream]
+) -> None:
+    """The tool rule: offered hosted tools are dropped for a chat backend (and named), required ones
+    are refused there, and a route with a native backend sends them to it."""
+    body = {"model": "large", "input": "search", "tools": [WEATHER, {"type": "web_search"}]}
+    served = post(gw, {**body, "model": "small"})
+    assert served.status_code == 200, served.text
+    assert served.headers["x-gateway-backend"] == "smollm2"
+    assert served.headers["x-gateway-dropped-tools"] == "web_search"
+    required = post(gw, {**body, "model": "small", "tool_choice": {"type": "web_search"}})
+    assert required.status_code == 400 and "web_search" in required.json()["error"]["message"]
+    assert required.json()["error"]["code"] == "unsupported_feature"
+    # The large route falls back to the native tier: the request goes there first, untranslated.
+    served = post(gw, body)
     assert served.status_code == 200 and served.headers["x-gateway-backend"] == "native"
-    assert ups["native"].stats.last_body["tools"] == [{"type": "web_search"}]  # type: ignore[index]
+    assert "x-gateway-dropped-tools" not in served.headers
+    assert ups["native"].stats.last_body["tools"] == [WEATHER, {"type": "web_search"}]  # type: ignore[index]
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'gateway_dropped_tools_total{route="small",tool="web_search"} 1.0' in metrics
     background = post(gw, {"model": "small", "input": "x", "background": True})
     assert background.status_code == 400 and "background" in background.json()["error"]["message"]
     cancel = httpx.post(gw.v1 + "/responses/resp_x/cancel", headers={"authorization": f"Bearer {ACME}"})

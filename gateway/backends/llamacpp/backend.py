@@ -14,20 +14,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from gateway.backends.base import Backend, Call, Reply, Resources
+from gateway.backends.base import Backend, Call, Reply, Resources, TokenCount
 from gateway.backends.llamacpp.logprobs import TokenLogprobs, chat_logprobs, completion_logprobs
 from gateway.backends.llamacpp.model import Cancel, cancellable_llama, default_gguf
 from gateway.backends.llamacpp.params import (
     chat_kwargs,
+    chat_messages,
     completion_kwargs,
     embedding_input,
     logprobs_asked,
 )
+from gateway.backends.llamacpp.tokens import PromptCounter
 from gateway.errors import (
     ConfigError,
     StreamInterrupted,
@@ -75,6 +78,7 @@ class LlamaCppBackend(Backend):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}")
         self._llm: Any = None
         self._embedder: Any = None
+        self._counter: PromptCounter | None = None
 
     @classmethod
     def from_spec(cls, spec: LlamaCppSpec, resources: Resources) -> LlamaCppBackend:
@@ -120,13 +124,14 @@ class LlamaCppBackend(Backend):
 
     async def start(self) -> None:
         self._llm = await asyncio.get_running_loop().run_in_executor(self._pool, self._load, False)
+        self._counter = PromptCounter(self._llm)
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         for llm in (self._llm, self._embedder):
             if llm is not None:
                 llm.close()
-        self._llm = self._embedder = None
+        self._llm = self._embedder = self._counter = None
 
     async def health(self) -> bool:
         return self._llm is not None
@@ -225,6 +230,28 @@ class LlamaCppBackend(Backend):
 
         n = int(call.body.get("n") or 1)
         return Reply(_encode(await self._run(lambda: _n_choices(gen, n), cancel)))
+
+    async def count_tokens(self, call: Call) -> TokenCount:
+        """Exact: the model's chat template over the messages and tools, tokenized by its tokenizer.
+
+        Never queued behind a generation (the count reads the vocabulary, not the context one runs
+        in), and off the event loop: a long prompt takes milliseconds to tokenize. A prompt the
+        template cannot render, or a model without a template of its own, is counted by estimate."""
+        counter, body = self._counter, call.body
+        count: Callable[[], int] | None = None
+        if counter is not None and call.endpoint == "chat" and counter.exact:
+            messages = chat_messages(body["messages"])
+            count = partial(counter.chat, messages, body.get("tools"), body.get("tool_choice"))
+        elif counter is not None and call.endpoint in ("completions", "embeddings"):
+            prompt = body.get("prompt") if call.endpoint == "completions" else body.get("input")
+            if isinstance(prompt, str) or (isinstance(prompt, list) and all(type(t) is int for t in prompt)):
+                count = partial(counter.text, prompt)
+        if count is None:
+            return await super().count_tokens(call)
+        try:
+            return TokenCount(await asyncio.to_thread(count), exact=True)
+        except Exception:  # noqa: BLE001 - a template that fails to render, whatever it raises
+            return await super().count_tokens(call)
 
     def _embed(self, body: dict[str, Any]) -> Any:
         if not self._embeddings_enabled:

@@ -13,7 +13,14 @@ from gateway.errors import UpstreamRejected
 if TYPE_CHECKING:
     from gateway.protocol import Call
 
-__all__ = ["DEFAULT_MAX_TOKENS", "chat_kwargs", "completion_kwargs", "embedding_input", "logprobs_asked"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "chat_kwargs",
+    "chat_messages",
+    "completion_kwargs",
+    "embedding_input",
+    "logprobs_asked",
+]
 
 # Without a cap a small model can ramble to the end of its context; OpenAI's own default is "until done".
 DEFAULT_MAX_TOKENS = 512
@@ -37,10 +44,19 @@ def _common(body: dict[str, Any], model: str, stream: bool, max_tokens: int | No
     return kw
 
 
+def chat_messages(messages: list[Any]) -> list[Any]:
+    """The messages as a chat template can render them: an assistant turn that only called tools has
+    a null content, which templates concatenate as text (and fail on): it becomes empty text."""
+    return [
+        {**m, "content": ""} if isinstance(m, dict) and "content" in m and m["content"] is None else m
+        for m in messages
+    ]
+
+
 def chat_kwargs(call: Call, model: str, *, stream: bool) -> dict[str, Any]:
     body = call.body
     kw = _common(body, model, stream, call.view.output_tokens)
-    kw["messages"] = body["messages"]
+    kw["messages"] = chat_messages(body["messages"])
     # logprobs are not passed on: llama-cpp-python refuses them without logits_all (see logprobs.py).
     for key in ("tools", "tool_choice", "response_format"):
         if body.get(key) is not None:

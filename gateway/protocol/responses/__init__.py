@@ -3,7 +3,7 @@
 from gateway.protocol.responses.compaction import COMPACT_PROMPT, compacted, native_items
 from gateway.protocol.responses.native import NativeTap
 from gateway.protocol.responses.objects import echo, new_id, response_object, usage_of_chat
-from gateway.protocol.responses.request import ResponsesRequest, input_items, native_only
+from gateway.protocol.responses.request import ResponsesRequest, hosted_tools, input_items, native_only
 from gateway.protocol.responses.stream import Translation, frame
 from gateway.protocol.responses.to_chat import chat_body
 from gateway.protocol.responses.tools import ChatTools
@@ -18,6 +18,7 @@ __all__ = [
     "compacted",
     "echo",
     "frame",
+    "hosted_tools",
     "input_items",
     "native_items",
     "native_only",

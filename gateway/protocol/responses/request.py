@@ -2,9 +2,11 @@
 
 Items are kept as OpenAI spells them (dicts), normalized so that downstream code sees one shape: a
 string input becomes one user message, every message has a `type` and a list of content parts.
-Features only a backend that speaks the Responses API natively can serve (built-in tools, background
-mode, file inputs, items of other tools) are collected as `native_only` rather than refused here: a
-route may have such a backend, and which backend answers is decided later.
+Built-in (hosted) tools the request offers are collected by `hosted_tools`: a chat backend goes
+without them (the tool rule, protocol/tools.py). Features only a backend that speaks the Responses API
+natively can serve (a `tool_choice` that requires a built-in tool, background mode, file inputs,
+items of other tools) are collected as `native_only` rather than refused here: a route may have such
+a backend, and which backend answers is decided later.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pydantic import Field
 from gateway.errors import InvalidRequest
 from gateway.protocol.openai import Wire
 from gateway.protocol.responses.compaction import is_own, summary_of
+from gateway.protocol.tools import hosted_types
 
-__all__ = ["CHAT_TOOLS", "ResponsesRequest", "input_items", "native_only"]
+__all__ = ["CHAT_TOOLS", "ResponsesRequest", "hosted_tools", "input_items", "native_only"]
 
 # Item types a chat backend can be given (reasoning is dropped for it); the rest are other tools' items.
 _TRANSLATABLE = frozenset(
@@ -146,14 +149,26 @@ def input_items(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]
     return items
 
 
+def hosted_tools(req: ResponsesRequest) -> tuple[str, ...]:
+    """The built-in (hosted) tools the request offers, by type: every tool a chat model cannot be given
+    (function, custom and namespace tools are translated: tools.py). `tool_search` is one: a chat model
+    has no deferred tools to search, so it goes without it like any hosted tool."""
+    return hosted_types(str(t.get("type")) for t in req.tools or [] if t.get("type") not in CHAT_TOOLS)
+
+
 def native_only(req: ResponsesRequest, items: list[dict[str, Any]]) -> list[str]:
-    """What of this request only a backend speaking the Responses API natively can serve, by name."""
-    found = [f"the '{t.get('type')}' tool" for t in req.tools or [] if t.get("type") not in CHAT_TOOLS]
+    """What of this request only a backend speaking the Responses API natively can serve, by name.
+
+    Built-in tools merely offered are not in it (a chat backend goes without them: `hosted_tools`);
+    a `tool_choice` that requires one is."""
+    found = []
     if req.background:
         found.append("background mode")
     choice = req.tool_choice
     if isinstance(choice, dict) and choice.get("type") not in ("function", "custom", None):
         found.append(f"tool_choice '{choice.get('type')}'")
+    elif choice == "required" and req.tools and all(t.get("type") not in CHAT_TOOLS for t in req.tools):
+        found.append("tool_choice 'required' with built-in tools only")
     for i, item in enumerate(items):
         kind = item.get("type")
         if kind in _NATIVE_ITEMS and not is_own(item):

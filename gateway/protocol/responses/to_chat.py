@@ -4,9 +4,10 @@ Instructions become the first system message; message items become chat messages
 tool calls become an assistant message's tool_calls (under their chat names, tools.py) and their
 outputs tool messages; reasoning items and `include` are dropped (a chat model has neither);
 `text.format` becomes `response_format`; `max_output_tokens` becomes `max_tokens`. `reasoning` is not
-sent: chat backends do not take it. `prompt_cache_key` and `prompt_cache_retention` mean the same in
-chat (OpenAI takes both; vLLM and llama.cpp's server ignore fields they lack; the embedded model reads
-neither), so they pass as they are.
+sent: chat backends do not take it, and built-in tools are left out (protocol/tools.py: the tool
+rule). `prompt_cache_key` and `prompt_cache_retention` mean the same in chat (OpenAI takes both; vLLM
+and llama.cpp's server ignore fields they lack; the embedded model reads neither), so they pass as they
+are.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def chat_body(
     if tools.chat:
         body["tools"] = tools.chat
     choice = tools.choice(req.tool_choice)
-    if choice is not None:
+    # Built-in tools are left out: with none of its tools left, the request has no choice to make.
+    if choice is not None and (tools.chat or not req.tools):
         body["tool_choice"] = choice
     fmt = _format(req.text)
     if fmt is not None:

@@ -17,7 +17,7 @@ from gateway.errors import (
 )
 from gateway.observability.cost import Bill
 from gateway.observability.trace import Spent, Trace
-from gateway.protocol import Usage
+from gateway.protocol import Usage, responses_view
 from gateway.testing.fake_backend import FakeBackend, Step
 from gateway.testing.harness import Harness, chat_call
 
@@ -88,7 +88,8 @@ def test_candidates_follow_the_plan_and_a_breaker_keeps_a_backend_for_last() -> 
 
 def test_a_request_only_a_native_backend_serves_keeps_only_those() -> None:
     h, clock, _, _, c = setup()
-    walk = walk_of(h, clock, needs="the 'web_search' tool")
+    view = responses_view({"model": "small", "input": "hi"}, [], 64)
+    walk = walk_of(h, clock, needs="tool_choice 'web_search'", view=view)
     with pytest.raises(InvalidRequest, match="web_search"):
         walk.candidates(walk.decision.plan)
     c.responses = True  # what `responses: true` on its spec makes of a backend

@@ -15,6 +15,7 @@ from gateway.protocol.responses import (
     Translation,
     chat_body,
     echo,
+    hosted_tools,
     input_items,
     native_only,
 )
@@ -134,12 +135,28 @@ def test_what_only_a_native_backend_serves_is_named() -> None:
         ]
     )
     assert native_only(r, items) == [
-        "the 'web_search' tool",
         "background mode",
         "'item_reference' items (input.0)",
         "'input_file' parts (input.1)",
     ]
     assert native_only(req(tools=[TOOL]), input_items("hi")) == []
+
+
+def test_built_in_tools_offered_are_hosted_and_required_ones_need_a_native_backend() -> None:
+    offered = req(tools=[TOOL, {"type": "web_search"}, {"type": "file_search"}, {"type": "web_search"}])
+    assert hosted_tools(offered) == ("web_search", "file_search")
+    assert native_only(offered, input_items("hi")) == []
+    # The chat form keeps the function tool only, and its tool_choice.
+    chat = chat_body(offered, input_items("hi"), "m")
+    assert [t["function"]["name"] for t in chat["tools"]] == ["weather"]
+    required = req(tools=[TOOL, {"type": "web_search"}], tool_choice={"type": "web_search"})
+    assert native_only(required, input_items("hi")) == ["tool_choice 'web_search'"]
+    only_hosted = req(tools=[{"type": "web_search"}], tool_choice="required")
+    assert native_only(only_hosted, input_items("hi")) == ["tool_choice 'required' with built-in tools only"]
+    # With nothing left to choose from, the chat form has neither tools nor a tool_choice.
+    auto = chat_body(req(tools=[{"type": "web_search"}], tool_choice="auto"), input_items("hi"), "m")
+    assert "tools" not in auto and "tool_choice" not in auto
+    assert hosted_tools(req(tools=[{"type": "bad\r\ntype"}])) == ("other",)
 
 
 def test_a_chat_answer_becomes_a_response() -> None:

@@ -16,6 +16,7 @@ from gateway.protocol.responses import (
     Translation,
     chat_body,
     echo,
+    hosted_tools,
     input_items,
     native_items,
     native_only,
@@ -75,8 +76,13 @@ def test_codex_tools_as_chat_functions() -> None:
     assert patch["parameters"]["required"] == ["input"]
     assert "lark grammar:\nstart: begin_patch hunk+ end_patch" in patch["description"]
     assert tools.other == [{"type": "web_search", "external_web_access": True}]
-    # Hosted tools are the tool rule's; the namespace and the custom tool are not native-only any more.
-    assert native_only(req(tools=CODEX_TOOLS), input_items("hi")) == ["the 'web_search' tool"]
+    # Hosted tools are the tool rule's (dropped for chat); namespace and custom tools are translated.
+    r = req(tools=[*CODEX_TOOLS, {"type": "tool_search", "execution": "client"}])
+    assert native_only(r, input_items("hi")) == []
+    assert hosted_tools(r) == ("web_search", "tool_search")
+    required = req(tools=[{"type": "web_search"}], tool_choice="required")
+    assert native_only(required, input_items("hi")) == ["tool_choice 'required' with built-in tools only"]
+    assert native_only(req(tools=[PATCH], tool_choice="required"), input_items("hi")) == []
 
 
 @pytest.mark.parametrize(
