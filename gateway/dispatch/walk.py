@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 
 # Who serves a request that needs its API natively, per API, for the 400 when a route has none.
-_NATIVE = {"responses": "a backend that speaks the Responses API natively (`responses: true`)"}
+_NATIVE = {
+    "responses": "a backend that speaks the Responses API natively (`responses: true`)",
+    "compact": "a backend that speaks the Responses API natively (`responses: true`)",
+}
 
 log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder().decode

@@ -16,7 +16,7 @@ from gateway.protocol.sse import PREFIX
 
 __all__ = ["IdStream", "ResponseIds", "claim"]
 
-_PREFIXES = {"chat": "chatcmpl-", "completions": "cmpl-", "responses": "resp_"}
+_PREFIXES = {"chat": "chatcmpl-", "completions": "cmpl-", "responses": "resp_", "compact": "resp_"}
 
 
 class _Id(msgspec.Struct):

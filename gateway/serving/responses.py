@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from gateway.protocol.ids import ResponseIds
     from gateway.routing.decision import Hints
     from gateway.serving.recent import Recent
+    from gateway.serving.tokens import TokenCounting
     from gateway.tenancy.response_store import ResponseStore
 
 __all__ = ["Prepared", "ResponsesServing"]
@@ -122,11 +123,13 @@ class ResponsesServing:
         dispatcher: Dispatcher,
         ids: ResponseIds,
         store: ResponseStore,
+        counting: TokenCounting,
         *,
         max_bytes: int,
         on_not_stored: Callable[[], None],
     ) -> None:
         self._dispatcher = dispatcher
+        self._counting = counting
         self._ids = ids
         self._store = store
         self._max_bytes = max_bytes
@@ -158,6 +161,23 @@ class ResponsesServing:
         record = await self._record(tenant, rid, "previous_response_id")
         return [*record["input"], *record["response"]["output"]]
 
+    async def conversation(
+        self, req: ResponsesRequest, tenant: str | None, recent: Recent | None = None
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """The request's whole conversation (its chain, then its own input), how many of the items are
+        its own, and its size in bytes (a 413 past max_body_bytes)."""
+        own = input_items(req.input)
+        if not own and req.previous_response_id is None:
+            raise InvalidRequest("`input` is required.", param="input", code="missing_required_parameter")
+        items = [*await self._conversation(tenant or ANONYMOUS, req, recent), *own]
+        size = len(_encode(items))
+        if size > self._max_bytes:
+            raise PayloadTooLarge(
+                f"The conversation is {size} bytes with its history; this gateway accepts {self._max_bytes}.",
+                code="conversation_too_large",
+            )
+        return items, len(own), size
+
     async def prepare(
         self,
         req: ResponsesRequest,
@@ -166,20 +186,17 @@ class ResponsesServing:
         received: float,
         recent: Recent | None = None,
     ) -> Prepared:
-        own = input_items(req.input)
-        if not own and req.previous_response_id is None:
-            raise InvalidRequest("`input` is required.", param="input", code="missing_required_parameter")
-        owner = tenant or ANONYMOUS
-        items = [*await self._conversation(owner, req, recent), *own]
-        size = len(_encode(items))
-        if size > self._max_bytes:
-            raise PayloadTooLarge(
-                f"The conversation is {size} bytes with its history; this gateway accepts {self._max_bytes}.",
-                code="conversation_too_large",
-            )
+        items, own, size = await self.conversation(req, tenant, recent)
         call, tools = _call(req, raw, items, size, received, tenant)
         call.response_id = self._ids.new("responses")
-        return Prepared(call, req, raw, owner, len(own), items, tools, recent)
+        return Prepared(call, req, raw, tenant or ANONYMOUS, own, items, tools, recent)
+
+    async def input_tokens(self, p: Prepared, hints: Hints) -> JSONResult:
+        """POST /v1/responses/input_tokens: the request's input (its chain, instructions and tools
+        included) in the tokens of the backend the route would choose for it now (serving/tokens.py)."""
+        tally = await self._counting.count(p.call, hints)
+        body = {"object": "response.input_tokens", "input_tokens": tally.tokens}
+        return JSONResult(_encode(body), headers=tally.headers)
 
     async def _keep(self, p: Prepared, final: dict[str, Any] | None) -> bool:
         """Keep a finished response and its conversation, for chains and retrieval."""

@@ -1,6 +1,6 @@
 """The OpenAI Responses API: its request, its translation to and from chat, its objects and events."""
 
-from gateway.protocol.responses.compaction import COMPACT_PROMPT, compacted, native_items
+from gateway.protocol.responses.compaction import COMPACT_PROMPT, Compacting, compacted, native_items
 from gateway.protocol.responses.native import NativeTap
 from gateway.protocol.responses.objects import echo, new_id, response_object, usage_of_chat
 from gateway.protocol.responses.request import ResponsesRequest, hosted_tools, input_items, native_only
@@ -11,6 +11,7 @@ from gateway.protocol.responses.tools import ChatTools
 __all__ = [
     "COMPACT_PROMPT",
     "ChatTools",
+    "Compacting",
     "NativeTap",
     "ResponsesRequest",
     "Translation",

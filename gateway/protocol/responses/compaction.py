@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 import time
 from typing import Any
 
 import msgspec
 
 from gateway.errors import InvalidRequest
+from gateway.protocol.responses.objects import new_id, usage_of_chat
 
 __all__ = [
     "COMPACT_PROMPT",
+    "Compacting",
     "compacted",
     "compaction_item",
     "is_own",
@@ -47,7 +48,7 @@ _INTRO = "The earlier conversation was compacted. Its summary:\n\n"
 
 def compaction_item(summary: str) -> dict[str, Any]:
     blob = base64.urlsafe_b64encode(_encode({"summary": summary})).decode()
-    return {"type": "compaction", "id": f"cmp_{secrets.token_hex(24)}", "encrypted_content": _PREFIX + blob}
+    return {"type": "compaction", "id": new_id("cmp"), "encrypted_content": _PREFIX + blob}
 
 
 def is_own(item: dict[str, Any]) -> bool:
@@ -115,3 +116,20 @@ def compacted(
             "total_tokens": 0,
         },
     }
+
+
+class Compacting:
+    """One compaction on its way: the conversation it compacts, and the compacted object it becomes,
+    from a native backend's (the gateway's id on it) or a chat model's summary (the gateway's item)."""
+
+    def __init__(self, rid: str, items: list[dict[str, Any]]) -> None:
+        self.rid = rid
+        self.items = items
+
+    def of_native(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "id": self.rid}
+
+    def of_chat(self, chat: dict[str, Any]) -> dict[str, Any]:
+        choice = (chat.get("choices") or [{}])[0]
+        summary = str((choice.get("message") or {}).get("content") or "").strip()
+        return compacted(self.rid, self.items, summary, usage_of_chat(chat.get("usage")))
