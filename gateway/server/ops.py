@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from gateway.errors import UpstreamUnavailable
 from gateway.rules import redacted
 from gateway.server.admission import gateway_of
+from gateway.serving.catalog import codex_catalog
 
 __all__ = ["OPS"]
 
@@ -18,8 +19,14 @@ _encode = msgspec.json.Encoder().encode
 
 @get("/v1/models", sync_to_thread=False)
 def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The routes as OpenAI lists models; in Codex's catalog format when Codex asks (`client_version`,
+    sent when a provider's `model_catalog_url` names this path): serving/catalog.py."""
     gw = gateway_of(request)
     gw.keys.tenant(request.headers.get("authorization"))
+    if "client_version" in request.query_params:
+        table = gw.table()
+        etag = f'"{table.sha256[:16]}"'
+        return Response(codex_catalog(table), media_type="application/json", headers={"etag": etag})
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "gateway", "tier": route.tier}
         for name, route in gw.table().routes.items()

@@ -26,12 +26,16 @@ _USAGE = {
 }
 
 
-def _tool_name(tools: list[dict[str, Any]]) -> str | None:
+def _tool_name(tools: list[dict[str, Any]], wanted: str | None = None) -> str | None:
+    """The tool to call: `wanted` when the request offers it, else the first one offered."""
+    names = []
     for t in tools:
         fn = t.get("function") if t.get("type") == "function" and "function" in t else t
         if isinstance(fn, dict) and fn.get("name"):
-            return str(fn["name"])
-    return None
+            names.append(str(fn["name"]))
+    if wanted is not None and wanted in names:
+        return wanted
+    return names[0] if names else None
 
 
 def last_tool_output(body: dict[str, Any]) -> str | None:
@@ -45,8 +49,8 @@ def last_tool_output(body: dict[str, Any]) -> str | None:
     return None
 
 
-def chat_tool_call(body: dict[str, Any], arguments: str) -> dict[str, Any] | None:
-    name = _tool_name(body.get("tools") or [])
+def chat_tool_call(body: dict[str, Any], arguments: str, wanted: str | None = None) -> dict[str, Any] | None:
+    name = _tool_name(body.get("tools") or [], wanted)
     if name is None or last_tool_output(body) is not None:
         return None
     return {
@@ -56,10 +60,12 @@ def chat_tool_call(body: dict[str, Any], arguments: str) -> dict[str, Any] | Non
     }
 
 
-def chat_deltas(body: dict[str, Any], words: list[str], arguments: str) -> tuple[list[dict[str, Any]], str]:
+def chat_deltas(
+    body: dict[str, Any], words: list[str], arguments: str, wanted: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
     """A chat stream's deltas: the role, then the tool call in two halves, or the words; its finish."""
     parts: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-    call = chat_tool_call(body, arguments)
+    call = chat_tool_call(body, arguments, wanted)
     if call is None:
         return parts + [{"content": (" " if i else "") + w} for i, w in enumerate(words)], "stop"
     fn, half = call["function"], len(arguments) // 2

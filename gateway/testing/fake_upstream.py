@@ -74,6 +74,7 @@ class FakeUpstream:
         self.chunks = chunks
         self.api_key = api_key
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
+        self.tool_name: str | None = None  # the tool it calls when offered (default: the first one)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         self.script = Script()
         self.stats = Stats()
@@ -166,7 +167,7 @@ class FakeUpstream:
 
     def _complete(self, path: str, body: dict[str, Any]) -> web.Response:
         if path.endswith("/chat/completions"):
-            call = chat_tool_call(body, self.tool_arguments)
+            call = chat_tool_call(body, self.tool_arguments, self.tool_name)
             text = self._text(body)
             words = text.split()
             message: dict[str, Any] = {"role": "assistant", "content": None if call else text}
@@ -215,7 +216,7 @@ class FakeUpstream:
             "model": self.model,
         }
         words = self._text(body).split()
-        parts, reason = chat_deltas(body, words, self.tool_arguments)
+        parts, reason = chat_deltas(body, words, self.tool_arguments, self.tool_name)
         for i, delta in enumerate(parts):
             if script.mode == "cut" and i == len(parts) // 2:
                 assert request.transport is not None
