@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.types import ASGIApp
 
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, UpgradeRequired
 from gateway.protocol import parse_request
 from gateway.protocol.openai import parse_json, validate
 from gateway.protocol.responses import ResponsesRequest
@@ -82,6 +82,15 @@ async def compact_response(request: Request[Any, Any, Any]) -> ASGIApp:
     return JSONApp(result.body, result.status, result.headers)
 
 
+@get("/v1/responses", sync_to_thread=False)
+def responses_without_upgrade() -> ASGIApp:
+    """GET /v1/responses opens a WebSocket (ws_responses.py); a plain GET is told so."""
+    raise UpgradeRequired(
+        "GET /v1/responses opens a WebSocket (send `Upgrade: websocket`); create a response with POST.",
+        code="websocket_upgrade_required",
+    )
+
+
 def _owner(request: Request[Any, Any, Any]) -> str | None:
     return gateway_of(request).keys.tenant(request.headers.get("authorization"))
 
@@ -116,6 +125,7 @@ async def cancel_response(request: Request[Any, Any, Any], response_id: str) -> 
 
 RESPONSES = [
     create_response,
+    responses_without_upgrade,
     count_input_tokens,
     compact_response,
     retrieve_response,

@@ -47,7 +47,7 @@ __all__ = ["SOCKETS"]
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _PENDING = 8  # client messages waiting behind the response being sent; more are refused one by one
-_STALL_S = 30.0  # a send blocked this long (the client stopped reading) ends the connection
+_STALL_S = 30.0  # a send blocked this long (the client stopped reading) ends the connection (or idle's)
 _CLOSED, _LIMIT, _TOO_LARGE, _DRAIN = object(), object(), object(), object()
 # Errors a socket answers without a status of their own, and the ones that differ from HTTP's.
 _STATUS = {"previous_response_not_found": 400}
@@ -56,7 +56,7 @@ _STATUS = {"previous_response_not_found": 400}
 def _error(err: GatewayError) -> str:
     """An `error` event: OpenAI's envelope under `error` with its HTTP status (what Codex reads), and
     code, message and param at the top (what the SDK's ResponseErrorEvent reads)."""
-    body = err.envelope()["error"]
+    body: dict[str, Any] = err.envelope()["error"]
     event: dict[str, Any] = {
         "type": "error",
         "status": _STATUS.get(err.code or "", err.status),
@@ -66,8 +66,8 @@ def _error(err: GatewayError) -> str:
         "param": body["param"],
         "error": body,
     }
-    if err.headers:
-        event["headers"] = err.headers
+    if err.headers:  # Retry-After: where Codex reads it, and where the SDK's ResponseWsError has it
+        event["headers"] = body["headers"] = err.headers
     return _encode(event).decode()
 
 
@@ -93,6 +93,7 @@ class _Session:
         self._hints = asked
         self._metrics = gw.metrics.sockets
         self._idle_s = s.ws_idle_timeout_s
+        self._stall_s = min(_STALL_S, s.ws_idle_timeout_s)
         self._max_messages = s.ws_max_messages
         self._max_bytes = s.ws_max_message_bytes
         self.recent = Recent()
@@ -119,11 +120,11 @@ class _Session:
         """Every few seconds while a response runs: a send stuck for _STALL_S ends it."""
         since = self._sending_since
         loop = asyncio.get_running_loop()
-        if since is not None and loop.time() - since > _STALL_S:
+        if since is not None and loop.time() - since > self._stall_s:
             self.reason = "stalled"
             self._left()
             return
-        self._watcher = loop.call_later(_STALL_S / 3, self._watch)
+        self._watcher = loop.call_later(self._stall_s / 3, self._watch)
 
     async def _close(self, code: int, reason: str, why: str = "") -> str:
         self.reason = reason
@@ -235,7 +236,7 @@ class _Session:
     async def _run(self, event: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         task = self._current = loop.create_task(self._respond(event))
-        self._watcher = loop.call_later(_STALL_S / 3, self._watch)
+        self._watcher = loop.call_later(self._stall_s / 3, self._watch)
         try:
             await asyncio.wait({task})
         except asyncio.CancelledError:
