@@ -4,6 +4,7 @@
     ├── ConfigError                  not HTTP: routes.yaml / settings are wrong (file:line: field: why)
     ├── ClientError                  400 invalid_request_error: the caller can fix it
     │   ├── InvalidRequest           400, names the offending field in `param`
+    │   │   └── ContextTooLong       400: no candidate's context window holds the prompt
     │   ├── Unauthorized             401 authentication_error: no or unknown API key
     │   ├── Forbidden                403 permission_error: the key's tenant may not do this
     │   ├── ModelNotFound            404 model_not_found
@@ -14,7 +15,8 @@
     │   ├── BudgetUnmeetable         422: no capable tier is expected to meet the latency budget
     │   ├── RateLimited              429 rate_limit_exceeded: a tenant's request, token or spend limit
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
-    │   └── UpstreamRejected         400: the backend refused the request itself (e.g. context too long)
+    │   └── UpstreamRejected         400: the backend refused the request itself
+    │       └── ContextOverflow      400: a backend's window could not hold it (a larger one may)
     ├── ServiceUnavailable           503: a store the gateway needs (shared tenant limits) is down
     └── UpstreamError                502 upstream_error: a backend failed us, retryable by default
         ├── UpstreamStatusError      502: upstream 5xx, or it refused our credentials
@@ -35,6 +37,8 @@ __all__ = [
     "ClientClosedRequest",
     "ClientError",
     "ConfigError",
+    "ContextOverflow",
+    "ContextTooLong",
     "Forbidden",
     "GatewayError",
     "InvalidRequest",
@@ -102,6 +106,21 @@ class InvalidRequest(ClientError):
     pass
 
 
+class ContextTooLong(InvalidRequest):
+    """No candidate's context window can hold the prompt and the route's minimum answer: refused before
+    any backend is called. The message is Anthropic's (`prompt is too long: N tokens > M maximum`),
+    which clients such as Claude Code read to compact their context."""
+
+    def __init__(self, tokens: int, maximum: int) -> None:
+        super().__init__(
+            f"prompt is too long: {tokens} tokens > {maximum} maximum",
+            param="messages",
+            code="context_length_exceeded",
+        )
+        self.tokens = tokens
+        self.maximum = maximum
+
+
 class Unauthorized(ClientError):
     status = 401
     error_type = "authentication_error"
@@ -165,6 +184,11 @@ class ClientClosedRequest(ClientError):
 
 class UpstreamRejected(ClientError):
     """A 4xx from the backend about the request itself: another backend would refuse it too."""
+
+
+class ContextOverflow(UpstreamRejected):
+    """A backend said the request does not fit its context window (the estimate it was routed by fell
+    short): not retried there, but the walk moves on to a candidate with a larger window."""
 
 
 class ServiceUnavailable(GatewayError):

@@ -7,6 +7,7 @@ so nothing above this module knows about HTTP client exceptions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from gateway.backends.base import Backend, Call, Reply, Resources
 from gateway.errors import (
     ConfigError,
+    ContextOverflow,
     GatewayError,
     StreamInterrupted,
     UpstreamError,
@@ -52,11 +54,22 @@ def _upstream_message(body: bytes) -> str:
     return str(msg)[:500] if msg else "no details"
 
 
+# How OpenAI, vLLM, llama.cpp's server and others say a request does not fit the model's context.
+_TOO_LONG = re.compile(
+    r"context[ _](length|window|size)|prompt is too long|max_model_len|too many tokens|input is too long",
+    re.IGNORECASE,
+)
+
+
 def status_error(backend: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
     if status in (400, 409, 413, 422):
+        message = _upstream_message(body)
+        if _TOO_LONG.search(message):  # a larger window may take it: the walk moves on
+            return ContextOverflow(
+                f"Backend '{backend}' cannot hold the request: {message}", code="context_length_exceeded"
+            )
         return UpstreamRejected(
-            f"Backend '{backend}' rejected the request: {_upstream_message(body)}",
-            code="upstream_rejected",
+            f"Backend '{backend}' rejected the request: {message}", code="upstream_rejected"
         )
     if status == 429 or status == 503:
         retry_after = headers.get("retry-after")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.relay import relay
 from gateway.dispatch.strategies import STRATEGIES, Strategy
 from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
-from gateway.errors import GatewayError, UpstreamUnavailable
+from gateway.errors import ContextTooLong, GatewayError, UpstreamUnavailable
 from gateway.observability.trace import Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage
 from gateway.protocol.choices import answer_text
@@ -88,7 +88,9 @@ class Dispatcher:
     def in_flight(self, name: str) -> int:
         return self.flight[name]
 
-    def decide(self, view: RequestView, hints: Hints = _NO_HINTS, snap: Snapshot | None = None) -> Decision:
+    def decide(
+        self, view: RequestView, hints: Hints = _NO_HINTS, snap: Snapshot | None = None, *, fit: bool = True
+    ) -> Decision:
         snap = snap or self._snapshot()
         backends, guard, flight, now = snap.backends, snap.guard, self.flight, self._clock()
 
@@ -98,14 +100,21 @@ class Dispatcher:
                 return 0, False
             return max(backend.queued, flight[name]), guard.available(backend, now)
 
-        return snap.planner.decide(view, hints, now=now, state=state)
+        return snap.planner.decide(view, hints, now=now, state=state, fit=fit)
 
     async def count_tokens(self, call: Call, hints: Hints = _NO_HINTS) -> Counted:
         """The call's prompt in the tokens of the backend the route would choose for it now: the first
         candidate of its decision (what POST /v1/route/explain shows), breakers and the tool rule
         considered, counted in the form that backend would get. Nothing is generated or recorded."""
         snap = self._snapshot()
-        decision = self.decide(call.view, hints, snap)
+        try:
+            decision = self.decide(call.view, hints, snap)
+        except ContextTooLong:
+            # Too long for every window: still counted (a client compacts by it), for the largest one.
+            decision = self.decide(call.view, hints, snap, fit=False)
+            windows = snap.planner.windows
+            ordered = sorted(decision.plan.candidates, key=lambda c: -windows.get(c.backend, 0))
+            decision = replace(decision, plan=replace(decision.plan, candidates=tuple(ordered)))
         now = self._clock()
         walk = Walk(
             snap, self.flight, self.recorder, self._clock, decision, call, Trace(decision.route.name), now
@@ -146,10 +155,12 @@ class Dispatcher:
 
     @staticmethod
     def _committed(walk: Walk, backend: Backend) -> None:
-        """What the answering backend made of the request: the hosted tools it went without."""
+        """What the answering backend made of the request: the hosted tools it went without, the answer
+        length its context window allowed."""
         call = walk.call
         if call.hosted and not backend.speaks(call.endpoint):
             walk.trace.dropped_tools = call.hosted
+        walk.trace.max_tokens = walk.clamps.get(backend.name)
 
     async def complete(self, call: Call, hints: Hints = _NO_HINTS, mode: Mode[Reply] = PLAIN) -> Served:
         """A whole answer; `mode` adapts it to the endpoint (PLAIN: as the backend sent it)."""

@@ -19,10 +19,18 @@ import msgspec
 
 from gateway.dispatch.hedge import race
 from gateway.dispatch.timeouts import within
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    ContextOverflow,
+    GatewayError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.observability.trace import Trace
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
+from gateway.routing.context import room
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
@@ -105,6 +113,8 @@ class Walk:
         self.deadline = deadline
         # Told once the client has the whole answer (shadow judging); None for most requests.
         self.answered: Callable[[Walk], None] | None = None
+        # The answer length each backend was asked for, where its context window cut the request's.
+        self.clamps: dict[str, int] = {}
 
     def fork(self) -> Walk:
         """The same request on a second walk beside this one (a cascade's votes), with its own trace."""
@@ -141,13 +151,17 @@ class Walk:
         allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
         return allowed + [p for p in pairs if p not in allowed]
 
-    @staticmethod
-    def form(backend: Backend, call: Call) -> Call:
+    def form(self, backend: Backend, call: Call) -> Call:
         """The call as `backend` gets it: as the client sent it where the backend speaks its API,
-        otherwise in chat form (without the hosted tools it offers)."""
-        if call.chat is None or backend.speaks(call.endpoint):
-            return call
-        return call.chat
+        otherwise in chat form (without the hosted tools it offers); asking for no more answer than
+        the backend's context window has room for (routing/context.py), which is noted."""
+        sent = call if call.chat is None or backend.speaks(call.endpoint) else call.chat
+        window = self.snap.planner.windows.get(backend.name)
+        left = room(window, sent.view) if window is not None else None
+        if left is None:
+            return sent
+        self.clamps[backend.name] = left = max(1, left)
+        return sent.with_max_tokens(left)
 
     def bill(self, tier: str, usage: Usage) -> Bill:
         """The answer's bill, with what a rejected draft cost on the way to it."""
@@ -243,7 +257,8 @@ class Walk:
             except GatewayError as err:
                 log.warning("backend %s failed: %s", backend.name, err.message)
                 failures.append((backend, err))
-                if not err.retryable:
+                # A window too small for the request: the next candidate may have a larger one.
+                if not err.retryable and not isinstance(err, ContextOverflow):
                     raise
                 i += 1
                 continue

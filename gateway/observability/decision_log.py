@@ -65,6 +65,7 @@ class RequestLine(msgspec.Struct, omit_defaults=False):
     prompt: list[dict[str, str]] | None = None
     answer: str | None = None
     dropped_tools: list[str] | None = None  # hosted tools offered and dropped for a chat backend
+    max_tokens: int | None = None  # the answer length the backend's context window left (clamped)
     kind: str = "request"
 
 

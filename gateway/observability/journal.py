@@ -80,5 +80,6 @@ class Journal:
                 prompt=_prompt(view) if trace.log_content else None,
                 answer=trace.answer_text if trace.log_content else None,
                 dropped_tools=list(trace.dropped_tools) or None,
+                max_tokens=trace.max_tokens,
             )
         )

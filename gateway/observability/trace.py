@@ -49,3 +49,4 @@ class Trace:
     features: Features | None = None  # the planner's, for those inputs (not profiled again)
     shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
     dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend
+    max_tokens: int | None = None  # the answer length asked of the backend, where its window cut it

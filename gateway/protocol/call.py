@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.protocol.view import Endpoint, RequestView
 
 __all__ = ["Call"]
+
+# Where each API's body asks for a maximum answer length.
+_LIMITS: dict[str, tuple[str, ...]] = {
+    "chat": ("max_completion_tokens", "max_tokens"),
+    "completions": ("max_tokens",),
+    "responses": ("max_output_tokens",),
+    "messages": ("max_tokens",),
+}
 
 
 @dataclass(slots=True)
@@ -29,6 +37,14 @@ class Call:
     response_id: str = ""  # the id the client sees (the gateway's own), for the log and feedback
     # False where sending the request twice could act twice upstream; a handler that knows so says it.
     repeatable: bool = True
+
+    def with_max_tokens(self, n: int) -> Call:
+        """The same call asking for at most `n` tokens of answer (a backend's room: dispatch)."""
+        body = dict(self.body)
+        for key in _LIMITS.get(self.endpoint, ()):
+            if key in body:
+                body[key] = n
+        return replace(self, body=body, view=self.view.with_output_tokens(n))
 
     @property
     def endpoint(self) -> Endpoint:

@@ -8,6 +8,7 @@ it unchanged. The text of the messages is extracted lazily, only when something 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -110,6 +111,12 @@ class RequestView:
         if found is None:
             found = self._messages = self._extract()
         return found
+
+    def with_output_tokens(self, n: int) -> RequestView:
+        """The same request asking for at most `n` tokens of answer (its window's room: dispatch)."""
+        view = copy.copy(self)
+        view.output_tokens = n
+        return view
 
     @property
     def prompt_tokens(self) -> int:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, Forbidden
+from gateway.routing import context
 from gateway.routing.decision import BackendState, Decision, Hints, idle
 from gateway.routing.plan import BackendView, TierView, pinned, with_fallback
 from gateway.routing.policies import POLICIES, Policy
@@ -45,6 +46,7 @@ class Planner:
             raise ConfigError(f"routing policies without an implementation: {', '.join(missing)}")
         self.table = table
         self.specs = table.spec.backends()
+        self.windows = {name: spec.window for name, spec in self.specs.items()}  # context windows
         self.scorer = scorer
         self.policies = policies
         # Recent difficulty scores, for tiers that take a share of traffic; outlives a reload.
@@ -84,10 +86,29 @@ class Planner:
         now: float,
         state: BackendState = idle,
         difficulty: float | None = None,
+        fit: bool = True,
     ) -> Decision:
         """The route's decision for the request; `difficulty`, when given, is used as the request's
-        score instead of scoring its view (a logged decision replayed under other rules)."""
+        score instead of scoring its view (a logged decision replayed under other rules). With `fit`
+        (always, but for counting tokens), candidates whose context window cannot hold the request
+        are left out (routing/context.py), and none left is a 400."""
         route = self.table.resolve(view.model)
+        decision = self._decide(route, view, hints, now, state, difficulty)
+        if not fit:
+            return decision
+        spec = route.spec
+        min_answer = spec.min_answer_tokens if spec is not None else context.DEFAULT_MIN_ANSWER
+        return context.fit(decision, view, self.windows, min_answer)
+
+    def _decide(
+        self,
+        route: Route,
+        view: RequestView,
+        hints: Hints,
+        now: float,
+        state: BackendState,
+        difficulty: float | None,
+    ) -> Decision:
         spec = route.spec
         tokens = view.output_tokens or (spec.expected_output_tokens if spec else _DEFAULT_OUTPUT_TOKENS)
         fallback = spec.fallback if spec else None

@@ -43,8 +43,12 @@ class KindSpec(Strict):
     def _complete(self) -> KindSpec:
         cls = type(self)
         missing = [a for a in ("default_ttft_s", "default_tpot_s") if not hasattr(cls, a)]
-        if missing or cls.queue_wait_s is KindSpec.queue_wait_s:
-            raise ValueError(f"backend kind '{self.kind}' lacks its priors or queue model")
+        try:
+            windowless = self.window <= 0
+        except (AttributeError, NotImplementedError):
+            windowless = True
+        if missing or cls.queue_wait_s is KindSpec.queue_wait_s or windowless:
+            raise ValueError(f"backend kind '{self.kind}' lacks its priors, queue model or context window")
         return self
 
     def priors(self) -> tuple[float, float]:
@@ -56,6 +60,11 @@ class KindSpec(Strict):
 
     def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
         """Expected wait behind `queued` requests before this one starts."""
+        raise NotImplementedError
+
+    @property
+    def window(self) -> int:
+        """Its context window in tokens: the prompt and the answer together (routing/context.py)."""
         raise NotImplementedError
 
 
@@ -77,6 +86,10 @@ class LlamaCppSpec(KindSpec):
         # One generation at a time: everything ahead runs to its end first.
         return queued * (ttft_s + tokens * tpot_s)
 
+    @property
+    def window(self) -> int:
+        return self.n_ctx
+
 
 class _HttpSpec(KindSpec):
     base_url: str = Field(pattern=_URL)
@@ -85,6 +98,15 @@ class _HttpSpec(KindSpec):
     # Speaks the Responses API natively (OpenAI, recent vLLM): /v1/responses is passed through there,
     # and translated to chat completions for every other backend.
     responses: bool = False
+    # The model's context window in tokens (prompt and answer together): vLLM's --max-model-len, the
+    # provider's documented limit. Default: the kind's `default_window`.
+    context_window: int | None = Field(None, ge=256, description="tokens the model holds (prompt + answer)")
+
+    default_window: ClassVar[int]
+
+    @property
+    def window(self) -> int:
+        return self.context_window or self.default_window
 
 
 class OpenAISpec(_HttpSpec):
@@ -93,6 +115,9 @@ class OpenAISpec(_HttpSpec):
     # A remote model pays a network round trip and the provider's queueing first.
     default_ttft_s: ClassVar[float] = 0.30
     default_tpot_s: ClassVar[float] = 0.020
+    # The hosted models a generic OpenAI-compatible tier is usually for (GPT-4o, Llama 3.1+, Qwen 2.5
+    # served with their full context) hold 128k tokens; set `context_window` for anything smaller.
+    default_window: ClassVar[int] = 128_000
 
     def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
         return 0.0  # a generic server does not tell how it queues
@@ -111,6 +136,9 @@ class VLLMSpec(_HttpSpec):
 
     default_ttft_s: ClassVar[float] = 0.15
     default_tpot_s: ClassVar[float] = 0.018
+    # A self-hosted server's --max-model-len is usually set below the model's maximum to fit the GPU:
+    # 32k is the common choice for 7B-70B models; set `context_window` to yours.
+    default_window: ClassVar[int] = 32_768
 
     def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
         # vLLM batches: each request waiting costs about a prefill.

@@ -165,6 +165,9 @@ class RouteSpec(Strict):
     on_budget_miss: Literal["fastest_capable", "fastest", "reject"] = "fastest_capable"
     # Output length assumed when the request sets no max_tokens.
     expected_output_tokens: int = Field(256, ge=1)
+    # A backend whose context window cannot hold the prompt plus this much answer is not tried
+    # (routing/context.py); the request's own max_tokens is clamped to what the chosen one has left.
+    min_answer_tokens: int = Field(256, ge=1)
     # After every capable tier failed, try the less capable ones rather than fail the request.
     degrade: bool = True
     # Tiers to try, in this order, after the chosen one (e.g. [large, small]); default: the plan's.

@@ -57,6 +57,8 @@ def route_headers(served: Served | StreamServed) -> dict[str, str]:
         headers["x-gateway-confidence"] = f"{trace.confidence:.3f}"
     if trace.dropped_tools:
         headers["x-gateway-dropped-tools"] = dropped_header(trace.dropped_tools)
+    if trace.max_tokens is not None:
+        headers["x-gateway-max-tokens"] = str(trace.max_tokens)
     return headers
 
 

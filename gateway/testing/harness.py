@@ -4,6 +4,7 @@ are the real ones; only the backends and the clock are the test's."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -37,8 +38,9 @@ _ids = itertools.count(1)
 
 def chat_call(model: str = "auto", text: str = "hello", *, stream: bool = False, **extra: Any) -> Call:
     body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream, **extra}
+    size = len(json.dumps(body))
     return Call(
-        chat_view(body, 64), body, received=time.monotonic(), response_id=f"chatcmpl-test{next(_ids)}"
+        chat_view(body, size), body, received=time.monotonic(), response_id=f"chatcmpl-test{next(_ids)}"
     )
 
 

@@ -103,11 +103,13 @@ def test_unknown_path_and_method(gateway: Gateway) -> None:
     envelope(resp)
 
 
-def test_context_overflow_on_embedded_model_is_400(gateway: Gateway) -> None:
+def test_a_prompt_too_long_for_the_embedded_model_is_400_before_it_runs(gateway: Gateway) -> None:
     long = {"model": "small", "messages": [{"role": "user", "content": "word " * 3000}], "max_tokens": 4}
     resp = post(gateway, long)
-    assert resp.status_code in (400, 413)
-    assert "context window" in envelope(resp)["message"]
+    assert resp.status_code == 400
+    error = envelope(resp)
+    assert error["code"] == "context_length_exceeded"
+    assert error["message"].startswith("prompt is too long: ") and "> 768 maximum" in error["message"]
 
 
 def test_streaming_n_on_embedded_model_is_400(gateway: Gateway) -> None:

@@ -33,6 +33,7 @@ from gateway.backends.llamacpp.params import (
 from gateway.backends.llamacpp.tokens import PromptCounter
 from gateway.errors import (
     ConfigError,
+    ContextOverflow,
     StreamInterrupted,
     UpstreamError,
     UpstreamRejected,
@@ -192,7 +193,7 @@ class LlamaCppBackend(Backend):
         try:
             return await asyncio.wrap_future(fut)  # a waiting job is dropped if we are cancelled
         except ValueError as exc:  # llama.cpp's word for a request it cannot take (context too long)
-            raise UpstreamRejected(f"Backend '{self.name}': {exc}", code="unsupported_request") from exc
+            raise _rejected(self.name, exc) from exc
         except (RuntimeError, TypeError, KeyError) as exc:
             # Not the client's fault and not worth a 500: another backend may still answer.
             raise UpstreamError(
@@ -310,7 +311,7 @@ class LlamaCppBackend(Backend):
         if started:
             return StreamInterrupted(f"Backend '{self.name}' failed mid-generation.", code="backend_error")
         if isinstance(exc, ValueError):
-            return UpstreamRejected(f"Backend '{self.name}': {exc}", code="unsupported_request")
+            return _rejected(self.name, exc)
         return UpstreamError(f"Backend '{self.name}' failed ({type(exc).__name__}).", code="backend_error")
 
     def _usage_chunk(self, last: dict[str, Any], cancel: Cancel, text: str) -> dict[str, Any]:
@@ -330,6 +331,14 @@ class LlamaCppBackend(Backend):
             "choices": [],
             "usage": usage,
         }
+
+
+def _rejected(name: str, exc: ValueError) -> UpstreamRejected:
+    """llama.cpp refusing a request: its context window too small for it (another backend's may not
+    be), or something else about the request itself."""
+    if "context window" in str(exc):
+        return ContextOverflow(f"Backend '{name}': {exc}", code="context_length_exceeded")
+    return UpstreamRejected(f"Backend '{name}': {exc}", code="unsupported_request")
 
 
 def _delta_text(chunk: dict[str, Any]) -> str:

@@ -32,6 +32,11 @@ def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
     for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec):
         assert spec in KINDS
         assert spec.default_ttft_s > 0 and spec.default_tpot_s > 0
+    assert LlamaCppSpec(kind="llamacpp", name="l", n_ctx=4096).window == 4096
+    hosted = {"name": "o", "base_url": "http://o/v1", "model": "m"}
+    assert OpenAISpec(kind="openai", **hosted).window == 128_000
+    assert VLLMSpec(kind="vllm", **hosted).window == 32_768
+    assert VLLMSpec(kind="vllm", context_window=8192, **hosted).window == 8192
     assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec}
 
 
@@ -39,7 +44,7 @@ def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
     class Half(KindSpec):
         kind: Literal["half"]
 
-    with pytest.raises(ValidationError, match="lacks its priors or queue model"):
+    with pytest.raises(ValidationError, match="lacks its priors, queue model or context window"):
         Half.model_validate({"kind": "half", "name": "h"})
 
     class NoQueue(KindSpec):
@@ -47,8 +52,15 @@ def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
         default_ttft_s: ClassVar[float] = 0.1
         default_tpot_s: ClassVar[float] = 0.01
 
-    with pytest.raises(ValidationError, match="lacks its priors or queue model"):
+    with pytest.raises(ValidationError, match="lacks its priors, queue model or context window"):
         NoQueue.model_validate({"kind": "noqueue", "name": "n"})
+
+    class NoWindow(NoQueue):
+        def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
+            return 0.0
+
+    with pytest.raises(ValidationError, match="context window"):
+        NoWindow.model_validate({"kind": "noqueue", "name": "n"})
 
 
 def test_an_unknown_kind_is_a_load_error_with_its_line(tmp_path: Path) -> None:
