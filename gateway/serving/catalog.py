@@ -6,7 +6,8 @@ fields, the OpenAI list format refused); without one it warns "Model metadata fo
 and guesses. Each route is one entry, its slug the route's name:
 
 - `context_window`: the route's `metadata.context_window`, else the largest window among the backends
-  the route can reach (the router sends a long prompt only to a backend that holds it);
+  the route can reach (each backend's `context_window`, llama.cpp's `n_ctx`): the router sends a long
+  prompt only to a backend that holds it (routing/context.py);
 - `auto_compact_token_limit`: the window less `max_output_tokens` (`metadata.max_output_tokens`, else
   an eighth of the window), so Codex compacts its history while the answer still has room;
 - `base_instructions`: the route's `metadata.instructions`, else a short coding-agent prompt (Codex
@@ -21,16 +22,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateway.rules import LlamaCppSpec, VLLMSpec
-
 if TYPE_CHECKING:
     from gateway.rules import BackendSpec, Route, RouteTable
 
 __all__ = ["INSTRUCTIONS", "codex_catalog", "route_window"]
 
-# Until a backend's spec says its window (llama.cpp: n_ctx), what its kind usually holds.
-_OPENAI_WINDOW = 128_000
-_VLLM_WINDOW = 32_768
+_NO_BACKEND_WINDOW = 128_000  # a route with no backend left to name (cannot be served anyway)
 
 INSTRUCTIONS = """You are a coding agent running in the Codex CLI, a terminal-based coding assistant, \
 served through an LLM routing gateway. Be precise, safe and helpful.
@@ -44,12 +41,6 @@ path`, `*** Update File: path` or `*** Delete File: path` sections, `+`/`-`/spac
 relevant tests when there are some.
 - Before a group of tool calls, say in one short sentence what you are about to do.
 - Finish with a brief summary of what you changed and how you checked it."""
-
-
-def _window(spec: BackendSpec) -> int:
-    if isinstance(spec, LlamaCppSpec):
-        return spec.n_ctx
-    return _VLLM_WINDOW if isinstance(spec, VLLMSpec) else _OPENAI_WINDOW
 
 
 def _backends(table: RouteTable, route: Route) -> list[BackendSpec]:
@@ -70,7 +61,7 @@ def route_window(table: RouteTable, route: Route) -> tuple[int, int]:
     meta = route.spec.metadata if route.spec is not None else None
     window = meta.context_window if meta is not None and meta.context_window else None
     if window is None:
-        window = max((_window(b) for b in _backends(table, route)), default=_OPENAI_WINDOW)
+        window = max((b.window for b in _backends(table, route)), default=_NO_BACKEND_WINDOW)
     room = meta.max_output_tokens if meta is not None and meta.max_output_tokens else None
     return window, min(room or max(256, window // 8), window // 2)
 

@@ -189,6 +189,8 @@ class ResponsesServing:
         items, own, size = await self.conversation(req, tenant, recent)
         call, tools = _call(req, raw, items, size, received, tenant)
         call.response_id = self._ids.new("responses")
+        if recent is not None:  # a WebSocket connection's turn
+            call.transport = "websocket"
         return Prepared(call, req, raw, tenant or ANONYMOUS, own, items, tools, recent)
 
     async def input_tokens(self, p: Prepared, hints: Hints) -> JSONResult:

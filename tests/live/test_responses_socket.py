@@ -6,6 +6,7 @@ round trip, an offered web_search answered by a chat backend. Fake upstreams ove
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,10 +62,12 @@ def ups() -> Iterator[dict[str, FakeUpstream]]:
 
 @pytest.fixture(scope="module")
 def gw(ups: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tmp = tmp_path_factory.mktemp("socket")
     g = start_gateway(
-        tmp_path_factory.mktemp("socket"),
+        tmp,
         ROUTES.format(chat=ups["chat"].base_url, native=ups["native"].base_url),
         GATEWAY_API_KEYS=f"acme:{KEY},slow:{SLOW}",
+        GATEWAY_DECISION_LOG=str(tmp / "decisions.jsonl"),
     )
     yield g
     stop(g.proc)
@@ -125,6 +128,18 @@ def test_a_socket_session_over_several_turns_with_tools_and_chains(
         conn.response.create(model="large", input="And tomorrow?", previous_response_id=warm[-1].response.id)
         third = until_done(conn)
         assert third[-1].type == "response.completed"
+    # Each turn is a request like any other: counted, and in the decision log, marked as a socket's.
+    log = gw.log.parent / "decisions.jsonl"
+    wanted = {first[-1].response.id, second[-1].response.id}
+
+    def logged() -> set[str]:
+        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return {line["id"] for line in lines if line.get("transport") == "websocket"}
+
+    deadline = time.monotonic() + 10
+    while not wanted <= logged():
+        assert time.monotonic() < deadline, "the socket's turns are not in the decision log"
+        time.sleep(0.1)
     # What the socket sends is what SSE sends: the same events in the same order.
     sse = list(
         client(gw).responses.create(model="large", input="Weather in Paris?", tools=[WEATHER], stream=True)
