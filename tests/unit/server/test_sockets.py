@@ -13,7 +13,7 @@ from gateway.errors import NotFound, RateLimited, ServiceUnavailable, UpgradeReq
 from gateway.observability.socket_metrics import SocketMetrics
 from gateway.protocol.responses import frame
 from gateway.server.sockets import Sockets, key_of
-from gateway.server.ws_responses import _error, _frames
+from gateway.server.ws_session import error_event, frames
 
 
 class Session:
@@ -69,12 +69,12 @@ async def test_the_drain_asks_each_connection_and_waits_for_them() -> None:
 
 def test_an_error_event_carries_the_status_and_the_envelope() -> None:
     missing = NotFound("gone", param="previous_response_id", code="previous_response_not_found")
-    event = json.loads(_error(missing))
+    event = json.loads(error_event(missing))
     assert event["type"] == "error" and event["status"] == 400  # what Codex answers by resending all
     assert (
         event["code"] == "previous_response_not_found" and event["error"]["param"] == "previous_response_id"
     )
-    limited = json.loads(_error(RateLimited("slow down", code="rate_limit_requests", retry_after_s=3)))
+    limited = json.loads(error_event(RateLimited("slow down", code="rate_limit_requests", retry_after_s=3)))
     assert limited["status"] == 429 and limited["headers"] == limited["error"]["headers"] == {
         "retry-after": "3"
     }
@@ -82,5 +82,5 @@ def test_an_error_event_carries_the_status_and_the_envelope() -> None:
 
 def test_sse_events_become_one_frame_each() -> None:
     chunk = frame({"type": "a", "sequence_number": 0}) + frame({"type": "b", "sequence_number": 1})
-    assert [json.loads(f)["type"] for f in _frames(chunk)] == ["a", "b"]
-    assert list(_frames(b": keep-alive\n\n")) == []
+    assert [json.loads(f)["type"] for f in frames(chunk)] == ["a", "b"]
+    assert list(frames(b": keep-alive\n\n")) == []
