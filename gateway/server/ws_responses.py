@@ -6,8 +6,9 @@ for a key's sockets used up, 426 with WebSocket mode off so clients fall back to
 while draining). Once open, the client sends `response.create` messages, each the body a POST would
 carry; each is admitted and rate-limited like that POST and runs through serving/responses.py, whose
 events go out in order, one JSON object per text frame (the same events, sequence numbers included,
-as SSE). Responses on one connection run one after another; several may be sent ahead (up to 8). `previous_response_id` continues the connection's last responses whatever `store` said
-(serving/recent.py). A failure before a response starts is an `error` event carrying its HTTP status
+as SSE). Responses on one connection run one after another (ws_session.py); several may be sent
+ahead (up to 8). `previous_response_id` continues the connection's last responses whatever `store`
+said (serving/recent.py). A failure before a response starts is an `error` event carrying its HTTP status
 (`previous_response_not_found` is 400, as Codex expects, which then resends its full history); after,
 `response.failed`, as over SSE; neither closes the connection. `response.steer` and unknown messages
 get an `error` event. The connection closes (after an `error` event saying why, where there is one)
