@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> int:
     if table is None:
         return 1
     tiers = ", ".join(f"{n} ({len(t.backends)} backends)" for n, t in table.spec.tiers.items())
-    print(f"{args.file}: ok, sha256 {table.sha256[:12]}, tiers: {tiers}; routes: {', '.join(table.routes)}")
+    print(f"{args.file}: ok, sha256 {table.sha256[:12]}, tiers: {tiers}; routes: {', '.join(table.named())}")
     return 0
 
 

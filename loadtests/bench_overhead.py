@@ -17,6 +17,9 @@ bottleneck):
   gateway-logged the same gateway writing the decision log (GATEWAY_DECISION_LOG): its cost
   gateway-responses  the same gateway, the same request through POST /v1/responses (translated to
                  chat for the mock, and the answer back): the Responses API's own cost
+  gateway-messages   the same gateway, the same request on the same pinned route (`model: small`) as
+                 gateway-pinned, through POST /v1/messages (Anthropic's Messages API, translated to
+                 chat for the mock and back): the Messages API's own cost
   NAME@base      any gateway variant run from the checkout --base names (e.g. a `git worktree` of the
                  commit before a change), alternated with this one: before and after in one run
 
@@ -144,6 +147,14 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
     return [PY, "-m", "gateway", "serve"], env, ROOT
 
 
+# The same request as loadgen's default chat body, through the Messages API (gateway-messages).
+MESSAGES_BODY = {
+    "model": "small",
+    "system": "You are a helpful assistant.",
+    "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+    "max_tokens": 32,
+    "temperature": 0,
+}
 # The same request as loadgen's default chat body, through the Responses API (gateway-responses):
 # the gateway translates it to chat for the mock and the answer back, which is what it measures.
 RESPONSES_BODY = {
@@ -209,15 +220,15 @@ def measure(
             proc = start(cmd, env, cwd, SERVER_CPU)
             health = "/healthz" if name.startswith("gateway") else "/health"
             wait_http(f"http://127.0.0.1:{port}{health}", proc)
-            path = "/v1/responses" if name.startswith("gateway-responses") else "/v1/chat/completions"
-            url = f"http://127.0.0.1:{port}{path}"
-        body = None
-        if name.startswith("gateway-responses"):
-            body = tmp / "responses-body.json"
-            body.write_text(json.dumps(RESPONSES_BODY))
+            paths = {"gateway-responses": "/v1/responses", "gateway-messages": "/v1/messages"}
+            url = f"http://127.0.0.1:{port}{paths.get(name.removesuffix('@base'), '/v1/chat/completions')}"
         kind = name.removesuffix("@base")
-        form = "responses" if kind == "gateway-responses" else "chat"
-        model = "small" if kind == "gateway-pinned" else "auto"
+        body = None
+        if kind in ("gateway-responses", "gateway-messages"):
+            body = tmp / f"{kind}-body.json"
+            body.write_text(json.dumps(RESPONSES_BODY if kind == "gateway-responses" else MESSAGES_BODY))
+        form = {"gateway-responses": "responses", "gateway-messages": "messages"}.get(kind, "chat")
+        model = "small" if kind in ("gateway-pinned", "gateway-messages") else "auto"
         point = functools.partial(load, body=body, model=model, form=form, texts=texts)
         point(url, 8, 1.0, tmp / "warm.json", stream=False)  # warm caches and pools
         for mode in modes:

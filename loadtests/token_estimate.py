@@ -56,7 +56,7 @@ def messages_bodies(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
     for path in paths:
         raw = json.loads(path.read_text())
         req = MessagesRequest.model_validate(raw)
-        out.append((f"messages:{path.name}", chat_body(req, raw).body))
+        out.append((f"messages:{path.name}", chat_body(req).body))
     return out
 
 

@@ -5,7 +5,7 @@ serves a benchmark from one warm entry.
 The load generator is the shared one, unchanged: this wrapper only hands its session a body per
 request instead of its single payload, so timing, accounting and output are loadgen's own.
 
-  python loadtests/varied_load.py --prompts 2000 [--form chat|responses] [--texts F] -- <loadgen arguments>
+  python loadtests/varied_load.py --prompts 2000 [--form chat|responses|messages] [--texts F] -- <loadgen>
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data"))
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 SYSTEM = "You are a helpful assistant."
 
@@ -47,6 +47,8 @@ def bodies(texts: list[str], form: str, model: str | None, stream: bool) -> list
         body: dict[str, Any]
         if form == "responses":
             body = {"instructions": SYSTEM, "input": text, "max_output_tokens": 32, "store": False}
+        elif form == "messages":
+            body = {"system": SYSTEM, "messages": [{"role": "user", "content": text}], "max_tokens": 32}
         else:
             body = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]}
             body["max_tokens"] = 32
@@ -79,7 +81,7 @@ class _Varied:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=2000)
-    ap.add_argument("--form", choices=("chat", "responses"), default="chat")
+    ap.add_argument("--form", choices=("chat", "responses", "messages"), default="chat")
     ap.add_argument("--texts", type=Path, help="the prompts, one JSON string a line (default: drawn here)")
     ours, rest = ap.parse_known_args()
     rest = [a for a in rest if a != "--"]

@@ -133,7 +133,13 @@ class Dispatcher:
             self.recorder.undecided(call, call.view.model, err)
             raise
         plan = decision.plan
-        trace = Trace(decision.route.name, decision.budget_ms, reason=plan.reason, difficulty=plan.difficulty)
+        trace = Trace(
+            decision.route.name,
+            decision.budget_ms,
+            reason=plan.reason,
+            difficulty=plan.difficulty,
+            session=call.session,
+        )
         if decision.skipped is not None:
             trace.cascade = "skipped"
         spec = decision.route.spec

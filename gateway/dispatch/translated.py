@@ -1,14 +1,15 @@
-"""Responses API requests through the candidate walk: each backend gets them the way it speaks.
+"""Requests of APIs other than chat through the candidate walk: each backend gets them the way it speaks.
 
-A backend that speaks the Responses API natively gets the whole conversation with `store: false`,
-and its answer has the gateway's ids put back; every other backend gets the chat translation, and
-its chat answer (JSON or stream) is translated into a Response and its events. The modes here wrap
-the plain and streamed ones, so the walk, strategies (a cascade's accepted draft included) and
-accounting are the same as for chat.
+A backend that speaks the request's API natively (a Responses backend with `responses: true`) gets it
+as the client sent it, and its answer passes through a tap that puts the gateway's ids back; every
+other backend gets the chat form (dispatch/walk.py: Walk.form), and its chat answer (JSON or stream)
+is translated into the API's object and events: a Response (protocol/responses/) or a Message
+(protocol/anthropic/). The modes here wrap the plain and streamed ones, so the walk, strategies (a
+cascade's accepted draft included) and accounting are the same as for chat.
 
-They are not hedged (yet): the translation into a Response (and the native stream's tap, which may
-hold part of a first event) is one per request, and two attempts running at once would both write
-it. Hedging them needs that state per attempt, adopted by the one that wins.
+They are not hedged (yet): the translation (and the native stream's tap, which may hold part of a
+first event) is one per request, and two attempts running at once would both write it. Hedging them
+needs that state per attempt, adopted by the one that wins.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -30,10 +31,28 @@ if TYPE_CHECKING:
     from gateway.protocol import Call
     from gateway.protocol.responses import Compacting, NativeTap, Translation
 
-__all__ = ["CompactPlain", "ResponsesPlain", "ResponsesStreamed", "Turn"]
+__all__ = ["CompactPlain", "Native", "Translated", "TranslatedPlain", "TranslatedStreamed", "Turn"]
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+class Translated(Protocol):
+    """Chat answers in, the API's own out: a whole object, or the events of a stream."""
+
+    def of_chat(self, chat: dict[str, Any]) -> dict[str, Any]: ...
+
+    def started(self) -> bytes: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+
+class Native(Protocol):
+    """A native backend's answer made the gateway's own (its ids)."""
+
+    def of_reply(self, data: dict[str, Any]) -> dict[str, Any]: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
 
 
 @dataclass
@@ -49,23 +68,24 @@ class Turn:
         return self.translation.final or self.tap.final
 
 
-class ResponsesPlain:
+class TranslatedPlain:
     settle_later = False
     hedgeable = False  # see the module's docstring
 
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
+    def __init__(self, translation: Translated, native: Native | None = None) -> None:
+        self.translation = translation
+        self.native = native
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
         # `call` is in the form the walk chose for this backend (dispatch/walk.py: Walk.form).
         reply = await PLAIN.attempt(walk, backend, tier, call)
-        if backend.speaks(walk.call.endpoint):
-            return Reply(_encode(self.turn.tap.of_reply(_decode(reply.content))), reply.status)
+        if self.native is not None and backend.speaks(walk.call.endpoint):
+            return Reply(_encode(self.native.of_reply(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
 
     def of_reply(self, walk: Walk, reply: Reply) -> Reply:
-        """A chat answer in hand (a translated backend's, or an accepted draft) as a Response."""
-        return Reply(_encode(self.turn.translation.of_chat(_decode(reply.content))), reply.status)
+        """A chat answer in hand (a translated backend's, or an accepted draft) in the API's shape."""
+        return Reply(_encode(self.translation.of_chat(_decode(reply.content))), reply.status)
 
 
 async def _through(rest: AsyncIterator[bytes], feed: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
@@ -80,18 +100,19 @@ async def _through(rest: AsyncIterator[bytes], feed: Callable[[bytes], bytes]) -
             await aclose()
 
 
-class ResponsesStreamed:
+class TranslatedStreamed:
     settle_later = True
     hedgeable = False
 
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
+    def __init__(self, translation: Translated, native: Native | None = None) -> None:
+        self.translation = translation
+        self.native = native
 
     async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
         opened = await STREAMED.attempt(walk, backend, tier, call)
-        if not backend.speaks(walk.call.endpoint):
+        if self.native is None or not backend.speaks(walk.call.endpoint):
             return self._translated(opened)
-        tap = self.turn.tap
+        tap = self.native
         first = tap.feed(opened.first)
         try:
             while not first:  # the first event may come over several reads
@@ -109,7 +130,7 @@ class ResponsesStreamed:
         return Opened(first, _through(opened.rest, tap.feed), opened.slot, opened.usage)
 
     def _translated(self, opened: Opened) -> Opened:
-        translation = self.turn.translation
+        translation = self.translation
         first = translation.started() + translation.feed(opened.first)
         return Opened(first, _through(opened.rest, translation.feed), opened.slot, opened.usage)
 

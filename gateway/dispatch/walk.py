@@ -48,6 +48,7 @@ __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 _NATIVE = {
     "responses": "a backend that speaks the Responses API natively (`responses: true`)",
     "compact": "a backend that speaks the Responses API natively (`responses: true`)",
+    "messages": "a backend that speaks the Anthropic Messages API natively (no backend kind does yet)",
 }
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,8 @@ class _Streamed:
 
     def of_reply(self, walk: Walk, reply: Reply) -> Opened:
         data = _decode(reply.content)
-        chunks = as_chunks(data, walk.call.endpoint, include_usage=walk.call.include_usage)
+        call = walk.call.chat or walk.call  # a translated request's answer in hand is a chat answer
+        chunks = as_chunks(data, call.endpoint, include_usage=call.include_usage)
         return Opened(chunks[0], _replay(chunks[1:]), None, walk.trace.usage)
 
 

@@ -82,5 +82,6 @@ class Journal:
                 dropped_tools=list(trace.dropped_tools) or None,
                 transport=None if call.transport == "http" else call.transport,
                 max_tokens=trace.max_tokens,
+                session=call.session,
             )
         )

@@ -50,3 +50,4 @@ class Trace:
     shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
     dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend
     max_tokens: int | None = None  # the answer length asked of the backend, where its window cut it
+    session: str | None = None  # the conversation the request belongs to (protocol/session.py)

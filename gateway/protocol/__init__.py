@@ -19,6 +19,7 @@ from gateway.protocol.view import (
     chat_view,
     completion_view,
     embedding_view,
+    messages_view,
     responses_view,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "completion_view",
     "embedding_view",
     "estimated_usage",
+    "messages_view",
     "parse_json",
     "parse_request",
     "responses_view",

@@ -37,6 +37,7 @@ class Call:
     response_id: str = ""  # the id the client sees (the gateway's own), for the log and feedback
     # False where sending the request twice could act twice upstream; a handler that knows so says it.
     repeatable: bool = True
+    session: str | None = None  # the conversation it belongs to (protocol/session.py), for the log
     transport: str = "http"  # or "websocket": the Responses API's WebSocket mode (for the log)
 
     def with_max_tokens(self, n: int) -> Call:

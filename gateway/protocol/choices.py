@@ -87,13 +87,20 @@ def _choice_text(choice: Any) -> str:
 
 
 def answer_text(body: bytes) -> str | None:
-    """The text of an answer (chat, completions or a Response), for a route that logs content."""
+    """The text of an answer (chat, completions, a Response or a Message), for a route that logs
+    content and for shadow judging."""
     try:
         data = _decode(body)
     except msgspec.DecodeError:
         return None
     if not isinstance(data, dict):
         return None
+    if data.get("type") == "message":
+        return "".join(
+            b.get("text", "")
+            for b in data.get("content") or []
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
     if data.get("object") == "response":
         return "".join(
             p.get("text", "")
@@ -106,7 +113,8 @@ def answer_text(body: bytes) -> str | None:
 
 
 def streamed_text(raw: bytes) -> str:
-    """The text a stream carried: chat or completion deltas, or a Responses stream's text deltas."""
+    """The text a stream carried: chat or completion deltas, a Responses stream's text deltas, or a
+    Messages stream's text deltas."""
     out = []
     for line in raw.split(b"\n"):
         if not line.startswith(PREFIX) or line[len(PREFIX) :].strip() == b"[DONE]":
@@ -117,8 +125,12 @@ def streamed_text(raw: bytes) -> str:
             continue
         if not isinstance(event, dict):
             continue
-        if event.get("type") == "response.output_text.delta":
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
             out.append(str(event.get("delta", "")))
+        elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
+            if event["delta"].get("type") == "text_delta":
+                out.append(str(event["delta"].get("text", "")))
         elif event.get("choices"):
             out.append(_choice_text(event["choices"][0]))
     return "".join(out)

@@ -19,7 +19,9 @@ class Usage(msgspec.Struct, frozen=True):
     """An answer's `usage`, as the upstream counted it (or as the gateway estimated it).
 
     Chat and completions name the counts prompt/completion tokens, the Responses API input/output
-    tokens: both spellings decode, and the properties below read whichever was sent.
+    tokens, the Messages API input/output tokens with the cache's apart (its input_tokens excludes
+    what was read from or written to the prompt cache): every spelling decodes, and the properties
+    below read whichever was sent.
     """
 
     prompt_tokens: int = 0
@@ -28,14 +30,20 @@ class Usage(msgspec.Struct, frozen=True):
     input_tokens: int | None = None
     output_tokens: int | None = None
     input_tokens_details: _CachedDetails | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.input_tokens is not None or self.output_tokens is not None:
             # Frozen: fill the chat spelling in once, so every reader sees one shape.
-            msgspec.structs.force_setattr(self, "prompt_tokens", self.input_tokens or 0)
+            read, written = self.cache_read_input_tokens or 0, self.cache_creation_input_tokens or 0
+            msgspec.structs.force_setattr(self, "prompt_tokens", (self.input_tokens or 0) + read + written)
             msgspec.structs.force_setattr(self, "completion_tokens", self.output_tokens or 0)
+            details = self.input_tokens_details
+            if read:
+                details = _CachedDetails(read)
             if self.prompt_tokens_details is None:
-                msgspec.structs.force_setattr(self, "prompt_tokens_details", self.input_tokens_details)
+                msgspec.structs.force_setattr(self, "prompt_tokens_details", details)
 
     @property
     def cached_tokens(self) -> int:

@@ -22,12 +22,13 @@ __all__ = [
     "chat_view",
     "completion_view",
     "embedding_view",
+    "messages_view",
     "responses_view",
     "text_of",
 ]
 
 # `compact`: the Responses API's compaction (POST /v1/responses/compact), its own path upstream.
-Endpoint = Literal["chat", "completions", "embeddings", "responses", "compact"]
+Endpoint = Literal["chat", "completions", "embeddings", "responses", "compact", "messages"]
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
@@ -255,6 +256,23 @@ def responses_view(
     )
     view._count = lambda: _items_tokens(view, items, raw.get("tools"))
     return view
+
+
+def messages_view(raw: dict[str, Any], chat: dict[str, Any], body_bytes: int) -> RequestView:
+    """A Messages request, read through its chat form (`chat`: the system prompt folded in, tool
+    results as tool messages), which is what every backend gets of it: classification, the estimate
+    and the log read the same text a chat request's would."""
+    return RequestView(
+        "messages",
+        raw["model"],
+        _chat_messages(chat["messages"]),
+        output_tokens=_limit(raw, "max_tokens"),
+        stream=raw.get("stream") is True,
+        tools=bool(chat.get("tools")),
+        json_schema=_json_format(chat.get("response_format")),
+        body_bytes=body_bytes,
+        prompt_tokens=lambda: chat_prompt_tokens(chat["messages"], chat.get("tools")),
+    )
 
 
 def embedding_view(raw: dict[str, Any], body_bytes: int) -> RequestView:

@@ -1,11 +1,19 @@
 """The compiled route table: what a request's `model` resolves to, immutable once built.
 
+A route's `model` is a name (`auto`) or a shell-style pattern (`claude-*`: `*` any run of
+characters, `?` one, `[...]` one of a set). A request's model resolves to the route of that exact
+name or the backend model of that name first; then to the first pattern that matches it, in file
+order. A route is always named by what the file says (the pattern), never by the client's string:
+metrics and logs stay bounded whatever names clients send.
+
 A reload builds a new table and swaps it whole, so a request keeps the rules it started with.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -15,7 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 from gateway.errors import ModelNotFound
 from gateway.rules.schema import RoutesFile, RouteSpec, TierSpec
 
-__all__ = ["Route", "RouteTable", "compile_routes", "redacted", "weights_files"]
+__all__ = ["Route", "RouteTable", "compile_routes", "is_pattern", "redacted", "weights_files"]
+
+_WILD = frozenset("*?[")
+
+
+def is_pattern(model: str) -> bool:
+    return any(c in _WILD for c in model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +47,21 @@ class RouteTable:
     source: str
     sha256: str
     spec: RoutesFile
-    routes: MappingProxyType[str, Route]
+    routes: MappingProxyType[str, Route]  # by exact name: the routes' and the backends' model names
+    patterns: tuple[tuple[re.Pattern[str], Route], ...] = ()  # in file order
 
     def resolve(self, model: str) -> Route:
-        try:
-            return self.routes[model]
-        except KeyError:
-            raise ModelNotFound(model) from None
+        found = self.routes.get(model)
+        if found is not None:
+            return found
+        for pattern, route in self.patterns:
+            if pattern.match(model):
+                return route
+        raise ModelNotFound(model)
+
+    def named(self) -> dict[str, Route]:
+        """Every route by its name: exact names first, then patterns in file order."""
+        return {**self.routes, **{r.name: r for _, r in self.patterns}}
 
     def tier(self, name: str) -> TierSpec:
         return self.spec.tiers[name]
@@ -70,11 +92,20 @@ def compile_routes(spec: RoutesFile, source: str = "<memory>", text: str = "") -
         for tname, tier in reversed(list(spec.tiers.items())):
             for b in tier.backends:
                 routes[b.model] = Route(name=b.model, tier=tname, model=b.model)
+    patterns: list[tuple[re.Pattern[str], Route]] = []
     for r in spec.routes:
         target = r.tier if r.tier is not None else spec.default_tier
-        routes[r.model] = Route(name=r.model, tier=target, policy=r.policy, spec=r)
+        route = Route(name=r.model, tier=target, policy=r.policy, spec=r)
+        if is_pattern(r.model):
+            patterns.append((re.compile(fnmatch.translate(r.model)), route))
+        else:
+            routes[r.model] = route
     return RouteTable(
-        source=source, sha256=_digest(spec, source, text), spec=spec, routes=MappingProxyType(routes)
+        source=source,
+        sha256=_digest(spec, source, text),
+        spec=spec,
+        routes=MappingProxyType(routes),
+        patterns=tuple(patterns),
     )
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from gateway.server.runtime import Gateway
 
-__all__ = ["admit", "gateway_of", "hints", "within_limits"]
+__all__ = ["admit", "credentials", "gateway_of", "hints", "tenant_of", "within_limits"]
 
 
 def gateway_of(request: ASGIConnection[Any, Any, Any, Any]) -> Gateway:
@@ -51,6 +51,18 @@ def hints(request: ASGIConnection[Any, Any, Any, Any], gw: Gateway, tenant: str 
     )
 
 
+def credentials(request: ASGIConnection[Any, Any, Any, Any]) -> tuple[str | None, str | None]:
+    """The keys a request presents, on every endpoint: `Authorization: Bearer` (OpenAI's clients)
+    and `x-api-key` (Anthropic's)."""
+    headers = request.headers
+    return headers.get("authorization"), headers.get("x-api-key")
+
+
+def tenant_of(request: ASGIConnection[Any, Any, Any, Any], gw: Gateway) -> str | None:
+    """The caller's tenant (None on an open gateway); 401 without a valid key."""
+    return gw.keys.tenant(*credentials(request))
+
+
 async def within_limits(gw: Gateway, tenant: str | None) -> None:
     """Count one request against the tenant's limits, or raise the 429 that says which one."""
     if tenant is not None:
@@ -61,6 +73,6 @@ async def within_limits(gw: Gateway, tenant: str | None) -> None:
 
 async def admit(request: ASGIConnection[Any, Any, Any, Any], gw: Gateway) -> str | None:
     """The caller's tenant, once its key is known and its limits allow one more request."""
-    tenant = gw.keys.tenant(request.headers.get("authorization"))
+    tenant = tenant_of(request, gw)
     await within_limits(gw, tenant)
     return tenant

@@ -31,8 +31,10 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.protocol import anthropic
 from gateway.rules import RouteTable, load_routes
 from gateway.server.feedback import FEEDBACK
+from gateway.server.http_messages import MESSAGES
 from gateway.server.http_openai import INFERENCE
 from gateway.server.http_responses import RESPONSES
 from gateway.server.ops import OPS
@@ -48,12 +50,32 @@ def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = No
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def _on_gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    return _json(exc.envelope(), exc.status, exc.headers)
+# The OpenAI APIs' paths: their errors are OpenAI's even when a client adds `anthropic-version`.
+_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/route/")
 
 
-def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    # Litestar's own refusals (unknown path, wrong method, body over the limit) in OpenAI's envelope.
+def _speaks_anthropic(request: Request[Any, Any, Any]) -> bool:
+    """Is this request a Messages client's? Known by its path (so before any handler ran: keys,
+    limits, a body over the limit), or, off the OpenAI APIs' paths, by its `anthropic-version`."""
+    path: str = request.scope["path"]
+    if path.startswith("/v1/messages"):
+        return True
+    return "anthropic-version" in request.headers and not path.startswith(_OPENAI_PATHS)
+
+
+def _error(request: Request[Any, Any, Any], err: GatewayError) -> Response[Any]:
+    """The error in the envelope of the API the request speaks (OpenAI's, or Anthropic's)."""
+    if _speaks_anthropic(request):
+        return _json(anthropic.envelope(err), anthropic.status_of(err), err.headers)
+    return _json(err.envelope(), err.status, err.headers)
+
+
+def _on_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    return _error(request, exc)
+
+
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    # Litestar's own refusals (unknown path, wrong method, body over the limit) in the API's envelope.
     err: GatewayError
     status = exc.status_code
     if status == 404:
@@ -64,14 +86,15 @@ def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         err = PayloadTooLarge("The request body is larger than this gateway accepts.", code="body_too_large")
     elif status < 500:
         err = ClientError(str(exc.detail))
+        err.status = status  # type: ignore[misc]  # Litestar's own 4xx, kept as it is
     else:
-        err, status = GatewayError("Internal error."), 500
-    return _json(err.envelope(), status if status < 500 else err.status)
+        err = GatewayError("Internal error.")
+    return _error(request, err)
 
 
-def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled %s", type(exc).__name__, exc_info=exc)
-    return _json(GatewayError("Internal error.", code="internal_error").envelope(), 500)
+    return _error(request, GatewayError("Internal error.", code="internal_error"))
 
 
 def _registry() -> CollectorRegistry:
@@ -106,7 +129,7 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *FEEDBACK, *OPS],
+        route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *MESSAGES, *FEEDBACK, *OPS],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

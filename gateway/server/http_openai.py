@@ -16,6 +16,7 @@ from gateway.protocol import (
     parse_request,
 )
 from gateway.protocol.openai import Wire
+from gateway.protocol.session import session_of
 from gateway.server.admission import admit, gateway_of, hints
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
@@ -31,7 +32,7 @@ async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, wire: type
         tenant = await admit(request, gw)
         body = await request.body()
         _, raw = parse_request(body, wire)
-        call = serving.call(endpoint, raw, len(body), received, tenant)
+        call = serving.call(endpoint, raw, len(body), received, tenant, session_of(request.headers, raw))
         asked = hints(request, gw, tenant)
     except GatewayError as err:
         serving.rejected(endpoint, received, err)

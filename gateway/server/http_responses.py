@@ -11,7 +11,8 @@ from gateway.errors import GatewayError, InvalidRequest, UpgradeRequired
 from gateway.protocol import parse_request
 from gateway.protocol.openai import parse_json, validate
 from gateway.protocol.responses import ResponsesRequest
-from gateway.server.admission import admit, gateway_of, hints
+from gateway.protocol.session import session_of
+from gateway.server.admission import admit, gateway_of, hints, tenant_of
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
@@ -27,7 +28,7 @@ async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
         tenant = await admit(request, gw)
         req, raw = parse_request(await request.body(), ResponsesRequest)
         asked = hints(request, gw, tenant)
-        prepared = await serving.prepare(req, raw, tenant, received)
+        prepared = await serving.prepare(req, raw, tenant, received, session=session_of(request.headers, raw))
     except GatewayError as err:
         serving.rejected(received, err)
         raise
@@ -74,7 +75,8 @@ async def compact_response(request: Request[Any, Any, Any]) -> ASGIApp:
         tenant = await admit(request, gw)
         req, raw = await _parse(request, "compacts it")
         asked = hints(request, gw, tenant)
-        call, compacting = await gw.compaction.call(req, raw, tenant, received)
+        session = session_of(request.headers, raw)
+        call, compacting = await gw.compaction.call(req, raw, tenant, received, session)
     except GatewayError as err:
         gw.responses_api.rejected(received, err)
         raise
@@ -92,7 +94,7 @@ def responses_without_upgrade() -> ASGIApp:
 
 
 def _owner(request: Request[Any, Any, Any]) -> str | None:
-    return gateway_of(request).keys.tenant(request.headers.get("authorization"))
+    return tenant_of(request, gateway_of(request))
 
 
 @get("/v1/responses/{response_id:str}")

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from gateway.protocol.anthropic import CountTokensRequest, MessagesRequest
 from gateway.protocol.openai import FeedbackRequest
 from gateway.protocol.responses import ResponsesRequest
 
@@ -34,12 +35,38 @@ _ERROR = {
         }
     },
 }
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_ANTHROPIC_ERROR = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
+# Every endpoint takes the key either way: OpenAI's clients send a bearer token, Anthropic's x-api-key.
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
-def _error_responses(*statuses: int) -> dict[str, Any]:
-    body = {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}
-    return {str(s): {"description": "OpenAI's error envelope", "content": body} for s in statuses}
+def _error_responses(*statuses: int, schema: str = "Error") -> dict[str, Any]:
+    body = {"application/json": {"schema": {"$ref": _REF.format(model=schema)}}}
+    what = "Anthropic's error envelope" if schema == "AnthropicError" else "OpenAI's error envelope"
+    return {str(s): {"description": what, "content": body} for s in statuses}
+
+
+def _anthropic_post(model: str, summary: str, stream: bool) -> dict[str, Any]:
+    """A Messages API operation: Anthropic's errors (overloaded is 529), any query string."""
+    op = _post(model, summary, stream)
+    post = op["post"]
+    post["parameters"] = [{"name": "beta", "in": "query", "required": False, "schema": {"type": "string"}}]
+    post["responses"] = {
+        "200": post["responses"]["200"],
+        **_error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504, 529, schema="AnthropicError"),
+    }
+    return op
 
 
 def _post(model: str, summary: str, stream: bool) -> dict[str, Any]:
@@ -88,7 +115,11 @@ def _socket() -> dict[str, Any]:
 
 
 def _models() -> dict[str, Any]:
-    op = _get("Models and route aliases; Codex's model catalog when `client_version` is given", auth=True)
+    op = _get(
+        "Models and route aliases (Anthropic's shape with anthropic-version; Codex's catalog with "
+        "client_version)",
+        auth=True,
+    )
     op["get"]["parameters"] = [{"name": "client_version", "in": "query", "schema": {"type": "string"}}]
     return op
 
@@ -125,13 +156,22 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
             (CompletionRequest, "validation"),
             (EmbeddingRequest, "validation"),
             (ResponsesRequest, "validation"),
+            (MessagesRequest, "validation"),
+            (CountTokensRequest, "validation"),
             (FeedbackRequest, "validation"),
         ],
         ref_template=_REF,
     )
-    schemas = {**defs["$defs"], "Error": _ERROR}
+    schemas = {**defs["$defs"], "Error": _ERROR, "AnthropicError": _ANTHROPIC_ERROR}
     if models:
-        for name in ("ChatCompletionRequest", "CompletionRequest", "EmbeddingRequest", "ResponsesRequest"):
+        for name in (
+            "ChatCompletionRequest",
+            "CompletionRequest",
+            "EmbeddingRequest",
+            "ResponsesRequest",
+            "MessagesRequest",
+            "CountTokensRequest",
+        ):
             schemas[name]["properties"]["model"]["examples"] = models
     return {
         "openapi": "3.1.0",
@@ -157,6 +197,12 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
                 "A stored response's input items", extra=_PAGING
             ),
             "/v1/responses/{response_id}/cancel": _stored("Cancel (no background mode: always 400)", "post"),
+            "/v1/messages": _anthropic_post(
+                "MessagesRequest", "Create a message (Anthropic Messages API)", True
+            ),
+            "/v1/messages/count_tokens": _anthropic_post(
+                "CountTokensRequest", "Count a message's input tokens", stream=False
+            ),
             "/v1/feedback": _post("FeedbackRequest", "Rate one of your answers (by its id)", stream=False),
             "/v1/models": _models(),
             "/healthz": _get("Liveness"),
@@ -165,6 +211,9 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
         },
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
         },
     }

@@ -6,11 +6,14 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.types import ASGIApp
 
 from gateway.errors import UpstreamUnavailable
 from gateway.rules import redacted
-from gateway.server.admission import gateway_of
+from gateway.server.admission import credentials, gateway_of, tenant_of
+from gateway.server.render import JSONApp
 from gateway.serving.catalog import codex_catalog
+from gateway.serving.models import anthropic_models, openai_models
 
 __all__ = ["OPS"]
 
@@ -18,27 +21,29 @@ _encode = msgspec.json.Encoder().encode
 
 
 @get("/v1/models", sync_to_thread=False)
-def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The routes as OpenAI lists models; in Codex's catalog format when Codex asks (`client_version`,
-    sent when a provider's `model_catalog_url` names this path): serving/catalog.py."""
+def list_models(request: Request[Any, Any, Any]) -> ASGIApp:
+    """The routes' names; in Anthropic's shape for a request that carries `anthropic-version`; in
+    Codex's catalog format when Codex asks (`client_version`, sent when a provider's
+    `model_catalog_url` names this path): serving/catalog.py."""
     gw = gateway_of(request)
-    gw.keys.tenant(request.headers.get("authorization"))
-    if "client_version" in request.query_params:
+    tenant_of(request, gw)
+    q = request.query_params
+    if "client_version" in q:
         table = gw.table()
-        etag = f'"{table.sha256[:16]}"'
-        return Response(codex_catalog(table), media_type="application/json", headers={"etag": etag})
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "gateway", "tier": route.tier}
-        for name, route in gw.table().routes.items()
-    ]
-    return Response(_encode({"object": "list", "data": data}), media_type="application/json")
+        return JSONApp(_encode(codex_catalog(table)), headers={"etag": f'"{table.sha256[:16]}"'})
+    if "anthropic-version" not in request.headers:
+        return JSONApp(openai_models(gw.table()).body)
+    found = anthropic_models(
+        gw.table(), limit=q.get("limit"), after_id=q.get("after_id"), before_id=q.get("before_id")
+    )
+    return JSONApp(found.body)
 
 
 @post("/admin/reload", status_code=200)
 async def admin_reload(request: Request[Any, Any, Any]) -> Response[Any]:
     """Apply routes.yaml now; 200 with the result, 422 with every problem when it was rejected."""
     gw = gateway_of(request)
-    gw.keys.admin(request.headers.get("authorization"))
+    gw.keys.admin(*credentials(request))
     result = await gw.reload()
     return Response(
         _encode(result.json()), status_code=200 if result.ok else 422, media_type="application/json"
@@ -48,7 +53,7 @@ async def admin_reload(request: Request[Any, Any, Any]) -> Response[Any]:
 @get("/admin/routes", sync_to_thread=False)
 def admin_routes(request: Request[Any, Any, Any]) -> Response[Any]:
     gw = gateway_of(request)
-    gw.keys.admin(request.headers.get("authorization"))
+    gw.keys.admin(*credentials(request))
     table = gw.table()
     body = {"source": table.source, "sha256": table.sha256, "routes": redacted(table.spec)}
     return Response(_encode(body), media_type="application/json")

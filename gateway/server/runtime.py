@@ -45,6 +45,7 @@ from gateway.server.sockets import Sockets
 from gateway.serving.compaction import CompactServing
 from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
+from gateway.serving.messages import MessagesServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
 from gateway.serving.tokens import TokenCounting
@@ -122,6 +123,7 @@ class Gateway:
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
         )
@@ -308,7 +310,7 @@ class Gateway:
                 "routes %s (sha256 %s): %d routes, backends: %s",
                 table.source,
                 table.sha256[:12],
-                len(table.routes),
+                len(table.named()),
                 ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
             )
             release_freed_memory()

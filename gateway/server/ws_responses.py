@@ -26,7 +26,8 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from gateway.errors import GatewayError
-from gateway.server.admission import gateway_of, hints
+from gateway.protocol.session import session_of
+from gateway.server.admission import credentials, gateway_of, hints, tenant_of
 from gateway.server.sockets import key_of
 from gateway.server.ws_session import Session
 
@@ -51,10 +52,10 @@ async def _refuse(socket: WebSocket[Any, Any, Any], err: GatewayError) -> None:
 async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
     gw = gateway_of(socket)
     await socket.receive()  # websocket.connect
-    authorization = socket.headers.get("authorization")
-    key = key_of(authorization, socket.client.host if socket.client else "")
+    bearer, api_key = credentials(socket)
+    key = key_of(bearer or api_key, socket.client.host if socket.client else "")
     try:
-        tenant = gw.keys.tenant(authorization)
+        tenant = tenant_of(socket, gw)
         asked = hints(socket, gw, tenant)
     except GatewayError as err:
         gw.metrics.sockets.upgrade("unauthorized" if err.status == 401 else "invalid")
@@ -69,7 +70,7 @@ async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
     reason = "client"
     try:
         await socket.send({"type": "websocket.accept", "subprotocol": None, "headers": []})
-        session = Session(socket, gw, tenant, asked)
+        session = Session(socket, gw, tenant, asked, session_of(socket.headers, {}))
         gw.sockets.opened(session)
         reason = await session.run()
     except (WebSocketDisconnect, OSError):

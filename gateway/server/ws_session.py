@@ -16,6 +16,7 @@ from litestar.exceptions import WebSocketDisconnect
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.protocol.openai import parse_json, validate
 from gateway.protocol.responses import ResponsesRequest
+from gateway.protocol.session import session_of
 from gateway.server.admission import within_limits
 from gateway.serving.recent import Recent
 from gateway.serving.results import EventStream
@@ -70,7 +71,12 @@ class Session:
     this loop answering them in order."""
 
     def __init__(
-        self, socket: WebSocket[Any, Any, Any], gw: Gateway, tenant: str | None, asked: Hints
+        self,
+        socket: WebSocket[Any, Any, Any],
+        gw: Gateway,
+        tenant: str | None,
+        asked: Hints,
+        session: str | None = None,
     ) -> None:
         s = gw.settings
         self._socket = socket
@@ -83,6 +89,7 @@ class Session:
         self._max_messages = s.ws_max_messages
         self._max_bytes = s.ws_max_message_bytes
         self.recent = Recent()
+        self._session = session  # the upgrade's session header, if any (protocol/session.py)
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._current: asyncio.Task[None] | None = None
         self._sending_since: float | None = None
@@ -245,7 +252,8 @@ class Session:
             if raw.get("generate") is not False:  # a warm-up generates nothing: not a request
                 await within_limits(gw, self._tenant)
             req = validate(raw, ResponsesRequest)
-            prepared = await serving.prepare(req, raw, self._tenant, received, self.recent)
+            session = self._session or session_of({}, raw)  # else the turn's prompt_cache_key
+            prepared = await serving.prepare(req, raw, self._tenant, received, self.recent, session)
         except GatewayError as err:
             serving.rejected(received, err)
             await self._send(error_event(err))

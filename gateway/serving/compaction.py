@@ -51,7 +51,12 @@ class CompactServing:
         self._responses = responses
 
     async def call(
-        self, req: ResponsesRequest, raw: dict[str, Any], tenant: str | None, received: float
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        tenant: str | None,
+        received: float,
+        session: str | None = None,
     ) -> tuple[Call, Compacting]:
         items, _, size = await self._responses.conversation(req, tenant)
         native = {k: v for k, v in raw.items() if k not in _NOT_SENT}
@@ -60,7 +65,9 @@ class CompactServing:
         rid = self._ids.new("compact")
         needs = native_only(req, items)
         if needs:
-            call = Call(view, native, received, tenant, needs=", ".join(needs), response_id=rid)
+            call = Call(
+                view, native, received, tenant, needs=", ".join(needs), response_id=rid, session=session
+            )
             return call, Compacting(rid, items)
         tools = ChatTools(req.tools)
         chat = chat_body(req, [*items, _ASK], req.model, tools)
@@ -69,7 +76,8 @@ class CompactServing:
         if tools.chat:
             chat["tool_choice"] = "none"  # the history's calls need their tools listed; no new call
         as_chat = Call(chat_view(chat, size), chat, received, tenant)
-        return Call(view, native, received, tenant, chat=as_chat, response_id=rid), Compacting(rid, items)
+        call = Call(view, native, received, tenant, chat=as_chat, response_id=rid, session=session)
+        return call, Compacting(rid, items)
 
     async def compact(self, call: Call, compacting: Compacting, hints: Hints) -> JSONResult:
         served = await self._dispatcher.complete(call, hints, CompactPlain(compacting))

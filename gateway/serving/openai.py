@@ -47,11 +47,17 @@ class OpenAIServing:
         self._ids = ids
 
     def call(
-        self, endpoint: Endpoint, raw: dict[str, Any], size: int, received: float, tenant: str | None
+        self,
+        endpoint: Endpoint,
+        raw: dict[str, Any],
+        size: int,
+        received: float,
+        tenant: str | None,
+        session: str | None = None,
     ) -> Call:
         # An embeddings answer carries no id: nothing to claim, to rate or to index.
         rid = "" if endpoint == "embeddings" else self._ids.new(endpoint)
-        return Call(_VIEWS[endpoint](raw, size), raw, received, tenant, response_id=rid)
+        return Call(_VIEWS[endpoint](raw, size), raw, received, tenant, response_id=rid, session=session)
 
     def rejected(self, endpoint: Endpoint, received: float, err: GatewayError) -> None:
         """A request refused before it was routed (its key, its limits, its body)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.dispatch.translated import ResponsesPlain, ResponsesStreamed, Turn
+from gateway.dispatch.translated import TranslatedPlain, TranslatedStreamed, Turn
 from gateway.errors import ClientError, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.protocol import Call, RequestView, chat_view, responses_view
 from gateway.protocol.responses import (
@@ -185,10 +185,12 @@ class ResponsesServing:
         tenant: str | None,
         received: float,
         recent: Recent | None = None,
+        session: str | None = None,
     ) -> Prepared:
         items, own, size = await self.conversation(req, tenant, recent)
         call, tools = _call(req, raw, items, size, received, tenant)
         call.response_id = self._ids.new("responses")
+        call.session = session
         if recent is not None:  # a WebSocket connection's turn
             call.transport = "websocket"
         return Prepared(call, req, raw, tenant or ANONYMOUS, own, items, tools, recent)
@@ -257,9 +259,11 @@ class ResponsesServing:
         client = {"previous_response_id": req.previous_response_id, "store": keep}
         turn = Turn(Translation(rid, echo(req, p.raw), req.model, p.tools), NativeTap(rid, client))
         if req.stream:
-            streamed = await self._dispatcher.stream(call, hints, ResponsesStreamed(turn))
+            streamed = await self._dispatcher.stream(
+                call, hints, TranslatedStreamed(turn.translation, turn.tap)
+            )
             return EventStream(self._events(p, streamed.chunks, turn, keep), stream_headers(streamed))
-        served = await self._dispatcher.complete(call, hints, ResponsesPlain(turn))
+        served = await self._dispatcher.complete(call, hints, TranslatedPlain(turn.translation, turn.tap))
         content = served.reply.content
         if not await self._finished(p, turn.final, keep) and keep:
             # Served all the same, and says so: a later previous_response_id to it will be a 404.

@@ -1,4 +1,7 @@
-"""Gateway API keys: which tenant a bearer token belongs to, and whether it is the admin's.
+"""Gateway API keys: which tenant a key belongs to, and whether it is the admin's.
+
+A key comes as `Authorization: Bearer <key>` (OpenAI's clients) or `x-api-key: <key>` (Anthropic's),
+on every endpoint; when both are sent, either may be the valid one.
 
 Keys come from the environment (`GATEWAY_API_KEYS="tenant:key,..."`) or a secrets file
 (`GATEWAY_API_KEYS_FILE`, YAML `tenant: [key, ...]`), never from routes.yaml. Only their SHA-256 is kept
@@ -34,6 +37,12 @@ def _bearer(authorization: str | None) -> str | None:
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _tokens(authorization: str | None, api_key: str | None) -> list[str]:
+    """The keys a request presents: its bearer token, its x-api-key, or both."""
+    found = [t for t in (_bearer(authorization), api_key.strip() if api_key else None) if t]
+    return list(dict.fromkeys(found))
 
 
 def _from_env(value: str) -> list[tuple[str, str]]:
@@ -75,25 +84,26 @@ class KeyRing:
     def tenants(self) -> set[str]:
         return {tenant for _, tenant in self._keys}
 
-    def tenant(self, authorization: str | None) -> str | None:
+    def tenant(self, authorization: str | None, api_key: str | None = None) -> str | None:
         """The caller's tenant; None on an open gateway. Unauthorized for a missing or unknown key."""
         if self.open:
             return None
-        token = _bearer(authorization)
-        if token is None:
-            raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'.")
-        digest = _digest(token)
+        tokens = _tokens(authorization, api_key)
+        if not tokens:
+            raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         found = None
-        for stored, tenant in self._keys:  # no early exit: every key costs the same comparison
-            if hmac.compare_digest(stored, digest):
-                found = tenant
+        for token in tokens:
+            digest = _digest(token)
+            for stored, tenant in self._keys:  # no early exit: every key costs the same comparison
+                if hmac.compare_digest(stored, digest) and found is None:
+                    found = tenant
         if found is None:
             raise Unauthorized("Invalid API key.")
         return found
 
-    def admin(self, authorization: str | None) -> None:
+    def admin(self, authorization: str | None, api_key: str | None = None) -> None:
         if self._admin is None:
             raise Forbidden("Admin endpoints are disabled: set GATEWAY_ADMIN_KEY.", code="admin_disabled")
-        token = _bearer(authorization)
-        if token is None or not hmac.compare_digest(self._admin, _digest(token)):
+        admin = self._admin
+        if not any(hmac.compare_digest(admin, _digest(t)) for t in _tokens(authorization, api_key)):
             raise Unauthorized("Invalid admin key.")

@@ -34,7 +34,7 @@ _USAGE = {
 
 
 def _tool_name(tools: list[dict[str, Any]], wanted: str | None = None) -> str | None:
-    """The tool to call: `wanted` when the request offers it, else the first one offered."""
+    """The tool the fake calls: `wanted` when the request offers it, else the first one."""
     names = []
     for t in tools:
         fn = t.get("function") if t.get("type") == "function" and "function" in t else t
@@ -46,10 +46,16 @@ def _tool_name(tools: list[dict[str, Any]], wanted: str | None = None) -> str | 
 
 
 def last_tool_output(body: dict[str, Any]) -> str | None:
-    """The tool result the conversation ends with, if it does (chat or Responses input)."""
+    """The tool result the conversation ends with, if it does (chat or Responses input); in chat, user
+    turns after it (a client's reminders beside the result) still count as ending with it."""
     messages = body.get("messages")
-    if isinstance(messages, list) and messages and messages[-1].get("role") == "tool":
-        return str(messages[-1].get("content"))
+    if isinstance(messages, list):
+        for m in reversed(messages):
+            role = m.get("role") if isinstance(m, dict) else None
+            if role == "tool":
+                return str(m.get("content"))
+            if role != "user":
+                break
     items = body.get("input")
     if isinstance(items, list) and items and items[-1].get("type") == "function_call_output":
         return str(items[-1].get("output"))

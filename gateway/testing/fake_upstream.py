@@ -76,7 +76,7 @@ class FakeUpstream:
         self.chunks = chunks
         self.api_key = api_key
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
-        self.tool_name: str | None = None  # the tool it calls when offered (default: the first one)
+        self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         self.script = Script()
         self.stats = Stats()

@@ -105,6 +105,7 @@ def test_a_socket_session_over_several_turns_with_tools_and_chains(
             tools=[WEATHER],  # type: ignore[list-item]
             previous_response_id=warm[-1].response.id,
             store=False,
+            prompt_cache_key="thread-7",  # Codex's session
         )
         first = until_done(conn)
         assert chat.stats.paths["/v1/chat/completions"] == calls_before + 1  # the warm-up called nobody
@@ -132,14 +133,18 @@ def test_a_socket_session_over_several_turns_with_tools_and_chains(
     log = gw.log.parent / "decisions.jsonl"
     wanted = {first[-1].response.id, second[-1].response.id}
 
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
     def logged() -> set[str]:
-        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        return {line["id"] for line in lines if line.get("transport") == "websocket"}
+        return {line["id"] for line in lines() if line.get("transport") == "websocket"}
 
     deadline = time.monotonic() + 10
     while not wanted <= logged():
         assert time.monotonic() < deadline, "the socket's turns are not in the decision log"
         time.sleep(0.1)
+    sessions = {line["id"]: line["session"] for line in lines()}
+    assert sessions[first[-1].response.id] == "thread-7"
     # What the socket sends is what SSE sends: the same events in the same order.
     sse = list(
         client(gw).responses.create(model="large", input="Weather in Paris?", tools=[WEATHER], stream=True)

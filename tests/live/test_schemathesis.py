@@ -33,6 +33,7 @@ routes:
   - {{model: auto, policy: auto}}
   - {{model: small, tier: small}}
   - {{model: large, tier: large}}
+  - {{model: "claude-*", tier: large}}
 """
 
 
@@ -83,6 +84,8 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(gw: Gateway, tmp_pat
         "POST /v1/responses/compact",
         "GET /v1/responses/{response_id}",
         "DELETE /v1/responses/{response_id}",
+        "POST /v1/messages",
+        "POST /v1/messages/count_tokens",
     ):
-        assert operation in proc.stdout, operation  # the Responses API is fuzzed too
+        assert operation in proc.stdout, operation  # the Responses and Messages APIs are fuzzed too
     assert "unhandled" not in gw.log.read_text()

@@ -120,7 +120,7 @@ def _accept_rates(log: Log, table: RouteTable) -> dict[str, float | None]:
         if r.confidence is not None:
             confidences[r.route].append(r.confidence)
     out: dict[str, float | None] = {}
-    for name, route in table.routes.items():
+    for name, route in table.named().items():
         if route.spec is not None and route.policy == "cascade":
             cs = confidences.get(name, [])
             t = route.spec.verify.min_confidence
@@ -206,11 +206,12 @@ def what_if(log: Log, table: RouteTable, rescored: Rescored) -> WhatIf:
     unknown: set[str] = set()
     kept = 0
     cost_old = cost_new = reference_new = changed = guessed = 0.0
+    named = table.named()
     for r, score in zip(log.requests, scores, strict=True):
         old = r.tier or "(none)"
         old_mix[old] += 1
         cost_old += r.cost_usd
-        route = table.routes.get(r.route)
+        route = named.get(r.route)
         d: Decision | str | None = None
         if route is not None and route.policy is not None and score is None:
             kept += 1  # a route that scores, a request logged without a score

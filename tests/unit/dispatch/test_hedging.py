@@ -16,7 +16,7 @@ import pytest
 
 from gateway.dispatch.snapshot import Hedging
 from gateway.dispatch.timeouts import within
-from gateway.dispatch.translated import ResponsesPlain, ResponsesStreamed
+from gateway.dispatch.translated import TranslatedPlain, TranslatedStreamed
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.observability.metrics import HEDGE_RESULTS
 from gateway.protocol import Call
@@ -320,7 +320,7 @@ def test_what_may_be_hedged() -> None:
 
 def test_responses_modes_are_not_hedged_yet() -> None:
     # Their translation state is one per request: two attempts at once would both write it.
-    assert not ResponsesPlain.hedgeable and not ResponsesStreamed.hedgeable
+    assert not TranslatedPlain.hedgeable and not TranslatedStreamed.hedgeable
 
 
 async def test_a_timeout_takes_back_only_its_own_cancellation() -> None:

@@ -231,3 +231,11 @@ def test_the_gateways_compaction_item_reads_back_anywhere() -> None:
         input_items([{**compaction_item("x"), "encrypted_content": "gwc1.!!!"}])
     assert info.value.code == "invalid_compaction" and info.value.param == "input.0.encrypted_content"
     assert summary_of(compaction_item("sum")) == "sum"
+
+
+def test_codex_sessions_are_read_from_its_header_or_its_prompt_cache_key() -> None:
+    from gateway.protocol.session import session_of
+
+    assert session_of({"session-id": "019a-thread"}, {"prompt_cache_key": "019a-thread"}) == "019a-thread"
+    assert session_of({}, {"prompt_cache_key": "019b"}) == "019b"  # a socket's turn: the body only
+    assert session_of({"x-session-id": "s-1", "session-id": "c-2"}, {}) == "s-1"

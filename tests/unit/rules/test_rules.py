@@ -61,6 +61,27 @@ def test_good_file_compiles(tmp_path: Path) -> None:
         table.resolve("nope")
 
 
+def test_model_patterns_match_in_file_order_after_exact_names(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + """  - {model: "claude-*-haiku*", tier: small}
+  - {model: "claude-*", tier: large}
+  - {model: "claude-exact", policy: auto}
+  - {model: "gpt-?o", tier: small}
+"""
+    )
+    table = load_routes(write(tmp_path, text))
+    assert table.resolve("claude-opus-5-5").name == "claude-*"  # the route's name, not the client's
+    assert table.resolve("claude-opus-5-5").tier == "large"
+    assert table.resolve("claude-3-haiku-20240307").name == "claude-*-haiku*"  # first match wins
+    assert table.resolve("claude-exact").policy == "auto"  # an exact name wins over a pattern
+    assert table.resolve("big-model").tier == "large"  # so does a backend's model name
+    assert table.resolve("gpt-4o").name == "gpt-?o"
+    with pytest.raises(ModelNotFound):
+        table.resolve("CLAUDE-opus")  # patterns are case-sensitive, as model names are
+    assert [n for n in table.named() if "*" in n or "?" in n] == ["claude-*-haiku*", "claude-*", "gpt-?o"]
+
+
 def test_shipped_files_are_valid() -> None:
     assert load_routes(REPO / "routes.yaml").resolve("auto").tier == "small"
     example = load_routes(REPO / "deploy" / "routes.example.yaml")

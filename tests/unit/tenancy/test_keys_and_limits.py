@@ -38,6 +38,22 @@ def test_keyring_maps_keys_to_tenants_and_refuses_the_rest() -> None:
     assert ACME not in repr(vars(ring))  # only digests are kept
 
 
+def test_a_key_may_come_as_x_api_key_or_beside_a_bearer_token() -> None:
+    ring = KeyRing([("acme", ACME), ("beta", BETA)], ADMIN)
+    assert ring.tenant(None, ACME) == "acme"  # Anthropic's clients
+    assert ring.tenant(f"Bearer {BETA}", "sk-unknown") == "beta"  # either may be the valid one
+    assert ring.tenant("Bearer sk-unknown", ACME) == "acme"
+    assert ring.tenant(f"Bearer {ACME}", BETA) == "acme"  # both valid: the bearer token's tenant
+    for api_key in ("", "sk-nope", ADMIN):
+        with pytest.raises(Unauthorized):
+            ring.tenant(None, api_key)
+    with pytest.raises(Unauthorized, match="x-api-key"):
+        ring.tenant(None, None)
+    ring.admin(None, ADMIN)
+    with pytest.raises(Unauthorized):
+        ring.admin(None, ACME)
+
+
 def test_keys_from_env_and_file_and_their_errors_never_show_a_key(tmp_path: Path) -> None:
     keys = tmp_path / "keys.yaml"
     keys.write_text("beta: [sk-beta-file]\n")

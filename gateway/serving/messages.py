@@ -1,0 +1,113 @@
+"""The Anthropic Messages API: create (JSON and SSE) and count_tokens, for any tier.
+
+No backend kind speaks the Messages API natively yet, so every request reaches its backend in chat form
+(protocol/anthropic/to_chat.py), and the chat answer comes back as a Message or Anthropic's events
+(protocol/anthropic/stream.py), run by dispatch's translating modes (dispatch/translated.py). Routing,
+context windows, cascades, budgets, tenants, limits, metrics, the decision log, shadow judging and
+feedback are the chat path's own. Server tools are dropped when offered and refused when required
+(the tool rule, protocol/tools.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gateway.dispatch.translated import TranslatedPlain, TranslatedStreamed
+from gateway.errors import GatewayError
+from gateway.protocol import Call, RequestView, chat_view, messages_view
+from gateway.protocol.anthropic import (
+    CountTokensRequest,
+    MessagesRequest,
+    MessageTranslation,
+    chat_body,
+    check,
+    envelope,
+)
+from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
+
+if TYPE_CHECKING:
+    from gateway.dispatch import Dispatcher
+    from gateway.protocol.ids import ResponseIds
+    from gateway.routing.decision import Hints
+    from gateway.serving.tokens import TokenCounting
+
+__all__ = ["MessagesServing"]
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+
+def _shows_thinking(req: MessagesRequest) -> bool:
+    """Does the request ask to see thinking? (A backend's reasoning then becomes thinking blocks.)"""
+    thinking = req.thinking or {}
+    return thinking.get("type") in ("enabled", "adaptive") and thinking.get("display") != "omitted"
+
+
+class MessagesServing:
+    def __init__(self, dispatcher: Dispatcher, ids: ResponseIds, tokens: TokenCounting) -> None:
+        self._dispatcher = dispatcher
+        self._ids = ids
+        self._tokens = tokens
+
+    def rejected(self, received: float, err: GatewayError) -> None:
+        """A request refused before it was routed (its key, its limits, its body)."""
+        self._dispatcher.recorder.rejected(Call(RequestView("messages", "", tuple), {}, received), err)
+
+    def call(
+        self,
+        req: MessagesRequest | CountTokensRequest,
+        raw: dict[str, Any],
+        size: int,
+        received: float,
+        tenant: str | None,
+        session: str | None,
+    ) -> Call:
+        """The request as the gateway runs it: its chat form for the backends, what it goes without."""
+        check(req)
+        form = chat_body(req)
+        chat = form.body
+        view = messages_view(raw, chat, size)
+        rid = self._ids.new("messages")
+        if form.needs:
+            needs = ", ".join(form.needs)
+            return Call(
+                view, raw, received, tenant, needs=needs, hosted=form.hosted, response_id=rid, session=session
+            )
+        # Its own view: to a backend it is a chat completion (its path, its parameters).
+        as_chat = Call(chat_view(chat, size), chat, received, tenant, session=session)
+        return Call(
+            view, raw, received, tenant, chat=as_chat, hosted=form.hosted, response_id=rid, session=session
+        )
+
+    async def create(self, call: Call, req: MessagesRequest, hints: Hints) -> JSONResult | EventStream:
+        translation = MessageTranslation(
+            call.response_id,
+            req.model,
+            input_tokens=lambda: call.view.prompt_tokens,
+            thinking=_shows_thinking(req),
+            stop_sequences=req.stop_sequences,
+        )
+        if call.stream:
+            streamed = await self._dispatcher.stream(call, hints, TranslatedStreamed(translation))
+            return EventStream(_events(streamed.chunks, translation), stream_headers(streamed))
+        served = await self._dispatcher.complete(call, hints, TranslatedPlain(translation))
+        return JSONResult(served.reply.content, served.reply.status, answer_headers(served))
+
+    async def count_tokens(self, call: Call, hints: Hints) -> JSONResult:
+        """The prompt's tokens for the backend the route would choose now (serving/tokens.py)."""
+        tally = await self._tokens.count(call, hints)
+        return JSONResult(_encode({"input_tokens": tally.tokens}), headers=tally.headers)
+
+
+async def _events(chunks: AsyncIterator[bytes], translation: MessageTranslation) -> AsyncIterator[bytes]:
+    """Pass events through; a failure after the first one ends the stream with Anthropic's error event."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except GatewayError as exc:
+        log.warning("messages stream ended by upstream failure: %s", exc.message)
+        yield translation.failed(envelope(exc))
