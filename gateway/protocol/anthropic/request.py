@@ -15,6 +15,7 @@ from pydantic import Field
 
 from gateway.errors import InvalidRequest
 from gateway.protocol.openai import Wire
+from gateway.protocol.tools import family
 
 __all__ = ["CLIENT_TOOLS", "SERVER_TOOLS", "CountTokensRequest", "MessagesRequest", "check", "tool_kind"]
 
@@ -55,8 +56,7 @@ def tool_kind(tool: dict[str, Any]) -> str:
     kind = tool.get("type")
     if kind in (None, "custom"):
         return "custom"
-    family = str(kind).rsplit("_", 1)[0] if str(kind)[-8:].isdigit() else str(kind)
-    return "client" if family in CLIENT_TOOLS else "server"
+    return "client" if family(str(kind)) in CLIENT_TOOLS else "server"
 
 
 class _Common(Wire):

@@ -277,6 +277,9 @@ def chat_body(req: MessagesRequest | CountTokensRequest) -> ChatForm:
         elif role == "assistant":
             _assistant(message["content"], where, turns)
     form = ChatForm({"model": req.model, "messages": turns.messages})
+    choice = req.tool_choice or {}
+    if choice.get("type") == "tool":  # a deferred tool the request requires is loaded for it
+        turns.loaded.add(str(choice.get("name")))
     kinds = _tools(req, turns.loaded, form)
     _tool_choice(req, kinds, form)
     fmt = _format(req)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.protocol.tools import family
+
 __all__ = ["client_tool"]
 
 _STR = {"type": "string"}
@@ -91,9 +93,9 @@ _SCHEMAS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
 
 def client_tool(tool: dict[str, Any]) -> dict[str, Any]:
     """The chat `function` of an Anthropic client tool definition (its `type` is e.g. bash_20250124)."""
-    family = str(tool["type"]).rsplit("_", 1)[0]
-    description, properties, required = _SCHEMAS[family]
-    if family == "computer" and tool.get("display_width_px") and tool.get("display_height_px"):
+    kind = family(str(tool["type"]))
+    description, properties, required = _SCHEMAS[kind]
+    if kind == "computer" and tool.get("display_width_px") and tool.get("display_height_px"):
         description += f" The display is {tool['display_width_px']}x{tool['display_height_px']} pixels."
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:

@@ -250,6 +250,11 @@ def test_tools_custom_client_deferred_and_server() -> None:
         )
     )
     assert "Later" in [t["function"]["name"] for t in loaded.body["tools"]]
+    chosen = chat_body(req(tools=tools, tool_choice={"type": "tool", "name": "Later"}))
+    assert chosen.body["tool_choice"] == {"type": "function", "function": {"name": "Later"}}
+    assert "Later" in [t["function"]["name"] for t in chosen.body["tools"]]
+    undated = chat_body(req(tools=[{"type": "text_editor", "name": "edit"}, {"type": "bash", "name": "sh"}]))
+    assert [t["function"]["name"] for t in undated.body["tools"]] == ["edit", "sh"]
     assert loaded.body["messages"][-1]["content"] == "Tool 'Later' loaded."
 
 
