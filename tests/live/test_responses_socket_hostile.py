@@ -255,6 +255,10 @@ def test_500_sockets_opened_and_dropped_leak_nothing(gw: Gateway) -> None:
     settled(gw, baseline)
     serves(gw)
     grown = sample(gw, "process_resident_memory_bytes") - rss
+    after = tasks(gw)
+    print(
+        f"\n500 sockets dropped: tasks {baseline} -> {after}, RSS {rss / 2**20:.1f} MiB +{grown / 2**20:.1f}"
+    )
     assert grown < 32 * 1024 * 1024, f"RSS grew {grown / 1e6:.1f} MB"
     assert "Traceback" not in gw.log.read_text()
 
