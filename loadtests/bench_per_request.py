@@ -14,6 +14,9 @@ metrics cost to both sides, so it cancels.
 - Responses translation: a Responses request parsed, its conversation and chat body built, and the
   chat answer turned into a Response, against the same prompt as a chat completion (parsed, viewed,
   its answer passed through with the gateway's id); plain and streamed (32 chunks).
+- Messages translation: the same for Anthropic's Messages API (issue 23): the request parsed and
+  checked, its chat form and views built (serving/messages.py's call), the chat answer turned into a
+  Message or Anthropic's events.
 
   OPENBLAS_NUM_THREADS=1 .venv/bin/python loadtests/bench_per_request.py [--prompts 2000] [--repeat 5]
 """
@@ -212,11 +215,87 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
     }
 
 
+def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+    from gateway.protocol.anthropic import MessagesRequest, MessageTranslation
+    from gateway.protocol.ids import IdStream, ResponseIds, claim
+    from gateway.protocol.sse import DONE, json_event
+    from gateway.serving.messages import MessagesServing
+
+    ids = ResponseIds()
+    serving = MessagesServing(None, ids, None)  # type: ignore[arg-type]  # call() needs neither
+    chats = request_bodies(texts, "chat", "small", False)
+    messages = request_bodies(texts, "messages", "small", False)
+    answer = "The answer is 42, because the question asks for the product of six and seven."
+    reply = _encode(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "small",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 18, "total_tokens": 58},
+        }
+    )
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": "c", "object": "chat.completion.chunk", "model": "small", "choices": [choice]}
+        return json_event(body)
+
+    chunks = [chunk({"content": w + " "}) for w in (answer.split() * 3)[:31]]
+    chunks.append(chunk({}, "stop") + DONE)
+
+    def chat_front(body: bytes) -> Any:
+        _, raw = parse_request(body, ChatCompletionRequest)
+        return chat_view(raw, len(body))
+
+    def messages_front(body: bytes) -> MessageTranslation:
+        req, raw = parse_request(body, MessagesRequest)
+        call = serving.call(req, raw, len(body), 0.0, None, None)
+        view = call.view
+        return MessageTranslation(
+            call.response_id,
+            req.model,
+            input_tokens=lambda: view.prompt_tokens,
+            thinking=False,
+            stop_sequences=None,
+        )
+
+    def chat_plain(body: bytes) -> object:
+        chat_front(body)
+        return claim(reply, ids.new("chat"))
+
+    def messages_plain(body: bytes) -> object:
+        return _encode(messages_front(body).of_chat(_decode(reply)))
+
+    def chat_stream(body: bytes) -> object:
+        chat_front(body)
+        ours = IdStream(ids.new("chat"))
+        return [ours(c) for c in chunks]
+
+    def messages_stream(body: bytes) -> object:
+        translation = messages_front(body)
+        out = [translation.started()]
+        out.extend(translation.feed(c) for c in chunks)
+        return out
+
+    pairs = list(zip(chats, messages, strict=True))
+    return {
+        "plain": paired(lambda p: chat_plain(p[0]), lambda p: messages_plain(p[1]), pairs, repeat),
+        "streamed_32_chunks": paired(
+            lambda p: chat_stream(p[0]), lambda p: messages_stream(p[1]), pairs, repeat
+        ),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", choices=["scorer", "decision_log", "responses"], action="append")
+    ap.add_argument("--only", choices=["scorer", "decision_log", "responses", "messages"], action="append")
     ap.add_argument("--cpu", type=int, default=None, help="pin to this core (default: the first allowed)")
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))})
@@ -225,8 +304,9 @@ def main() -> None:
         "scorer": scorer_section,
         "decision_log": decision_log_section,
         "responses": responses_section,
+        "messages": messages_section,
     }
-    budgets = dict(zip(sections, (100, 10, 50), strict=True))
+    budgets = dict(zip(sections, (100, 10, 50, 50), strict=True))
     out: dict[str, Any] = {"prompts": len(texts), "budgets_us": budgets}
     for name, run in sections.items():
         if not args.only or name in args.only:

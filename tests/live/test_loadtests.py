@@ -34,14 +34,23 @@ def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[
 def test_overhead_benchmark_measures_every_server_and_mode() -> None:
     proc = run(
         "bench_overhead.py",
-        *("--servers", "direct,floor,gateway,gateway-pinned", "--delays", "0", "--points", "4"),
+        *(
+            "--servers",
+            "direct,floor,gateway,gateway-pinned,gateway-messages",
+            "--delays",
+            "0",
+            "--points",
+            "4",
+        ),
         *("--modes", "plain,stream", "--duration", "1"),
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert {(r["server"], r["mode"]) for r in rows} == {
-        (s, m) for s in ("direct", "floor", "gateway", "gateway-pinned") for m in ("plain", "stream")
+        (s, m)
+        for s in ("direct", "floor", "gateway", "gateway-pinned", "gateway-messages")
+        for m in ("plain", "stream")
     }
     for r in rows:
         assert r["errors"] == 0 and r["rps"] > 0, r
@@ -154,3 +163,4 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     for case in ("plain", "streamed_32_chunks"):
         assert result["responses"][case]["on_us"] > result["responses"][case]["off_us"] > 0
+        assert result["messages"][case]["on_us"] > result["messages"][case]["off_us"] > 0
