@@ -37,9 +37,8 @@ def _tune_gc() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from gateway.server import create_app
+    from gateway.server.serve import serve
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
     settings = Settings(**overrides)
@@ -51,16 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,  # per-request log lines cost CPU; metrics carry the traffic
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=10,
-    )
+    serve(app, settings)
     return 0
 
 

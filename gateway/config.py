@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     responses_tenant_max_bytes: int = Field(32 * 1024 * 1024, ge=1)
 
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # The Responses API's WebSocket mode (GET /v1/responses, server/ws_responses.py). A message over
+    # ws_max_message_bytes closes the socket (1009, uvicorn's ws_max_size: it carries what a POST body
+    # would); a connection ends after ws_max_messages client messages, or ws_idle_timeout_s without one
+    # while nothing is being answered (a client reconnects, resending its history); one key may hold
+    # ws_max_sockets_per_key sockets on each replica (0: WebSocket mode off, upgrades answered 426 so
+    # that clients use HTTP at once).
+    ws_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    ws_max_messages: int = Field(1000, ge=1)
+    ws_idle_timeout_s: float = Field(300.0, gt=0)
+    ws_max_sockets_per_key: int = Field(64, ge=0)
     # Upstream HTTP limits, shared by all OpenAI-compatible backends of the process.
     max_upstream_connections: int = Field(1000, ge=1)
     # Four timeouts, each for one thing: connecting; the first streamed chunk (a tier's

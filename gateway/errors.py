@@ -11,6 +11,7 @@
     │   ├── NotFound                 404 (unknown path)
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
+    │   ├── UpgradeRequired          426: WebSocket mode is off; use HTTP
     │   ├── BudgetUnmeetable         422: no capable tier is expected to meet the latency budget
     │   ├── RateLimited              429 rate_limit_exceeded: a tenant's request, token or spend limit
     │   ├── ClientClosedRequest      499: the caller left; its work was cancelled (nobody reads this)
@@ -49,6 +50,7 @@ __all__ = [
     "ServiceUnavailable",
     "StreamInterrupted",
     "Unauthorized",
+    "UpgradeRequired",
     "UpstreamError",
     "UpstreamRejected",
     "UpstreamStatusError",
@@ -163,6 +165,10 @@ class MethodNotAllowed(ClientError):
 
 class PayloadTooLarge(ClientError):
     status = 413
+
+
+class UpgradeRequired(ClientError):
+    status = 426
 
 
 class BudgetUnmeetable(ClientError):

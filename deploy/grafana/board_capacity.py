@@ -40,6 +40,34 @@ def capacity() -> Json:
             "short",
             "Input (prompt) and output (completion) tokens per second: the throughput each tier serves.",
         ),
+        row("WebSockets (Responses API)"),
+        timeseries(
+            "WebSocket connections",
+            [Q("sum(gateway_websocket_connections)", "open")],
+            "short",
+            "Responses API WebSocket connections open now (Codex keeps one per session); their turns "
+            "are in the request rate above.",
+            w=8,
+        ),
+        timeseries(
+            "WebSocket upgrades and messages",
+            [
+                Q(or_zero(sum_rate("gateway_websocket_upgrades_total", by="result")), "upgrade {{result}}"),
+                Q(or_zero(sum_rate("gateway_websocket_messages_total", by="type")), "message {{type}}"),
+            ],
+            "reqps",
+            "Upgrades by result (refused: unauthorized, limited, disabled, draining) and client messages "
+            "by type (unknown, invalid: clients sending what the socket does not take).",
+            w=8,
+        ),
+        timeseries(
+            "WebSocket closes by reason",
+            [Q(or_zero(sum_rate("gateway_websocket_closed_total", by="reason")), "{{reason}}")],
+            "reqps",
+            "Why connections ended: the client, idle, the message limit, a stalled reader, the drain.",
+            stack=True,
+            w=8,
+        ),
         row("Gateway"),
         timeseries(
             "Gateway overhead",

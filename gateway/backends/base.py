@@ -55,8 +55,9 @@ class Backend(ABC):
 
     def speaks(self, endpoint: Endpoint) -> bool:
         """Does it serve this API natively? Every backend serves chat, completions and embeddings; the
-        Responses API only those with `responses: true`. Other requests reach it in chat form."""
-        if endpoint == "responses":
+        Responses API (and its compaction) only those with `responses: true`. Other requests reach it in
+        chat form."""
+        if endpoint in ("responses", "compact"):
             return self.responses
         return endpoint in _OPENAI
 

@@ -37,6 +37,7 @@ _PATHS: dict[Endpoint, str] = {
     "completions": "/completions",
     "embeddings": "/embeddings",
     "responses": "/responses",
+    "compact": "/responses/compact",
 }
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode

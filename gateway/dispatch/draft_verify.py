@@ -70,7 +70,7 @@ class DraftVerify:
     async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]:
         how = walk.decision.cascade
         assert how is not None, "a cascade plan without its cascade"
-        if walk.call.endpoint == "responses" and walk.call.chat is None:
+        if walk.call.endpoint in ("responses", "compact") and walk.call.chat is None:
             walk.trace.cascade = "skipped"  # only a backend speaking Responses natively can serve it
         else:
             accepted = await self._draft(walk, how)

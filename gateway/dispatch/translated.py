@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from gateway.backends.base import Backend
     from gateway.dispatch.walk import Walk
     from gateway.protocol import Call
-    from gateway.protocol.responses import NativeTap, Translation
+    from gateway.protocol.responses import Compacting, NativeTap, Translation
 
-__all__ = ["Native", "Translated", "TranslatedPlain", "TranslatedStreamed", "Turn"]
+__all__ = ["CompactPlain", "Native", "Translated", "TranslatedPlain", "TranslatedStreamed", "Turn"]
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -136,3 +136,24 @@ class TranslatedStreamed:
 
     def of_reply(self, walk: Walk, reply: Reply) -> Opened:
         return self._translated(STREAMED.of_reply(walk, reply))
+
+
+class CompactPlain:
+    """A compaction (POST /v1/responses/compact): a native backend compacts it itself (its own
+    endpoint, the gateway's id put on its answer); a chat backend writes the summary the gateway
+    wraps in its own compaction item (protocol/responses/compaction.py)."""
+
+    settle_later = False
+    hedgeable = False  # one Compacting per request, as for the modes above
+
+    def __init__(self, compacting: Compacting) -> None:
+        self.compacting = compacting
+
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
+        reply = await PLAIN.attempt(walk, backend, tier, call)
+        if backend.speaks(walk.call.endpoint):
+            return Reply(_encode(self.compacting.of_native(_decode(reply.content))), reply.status)
+        return self.of_reply(walk, reply)
+
+    def of_reply(self, walk: Walk, reply: Reply) -> Reply:
+        return Reply(_encode(self.compacting.of_chat(_decode(reply.content))), reply.status)

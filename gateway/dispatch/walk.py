@@ -47,6 +47,7 @@ __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
 # Who serves a request that needs its API natively, per API, for the 400 when a route has none.
 _NATIVE = {
     "responses": "a backend that speaks the Responses API natively (`responses: true`)",
+    "compact": "a backend that speaks the Responses API natively (`responses: true`)",
     "messages": "a backend that speaks the Anthropic Messages API natively (no backend kind does yet)",
 }
 

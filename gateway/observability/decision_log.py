@@ -65,6 +65,7 @@ class RequestLine(msgspec.Struct, omit_defaults=False):
     prompt: list[dict[str, str]] | None = None
     answer: str | None = None
     dropped_tools: list[str] | None = None  # hosted tools offered and dropped for a chat backend
+    transport: str | None = None  # "websocket" for a turn of the Responses API's WebSocket mode
     max_tokens: int | None = None  # the answer length the backend's context window left (clamped)
     session: str | None = None  # the conversation it belongs to (protocol/session.py)
     kind: str = "request"

@@ -80,6 +80,7 @@ class Journal:
                 prompt=_prompt(view) if trace.log_content else None,
                 answer=trace.answer_text if trace.log_content else None,
                 dropped_tools=list(trace.dropped_tools) or None,
+                transport=None if call.transport == "http" else call.transport,
                 max_tokens=trace.max_tokens,
                 session=call.session,
             )

@@ -25,6 +25,7 @@ from gateway.errors import (
 )
 from gateway.observability.decision_log import VERDICTS
 from gateway.observability.live_state import BackendRow, StateCollector
+from gateway.observability.socket_metrics import SocketMetrics
 from gateway.protocol.tools import tool_label
 
 if TYPE_CHECKING:
@@ -211,6 +212,7 @@ class Metrics:
             ["tier", "backend", "result"],
             registry=r,
         )
+        self.sockets = SocketMetrics(r)  # the WebSocket mode's own (its turns are requests like any other)
         self.dropped_tools = Counter(
             "gateway_dropped_tools",
             "Hosted tools a request offered that a chat backend went without, by tool type",

@@ -38,6 +38,7 @@ class Call:
     # False where sending the request twice could act twice upstream; a handler that knows so says it.
     repeatable: bool = True
     session: str | None = None  # the conversation it belongs to (protocol/session.py), for the log
+    transport: str = "http"  # or "websocket": the Responses API's WebSocket mode (for the log)
 
     def with_max_tokens(self, n: int) -> Call:
         """The same call asking for at most `n` tokens of answer (a backend's room: dispatch)."""

@@ -16,7 +16,13 @@ from gateway.protocol.sse import PREFIX
 
 __all__ = ["IdStream", "ResponseIds", "claim"]
 
-_PREFIXES = {"chat": "chatcmpl-", "completions": "cmpl-", "responses": "resp_", "messages": "msg_"}
+_PREFIXES = {
+    "chat": "chatcmpl-",
+    "completions": "cmpl-",
+    "responses": "resp_",
+    "compact": "resp_",
+    "messages": "msg_",
+}
 
 
 class _Id(msgspec.Struct):

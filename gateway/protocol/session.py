@@ -3,7 +3,8 @@ to, for the decision log and the trace (and, later, for keeping a conversation o
 
 The first of: Claude Code's `X-Claude-Code-Session-Id` header; the session in the Messages API's
 `metadata.user_id` (Claude Code sends a JSON string, `{"device_id", "account_uuid", "session_id"}`);
-an `x-session-id` header; the OpenAI APIs' `prompt_cache_key`. Kept only when it is a plain id of
+an `x-session-id` header; Codex's `session-id` header; the OpenAI APIs' `prompt_cache_key` (Codex
+sends its session there too). Kept only when it is a plain id of
 at most 128 characters: it is the client's string and goes into logs.
 """
 
@@ -45,5 +46,6 @@ def session_of(headers: Headers, body: dict[str, Any]) -> str | None:
         _plain(headers.get("x-claude-code-session-id"))
         or _of_user_id(body)
         or _plain(headers.get("x-session-id"))
+        or _plain(headers.get("session-id"))
         or _plain(body.get("prompt_cache_key"))
     )

@@ -43,6 +43,7 @@ HOSTED_FAMILIES = frozenset(
         "custom",
         "mcp",
         "namespace",
+        "tool_search",
         # Anthropic's server tools
         "web_fetch",
         "code_execution",

@@ -27,7 +27,8 @@ __all__ = [
     "text_of",
 ]
 
-Endpoint = Literal["chat", "completions", "embeddings", "responses", "messages"]
+# `compact`: the Responses API's compaction (POST /v1/responses/compact), its own path upstream.
+Endpoint = Literal["chat", "completions", "embeddings", "responses", "compact", "messages"]
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
@@ -238,11 +239,13 @@ def _items_tokens(view: RequestView, items: list[dict[str, Any]], tools: Any) ->
     return view._estimate() + text_tokens(calls) + (chat_prompt_tokens([], tools) if tools else 0)
 
 
-def responses_view(raw: dict[str, Any], items: list[dict[str, Any]], body_bytes: int) -> RequestView:
+def responses_view(
+    raw: dict[str, Any], items: list[dict[str, Any]], body_bytes: int, endpoint: Endpoint = "responses"
+) -> RequestView:
     """A Responses request; `items` is its whole conversation (the stored chain, then its input)."""
     fmt = raw.get("text")
     view = RequestView(
-        "responses",
+        endpoint,
         raw["model"],
         _item_messages(items, raw.get("instructions")),
         output_tokens=_limit(raw, "max_output_tokens"),

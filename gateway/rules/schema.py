@@ -21,6 +21,7 @@ __all__ = [
     "EstimatorSpec",
     "HealthSpec",
     "HedgeSpec",
+    "MetadataSpec",
     "PolicyName",
     "Price",
     "RetrySpec",
@@ -153,6 +154,23 @@ class ShadowSpec(Strict):
     structured: bool = Field(False, description="also requests with tools or a JSON answer")
 
 
+class MetadataSpec(Strict):
+    """What `GET /v1/models` tells clients about a route: Codex's model catalog reads it
+    (serving/catalog.py), and Codex compacts its history before a prompt leaves less than
+    `max_output_tokens` of the window."""
+
+    context_window: int | None = Field(
+        None, ge=256, description="tokens; default: the largest window among the route's backends"
+    )
+    max_output_tokens: int | None = Field(
+        None, ge=1, description="room an answer needs; default: an eighth of the window"
+    )
+    display_name: str | None = Field(None, min_length=1, max_length=120)
+    # Codex puts these first in every conversation (its catalog has no default); default: the
+    # gateway's own short coding-agent prompt.
+    instructions: str | None = Field(None, min_length=1)
+
+
 class RouteSpec(Strict):
     model: str = Field(min_length=1, description="the `model` clients send, e.g. auto")
     tier: str | None = None
@@ -185,6 +203,7 @@ class RouteSpec(Strict):
     log_content: bool = False
     log_features: bool = False
     shadow: ShadowSpec | None = None
+    metadata: MetadataSpec = MetadataSpec()
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:

@@ -39,6 +39,7 @@ from gateway.server.http_openai import INFERENCE
 from gateway.server.http_responses import RESPONSES
 from gateway.server.ops import OPS
 from gateway.server.runtime import Gateway
+from gateway.server.ws_responses import SOCKETS
 
 __all__ = ["create_app"]
 
@@ -128,7 +129,7 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[*INFERENCE, *RESPONSES, *MESSAGES, *FEEDBACK, *OPS],
+        route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *MESSAGES, *FEEDBACK, *OPS],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

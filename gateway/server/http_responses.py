@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.types import ASGIApp
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidRequest, UpgradeRequired
 from gateway.protocol import parse_request
+from gateway.protocol.openai import parse_json, validate
 from gateway.protocol.responses import ResponsesRequest
 from gateway.protocol.session import session_of
 from gateway.server.admission import admit, gateway_of, hints, tenant_of
@@ -27,11 +28,69 @@ async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
         tenant = await admit(request, gw)
         req, raw = parse_request(await request.body(), ResponsesRequest)
         asked = hints(request, gw, tenant)
-        prepared = await serving.prepare(req, raw, tenant, received, session_of(request.headers, raw))
+        prepared = await serving.prepare(req, raw, tenant, received, session=session_of(request.headers, raw))
     except GatewayError as err:
         serving.rejected(received, err)
         raise
     return render(request, await while_connected(request, serving.create(prepared, asked)))
+
+
+async def _parse(request: Request[Any, Any, Any], what: str) -> tuple[ResponsesRequest, dict[str, Any]]:
+    raw = parse_json(await request.body())
+    if "model" not in raw:  # optional at OpenAI; here it names the route whose backend answers
+        raise InvalidRequest(
+            f"`model` is required: it names the route whose backend {what}.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    raw.pop("stream", None)
+    return validate(raw, ResponsesRequest), raw
+
+
+@post("/v1/responses/input_tokens", status_code=200)
+async def count_input_tokens(request: Request[Any, Any, Any]) -> ASGIApp:
+    """The input's tokens for the backend the route would choose now; admitted and rate-limited like
+    route/explain, nothing generated."""
+    gw = gateway_of(request)
+    serving = gw.responses_api
+    received = gw.dispatcher.now()
+    try:
+        tenant = await admit(request, gw)
+        req, raw = await _parse(request, "counts the tokens")
+        prepared = await serving.prepare(req, raw, tenant, received)
+        result = await serving.input_tokens(prepared, hints(request, gw, tenant))
+    except GatewayError as err:
+        serving.rejected(received, err)
+        raise
+    return JSONApp(result.body, headers=result.headers)
+
+
+@post("/v1/responses/compact", status_code=200)
+async def compact_response(request: Request[Any, Any, Any]) -> ASGIApp:
+    """A conversation compacted: by a native backend itself, or summarised by a chat backend into the
+    gateway's own compaction item (serving/compaction.py)."""
+    gw = gateway_of(request)
+    received = gw.dispatcher.now()
+    try:
+        tenant = await admit(request, gw)
+        req, raw = await _parse(request, "compacts it")
+        asked = hints(request, gw, tenant)
+        session = session_of(request.headers, raw)
+        call, compacting = await gw.compaction.call(req, raw, tenant, received, session)
+    except GatewayError as err:
+        gw.responses_api.rejected(received, err)
+        raise
+    result = await while_connected(request, gw.compaction.compact(call, compacting, asked))
+    return JSONApp(result.body, result.status, result.headers)
+
+
+@get("/v1/responses", sync_to_thread=False)
+def responses_without_upgrade() -> ASGIApp:
+    """GET /v1/responses opens a WebSocket (ws_responses.py); a plain GET is told so."""
+    raise UpgradeRequired(
+        "GET /v1/responses opens a WebSocket (send `Upgrade: websocket`); create a response with POST.",
+        code="websocket_upgrade_required",
+    )
 
 
 def _owner(request: Request[Any, Any, Any]) -> str | None:
@@ -66,4 +125,13 @@ async def cancel_response(request: Request[Any, Any, Any], response_id: str) -> 
     return JSONApp(gateway_of(request).responses_api.cancel().body)
 
 
-RESPONSES = [create_response, retrieve_response, delete_response, list_input_items, cancel_response]
+RESPONSES = [
+    create_response,
+    responses_without_upgrade,
+    count_input_tokens,
+    compact_response,
+    retrieve_response,
+    delete_response,
+    list_input_items,
+    cancel_response,
+]

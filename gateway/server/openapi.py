@@ -100,6 +100,30 @@ def _get(summary: str, media: str = "application/json", auth: bool = False) -> d
     return {"get": op}
 
 
+def _socket() -> dict[str, Any]:
+    """GET /v1/responses: the WebSocket mode (server/ws_responses.py); without an upgrade, a 426."""
+    return {
+        "get": {
+            "summary": "Open a Responses WebSocket (Upgrade: websocket): response.create in, events out",
+            "security": _AUTH,
+            "responses": {
+                "101": {"description": "switching to the WebSocket protocol"},
+                **_error_responses(401, 426, 429, 503),
+            },
+        }
+    }
+
+
+def _models() -> dict[str, Any]:
+    op = _get(
+        "Models and route aliases (Anthropic's shape with anthropic-version; Codex's catalog with "
+        "client_version)",
+        auth=True,
+    )
+    op["get"]["parameters"] = [{"name": "client_version", "in": "query", "schema": {"type": "string"}}]
+    return op
+
+
 _ID = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -157,7 +181,14 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
             "/v1/completions": _post("CompletionRequest", "Text completion", stream=True),
             "/v1/embeddings": _post("EmbeddingRequest", "Embeddings", stream=False),
             "/v1/route/explain": _post("ChatCompletionRequest", "Routing decision only", stream=False),
-            "/v1/responses": _post("ResponsesRequest", "Create a response (Responses API)", stream=True),
+            "/v1/responses": {
+                **_post("ResponsesRequest", "Create a response (Responses API)", stream=True),
+                **_socket(),
+            },
+            "/v1/responses/input_tokens": _post(
+                "ResponsesRequest", "Count a response's input tokens (nothing generated)", stream=False
+            ),
+            "/v1/responses/compact": _post("ResponsesRequest", "Compact a conversation", stream=False),
             "/v1/responses/{response_id}": {
                 **_stored("A stored response"),
                 **_stored("Delete a stored response", "delete"),
@@ -173,9 +204,7 @@ def openapi_document(models: list[str] | None = None) -> dict[str, Any]:
                 "CountTokensRequest", "Count a message's input tokens", stream=False
             ),
             "/v1/feedback": _post("FeedbackRequest", "Rate one of your answers (by its id)", stream=False),
-            "/v1/models": _get(
-                "Models and route aliases (Anthropic's shape with anthropic-version)", auth=True
-            ),
+            "/v1/models": _models(),
             "/healthz": _get("Liveness"),
             "/readyz": _get("Readiness"),
             "/metrics": _get("Prometheus metrics", media="text/plain"),

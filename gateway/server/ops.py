@@ -12,6 +12,7 @@ from gateway.errors import UpstreamUnavailable
 from gateway.rules import redacted
 from gateway.server.admission import credentials, gateway_of, tenant_of
 from gateway.server.render import JSONApp
+from gateway.serving.catalog import codex_catalog
 from gateway.serving.models import anthropic_models, openai_models
 
 __all__ = ["OPS"]
@@ -21,12 +22,17 @@ _encode = msgspec.json.Encoder().encode
 
 @get("/v1/models", sync_to_thread=False)
 def list_models(request: Request[Any, Any, Any]) -> ASGIApp:
-    """The routes' names; in Anthropic's shape for a request that carries `anthropic-version`."""
+    """The routes' names; in Anthropic's shape for a request that carries `anthropic-version`; in
+    Codex's catalog format when Codex asks (`client_version`, sent when a provider's
+    `model_catalog_url` names this path): serving/catalog.py."""
     gw = gateway_of(request)
     tenant_of(request, gw)
+    q = request.query_params
+    if "client_version" in q:
+        table = gw.table()
+        return JSONApp(_encode(codex_catalog(table)), headers={"etag": f'"{table.sha256[:16]}"'})
     if "anthropic-version" not in request.headers:
         return JSONApp(openai_models(gw.table()).body)
-    q = request.query_params
     found = anthropic_models(
         gw.table(), limit=q.get("limit"), after_id=q.get("after_id"), before_id=q.get("before_id")
     )

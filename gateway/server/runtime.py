@@ -41,6 +41,8 @@ from gateway.rules import load_routes
 from gateway.rules.table import weights_files
 from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
+from gateway.server.sockets import Sockets
+from gateway.serving.compaction import CompactServing
 from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
 from gateway.serving.messages import MessagesServing
@@ -109,15 +111,18 @@ class Gateway:
         )
         # The serving layer, one object per API family (serving/); handlers reach them through here.
         self.openai = OpenAIServing(self.dispatcher, self.ids)
+        self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
         self.responses_api = ResponsesServing(
             self.dispatcher,
             self.ids,
             self.stores.responses,
+            self.tokens,
             max_bytes=settings.max_body_bytes,
             on_not_stored=self.metrics.not_stored,
         )
+        self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
+        self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
-        self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
         self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time

@@ -14,7 +14,14 @@ import json
 import time
 from typing import Any
 
-__all__ = ["chat_deltas", "chat_tool_call", "last_tool_output", "responses_events", "responses_object"]
+__all__ = [
+    "chat_deltas",
+    "chat_tool_call",
+    "compaction_object",
+    "last_tool_output",
+    "responses_events",
+    "responses_object",
+]
 
 _ids = itertools.count(1)
 _USAGE = {
@@ -151,3 +158,23 @@ def responses_events(body: dict[str, Any], model: str, reply: str, arguments: st
         e["sequence_number"] = seq
         out.append(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode())
     return out
+
+
+def compaction_object(body: dict[str, Any]) -> dict[str, Any]:
+    """A native /v1/responses/compact answer: the user messages, then one opaque compaction item."""
+    items = body.get("input")
+    users = (
+        [i for i in items if isinstance(i, dict) and i.get("role") == "user"]
+        if isinstance(items, list)
+        else []
+    )
+    return {
+        "id": f"resp_upcompact{next(_ids)}",
+        "object": "response.compaction",
+        "created_at": int(time.time()),
+        "output": [
+            *users,
+            {"type": "compaction", "id": f"cmp_up{next(_ids)}", "encrypted_content": "opaque-up"},
+        ],
+        "usage": _USAGE,
+    }

@@ -1,6 +1,7 @@
 """A scriptable OpenAI-compatible upstream: a real HTTP server for tests, demos and fault injection.
 
-It answers chat, completions (JSON and SSE), embeddings and models like a provider would, and misbehaves
+It answers chat, completions (JSON and SSE), embeddings, models and the Responses API (with its
+compaction) like a provider would, and misbehaves
 on demand, by script:
 
     POST /_fake/script  {"mode": "ok" | "slow" | "error" | "hang" | "cut" | "close",
@@ -33,6 +34,7 @@ from aiohttp import web
 from gateway.testing.fake_tools import (
     chat_deltas,
     chat_tool_call,
+    compaction_object,
     last_tool_output,
     responses_events,
     responses_object,
@@ -146,6 +148,8 @@ class FakeUpstream:
             return self._embeddings(body)
         if path.endswith("/responses"):
             return await self._responses(request, body)
+        if path.endswith("/responses/compact"):
+            return web.json_response(compaction_object(body))
         if body.get("stream"):
             return await self._stream(request, body, script)
         return self._complete(path, body)
@@ -283,7 +287,14 @@ class FakeUpstream:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._ok)
         app.router.add_get("/metrics", self._metrics)
-        for p in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
+        paths = (
+            "/v1/chat/completions",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/responses",
+            "/v1/responses/compact",
+        )
+        for p in paths:
             app.router.add_post(p, self._handle)
         return app
 

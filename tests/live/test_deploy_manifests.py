@@ -32,6 +32,7 @@ K8S_FILES = (
     "configmap.yaml",
     "deployment.yaml",
     "hpa.yaml",
+    "ingress.yaml",
     "pdb.yaml",
     "secret.yaml",
     "service.yaml",

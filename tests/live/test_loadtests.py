@@ -63,6 +63,17 @@ def test_overhead_benchmark_measures_every_server_and_mode() -> None:
     assert sum(line.startswith("| 0 | gateway | 0 ms |") for line in proc.stdout.splitlines()) == 2
 
 
+@needs_bench
+def test_socket_benchmark_pairs_sse_and_websocket_turns() -> None:
+    proc = run("bench_socket.py", "--pairs", "1", "-c", "4", "--duration", "1", timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["transport"] for r in rows] == ["sse", "websocket"]
+    for r in rows:
+        assert r["turns"] > 0 and r["failed"] == 0 and r["cpu_ms_per_turn"] > 0, r
+    assert "WebSocket/SSE per pair" in proc.stdout
+
+
 def test_locust_scenario_runs_headless_and_reports_the_tier_mix() -> None:
     proc = run("run_locust.py", "--users", "8", "--duration", "6", timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

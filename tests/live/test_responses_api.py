@@ -239,7 +239,7 @@ def test_built_in_tools_are_dropped_for_chat_backends_and_preferred_natively(
             400,
             "tools.0.parameters",
         ),
-        ({"model": "large", "input": "x", "previous_response_id": "resp_nope"}, 404, "response_id"),
+        ({"model": "large", "input": "x", "previous_response_id": "resp_nope"}, 404, "previous_response_id"),
         ({"model": "large", "input": "x" * 70_000}, 413, None),
         ({"model": "large"}, 400, "input"),
         ({"model": "large", "input": 5}, 400, "input"),

@@ -79,6 +79,9 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(gw: Gateway, tmp_pat
     assert "generated" in proc.stdout and " passed" in proc.stdout
     for operation in (
         "POST /v1/responses",
+        "GET /v1/responses",
+        "POST /v1/responses/input_tokens",
+        "POST /v1/responses/compact",
         "GET /v1/responses/{response_id}",
         "DELETE /v1/responses/{response_id}",
         "POST /v1/messages",

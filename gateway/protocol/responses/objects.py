@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.protocol.responses.request import ResponsesRequest
+from gateway.protocol.responses.tools import ChatTools, custom_input
 
-__all__ = ["echo", "new_id", "output_of_chat", "response_object", "usage_of_chat"]
+if TYPE_CHECKING:
+    from gateway.protocol.responses.request import ResponsesRequest
+
+__all__ = ["call_item", "echo", "new_id", "output_of_chat", "response_object", "usage_of_chat"]
+
+_NO_TOOLS = ChatTools(None)
 
 
 def new_id(prefix: str) -> str:
@@ -70,7 +75,31 @@ def function_item(call_id: str, name: str, arguments: str, status: str = "comple
     }
 
 
-def output_of_chat(chat: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+def call_item(
+    call_id: str, flat: str, arguments: str, tools: ChatTools, status: str = "completed"
+) -> dict[str, Any]:
+    """A chat model's call of `flat` as the item the client offered: a function_call (with its
+    namespace, when it has one) or a custom_tool_call with the text input."""
+    origin = tools.origin(flat)
+    if origin.kind == "custom":
+        item = {
+            "type": "custom_tool_call",
+            "id": new_id("ctc"),
+            "call_id": call_id,
+            "name": origin.name,
+            "input": custom_input(arguments) if arguments else "",
+            "status": status,
+        }
+    else:
+        item = function_item(call_id, origin.name, arguments, status)
+    if origin.namespace is not None:
+        item["namespace"] = origin.namespace
+    return item
+
+
+def output_of_chat(
+    chat: dict[str, Any], tools: ChatTools = _NO_TOOLS
+) -> tuple[list[dict[str, Any]], str | None]:
     """A chat completion's first choice as output items, and its finish reason."""
     choice = (chat.get("choices") or [{}])[0]
     message = choice.get("message") or {}
@@ -80,7 +109,7 @@ def output_of_chat(chat: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
     for call in message.get("tool_calls") or []:
         fn = call.get("function") or {}
         items.append(
-            function_item(call.get("id") or new_id("call"), fn.get("name", ""), fn.get("arguments", ""))
+            call_item(call.get("id") or new_id("call"), fn.get("name", ""), fn.get("arguments", ""), tools)
         )
     return items, choice.get("finish_reason")
 

@@ -17,12 +17,24 @@ from pydantic import Field
 
 from gateway.errors import InvalidRequest
 from gateway.protocol.openai import Wire
+from gateway.protocol.responses.compaction import is_own, summary_of
 from gateway.protocol.tools import hosted_types
 
-__all__ = ["ResponsesRequest", "function_tools", "hosted_tools", "input_items", "native_only"]
+__all__ = ["CHAT_TOOLS", "ResponsesRequest", "hosted_tools", "input_items", "native_only"]
 
 # Item types a chat backend can be given (reasoning is dropped for it); the rest are other tools' items.
-_TRANSLATABLE = frozenset({"message", "function_call", "function_call_output", "reasoning"})
+_TRANSLATABLE = frozenset(
+    {
+        "message",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "reasoning",
+    }
+)
+# Tool types a chat backend can be given, translated (tools.py); the rest run at the provider.
+CHAT_TOOLS = frozenset({"function", "custom", "namespace"})
 _NATIVE_ITEMS = frozenset(
     {
         "file_search_call",
@@ -37,14 +49,15 @@ _NATIVE_ITEMS = frozenset(
         "shell_call_output",
         "apply_patch_call",
         "apply_patch_call_output",
-        "custom_tool_call",
-        "custom_tool_call_output",
+        "tool_search_call",
+        "tool_search_output",
         "mcp_call",
         "mcp_list_tools",
         "mcp_approval_request",
         "mcp_approval_response",
         "item_reference",
         "compaction",
+        "compaction_trigger",  # Codex's remote compaction, when its provider is named "OpenAI"
     }
 )
 _ROLES = frozenset({"user", "system", "developer", "assistant"})
@@ -72,6 +85,8 @@ class ResponsesRequest(Wire):
     reasoning: dict[str, Any] | None = None
     include: list[str] | None = None
     background: bool | None = None
+    prompt_cache_key: str | None = Field(None, max_length=1024)
+    prompt_cache_retention: str | None = Field(None, max_length=64)
 
 
 def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
@@ -113,11 +128,19 @@ def input_items(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]
                 if not isinstance(raw.get(key), str):
                     raise _bad(f"A function_call item needs a string `{key}`.", f"{where}.{key}")
             items.append(raw)
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            for key in ("call_id", "name", "input"):
+                if not isinstance(raw.get(key), str):
+                    raise _bad(f"A custom_tool_call item needs a string `{key}`.", f"{where}.{key}")
+            items.append(raw)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             if not isinstance(raw.get("call_id"), str):
-                raise _bad("A function_call_output item needs a string `call_id`.", f"{where}.call_id")
+                raise _bad(f"A {kind} item needs a string `call_id`.", f"{where}.call_id")
             if not isinstance(raw.get("output"), str | list):
-                raise _bad("A function_call_output's `output` must be a string or parts.", f"{where}.output")
+                raise _bad(f"A {kind}'s `output` must be a string or parts.", f"{where}.output")
+            items.append(raw)
+        elif kind == "compaction" and is_own(raw):
+            summary_of(raw, where)  # the gateway's own: readable here, or a clear 400
             items.append(raw)
         elif kind in _TRANSLATABLE or kind in _NATIVE_ITEMS:
             items.append(raw)
@@ -126,26 +149,11 @@ def input_items(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]
     return items
 
 
-def function_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The request's function tools, their schemas checked; other tool types are left out."""
-    out = []
-    for i, tool in enumerate(tools or []):
-        if tool.get("type") != "function":
-            continue
-        if not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise _bad("A function tool needs a `name`.", f"tools.{i}.name")
-        params = tool.get("parameters")
-        if params is not None and (not isinstance(params, dict) or params.get("type", "object") != "object"):
-            raise _bad(
-                "A function tool's `parameters` must be a JSON schema object.", f"tools.{i}.parameters"
-            )
-        out.append(tool)
-    return out
-
-
 def hosted_tools(req: ResponsesRequest) -> tuple[str, ...]:
-    """The built-in tools the request offers (every tool type but `function`), by type."""
-    return hosted_types(str(t.get("type")) for t in req.tools or [] if t.get("type") != "function")
+    """The built-in (hosted) tools the request offers, by type: every tool a chat model cannot be given
+    (function, custom and namespace tools are translated: tools.py). `tool_search` is one: a chat model
+    has no deferred tools to search, so it goes without it like any hosted tool."""
+    return hosted_types(str(t.get("type")) for t in req.tools or [] if t.get("type") not in CHAT_TOOLS)
 
 
 def native_only(req: ResponsesRequest, items: list[dict[str, Any]]) -> list[str]:
@@ -157,13 +165,13 @@ def native_only(req: ResponsesRequest, items: list[dict[str, Any]]) -> list[str]
     if req.background:
         found.append("background mode")
     choice = req.tool_choice
-    if isinstance(choice, dict) and choice.get("type") not in ("function", None):
+    if isinstance(choice, dict) and choice.get("type") not in ("function", "custom", None):
         found.append(f"tool_choice '{choice.get('type')}'")
-    elif choice == "required" and req.tools and not function_tools(req.tools):
+    elif choice == "required" and req.tools and all(t.get("type") not in CHAT_TOOLS for t in req.tools):
         found.append("tool_choice 'required' with built-in tools only")
     for i, item in enumerate(items):
         kind = item.get("type")
-        if kind in _NATIVE_ITEMS:
+        if kind in _NATIVE_ITEMS and not is_own(item):
             found.append(f"'{kind}' items (input.{i})")
         elif kind == "message":
             kinds = {p.get("type") for p in item["content"]}

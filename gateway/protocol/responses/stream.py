@@ -14,13 +14,14 @@ from typing import Any
 import msgspec
 
 from gateway.protocol.responses.objects import (
-    function_item,
+    call_item,
     message_item,
     new_id,
     output_of_chat,
     response_object,
     usage_of_chat,
 )
+from gateway.protocol.responses.tools import ChatTools, custom_input
 
 __all__ = ["Translation", "frame"]
 
@@ -42,10 +43,11 @@ def frame(event: dict[str, Any]) -> bytes:
 
 
 class Translation:
-    def __init__(self, rid: str, echoed: dict[str, Any], model: str) -> None:
+    def __init__(self, rid: str, echoed: dict[str, Any], model: str, tools: ChatTools | None = None) -> None:
         self.rid = rid
         self.echoed = echoed
         self.model = model
+        self.tools = tools or ChatTools(None)  # the request's tools: how a chat call maps back
         self.created_at = int(time.time())
         self.final: dict[str, Any] | None = None  # the finished Response, once there is one
         self._seq = 0
@@ -53,14 +55,15 @@ class Translation:
         self._text: dict[str, Any] | None = None  # the message item being streamed
         self._pieces: list[str] = []  # its text so far, joined when a snapshot needs it
         self._delta_mid = b""  # its delta events' fixed middle (item id, output index)
-        self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> function_call item
+        self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> its call item
+        self._inputs: dict[int, list[str]] = {}  # a custom tool call's chat arguments so far
         self._order: list[dict[str, Any]] = []  # output items in output_index order
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
 
     # ---- whole answers ------------------------------------------------------------------------
     def of_chat(self, chat: dict[str, Any]) -> dict[str, Any]:
-        output, finish = output_of_chat(chat)
+        output, finish = output_of_chat(chat, self.tools)
         self.final = self._response(
             "incomplete" if finish == "length" else "completed",
             output,
@@ -138,6 +141,8 @@ class Translation:
             shown["content"] = []
         elif item["type"] == "function_call":
             shown["arguments"] = ""
+        elif item["type"] == "custom_tool_call":
+            shown["input"] = ""
         return self._event("response.output_item.added", output_index=index, item=shown)
 
     def _text_delta(self, text: str) -> bytes:
@@ -170,13 +175,19 @@ class Translation:
         item = self._calls.get(index)
         out = b""
         if item is None:
-            item = function_item(call.get("id") or new_id("call"), fn.get("name") or "", "", "in_progress")
+            item = call_item(
+                call.get("id") or new_id("call"), fn.get("name") or "", "", self.tools, "in_progress"
+            )
             self._calls[index] = item
             out = self._add(item)
         if fn.get("name") and not item["name"]:
             item["name"] = fn["name"]
         args = fn.get("arguments") or ""
         if not args:
+            return out
+        if item["type"] == "custom_tool_call":
+            # Its input is a JSON string inside the arguments: sent whole once the call is complete.
+            self._inputs.setdefault(index, []).append(args)
             return out
         item["arguments"] += args
         return out + self._event(
@@ -197,6 +208,8 @@ class Translation:
                 common = {"item_id": item["id"], "output_index": index, "content_index": 0}
                 out.append(self._event("response.output_text.done", **common, text=part["text"], logprobs=[]))
                 out.append(self._event("response.content_part.done", **common, part=part))
+            elif item["type"] == "custom_tool_call":
+                out.append(self._custom_done(item, index))
             else:
                 out.append(
                     self._event(
@@ -211,6 +224,13 @@ class Translation:
         kind = "response.incomplete" if status == "incomplete" else "response.completed"
         out.append(self._event(kind, response=self.final))
         return b"".join(out)
+
+    def _custom_done(self, item: dict[str, Any], index: int) -> bytes:
+        chunks = next((v for k, v in self._inputs.items() if self._calls.get(k) is item), [])
+        item["input"] = custom_input("".join(chunks)) if chunks else ""
+        where = {"item_id": item["id"], "output_index": index}
+        delta = self._event("response.custom_tool_call_input.delta", **where, delta=item["input"])
+        return delta + self._event("response.custom_tool_call_input.done", **where, input=item["input"])
 
     def failed(self, envelope: dict[str, Any]) -> bytes:
         """The event that ends a stream which broke after it started."""

@@ -1,23 +1,34 @@
 """A Responses request as a chat completion request, for backends that speak only chat.
 
-Instructions become the first system message; message items become chat messages; function calls
-become an assistant message's tool_calls and their outputs tool messages; reasoning items and
-`include` are dropped (a chat model has neither); `text.format` becomes `response_format`;
-`max_output_tokens` becomes `max_tokens`. `reasoning` is not sent: chat backends do not take it, and
-built-in tools are left out (protocol/tools.py: the tool rule).
+Instructions become the first system message; message items become chat messages; function and custom
+tool calls become an assistant message's tool_calls (under their chat names, tools.py) and their
+outputs tool messages; reasoning items and `include` are dropped (a chat model has neither);
+`text.format` becomes `response_format`; `max_output_tokens` becomes `max_tokens`. `reasoning` is not
+sent: chat backends do not take it, and built-in tools are left out (protocol/tools.py: the tool
+rule). `prompt_cache_key` and `prompt_cache_retention` mean the same in chat (OpenAI takes both; vLLM
+and llama.cpp's server ignore fields they lack; the embedded model reads neither), so they pass as they
+are.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from gateway.errors import InvalidRequest
-from gateway.protocol.responses.request import ResponsesRequest, function_tools
+from gateway.protocol.responses.compaction import summary_message
+from gateway.protocol.responses.tools import ChatTools
+
+if TYPE_CHECKING:
+    from gateway.protocol.responses.request import ResponsesRequest
 
 __all__ = ["chat_body"]
 
-# Sampling and identity fields with the same meaning on both APIs.
-_SAME = ("temperature", "top_p", "user", "parallel_tool_calls")
+# Sampling, identity and caching fields with the same meaning on both APIs.
+_SAME = ("temperature", "top_p", "user", "parallel_tool_calls", "prompt_cache_key", "prompt_cache_retention")
+_CALLS = frozenset({"function_call", "custom_tool_call"})
+_encode = msgspec.json.Encoder().encode
 
 
 def _text(parts: list[dict[str, Any]]) -> str:
@@ -46,7 +57,19 @@ def _output(value: Any) -> str:
     return "".join(p.get("text", "") for p in value if isinstance(p, dict))
 
 
-def _messages(items: list[dict[str, Any]], instructions: str | None) -> list[dict[str, Any]]:
+def _call(item: dict[str, Any], tools: ChatTools) -> dict[str, Any]:
+    """A function or custom tool call from the history as a chat tool call."""
+    if item["type"] == "custom_tool_call":
+        arguments = _encode({"input": item["input"]}).decode()
+    else:
+        arguments = item["arguments"]
+    name = tools.flat(item["name"], item.get("namespace"))
+    return {"id": item["call_id"], "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _messages(
+    items: list[dict[str, Any]], instructions: str | None, tools: ChatTools
+) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
@@ -57,35 +80,33 @@ def _messages(items: list[dict[str, Any]], instructions: str | None) -> list[dic
             # Many chat templates know no `developer` role: it means what `system` means there.
             role = "system" if item["role"] == "developer" else item["role"]
             messages.append({"role": role, "content": _content(item["content"])})
-        elif kind == "function_call":
-            call = {
-                "id": item["call_id"],
-                "type": "function",
-                "function": {"name": item["name"], "arguments": item["arguments"]},
-            }
+        elif kind in _CALLS:
+            call = _call(item, tools)
             calls.add(item["call_id"])
             last = messages[-1] if messages else None
             # Parallel calls of one turn are one assistant message with several tool_calls.
             if (
                 last is not None
                 and last["role"] == "assistant"
-                and items[i - 1]["type"] in ("function_call", "message")
+                and (items[i - 1]["type"] in _CALLS or items[i - 1]["type"] == "message")
             ):
                 last.setdefault("tool_calls", []).append(call)
                 if last.get("content") == "":
                     last["content"] = None
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             if item["call_id"] not in calls:
                 raise InvalidRequest(
-                    f"No function_call with call_id '{item['call_id']}' precedes this output.",
+                    f"No tool call with call_id '{item['call_id']}' precedes this output.",
                     param=f"input.{i}.call_id",
                     code="unknown_call_id",
                 )
             messages.append(
                 {"role": "tool", "tool_call_id": item["call_id"], "content": _output(item["output"])}
             )
+        elif kind == "compaction":  # the gateway's own (a native backend's never reach chat)
+            messages.append(summary_message(item))
         # reasoning: dropped, a chat model has none to continue from
     return messages
 
@@ -104,27 +125,18 @@ def _format(text: dict[str, Any] | None) -> dict[str, Any] | None:
     )
 
 
-def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
-    return choice
-
-
-def chat_body(req: ResponsesRequest, items: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    """The chat completion body for the same request (`items`: the whole conversation)."""
-    body: dict[str, Any] = {"model": model, "messages": _messages(items, req.instructions)}
-    tools = function_tools(req.tools)
-    if tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {k: t[k] for k in ("name", "description", "parameters", "strict") if k in t},
-            }
-            for t in tools
-        ]
-    choice = _tool_choice(req.tool_choice)
+def chat_body(
+    req: ResponsesRequest, items: list[dict[str, Any]], model: str, tools: ChatTools | None = None
+) -> dict[str, Any]:
+    """The chat completion body for the same request (`items`: the whole conversation; `tools`: the
+    request's tools translated, when the caller has them already)."""
+    tools = tools or ChatTools(req.tools)
+    body: dict[str, Any] = {"model": model, "messages": _messages(items, req.instructions, tools)}
+    if tools.chat:
+        body["tools"] = tools.chat
+    choice = tools.choice(req.tool_choice)
     # Built-in tools are left out: with none of its tools left, the request has no choice to make.
-    if choice is not None and (tools or not req.tools):
+    if choice is not None and (tools.chat or not req.tools):
         body["tool_choice"] = choice
     fmt = _format(req.text)
     if fmt is not None:
