@@ -1,0 +1,59 @@
+"""The guard rails between learned labels and routing.
+
+A family's learned labels move routing only when the evidence is clear:
+- never on fewer than `min_labels` (decayed) labels;
+- only when the interval of its learned rate lies wholly past a tier threshold (a tier's
+  `max_difficulty`) that its prior rate is not past: a point estimate crossing a threshold is noise
+  until its interval does;
+- once in force, the learned labels are blended with the prior as if the prior were `strength`
+  labels, so that a family whose verdicts all go one way moves within about twenty of them (the
+  defaults: ten to be in force, twenty to carry a 0.3 family past 0.6), and a family with thousands
+  of shipped labels can still be corrected by its own traffic.
+
+The rates compared are the family's (its level), not a request's score, which adds the request's
+place within the family; a threshold set as a share of traffic (`share:`) is checked against its
+calibrated `max_difficulty`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Rails", "blended", "interval", "moves"]
+
+_DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rails:
+    min_labels: float = 10.0
+    z: float = 1.959964  # the interval's: 95%, two-sided
+    half_life_s: float = 14 * _DAY_S
+    tenant_cap: float = 10.0  # a tenant's ratings count for at most this many labels of a family
+    strength: float = 20.0  # the prior's weight, in labels, once learned labels are in force
+    thresholds: tuple[float, ...] = ()  # the route table's tier thresholds
+
+
+def interval(n: float, s: float, z: float) -> tuple[float, float]:
+    """Wilson score interval of the rate s/n (decayed counts may be fractional)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(s / n, 0.0), 1.0)
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def moves(prior_rate: float, n: float, s: float, rails: Rails) -> bool:
+    """Are these learned counts clear enough to move the family past a threshold its prior is not?"""
+    if n < rails.min_labels:
+        return False
+    lo, hi = interval(n, s, rails.z)
+    return any(prior_rate <= t < lo or hi <= t < prior_rate for t in rails.thresholds)
+
+
+def blended(prior_rate: float, n: float, s: float, rails: Rails) -> float:
+    """The family's rate once its learned labels are in force."""
+    return (s + rails.strength * prior_rate) / (n + rails.strength)
