@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     # long, and in this process at most this many (Redis: by TTL alone).
     answers_retention_s: float = Field(7 * 86_400, gt=0)
     answers_max: int = Field(200_000, ge=1)
+    # Learning while serving (gateway/learning/, docs/quality.md): without Redis, the learned counts are
+    # kept in a state file under state_dir (written atomically every learn_flush_s and at shutdown,
+    # read at start); unset: in memory only, lost at restart. Several replicas learn together only
+    # through Redis. The guard rails: old labels halve every learn_half_life_days; a family's learned
+    # counts move routing only from learn_min_labels labels and when their interval lies past a tier
+    # threshold its prior is not past, then weighed against the prior as learn_strength labels; one
+    # tenant's ratings count for at most learn_tenant_cap labels of a family.
+    state_dir: Path | None = None
+    learn_half_life_days: float = Field(14.0, gt=0)
+    learn_min_labels: float = Field(10.0, ge=1)
+    learn_strength: float = Field(20.0, gt=0)
+    learn_tenant_cap: float = Field(10.0, ge=0)
+    learn_queue_max: int = Field(10_000, ge=1)
+    learn_sync_s: float = Field(2.0, gt=0)
+    learn_flush_s: float = Field(10.0, gt=0)
     # The decision log (gateway/observability/decision_log.py): a file, or "-" for stdout; unset: none.
     decision_log: str | None = None
     decision_log_max_mb: float = Field(100.0, gt=0)

@@ -24,6 +24,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.observability.decision_log import VERDICTS
+from gateway.observability.learning_metrics import LearningMetrics
 from gateway.observability.live_state import BackendRow, StateCollector
 from gateway.observability.socket_metrics import SocketMetrics
 from gateway.protocol.tools import tool_label
@@ -213,6 +214,7 @@ class Metrics:
             registry=r,
         )
         self.sockets = SocketMetrics(r)  # the WebSocket mode's own (its turns are requests like any other)
+        self.learning = LearningMetrics(r)  # learning while serving (gateway/learning/)
         self.dropped_tools = Counter(
             "gateway_dropped_tools",
             "Hosted tools a request offered that a chat backend went without, by tool type",

@@ -152,6 +152,15 @@ class ShadowSpec(Strict):
     judge: str = Field(description="the tier that compares the two answers")
     usd_per_day: float = Field(gt=0, description="cap on what shadowing spends (per replica without Redis)")
     structured: bool = Field(False, description="also requests with tools or a JSON answer")
+    # Exploration: of the requests the reference tier answered, this share is also asked of the
+    # route's cheapest tier and judged the same way, so that labels cover difficulties above the
+    # threshold too (without it, a family sent to the reference tier could never come back).
+    # Default: `share`; 0 turns it off.
+    explore: float | None = Field(None, ge=0, le=1, description="of the requests the reference tier answered")
+
+    @property
+    def explore_share(self) -> float:
+        return self.share if self.explore is None else self.explore
 
 
 class MetadataSpec(Strict):
@@ -203,6 +212,11 @@ class RouteSpec(Strict):
     log_content: bool = False
     log_features: bool = False
     shadow: ShadowSpec | None = None
+    # Learning while serving (docs/quality.md): `on`, this route's shadow verdicts and ratings label
+    # its requests' families and its decisions read the learned counts; `frozen`, its labels are
+    # still counted but its decisions keep the weights file's prior (nothing it decides moves);
+    # `off`, neither.
+    learn: Literal["on", "frozen", "off"] = "on"
     metadata: MetadataSpec = MetadataSpec()
 
     @model_validator(mode="after")

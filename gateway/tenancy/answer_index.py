@@ -24,6 +24,13 @@ class Answered:
     tenant: str
     route: str
     tier: str
+    # For learning from the rating (gateway/learning/): the request's family (a leaf id of the weights'
+    # family set), the family set, its place within the family (the scorer's within-family index), and
+    # whether it was drawn for shadow judging (then its verdict labels it, not the rating).
+    family: str | None = None
+    family_set: str | None = None
+    within: float | None = None
+    shadowed: bool = False
 
 
 class AnswerIndex(Protocol):

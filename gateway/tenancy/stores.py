@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.tenancy.answer_index import AnswerIndex, MemoryAnswers
+from gateway.tenancy.learned_store import LearnedStore, MemoryLearned
 from gateway.tenancy.limits import LimitStore, TenantLimits
 from gateway.tenancy.response_store import MemoryResponses, ResponseStore
 from gateway.tenancy.shadow_budget import MemoryShadowBudget, ShadowBudget
@@ -33,6 +34,7 @@ class StoreErrors:
     responses: OnError | None = None
     answers: OnError | None = None
     shadow_budget: OnError | None = None
+    learned: OnError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Stores:
     responses: ResponseStore  # the Responses API's stored responses (previous_response_id)
     answers: AnswerIndex  # which tenant each answer went to (feedback)
     shadow_budget: ShadowBudget  # shadow judging's spend today
+    learned: LearnedStore  # family counts learned while serving (the learner closes it)
 
     async def aclose(self) -> None:
         await asyncio.gather(
@@ -62,8 +65,10 @@ def build_stores(settings: Settings, errors: StoreErrors | None = None) -> Store
             ),
             MemoryAnswers(settings.answers_max, settings.answers_retention_s),
             MemoryShadowBudget(),
+            MemoryLearned(settings.state_dir),
         )
     from gateway.tenancy.redis_answers import RedisAnswers
+    from gateway.tenancy.redis_learned_store import RedisLearned
     from gateway.tenancy.redis_limits import RedisLimits
     from gateway.tenancy.redis_responses import RedisResponses
     from gateway.tenancy.redis_shadow_budget import RedisShadowBudget
@@ -81,4 +86,5 @@ def build_stores(settings: Settings, errors: StoreErrors | None = None) -> Store
         ),
         RedisAnswers.from_url(url, retention_s=settings.answers_retention_s, on_error=errors.answers),
         RedisShadowBudget.from_url(url, on_error=errors.shadow_budget),
+        RedisLearned.from_url(url, on_error=errors.learned),
     )
