@@ -3,6 +3,9 @@ judge tier compare the two answers, to measure on live traffic how much quality 
 
 Never in the client's way: the draw happens when the request is planned (so a stream keeps its text),
 the judging after the answer was handed over, as a background task of its own, bounded in number.
+Exploration: of the requests the reference tier answered, a share (`explore`) is also asked of the
+route's cheapest tier and judged the same way, so that verdicts (and what is learned from them,
+gateway/learning/) also cover requests above the threshold in force.
 Never where it must not go: a tier the tenant's key may not use, tools or JSON answers unless the
 route says `structured: true`, a reference tier with no backend available, or past the route's
 `usd_per_day` (spent by shadowing alone, not billed to the tenant). The judge compares both orders
@@ -16,7 +19,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from gateway.dispatch.walk import PLAIN, Walk
 from gateway.errors import GatewayError
@@ -33,7 +36,10 @@ if TYPE_CHECKING:
     from gateway.rules import ShadowSpec
     from gateway.tenancy.shadow_budget import ShadowBudget
 
-__all__ = ["Shadow", "verdict"]
+__all__ = ["OnVerdict", "Shadow", "verdict"]
+
+# Told of every verdict: the request's walk, the cheaper tier judged, the verdict (learning's intake)
+OnVerdict: TypeAlias = Callable[["Walk", str, str], None]
 
 log = logging.getLogger(__name__)
 _MAX_TASKS = 8
@@ -80,11 +86,13 @@ class Shadow:
         *,
         wall: Callable[[], float],
         rng: random.Random | None = None,
+        on_verdict: OnVerdict | None = None,
     ) -> None:
         self._metrics = metrics
         self._budget = budget
         self._decisions = decisions
         self._wall = wall
+        self.on_verdict = on_verdict
         self._rng = rng or random.Random()  # noqa: S311 - sampling traffic, not secrets
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -93,9 +101,10 @@ class Shadow:
         return False
 
     def wants(self, decision: Decision, call: Call, hints: Hints) -> bool:
-        """Drawn when the request is planned: will this one be judged (if a cheaper tier answers)?"""
+        """Drawn when the request is planned: may this one be judged (if a cheaper tier answers) or
+        explored (if the reference tier does)? `after` draws again which of the two it is."""
         spec = decision.route.spec.shadow if decision.route.spec is not None else None
-        if spec is None or self._rng.random() >= spec.share:
+        if spec is None or self._rng.random() >= max(spec.share, spec.explore_share):
             return False
         route = decision.route.name
         if call.view.structured and not spec.structured:
@@ -112,14 +121,25 @@ class Shadow:
         route, tier = walk.decision.route.name, walk.trace.tier
         prices = walk.snap.table.spec.tiers
         own, ref = prices.get(tier), prices.get(spec.reference)
-        if own is None or ref is None or tier == spec.reference:
+        if own is None or ref is None:
             return
-        if own.price.per_mtok >= ref.price.per_mtok:
+        drawn = max(spec.share, spec.explore_share)
+        judged = tier
+        if tier == spec.reference:
+            cheapest = self._cheapest(walk, spec)
+            if cheapest is None or self._rng.random() * drawn >= spec.explore_share:
+                return  # nothing cheaper to explore, or drawn for judging a cheaper tier only
+            judged = cheapest
+        elif own.price.per_mtok >= ref.price.per_mtok:
             return  # not a cheaper tier: nothing to learn about saving
+        elif self._rng.random() * drawn >= spec.share:
+            return  # drawn for exploring only
         if len(self.tasks) >= _MAX_TASKS:
             self._skip(route, "busy")
             return
-        task = asyncio.get_running_loop().create_task(self._judge(walk, spec, answer))
+        ours = answer if judged == tier else None  # exploring: the cheaper tier is asked now
+        reference = None if judged == tier else answer
+        task = asyncio.get_running_loop().create_task(self._judge(walk, spec, judged, ours, reference))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -137,8 +157,20 @@ class Shadow:
         usd = snap.costs.bill(tier, usage).cost_usd if usage is not None else 0.0
         return answer_text(answer.result.content) or "", usd
 
-    async def _judge(self, walk: Walk, spec: ShadowSpec, cheaper: str) -> None:
-        route, tier, snap = walk.decision.route.name, walk.trace.tier, walk.snap
+    @staticmethod
+    def _cheapest(walk: Walk, spec: ShadowSpec) -> str | None:
+        """The route's cheapest tier in this request's plan, if it is cheaper than the reference."""
+        tiers = walk.snap.table.spec.tiers
+        ref = tiers[spec.reference].price.per_mtok
+        names = dict.fromkeys(c.tier for c in walk.decision.plan.candidates if c.tier in tiers)
+        cheaper = [t for t in names if t != spec.reference and tiers[t].price.per_mtok < ref]
+        return min(cheaper, key=lambda t: tiers[t].price.per_mtok) if cheaper else None
+
+    async def _judge(
+        self, walk: Walk, spec: ShadowSpec, tier: str, cheaper: str | None, reference: str | None
+    ) -> None:
+        """Judge the cheaper tier's answer against the reference's, asking whichever is not in hand."""
+        route, snap = walk.decision.route.name, walk.snap
         spent = 0.0  # counted per call: a judge failing after the reference answered was still billed
 
         async def ask(which: str, call: Call) -> str:
@@ -162,9 +194,12 @@ class Shadow:
             original = walk.call.chat or walk.call  # a Responses request asks in chat form
             body = {k: v for k, v in original.body.items() if k not in ("stream", "stream_options", "n")}
             asked = Call(original.view, body, original.received, original.tenant)
-            theirs = await ask(spec.reference, asked)
-            first = await ask(spec.judge, _judge_call(walk.call, cheaper, theirs))
-            second = await ask(spec.judge, _judge_call(walk.call, theirs, cheaper))
+            if reference is None:
+                reference = await ask(spec.reference, asked)
+            if cheaper is None:
+                cheaper = await ask(tier, asked)
+            first = await ask(spec.judge, _judge_call(walk.call, cheaper, reference))
+            second = await ask(spec.judge, _judge_call(walk.call, reference, cheaper))
         except GatewayError as err:
             log.info("shadow judging for route %s failed: %s", route, err.message)
             self._skip(route, "failed")
@@ -173,6 +208,8 @@ class Shadow:
         await self._spent(route, spent)
         found = verdict(first, second)
         self._metrics.shadow_verdicts.labels(route, tier, found).inc()
+        if self.on_verdict is not None:
+            self.on_verdict(walk, tier, found)
         decisions = self._decisions()
         if decisions is not None and walk.call.response_id:
             decisions.write(

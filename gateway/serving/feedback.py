@@ -15,7 +15,7 @@ from gateway.tenancy.response_store import ANONYMOUS
 
 if TYPE_CHECKING:
     from gateway.observability.decision_log import DecisionLog
-    from gateway.tenancy.answer_index import AnswerIndex
+    from gateway.tenancy.answer_index import AnswerIndex, Answered
 
 __all__ = ["FeedbackServing"]
 
@@ -29,11 +29,13 @@ class FeedbackServing:
         on_rated: Callable[[str, str, str], None],
         decisions: Callable[[], DecisionLog | None],
         wall: Callable[[], float],
+        learn: Callable[[Answered, str], None] | None = None,
     ) -> None:
         self._answers = answers
         self._rated = on_rated  # (route, tier, label): the metric
         self._decisions = decisions
         self._wall = wall
+        self._learn = learn  # the rating as a label for the learned counts (learning/intake.py)
 
     async def rate(self, body: bytes, tenant: str | None) -> JSONResult:
         req, _ = parse_request(body, FeedbackRequest)
@@ -46,6 +48,8 @@ class FeedbackServing:
         label = feedback_label(req.label, req.score)
         assert label is not None  # FeedbackRequest requires a label or a score
         self._rated(found.route, found.tier, label)
+        if self._learn is not None:
+            self._learn(found, label)
         decisions = self._decisions()
         if decisions is not None:
             decisions.write(
