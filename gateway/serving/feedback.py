@@ -15,7 +15,7 @@ from gateway.tenancy.response_store import ANONYMOUS
 
 if TYPE_CHECKING:
     from gateway.observability.decision_log import DecisionLog
-    from gateway.tenancy.answer_index import AnswerIndex, Answered
+    from gateway.tenancy.answer_index import Answered, AnswerIndex
 
 __all__ = ["FeedbackServing"]
 
