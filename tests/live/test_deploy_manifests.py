@@ -139,6 +139,17 @@ def test_deployment_wiring() -> None:
     assert Path(mount["mountPath"]) == routes_path.parent
     assert routes_path.name in configmap["data"]
 
+    # The learned state file needs a writable directory (the root filesystem is read-only), and where
+    # Redis is configured the manifest says that replicas learn together only through it.
+    state = Path(env["GATEWAY_STATE_DIR"]["value"])
+    (state_mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == state]
+    assert (
+        "emptyDir" in volumes[state_mount["name"]] or "persistentVolumeClaim" in volumes[state_mount["name"]]
+    )
+    text = (K8S / "deployment.yaml").read_text(encoding="utf-8")
+    redis_note = text[text.index("GATEWAY_REDIS_URL") - 400 : text.index("GATEWAY_REDIS_URL")]
+    assert "learn together only through Redis" in redis_note
+
     secret = _load(K8S / "secret.yaml")
     assert secret["type"] == "Opaque"
     for name in KEY_ENV:
@@ -220,8 +231,12 @@ def test_compose_services() -> None:
     assert any("/readyz" in part for part in gateway["healthcheck"]["test"])
     for name in KEY_ENV:
         assert name in env, f"the gateway container needs {name} (api_key_env in routes.compose.yaml)"
-    # Shared tenant limits: the URL names the compose service the gateway waits for.
+    # Shared state: the URL names the compose service the gateway waits for, and that Redis persists
+    # (what was learned while serving survives its restart).
     assert env["GATEWAY_REDIS_URL"].startswith("redis://redis:") and "redis" in gateway["depends_on"]
+    redis = services["redis"]
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in redis["volumes"])
 
 
 def test_compose_host_paths_exist() -> None:
