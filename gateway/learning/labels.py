@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Label", "Source", "family_path", "rating_label", "verdict_label"]
+__all__ = ["Label", "Source", "rating_label", "verdict_label"]
 
 Source = Literal["verdict", "rating"]
 
@@ -40,12 +40,3 @@ def rating_label(label: str, *, tier: str, reference_tier: str | None, shadowed:
     if reference_tier is not None and tier == reference_tier:
         return None
     return 1.0 if label == "bad" else 0.0
-
-
-def family_path(family: str) -> tuple[str, ...]:
-    """A family id and its ancestors, leaf first: ids name their parents ("f3.1" → "f3" → "root";
-    "u.2" → "u" → "root"), so a label needs only the leaf's id to count on the whole path."""
-    if family == "root":
-        return ("root",)
-    parts = family.split(".")
-    return (*(".".join(parts[:i]) for i in range(len(parts), 0, -1)), "root")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gateway.learning.labels import Label, family_path
+from gateway.learning.labels import Label
 from gateway.learning.layer import FamilyPrior, LearnedLayer
 from gateway.tenancy.learned_store import Delta
 
@@ -95,7 +95,9 @@ class Learner:
                 self._on_label(b.family, b.source, "stale")
         if layer is None or not current:
             return 0
-        deltas = [Delta(family_path(b.family), b.shortfall, b.tenant) for b in current]
+        # The family alone, not its ancestors: a burst on one family must not move the level of every
+        # family that shares its parent (or the root's, every unlabelled one).
+        deltas = [Delta((b.family,), b.shortfall, b.tenant) for b in current]
         rails, now = self.rails, self._wall()
         done = await self.store.add(layer.family_set, deltas, now, rails.half_life_s, rails.tenant_cap)
         for b, ok in zip(current, done, strict=True):

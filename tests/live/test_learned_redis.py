@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from gateway.learning.labels import family_path
 from gateway.tenancy.learned_store import Delta
 from gateway.tenancy.redis_learned_store import RedisLearned
 from gateway.testing.processes import free_port, stop
@@ -41,7 +40,7 @@ async def test_two_replicas_add_to_and_read_the_same_counts(
     replicas: tuple[RedisLearned, RedisLearned],
 ) -> None:
     a, b = replicas
-    path = family_path("f2.1")
+    path = ("f2.1", "f2", "root")
     # 2 x 100 labels at once from two replicas: the script's atomic read-modify-write loses none
     await asyncio.gather(
         *(a.add("set", [Delta(path, 1.0)], 0.0, DAY, 10) for _ in range(100)),
@@ -60,7 +59,7 @@ async def test_two_replicas_add_to_and_read_the_same_counts(
 
 async def test_a_tenants_cap_holds_across_replicas(replicas: tuple[RedisLearned, RedisLearned]) -> None:
     a, b = replicas
-    path = family_path("f0")
+    path = ("f0", "root")
     done = await asyncio.gather(
         *(r.add("set", [Delta(path, 1.0, "acme")], 0.0, DAY, 10) for r in (a, b) * 20)
     )
@@ -73,9 +72,9 @@ async def test_counts_decay_with_redis_clock_and_reset_forgets_them(
     replicas: tuple[RedisLearned, RedisLearned],
 ) -> None:
     a, b = replicas
-    await a.add("set", [Delta(family_path("f1"), 1.0)], 0.0, 1.0, 10)  # a half-life of one second
+    await a.add("set", [Delta(("f1", "root"), 1.0)], 0.0, 1.0, 10)  # a half-life of one second
     await asyncio.sleep(1.0)
-    await b.add("set", [Delta(family_path("f1"), 1.0)], 0.0, 1.0, 10)
+    await b.add("set", [Delta(("f1", "root"), 1.0)], 0.0, 1.0, 10)
     n = (await a.read("set"))["f1"].n
     assert 1.4 < n < 1.6  # the first halved before the second was added
     await a.reset("set")

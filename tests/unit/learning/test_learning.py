@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.learning.labels import Label, family_path, rating_label, verdict_label
+from gateway.learning.labels import Label, rating_label, verdict_label
 from gateway.learning.layer import LearnedLayer
 from gateway.learning.learner import Learner
 from gateway.learning.rails import Rails, blended, interval, moves
@@ -59,12 +59,6 @@ def test_verdict_labels(verdict: str, y: float | None) -> None:
 )
 def test_rating_labels(label: str, tier: str, shadowed: bool, y: float | None) -> None:
     assert rating_label(label, tier=tier, reference_tier="large", shadowed=shadowed) == y
-
-
-def test_a_family_id_names_its_ancestors() -> None:
-    assert family_path("f3.1.0") == ("f3.1.0", "f3.1", "f3", "root")
-    assert family_path("u.2") == ("u.2", "u", "root")
-    assert family_path("root") == ("root",)
 
 
 def test_counts_halve_every_half_life() -> None:
@@ -136,7 +130,7 @@ def test_the_layer_hands_the_scorer_counts_that_give_the_blended_rate() -> None:
 
 async def test_a_tenants_ratings_count_only_up_to_the_cap() -> None:
     store = MemoryLearned()
-    path = family_path("f0.0")
+    path = ("f0.0", "f0", "root")
     done = await store.add("s", [Delta(path, 1.0, "acme")] * 25, 0.0, DAY, tenant_cap=10)
     assert sum(done) == 10
     assert (await store.add("s", [Delta(path, 1.0, "beta")], 0.0, DAY, 10)) == [True]
@@ -148,7 +142,7 @@ async def test_a_tenants_ratings_count_only_up_to_the_cap() -> None:
 
 async def test_the_state_file_survives_a_restart_and_is_written_whole(tmp_path: Path) -> None:
     store = MemoryLearned(tmp_path)
-    await store.add("s", [Delta(family_path("f1"), 1.0)], 5.0, DAY, 10)
+    await store.add("s", [Delta(("f1", "root"), 1.0)], 5.0, DAY, 10)
     await store.flush()
     data = json.loads((tmp_path / "learned.json").read_text())
     assert data["format"] == "gateway-learned-v1"
@@ -170,7 +164,7 @@ async def test_the_learner_applies_queued_labels_and_reloads_the_layer() -> None
         learner.offer(Label("set-a", "f0.0", 1.0, "verdict", "auto"))
     assert learner.pending == 30  # six dropped: the queue is bounded
     assert await learner.apply_pending() == 29
-    assert layer.in_force("f0") and layer.in_force("f0.0")
+    assert layer.in_force("f0.0") and not layer.in_force("f0")  # the family, not its ancestors
     results = [r for *_, r in seen]
     assert results.count("dropped") == 6 and results.count("counted") == 29 and results.count("stale") == 1
     # the same family set keeps its layer; another set gets a new one
