@@ -78,6 +78,9 @@ class FakeUpstream:
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
         self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
+        # A judge by content: asked to compare "Answer A:" with "Answer B:", it picks the one that
+        # contains this text ("TIE" when neither or both do); None: not a judge.
+        self.prefers: str | None = None
         self.script = Script()
         self.stats = Stats()
         # Set when a request (its script taken) arrives: a test thread waits on it instead of sleeping.
@@ -164,7 +167,19 @@ class FakeUpstream:
         await resp.write_eof()
         return resp
 
+    def _judged(self, body: dict[str, Any]) -> str | None:
+        messages = body.get("messages") or [{}]
+        asked = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        if self.prefers is None or not isinstance(asked, str) or "Answer B:" not in asked:
+            return None
+        a, b = asked.split("Answer B:", 1)
+        in_a, in_b = self.prefers in a.split("Answer A:", 1)[-1], self.prefers in b
+        return "A" if in_a and not in_b else "B" if in_b and not in_a else "TIE"
+
     def _text(self, body: dict[str, Any]) -> str:
+        judged = self._judged(body)
+        if judged is not None:
+            return judged
         result = last_tool_output(body)
         reply = self.replies.pop(0) if self.replies else self.reply
         return reply if result is None else f"{reply} (the tool said: {result})"
