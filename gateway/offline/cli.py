@@ -1,7 +1,8 @@
 """The offline commands, in one place: what learns and reports away from traffic (numpy needed).
 
-    gateway train        difficulty-scorer weights from labelled prompts, or from a decision log
-    gateway evaluate     the scorer's report: left-out tasks, held-out splits, calibration
+    gateway train        difficulty-scorer weights: the family model from the shared data, an operator's
+                         labels added to it, or v2 weights from labelled prompts or a decision log
+    gateway evaluate     the scorer's report: left-out families, learning curves, agent turns, calibration
     gateway report       routing quality from a decision log (tier mix, cost, quality kept; --what-if)
     gateway fit-verifier the cascade verifier's text model, fitted and reported on the shared answers
     gateway calibrate-verifier   its live models, on the embedded model's own drafts
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from gateway.offline.report.log import Log
 
 __all__ = ["add_commands"]
-
-_SHIPPED = Path(__file__).resolve().parent.parent / "classify" / "weights" / "default.json"
 
 
 def _single_threaded_blas() -> None:
@@ -59,6 +58,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.with_shared_data is not None:
         print("--with-shared-data mixes the shipped data into --from-log training", file=sys.stderr)
         return 2
+    if not args.replace:
+        return _train_families(args)
     from gateway.offline.scorer_train import save, train
 
     examples = _examples(args)
@@ -72,6 +73,71 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"{args.out}: {m['examples']} examples, tasks {', '.join(m['tasks'])}; target {m['target']}, "
         f"lexical {m['lexical']}, embedding {m['embedding']}, ridge {m['ridge']}"
+    )
+    return 0
+
+
+def _train_families(args: argparse.Namespace) -> int:
+    """v3: the shared data's counts (--routerbench/--arena), or the weights given (the shipped ones by
+    default), plus each --data file's labels added to them."""
+    from gateway.classify.families import FamilyModel
+    from gateway.classify.scorer import load_weights
+    from gateway.offline.data import load_arena, load_labelled, load_routerbench
+    from gateway.offline.family_train import AlreadyAdded, add_file, shipped_model, write_model
+
+    shared = args.routerbench is not None or args.arena is not None
+    if not shared and not args.data:
+        print("no training rows: give --routerbench/--arena, --data FILE or --from-log LOG", file=sys.stderr)
+        return 2
+    if shared and args.weights is not None:
+        print(
+            "--weights names the counts --data adds to; --routerbench/--arena build new ones", file=sys.stderr
+        )
+        return 2
+    if shared:
+        examples = (load_routerbench(args.routerbench) if args.routerbench else []) + (
+            load_arena(args.arena) if args.arena else []
+        )
+        sources = [p.name for p in (args.routerbench, args.arena) if p]
+        model = shipped_model(examples, args.label, sources=sources)
+    else:
+        weights = load_weights(args.weights)
+        if not isinstance(weights, FamilyModel):
+            print(
+                f"{args.weights}: v2 weights have no family counts to add labels to; give v3 weights "
+                "(or none: the shipped ones), or --replace to train v2 weights on the file alone",
+                file=sys.stderr,
+            )
+            return 2
+        model = weights
+    before = len(model.nodes)
+    for path in args.data or []:
+        rows = [e for e in load_labelled(path, args.small_tier) if e.split == "train"]
+        if not rows:
+            print(f"{path}: no rows of the train split to add", file=sys.stderr)
+            return 2
+        try:
+            model = add_file(model, path, rows, args.small_tier)
+        except AlreadyAdded as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+    if args.name != "default":
+        model.name = args.name
+    write_model(model, args.out)
+    top = sum(1 for nd in model.nodes.values() if nd.parent == "root" and nd.centroid is not None)
+    added = model.meta.get("added", [])
+    more = ""
+    if args.data:
+        last = added[-len(args.data) :]
+        refit = model.meta.get("refitted_slopes", [])
+        more = (
+            f"; added {sum(a['labels'] for a in last)} labels ({sum(a['shortfalls'] for a in last)} "
+            f"shortfalls), {len(model.nodes) - before} new families, own slopes in "
+            f"{', '.join(refit) if refit else 'none'}"
+        )
+    print(
+        f"{args.out}: {len(model.nodes)} families ({top} top-level), {model.meta.get('label')}; "
+        f"overall rate {model.rate('root'):.3f} over {model.labels('root'):.0f} labels{more}"
     )
     return 0
 
@@ -99,6 +165,41 @@ def _read(paths: list[Path], keep: bool = True) -> Log | int:
     return log
 
 
+def _families_from_log(args: argparse.Namespace, log: Log) -> int:
+    """v3: the log's labels (offline/report/retrain.py's, both splits) added to the family counts."""
+    from gateway.classify.families import FamilyModel
+    from gateway.classify.scorer import load_weights
+    from gateway.offline.family_train import AlreadyAdded, add_log, write_model
+    from gateway.offline.report.retrain import label_rows
+
+    weights = load_weights(args.weights)
+    if not isinstance(weights, FamilyModel):
+        print(
+            f"{args.weights}: v2 weights have no family counts; use --replace to retrain them",
+            file=sys.stderr,
+        )
+        return 2
+    rows = label_rows(log, set(args.tier) if args.tier else None)
+    if not rows.requests:
+        skipped = ", ".join(f"{n} {why}" for why, n in rows.skipped.items()) or "none labelled"
+        print(f"no usable rows: no labelled request with its scorer inputs ({skipped})", file=sys.stderr)
+        return 2
+    found = [(r.ts, i, y) for r, i, y in zip(rows.requests, rows.inputs, rows.labels, strict=True)]
+    try:
+        model, before = add_log(weights, [p.name for p in args.from_log], found)
+    except AlreadyAdded as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    write_model(model, args.out)
+    entry = model.meta["added"][-1]
+    print(
+        f"{args.out}: added {entry['labels']} labels ({entry['shortfalls']} shortfalls; from "
+        f"{dict(rows.sources)}) to the family counts, {entry['new_families']} new families"
+        + (f"; {before} requests added by an earlier run left out" if before else "")
+    )
+    return 0
+
+
 def _train_from_log(args: argparse.Namespace) -> int:
     from gateway.offline.report.retrain import NoRows, retrain
     from gateway.offline.report.text import retrained_text
@@ -107,9 +208,18 @@ def _train_from_log(args: argparse.Namespace) -> int:
     if not 0 < args.target_quality <= 1 or not 0 < args.holdout < 1:
         print("--target-quality must be in (0, 1] and --holdout in (0, 1)", file=sys.stderr)
         return 2
+    if not args.replace and args.with_shared_data is not None:
+        print(
+            "--with-shared-data mixes the shared data into a v2 retrain (--replace); the family counts "
+            "already start from it",
+            file=sys.stderr,
+        )
+        return 2
     log = _read(args.from_log)
     if isinstance(log, int):
         return log
+    if not args.replace:
+        return _families_from_log(args, log)
     try:
         shared = _examples(args, args.with_shared_data)
     except (OSError, StopIteration, ValueError) as exc:
@@ -142,10 +252,9 @@ def _train_from_log(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     _single_threaded_blas()
-    from gateway.classify.scorer import load_scorer
     from gateway.offline.scorer_eval import report
 
-    text = report(args.data_dir, load_scorer(args.weights), n_boot=args.bootstrap)
+    text = report(args.data_dir, label=args.label, n_boot=args.bootstrap, orders=args.orders)
     if args.out:
         args.out.write_text(text)
     print(text)
@@ -165,14 +274,14 @@ def _report(args: argparse.Namespace) -> int:
     w = None
     if args.what_if is not None:
         from gateway.classify.loader import weights_path
-        from gateway.classify.scorer import load_spec
+        from gateway.classify.scorer import load_weights
         from gateway.offline.report.rescore import rescore
         from gateway.offline.report.whatif import what_if
         from gateway.rules import load_routes
 
         try:
             table = load_routes(args.what_if)
-            spec = load_spec(weights_path(table))
+            spec = load_weights(weights_path(table))
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 1
@@ -211,7 +320,9 @@ def _calibrate_verifier(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    train = sub.add_parser("train", help="train difficulty-scorer weights from labelled prompts or a log")
+    train = sub.add_parser(
+        "train", help="family counts from the shared data, your labels added to them, or v2 weights"
+    )
     train.add_argument("--routerbench", type=Path, help="the shared RouterBench CSV(.gz)")
     train.add_argument("--arena", type=Path, help="the shared arena-bench CSV(.gz)")
     train.add_argument(
@@ -221,6 +332,22 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="your traffic: CSV/JSONL with `prompt` and `tier`, optional `task` and `split` (repeatable)",
     )
     train.add_argument("--small-tier", default="small", help="label 0 = this tier was good enough")
+    train.add_argument(
+        "--weights",
+        type=Path,
+        help="v3 weights whose family counts --data adds to (default: the shipped ones)",
+    )
+    train.add_argument(
+        "--label",
+        choices=["mixtral", "mistral"],
+        default="mixtral",
+        help="the shared data's label: Mixtral-8x7B (shipped) or Mistral-7B falls short",
+    )
+    train.add_argument(
+        "--replace",
+        action="store_true",
+        help="v2 weights fitted on the rows given alone (the meaning of --data before issue 21)",
+    )
     train.add_argument("--name", default="default")
     train.add_argument("--out", type=Path, required=True)
     log = train.add_argument_group("from a decision log (docs/quality.md)")
@@ -229,9 +356,15 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         action="append",
         metavar="LOG",
-        help="labels from shadow verdicts and feedback in this decision log (repeatable: rotations)",
+        help="labels from shadow verdicts and feedback in this decision log, added to the family counts "
+        "(--replace: v2 weights retrained on them) (repeatable: rotations)",
     )
-    log.add_argument("--with-shared-data", type=Path, metavar="DIR", help="mix in the shipped training data")
+    log.add_argument(
+        "--with-shared-data",
+        type=Path,
+        metavar="DIR",
+        help="with --replace: mix in the shipped training data",
+    )
     log.add_argument("--tier", action="append", help="only requests this cheaper tier answered (repeatable)")
     log.add_argument("--target-quality", type=float, default=0.95, help="for the suggested max_difficulty")
     log.add_argument("--holdout", type=float, default=0.2, help="share of labelled log rows held out")
@@ -242,11 +375,12 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_train(sub)
     ev = sub.add_parser(
-        "evaluate", help="APGR, CPT, calls@95%%, calibration: leave-one-task-out and held-out splits"
+        "evaluate", help="left-out families, learning curves, agent turns, calibration (docs/routing-eval.md)"
     )
     ev.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    ev.add_argument("--weights", type=Path, default=_SHIPPED)
+    ev.add_argument("--label", choices=["mixtral", "mistral"], default="mixtral", help="whose shortfalls")
     ev.add_argument("--bootstrap", type=int, default=500)
+    ev.add_argument("--orders", type=int, default=5, help="arrival orders of the learning curves")
     ev.add_argument("--out", type=Path)
     ev.set_defaults(func=_evaluate)
     report = sub.add_parser(
