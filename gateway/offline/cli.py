@@ -380,7 +380,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ev.add_argument("--label", choices=["mixtral", "mistral"], default="mixtral", help="whose shortfalls")
     ev.add_argument("--bootstrap", type=int, default=500)
-    ev.add_argument("--orders", type=int, default=5, help="arrival orders of the learning curves")
+    ev.add_argument("--orders", type=int, default=10, help="arrival orders of the learning curves")
     ev.add_argument("--out", type=Path)
     ev.set_defaults(func=_evaluate)
     report = sub.add_parser(

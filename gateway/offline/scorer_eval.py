@@ -84,9 +84,13 @@ def _guarantees(bench: Bench, folds: list[Fold]) -> list[str]:
     ]
     for f in folds:
         g = guarantee(bench, f)
+        there = (
+            f"{g.radius_tau:.3f} | {g.radius_family:.3f} / {g.radius_length:.3f}"
+            if g.radius_unknown > 0
+            else "- | -"
+        )
         out.append(
-            f"| {f.task} | {g.within_tau:.3f} ({g.within_families}) | {g.radius_unknown:.0%} | "
-            f"{g.radius_tau:.3f} | {g.radius_family:.3f} / {g.radius_length:.3f} |"
+            f"| {f.task} | {g.within_tau:.3f} ({g.within_families}) | {g.radius_unknown:.0%} | {there} |"
         )
     return out
 
@@ -108,7 +112,7 @@ def _agents(bench: Bench, model: FamilyModel, n_boot: int) -> list[str]:
     from gateway.offline.stats import auc
 
     pick = np.flatnonzero((bench.enc.split == "test") & bench.ok)
-    s = sessions([e.body for e in bench.examples], pick, 400, 200)
+    s = sessions([e.body for e in bench.examples], pick, 800, 400)
     now, whole = encoded_sessions(s.labelled, today=False)
     then, _ = encoded_sessions(s.labelled, today=True)
     bare = bench.enc
@@ -205,7 +209,7 @@ def _cost(views: Sequence[PromptView]) -> str:
     )
 
 
-def report(data_dir: Path, *, label: str = "mixtral", n_boot: int = 500, orders: int = 5) -> str:
+def report(data_dir: Path, *, label: str = "mixtral", n_boot: int = 500, orders: int = 10) -> str:
     t0 = time.perf_counter()
     examples = load_routerbench(next(data_dir.glob("routerbench*.csv.gz"))) + load_arena(
         next(data_dir.glob("arenabench*.csv.gz"))

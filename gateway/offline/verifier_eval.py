@@ -12,7 +12,7 @@ still train the difficulty scorer).
 The answers are Mistral-7B's, so the prior is a Mistral-7B-label scorer's: cross-fitted with the v2
 trainer, and the held-out rows scored by the v2 weights (`v2_scorer()`, shipped before issue 21).
 Rerun it after that recipe changes; then rerun the live calibration (`gateway calibrate-verifier`),
-whose models read this text model's evidence and whose prior is the shipped scorer's.
+whose models read this text model's evidence and whose prior is the v2 scorer's too.
 """
 
 from __future__ import annotations

@@ -165,6 +165,10 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
             key=lambda t: -t.max_difficulty,
         )
         order += [c for t in weaker for c in cands[t.name]]
+    if ask.family is not None:
+        reasons.append(
+            f"difficulty read in family {ask.family} ({ask.labels or 0:g} labels of this gateway's own)"
+        )
     return Plan(_down_last(order), reason, tuple(reasons), d, labels=ask.labels, family=ask.family)
 
 
