@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,15 +64,9 @@ FAMILIES_FORMAT = "gateway-difficulty-v3"
 ROOT, UNKNOWN = "root", "u"
 # The within-family signals a weights file counts (signals.py names), the turn's length first; the
 # file's `signals.names` may append the embedding's k coordinates (u0 … u{k-1}).
-CANDIDATES = (
-    "log_prompt_tokens",
-    "tokens_per_char",
-    "chars_per_word",
-    "distinct_tokens",
-    "log_newlines",
-    "digits",
-    "uppercase",
-    "punctuation",
+CANDIDATES: tuple[str, ...] = tuple(
+    "log_prompt_tokens tokens_per_char chars_per_word distinct_tokens log_newlines digits uppercase "
+    "punctuation".split()
 )
 _SD_FLOOR = 0.05  # a family's scale is at least this share of the overall one (a signal that hardly varies)
 _RATE_CLIP = 1e-6
@@ -275,9 +268,6 @@ class FamilyModel:
             if own is not None:
                 return own
         raise ValueError("the root carries the shipped slopes")
-
-    def leaves(self) -> Iterator[str]:
-        return (nid for nid, nd in self.nodes.items() if not nd.children)
 
     # ---- JSON ----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

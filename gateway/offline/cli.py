@@ -78,67 +78,25 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_families(args: argparse.Namespace) -> int:
-    """v3: the shared data's counts (--routerbench/--arena), or the weights given (the shipped ones by
-    default), plus each --data file's labels added to them."""
-    from gateway.classify.families import FamilyModel
-    from gateway.classify.scorer import load_weights
-    from gateway.offline.data import load_arena, load_labelled, load_routerbench
-    from gateway.offline.family_train import AlreadyAdded, add_file, shipped_model, write_model
+    """v3: the shared data's counts, or those of --weights (the shipped ones by default), plus each
+    --data file's labels (offline/family_train.py)."""
+    from gateway.offline.family_train import TrainError, train_families
 
-    shared = args.routerbench is not None or args.arena is not None
-    if not shared and not args.data:
-        print("no training rows: give --routerbench/--arena, --data FILE or --from-log LOG", file=sys.stderr)
+    try:
+        text = train_families(
+            args.out,
+            routerbench=args.routerbench,
+            arena=args.arena,
+            label=args.label,
+            weights=args.weights,
+            data=args.data or [],
+            small_tier=args.small_tier,
+            name=args.name,
+        )
+    except TrainError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
-    if shared and args.weights is not None:
-        print(
-            "--weights names the counts --data adds to; --routerbench/--arena build new ones", file=sys.stderr
-        )
-        return 2
-    if shared:
-        examples = (load_routerbench(args.routerbench) if args.routerbench else []) + (
-            load_arena(args.arena) if args.arena else []
-        )
-        sources = [p.name for p in (args.routerbench, args.arena) if p]
-        model = shipped_model(examples, args.label, sources=sources)
-    else:
-        weights = load_weights(args.weights)
-        if not isinstance(weights, FamilyModel):
-            print(
-                f"{args.weights}: v2 weights have no family counts to add labels to; give v3 weights "
-                "(or none: the shipped ones), or --replace to train v2 weights on the file alone",
-                file=sys.stderr,
-            )
-            return 2
-        model = weights
-    before = len(model.nodes)
-    for path in args.data or []:
-        rows = [e for e in load_labelled(path, args.small_tier) if e.split == "train"]
-        if not rows:
-            print(f"{path}: no rows of the train split to add", file=sys.stderr)
-            return 2
-        try:
-            model = add_file(model, path, rows, args.small_tier)
-        except AlreadyAdded as exc:
-            print(str(exc), file=sys.stderr)
-            return 2
-    if args.name != "default":
-        model.name = args.name
-    write_model(model, args.out)
-    top = sum(1 for nd in model.nodes.values() if nd.parent == "root" and nd.centroid is not None)
-    added = model.meta.get("added", [])
-    more = ""
-    if args.data:
-        last = added[-len(args.data) :]
-        refit = model.meta.get("refitted_slopes", [])
-        more = (
-            f"; added {sum(a['labels'] for a in last)} labels ({sum(a['shortfalls'] for a in last)} "
-            f"shortfalls), {len(model.nodes) - before} new families, own slopes in "
-            f"{', '.join(refit) if refit else 'none'}"
-        )
-    print(
-        f"{args.out}: {len(model.nodes)} families ({top} top-level), {model.meta.get('label')}; "
-        f"overall rate {model.rate('root'):.3f} over {model.labels('root'):.0f} labels{more}"
-    )
+    print(text)
     return 0
 
 
@@ -166,37 +124,21 @@ def _read(paths: list[Path], keep: bool = True) -> Log | int:
 
 
 def _families_from_log(args: argparse.Namespace, log: Log) -> int:
-    """v3: the log's labels (offline/report/retrain.py's, both splits) added to the family counts."""
-    from gateway.classify.families import FamilyModel
-    from gateway.classify.scorer import load_weights
-    from gateway.offline.family_train import AlreadyAdded, add_log, write_model
-    from gateway.offline.report.retrain import label_rows
+    """v3: the log's labels added to the family counts (offline/family_train.py)."""
+    from gateway.offline.family_train import TrainError, families_from_log
 
-    weights = load_weights(args.weights)
-    if not isinstance(weights, FamilyModel):
-        print(
-            f"{args.weights}: v2 weights have no family counts; use --replace to retrain them",
-            file=sys.stderr,
-        )
-        return 2
-    rows = label_rows(log, set(args.tier) if args.tier else None)
-    if not rows.requests:
-        skipped = ", ".join(f"{n} {why}" for why, n in rows.skipped.items()) or "none labelled"
-        print(f"no usable rows: no labelled request with its scorer inputs ({skipped})", file=sys.stderr)
-        return 2
-    found = [(r.ts, i, y) for r, i, y in zip(rows.requests, rows.inputs, rows.labels, strict=True)]
     try:
-        model, before = add_log(weights, [p.name for p in args.from_log], found)
-    except AlreadyAdded as exc:
+        text = families_from_log(
+            args.out,
+            log,
+            [p.name for p in args.from_log],
+            args.weights,
+            set(args.tier) if args.tier else None,
+        )
+    except TrainError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    write_model(model, args.out)
-    entry = model.meta["added"][-1]
-    print(
-        f"{args.out}: added {entry['labels']} labels ({entry['shortfalls']} shortfalls; from "
-        f"{dict(rows.sources)}) to the family counts, {entry['new_families']} new families"
-        + (f"; {before} requests added by an earlier run left out" if before else "")
-    )
+    print(text)
     return 0
 
 

@@ -37,17 +37,22 @@ from gateway.offline.family_fit import Config, add_labels, fit
 if TYPE_CHECKING:
     import numpy as np
 
+    from gateway.offline.report.log import Log
+
 __all__ = [
     "LABELS",
     "AlreadyAdded",
     "Labelled",
+    "TrainError",
     "add_file",
     "add_log",
+    "families_from_log",
     "family_logits",
     "family_probabilities",
     "file_sha256",
     "labelled",
     "shipped_model",
+    "train_families",
     "write_model",
 ]
 
@@ -58,7 +63,11 @@ LABELS = {
 _COLUMNS = [tuple(SIGNALS).index(n) for n in CANDIDATES]
 
 
-class AlreadyAdded(ValueError):
+class TrainError(ValueError):
+    """What `gateway train` says before it exits 2."""
+
+
+class AlreadyAdded(TrainError):
     """The file's labels are in the weights already."""
 
 
@@ -235,3 +244,91 @@ def write_model(model: FamilyModel, path: Path) -> None:
     from gateway.offline.scorer_train import write_atomic
 
     write_atomic(path, model.dumps().encode())
+
+
+def _counts_to_add_to(weights: Path | None) -> FamilyModel:
+    from gateway.classify.scorer import load_weights
+
+    model = load_weights(weights)
+    if not isinstance(model, FamilyModel):
+        raise TrainError(
+            f"{weights}: v2 weights have no family counts to add labels to; give v3 weights (or none: "
+            "the shipped ones), or --replace to train v2 weights on the rows alone"
+        )
+    return model
+
+
+def train_families(
+    out: Path,
+    *,
+    routerbench: Path | None,
+    arena: Path | None,
+    label: str,
+    weights: Path | None,
+    data: Sequence[Path],
+    small_tier: str,
+    name: str = "default",
+) -> str:
+    """`gateway train` without --replace: the shared data's counts (--routerbench/--arena), or those of
+    `weights` (the shipped ones by default), plus each file's labels; writes `out`, returns the line
+    to print. TrainError says why nothing was written."""
+    from gateway.offline.data import load_arena, load_labelled, load_routerbench
+
+    shared = routerbench is not None or arena is not None
+    if not shared and not data:
+        raise TrainError("no training rows: give --routerbench/--arena, --data FILE or --from-log LOG")
+    if shared and weights is not None:
+        raise TrainError("--weights names the counts --data adds to; --routerbench/--arena build new ones")
+    if shared:
+        examples = (load_routerbench(routerbench) if routerbench else []) + (
+            load_arena(arena) if arena else []
+        )
+        model = shipped_model(examples, label, sources=[p.name for p in (routerbench, arena) if p])
+    else:
+        model = _counts_to_add_to(weights)
+    before = len(model.nodes)
+    for path in data:
+        rows = [e for e in load_labelled(path, small_tier) if e.split == "train"]
+        if not rows:
+            raise TrainError(f"{path}: no rows of the train split to add")
+        model = add_file(model, path, rows, small_tier)
+    if name != "default":
+        model.name = name
+    write_model(model, out)
+    top = sum(1 for nd in model.nodes.values() if nd.parent == "root" and nd.centroid is not None)
+    more = ""
+    if data:
+        last = model.meta["added"][-len(data) :]
+        refit = model.meta.get("refitted_slopes", [])
+        more = (
+            f"; added {sum(a['labels'] for a in last)} labels ({sum(a['shortfalls'] for a in last)} "
+            f"shortfalls), {len(model.nodes) - before} new families, own slopes in "
+            f"{', '.join(refit) if refit else 'none'}"
+        )
+    return (
+        f"{out}: {len(model.nodes)} families ({top} top-level), {model.meta.get('label')}; "
+        f"overall rate {model.rate('root'):.3f} over {model.labels('root'):.0f} labels{more}"
+    )
+
+
+def families_from_log(
+    out: Path, log: Log, names: Sequence[str], weights: Path | None, tiers: set[str] | None
+) -> str:
+    """`gateway train --from-log` without --replace: the log's labels (both splits) added to the
+    family counts of `weights` (the shipped ones by default); writes `out`, returns the line to print."""
+    from gateway.offline.report.retrain import label_rows
+
+    model = _counts_to_add_to(weights)
+    rows = label_rows(log, tiers)
+    if not rows.requests:
+        skipped = ", ".join(f"{n} {why}" for why, n in rows.skipped.items()) or "none labelled"
+        raise TrainError(f"no usable rows: no labelled request with its scorer inputs ({skipped})")
+    found = [(r.ts, i, y) for r, i, y in zip(rows.requests, rows.inputs, rows.labels, strict=True)]
+    model, before = add_log(model, names, found)
+    write_model(model, out)
+    entry = model.meta["added"][-1]
+    return (
+        f"{out}: added {entry['labels']} labels ({entry['shortfalls']} shortfalls; from "
+        f"{dict(rows.sources)}) to the family counts, {entry['new_families']} new families"
+        + (f"; {before} requests added by an earlier run left out" if before else "")
+    )

@@ -1,6 +1,6 @@
 """The scorer's evaluation report (docs/routing-eval.md): the family model on families it never saw.
 
-    gateway evaluate --data-dir ../shared/data --out docs/routing-eval.md     # ~3 minutes, one core
+    gateway evaluate --data-dir ../shared/data --out docs/routing-eval.md     # about a minute, one core
 
 Sections: left-out families at 0 labels (against prompt length, the v2 weights shipped before and
 the v2 recipe nested), the guarantee for label-less families, the learning curves as a family's
