@@ -6,8 +6,9 @@ from ../shared/data) twice, with the feature off and on, alternated `--repeat` t
 difference of the medians. A server around these calls adds the same framework, upstream and
 metrics cost to both sides, so it cancels.
 
-- scorer: the request's profile and difficulty score (`auto`), against none (a pinned route). Run
-  twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
+- scorer: the request's profile and difficulty score (`auto`), against none (a pinned route), for the
+  shipped family scorer (v3) and the v2 weights shipped before issue 21, and v3 against v2 directly.
+  Run twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
   other memory read between requests, as a server's other work does to the CPU caches.
 - decision log: Journal.finished (the line built and queued) against no log; the writer thread's
   encoding and writing are counted too (process CPU, the queue drained), as "writer".
@@ -85,22 +86,29 @@ def paired(
 
 def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.classify.features import profile
-    from gateway.classify.scorer import default_scorer
+    from gateway.classify.scorer import default_scorer, v2_scorer
     from gateway.protocol import chat_view
 
-    scorer = default_scorer()
+    v3, v2 = default_scorer(), v2_scorer()
     views = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
 
-    def on(view: Any) -> object:
-        return scorer.score(view, profile(view))
+    def on_v3(view: Any) -> object:
+        return v3.score(view, profile(view))
+
+    def on_v2(view: Any) -> object:
+        return v2.score(view, profile(view))
 
     def off(view: Any) -> object:
         return None
 
-    return {
-        "as_they_come": paired(off, on, views, repeat),
-        "busy_caches": paired(off, on, views, repeat, between=_wipe),
-    }
+    out: dict[str, Any] = {}
+    for name, between in (("as_they_come", None), ("busy_caches", _wipe)):
+        out[name] = {
+            "v3_families": paired(off, on_v3, views, repeat, between),
+            "v2_before": paired(off, on_v2, views, repeat, between),
+            "v3_against_v2": paired(on_v2, on_v3, views, repeat, between),
+        }
+    return out
 
 
 def decision_log_section(texts: list[str], repeat: int) -> dict[str, Any]:

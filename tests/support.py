@@ -33,10 +33,24 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent  # the repository's root
-DATA = REPO.parent / "shared" / "data"
+
+
+def _data() -> Path:
+    """../shared/data beside the checkout (or beside the folder of worktrees a checkout sits in), or
+    where GATEWAY_TEST_DATA says."""
+    given = os.environ.get("GATEWAY_TEST_DATA")
+    if given:
+        return Path(given)
+    near = [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
+    return next((p for p in near if p.exists()), near[0])
+
+
+DATA = _data()
 RB = DATA / "routerbench0shot_subset_arc_mbpp_winogrande_11models.csv.gz"
 ARENA = DATA / "arenabench_v1_gpt4_single_scores_15models.csv.gz"
-needs_data = pytest.mark.skipif(not RB.exists(), reason="needs ../shared/data (present in CI)")
+needs_data = pytest.mark.skipif(
+    not RB.exists(), reason="needs ../shared/data or GATEWAY_TEST_DATA (present in CI)"
+)
 
 FAKE_KEY = "sk-test-SECRET-4f9c2d"  # must never show up in logs or responses
 PROMPT_MARKER = "PROMPT-MARKER-71c3"  # must never show up in logs

@@ -1,14 +1,16 @@
-"""The difficulty scorer a route table asks for: its `classifier.weights` file, or the shipped one."""
+"""The difficulty scorer a route table asks for: its `classifier.weights` file (v3 families or v2), or the
+shipped one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.classify.scorer import DifficultyScorer, default_scorer, load_scorer
+from gateway.classify.scorer import default_scorer, load_scorer
 from gateway.classify.verifier import Verifier, default_verifier, load_verifier
 
 if TYPE_CHECKING:
+    from gateway.classify.scorer import Scorer
     from gateway.rules import RouteTable
 
 __all__ = ["scorer_for", "verifier_for", "weights_path"]
@@ -25,7 +27,7 @@ def weights_path(table: RouteTable) -> Path | None:
     return None if weights is None else _beside(table, weights)
 
 
-def scorer_for(table: RouteTable) -> DifficultyScorer:
+def scorer_for(table: RouteTable) -> Scorer:
     path = weights_path(table)
     return default_scorer() if path is None else load_scorer(path)
 

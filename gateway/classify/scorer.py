@@ -1,4 +1,8 @@
-"""The difficulty scorer: request view → calibrated probability that a 7B-class model falls short.
+"""The difficulty scorer: request view → the calibrated probability that a small model falls short.
+
+Two weights formats are read. The shipped one, `gateway-difficulty-v3` (families.py, served by
+family_scorer.py), reads a request's family and counts; `gateway-difficulty-v2` (this module's
+DifficultyScorer, the weights shipped before issue 21 and what `gateway train --replace` writes):
 
     logit = intercept + slope * (Σ dense weight * (signal - center) / scale
                                  + Σ_k embedding weight_k * (u_k - center_k) / scale_k)
@@ -11,7 +15,7 @@ nearest-centroid prior (how often the small model fell short on training prompts
 sets the level across families; n is the token count). The calibration maps both to the probability
 the weights were fitted for (`meta.label`): for the shipped weights, that Mistral-7B's answer falls
 short (wrong on RouterBench, graded below 7/10 on arena-bench). The weights are one JSON file
-(~100 KB, train.py writes it).
+(~100 KB, offline/scorer_train.py writes it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.classify.embed import EMBEDDING, Embedding, load_embedding
+from gateway.classify.families import FAMILIES_FORMAT, FamilyHit, FamilyModel, model_from_json
+from gateway.classify.family_scorer import FamilyScorer
 from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS
 from gateway.errors import ConfigError
@@ -39,17 +45,21 @@ __all__ = [
     "PRIOR_TOKENS",
     "DenseTerm",
     "DifficultyScorer",
+    "FamilyScorer",
     "Scorer",
     "ScorerSpec",
     "default_scorer",
     "load_scorer",
     "load_spec",
+    "load_weights",
     "spec_from_json",
+    "v2_scorer",
 ]
 
 FORMAT = "gateway-difficulty-v2"
 _OLD_FORMAT = "gateway-linear-v1"
-_SHIPPED = "weights/default.json"
+_SHIPPED = "weights/default.json"  # v3, the Mixtral-8x7B-class counts
+V2_SHIPPED = "weights/difficulty-v2.json"  # the weights shipped before issue 21 (Mistral-7B)
 PRIOR_TOKENS = 4  # the nearest-centroid prior counts in full from well above this many tokens
 
 
@@ -61,6 +71,14 @@ class Scorer(Protocol):
     def meta(self) -> dict[str, Any]: ...
 
     def score(self, view: PromptView, features: Features | None = None) -> float: ...
+
+    def family(self, view: PromptView, features: Features | None = None) -> FamilyHit | None:
+        """The family the request is read in (None: weights without families)."""
+        ...
+
+    def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, FamilyHit | None]:
+        """`score` and `family` from one reading: what the planner asks."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,25 +287,61 @@ class DifficultyScorer:
         # Clamped so exp() never overflows on a pathological prompt.
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
+    def family(self, view: PromptView, features: Features | None = None) -> None:
+        return None  # v2 weights have no families
 
-def load_spec(path: Path | None) -> ScorerSpec:
-    """A weights file parsed, no embedding loaded (None: the shipped weights): for offline tools that
-    score logged inputs (train.logits) rather than text."""
+    def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, None]:
+        return self.score(view, features), None
+
+
+def _read_json(path: Path | None) -> tuple[Any, str]:
     if path is None:
         text = resources.files("gateway.classify").joinpath(_SHIPPED).read_text(encoding="utf-8")
-        return spec_from_json(json.loads(text), f"gateway/classify/{_SHIPPED}")
+        return json.loads(text), f"gateway/classify/{_SHIPPED}"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8")), str(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read classifier weights: {exc}") from exc
-    return spec_from_json(data, str(path))
 
 
-def load_scorer(path: Path) -> DifficultyScorer:
-    return DifficultyScorer(load_spec(path))
+def load_weights(path: Path | None) -> ScorerSpec | FamilyModel:
+    """A weights file parsed, no embedding loaded (None: the shipped weights): the family model of a
+    v3 file, the spec of a v2 one. For offline tools that score logged inputs rather than text."""
+    data, source = _read_json(path)
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt == FAMILIES_FORMAT:
+        return model_from_json(data, source)
+    if fmt not in (FORMAT, _OLD_FORMAT):
+        raise ConfigError(f"{source}: not a {FAMILIES_FORMAT} (or {FORMAT}) weights file")
+    return spec_from_json(data, source)
+
+
+def load_spec(path: Path | None) -> ScorerSpec:
+    """A v2 weights file parsed (None: the weights shipped before issue 21, difficulty-v2.json)."""
+    if path is None:
+        text = resources.files("gateway.classify").joinpath(V2_SHIPPED).read_text(encoding="utf-8")
+        return spec_from_json(json.loads(text), f"gateway/classify/{V2_SHIPPED}")
+    data, source = _read_json(path)
+    return spec_from_json(data, source)
+
+
+def load_scorer(path: Path | None) -> DifficultyScorer | FamilyScorer:
+    """The scorer a weights file describes, whichever its format (None: the shipped weights)."""
+    weights = load_weights(path)
+    if isinstance(weights, FamilyModel):
+        return FamilyScorer(weights)
+    return DifficultyScorer(weights)
 
 
 @functools.cache
-def default_scorer() -> DifficultyScorer:
+def default_scorer() -> FamilyScorer:
     """The shipped scorer, built once per process on first use (about 0.2 s: it reads the embedding)."""
+    weights = load_weights(None)
+    assert isinstance(weights, FamilyModel), "the shipped weights are v3"
+    return FamilyScorer(weights)
+
+
+@functools.cache
+def v2_scorer() -> DifficultyScorer:
+    """The weights shipped before issue 21 (Mistral-7B labels), for comparisons and tests."""
     return DifficultyScorer(load_spec(None))

@@ -38,7 +38,8 @@ def _share_removed(table: dict[int, int | None]) -> Signal:
 
 
 SIGNALS: dict[str, Signal] = {
-    LENGTH: lambda f, _t, _i, _c: math.log(f.prompt_tokens),
+    # The turn's length: the whole prompt's, but in an agent turn the delta's (features.py).
+    LENGTH: lambda f, _t, _i, _c: math.log(f.turn_tokens),
     # Rare words, numbers, code and names split into more tokens a character: a lexical density,
     # smoothed towards English's ~4 characters a token so that a two-letter prompt is not an outlier.
     "tokens_per_char": lambda _f, _t, ids, chars: (len(ids) + _SMOOTH_CHARS / 4) / (chars + _SMOOTH_CHARS),

@@ -1,7 +1,8 @@
 """The offline commands, in one place: what learns and reports away from traffic (numpy needed).
 
-    gateway train        difficulty-scorer weights from labelled prompts, or from a decision log
-    gateway evaluate     the scorer's report: left-out tasks, held-out splits, calibration
+    gateway train        difficulty-scorer weights: the family model from the shared data, an operator's
+                         labels added to it, or v2 weights from labelled prompts or a decision log
+    gateway evaluate     the scorer's report: left-out families, learning curves, agent turns, calibration
     gateway report       routing quality from a decision log (tier mix, cost, quality kept; --what-if)
     gateway fit-verifier the cascade verifier's text model, fitted and reported on the shared answers
     gateway calibrate-verifier   its live models, on the embedded model's own drafts
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from gateway.offline.report.log import Log
 
 __all__ = ["add_commands"]
-
-_SHIPPED = Path(__file__).resolve().parent.parent / "classify" / "weights" / "default.json"
 
 
 def _single_threaded_blas() -> None:
@@ -59,6 +58,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.with_shared_data is not None:
         print("--with-shared-data mixes the shipped data into --from-log training", file=sys.stderr)
         return 2
+    if not args.replace:
+        return _train_families(args)
     from gateway.offline.scorer_train import save, train
 
     examples = _examples(args)
@@ -73,6 +74,29 @@ def _train(args: argparse.Namespace) -> int:
         f"{args.out}: {m['examples']} examples, tasks {', '.join(m['tasks'])}; target {m['target']}, "
         f"lexical {m['lexical']}, embedding {m['embedding']}, ridge {m['ridge']}"
     )
+    return 0
+
+
+def _train_families(args: argparse.Namespace) -> int:
+    """v3: the shared data's counts, or those of --weights (the shipped ones by default), plus each
+    --data file's labels (offline/family_train.py)."""
+    from gateway.offline.family_train import TrainError, train_families
+
+    try:
+        text = train_families(
+            args.out,
+            routerbench=args.routerbench,
+            arena=args.arena,
+            label=args.label,
+            weights=args.weights,
+            data=args.data or [],
+            small_tier=args.small_tier,
+            name=args.name,
+        )
+    except TrainError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 
@@ -99,6 +123,25 @@ def _read(paths: list[Path], keep: bool = True) -> Log | int:
     return log
 
 
+def _families_from_log(args: argparse.Namespace, log: Log) -> int:
+    """v3: the log's labels added to the family counts (offline/family_train.py)."""
+    from gateway.offline.family_train import TrainError, families_from_log
+
+    try:
+        text = families_from_log(
+            args.out,
+            log,
+            [p.name for p in args.from_log],
+            args.weights,
+            set(args.tier) if args.tier else None,
+        )
+    except TrainError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def _train_from_log(args: argparse.Namespace) -> int:
     from gateway.offline.report.retrain import NoRows, retrain
     from gateway.offline.report.text import retrained_text
@@ -107,9 +150,18 @@ def _train_from_log(args: argparse.Namespace) -> int:
     if not 0 < args.target_quality <= 1 or not 0 < args.holdout < 1:
         print("--target-quality must be in (0, 1] and --holdout in (0, 1)", file=sys.stderr)
         return 2
+    if not args.replace and args.with_shared_data is not None:
+        print(
+            "--with-shared-data mixes the shared data into a v2 retrain (--replace); the family counts "
+            "already start from it",
+            file=sys.stderr,
+        )
+        return 2
     log = _read(args.from_log)
     if isinstance(log, int):
         return log
+    if not args.replace:
+        return _families_from_log(args, log)
     try:
         shared = _examples(args, args.with_shared_data)
     except (OSError, StopIteration, ValueError) as exc:
@@ -142,10 +194,9 @@ def _train_from_log(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     _single_threaded_blas()
-    from gateway.classify.scorer import load_scorer
     from gateway.offline.scorer_eval import report
 
-    text = report(args.data_dir, load_scorer(args.weights), n_boot=args.bootstrap)
+    text = report(args.data_dir, label=args.label, n_boot=args.bootstrap, orders=args.orders)
     if args.out:
         args.out.write_text(text)
     print(text)
@@ -165,14 +216,14 @@ def _report(args: argparse.Namespace) -> int:
     w = None
     if args.what_if is not None:
         from gateway.classify.loader import weights_path
-        from gateway.classify.scorer import load_spec
+        from gateway.classify.scorer import load_weights
         from gateway.offline.report.rescore import rescore
         from gateway.offline.report.whatif import what_if
         from gateway.rules import load_routes
 
         try:
             table = load_routes(args.what_if)
-            spec = load_spec(weights_path(table))
+            spec = load_weights(weights_path(table))
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 1
@@ -211,7 +262,9 @@ def _calibrate_verifier(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    train = sub.add_parser("train", help="train difficulty-scorer weights from labelled prompts or a log")
+    train = sub.add_parser(
+        "train", help="family counts from the shared data, your labels added to them, or v2 weights"
+    )
     train.add_argument("--routerbench", type=Path, help="the shared RouterBench CSV(.gz)")
     train.add_argument("--arena", type=Path, help="the shared arena-bench CSV(.gz)")
     train.add_argument(
@@ -221,6 +274,22 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="your traffic: CSV/JSONL with `prompt` and `tier`, optional `task` and `split` (repeatable)",
     )
     train.add_argument("--small-tier", default="small", help="label 0 = this tier was good enough")
+    train.add_argument(
+        "--weights",
+        type=Path,
+        help="v3 weights whose family counts --data adds to (default: the shipped ones)",
+    )
+    train.add_argument(
+        "--label",
+        choices=["mixtral", "mistral"],
+        default="mixtral",
+        help="the shared data's label: Mixtral-8x7B (shipped) or Mistral-7B falls short",
+    )
+    train.add_argument(
+        "--replace",
+        action="store_true",
+        help="v2 weights fitted on the rows given alone (the meaning of --data before issue 21)",
+    )
     train.add_argument("--name", default="default")
     train.add_argument("--out", type=Path, required=True)
     log = train.add_argument_group("from a decision log (docs/quality.md)")
@@ -229,9 +298,15 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         action="append",
         metavar="LOG",
-        help="labels from shadow verdicts and feedback in this decision log (repeatable: rotations)",
+        help="labels from shadow verdicts and feedback in this decision log, added to the family counts "
+        "(--replace: v2 weights retrained on them) (repeatable: rotations)",
     )
-    log.add_argument("--with-shared-data", type=Path, metavar="DIR", help="mix in the shipped training data")
+    log.add_argument(
+        "--with-shared-data",
+        type=Path,
+        metavar="DIR",
+        help="with --replace: mix in the shipped training data",
+    )
     log.add_argument("--tier", action="append", help="only requests this cheaper tier answered (repeatable)")
     log.add_argument("--target-quality", type=float, default=0.95, help="for the suggested max_difficulty")
     log.add_argument("--holdout", type=float, default=0.2, help="share of labelled log rows held out")
@@ -242,11 +317,12 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_train(sub)
     ev = sub.add_parser(
-        "evaluate", help="APGR, CPT, calls@95%%, calibration: leave-one-task-out and held-out splits"
+        "evaluate", help="left-out families, learning curves, agent turns, calibration (docs/routing-eval.md)"
     )
     ev.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    ev.add_argument("--weights", type=Path, default=_SHIPPED)
+    ev.add_argument("--label", choices=["mixtral", "mistral"], default="mixtral", help="whose shortfalls")
     ev.add_argument("--bootstrap", type=int, default=500)
+    ev.add_argument("--orders", type=int, default=10, help="arrival orders of the learning curves")
     ev.add_argument("--out", type=Path)
     ev.set_defaults(func=_evaluate)
     report = sub.add_parser(

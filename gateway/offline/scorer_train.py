@@ -62,6 +62,7 @@ __all__ = [
     "select",
     "sigmoid",
     "train",
+    "write_atomic",
 ]
 
 K = 32  # embedding directions kept
@@ -327,11 +328,15 @@ def train(
 
 
 def save(spec: ScorerSpec, path: Path) -> None:
-    """Write the weights whole or not at all: a temporary file beside `path`, flushed to disk, then
-    renamed over it. A gateway reloading the file in place (its hash counts with the rules') never
-    reads half of one, and a failed write leaves the old weights in force."""
+    """Write the weights whole or not at all (`write_atomic`)."""
+    write_atomic(path, (json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True) + "\n").encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """A temporary file beside `path`, flushed to disk, then renamed over it. A gateway reloading the
+    file in place (its hash counts with the rules') never reads half of one, and a failed write leaves
+    the old weights in force."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True) + "\n").encode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

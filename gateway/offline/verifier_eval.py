@@ -9,9 +9,10 @@ still train the difficulty scorer).
     gateway fit-verifier --data-dir ../shared/data \\
         --doc docs/verifier-eval.md --weights gateway/classify/weights/verifier.json
 
-Rerun it after the difficulty scorer changes: the prior is cross-fitted with the shipped trainer and
-the held-out rows are scored by `default_scorer()`; then rerun the live calibration
-(`gateway calibrate-verifier`), whose models read this text model's evidence.
+The answers are Mistral-7B's, so the prior is a Mistral-7B-label scorer's: cross-fitted with the v2
+trainer, and the held-out rows scored by the v2 weights (`v2_scorer()`, shipped before issue 21).
+Rerun it after that recipe changes; then rerun the live calibration (`gateway calibrate-verifier`),
+whose models read this text model's evidence and whose prior is the v2 scorer's too.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def _split(
 def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     """The markdown tables, and the text model fitted on every training row (the one to ship)."""
 
-    from gateway.classify.scorer import default_scorer
+    from gateway.classify.scorer import v2_scorer
     from gateway.offline.stats import reliability_table
     from gateway.offline.verifier_fit import (
         PRIORS,
@@ -188,7 +189,7 @@ def report(data_dir: Path, n_boot: int = 500) -> tuple[str, Verifier]:
     arena = arena_train(data_dir)
     train = [r for r in rows if r.example.split == "train"]
     test = [r for r in rows if r.example.split == "test"]
-    scorer = default_scorer()
+    scorer = v2_scorer()
     p_train = [1 - d for d in cross_fitted_difficulty(train, arena, linear_scorer_factory, by_task=False)]
     held = Split("held-out", test, [1 - scorer.score(r.example.view) for r in test], n_boot)
     out = [

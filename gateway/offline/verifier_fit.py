@@ -117,14 +117,15 @@ ScorerFactory = Callable[[Sequence[Example]], Callable[[Example], float]]
 
 
 def linear_scorer_factory(examples: Sequence[Example]) -> Callable[[Example], float]:
-    """A difficulty scorer fitted on `examples` by the shipped trainer (offline/scorer_train.py), with the
-    hyperparameters the shipped weights were selected with (no selection per fold: minutes each)."""
+    """A v2 difficulty scorer fitted on `examples` by its trainer (offline/scorer_train.py), with the
+    hyperparameters the v2 weights were selected with (no selection per fold: minutes each). v2, for
+    its Mistral-7B label: the shared answers the text model is fitted on are Mistral-7B's."""
     import numpy as np
 
-    from gateway.classify.scorer import DifficultyScorer, default_scorer
+    from gateway.classify.scorer import DifficultyScorer, v2_scorer
     from gateway.offline.scorer_train import Hyper, encode, fit
 
-    m = default_scorer().meta
+    m = v2_scorer().meta
     hp = Hyper(str(m["target"]), float(m["lexical"]), float(m["embedding"]), float(m["ridge"]))
     enc = encode(examples)
     scorer = DifficultyScorer(fit(enc, np.ones(len(examples), dtype=bool), hp, name="cross-fit"))

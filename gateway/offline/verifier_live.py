@@ -4,10 +4,12 @@ Input: rows made by `gateway calibrate-verifier`, one per question of a live fam
 (live_families.py): its prompt, gold answer, grader, and chat choices with logprobs, the greedy
 draft first, then samples. Each draft is graded right or wrong by live_labels.py.
 
-The prior every draft is judged with is what a gateway would pass: with no labels of the family, the
-shipped pre-generation score's P(right) = 1 - difficulty (`p0`); after `n` labels of the family in
-arrival order, its rate shrunk towards p0 by PSEUDO pseudo-labels, (k + PSEUDO·p0) / (n + PSEUDO),
-as the scorer's family counts shrink it.
+The prior every draft is judged with: with no labels of the family, a Mistral-7B-label pre-generation
+score's P(right) = 1 - difficulty (`p0`: the v2 weights', `v2_scorer()`; a gateway with the shipped v3
+weights judges a family without labels of its own with the verifier's default prior instead, about
+the same level: routing/cascade.py); after `n` labels of the family in arrival order, its rate shrunk
+towards p0 by PSEUDO pseudo-labels, (k + PSEUDO·p0) / (n + PSEUDO), as the scorer's family counts
+shrink it.
 
 Fitting (`fit_live`): the evidence models read the text model's evidence, the mean token logprob,
 the answer checks and agreement, with the prior's log-odds as a fixed offset. The offset is the
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.classify import checks
 from gateway.classify.draft import Draft, draft_of
-from gateway.classify.scorer import default_scorer
+from gateway.classify.scorer import v2_scorer
 from gateway.classify.verifier import Head, Verifier
 from gateway.offline.live_labels import grade
 from gateway.protocol import chat_view
@@ -91,7 +93,7 @@ class Live:
 
 
 def live_rows(rows: Sequence[dict[str, Any]], verifier: Verifier, samples: int = 3) -> list[Live]:
-    scorer = default_scorer()
+    scorer = v2_scorer()
     out = []
     for r in rows:
         view = chat_view({"model": "auto", "messages": [{"role": "user", "content": r["prompt"]}]}, 0)

@@ -21,11 +21,16 @@ def auto(s: Situation) -> Decision:
     planner, spec = s.planner, s.spec
     features: Features | None = None
     classify_s: float | None = None
+    family: str | None = None
+    labels: float | None = None
     if s.scored is None:
         t0 = time.perf_counter()
         features = profile(s.view)
-        difficulty = round(planner.scorer.score(s.view, features), 4)
+        score, hit = planner.scorer.scored(s.view, features)
+        difficulty = round(score, 4)
         classify_s = time.perf_counter() - t0
+        if hit is not None:
+            family, labels = hit.family, hit.labels
     else:
         difficulty = s.scored
     ask = Ask(
@@ -35,6 +40,8 @@ def auto(s: Situation) -> Decision:
         ttft_slo_ms=s.ttft_slo_ms,
         on_miss=spec.on_budget_miss,
         degrade=spec.degrade,
+        family=family,
+        labels=labels,
     )
     tiers = tuple(
         planner.tier_view(t, s.now, s.tokens, s.state)

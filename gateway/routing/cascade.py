@@ -12,6 +12,12 @@ labels, a family whose draft is right less often than `verify.escalate_below` go
 escalation tiers, and one whose draft is right more often than `verify.light_above` is drafted once,
 without extra samples. An `audit` share of those requests is drafted as the route says and judged
 without the family's rate, so that rate can move when the family's drafts change.
+
+The labels that count are the deployment's own (`Plan.labels`: added by `gateway train --data`,
+learned while serving), not the shipped counts, which are another model's (Mixtral-8x7B's): a draft
+of a family with none of its own is judged with the verifier's default prior (`neutral_prior`), not
+with 1 - difficulty, a Mixtral-class model's P(right) that would make a fresh gateway trust the
+embedded model's drafts as a Mixtral's. Weights without families (v2) give their prior as before.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
     from gateway.routing.situation import Situation
     from gateway.rules.schema import VerifySpec
 
-__all__ = ["Settled", "cascade", "settled"]
+__all__ = ["Settled", "cascade", "neutral", "settled"]
 
 # verify: judge the draft as the route says; light: one draft, no extra samples; escalate: no draft;
 # audit: a settled family's request judged as the route says, without the family's rate.
@@ -46,6 +52,12 @@ def settled(verify: VerifySpec, prior_right: float | None, labels: float | None,
     if draw < verify.audit:
         return "audit"
     return "escalate" if low else "light"
+
+
+def neutral(plan: Plan) -> bool:
+    """Whether a draft is judged without the plan's prior: its family has no labels of this
+    deployment's own (the shipped counts are another model's); v2 weights (no family) give theirs."""
+    return plan.family is not None and not plan.labels
 
 
 def _draw(s: Situation) -> float:
@@ -96,9 +108,9 @@ def _budget(s: Situation, draft: Plan, escalate: Plan, samples: int) -> tuple[st
     return None, (budget - esc.total_ms) / 1000 if budget is not None else None
 
 
-def _drafting(s: Situation, difficulty: float | None, labels: float | None) -> tuple[Plan, CascadePlan] | str:
+def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
     """The draft plan and what follows it, or why there is no draft this time."""
-    spec = s.spec
+    spec, difficulty, labels = s.spec, routed.difficulty, routed.labels
     prior = None if difficulty is None else 1.0 - difficulty
     mode = settled(spec.verify, prior, labels, _draw(s))
     assert spec.draft is not None  # the schema's job
@@ -125,9 +137,22 @@ def _drafting(s: Situation, difficulty: float | None, labels: float | None) -> t
         }.get(mode, ""),
         *escalate.reasons,
     )
-    plan = Plan(draft.candidates, "cascade", reasons, difficulty, strategy="draft_verify", labels=labels)
+    plan = Plan(
+        draft.candidates,
+        "cascade",
+        reasons,
+        difficulty,
+        strategy="draft_verify",
+        labels=labels,
+        family=routed.family,
+    )
     how = CascadePlan(
-        escalate, samples, verify.min_confidence, verify.temperature, timeout_s, neutral_prior=mode == "audit"
+        escalate,
+        samples,
+        verify.min_confidence,
+        verify.temperature,
+        timeout_s,
+        neutral_prior=mode == "audit" or neutral(routed),
     )
     return plan, how
 
@@ -148,7 +173,8 @@ def _settled_escalation(s: Situation, routed: Decision) -> Decision | None:
         f"(< escalate_below {spec.verify.escalate_below:g})"
     )
     reasons = (*esc.reasons, f"cascade skipped: {why}")
-    return replace(routed, plan=replace(esc, reasons=reasons, difficulty=plan.difficulty), skipped=why)
+    esc = replace(esc, reasons=reasons, difficulty=plan.difficulty, labels=plan.labels, family=plan.family)
+    return replace(routed, plan=esc, skipped=why)
 
 
 def cascade(s: Situation) -> Decision:
@@ -157,7 +183,7 @@ def cascade(s: Situation) -> Decision:
     settled_out = _settled_escalation(s, routed)
     if settled_out is not None:
         return settled_out
-    drafting = _drafting(s, routed.plan.difficulty, routed.plan.labels)
+    drafting = _drafting(s, routed.plan)
     if isinstance(drafting, str):
         reasons = (*routed.plan.reasons, f"cascade skipped: {drafting}")
         return replace(routed, plan=replace(routed.plan, reasons=reasons), skipped=drafting)

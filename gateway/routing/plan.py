@@ -43,6 +43,8 @@ class Ask:
     ttft_slo_ms: float | None = None
     on_miss: OnMiss = "fastest_capable"
     degrade: bool = True
+    family: str | None = None  # what the difficulty was read in, carried into the plan
+    labels: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,12 @@ class Plan:
     reasons: tuple[str, ...]  # for people
     difficulty: float | None = None
     strategy: str = "fallback"  # how dispatch runs them: fallback | draft_verify (dispatch/strategies.py)
-    # The labels behind the difficulty's family rate (None: a family without counts, or none known):
-    # a cascade lets a family with enough of them settle its drafts (routing/cascade.py).
+    # The family the difficulty was read in (classify/families.py; None: weights without families) and
+    # the deployment's own labels of it (added by `train --data`, learned while serving; not the
+    # shipped counts, which are another model's): a cascade lets a family with enough of them settle
+    # its drafts (routing/cascade.py), and the verifier's prior fades its level by them.
     labels: float | None = None
+    family: str | None = None
 
     @property
     def tier(self) -> str:
@@ -160,7 +165,11 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
             key=lambda t: -t.max_difficulty,
         )
         order += [c for t in weaker for c in cands[t.name]]
-    return Plan(_down_last(order), reason, tuple(reasons), d)
+    if ask.family is not None:
+        reasons.append(
+            f"difficulty read in family {ask.family} ({ask.labels or 0:g} labels of this gateway's own)"
+        )
+    return Plan(_down_last(order), reason, tuple(reasons), d, labels=ask.labels, family=ask.family)
 
 
 def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:
@@ -189,4 +198,6 @@ def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> P
                 )
             )
     reasons = (*plan.reasons, f"fallback order set by the route: {' → '.join([chosen, *order])}")
-    return Plan(_down_last(cands), plan.reason, reasons, plan.difficulty)
+    return Plan(
+        _down_last(cands), plan.reason, reasons, plan.difficulty, labels=plan.labels, family=plan.family
+    )

@@ -25,6 +25,7 @@ from gateway.classify.verifier import Draft, Verifier
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.protocol import ChatCompletionRequest, RequestView, chat_view
 from gateway.protocol.openai import validate
+from gateway.routing.cascade import neutral
 from gateway.routing.decision import Decision, Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
@@ -90,7 +91,10 @@ def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: li
     spec = decision.route.spec
     threshold = (spec.verify if spec is not None else VerifySpec()).min_confidence
     plan = decision.plan
-    confidence = round(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels), 4)
+    if (decision.cascade is not None and decision.cascade.neutral_prior) or neutral(plan):
+        confidence = round(verifier.confidence(view, drafts), 4)  # as dispatch judges it
+    else:
+        confidence = round(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels), 4)
     return {"confidence": confidence, "decision": "accept" if confidence >= threshold else "escalate"}
 
 

@@ -101,9 +101,10 @@ class CostSpec(Strict):
 class TierSpec(Strict):
     backends: list[BackendSpec] = Field(min_length=1)
     price: Price = Price()
-    # The difficulty this tier is trusted with: the calibrated probability that a 7B-class model
-    # falls short (docs/routing.md). `share` instead takes the easiest share of traffic (a rolling
-    # quantile of this replica's recent scores), with max_difficulty until enough were seen.
+    # The difficulty this tier is trusted with: the calibrated probability that a small model falls
+    # short (the shipped weights': Mixtral-8x7B; docs/routing.md). `share` instead takes the easiest
+    # share of traffic (a rolling quantile of this replica's recent scores), with max_difficulty
+    # until enough were seen.
     max_difficulty: float = Field(1.0, ge=0, le=1)
     share: float | None = Field(None, gt=0, le=1)
     # A stream whose first chunk takes longer moves on to the next candidate.

@@ -125,7 +125,9 @@ def test_three_samples_are_drafted_and_one_answer_returned(gw: Gateway) -> None:
 
 def test_skipped_drafts_route_as_auto(gw: Gateway) -> None:
     c = client(gw)
-    skipped = c.chat.completions.with_raw_response.create(model="never-draft", messages=ASK, max_tokens=4)
+    # skip_draft_above: 0 skips whatever scores above 0 (a question as short as ASK rounds to 0.0000)
+    proof = [{"role": "user", "content": "Prove that there are infinitely many primes of the form 4k+3."}]
+    skipped = c.chat.completions.with_raw_response.create(model="never-draft", messages=proof, max_tokens=4)
     assert skipped.headers["x-gateway-cascade"] == "skipped"
     tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
     with_tools = c.chat.completions.with_raw_response.create(

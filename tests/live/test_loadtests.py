@@ -158,7 +158,9 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
     result = json.loads(proc.stdout)
     assert result["prompts"] == 60
     for case in ("as_they_come", "busy_caches"):
-        assert result["scorer"][case]["on_us"] > result["scorer"][case]["off_us"]
+        for scorer in ("v3_families", "v2_before"):  # the shipped scorer and the one before, one run
+            assert result["scorer"][case][scorer]["on_us"] > result["scorer"][case][scorer]["off_us"]
+        assert set(result["scorer"][case]["v3_against_v2"]) == {"off_us", "on_us", "cost_us"}
     log = result["decision_log"]
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     for case in ("plain", "streamed_32_chunks"):

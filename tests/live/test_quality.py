@@ -189,12 +189,12 @@ def test_a_logged_request_can_be_scored_again_and_reported(
     assert set(mine) == set(ids)
     assert all(prompt not in log.read_text() for prompt in prompts[1:])  # numbers, not the text
 
-    from gateway.classify.scorer import load_spec
+    from gateway.classify.scorer import load_weights
     from gateway.offline.report.log import read_log
     from gateway.offline.report.rescore import rescore
 
     requests = [r for r in read_log([log]).requests if r.id in ids]
-    again = rescore(requests, load_spec(None))
+    again = rescore(requests, load_weights(None))
     assert not again.problems
     for i in ids:
         assert abs(again.scores[i] - float(mine[i]["difficulty"])) < 2e-3

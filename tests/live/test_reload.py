@@ -250,12 +250,13 @@ def test_reloads_under_load_fail_no_request(gw: Gateway, ups: dict[str, FakeUpst
     assert reloads(gw, "error") - err_before >= 4
 
 
+@pytest.mark.parametrize("shipped", ["default.json", "difficulty-v2.json"])
 def test_a_weights_file_rewritten_in_place_reloads_the_rules(
-    ups: dict[str, FakeUpstream], tmp_path: Path
+    ups: dict[str, FakeUpstream], tmp_path: Path, shipped: str
 ) -> None:
-    from gateway.classify.scorer import _SHIPPED  # the shipped weights, as a file to edit
-
-    weights = json.loads((REPO / "gateway" / "classify" / _SHIPPED).read_text())
+    """The shipped weights (v3 families) and the v2 ones, each rewritten as `gateway train` rewrites a
+    file: the rules reload and the scores follow."""
+    weights = json.loads((REPO / "gateway" / "classify" / "weights" / shipped).read_text())
     path = tmp_path / "weights.json"
     path.write_text(json.dumps(weights))
     routes = routes_for(ups, "a").replace(
@@ -263,10 +264,16 @@ def test_a_weights_file_rewritten_in_place_reloads_the_rules(
     )
     g = start_gateway(tmp_path, routes, GATEWAY_RELOAD_INTERVAL_S="0.1", GATEWAY_ADMIN_KEY=ADMIN)
     try:
-        body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+        text = "Explain how a hash map handles collisions, with an example in Python."
+        body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
         before = httpx.post(g.v1 + "/route/explain", json=body).json()["difficulty"]
         sha = admin(g, "GET", "/admin/routes").json()["sha256"]
-        weights["calibration"]["intercept"] += 3.0  # everything much harder
+        if "calibration" in weights:
+            weights["calibration"]["intercept"] += 3.0  # everything much harder
+        else:  # labels added everywhere, nearly all of them shortfalls: every family's rate goes up
+            for node in weights["families"]["nodes"]:
+                node["added"]["labels"] += 1000.0
+                node["added"]["shortfalls"] += 990.0
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(weights))
         tmp.replace(path)

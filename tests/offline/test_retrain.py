@@ -134,6 +134,7 @@ def test_cli_train_from_log(
         "train",
         "--from-log",
         str(logged[0]),
+        "--replace",
         "--out",
         str(out),
         "--target-quality",
@@ -155,6 +156,40 @@ def test_cli_train_from_log(
     routes.write_text(routes_yaml(0.3, weights="weights.json"))
     assert main(["report", str(logged[0]), "--what-if", str(routes)]) == 0
     assert "requests changing tier" in capsys.readouterr().out
+
+
+def test_cli_from_log_adds_to_the_family_counts(
+    logged: tuple[Path, Truth, Log], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --replace, the log's labels are added to the shipped family counts, once."""
+    import json
+
+    from gateway.classify.families import ROOT, model_from_json
+    from gateway.offline.report.retrain import label_rows
+
+    out = tmp_path / "families.json"
+    assert main(["train", "--from-log", str(logged[0]), "--out", str(out)]) == 0
+    assert "to the family counts" in capsys.readouterr().out
+    model = model_from_json(json.loads(out.read_text()), "families")
+    rows = label_rows(logged[2])
+    assert model.nodes[ROOT].added.labels == len(rows.requests)
+    assert model.nodes[ROOT].added.shortfalls == sum(rows.labels)
+    (entry,) = model.meta["added"]
+    assert entry["log"] == ["decisions.jsonl"] and entry["until"] == max(r.ts for r in rows.requests)
+    again = tmp_path / "again.json"
+    argv = ["train", "--from-log", str(logged[0]), "--weights", str(out), "--out", str(again)]
+    assert main(argv) == 2  # the same requests again: refused
+    assert "added to these weights already" in capsys.readouterr().err
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(routes_yaml(0.3, weights="families.json"))
+    assert main(["report", str(logged[0]), "--what-if", str(routes)]) == 0  # rescored by the family model
+    assert "requests changing tier" in capsys.readouterr().out
+    v2 = tmp_path / "v2.json"
+    assert (
+        main(["train", "--from-log", str(logged[0]), "--replace", "--out", str(v2), "--bootstrap", "20"]) == 0
+    )
+    assert main(["train", "--from-log", str(logged[0]), "--weights", str(v2), "--out", str(again)]) == 2
+    assert "v2 weights have no family counts" in capsys.readouterr().err
 
 
 def test_cli_train_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,7 +239,16 @@ def test_shared_data_mixed_in(
 ) -> None:
     data = _shared_data(tmp_path / "data")
     out = tmp_path / "mixed.json"
-    argv = ["train", "--from-log", str(logged[0]), "--with-shared-data", str(data), "--out", str(out)]
+    argv = [
+        "train",
+        "--from-log",
+        str(logged[0]),
+        "--replace",
+        "--with-shared-data",
+        str(data),
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--bootstrap", "50"]) == 0
     meta = load_scorer(out).meta
     assert {"log", "arc-challenge", "mbpp", "arena"} <= set(meta["tasks"])

@@ -1,6 +1,8 @@
 """The shipped scorer against the data it was trained on (../shared/data): serving computes what
-training computed, the selection rule's floors, calibration on held-out rows, and `gateway train`
-reproducing the shipped weights and learning from an operator's traffic."""
+training computed, the family model's floors on left-out families (`gateway evaluate`), calibration on
+held-out rows, and `gateway train` reproducing the shipped weights (v3, and v2 with --replace) and
+learning from an operator's traffic alone (--replace). Adding labels to the family counts:
+tests/offline/test_family_train.py."""
 
 from __future__ import annotations
 
@@ -14,17 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.scorer import default_scorer, load_scorer
+from gateway.classify.scorer import default_scorer, load_scorer, v2_scorer
 from gateway.classify.view import view_of_body
 from tests.support import ARENA, DATA, RB, REPO, needs_data
 
 SHIPPED = REPO / "gateway" / "classify" / "weights" / "default.json"
+V2 = REPO / "gateway" / "classify" / "weights" / "difficulty-v2.json"
 
-# The selection rule (docs/routing-eval.md): the shipped recipe's APGR at least prompt length's on
-# every leave-one-task-out split and on the arena split. The floors allow this much below it before a
-# regression fails, a tenth of the bootstrap intervals' half-width.
-APGR_TOLERANCE = 0.003
-MAX_ECE = 0.08  # on the held-out rows; measured 0.05 (docs/routing-eval.md)
+# docs/routing-eval.md: at 0 labels, the family model is never below prompt length on a left-out family
+# by more than a few thousandths (a tie); measured +0.001 to +0.016 (Mixtral label).
+APGR_TOLERANCE = 0.005
+MAX_ECE = 0.08  # v2 on the held-out rows (Mistral-7B label); measured 0.05
+MAX_ECE_V3 = 0.09  # the shipped v3 file (Mixtral-8x7B label); measured 0.076 (docs/routing-eval.md)
 
 
 def user(text: str, **extra: object) -> dict[str, object]:
@@ -41,22 +44,34 @@ def gateway(*args: str) -> None:
 
 
 @needs_data
-def test_serving_matches_training() -> None:
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_serving_matches_training(which: str) -> None:
     import numpy as np
 
     from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.family_fit import logits as family_logits
+    from gateway.offline.family_train import labelled
     from gateway.offline.scorer_train import encode, logits
 
     examples = load_routerbench(RB)[::25] + load_arena(ARENA)[::5]
-    scorer = default_scorer()
-    offline = logits(scorer.spec, encode(examples))
-    online = np.array([scorer.logit(e.view) for e in examples])
+    if which == "v2":
+        v2 = v2_scorer()
+        offline = logits(v2.spec, encode(examples))
+        online = np.array([v2.logit(e.view) for e in examples])
+        assert np.abs(offline - online).max() < 1e-4
+        return
+    v3 = default_scorer()
+    rows = labelled(examples, "mixtral")
+    offline, leaf = family_logits(v3.model, rows.x, rows.enc.mean_emb)
+    online = np.array([v3.logit(e.view) for e in examples])
+    families = [v3.family(e.view).family for e in examples]
+    assert families == leaf.tolist()
     assert np.abs(offline - online).max() < 1e-4
 
 
-def apgr_table(report: str) -> dict[str, dict[str, str]]:
-    """The report's "## APGR on every split" table: each split's row, as cells by column name."""
-    after = report.split("## APGR on every split\n", 1)[1].lstrip("\n")
+def left_out_table(report: str) -> dict[str, dict[str, str]]:
+    """The report's left-out families at 0 labels, alone: each family's row, as cells by column name."""
+    after = report.split("### Left-out family alone\n", 1)[1].lstrip("\n")
     lines = itertools.takewhile(lambda line: line.startswith("|"), after.splitlines())
     header, _rule, *rows = ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines)
     return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
@@ -65,36 +80,51 @@ def apgr_table(report: str) -> dict[str, dict[str, str]]:
 @needs_data
 @pytest.mark.live
 def test_selection_rule_floors(tmp_path: Path) -> None:
-    """Every rule split, from the nested recipe and the shipped weights, as `gateway evaluate` reports
-    it: at least prompt length's APGR (less APGR_TOLERANCE), and above it on the mean. Fails if a
-    change makes routing worse."""
-    from gateway.offline.scorer_eval import RULE_SPLITS
+    """`gateway evaluate`, as CI runs it: on every left-out family at 0 labels the family model is no
+    more than a few thousandths below prompt length, inside each family it orders requests exactly as
+    length does, and the agent-turn reading ranks agent turns by the new turn. Fails if a change
+    makes routing on unseen families worse than prompt length."""
+    from gateway.offline.family_eval import TASKS
 
     out = tmp_path / "eval.md"
-    gateway("evaluate", "--data-dir", str(DATA), "--bootstrap", "20", "--out", str(out))
+    gateway("evaluate", "--data-dir", str(DATA), "--bootstrap", "20", "--orders", "2", "--out", str(out))
     report = out.read_text()
-    assert "**The selection rule holds**" in report
-    table = apgr_table(report)
-    for name in (*RULE_SPLITS, "RouterBench held-out split"):
-        assert any(split.endswith(name) for split in table), (name, list(table))
-    for split, row in table.items():
-        assert float(row["shipped - length"]) >= -APGR_TOLERANCE, (split, row)
-    mean = re.search(r"Mean over the five rule splits: .*\(([+-][0-9.]+)\)", report)
-    assert mean is not None and float(mean.group(1)) > 0.01, mean
+    assert "**The family model is never below prompt length on a left-out family.**" in report
+    table = left_out_table(report)
+    assert sorted(table) == sorted(TASKS)
+    for family, row in table.items():
+        assert float(row["family - length"]) >= -APGR_TOLERANCE, (family, row)
+        length = float(row["prompt length"].split()[0])
+        assert float(row["family model, 0 labels"].split()[0]) >= length - APGR_TOLERANCE, (family, row)
+    guarantee = report.split("## The guarantee", 1)[1].split("##", 1)[0]
+    taus = re.findall(r"^\| [a-z-]+ \| ([0-9.]+) \(", guarantee, re.MULTILINE)
+    assert len(taus) == len(TASKS) and all(float(t) == 1.0 for t in taus), taus
+    agents = report.split("## Agent turns", 1)[1].split("\n## ", 1)[0]
+    shipped = re.search(r"agent-turn reading \(shipped\)\*\* \| [0-9.]+ \[[^]]+\] \| (\d+)%", agents)
+    assert shipped is not None and int(shipped.group(1)) <= 60, agents  # was 100%: every turn "long"
+    assert re.search(r"agent-turn reading \*\*1\.000\*\*", agents), agents
 
 
 @needs_data
-def test_calibrated_on_held_out_rows() -> None:
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_calibrated_on_held_out_rows(which: str) -> None:
     import numpy as np
 
     from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.family_train import labelled
     from gateway.offline.stats import reliability
 
     held = [e for e in load_routerbench(RB) + load_arena(ARENA) if e.split == "test"]
-    scorer = default_scorer()
-    p = np.array([scorer.score(e.view) for e in held])
-    _, ece = reliability(p, np.array([e.label for e in held], dtype=float))
-    assert ece <= MAX_ECE, ece
+    if which == "v2":
+        p = np.array([v2_scorer().score(e.view) for e in held])
+        _, ece = reliability(p, np.array([e.label for e in held], dtype=float))
+        assert ece <= MAX_ECE, ece
+        return
+    y = labelled(held, "mixtral").y
+    ok = ~np.isnan(y)
+    p = np.array([default_scorer().score(e.view) for e in held])
+    _, ece = reliability(p[ok], y[ok])
+    assert ece <= MAX_ECE_V3, ece
 
 
 def _train(*args: str, out: Path) -> None:
@@ -106,12 +136,21 @@ def _train(*args: str, out: Path) -> None:
 def test_training_reproduces_the_shipped_weights(tmp_path: Path) -> None:
     out = tmp_path / "w.json"
     _train("--routerbench", str(RB), "--arena", str(ARENA), out=out)
-    assert json.loads(out.read_text()) == json.loads(SHIPPED.read_text())
+    assert out.read_bytes() == SHIPPED.read_bytes()  # byte for byte
+
+
+@needs_data
+@pytest.mark.live
+def test_training_reproduces_the_v2_weights(tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    _train("--routerbench", str(RB), "--arena", str(ARENA), "--replace", out=out)
+    assert json.loads(out.read_text()) == json.loads(V2.read_text())
 
 
 @pytest.mark.live
 @pytest.mark.parametrize("tasks", [1, 2])
-def test_training_on_operator_traffic(tmp_path: Path, tasks: int) -> None:
+def test_training_on_operator_traffic_alone(tmp_path: Path, tasks: int) -> None:
+    """--replace: v2 weights fitted on the operator's file alone (what --data did before issue 21)."""
     rows = [
         {"prompt": f"easy question number {i}", "tier": "small", "task": f"t{i % tasks}"} for i in range(40)
     ]
@@ -122,7 +161,7 @@ def test_training_on_operator_traffic(tmp_path: Path, tasks: int) -> None:
     data = tmp_path / "traffic.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "mine.json"
-    _train("--data", str(data), out=out)
+    _train("--data", str(data), "--replace", out=out)
     mine = load_scorer(out)
     assert mine.meta["tasks"] == [f"t{i}" for i in range(tasks)]
     easy = mine.score(view_of_body(user("easy question number 99")))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.scorer import load_spec
+from gateway.classify.scorer import load_weights
 from gateway.cli import main
 from gateway.offline.report.log import Log, read_log
 from gateway.offline.report.rescore import rescore
@@ -31,7 +31,7 @@ def _what_if(log: Log, tmp: Path, text: str) -> WhatIf:
     path = tmp / "new-routes.yaml"
     path.write_text(text)
     table = load_routes(path)
-    return what_if(log, table, rescore(log.requests, load_spec(None)))
+    return what_if(log, table, rescore(log.requests, load_weights(None)))
 
 
 def test_the_rules_in_force_change_nothing(logged: tuple[Path, Truth, Log], tmp_path: Path) -> None:

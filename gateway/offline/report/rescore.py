@@ -14,6 +14,7 @@ from gateway.classify.inputs import Logged, read_inputs
 from gateway.offline.report.log import Request
 
 if TYPE_CHECKING:
+    from gateway.classify.families import FamilyModel
     from gateway.classify.scorer import ScorerSpec
 
 __all__ = ["Rescored", "logged_inputs", "rescore"]
@@ -44,17 +45,21 @@ class Rescored:
     median_change: float | None
 
 
-def rescore(requests: Sequence[Request], spec: ScorerSpec) -> Rescored:
+def rescore(requests: Sequence[Request], spec: ScorerSpec | FamilyModel) -> Rescored:
+    """Under v2 weights (a spec) or v3 ones (a family model)."""
     import numpy as np
 
+    from gateway.classify.families import FamilyModel
     from gateway.offline.encoded import from_inputs
+    from gateway.offline.family_train import family_probabilities
     from gateway.offline.scorer_train import probabilities
 
     kept, inputs, problems = logged_inputs(requests)
     if not kept:
         return Rescored({}, problems, None)
     enc = from_inputs(inputs, [0] * len(kept), ["log"] * len(kept), ["test"] * len(kept))
-    p = np.round(probabilities(spec, enc), 4)
+    raw = family_probabilities(spec, enc) if isinstance(spec, FamilyModel) else probabilities(spec, enc)
+    p = np.round(raw, 4)
     scores = {r.id: float(s) for r, s in zip(kept, p, strict=True)}
     changes = [abs(scores[r.id] - r.difficulty) for r in kept if r.difficulty is not None]
     median = float(np.median(changes)) if changes else None

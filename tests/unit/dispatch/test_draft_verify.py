@@ -186,8 +186,10 @@ routes:
 """
 
 
-def with_family(monkeypatch: pytest.MonkeyPatch, difficulty: float, labels: float | None) -> None:
-    """Plans carry this family rate and label count, as the family scorer will give them."""
+def with_family(
+    monkeypatch: pytest.MonkeyPatch, difficulty: float, labels: float | None, family: str | None = None
+) -> None:
+    """Plans carry this family rate and label count, as the family scorer gives them."""
     from dataclasses import replace
 
     import gateway.routing.cascade as policy
@@ -197,7 +199,7 @@ def with_family(monkeypatch: pytest.MonkeyPatch, difficulty: float, labels: floa
 
     def family_auto(s: Situation) -> Decision:
         d = auto(s)
-        return replace(d, plan=replace(d.plan, difficulty=difficulty, labels=labels))
+        return replace(d, plan=replace(d.plan, difficulty=difficulty, labels=labels, family=family))
 
     monkeypatch.setattr(policy, "auto", family_auto)
 
@@ -246,3 +248,30 @@ async def test_an_audit_verifies_a_settled_family_without_its_rate(
     assert how is not None and how.neutral_prior and how.samples == 3
     assert len(h.backends["draft"].calls) == 2
     assert served.trace.confidence is not None  # judged on the verifier's default prior, not the family's
+
+
+async def test_the_plan_carries_the_family_and_a_fresh_gateway_judges_without_its_rate() -> None:
+    """The shipped (v3) scorer's family reaches the plan with the deployment's own labels of it: none
+    yet. The shipped counts are another model's, so the draft is judged on the verifier's default
+    prior, not on 1 - difficulty (routing/cascade.py)."""
+    from gateway.classify.scorer import default_scorer
+
+    h = settled_harness(audit=0)
+    call = chat_call("cascade", "What is 2 + 2?")
+    served = await h.dispatcher.complete(call)
+    plan, how = served.decision.plan, served.decision.cascade
+    hit = default_scorer().family(call.view)
+    assert plan.family == hit.family and plan.labels == 0.0
+    assert how is not None and how.neutral_prior and how.samples == 3
+    assert served.trace.confidence is not None
+
+
+async def test_a_family_with_labels_of_its_own_gives_the_verifier_its_prior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_family(monkeypatch, difficulty=0.3, labels=12, family="f3")
+    h = settled_harness(audit=0)
+    served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
+    how = served.decision.cascade
+    assert how is not None and not how.neutral_prior
+    assert served.decision.plan.family == "f3" and served.decision.plan.labels == 12

@@ -1,0 +1,398 @@
+"""Families with counts: the difficulty scorer's model of which family a request belongs to and how
+often a small model falls short there (issue 21). Pure data and arithmetic (numpy); the fitting is
+offline (offline/family_fit.py), the per-request path is family_scorer.py.
+
+A request's family is found by descending a tree of centroids (unit vectors in the k directions of
+the embedding the file carries): from `root`, the child with the largest cosine, entered when that
+cosine reaches the child's radius (none by default); a request within no top-level radius goes to
+the unknown family `u`. Ids never change once written: `f0 … f{K-1}` at the top, `<parent>.<j>`
+for the children a split adds, `u` for the unknown family.
+
+Each node holds, for the labelled rows of its whole subtree, the count of labels, of shortfalls (the
+small model fell short) and the sums and sums of squares of the within-family signals x, twice:
+`base` (shipped, from the shared data) and `added` (`gateway train --data`). Counts learned while
+serving (`LearnedCounts`, injected) add to the labels and shortfalls. With d = min(1, cap / n_base),
+cap = `top_cap` in a top-level family and `base_cap` in a sub-family (d = 1 at the root):
+
+    n' = n_added + d·n_base + n_learned          s' = s_added + d·s_base + s_learned
+    r_root = (s' + 1) / (n' + 2)                  r_f = (s' + κ·r_parent) / (n' + κ)
+    m_f = (X' + κ·m_parent) / (n'' + κ)           sd_f² = (Q' + κ·(sd_parent² + m_parent²)) / (n'' + κ) - m_f²
+
+(n'' without the learned labels, whose signals are not counted) so a family without labels has its
+parent's rate, centre and scale. The score of a request in family f:
+
+    logit = logit(r_f) + Σ_j β_f,j · (x_j - m_f,j) / max(sd_f,j, 0.05·sd_j)
+
+β_f: the slopes of f's nearest ancestor that has its own (the root's ship as 2 on log length, 0 on the
+rest). Within a family without slopes of its own the score is a strictly increasing function of the
+turn's length: an unseen task whose requests land in one label-less family is ranked exactly as
+prompt length ranks it. Served folded, per family: logit = constant + weights · x.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.classify.embed import EMBEDDING
+from gateway.classify.signals import SIGNALS
+from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
+__all__ = [
+    "CANDIDATES",
+    "FAMILIES_FORMAT",
+    "ROOT",
+    "UNKNOWN",
+    "Counts",
+    "FamilyHit",
+    "FamilyModel",
+    "Folded",
+    "LearnedCounts",
+    "Node",
+    "model_from_json",
+]
+
+FAMILIES_FORMAT = "gateway-difficulty-v3"
+ROOT, UNKNOWN = "root", "u"
+# The within-family signals a weights file counts (signals.py names), the turn's length first; the
+# file's `signals.names` may append the embedding's k coordinates (u0 … u{k-1}).
+CANDIDATES: tuple[str, ...] = tuple(
+    "log_prompt_tokens tokens_per_char chars_per_word distinct_tokens log_newlines digits uppercase "
+    "punctuation".split()
+)
+_SD_FLOOR = 0.05  # a family's scale is at least this share of the overall one (a signal that hardly varies)
+_RATE_CLIP = 1e-6
+
+
+class LearnedCounts(Protocol):
+    """Counts learned while serving (issue 22), read by the scorer: injected, never imported here.
+
+    `counts(node)` is the node's whole subtree, as the file's counts are (a label at a leaf counts at
+    every id of its `FamilyHit.path`): (extra labels, extra shortfalls), already decayed and gated;
+    None: nothing in force. `version` changes whenever any count does: the scorer folds again then."""
+
+    @property
+    def version(self) -> int: ...
+
+    def counts(self, node: str) -> tuple[float, float] | None: ...
+
+
+@dataclass(slots=True)
+class Counts:
+    """Sufficient statistics of labelled rows: labels, shortfalls, and their signals' sums and sums
+    of squares (in the file's signal order)."""
+
+    labels: float
+    shortfalls: float
+    sum: np.ndarray
+    sumsq: np.ndarray
+
+    @classmethod
+    def zero(cls, dim: int) -> Counts:
+        import numpy as np
+
+        return cls(0.0, 0.0, np.zeros(dim), np.zeros(dim))
+
+    def add(self, labels: float, shortfalls: float, xsum: np.ndarray, xsq: np.ndarray) -> None:
+        self.labels += labels
+        self.shortfalls += shortfalls
+        self.sum = self.sum + xsum
+        self.sumsq = self.sumsq + xsq
+
+    def to_json(self) -> dict[str, Any]:
+        # Full precision: a variance is a difference of these sums (7 digits moved logits by 0.009).
+        return {
+            "labels": float(self.labels),
+            "shortfalls": float(self.shortfalls),
+            "sum": [float(v) for v in self.sum],
+            "sumsq": [float(v) for v in self.sumsq],
+        }
+
+
+@dataclass(slots=True)
+class Node:
+    id: str
+    parent: str | None
+    centroid: np.ndarray | None  # unit k-vector (None: the root, the unknown family)
+    radius: float  # least cosine to enter (-inf: any)
+    base: Counts
+    added: Counts
+    slopes: np.ndarray | None = None  # its own (None: its parent's)
+    children: list[str] = field(default_factory=list)  # in file order: the order they were made
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """One family's values with the counts in force: what serving reads."""
+
+    rate: float  # the shrunk P(falls short)
+    labels: float  # n': every label behind the rate (the shipped ones capped)
+    own: float  # the deployment's own labels: added by `train --data` and learned while serving
+    constant: float
+    weights: np.ndarray  # logit = constant + weights · x
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyHit:
+    """The family a request was read in, and what counting a label of it needs."""
+
+    family: str  # the leaf's id
+    path: tuple[str, ...]  # leaf → root
+    labels: float  # the deployment's own labels of the leaf (added + learned): Plan.labels
+    family_set: str  # FamilyModel.family_set_hash: what the ids mean
+    measure: Callable[[], tuple[float, ...]] = field(repr=False, compare=False)
+
+    @property
+    def x(self) -> tuple[float, ...]:
+        """The within-family signals as the model counts them (its `signals` order), computed when
+        read (~30 µs: most of them the score itself never needs)."""
+        return self.measure()
+
+
+def _r7(x: float) -> float:
+    return float(f"{x:.7g}")
+
+
+@dataclass
+class FamilyModel:
+    """A v3 weights file, parsed (mutable: offline fitting adds counts and children; a scorer folds
+    what it needs when built and is not affected by later changes)."""
+
+    basis: np.ndarray  # k x 256
+    signals: tuple[str, ...]  # x's order: CANDIDATES, then u0 … u{k-1} when `embedding_coordinates`
+    sd: np.ndarray  # each signal's overall standard deviation (the floor of a family's scale)
+    kappa: float
+    top_cap: float
+    base_cap: float
+    nodes: dict[str, Node]
+    emb_dims: int = 0  # the last emb_dims signals are the coordinates of u
+    name: str = "families"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ---- structure ---------------------------------------------------------------------------
+    def path(self, node_id: str) -> tuple[str, ...]:
+        out: list[str] = []
+        at: str | None = node_id
+        while at is not None:
+            out.append(at)
+            at = self.nodes[at].parent
+        return tuple(out)
+
+    def depth(self, node_id: str) -> int:
+        """Levels below the top: 0 for a top-level family or a child of `u`, 1 for its children …"""
+        return max(len([a for a in self.path(node_id) if a not in (ROOT, UNKNOWN)]) - 1, 0)
+
+    @property
+    def family_set_hash(self) -> str:
+        """A stable hash of what the ids mean: the basis, the signals, every node's id, parent,
+        centroid and radius, at the precision the file keeps (not the counts, not the slopes). Learned
+        counts belong to a family set; `train --data` that adds families makes a new one. Computed when
+        read (a few milliseconds): a scorer keeps it."""
+        h = hashlib.sha256()
+        h.update(json.dumps([[_r7(v) for v in row] for row in self.basis.tolist()]).encode())
+        h.update(json.dumps(list(self.signals)).encode())
+        for nd in self.nodes.values():
+            cen = None if nd.centroid is None else [_r7(v) for v in nd.centroid.tolist()]
+            rad = None if nd.radius == -math.inf else _r7(nd.radius)
+            h.update(json.dumps([nd.id, nd.parent, cen, rad]).encode())
+        return h.hexdigest()[:16]
+
+    # ---- counts --------------------------------------------------------------------------------
+    def _discount(self, nd: Node) -> float:
+        if nd.parent is None:
+            return 1.0
+        cap = self.top_cap if nd.parent == ROOT else self.base_cap
+        return min(1.0, cap / nd.base.labels) if nd.base.labels > 0 else 0.0
+
+    def effective(self, node_id: str) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """(labels, shortfalls, signal sums, sums of squares) of the file: the shipped counts capped."""
+        nd = self.nodes[node_id]
+        d = self._discount(nd)
+        b, a = nd.base, nd.added
+        return (
+            a.labels + d * b.labels,
+            a.shortfalls + d * b.shortfalls,
+            a.sum + d * b.sum,
+            a.sumsq + d * b.sumsq,
+        )
+
+    def folded(self, learned: LearnedCounts | None = None) -> dict[str, Folded]:
+        """Every node's rate, label counts and folded (constant, weights), in one pass (parents come
+        before their children in the file)."""
+        import numpy as np
+
+        out: dict[str, Folded] = {}
+        stats: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+        k = self.kappa
+        for nid, nd in self.nodes.items():
+            n, s, xs, xq = self.effective(nid)
+            more = learned.counts(nid) if learned is not None else None
+            n_l, s_l = more if more is not None else (0.0, 0.0)
+            own = nd.added.labels + n_l
+            if nd.parent is None:
+                rate = (s + s_l + 1.0) / (n + n_l + 2.0)
+                mean = xs / max(n, 1.0)
+                sd = np.sqrt(np.maximum(xq / max(n, 1.0) - mean**2, 0.0))
+                slopes = nd.slopes if nd.slopes is not None else np.zeros(len(self.signals))
+            else:
+                p_rate, p_mean, p_sd, p_slopes = stats[nd.parent]
+                rate = (s + s_l + k * p_rate) / (n + n_l + k)
+                mean = (xs + k * p_mean) / (n + k)
+                second = (xq + k * (p_sd**2 + p_mean**2)) / (n + k)
+                sd = np.sqrt(np.maximum(second - mean**2, 0.0))
+                slopes = nd.slopes if nd.slopes is not None else p_slopes
+            stats[nid] = (rate, mean, sd, slopes)
+            r = min(max(rate, _RATE_CLIP), 1.0 - _RATE_CLIP)
+            w = slopes / np.maximum(sd, _SD_FLOOR * self.sd + 1e-9)
+            out[nid] = Folded(rate, n + n_l, own, math.log(r / (1.0 - r)) - float(w @ mean), w)
+        return out
+
+    def rate(self, node_id: str, learned: LearnedCounts | None = None) -> float:
+        return self.folded(learned)[node_id].rate
+
+    def labels(self, node_id: str, learned: LearnedCounts | None = None) -> float:
+        """The labels behind a node's rate: its added and learned ones, and the shipped ones capped."""
+        return self.folded(learned)[node_id].labels
+
+    def slopes_of(self, node_id: str) -> np.ndarray:
+        for nid in self.path(node_id):
+            own = self.nodes[nid].slopes
+            if own is not None:
+                return own
+        raise ValueError("the root carries the shipped slopes")
+
+    # ---- JSON ----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        nodes = [
+            {
+                "id": nd.id,
+                "parent": nd.parent,
+                "centroid": None if nd.centroid is None else [_r7(v) for v in nd.centroid.tolist()],
+                "radius": None if nd.radius == -math.inf else _r7(nd.radius),
+                "base": nd.base.to_json(),
+                "added": nd.added.to_json(),
+                "slopes": None if nd.slopes is None else [float(v) for v in nd.slopes],
+            }
+            for nd in self.nodes.values()
+        ]
+        return {
+            "format": FAMILIES_FORMAT,
+            "name": self.name,
+            "embedding": {
+                **{k: EMBEDDING[k] for k in ("package", "weights_sha256", "tokenizer_sha256")},
+                "basis": [[_r7(v) for v in row] for row in self.basis.tolist()],
+            },
+            "signals": {
+                "names": list(self.signals),
+                "sd": [float(v) for v in self.sd],
+                "embedding_coordinates": self.emb_dims,
+            },
+            "families": {
+                "kappa": self.kappa,
+                "top_cap": None if math.isinf(self.top_cap) else self.top_cap,
+                "base_cap": None if math.isinf(self.base_cap) else self.base_cap,
+                "nodes": nodes,
+            },
+            "meta": self.meta,
+        }
+
+    def dumps(self) -> str:
+        """The file's text: compact, keys sorted, so the same model is the same bytes."""
+        return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def _counts(value: Any, dim: int) -> Counts:
+    import numpy as np
+
+    xs, xq = np.asarray(value["sum"], dtype=np.float64), np.asarray(value["sumsq"], dtype=np.float64)
+    if xs.shape != (dim,) or xq.shape != (dim,):
+        raise ValueError(f"counts need {dim} sums and sums of squares")
+    return Counts(float(value["labels"]), float(value["shortfalls"]), xs, xq)
+
+
+def _check_signals(names: tuple[str, ...], emb_dims: int, k: int) -> None:
+    dense = names[: len(names) - emb_dims]
+    unknown = [n for n in dense if n not in SIGNALS]
+    if unknown:
+        raise ValueError(f"unknown signals {unknown}")
+    if not dense or dense[0] != "log_prompt_tokens":
+        raise ValueError("the first signal must be log_prompt_tokens")
+    if emb_dims and (emb_dims != k or names[len(dense) :] != tuple(f"u{i}" for i in range(k))):
+        raise ValueError("embedding coordinates must be u0 … u{k-1} of the basis")
+
+
+def model_from_json(data: Any, source: str) -> FamilyModel:
+    """A v3 weights file's model, checked: ConfigError says what is wrong with it."""
+    import numpy as np
+
+    if not isinstance(data, dict) or data.get("format") != FAMILIES_FORMAT:
+        raise ConfigError(f"{source}: not a {FAMILIES_FORMAT} weights file")
+    try:
+        emb = data["embedding"]
+        if emb.get("weights_sha256") != EMBEDDING["weights_sha256"]:
+            raise ValueError("fitted for another embedding model than the one installed")
+        basis = np.asarray(emb["basis"], dtype=np.float64)
+        if basis.ndim != 2 or basis.shape[1] != EMBEDDING["dim"] or not len(basis):
+            raise ValueError(f"the basis must be k x {EMBEDDING['dim']}")
+        k = basis.shape[0]
+        sig = data["signals"]
+        names = tuple(str(n) for n in sig["names"])
+        emb_dims = int(sig.get("embedding_coordinates", 0))
+        _check_signals(names, emb_dims, k)
+        dim = len(names)
+        sd = np.asarray(sig["sd"], dtype=np.float64)
+        if sd.shape != (dim,) or (sd <= 0).any():
+            raise ValueError("signals.sd: one positive number a signal")
+        fam = data["families"]
+        nodes: dict[str, Node] = {}
+        for f in fam["nodes"]:
+            nid, parent = str(f["id"]), f["parent"]
+            if nid in nodes:
+                raise ValueError(f"node {nid!r} twice")
+            if (parent is None) != (nid == ROOT) or (parent is not None and parent not in nodes):
+                raise ValueError(f"node {nid!r}: its parent must come before it (and only the root has none)")
+            cen = None if f["centroid"] is None else np.asarray(f["centroid"], dtype=np.float64)
+            if cen is not None and cen.shape != (k,):
+                raise ValueError(f"node {nid!r}: a centroid of {k} numbers")
+            slopes = None if f["slopes"] is None else np.asarray(f["slopes"], dtype=np.float64)
+            if slopes is not None and slopes.shape != (dim,):
+                raise ValueError(f"node {nid!r}: {dim} slopes")
+            nodes[nid] = Node(
+                nid,
+                None if parent is None else str(parent),
+                cen,
+                -math.inf if f["radius"] is None else float(f["radius"]),
+                _counts(f["base"], dim),
+                _counts(f["added"], dim),
+                slopes,
+            )
+            if parent is not None:
+                nodes[str(parent)].children.append(nid)
+        if ROOT not in nodes or nodes[ROOT].slopes is None:
+            raise ValueError("the root must carry the slopes")
+        top, cap = fam.get("top_cap"), fam.get("base_cap")
+        model = FamilyModel(
+            basis,
+            names,
+            sd,
+            float(fam["kappa"]),
+            math.inf if top is None else float(top),
+            math.inf if cap is None else float(cap),
+            nodes,
+            emb_dims,
+            str(data.get("name", "families")),
+            dict(data.get("meta", {})),
+        )
+        if model.kappa <= 0:
+            raise ValueError("kappa must be positive")
+        return model
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{source}: malformed weights file ({exc})") from exc

@@ -1,0 +1,181 @@
+"""The v3 difficulty scorer on the request path: a request's family, then its family's folded score.
+
+Per request: the profile and the prompt slice (features.py, as for every scorer), the slice's token
+ids from the shared memo, one gather-and-sum of their k-d projected vectors, then the descent of
+families.py (one children x k product a level: K top-level centroids, then a few children), and the
+leaf's folded constant and weights applied to the signals those weights read (the turn's log length
+alone for the shipped file). No softmax, no exp but the final sigmoid.
+
+Counts learned while serving come in through `learned` (families.LearnedCounts), set after
+construction by whoever builds them; the folded values are recomputed when its `version` changes
+(one pass over the nodes, ~1 ms for 60-150 families).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from gateway.classify.embed import Embedding, load_embedding
+from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel
+from gateway.classify.features import Features, profile, prompt_slice
+from gateway.classify.signals import SIGNALS, Signal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gateway.classify.families import LearnedCounts
+    from gateway.classify.view import PromptView
+
+__all__ = ["FamilyScorer"]
+
+# Per leaf: (constant, [(signal, weight)], weights of u's coordinates or None, own labels)
+_Leaf = tuple[float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float]
+
+
+class FamilyScorer:
+    def __init__(
+        self,
+        model: FamilyModel,
+        embedding: Embedding | None = None,
+        learned: LearnedCounts | None = None,
+    ) -> None:
+        import numpy as np
+
+        self.model = model
+        basis = model.basis.astype(np.float32)
+        emb = embedding if embedding is not None else load_embedding(basis)
+        self._tokens = emb.tokens
+        # An embedding already projected on this basis is used as it is; a full one is projected here.
+        table = emb.table if emb.table.shape[1] == len(basis) else emb.table @ basis.T
+        self._table = np.ascontiguousarray(table, dtype=np.float32)
+        self.family_set = model.family_set_hash
+        self._paths = {nid: model.path(nid) for nid in model.nodes}
+        self._kids: dict[str, tuple[np.ndarray, tuple[float, ...], tuple[str, ...]]] = {}
+        for nid, nd in model.nodes.items():
+            kids = [model.nodes[c] for c in nd.children if model.nodes[c].centroid is not None]
+            if kids:
+                cen = np.stack([k.centroid for k in kids if k.centroid is not None]).astype(np.float32)
+                self._kids[nid] = (cen, tuple(k.radius for k in kids), tuple(k.id for k in kids))
+        self._unknown = UNKNOWN in model.nodes
+        self._n_dense = len(model.signals) - model.emb_dims
+        self._dense_fns = tuple(SIGNALS[n] for n in model.signals[: self._n_dense])
+        self._learned = learned
+        self._version: int | None = None
+        self._leaf: dict[str, _Leaf] = {}
+        self._fold()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.model.meta
+
+    @property
+    def learned(self) -> LearnedCounts | None:
+        return self._learned
+
+    @learned.setter
+    def learned(self, value: LearnedCounts | None) -> None:
+        self._learned = value
+        self._fold()
+
+    def _fold(self) -> None:
+        import numpy as np
+
+        learned = self._learned
+        n = self._n_dense
+        leaf: dict[str, _Leaf] = {}
+        for nid, f in self.model.folded(learned).items():
+            w = f.weights
+            terms = tuple((self._dense_fns[j], float(w[j])) for j in range(n) if w[j] != 0.0)
+            w_emb = w[n:].astype(np.float32) if self.model.emb_dims and np.any(w[n:]) else None
+            leaf[nid] = (f.constant, terms, w_emb, f.own)
+        self._leaf = leaf
+        self._version = learned.version if learned is not None else None
+
+    def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None]:
+        """(the leaf family, u: the slice's unit k-vector, None without tokens)."""
+        if not len(ids):
+            return ROOT, None
+        v = self._table.take(ids, axis=0).sum(axis=0)
+        norm = math.sqrt(float(v @ v))
+        if norm <= 0.0:
+            return ROOT, None
+        node = ROOT
+        kids = self._kids
+        while node in kids:
+            cen, radii, names = kids[node]
+            sims = cen @ v
+            j = int(sims.argmax())
+            if sims[j] >= radii[j] * norm:
+                node = names[j]
+            elif node == ROOT and self._unknown:
+                node = UNKNOWN
+            else:
+                break
+        else:
+            if node == ROOT and self._unknown:  # no top-level family at all
+                node = UNKNOWN
+        u: np.ndarray = v / norm
+        return node, u
+
+    def _read(self, view: PromptView, features: Features | None) -> tuple[float, FamilyHit]:
+        """(the logit, the family it was read in), from one descent."""
+        learned = self._learned
+        if learned is not None and learned.version != self._version:
+            self._fold()
+        f = features if features is not None else profile(view)
+        text = prompt_slice(view)
+        ids, chars = self._tokens.ids(text)
+        node, u = self._descend(ids)
+        c, terms, w_emb, own = self._leaf[node]
+        z = c
+        for fn, w in terms:
+            z += w * fn(f, text, ids, chars)
+        if w_emb is not None and u is not None:
+            z += float(w_emb @ u)
+        fns, emb_dims = self._dense_fns, self.model.emb_dims
+
+        def measure() -> tuple[float, ...]:
+            x = [fn(f, text, ids, chars) for fn in fns]
+            if emb_dims:
+                x += u.tolist() if u is not None else [0.0] * emb_dims
+            return tuple(x)
+
+        return z, FamilyHit(node, self._paths[node], own, self.family_set, measure)
+
+    def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, FamilyHit]:
+        """The calibrated probability and the family it was read in, from one descent."""
+        z, hit = self._read(view, features)
+        # Clamped so exp() never overflows on a pathological prompt.
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z)))), hit
+
+    def score(self, view: PromptView, features: Features | None = None) -> float:
+        """Calibrated probability in (0, 1) that the small model the counts are of falls short."""
+        return self.scored(view, features)[0]
+
+    def family(self, view: PromptView, features: Features | None = None) -> FamilyHit:
+        return self._read(view, features)[1]
+
+    def logit(self, view: PromptView, features: Features | None = None) -> float:
+        return self._read(view, features)[0]
+
+    def terms(self, view: PromptView, features: Features | None = None) -> dict[str, float]:
+        """The logit's parts, for explaining one score: the family's constant (`family <id>`: its
+        rate's log-odds less its centre), each weighed signal's share, the embedding's."""
+        f = features if features is not None else profile(view)
+        text = prompt_slice(view)
+        ids, chars = self._tokens.ids(text)
+        node, u = self._descend(ids)
+        c, _, w_emb, _ = self._leaf[node]
+        w = self.model.folded(self._learned)[node].weights
+        out = {f"family {node}": c}
+        for j, name in enumerate(self.model.signals[: self._n_dense]):
+            if w[j] != 0.0:
+                out[name] = float(w[j]) * self._dense_fns[j](f, text, ids, chars)
+        if w_emb is not None and u is not None:
+            out["embedding"] = float(w_emb @ u)
+        return out
