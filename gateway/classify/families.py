@@ -84,6 +84,10 @@ class LearnedCounts(Protocol):
 
     def counts(self, node: str) -> tuple[float, float] | None: ...
 
+    def labels(self, node: str) -> float:
+        """The node's learned labels themselves (its `counts` may be weighed against the prior)."""
+        ...
+
 
 @dataclass(slots=True)
 class Counts:
@@ -149,6 +153,13 @@ class FamilyHit:
     labels: float  # the deployment's own labels of the leaf (added + learned): Plan.labels
     family_set: str  # FamilyModel.family_set_hash: what the ids mean
     measure: Callable[[], tuple[float, ...]] = field(repr=False, compare=False)
+    # The request's place within its family: its logit less the family's constant (what the answer
+    # index keeps beside the family, for a rating that comes back later).
+    within: float = 0.0
+    # The score the weights alone give, when counts learned while serving change this family's
+    # (None otherwise: the score is the prior's): a route that does not act on learned counts
+    # (`learn: frozen | off`) decides with it, and one that does tells what learning moved.
+    prior: float | None = None
 
     @property
     def x(self) -> tuple[float, ...]:
@@ -224,35 +235,66 @@ class FamilyModel:
             a.sumsq + d * b.sumsq,
         )
 
-    def folded(self, learned: LearnedCounts | None = None) -> dict[str, Folded]:
-        """Every node's rate, label counts and folded (constant, weights), in one pass (parents come
-        before their children in the file)."""
+    def stats(
+        self, learned: LearnedCounts | None = None
+    ) -> dict[str, tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]]:
+        """Every node's (rate, labels, own labels, centre, scale, slopes) with the counts in force, in
+        one pass (parents come before their children in the file)."""
         import numpy as np
 
-        out: dict[str, Folded] = {}
-        stats: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+        out: dict[str, tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]] = {}
         k = self.kappa
         for nid, nd in self.nodes.items():
             n, s, xs, xq = self.effective(nid)
             more = learned.counts(nid) if learned is not None else None
             n_l, s_l = more if more is not None else (0.0, 0.0)
-            own = nd.added.labels + n_l
+            own = nd.added.labels + (learned.labels(nid) if more is not None and learned is not None else 0.0)
             if nd.parent is None:
                 rate = (s + s_l + 1.0) / (n + n_l + 2.0)
                 mean = xs / max(n, 1.0)
                 sd = np.sqrt(np.maximum(xq / max(n, 1.0) - mean**2, 0.0))
                 slopes = nd.slopes if nd.slopes is not None else np.zeros(len(self.signals))
             else:
-                p_rate, p_mean, p_sd, p_slopes = stats[nd.parent]
+                p_rate, _, _, p_mean, p_sd, p_slopes = out[nd.parent]
                 rate = (s + s_l + k * p_rate) / (n + n_l + k)
                 mean = (xs + k * p_mean) / (n + k)
                 second = (xq + k * (p_sd**2 + p_mean**2)) / (n + k)
                 sd = np.sqrt(np.maximum(second - mean**2, 0.0))
                 slopes = nd.slopes if nd.slopes is not None else p_slopes
-            stats[nid] = (rate, mean, sd, slopes)
+            out[nid] = (rate, n + n_l, own, mean, sd, slopes)
+        return out
+
+    def folded(self, learned: LearnedCounts | None = None) -> dict[str, Folded]:
+        """Every node's rate, label counts and folded (constant, weights)."""
+        import numpy as np
+
+        out: dict[str, Folded] = {}
+        for nid, (rate, labels, own, mean, sd, slopes) in self.stats(learned).items():
             r = min(max(rate, _RATE_CLIP), 1.0 - _RATE_CLIP)
             w = slopes / np.maximum(sd, _SD_FLOOR * self.sd + 1e-9)
-            out[nid] = Folded(rate, n + n_l, own, math.log(r / (1.0 - r)) - float(w @ mean), w)
+            out[nid] = Folded(rate, labels, own, math.log(r / (1.0 - r)) - float(w @ mean), w)
+        return out
+
+    def strength(self, node_id: str, labels: float) -> float:
+        """How many labels a node's rate is worth: its own (`labels`) and the shrinkage's pseudo-labels."""
+        return labels + (2.0 if self.nodes[node_id].parent is None else self.kappa)
+
+    def with_learned(self, learned: LearnedCounts, meta: dict[str, Any]) -> FamilyModel:
+        """A copy with the counts learned while serving folded into its added counts (and `meta`
+        merged): the same family set, scoring as this one does with `learned`. A learned label
+        carries no signals, so each is counted at its family's centre and scale, which keeps them."""
+        import copy
+
+        out = copy.deepcopy(self)
+        stats = self.stats()
+        for nid, nd in out.nodes.items():
+            more = learned.counts(nid)
+            if more is None:
+                continue
+            n_l, s_l = more
+            _, _, _, mean, sd, _ = stats[nid]
+            nd.added.add(n_l, s_l, n_l * mean, n_l * (sd**2 + mean**2))
+        out.meta = {**self.meta, **meta}
         return out
 
     def rate(self, node_id: str, learned: LearnedCounts | None = None) -> float:

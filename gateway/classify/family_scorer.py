@@ -13,7 +13,9 @@ construction by whoever builds them; the folded values are recomputed when its `
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify.embed import Embedding, load_embedding
@@ -28,6 +30,12 @@ if TYPE_CHECKING:
     from gateway.classify.view import PromptView
 
 __all__ = ["FamilyScorer"]
+
+
+def _sigmoid(z: float) -> float:
+    # Clamped so exp() never overflows on a pathological prompt.
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
 
 # Per leaf: (constant, [(signal, weight)], weights of u's coordinates or None, own labels)
 _Leaf = tuple[float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float]
@@ -62,7 +70,10 @@ class FamilyScorer:
         self._dense_fns = tuple(SIGNALS[n] for n in model.signals[: self._n_dense])
         self._learned = learned
         self._version: int | None = None
+        self._prior_folded: dict[str, Any] | None = None
         self._leaf: dict[str, _Leaf] = {}
+        self._prior = self._folded(None)  # the weights alone: routes that do not act on learned counts
+        self._differs: frozenset[str] = frozenset()  # the families whose learned counts change them
         self._fold()
 
     @property
@@ -73,6 +84,33 @@ class FamilyScorer:
     def meta(self) -> dict[str, Any]:
         return self.model.meta
 
+    def with_learned(self, learned: LearnedCounts) -> FamilyScorer:
+        """This scorer reading `learned` (the embedding, the model and its prior shared: a copy costs
+        a fold, not a load). The shipped scorer is one per process; each gateway learns on its own."""
+        twin = copy.copy(self)
+        twin._learned = learned
+        twin._fold()
+        return twin
+
+    def prior(self, node: str) -> tuple[float, float]:
+        """(rate, strength) of a family from the weights alone: what learned counts are weighed
+        against (learning/layer.py's FamilyPrior)."""
+        folded = self._prior_folded
+        if folded is None:
+            folded = self._prior_folded = self.model.folded(None)
+        f = folded[node]  # KeyError: not a family of this set
+        return f.rate, self.model.strength(node, f.labels)
+
+    def families(self) -> list[str]:
+        return list(self.model.nodes)
+
+    def export_learned(self, learned: LearnedCounts) -> dict[str, Any]:
+        """The weights file with `learned`'s counts in force folded in; it records the family set it
+        folded, so that loading it starts that set's learned layer from zero (no label counts twice)."""
+        folded = {"learned_folded": {"family_set": self.family_set, "at": round(time.time(), 3)}}
+        out: dict[str, Any] = self.model.with_learned(learned, folded).to_json()
+        return out
+
     @property
     def learned(self) -> LearnedCounts | None:
         return self._learned
@@ -82,10 +120,9 @@ class FamilyScorer:
         self._learned = value
         self._fold()
 
-    def _fold(self) -> None:
+    def _folded(self, learned: LearnedCounts | None) -> dict[str, _Leaf]:
         import numpy as np
 
-        learned = self._learned
         n = self._n_dense
         leaf: dict[str, _Leaf] = {}
         for nid, f in self.model.folded(learned).items():
@@ -93,7 +130,15 @@ class FamilyScorer:
             terms = tuple((self._dense_fns[j], float(w[j])) for j in range(n) if w[j] != 0.0)
             w_emb = w[n:].astype(np.float32) if self.model.emb_dims and np.any(w[n:]) else None
             leaf[nid] = (f.constant, terms, w_emb, f.own)
-        self._leaf = leaf
+        return leaf
+
+    def _fold(self) -> None:
+        learned = self._learned
+        if learned is None:
+            self._leaf, self._differs = self._prior, frozenset()
+        else:
+            self._leaf = self._folded(learned)
+            self._differs = frozenset(k for k, v in self._leaf.items() if v[0] != self._prior[k][0])
         self._version = learned.version if learned is not None else None
 
     def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None]:
@@ -122,6 +167,18 @@ class FamilyScorer:
         u: np.ndarray = v / norm
         return node, u
 
+    @staticmethod
+    def _apply(
+        leaf: _Leaf, f: Features, text: str, ids: np.ndarray, chars: int, u: np.ndarray | None
+    ) -> float:
+        c, terms, w_emb, _ = leaf
+        z = c
+        for fn, w in terms:
+            z += w * fn(f, text, ids, chars)
+        if w_emb is not None and u is not None:
+            z += float(w_emb @ u)
+        return z
+
     def _read(self, view: PromptView, features: Features | None) -> tuple[float, FamilyHit]:
         """(the logit, the family it was read in), from one descent."""
         learned = self._learned
@@ -131,12 +188,11 @@ class FamilyScorer:
         text = prompt_slice(view)
         ids, chars = self._tokens.ids(text)
         node, u = self._descend(ids)
-        c, terms, w_emb, own = self._leaf[node]
-        z = c
-        for fn, w in terms:
-            z += w * fn(f, text, ids, chars)
-        if w_emb is not None and u is not None:
-            z += float(w_emb @ u)
+        leaf = self._leaf[node]
+        z = self._apply(leaf, f, text, ids, chars, u)
+        prior = None
+        if node in self._differs:
+            prior = _sigmoid(self._apply(self._prior[node], f, text, ids, chars, u))
         fns, emb_dims = self._dense_fns, self.model.emb_dims
 
         def measure() -> tuple[float, ...]:
@@ -145,13 +201,13 @@ class FamilyScorer:
                 x += u.tolist() if u is not None else [0.0] * emb_dims
             return tuple(x)
 
-        return z, FamilyHit(node, self._paths[node], own, self.family_set, measure)
+        hit = FamilyHit(node, self._paths[node], leaf[3], self.family_set, measure, z - leaf[0], prior)
+        return z, hit
 
     def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, FamilyHit]:
         """The calibrated probability and the family it was read in, from one descent."""
         z, hit = self._read(view, features)
-        # Clamped so exp() never overflows on a pathological prompt.
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z)))), hit
+        return _sigmoid(z), hit
 
     def score(self, view: PromptView, features: Features | None = None) -> float:
         """Calibrated probability in (0, 1) that the small model the counts are of falls short."""

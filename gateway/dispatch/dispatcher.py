@@ -142,6 +142,9 @@ class Dispatcher:
         )
         if decision.skipped is not None:
             trace.cascade = "skipped"
+        if plan.family is not None:
+            trace.family, trace.family_set = plan.family, decision.family_set
+            trace.within, trace.moved = decision.within, decision.moved
         spec = decision.route.spec
         if spec is not None and self.recorder.logs_decisions:
             trace.log_content, trace.log_features = spec.log_content, spec.log_features

@@ -81,6 +81,10 @@ class LearnedLayer:
     def counts(self, node: str) -> tuple[float, float] | None:
         return self._force.get(node)
 
+    def labels(self, node: str) -> float:
+        state = self._states.get(node)
+        return state.labels if state is not None else 0.0
+
     def in_force(self, node: str) -> bool:
         return node in self._force
 
@@ -116,6 +120,6 @@ class LearnedLayer:
         return [self._states[k] for k in sorted(self._states)]
 
     @property
-    def labels(self) -> float:
-        root = self._states.get("root")
-        return root.labels if root is not None else 0.0
+    def total(self) -> float:
+        """Every family's learned labels (decayed), together."""
+        return sum(s.labels for s in self._states.values())

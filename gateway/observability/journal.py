@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Journal"]
 
-# (response id, tenant, route, tier) of an answered request
-Remember = Callable[[str, str | None, str, str], None]
+# (response id, tenant, its trace) of an answered request
+Remember = Callable[[str, str | None, "Trace"], None]
 # The difficulty scorer's inputs as numbers, for a route that logs features (the planner's features
 # when it computed them)
 Inputs = Callable[["RequestView", "Features | None"], dict[str, Any]]
@@ -47,7 +47,7 @@ class Journal:
         self, trace: Trace, call: Call, outcome: str, seconds: float, usage: Usage | None, bill: Bill | None
     ) -> None:
         if outcome == "ok" and self._remember is not None and call.response_id:
-            self._remember(call.response_id, call.tenant, trace.route, trace.tier)
+            self._remember(call.response_id, call.tenant, trace)
         log = self.decisions
         if log is None:
             return
@@ -83,5 +83,7 @@ class Journal:
                 transport=None if call.transport == "http" else call.transport,
                 max_tokens=trace.max_tokens,
                 session=call.session,
+                family=trace.family,
+                moved=trace.moved if trace.family is not None else None,
             )
         )

@@ -53,6 +53,8 @@ class Recorder:
         self, trace: Trace, tier: str, reason: str, difficulty: float | None, classify_s: float | None
     ) -> None:
         self.metrics.decided(trace.route, tier or NONE, reason, difficulty, classify_s)
+        if trace.moved and trace.family is not None:
+            self.metrics.learning.moved.labels(trace.route, trace.family).inc()
 
     def undecided(self, call: Call, route: str, err: GatewayError) -> None:
         """No plan: the model is unknown (route label `unknown`, never the client's string), no tier

@@ -48,6 +48,12 @@ class Trace:
     log_features: bool = False  # ... or the scorer's inputs
     features: Features | None = None  # the planner's, for those inputs (not profiled again)
     shadowed: bool = False  # drawn for shadow judging: its answer's text is kept for the judge
+    # Learning while serving: the request's family (and family set, and place within it), and whether
+    # learned counts moved it to another tier than the prior alone would have chosen.
+    family: str | None = None
+    family_set: str | None = None
+    within: float | None = None
+    moved: bool = False
     dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend
     max_tokens: int | None = None  # the answer length asked of the backend, where its window cut it
     session: str | None = None  # the conversation the request belongs to (protocol/session.py)

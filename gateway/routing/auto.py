@@ -4,6 +4,7 @@ latency budget (routing/plan.py has the pure decision)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from gateway.classify.features import profile
@@ -11,6 +12,7 @@ from gateway.routing.decision import Decision
 from gateway.routing.plan import Ask, decide, with_fallback
 
 if TYPE_CHECKING:
+    from gateway.classify.families import FamilyHit
     from gateway.classify.features import Features
     from gateway.routing.situation import Situation
 
@@ -23,14 +25,20 @@ def auto(s: Situation) -> Decision:
     classify_s: float | None = None
     family: str | None = None
     labels: float | None = None
+    hit: FamilyHit | None = None
+    prior: float | None = None  # the weights' own score, where learned counts change it
     if s.scored is None:
         t0 = time.perf_counter()
         features = profile(s.view)
         score, hit = planner.scorer.scored(s.view, features)
-        difficulty = round(score, 4)
-        classify_s = time.perf_counter() - t0
         if hit is not None:
             family, labels = hit.family, hit.labels
+            if hit.prior is not None:
+                prior = round(hit.prior, 4)
+                if spec.learn != "on":  # frozen or off: the route decides on the prior alone
+                    score, prior = hit.prior, None
+        difficulty = round(score, 4)
+        classify_s = time.perf_counter() - t0
     else:
         difficulty = s.scored
     ask = Ask(
@@ -49,7 +57,12 @@ def auto(s: Situation) -> Decision:
         if s.allowed is None or t in s.allowed
     )
     plan = decide(ask, tiers)
+    # What learning moved: the tier the prior alone would have chosen (only where it differs).
+    moved = prior is not None and decide(replace(ask, difficulty=prior), tiers).tier != plan.tier
     planner.quantiles.add(difficulty)
     if s.fallback:
         plan = with_fallback(plan, s.fallback, {t.name: t for t in tiers})
-    return Decision(s.route, plan, features, s.budget_ms, classify_s)
+    family_set, within = (hit.family_set, hit.within) if hit is not None else (None, None)
+    return Decision(
+        s.route, plan, features, s.budget_ms, classify_s, family_set=family_set, within=within, moved=moved
+    )

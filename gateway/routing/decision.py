@@ -52,3 +52,8 @@ class Decision:
     classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric
     cascade: CascadePlan | None = None  # a draft will answer first
     skipped: str | None = None  # a cascade route that routes as `auto` this time, and why
+    # Learning while serving: the request's family set, its place within its family (for the answer
+    # index), and whether learned counts sent it to another tier than the prior alone would have.
+    family_set: str | None = None
+    within: float | None = None
+    moved: bool = False

@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.protocol import anthropic
 from gateway.rules import RouteTable, load_routes
+from gateway.server.admin_learning import LEARNING
 from gateway.server.feedback import FEEDBACK
 from gateway.server.http_messages import MESSAGES
 from gateway.server.http_openai import INFERENCE
@@ -129,7 +130,7 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *MESSAGES, *FEEDBACK, *OPS],
+        route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *MESSAGES, *FEEDBACK, *OPS, *LEARNING],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _on_gateway_error,

@@ -28,6 +28,9 @@ from gateway.classify.loader import scorer_for, verifier_for
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
+from gateway.learning.intake import Intake
+from gateway.learning.learner import Learner
+from gateway.learning.rails import Rails
 from gateway.observability.decision_log import DecisionLog
 from gateway.observability.journal import Journal
 from gateway.observability.metrics import BackendRow, Metrics
@@ -45,6 +48,7 @@ from gateway.server.sockets import Sockets
 from gateway.serving.compaction import CompactServing
 from gateway.serving.explain import ExplainServing
 from gateway.serving.feedback import FeedbackServing
+from gateway.serving.learning import LearningServing
 from gateway.serving.messages import MessagesServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
@@ -61,6 +65,8 @@ if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.classify.verifier import Verifier
     from gateway.config import Settings
+    from gateway.dispatch.walk import Walk
+    from gateway.observability.trace import Trace
     from gateway.rules import RouteTable
 
 __all__ = ["Gateway"]
@@ -94,7 +100,17 @@ class Gateway:
         )
         self._book = LatencyBook()
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
-        self._scorer: Scorer = scorer_for(table)
+        # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out.
+        self.learner = Learner(
+            self.stores.learned,
+            self._rails(table),
+            queue_max=settings.learn_queue_max,
+            sync_s=settings.learn_sync_s,
+            flush_s=settings.learn_flush_s,
+            on_label=m.learning.label,
+        )
+        self._folded_at = 0.0  # the last export whose learned counts were reset on loading it
+        self._scorer: Scorer = self._learning(scorer_for(table))
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
@@ -107,8 +123,15 @@ class Gateway:
             self.snapshot,
             Recorder(self.metrics, usage=self.stores.limits, journal=journal),
             request_timeout_s=settings.request_timeout_s,
-            shadow=Shadow(self.metrics, self.stores.shadow_budget, lambda: self.decisions, wall=time.time),
+            shadow=Shadow(
+                self.metrics,
+                self.stores.shadow_budget,
+                lambda: self.decisions,
+                wall=time.time,
+                on_verdict=self._verdict,
+            ),
         )
+        self.intake = Intake(self.learner, self._learn_mode, self._reference_tier, m.learning.label)
         # The serving layer, one object per API family (serving/); handlers reach them through here.
         self.openai = OpenAIServing(self.dispatcher, self.ids)
         self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
@@ -125,8 +148,10 @@ class Gateway:
         self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
         self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
-            self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
+            self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time, self.intake.rating
         )
+        self.learning = LearningServing(self.learner, lambda: self._scorer, self.table)
+        m.learning.watch(self._learning_rows)
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)
@@ -158,8 +183,69 @@ class Gateway:
             first_token_timeout_s=self.settings.first_token_timeout_s,
         )
 
-    def _remember(self, response_id: str, tenant: str | None, route: str, tier: str) -> None:
-        self.stores.answers.remember(response_id, Answered(tenant or ANONYMOUS, route, tier))
+    def _remember(self, response_id: str, tenant: str | None, trace: Trace) -> None:
+        answered = Answered(
+            tenant or ANONYMOUS,
+            trace.route,
+            trace.tier,
+            trace.family,
+            trace.family_set,
+            None if trace.within is None else round(trace.within, 4),
+            trace.shadowed,
+        )
+        self.stores.answers.remember(response_id, answered)
+
+    def _rails(self, table: RouteTable) -> Rails:
+        s = self.settings
+        # The thresholds a family's learned rate may move past: every tier's calibrated level.
+        thresholds = tuple(sorted({t.max_difficulty for t in table.spec.tiers.values()}))
+        return Rails(
+            min_labels=s.learn_min_labels,
+            half_life_s=s.learn_half_life_days * 86_400,
+            tenant_cap=s.learn_tenant_cap,
+            strength=s.learn_strength,
+            thresholds=thresholds,
+        )
+
+    def _learning(self, scorer: Scorer) -> Scorer:
+        """The scorer reading this gateway's learned layer, when its weights have families."""
+        with_learned = getattr(scorer, "with_learned", None)
+        family_set = getattr(scorer, "family_set", None)
+        if with_learned is None or family_set is None:
+            return scorer
+        layer = self.learner.attach(family_set, scorer)  # type: ignore[arg-type]
+        learning: Scorer = with_learned(layer)
+        return learning
+
+    def _folded_here(self) -> str | None:
+        """The family set whose learned counts the weights in force already hold (an export), if its
+        layer still has them: they are reset, so no label counts twice."""
+        folded = self._scorer.meta.get("learned_folded")
+        layer = self.learner.layer
+        if not isinstance(folded, dict) or layer is None or folded.get("family_set") != layer.family_set:
+            return None
+        at = float(folded.get("at", 0.0))
+        if at <= self._folded_at:
+            return None
+        self._folded_at = at
+        return layer.family_set
+
+    def _learn_mode(self, route: str) -> str | None:
+        found = self.table().routes.get(route)
+        return found.spec.learn if found is not None and found.spec is not None else None
+
+    def _reference_tier(self) -> str | None:
+        return self._snap.costs.reference_tier
+
+    def _verdict(self, walk: Walk, tier: str, verdict: str) -> None:
+        trace = walk.trace
+        self.intake.verdict(walk.decision.route.name, trace.family, trace.family_set, verdict)
+
+    def _learning_rows(self) -> list[tuple[str, float, float, float, bool]]:
+        layer = self.learner.layer
+        if layer is None:
+            return []
+        return [(s.family, s.labels, s.rate, s.prior_rate, s.in_force) for s in layer.states()]
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -234,8 +320,11 @@ class Gateway:
         # A swap means the table's hash changed, and the hash covers the weights files: one named the
         # same may have been rewritten in place, so named weights are read again (not compared).
         scorer: Scorer
+        self.learner.rails = rails = self._rails(table)
+        if self.learner.layer is not None:
+            self.learner.layer.rails = rails
         if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
-            scorer, verifier = scorer_for(table), verifier_for(table)
+            scorer, verifier = self._learning(scorer_for(table)), verifier_for(table)
         else:
             scorer, verifier = self._scorer, self._verifier
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
@@ -258,6 +347,9 @@ class Gateway:
         self._scorer, self._verifier = scorer, verifier
         self._snap = self._derive(table, guard)
         self.metrics.prepare(new)
+        folded = self._folded_here()
+        if folded is not None:
+            await self.learner.reset(folded)
         await previous.health.stop()
         await guard.health.check_all()
         guard.health.start()
@@ -296,6 +388,10 @@ class Gateway:
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
+            folded = self._folded_here()
+            if folded is not None:
+                await self.learner.store.reset(folded)
+            await self.learner.start()
             self.watcher.start()
             if self.decisions is not None:
                 self.decisions.start()
@@ -326,6 +422,7 @@ class Gateway:
             await session.close()
             if self.dispatcher.shadow is not None:
                 await self.dispatcher.shadow.drain()
+            await self.learner.stop()  # what is queued is applied, the state file written
             await self.stores.aclose()
             if self.decisions is not None:
                 # Off the loop: the writer may be stuck on a slow disk; it gets its few seconds.

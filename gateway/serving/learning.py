@@ -33,7 +33,7 @@ class LearningServing:
             "rails": rails,
             "routes": {r.model: r.learn for r in self._table().spec.routes},
             "pending": learner.pending,
-            "labels": round(layer.labels, 4) if layer is not None else 0.0,
+            "labels": round(layer.total, 4) if layer is not None else 0.0,
             "families": [s.json() for s in layer.states()] if layer is not None else [],
             "sets": await learner.store.sets(),
         }

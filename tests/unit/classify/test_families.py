@@ -47,6 +47,9 @@ class Learned:
     def counts(self, node: str) -> tuple[float, float] | None:
         return self.table.get(node)
 
+    def labels(self, node: str) -> float:
+        return self.table.get(node, (0.0, 0.0))[0]
+
     def add(self, path: tuple[str, ...], labels: float, shortfalls: float) -> None:
         for nid in path:
             n, s = self.table.get(nid, (0.0, 0.0))
