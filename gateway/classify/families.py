@@ -21,12 +21,19 @@ cap = `top_cap` in a top-level family and `base_cap` in a sub-family (d = 1 at t
 (n'' without the learned labels, whose signals are not counted) so a family without labels has its
 parent's rate, centre and scale. The score of a request in family f:
 
-    logit = logit(r_f) + Σ_j β_f,j · (x_j - m_f,j) / max(sd_f,j, 0.05·sd_j)
+    t     = Σ_j β_f,j · (x_j - m_f,j) / max(sd_f,j, 0.05·sd_j)
+    logit = logit(r_f) + t
 
 β_f: the slopes of f's nearest ancestor that has its own (the root's ship as 2 on log length, 0 on the
 rest). Within a family without slopes of its own the score is a strictly increasing function of the
 turn's length: an unseen task whose requests land in one label-less family is ranked exactly as
-prompt length ranks it. Served folded, per family: logit = constant + weights · x.
+prompt length ranks it. Served folded, per family: t = weights · x + offset.
+
+A family whose counts learned while serving are in force (gateway/learning/) has its level set by
+its own traffic, and those labels carry no signals: there the within-family term is bounded,
+t → LEARNED_BOUND · tanh(t / LEARNED_BOUND), so that the learned level decides which tier the family's
+requests go to (a request far out on the family's length scale would otherwise sit at a probability
+no rate could move) while its requests keep their order.
 """
 
 from __future__ import annotations
@@ -46,9 +53,20 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+# Logits a request's place within its family may move its score from its family's learned level.
+LEARNED_BOUND = 0.5
+
+
+def bounded(t: float) -> float:
+    """The within-family term of a family whose learned counts are in force: t near the centre, at
+    most LEARNED_BOUND either way (same order)."""
+    return LEARNED_BOUND * math.tanh(t / LEARNED_BOUND)
+
+
 __all__ = [
     "CANDIDATES",
     "FAMILIES_FORMAT",
+    "LEARNED_BOUND",
     "ROOT",
     "UNKNOWN",
     "Counts",
@@ -57,6 +75,7 @@ __all__ = [
     "Folded",
     "LearnedCounts",
     "Node",
+    "bounded",
     "model_from_json",
 ]
 
@@ -140,8 +159,9 @@ class Folded:
     rate: float  # the shrunk P(falls short)
     labels: float  # n': every label behind the rate (the shipped ones capped)
     own: float  # the deployment's own labels: added by `train --data` and learned while serving
-    constant: float
-    weights: np.ndarray  # logit = constant + weights · x
+    level: float  # logit(rate)
+    offset: float  # t = weights · x + offset (the family's centre folded in)
+    weights: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +292,7 @@ class FamilyModel:
         for nid, (rate, labels, own, mean, sd, slopes) in self.stats(learned).items():
             r = min(max(rate, _RATE_CLIP), 1.0 - _RATE_CLIP)
             w = slopes / np.maximum(sd, _SD_FLOOR * self.sd + 1e-9)
-            out[nid] = Folded(rate, labels, own, math.log(r / (1.0 - r)) - float(w @ mean), w)
+            out[nid] = Folded(rate, labels, own, math.log(r / (1.0 - r)), -float(w @ mean), w)
         return out
 
     def strength(self, node_id: str, labels: float) -> float:

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify.embed import Embedding, load_embedding
-from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel
+from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel, bounded
 from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS, Signal
 
@@ -37,8 +37,9 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
-# Per leaf: (constant, [(signal, weight)], weights of u's coordinates or None, own labels)
-_Leaf = tuple[float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float]
+# Per leaf: (level, offset, [(signal, weight)], weights of u's coordinates or None, own labels,
+# whether its learned counts are in force: its within-family term is then bounded)
+_Leaf = tuple[float, float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float, bool]
 
 
 class FamilyScorer:
@@ -129,7 +130,8 @@ class FamilyScorer:
             w = f.weights
             terms = tuple((self._dense_fns[j], float(w[j])) for j in range(n) if w[j] != 0.0)
             w_emb = w[n:].astype(np.float32) if self.model.emb_dims and np.any(w[n:]) else None
-            leaf[nid] = (f.constant, terms, w_emb, f.own)
+            learning = learned is not None and learned.counts(nid) is not None
+            leaf[nid] = (f.level, f.offset, terms, w_emb, f.own, learning)
         return leaf
 
     def _fold(self) -> None:
@@ -138,7 +140,7 @@ class FamilyScorer:
             self._leaf, self._differs = self._prior, frozenset()
         else:
             self._leaf = self._folded(learned)
-            self._differs = frozenset(k for k, v in self._leaf.items() if v[0] != self._prior[k][0])
+            self._differs = frozenset(k for k, v in self._leaf.items() if v[5] or v[0] != self._prior[k][0])
         self._version = learned.version if learned is not None else None
 
     def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None]:
@@ -171,13 +173,12 @@ class FamilyScorer:
     def _apply(
         leaf: _Leaf, f: Features, text: str, ids: np.ndarray, chars: int, u: np.ndarray | None
     ) -> float:
-        c, terms, w_emb, _ = leaf
-        z = c
+        level, t, terms, w_emb, _, learning = leaf
         for fn, w in terms:
-            z += w * fn(f, text, ids, chars)
+            t += w * fn(f, text, ids, chars)
         if w_emb is not None and u is not None:
-            z += float(w_emb @ u)
-        return z
+            t += float(w_emb @ u)
+        return level + (bounded(t) if learning else t)
 
     def _read(self, view: PromptView, features: Features | None) -> tuple[float, FamilyHit]:
         """(the logit, the family it was read in), from one descent."""
@@ -201,7 +202,7 @@ class FamilyScorer:
                 x += u.tolist() if u is not None else [0.0] * emb_dims
             return tuple(x)
 
-        hit = FamilyHit(node, self._paths[node], leaf[3], self.family_set, measure, z - leaf[0], prior)
+        hit = FamilyHit(node, self._paths[node], leaf[4], self.family_set, measure, z - leaf[0], prior)
         return z, hit
 
     def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, FamilyHit]:
@@ -226,12 +227,14 @@ class FamilyScorer:
         text = prompt_slice(view)
         ids, chars = self._tokens.ids(text)
         node, u = self._descend(ids)
-        c, _, w_emb, _ = self._leaf[node]
+        level, offset, _, w_emb, _, learning = self._leaf[node]
         w = self.model.folded(self._learned)[node].weights
-        out = {f"family {node}": c}
-        for j, name in enumerate(self.model.signals[: self._n_dense]):
+        out = {f"family {node}": level}
+        t = offset
+        for j in range(self._n_dense):
             if w[j] != 0.0:
-                out[name] = float(w[j]) * self._dense_fns[j](f, text, ids, chars)
+                t += float(w[j]) * self._dense_fns[j](f, text, ids, chars)
         if w_emb is not None and u is not None:
-            out["embedding"] = float(w_emb @ u)
+            t += float(w_emb @ u)
+        out["within"] = bounded(t) if learning else t  # the signals' share (families.py)
         return out

@@ -147,7 +147,7 @@ def logits(model: FamilyModel, x: np.ndarray, mean_emb: np.ndarray) -> tuple[np.
     for nid in sorted(set(leaf)):
         m = leaf == nid
         f = folded[nid]
-        out[m] = f.constant + xf[m] @ f.weights
+        out[m] = f.level + xf[m] @ f.weights + f.offset
     return out, leaf
 
 

@@ -62,6 +62,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "backend": first.backend if first else None,
         "reason": plan.reason,
         "reasons": list(plan.reasons),
+        "family": plan.family,
+        "moved": decision.moved,
         "candidates": [
             {
                 "tier": c.tier,
