@@ -144,7 +144,7 @@ class Dispatcher:
             trace.cascade = "skipped"
         if plan.family is not None:
             trace.family, trace.family_set = plan.family, decision.family_set
-            trace.within, trace.moved = decision.within, decision.moved
+            trace.within, trace.prior_tier = decision.within, decision.prior_tier
         spec = decision.route.spec
         if spec is not None and self.recorder.logs_decisions:
             trace.log_content, trace.log_features = spec.log_content, spec.log_features

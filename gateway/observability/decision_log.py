@@ -69,7 +69,8 @@ class RequestLine(msgspec.Struct, omit_defaults=False):
     max_tokens: int | None = None  # the answer length the backend's context window left (clamped)
     session: str | None = None  # the conversation it belongs to (protocol/session.py)
     family: str | None = None  # the family its difficulty was read in (classify/families.py)
-    moved: bool | None = None  # learned counts sent it to another tier than the prior would have
+    # the tier the prior alone would have chosen, where learned counts sent it to another
+    prior_tier: str | None = None
     kind: str = "request"
 
 

@@ -84,6 +84,6 @@ class Journal:
                 max_tokens=trace.max_tokens,
                 session=call.session,
                 family=trace.family,
-                moved=trace.moved if trace.family is not None else None,
+                prior_tier=trace.prior_tier,
             )
         )

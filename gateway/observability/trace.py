@@ -53,7 +53,12 @@ class Trace:
     family: str | None = None
     family_set: str | None = None
     within: float | None = None
-    moved: bool = False
+    prior_tier: str | None = None  # where learned counts moved it from
+
+    @property
+    def moved(self) -> bool:
+        return self.prior_tier is not None
+
     dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend
     max_tokens: int | None = None  # the answer length asked of the backend, where its window cut it
     session: str | None = None  # the conversation the request belongs to (protocol/session.py)

@@ -58,11 +58,18 @@ def auto(s: Situation) -> Decision:
     )
     plan = decide(ask, tiers)
     # What learning moved: the tier the prior alone would have chosen (only where it differs).
-    moved = prior is not None and decide(replace(ask, difficulty=prior), tiers).tier != plan.tier
+    prior_tier = decide(replace(ask, difficulty=prior), tiers).tier if prior is not None else None
     planner.quantiles.add(difficulty)
     if s.fallback:
         plan = with_fallback(plan, s.fallback, {t.name: t for t in tiers})
     family_set, within = (hit.family_set, hit.within) if hit is not None else (None, None)
     return Decision(
-        s.route, plan, features, s.budget_ms, classify_s, family_set=family_set, within=within, moved=moved
+        s.route,
+        plan,
+        features,
+        s.budget_ms,
+        classify_s,
+        family_set=family_set,
+        within=within,
+        prior_tier=prior_tier if prior_tier != plan.tier else None,
     )

@@ -53,7 +53,11 @@ class Decision:
     cascade: CascadePlan | None = None  # a draft will answer first
     skipped: str | None = None  # a cascade route that routes as `auto` this time, and why
     # Learning while serving: the request's family set, its place within its family (for the answer
-    # index), and whether learned counts sent it to another tier than the prior alone would have.
+    # index), and the tier the prior alone would have chosen where learned counts chose another.
     family_set: str | None = None
     within: float | None = None
-    moved: bool = False
+    prior_tier: str | None = None
+
+    @property
+    def moved(self) -> bool:
+        return self.prior_tier is not None

@@ -64,6 +64,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "reasons": list(plan.reasons),
         "family": plan.family,
         "moved": decision.moved,
+        "prior_tier": decision.prior_tier,
         "candidates": [
             {
                 "tier": c.tier,

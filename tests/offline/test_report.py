@@ -15,6 +15,7 @@ from gateway.offline.report.html import page
 from gateway.offline.report.log import Log, read_lines, read_log
 from gateway.offline.report.summary import Summary, summarize
 from gateway.offline.report.svg import ticks
+from gateway.offline.report.text import families_text
 from gateway.offline.stats import wilson
 from tests.offline.synthetic_log import Truth, routes_yaml, write_log
 
@@ -63,6 +64,41 @@ def test_a_neutral_rating_is_feedback_without_a_label() -> None:
     read_lines(log, lines, "t")
     assert (log.feedback_lines, log.malformed) == (2, 1)
     assert {k: v.value for k, v in log.feedback.items()} == {"b": "bad"}
+
+
+def test_each_family_shows_its_rate_and_what_learning_moved() -> None:
+    """`family` and `prior_tier` on logged lines: each family's shortfall rate from the cheaper tier's
+    labels (a verdict outranking a rating, the reference's ratings left out), its tier mix as served
+    and as the prior alone would have had it."""
+
+    def req(i: int, family: str, tier: str, prior: str | None = None) -> bytes:
+        p = f', "prior_tier": "{prior}"' if prior else ""
+        return (
+            f'{{"kind": "request", "ts": {i}, "id": "r{i}", "route": "auto", "outcome": "ok", "tier": "{tier}", '
+            f'"reference_tier": "large", "family": "{family}"{p}}}'
+        ).encode()
+
+    lines = [req(i, "f1", "small") for i in range(4)] + [req(i, "f1", "large", "small") for i in range(4, 10)]
+    lines += [req(10, "f2", "small"), req(11, "f2", "large")]
+    verdicts = ["reference_better", "reference_better", "reference_better", "cheaper_as_good"]
+    lines += [
+        f'{{"ts": 20, "kind": "shadow", "id": "r{i}", "verdict": "{v}"}}'.encode()
+        for i, v in enumerate(verdicts)
+    ]
+    lines += [
+        b'{"ts": 21, "kind": "feedback", "id": "r0", "label": "good"}',  # outranked by the verdict
+        b'{"ts": 21, "kind": "feedback", "id": "r10", "label": "bad"}',
+        b'{"ts": 21, "kind": "feedback", "id": "r11", "label": "bad"}',  # the reference's own: no label
+    ]
+    log = Log()
+    read_lines(log, lines, "t")
+    rows = {f.family: f for f in summarize(log).families}
+    assert (rows["f1"].fell_short.k, rows["f1"].fell_short.n) == (3, 4)
+    assert rows["f1"].served == {"small": 4, "large": 6} and rows["f1"].prior == {"small": 10}
+    assert rows["f1"].moved == 6
+    assert (rows["f2"].fell_short.k, rows["f2"].fell_short.n, rows["f2"].moved) == (1, 1, 0)
+    text = "\n".join(families_text(summarize(log)))
+    assert "f1" in text and "large 60%, small 40% / small 100%" in text
 
 
 def test_tier_mix_and_cost_against_the_reference(logged: tuple[Path, Truth], summary: Summary) -> None:

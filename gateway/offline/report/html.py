@@ -9,7 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from gateway.offline.report.svg import Series, line_plot
-from gateway.offline.report.text import band, period
+from gateway.offline.report.text import band, mix, period
 
 if TYPE_CHECKING:
     from gateway.offline.report.curve import Point
@@ -126,6 +126,25 @@ def _summary(s: Summary) -> list[str]:
             for p in [*points[::step][:-1], points[-1]]
         ]
         out.append(_table(["max_difficulty", "kept", "cost", "quality kept"], rows))
+    if s.families:
+        out.append("<h2>Families</h2>")
+        out.append(
+            '<p class="note">Each request family of the weights: how often a cheaper tier fell short '
+            "there (verdicts, else ratings), and its tier mix as served against the prior alone: "
+            "requests moved are those counts learned while serving sent to another tier.</p>"
+        )
+        fam_rows: list[list[object]] = [
+            [
+                f.family,
+                f.requests,
+                str(f.fell_short),
+                f.moved,
+                mix(f.served, f.requests),
+                mix(f.prior, f.requests),
+            ]
+            for f in s.families
+        ]
+        out.append(_table(["family", "requests", "fell short", "moved", "served", "prior alone"], fam_rows))
     return out
 
 

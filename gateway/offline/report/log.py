@@ -56,6 +56,8 @@ class _Line(msgspec.Struct):
     savings_usd: Any = None
     reference_tier: Any = None
     budget_ms: Any = None
+    family: Any = None
+    prior_tier: Any = None
     verdict: Any = None
     label: Any = None
     score: Any = None
@@ -97,6 +99,8 @@ class Request:
     savings_usd: float = 0.0
     reference_tier: str | None = None
     budget_ms: float | None = None
+    family: str | None = None  # the family its difficulty was read in
+    prior_tier: str | None = None  # where counts learned while serving moved it from
     # Raw JSON, decoded on demand (`inputs`, `messages`); None when not logged, or not kept.
     features: msgspec.Raw | None = None  # classify/inputs.py's record, when the route sets log_features
     prompt: msgspec.Raw | None = None  # [{role, content}], when the route sets log_content
@@ -193,6 +197,8 @@ def _request(d: dict[str, Any], line: _Line, keep: bool) -> Request:
         savings_usd=_num(d, "savings_usd", 0.0) or 0.0,
         reference_tier=_get(d, "reference_tier", str),
         budget_ms=_num(d, "budget_ms"),
+        family=_get(d, "family", str),
+        prior_tier=_get(d, "prior_tier", str),
         features=_raw(line.features) if keep else None,
         prompt=_raw(line.prompt) if keep else None,
         has_features=_raw(line.features) is not None,

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from gateway.offline.report.curve import Point, threshold_curve
+from gateway.offline.report.families import FamilyRow, family_rows
 from gateway.offline.report.log import VERDICTS, Log, Request
 from gateway.offline.stats import Rate, wilson
 
@@ -68,6 +69,7 @@ class Summary:
     with_features: int
     with_content: int
     curves: dict[str, list[Point]] = field(default_factory=dict)
+    families: list[FamilyRow] = field(default_factory=list)
 
     @property
     def saved_share(self) -> float | None:
@@ -158,4 +160,5 @@ def summarize(log: Log) -> Summary:
         with_features=sum(r.has_features for r in reqs),
         with_content=sum(r.has_content for r in reqs),
         curves=curves,
+        families=family_rows(log),
     )

@@ -75,6 +75,7 @@ def summary_text(s: Summary) -> str:
     if s.cascade:
         out.append("cascade: " + ", ".join(f"{k} {v:,}" for k, v in s.cascade.items()))
     out.append(f"logged with features: {s.with_features:,}; with content: {s.with_content:,}")
+    out += families_text(s)
     for tier, points in s.curves.items():
         out.append("")
         out.append(f"{tier}: quality kept against cost, lowering max_difficulty (log replay):")
@@ -88,6 +89,28 @@ def summary_text(s: Summary) -> str:
                 f"  {cut:>14} {pt.kept:>16.1%} {cost:>8}  {pt.quality:.1%} [{pt.lo:.1%}, {pt.hi:.1%}]{now}"
             )
     return "\n".join(out)
+
+
+def mix(tiers: dict[str, int], n: int) -> str:
+    return ", ".join(f"{t} {c / n:.0%}" for t, c in sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+
+def families_text(s: Summary, top: int = 20) -> list[str]:
+    """Each family's shortfall rate with its interval, and its tier mix as served against the prior's
+    alone (what learning while serving moved)."""
+    if not s.families:
+        return []
+    out = ["", "families (learning while serving; the cheaper tiers' labelled requests, 95% intervals):"]
+    out.append(
+        f"  {'family':<10} {'requests':>9}  {'fell short':<32} {'moved':>6}  tiers served / prior alone"
+    )
+    for f in s.families[:top]:
+        n = max(f.requests, 1)
+        tiers = mix(f.served, n) if not f.moved else f"{mix(f.served, n)} / {mix(f.prior, n)}"
+        out.append(f"  {f.family:<10} {f.requests:>9,}  {f.fell_short!s:<32} {f.moved:>6,}  {tiers}")
+    if len(s.families) > top:
+        out.append(f"  ... and {len(s.families) - top} more families")
+    return out
 
 
 def what_if_text(w: WhatIf) -> str:
