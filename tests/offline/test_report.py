@@ -74,8 +74,8 @@ def test_each_family_shows_its_rate_and_what_learning_moved() -> None:
     def req(i: int, family: str, tier: str, prior: str | None = None) -> bytes:
         p = f', "prior_tier": "{prior}"' if prior else ""
         return (
-            f'{{"kind": "request", "ts": {i}, "id": "r{i}", "route": "auto", "outcome": "ok", "tier": "{tier}", '
-            f'"reference_tier": "large", "family": "{family}"{p}}}'
+            f'{{"kind": "request", "ts": {i}, "id": "r{i}", "route": "auto", "outcome": "ok", '
+            f'"tier": "{tier}", "reference_tier": "large", "family": "{family}"{p}}}'
         ).encode()
 
     lines = [req(i, "f1", "small") for i in range(4)] + [req(i, "f1", "large", "small") for i in range(4, 10)]
