@@ -158,6 +158,49 @@ def routing() -> Json:
             stack=True,
             w=6,
         ),
+        row("Learning while serving"),
+        timeseries(
+            "Labels learned, by family",
+            [
+                Q(
+                    or_zero(sum_rate("gateway_learning_labels_total", 'result="counted"', by="family")),
+                    "{{family}}",
+                )
+            ],
+            "reqps",
+            "Shadow verdicts and ratings counted into a request family's learned counts "
+            "(docs/quality.md, section 7). Labels capped by a tenant's cap, dropped or lost show apart.",
+            stack=True,
+            w=8,
+        ),
+        timeseries(
+            "Families learning moved",
+            [
+                Q("sum(gateway_learning_family_in_force) or vector(0)", "families in force"),
+                Q(
+                    or_zero(sum_rate("gateway_learning_moved_total", by="route")),
+                    "{{route}} requests moved/s",
+                ),
+            ],
+            "short",
+            "Families whose learned labels move routing (past a tier threshold their prior is not past, "
+            "on enough labels), and the requests they send to another tier than the prior alone would.",
+            w=8,
+        ),
+        timeseries(
+            "Labels not counted",
+            [
+                Q(
+                    or_zero(sum_rate("gateway_learning_labels_total", 'result!="counted"', by="result")),
+                    "{{result}}",
+                )
+            ],
+            "reqps",
+            "Labels refused: capped (a tenant's ratings past its cap), dropped (the queue was full), lost "
+            "(the store unreachable), stale (another weights file's families), off (learn: off).",
+            stack=True,
+            w=8,
+        ),
         row("Latency budgets and classifier"),
         timeseries(
             "Latency-budget misses",

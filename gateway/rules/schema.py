@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.rules.backends import BackendSpec, Strict
 
@@ -219,6 +219,14 @@ class RouteSpec(Strict):
     # `off`, neither.
     learn: Literal["on", "frozen", "off"] = "on"
     metadata: MetadataSpec = MetadataSpec()
+
+    @field_validator("learn", mode="before")
+    @classmethod
+    def _learn_words(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `on` / `off` as a boolean: take them as the words they were written as.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSpec:

@@ -47,6 +47,10 @@ tiers:
   broken:
     backends:
       - {{name: broken-a, kind: openai, base_url: "{broken}", model: broken-model}}
+  judge:
+    price: {{input_per_mtok: 5.0, output_per_mtok: 20.0}}
+    backends:
+      - {{name: judge-a, kind: openai, base_url: "{judge}", model: judge-model}}
 retry: {{attempts: 2, budget_ratio: 0.05, backoff_ms: 1}}
 health: {{interval_s: 1}}
 routes:
@@ -55,6 +59,11 @@ routes:
   - {{model: broken, tier: broken, fallback: [small]}}
   - {{model: cascade, policy: cascade, draft: small, escalate: [large], verify: {{min_confidence: 0.5}}}}
   - {{model: judged, tier: small, shadow: {{share: 0.5, reference: large, judge: large, usd_per_day: 10}}}}
+  # Learning while serving: a judge that always prefers the reference moves families; a route that
+  # learns nothing leaves its labels uncounted ("off"): the learning panels' series carry data.
+  - {{model: learned, policy: auto, shadow: {{share: 1.0, reference: large, judge: judge, usd_per_day: 10}}}}
+  - {{model: unlearned, policy: auto, learn: off,
+      shadow: {{share: 1.0, reference: large, judge: judge, usd_per_day: 10}}}}
 """
 
 PROMPTS = [
@@ -73,7 +82,9 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
         "medium": FakeUpstream(model="medium-model", reply="medium answers this one"),
         "large": FakeUpstream(model="large-model", reply="the large tier answers at length here"),
         "broken": FakeUpstream(model="broken-model"),
+        "judge": FakeUpstream(model="judge-model", reply="TIE"),
     }
+    ups["judge"].prefers = "the large tier"  # the reference's answer is always the better one
     for u in ups.values():
         u.start_in_thread()
     ups["medium"].set(mode="slow", delay_ms=30)
@@ -134,7 +145,9 @@ def _load(gw: Gateway, until: float) -> int:
         n = 0
         while time.monotonic() < until:
             n += 1
-            model = ["auto", "auto", "large", "broken", "cascade", "judged"][(n + i) % 6]
+            model = ["auto", "auto", "large", "broken", "cascade", "judged", "learned", "unlearned"][
+                (n + i) % 8
+            ]
             stream = (n + i) % 3 == 0
             extra = {"stream_options": {"include_usage": True}} if stream and n % 2 else {}
             try:

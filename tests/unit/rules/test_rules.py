@@ -181,3 +181,18 @@ async def test_missing_api_key_env_is_named_not_leaked(tmp_path: Path) -> None:
         assert "sk-zzz" not in repr(backends["hosted"].describe())
     finally:
         await session.close()
+
+
+def test_learn_takes_on_frozen_off_even_as_yaml_booleans(tmp_path: Path) -> None:
+    """YAML 1.1 reads a bare `on` / `off` as true / false; `learn:` takes them as the words written."""
+    text = GOOD.replace("routes:\n", "routes:\n  - {model: l1, policy: auto, learn: off}\n", 1)
+    text = text.replace("routes:\n", "routes:\n  - {model: l2, policy: auto, learn: on}\n", 1)
+    text = text.replace("routes:\n", "routes:\n  - {model: l3, policy: auto, learn: frozen}\n", 1)
+    path = tmp_path / "routes.yaml"
+    path.write_text(text)
+    learn = {r.model: r.learn for r in load_routes(path).spec.routes}
+    assert (learn["l1"], learn["l2"], learn["l3"]) == ("off", "on", "frozen")
+    assert all(v == "on" for k, v in learn.items() if k not in ("l1", "l2", "l3"))
+    path.write_text(text.replace("learn: frozen", "learn: maybe"))
+    with pytest.raises(ConfigError, match="learn"):
+        load_routes(path)
