@@ -20,6 +20,9 @@ bottleneck):
   gateway-messages   the same gateway, the same request on the same pinned route (`model: small`) as
                  gateway-pinned, through POST /v1/messages (Anthropic's Messages API, translated to
                  chat for the mock and back): the Messages API's own cost
+  gateway-learned  the gateway with every family's learned counts in force (a state file of 50
+                 all-shortfall labels a family, GATEWAY_STATE_DIR): learning on at its dearest
+  gateway-nolearn  the same routes with `learn: off`: learning off
   NAME@base      any gateway variant run from the checkout --base names (e.g. a `git worktree` of the
                  commit before a change), alternated with this one: before and after in one run
 
@@ -144,7 +147,26 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
     }
     if name == "gateway-logged":
         env["GATEWAY_DECISION_LOG"] = str(tmp / f"decisions-{port}.jsonl")
+    if name == "gateway-nolearn":
+        routes.write_text(ROUTES.format(url=upstream).replace("policy: auto}", "policy: auto, learn: off}"))
+    if name == "gateway-learned":
+        env["GATEWAY_STATE_DIR"] = str(learned_state(tmp / f"state-{port}"))
     return [PY, "-m", "gateway", "serve"], env, ROOT
+
+
+def learned_state(folder: Path) -> Path:
+    """A state file in which every family of the shipped weights has 50 learned labels, all shortfalls:
+    every family's learned counts in force, the scorer's dearest case (the bounded within-family term,
+    and the prior's score beside it for what learning moved)."""
+    from gateway.classify.scorer import default_scorer
+
+    scorer = default_scorer()
+    family_set, now = scorer.family_set, time.time()  # type: ignore[attr-defined]
+    nodes = {f: [50.0, 50.0, now] for f in scorer.families()}  # type: ignore[attr-defined]
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {"format": "gateway-learned-v1", "sets": {family_set: nodes}, "tallies": []}
+    (folder / "learned.json").write_text(json.dumps(state))
+    return folder
 
 
 # The same request as loadgen's default chat body, through the Messages API (gateway-messages).

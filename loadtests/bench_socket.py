@@ -33,6 +33,9 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import connect
 
+# Run as a script, Python puts loadtests/ on the path, not the root that holds the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from gateway.testing.processes import free_port, wait_http
 from loadtests.bench_overhead import cpu_seconds, rss_mib
 

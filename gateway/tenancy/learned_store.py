@@ -30,7 +30,9 @@ __all__ = ["Decayed", "Delta", "LearnedStore", "MemoryLearned"]
 log = logging.getLogger(__name__)
 _FILE = "learned.json"
 _FORMAT = "gateway-learned-v1"
-MAX_TALLIES = 20_000  # (family set, family, tenant) tallies kept; the least recently used go first
+# (family set, family, tenant) tallies kept: in memory the least recently used go first, on Redis
+# a new one is refused (a script cannot find the oldest cheaply)
+MAX_TALLIES = 10_000
 
 
 @dataclass(slots=True)

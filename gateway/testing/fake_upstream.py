@@ -26,6 +26,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +80,9 @@ class FakeUpstream:
         self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         # A judge by content: asked to compare "Answer A:" with "Answer B:", it picks the one that
-        # contains this text ("TIE" when neither or both do); None: not a judge.
-        self.prefers: str | None = None
+        # contains this text ("TIE" when neither or both do), or asks a function of (the request as
+        # quoted, answer A, answer B) for "A", "B" or "TIE"; None: not a judge.
+        self.prefers: str | Callable[[str, str, str], str] | None = None
         self.script = Script()
         self.stats = Stats()
         # Set when a request (its script taken) arrives: a test thread waits on it instead of sleeping.
@@ -172,8 +174,11 @@ class FakeUpstream:
         asked = messages[-1].get("content") if isinstance(messages[-1], dict) else None
         if self.prefers is None or not isinstance(asked, str) or "Answer B:" not in asked:
             return None
-        a, b = asked.split("Answer B:", 1)
-        in_a, in_b = self.prefers in a.split("Answer A:", 1)[-1], self.prefers in b
+        head, b = asked.split("\n\nAnswer B:\n", 1)
+        quoted, a = head.split("\n\nAnswer A:\n", 1) if "\n\nAnswer A:\n" in head else ("", head)
+        if callable(self.prefers):
+            return self.prefers(quoted.removeprefix("Request:\n"), a, b)
+        in_a, in_b = self.prefers in a, self.prefers in b
         return "A" if in_a and not in_b else "B" if in_b and not in_a else "TIE"
 
     def _text(self, body: dict[str, Any]) -> str:
