@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gateway.classify.features import profile
+from gateway.classify.assess import assess
 from gateway.routing.decision import Decision
 from gateway.routing.plan import Ask, decide, with_fallback
 
@@ -18,13 +18,13 @@ __all__ = ["auto"]
 
 
 def auto(s: Situation) -> Decision:
-    planner, spec = s.planner, s.spec
+    spec = s.spec
     features: Features | None = None
     classify_s: float | None = None
     if s.scored is None:
         t0 = time.perf_counter()
-        features = profile(s.view)
-        difficulty = round(planner.scorer.score(s.view, features), 4)
+        features, score = assess(s.scorer, s.view)
+        difficulty = round(score, 4)
         classify_s = time.perf_counter() - t0
     else:
         difficulty = s.scored
@@ -36,13 +36,9 @@ def auto(s: Situation) -> Decision:
         on_miss=spec.on_budget_miss,
         degrade=spec.degrade,
     )
-    tiers = tuple(
-        planner.tier_view(t, s.now, s.tokens, s.state)
-        for t in planner.table.spec.tiers
-        if s.allowed is None or t in s.allowed
-    )
+    board = s.board
+    tiers = tuple(board.tier(t) for t in board.names if s.allowed is None or t in s.allowed)
     plan = decide(ask, tiers)
-    planner.quantiles.add(difficulty)
     if s.fallback:
         plan = with_fallback(plan, s.fallback, {t.name: t for t in tiers})
     return Decision(s.route, plan, features, s.budget_ms, classify_s)

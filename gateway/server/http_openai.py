@@ -8,16 +8,10 @@ from litestar import Request, post
 from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError
-from gateway.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    Endpoint,
-    parse_request,
-)
+from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, Endpoint
 from gateway.protocol.openai import Wire
-from gateway.protocol.session import session_of
-from gateway.server.admission import admit, gateway_of, hints
+from gateway.protocol.request import openai_call
+from gateway.server.admission import admit, gateway_of
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
@@ -27,17 +21,15 @@ __all__ = ["INFERENCE"]
 async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, wire: type[Wire]) -> ASGIApp:
     gw = gateway_of(request)
     serving = gw.openai
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
+        admitted = await admit(request, gw)
         body = await request.body()
-        _, raw = parse_request(body, wire)
-        call = serving.call(endpoint, raw, len(body), received, tenant, session_of(request.headers, raw))
-        asked = hints(request, gw, tenant)
+        call = openai_call(endpoint, body, wire, request.headers, received, admitted.tenant, gw.ids)
     except GatewayError as err:
         serving.rejected(endpoint, received, err)
         raise
-    return render(request, await while_connected(request, serving.serve(call, asked)))
+    return render(request, await while_connected(request, serving.serve(call, admitted)))
 
 
 @post("/v1/chat/completions", status_code=200)
@@ -60,10 +52,10 @@ async def route_explain(request: Request[Any, Any, Any]) -> ASGIApp:
     """The routing decision for a chat request, without generating anything; admitted and
     rate-limited like the requests it explains."""
     gw = gateway_of(request)
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
-        result = gw.explain.explain(await request.body(), hints(request, gw, tenant))
+        admitted = await admit(request, gw)
+        result = gw.explain.explain(await request.body(), admitted)
     except GatewayError as err:
         gw.openai.rejected("chat", received, err)
         raise

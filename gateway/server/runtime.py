@@ -26,6 +26,7 @@ from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.inputs import scorer_inputs
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.dispatch import Dispatcher, Snapshot
+from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
 from gateway.observability.decision_log import DecisionLog
@@ -49,9 +50,8 @@ from gateway.serving.messages import MessagesServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
 from gateway.serving.tokens import TokenCounting
-from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
-from gateway.tenancy.response_store import ANONYMOUS
+from gateway.tenancy.ledger import TenantLedger
 from gateway.tenancy.stores import StoreErrors, build_stores
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ class Gateway:
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
         m = self.metrics
+        self.ids = ResponseIds()
         self.stores = build_stores(
             settings, StoreErrors(m.limit_store_error, m.response_store_error, m.answer_index_error)
         )
-        self.ids = ResponseIds()
         self.decisions = (
             DecisionLog(
                 settings.decision_log,
@@ -93,22 +93,24 @@ class Gateway:
             else None
         )
         self._book = LatencyBook()
+        self._flight = InFlight()  # each backend's live state: outlives reloads, bound at each swap
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
         self._scorer: Scorer = scorer_for(table)
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
             self.decisions,
-            remember=self._remember,
             inputs=scorer_inputs,
-            reference_tier=lambda: self._snap.costs.reference_tier,
+            reference_tier=lambda: self._snap.costs.reference_tier,  # for requests never routed
         )
+        ledger = TenantLedger(self.stores.answers, self.stores.limits)
         self.dispatcher = Dispatcher(
             self.snapshot,
-            Recorder(self.metrics, usage=self.stores.limits, journal=journal),
+            Recorder(self.metrics, ledger=ledger, journal=journal),
             request_timeout_s=settings.request_timeout_s,
             shadow=Shadow(self.metrics, self.stores.shadow_budget, lambda: self.decisions, wall=time.time),
         )
+        self.clock = self.dispatcher.clock  # what handlers read the time with (a value, no call in)
         # The serving layer, one object per API family (serving/); handlers reach them through here.
         self.openai = OpenAIServing(self.dispatcher, self.ids)
         self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
@@ -122,7 +124,7 @@ class Gateway:
         )
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
-        self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.explain = ExplainServing(self.dispatcher)
         self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time
@@ -156,10 +158,8 @@ class Gateway:
             self._book,
             self._quantiles,
             first_token_timeout_s=self.settings.first_token_timeout_s,
+            flight=self._flight,
         )
-
-    def _remember(self, response_id: str, tenant: str | None, route: str, tier: str) -> None:
-        self.stores.answers.remember(response_id, Answered(tenant or ANONYMOUS, route, tier))
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -293,6 +293,7 @@ class Gateway:
             self.backends.update(
                 build_backends(self.table().spec, session=session, model_threads=s.model_threads)
             )
+            self._flight.bind(self.backends, self.guard.gates)  # the backends exist now
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()

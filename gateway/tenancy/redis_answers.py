@@ -42,8 +42,8 @@ class RedisAnswers:
     def from_url(cls, url: str, **kw: Any) -> RedisAnswers:
         return cls(redis_client(url), **kw)
 
-    def remember(self, response_id: str, answered: Answered) -> None:
-        self._pending.run(self._set(response_id, answered))
+    def remember(self, response_id: str, tenant: str, route: str, tier: str) -> None:
+        self._pending.run(self._set(response_id, Answered(tenant, route, tier)))
 
     async def _set(self, response_id: str, answered: Answered) -> None:
         try:
