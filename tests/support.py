@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent  # the repository's root
-DATA = REPO.parent / "shared" / "data"
+# The shared benchmark files, beside the checkout (or where BENCH_DATA says, as the loadtests read it).
+DATA = Path(os.environ.get("BENCH_DATA", REPO.parent / "shared" / "data"))
 RB = DATA / "routerbench0shot_subset_arc_mbpp_winogrande_11models.csv.gz"
 ARENA = DATA / "arenabench_v1_gpt4_single_scores_15models.csv.gz"
 needs_data = pytest.mark.skipif(not RB.exists(), reason="needs ../shared/data (present in CI)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,9 @@ class Snapshot:
         flight.bind(backends, guard.gates)
         return cls(
             table,
-            backends,
+            # Its own: a request admitted under these rules finds their backends whatever a reload
+            # swaps in before it is planned (the runtime retires the old ones once drained).
+            MappingProxyType(dict(backends)),
             guard,
             planner,
             verifier,

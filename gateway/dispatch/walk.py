@@ -250,7 +250,7 @@ class Walk:
         name = backend.name
         guard = self.snap.guard
         gate = guard.gates.get(name)
-        if gate is not None and gate.until != _CLOSED:
+        if gate is None or gate.until != _CLOSED:
             guard.start(name, self.clock())  # the breaker is not closed: this may be its probe
         try:
             result = await mode.attempt(self, backend, tier, sent, deadline)

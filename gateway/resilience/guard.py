@@ -149,7 +149,8 @@ class Guard:
         obs = self.observer
 
         async def once() -> _T:
-            if self.breakers.get(name) is not None and self.gates[name].until != -math.inf:
+            gate = self.gates.get(name)
+            if gate is None or gate.until != -math.inf:  # not closed: this may be its probe
                 self.breakers.start(name, clock())
             try:
                 return await attempt()

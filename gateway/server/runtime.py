@@ -271,6 +271,9 @@ class Gateway:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.request_timeout_s
         try:
+            # A request admitted under the old rules a moment ago may not have reached its backend
+            # yet (its body was still arriving): it gets one poll's time to start.
+            await asyncio.sleep(_DRAIN_POLL_S)
             # Polling: the counters belong to the backend and the dispatcher; hooks in both for one
             # rare event would cost every request.
             while loop.time() < deadline and (  # noqa: ASYNC110
@@ -293,7 +296,7 @@ class Gateway:
             self.backends.update(
                 build_backends(self.table().spec, session=session, model_threads=s.model_threads)
             )
-            self._flight.bind(self.backends, self.guard.gates)  # the backends exist now
+            self._snap = self._derive(self.table(), self.guard)  # the rules with their backends, started
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
