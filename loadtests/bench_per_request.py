@@ -219,8 +219,8 @@ def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
     from gateway.protocol.anthropic import MessagesRequest, MessageTranslation
     from gateway.protocol.ids import IdStream, ResponseIds, claim
-    from gateway.protocol.sse import DONE, json_event
     from gateway.protocol.request import Parsed
+    from gateway.protocol.sse import DONE, json_event
     from gateway.serving.messages import MessagesServing
 
     ids = ResponseIds()
