@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import msgspec
 
 from gateway.dispatch.hedge import ends_request, race
-from gateway.dispatch.timeouts import within
+from gateway.dispatch.timeouts import Deadline, within
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -383,13 +383,17 @@ class _Plain:
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
         slot = snap.flight.enter(name)
         t0 = clock()
+        timer = Deadline(deadline - t0)
         try:
-            reply = await within(deadline - t0, backend.complete(call))
-        except TimeoutError:
+            reply = await backend.complete(call)
+        except asyncio.CancelledError:
+            if not timer.expired():
+                raise
             now = clock()
             snap.book.timed_out(name, now, now - t0)
             raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
         finally:
+            timer.disarm()
             slot.release()
             trace.upstream_s += clock() - t0
         # Parsed once: the latency estimate and the bill both read it.

@@ -55,6 +55,8 @@ class Recorder:
         self._ledger = ledger
         self._clock = clock
         self.journal = journal
+        # Only a journal with a decision log has anything to do with a finished request.
+        self._log = journal if journal is not None and journal.decisions is not None else None
 
     @property
     def logs_decisions(self) -> bool:
@@ -150,6 +152,6 @@ class Recorder:
         self.metrics.finished(trace.route, trace.tier, trace.backend, call.endpoint, outcome, seconds)
         if trace.budget_ms is not None:
             self.metrics.budget(trace.route, trace.budget_ms, seconds)
-        if self.journal is not None:
+        if self._log is not None:
             reference = costs.reference_tier if costs is not None else None
-            self.journal.finished(trace, call, outcome, seconds, usage, bill, reference)
+            self._log.finished(trace, call, outcome, seconds, usage, bill, reference)

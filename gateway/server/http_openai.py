@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError
@@ -18,33 +20,35 @@ from gateway.server.render import JSONApp, render
 __all__ = ["INFERENCE"]
 
 
-async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, wire: type[Wire]) -> ASGIApp:
-    gw = gateway_of(request)
-    serving = gw.openai
-    received = gw.clock()
-    try:
-        admitted = await admit(request, gw)
-        body = await request.body()
-        call = openai_call(endpoint, body, wire, request.headers, received, admitted.tenant, gw.ids)
-    except GatewayError as err:
-        serving.rejected(endpoint, received, err)
-        raise
-    return render(request, await while_connected(request, serving.serve(call, admitted)))
+def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Request[Any, Any, Any]], Awaitable[ASGIApp]]:
+    """The handler of one endpoint, itself (not a handler awaiting a shared one: a frame less)."""
+
+    async def handler(request: Request[Any, Any, Any]) -> ASGIApp:
+        gw = gateway_of(request)
+        serving = gw.openai
+        received = gw.clock()
+        try:
+            admitted = await admit(request, gw)
+            body = await request.body()
+            call = openai_call(endpoint, body, wire, request.headers, received, admitted.tenant, gw.ids)
+        except GatewayError as err:
+            serving.rejected(endpoint, received, err)
+            raise
+        return render(request, await while_connected(request, serving.serve(call, admitted)))
+
+    handler.__name__ = handler.__qualname__ = {"chat": "chat_completions"}.get(endpoint, endpoint)
+    return handler
 
 
-@post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "chat", ChatCompletionRequest)
-
-
-@post("/v1/completions", status_code=200)
-async def completions(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "completions", CompletionRequest)
-
-
-@post("/v1/embeddings", status_code=200)
-async def embeddings(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "embeddings", EmbeddingRequest)
+chat_completions: HTTPRouteHandler = post("/v1/chat/completions", status_code=200)(
+    _endpoint("chat", ChatCompletionRequest)
+)
+completions: HTTPRouteHandler = post("/v1/completions", status_code=200)(
+    _endpoint("completions", CompletionRequest)
+)
+embeddings: HTTPRouteHandler = post("/v1/embeddings", status_code=200)(
+    _endpoint("embeddings", EmbeddingRequest)
+)
 
 
 @post("/v1/route/explain", status_code=200)

@@ -40,6 +40,7 @@ from gateway.routing.quantiles import RollingQuantile
 from gateway.routing.reload import ReloadResult, RoutesWatcher
 from gateway.rules import load_routes
 from gateway.rules.table import weights_files
+from gateway.server.disconnect import Watch
 from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
 from gateway.server.sockets import Sockets
@@ -122,6 +123,7 @@ class Gateway:
             max_bytes=settings.max_body_bytes,
             on_not_stored=self.metrics.not_stored,
         )
+        self.watch = Watch()  # requests whose client may leave (server/disconnect.py)
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
         self.explain = ExplainServing(self.dispatcher)
@@ -301,6 +303,7 @@ class Gateway:
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
             self.watcher.start()
+            self.watch.start()
             if self.decisions is not None:
                 self.decisions.start()
             if self.keys.open:
@@ -321,6 +324,7 @@ class Gateway:
             yield
         finally:
             await self.watcher.stop()
+            await self.watch.stop()
             for task in list(self._retiring):
                 task.cancel()
             await asyncio.gather(*self._retiring, return_exceptions=True)
