@@ -226,15 +226,29 @@ class Walk:
                     raise outcome.errors[-1][1]
                 i += 1 if outcome.hedge is None else 2
                 continue
+            # One attempt, as `_attempt` makes it, written out here: a frame less on the hot path.
+            name, guard = backend.name, self.snap.guard
+            sent = self.form(backend, call)
+            gate = guard.gates.get(name)
+            if gate is None or gate.until != _CLOSED:
+                guard.start(name, clock())  # the breaker is not closed: this may be its probe
             try:
-                result = await self.attempt(backend, tier, mode, call, deadline)
-            except GatewayError as err:
-                log.warning("backend %s failed: %s", backend.name, err.message)
-                failures.append((backend, err))
-                if ends_request(err):
-                    raise
-                i += 1
-                continue
+                result = await mode.attempt(self, backend, tier, sent, deadline)
+            except GatewayError as first:
+                try:
+                    result = await self._again(backend, tier, mode, sent, deadline, first)
+                except GatewayError as err:
+                    log.warning("backend %s failed: %s", name, err.message)
+                    failures.append((backend, err))
+                    if ends_request(err):
+                        raise
+                    i += 1
+                    continue
+            except BaseException:
+                guard.abandon(name)  # cancelled: no verdict, and a half-open probe is given back
+                raise
+            if not mode.streams:  # a stream has answered well only once it ended (the relay says)
+                self.took.append(name)
             return Answer(backend, tier, result)
         if not failures and pairs:
             failures.append((pairs[0][0], UpstreamTimeout("The request's deadline passed.", code="deadline")))
@@ -255,13 +269,7 @@ class Walk:
         try:
             result = await mode.attempt(self, backend, tier, sent, deadline)
         except GatewayError as err:
-            result = await guard.retried(
-                backend,
-                err,
-                lambda: mode.attempt(self, backend, tier, sent, deadline),
-                deadline=deadline,
-                clock=self.clock,
-            )
+            result = await self._again(backend, tier, mode, sent, deadline, err)
         except BaseException:
             # Cancelled (the client left, a hedge won) or worse: no verdict, and a half-open probe
             # must not stay taken forever.
@@ -270,6 +278,18 @@ class Walk:
         if not mode.streams:  # a stream has answered well only once it ended (the relay says)
             self.took.append(name)
         return result
+
+    def _again(
+        self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float, err: GatewayError
+    ) -> Coroutine[Any, Any, _T]:
+        """The attempt failed with `err`: the guard hears it, and retries it while its bounds allow."""
+        return self.snap.guard.retried(
+            backend,
+            err,
+            lambda: mode.attempt(self, backend, tier, sent, deadline),
+            deadline=deadline,
+            clock=self.clock,
+        )
 
     def _let_go(self, backend: Backend) -> Callable[[int, object], None]:
         def let_go(_: int, result: object) -> None:

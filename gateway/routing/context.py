@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.routing.decision import Decision
     from gateway.routing.plan import Plan
 
-__all__ = ["DEFAULT_MIN_ANSWER", "SAFETY", "fit", "prompt_bound", "room", "with_rooms"]
+__all__ = ["DEFAULT_MIN_ANSWER", "SAFETY", "checked", "fit", "prompt_bound", "room", "with_rooms"]
 
 DEFAULT_MIN_ANSWER = 256  # routes by a backend's model name have no spec to set it
 # An estimate made with one tokenizer's ratio may fall short of another's by this much.
@@ -112,3 +112,23 @@ def with_rooms(decision: Decision, view: RequestView, windows: Mapping[str, int]
         if left is not None:
             rooms[name] = left
     return replace(decision, rooms=rooms) if rooms else decision
+
+
+def checked(
+    decision: Decision, view: RequestView, windows: Mapping[str, int], min_answer: int, *, fits: bool = True
+) -> Decision:
+    """`fit` (with `fits`) then `with_rooms`, after one look at the smallest window: a request small
+    enough for every window, with its answer, changes nothing (nearly every request)."""
+    plan = decision.plan
+    candidates = plan.candidates
+    if decision.cascade is not None:
+        candidates = (*candidates, *decision.cascade.escalate.candidates)
+    if not candidates:
+        return decision
+    asked = view.output_tokens
+    need = min_answer if asked is None or asked < min_answer else asked
+    if view.body_bytes + _TEMPLATE + need <= min(windows.get(c.backend, 0) for c in candidates):
+        return decision
+    if fits:
+        decision = fit(decision, view, windows, min_answer)
+    return with_rooms(decision, view, windows)

@@ -44,7 +44,10 @@ class _Ewma:
         return self.prior + (self.value - self.prior) * keep
 
     def observe(self, sample: float, now: float, alpha: float, half_life_s: float) -> None:
-        base = self.current(now, half_life_s)
+        self.observe_from(self.current(now, half_life_s), sample, now, alpha)
+
+    def observe_from(self, base: float, sample: float, now: float, alpha: float) -> None:
+        """`observe`, with the estimate as of `now` already in hand (`base`)."""
         sample = max(sample, 0.0)
         clipped = base > 0 and sample > _CLIP * base
         if clipped and not self.outlier:
@@ -122,9 +125,9 @@ class LatencyStats:
         ttft, tpot = self._ttft.current(now, hl), self._tpot.current(now, hl)
         expected = ttft + tokens * tpot
         if expected > 0:
-            ratio = elapsed_s / expected
-            self._ttft.observe(ttft * ratio, now, self.alpha, hl)
-            self._tpot.observe(tpot * ratio, now, self.alpha, hl)
+            ratio, alpha = elapsed_s / expected, self.alpha
+            self._ttft.observe_from(ttft, ttft * ratio, now, alpha)
+            self._tpot.observe_from(tpot, tpot * ratio, now, alpha)
 
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""

@@ -78,11 +78,9 @@ class Planner:
         (routing/context.py), and none left is a 400."""
         route = self._routes.get(view.model) or self.table.resolve(view.model)
         decision = self._decide(route, view, hints, now, lives, difficulty)
-        if not fit:
-            return context.with_rooms(decision, view, self.windows)
         spec = route.spec
         min_answer = spec.min_answer_tokens if spec is not None else context.DEFAULT_MIN_ANSWER
-        return context.with_rooms(context.fit(decision, view, self.windows, min_answer), view, self.windows)
+        return context.checked(decision, view, self.windows, min_answer, fits=fit)
 
     def _decide(
         self,

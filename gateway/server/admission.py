@@ -86,11 +86,14 @@ async def admit_tenant(request: ASGIConnection[Any, Any, Any, Any], gw: Gateway)
     return tenant
 
 
-async def admit(request: ASGIConnection[Any, Any, Any, Any], gw: Gateway) -> Admitted:
+async def admit(
+    request: ASGIConnection[Any, Any, Any, Any], gw: Gateway, headers: Headers | None = None
+) -> Admitted:
     """Let a request in: its tenant, once its key is known and its limits allow one more request, and
-    its hints, all from one read of the rules in force (which its plan will come from too)."""
+    its hints, all from one read of the rules in force (which its plan will come from too).
+    `headers`: the request's, where the caller read them already."""
     snap = gw.snapshot()
-    headers = request.headers
+    headers = headers if headers is not None else request.headers
     tenant = gw.keys.tenant(headers.get("authorization"), headers.get("x-api-key"))
     spec = snap.table.spec.tenants.get(tenant) if tenant is not None else None
     if spec is not None:

@@ -5,7 +5,7 @@ local model, or a hosted call billed by the token, would run on for nobody. Watc
 task that waits on its receive(), so it starts only once the request has lasted _WATCH_AFTER_S: fast
 answers never pay for it. One sweep for all requests (`Watch`, started with the gateway) finds those
 that have lasted that long, a few times a second: a request pays a dict entry to be watched, rather
-than a timer of its own.
+than a timer of its own, and awaits its work in its own frame (`with watch.watching(request): ...`).
 """
 
 from __future__ import annotations
@@ -28,16 +28,28 @@ _SWEEP_S = _WATCH_AFTER_S / 2  # a request is watched from 0.25 to 0.375 s on
 
 
 class _Watched:
-    __slots__ = ("gone", "request", "since", "task", "watcher")
+    """One request watched while its block runs; the cancellation its client's leaving caused leaves
+    the block as ClientClosedRequest."""
+
+    __slots__ = ("gone", "owner", "request", "since", "task", "watcher")
 
     def __init__(
-        self, request: ASGIConnection[Any, Any, Any, Any], task: asyncio.Task[Any], since: float
+        self, owner: Watch, request: ASGIConnection[Any, Any, Any, Any], task: asyncio.Task[Any], since: float
     ) -> None:
+        self.owner = owner
         self.request = request
         self.task = task
         self.since = since
         self.gone = False
         self.watcher: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> _Watched:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.owner.leave(self)
+        if self.gone and kind is asyncio.CancelledError:
+            raise ClientClosedRequest("The client closed the request.") from None
 
     async def watch(self) -> None:
         while (await self.request.receive())["type"] != "http.disconnect":
@@ -53,10 +65,10 @@ class Watch:
         self._watched: dict[int, _Watched] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    def enter(self, request: ASGIConnection[Any, Any, Any, Any]) -> _Watched:
+    def watching(self, request: ASGIConnection[Any, Any, Any, Any]) -> _Watched:
         task = asyncio.current_task()
         assert task is not None
-        entry = _Watched(request, task, asyncio.get_running_loop().time())
+        entry = _Watched(self, request, task, asyncio.get_running_loop().time())
         self._watched[id(entry)] = entry
         return entry
 
@@ -95,12 +107,5 @@ class Watch:
 async def while_connected(request: ASGIConnection[Any, Any, Any, Any], work: Awaitable[_T]) -> _T:
     """Await `work`, cancelling it if the client disconnects first (the app's Watch notices)."""
     watch: Watch = request.app.state.gateway.watch
-    entry = watch.enter(request)
-    try:
+    with watch.watching(request):
         return await work
-    except asyncio.CancelledError:
-        if entry.gone:
-            raise ClientClosedRequest("The client closed the request.") from None
-        raise
-    finally:
-        watch.leave(entry)

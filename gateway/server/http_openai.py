@@ -14,7 +14,6 @@ from gateway.protocol import ChatCompletionRequest, CompletionRequest, Embedding
 from gateway.protocol.openai import Wire
 from gateway.protocol.request import openai_call
 from gateway.server.admission import admit, gateway_of
-from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
 __all__ = ["INFERENCE"]
@@ -27,14 +26,17 @@ def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Request[Any, An
         gw = gateway_of(request)
         serving = gw.openai
         received = gw.clock()
+        headers = request.headers
         try:
-            admitted = await admit(request, gw)
+            admitted = await admit(request, gw, headers)
             body = await request.body()
-            call = openai_call(endpoint, body, wire, request.headers, received, admitted.tenant, gw.ids)
+            call = openai_call(endpoint, body, wire, headers, received, admitted.tenant, gw.ids)
         except GatewayError as err:
             serving.rejected(endpoint, received, err)
             raise
-        return render(request, await while_connected(request, serving.serve(call, admitted)))
+        with gw.watch.watching(request):  # its client may leave (server/disconnect.py)
+            result = await serving.serve(call, admitted)
+        return render(request, result)
 
     handler.__name__ = handler.__qualname__ = {"chat": "chat_completions"}.get(endpoint, endpoint)
     return handler
