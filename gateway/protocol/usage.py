@@ -72,6 +72,8 @@ def usage_of(body: bytes) -> Usage | None:
 
 def stream_usage(chunk: bytes) -> Usage | None:
     """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
+    if b'_tokens"' not in chunk:
+        return None  # no count in them at all (most streams: no include_usage)
     found = None
     for line in chunk.split(b"\n"):
         if line.startswith(PREFIX) and (b'"prompt_tokens"' in line or b'"input_tokens"' in line):
