@@ -227,6 +227,7 @@ def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
     from gateway.protocol.anthropic import MessagesRequest, MessageTranslation
     from gateway.protocol.ids import IdStream, ResponseIds, claim
+    from gateway.protocol.request import Parsed
     from gateway.protocol.sse import DONE, json_event
     from gateway.serving.messages import MessagesServing
 
@@ -262,7 +263,7 @@ def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
 
     def messages_front(body: bytes) -> MessageTranslation:
         req, raw = parse_request(body, MessagesRequest)
-        call = serving.call(req, raw, len(body), 0.0, None, None)
+        call = serving.call(Parsed(req, raw, len(body), None), 0.0, None)
         view = call.view
         return MessageTranslation(
             call.response_id,

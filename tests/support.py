@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parent.parent  # the repository's root
 
 def _data() -> Path:
     """../shared/data beside the checkout (or beside the folder of worktrees a checkout sits in), or
-    where GATEWAY_TEST_DATA says."""
-    given = os.environ.get("GATEWAY_TEST_DATA")
+    where GATEWAY_TEST_DATA (or BENCH_DATA, as the loadtests read it) says."""
+    given = os.environ.get("GATEWAY_TEST_DATA") or os.environ.get("BENCH_DATA")
     if given:
         return Path(given)
     near = [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]

@@ -177,9 +177,10 @@ class OpenAICompatBackend(Backend):
         try:
             if resp.status >= 400:
                 raise status_error(self.name, resp.status, await resp.read(), resp.headers)
-            tail = b""
-            # Chat streams end with [DONE]; a Responses stream with its final event, whose type comes
-            # first in an event that may be long: remember having seen one.
+            tail = before = last = b""
+            # Chat streams end with [DONE] (looked for at the end, in the last two reads: it may be
+            # split over them); a Responses stream with its final event, whose type comes first in
+            # an event that may be long: remember having seen one.
             final = call.endpoint == "responses"
             ended = False
             async for chunk in resp.content.iter_any():
@@ -188,11 +189,10 @@ class OpenAICompatBackend(Backend):
                     seen = tail + chunk  # an event line split over two reads is still found
                     ended = any(e in seen for e in _FINAL_EVENTS)
                     tail = chunk[-32:]
-                elif not final:
-                    tail = (tail + chunk[-16:])[-16:]
+                before, last = last, chunk
                 yield chunk
             finished = True
-            if not (ended or DONE_MARK in tail):
+            if not (ended or DONE_MARK in before[-16:] + last[-16:]):
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )

@@ -1,6 +1,6 @@
 """Runs a request's plan: one candidate walk (walk.py), driven by a strategy (strategies.py)."""
 
 from gateway.dispatch.dispatcher import Counted, Dispatcher, Served, StreamServed
-from gateway.dispatch.snapshot import Snapshot
+from gateway.dispatch.snapshot import Admitted, Snapshot
 
-__all__ = ["Counted", "Dispatcher", "Served", "Snapshot", "StreamServed"]
+__all__ = ["Admitted", "Counted", "Dispatcher", "Served", "Snapshot", "StreamServed"]

@@ -96,6 +96,7 @@ class DraftVerify:
             return_exceptions=True,
         )
         answer, more = results
+        walk.took += side.took  # the votes' backends answered too: their breakers hear it at the end
         if isinstance(more, BaseException) and not isinstance(more, GatewayError):
             raise more
         if not isinstance(answer, Answer):

@@ -1,22 +1,24 @@
-"""Hedging: a candidate slow to answer gets company, and whichever of the two answers first is the answer.
+"""Hedging as a staggered race: a slow attempt gets company, and whichever answers first is the answer.
 
-A hedged attempt starts candidate i as any attempt, in the walk's own task, with one timer beside it.
-If i has not committed (a plain answer whole, a stream its first chunk) when the timer fires, at
-`factor` times its recent p95 (routing/estimates.py) within the tier's floor and cap, and the next
-candidate is available and the retry budget grants one more call, the next candidate starts in a task
-of its own. The first to commit wins; the other is cancelled, which releases its in-flight slot and
-closes its stream. The fast path (i answers in time) costs the timer and nothing else: no task.
+`race(first, second, delay, may_hedge, let_go)` starts attempt `first` in the caller's own task, with
+one timer beside it. If `first` has not committed (a plain answer whole, a stream its first chunk)
+when the timer fires and `may_hedge()` says so, `second` starts in a task of its own. The first to
+commit wins; the other is cancelled, which releases its in-flight slot and closes its stream. The fast
+path (the first answers in time) costs the timer and nothing else: no task.
 
-When the hedge wins, candidate i did not answer within `factor` times its p95 plus the hedge's own
-time: an outlier, which is what outlier detection is for, so its breaker records a failure (not an
-abandoned call), and a replica that accepts connections and never answers is ejected like one that
-refuses them. (A candidate merely slow, not hung, is counted the same: it lost by more than its own
-tail allows; a healthy one loses rarely, far below what trips a breaker.) When i wins, the hedge is
-abandoned without a verdict: it started later, which says nothing of its backend. A candidate that
-fails before the timer fires is a fallback, as without hedging; one that fails while its hedge runs
-leaves the hedge to answer alone.
+What the race returns is its outcome, nothing more: which attempt answered (`winner`: 0, 1 or None),
+its answer, the failures on the way (by attempt), and what became of the hedge (`hedge`: won, lost,
+failed, or None when none started). It knows nothing of breakers, metrics or candidates: the walk
+(dispatch/walk.py) settles the breakers, records the hedge and moves on from the outcome. The one
+thing handed back later is an answer nobody will read (a cancelled hedge that answered in the same
+instant), to `let_go`, so that its slot and stream are let go.
 
-The delay is set by the hedged candidate's tier, and the hedge goes only to a tier that hedges too:
+A first attempt that fails before the timer fires is a plain failure (the walk falls back, as without
+hedging); one that fails while the hedge runs leaves the hedge to answer alone (`fell_back`), unless
+its failure ends the request (`ends_request`: the request itself was refused), which cancels the hedge.
+
+The policy of when to hedge, and to whom, is the walk's and the rules': the delay is set by the hedged
+candidate's tier (a factor of its recent p95), and the hedge goes only to a tier that hedges too, since
 a cancelled hedge is still billed by a per-token provider (rules/schema.py, HedgeSpec). Requests that
 must not run twice never get here (Call.hedgeable), nor modes whose attempts share state (the
 Responses API's, dispatch/translated.py).
@@ -26,56 +28,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from gateway.errors import GatewayError
+from gateway.errors import ContextOverflow, GatewayError
 
-if TYPE_CHECKING:
-    from gateway.backends.base import Backend
-    from gateway.dispatch.walk import Mode, Walk
-    from gateway.protocol import Call
-
-__all__ = ["race"]
+__all__ = ["Outcome", "ends_request", "race"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_background: set[asyncio.Task[None]] = set()  # discards of late results, held until they ran
 
 
-Candidate: TypeAlias = tuple["Backend", str]
+def ends_request(err: GatewayError) -> bool:
+    """A failure no other candidate can mend: the request itself was refused. (A window too small for
+    it is mended by a larger one, so that one moves on too.)"""
+    return not err.retryable and not isinstance(err, ContextOverflow)
+
+
+@dataclass(slots=True)
+class Outcome(Generic[_T]):
+    winner: int | None  # 0: the first attempt answered, 1: the hedge; None: neither
+    result: _T | None = None
+    errors: list[tuple[int, GatewayError]] = field(default_factory=list)  # (attempt, its failure)
+    hedge: str | None = None  # won, lost or failed; None: no hedge started
+    fell_back: bool = False  # the first failed while the hedge ran, which then went on alone
 
 
 class _Race(Generic[_T]):
-    """One hedged attempt: candidate `first`, and `second` once the delay passed."""
+    __slots__ = ("first", "hedge", "let_go", "may_hedge", "racing", "second", "task", "won")
 
-    __slots__ = ("call", "first", "hedge", "mode", "racing", "second", "task", "walk", "won")
-
-    def __init__(self, walk: Walk, mode: Mode[_T], call: Call, first: Candidate, second: Candidate) -> None:
+    def __init__(
+        self,
+        first: Callable[[], Awaitable[_T]],
+        second: Callable[[], Coroutine[Any, Any, _T]],
+        may_hedge: Callable[[], bool],
+        let_go: Callable[[int, _T], None],
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self.walk, self.mode, self.call = walk, mode, call
         self.first, self.second = first, second
+        self.may_hedge, self.let_go = may_hedge, let_go
         self.task = task
         self.hedge: asyncio.Task[_T] | None = None
         self.racing = True  # while the first may still win; the hedge may interrupt it only then
         self.won = False  # the hedge committed first
 
-    def fire(self) -> None:
-        """The delay passed and the first candidate has not committed: hedge, if allowed."""
-        if not self.racing:
+    def _fire(self) -> None:
+        """The delay passed and the first attempt has not committed: hedge, if allowed."""
+        if not self.racing or not self.may_hedge():
             return
-        walk = self.walk
-        backend, tier = self.second
-        guard, now = walk.snap.guard, walk.clock()
-        if walk.deadline <= now or not guard.available(backend, now):
-            return
-        slow, slow_tier = self.first
-        if not guard.budget.acquire(now):
-            walk.recorder.hedged(slow_tier, slow.name, "denied")
-            return
-        log.debug("hedging %s with %s", slow.name, backend.name)
-        hedge = asyncio.get_running_loop().create_task(walk.attempt_on(backend, tier, self.mode, self.call))
+        hedge = asyncio.get_running_loop().create_task(self.second())
         hedge.add_done_callback(self._done)
         self.hedge = hedge
 
@@ -83,14 +86,10 @@ class _Race(Generic[_T]):
         if self.racing and not hedge.cancelled() and hedge.exception() is None:
             self.won = True
             self.racing = False
-            self.task.cancel()  # the first candidate's attempt, in the walk's task, ends here
-
-    def _result(self, outcome: str) -> None:
-        slow, tier = self.first
-        self.walk.recorder.hedged(tier, slow.name, outcome)
+            self.task.cancel()  # the first attempt, in the caller's task, ends here
 
     def _abandon(self) -> None:
-        """Nobody waits for the hedge any more: cancel it; a result it still brings is discarded."""
+        """Nobody waits for the hedge any more: cancel it; an answer it still brings is let go."""
         hedge = self.hedge
         if hedge is not None:
             hedge.cancel()
@@ -101,29 +100,14 @@ class _Race(Generic[_T]):
             return
         exc = hedge.exception()
         if exc is None:
-            _later(self.walk.discard(self.second[0], hedge.result()))
+            self.let_go(1, hedge.result())
         elif not isinstance(exc, GatewayError):
-            log.error("hedge to %s raised %r", self.second[0].name, exc)
+            log.error("hedge raised %r", exc)
 
-    def _won(self, failed: bool = False) -> tuple[int, tuple[Backend, str, _T]]:
-        """The hedge committed first: the first candidate never answered, which its breaker hears
-        (unless it `failed` on its own in the same instant, which the guard recorded already)."""
-        hedge = self.hedge
-        assert hedge is not None
-        if not failed:
-            walk = self.walk
-            walk.snap.guard.settle(self.first[0], ok=False, now=walk.clock())
-        self._result("won")
-        backend, tier = self.second
-        return 2, (backend, tier, hedge.result())
-
-    async def run(
-        self, delay: float, failures: list[tuple[Backend, GatewayError]]
-    ) -> tuple[int, tuple[Backend, str, _T] | None]:
-        walk, (first, tier) = self.walk, self.first
-        timer = asyncio.get_running_loop().call_later(delay, self.fire)
+    async def run(self, delay: float) -> Outcome[_T]:
+        timer = asyncio.get_running_loop().call_later(delay, self._fire)
         try:
-            result = await walk.attempt_on(first, tier, self.mode, self.call)
+            result = await self.first()
         except asyncio.CancelledError:
             timer.cancel()
             if not self.won:  # the client left, or the server stops: the hedge goes with it
@@ -131,23 +115,19 @@ class _Race(Generic[_T]):
                 self._abandon()
                 raise
             self.task.uncancel()
-            return self._won()
+            return self._won([])
         except GatewayError as err:
             timer.cancel()
-            failures.append((first, err))
-            if self.won:  # the hedge's cancellation arrived as the first's own timeout
+            if self.won:  # the hedge's cancellation arrived as the first's own failure
                 self.task.uncancel()
-                return self._won(failed=True)
+                return self._won([(0, err)])
             self.racing = False
-            log.warning("backend %s failed: %s", first.name, err.message)
             if self.hedge is None:
-                if not err.retryable:
-                    raise
-                return 1, None
-            if not err.retryable:
+                return Outcome(None, errors=[(0, err)])
+            if ends_request(err):  # the walk raises it: the hedge is cancelled, and not counted
                 self._abandon()
-                raise
-            return await self._alone(failures)
+                return Outcome(None, errors=[(0, err)])
+            return await self._alone(err)
         except BaseException:
             timer.cancel()
             self.racing = False
@@ -155,68 +135,52 @@ class _Race(Generic[_T]):
             raise
         timer.cancel()
         self.racing = False
-        if self.hedge is not None:
-            await self._lost(first, result)
-        return 1, (first, tier, result)
+        if self.hedge is None:
+            return Outcome(0, result)
+        return await self._lost(result)
 
-    async def _alone(
-        self, failures: list[tuple[Backend, GatewayError]]
-    ) -> tuple[int, tuple[Backend, str, _T] | None]:
-        """The first candidate failed while its hedge runs: the hedge is the fallback, already started."""
+    def _won(self, errors: list[tuple[int, GatewayError]]) -> Outcome[_T]:
         hedge = self.hedge
         assert hedge is not None
-        backend, tier = self.second
-        walk = self.walk
-        walk.recorder.moved_on(walk.trace, failures[-1][1])
+        return Outcome(1, hedge.result(), errors, hedge="won")
+
+    async def _alone(self, err: GatewayError) -> Outcome[_T]:
+        """The first attempt failed while its hedge runs: the hedge is the fallback, already started."""
+        hedge = self.hedge
+        assert hedge is not None
         try:
-            result = await hedge  # cancelling the walk cancels it too
-        except GatewayError as err:
-            failures.append((backend, err))
-            log.warning("backend %s failed: %s", backend.name, err.message)
-            self._result("failed")
-            if not err.retryable:
-                raise
-            return 2, None
+            result = await hedge  # cancelling the caller cancels it too
+        except GatewayError as failed:
+            return Outcome(None, errors=[(0, err), (1, failed)], hedge="failed", fell_back=True)
         except asyncio.CancelledError:
             self._abandon()
             raise
-        self._result("won")
-        return 2, (backend, tier, result)
+        return Outcome(1, result, [(0, err)], hedge="won", fell_back=True)
 
-    async def _lost(self, first: Backend, result: _T) -> None:
-        """The first candidate answered first: stop the hedge and wait until it let go of its slot."""
+    async def _lost(self, result: _T) -> Outcome[_T]:
+        """The first attempt answered first: stop the hedge and wait until it let go of its slot."""
         hedge = self.hedge
         assert hedge is not None
         failed = hedge.done() and not hedge.cancelled() and hedge.exception() is not None
-        self._result("failed" if failed else "lost")
         hedge.cancel()
         try:
             await asyncio.wait((hedge,))
         except BaseException:
             self._abandon()
-            _later(self.walk.discard(first, result))
+            self.let_go(0, result)
             raise
-        self._drop(hedge)  # it may have answered too, in the same instant: that answer is discarded
+        self._drop(hedge)  # it may have answered too, in the same instant: that answer is let go
+        return Outcome(0, result, hedge="failed" if failed else "lost")
 
 
-def _later(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-def race(
-    walk: Walk,
-    mode: Mode[_T],
-    call: Call,
-    first: Candidate,
-    second: Candidate,
+async def race(
+    first: Callable[[], Awaitable[_T]],
+    second: Callable[[], Coroutine[Any, Any, _T]],
     delay: float,
-    failures: list[tuple[Backend, GatewayError]],
-) -> Coroutine[Any, Any, tuple[int, tuple[Backend, str, _T] | None]]:
-    """`first`, hedged with `second` after `delay` seconds.
+    may_hedge: Callable[[], bool],
+    let_go: Callable[[int, _T], None],
+) -> Outcome[_T]:
+    """Attempt `first`, and `second` beside it once `delay` seconds passed, if `may_hedge()` then.
 
-    Returns how many of the two candidates were used and the winner (backend, tier, result), or no
-    winner and the failures added to `failures`. Raises what the walk would: a failure that no other
-    candidate can mend, or a cancellation (the hedge cancelled with it)."""
-    return _Race(walk, mode, call, first, second).run(delay, failures)
+    Returns the outcome (module docstring). Raises only a cancellation (the hedge cancelled with it)."""
+    return await _Race(first, second, may_hedge, let_go).run(delay)

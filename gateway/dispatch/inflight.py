@@ -1,21 +1,75 @@
-"""Requests in flight per backend, as the gateway counts them: from an attempt's start to its answer's
-end (a stream's last byte), whatever the backend reports itself. The planner ranks replicas by it."""
+"""Each backend's live state as the planner reads it, and the requests in flight there.
+
+In flight is as the gateway counts it: from an attempt's start to its answer's end (a stream's last
+byte), whatever the backend reports itself. The planner ranks replicas by it. One `Live` per backend
+name outlives reloads (the count of a backend that stays must not restart at zero); each swap binds it
+to the backend object and gate (resilience/gate.py) of the rules now in force. The planner reads a
+Live's `load` and `until` as values (routing/board.py): dispatch keeps them, resilience keeps the
+gate, the backend its own queue, and nobody is called back.
+"""
 
 from __future__ import annotations
 
-__all__ = ["InFlight", "Slot"]
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from gateway.resilience.gate import Gate
+
+if TYPE_CHECKING:
+    from gateway.backends.base import Backend
+
+__all__ = ["InFlight", "Live", "Slot"]
+
+
+class Live:
+    __slots__ = ("backend", "gate", "in_flight", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.in_flight = 0
+        self.backend: Backend | None = None
+        self.gate = Gate()
+
+    @property
+    def load(self) -> int:
+        backend = self.backend
+        queued = backend.queued if backend is not None else 0
+        return queued if queued > self.in_flight else self.in_flight
+
+    @property
+    def until(self) -> float:
+        gate, backend = self.gate, self.backend
+        if backend is None or not gate.up or backend.saturated:
+            return math.inf
+        return gate.until
 
 
 class InFlight:
     def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
+        self.lives: dict[str, Live] = {}
 
     def __getitem__(self, name: str) -> int:
-        return self._counts.get(name, 0)
+        live = self.lives.get(name)
+        return live.in_flight if live is not None else 0
+
+    def bind(self, backends: Mapping[str, Backend], gates: Mapping[str, Gate]) -> None:
+        """The rules now in force: each backend's object and gate (a swap; dispatch/snapshot.py)."""
+        for name, backend in backends.items():
+            live = self._live(name)
+            live.backend = backend
+            live.gate = gates.get(name) or Gate()
+
+    def _live(self, name: str) -> Live:
+        live = self.lives.get(name)
+        if live is None:
+            live = self.lives[name] = Live(name)
+        return live
 
     def enter(self, name: str) -> Slot:
-        self._counts[name] = self._counts.get(name, 0) + 1
-        return Slot(self._counts, name)
+        live = self._live(name)
+        live.in_flight += 1
+        return Slot(live)
 
 
 class Slot:
@@ -26,17 +80,16 @@ class Slot:
     it: releasing on collection keeps the count honest then too.
     """
 
-    __slots__ = ("_counts", "_name", "_open")
+    __slots__ = ("_live", "_open")
 
-    def __init__(self, counts: dict[str, int], name: str) -> None:
-        self._counts = counts
-        self._name = name
+    def __init__(self, live: Live) -> None:
+        self._live = live
         self._open = True
 
     def release(self) -> None:
         if self._open:
             self._open = False
-            self._counts[self._name] -= 1
+            self._live.in_flight -= 1
 
     def __del__(self) -> None:
         self.release()

@@ -1,10 +1,13 @@
-"""Relaying a committed stream to the client, and accounting for it once it ends.
+"""Relaying a committed stream to the client, and recording the request once it ends.
 
-After the first chunk there is no fallback: a failure travels in-band (the server's SSE layer turns
-it into an error event). The relay settles the breaker when the stream ended well or broke, leaves it
-alone when the client left, releases the backend's in-flight slot, and bills what was streamed: the
-usage event when the upstream sent one (it comes last and may be split over reads, so the last few
-reads are kept), otherwise about one token per content event.
+After the first chunk there is no fallback: a failure travels in-band, as the mode says (a chat
+stream's error event and [DONE]; a translated stream's own end, which its serving module writes). The
+relay applies the mode's `feed` to each chunk (the gateway's ids on a chat stream's events), and when
+the stream ends: releases the backend's in-flight slot; tells the walk how the backend did (ended
+well: an answer taken; broke: a failure; the client left: no verdict); measures the time per token;
+and ends the request (Walk.end), which records it once with what was streamed: the usage event when
+the upstream sent one (it comes last and may be split over reads, so the last few reads are kept),
+otherwise about one token per content event.
 """
 
 from __future__ import annotations
@@ -13,67 +16,76 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from gateway.errors import StreamInterrupted
-from gateway.protocol import estimated_usage, stream_usage
+from gateway.errors import GatewayError, StreamInterrupted
 from gateway.protocol.choices import streamed_text
-from gateway.protocol.sse import events_in
+from gateway.protocol.sse import PREFIX
+from gateway.protocol.usage import streamed_usage
 
 if TYPE_CHECKING:
-    from gateway.dispatch.walk import Answer, Opened, Walk
+    from gateway.dispatch.walk import Answer, Mode, Opened, Walk
 
 __all__ = ["relay"]
 
 
-async def relay(walk: Walk, answer: Answer[Opened]) -> AsyncIterator[bytes]:
+async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> AsyncIterator[bytes]:
     backend, opened = answer.backend, answer.result
-    name, clock, guard, trace = backend.name, walk.clock, walk.snap.guard, walk.trace
+    name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
     rest, first = opened.rest, opened.first
+    feed, failed = getattr(mode, "feed", None), getattr(mode, "failed", None)
+    deadline = walk.deadline
     t_first = clock()
-    events = events_in(first)
+    events = first.count(PREFIX)
     recent: deque[bytes] = deque((first,), maxlen=4)
-    settled = False
+    ended = False  # the stream ended, well or not: the backend has a verdict
     outcome = "cancelled"  # until the stream ends one way or the other: the client left
     try:
         keep = trace.log_content or trace.shadowed  # its text: for the log, for the judge
         kept: list[bytes] | None = [first] if keep else None
-        yield first
-        async for chunk in rest:
-            if clock() > walk.deadline:
-                raise StreamInterrupted(f"Backend '{name}' exceeded the request deadline.", code="deadline")
-            events += events_in(chunk)
-            recent.append(chunk)
-            if kept is not None:
-                kept.append(chunk)
-            yield chunk
+        try:
+            yield feed(first) if feed is not None else first
+            async for chunk in rest:
+                if clock() > deadline:
+                    raise StreamInterrupted(
+                        f"Backend '{name}' exceeded the request deadline.", code="deadline"
+                    )
+                events += chunk.count(PREFIX)
+                recent.append(chunk)
+                if kept is not None:
+                    kept.append(chunk)
+                yield feed(chunk) if feed is not None else chunk
+        except StreamInterrupted as exc:
+            ended = True
+            outcome = "stream_error"
+            if opened.slot is not None:
+                snap.guard.settle(backend, ok=False, now=clock())
+            if failed is None:
+                raise
+            yield failed(exc)
+            return
+        except GatewayError as exc:
+            if failed is None:
+                raise
+            yield failed(exc)
+            return
         if kept is not None:
             trace.answer_text = streamed_text(b"".join(kept))
-        settled = True
+        ended = True
         outcome = "ok"
         if opened.slot is None:  # replayed from an answer in hand: nothing was measured here
             return
-        guard.settle(backend, ok=True, now=clock())
+        walk.took.append(name)
         # Events beyond the first and the closing [DONE] are about one token each.
         if events > 2:
-            per_token = (clock() - t_first) / (events - 2)
-            walk.observe(backend, tpot_s=per_token)
-            walk.recorder.per_token(trace.tier, name, per_token)
-    except StreamInterrupted:
-        guard.settle(backend, ok=False, now=clock())
-        settled = True
-        outcome = "stream_error"
-        raise
+            trace.tpot_s = per_token = (clock() - t_first) / (events - 2)
+            snap.book.per_token(name, clock(), per_token)
     finally:
         if opened.slot is not None:
-            if not settled:  # the client left mid-stream: no verdict on the backend
-                guard.breakers.abandon(name)
+            if not ended:  # the client left mid-stream: no verdict on the backend
+                snap.guard.abandon(name)
             opened.slot.release()
         # About a token per event, less the role-only first event, the finish event and [DONE].
-        usage = (
-            opened.usage
-            or stream_usage(b"".join(recent))
-            or estimated_usage(walk.call.view.body_bytes, max(0, events - 3))
-        )
-        walk.recorder.answered(trace, walk.call, usage, walk.bill(answer.tier, usage), outcome)
+        usage = opened.usage or streamed_usage(b"".join(recent), events, walk.call.view.body_bytes)
+        walk.end(usage, outcome)
         if outcome == "ok" and walk.answered is not None:
             walk.answered(walk)
         # A client that went away cancels us here; closing `rest` cancels the upstream call too.

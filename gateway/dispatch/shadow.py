@@ -147,12 +147,12 @@ class Shadow:
         """The tier's answer text and what it cost: a walk of its backends, not a client request."""
         snap, now = walk.snap, walk.clock()
         tokens = call.view.output_tokens or 256
-        plan = pinned(snap.planner.tier_view(tier, now, tokens, lambda _: (0, True)), tokens)
+        plan = pinned(snap.planner.board(now, tokens).tier(tier), tokens)
         trace = Trace(walk.trace.route)
-        side = Walk(
-            snap, walk.flight, walk.recorder, walk.clock, walk.decision, call, trace, now + _TIMEOUT_S
-        )
+        side = Walk(snap, walk.recorder, walk.clock, walk.decision, call, trace, now + _TIMEOUT_S)
         answer = await side.run(side.candidates(plan), PLAIN, call)
+        for name in side.took:  # no request of a client's: its answers reach the breakers, nothing else
+            snap.guard.breakers.success(name, walk.clock())
         usage = trace.usage
         usd = snap.costs.bill(tier, usage).cost_usd if usage is not None else 0.0
         return answer_text(answer.result.content) or "", usd

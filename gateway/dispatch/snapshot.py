@@ -1,8 +1,12 @@
 """Everything derived from one route table, built once when the table is swapped in.
 
-The runtime swaps one Snapshot reference; a request reads it once and keeps it, so it sees one table,
-its planner (latency stats, decision cache), its guard, its cost model and per-tier timeouts, never a
-mix of two reloads, and nothing keyed by a table hash has to be looked up per request.
+The runtime swaps one Snapshot reference; a request reads it once (admission, server/admission.py)
+and carries it down, so its admission, hints, plan, guard, bill and timeouts all come from one table,
+never a mix of two reloads, and nothing keyed by a table hash has to be looked up per request.
+
+It carries the state a request reads as values or narrow ports, not as callbacks: each backend's live
+state (dispatch/inflight.py: in flight, its gate, its queue) that the planner reads, and the latency
+book (routing/estimates.py) that the walk writes and the planner reads, each through its own door.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from gateway.dispatch.inflight import InFlight
 from gateway.observability.cost import CostModel
 from gateway.routing.planner import Planner
 
@@ -20,11 +26,12 @@ if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.classify.verifier import Verifier
     from gateway.resilience.guard import Guard
+    from gateway.routing.decision import Hints
     from gateway.routing.estimates import LatencyBook
     from gateway.routing.quantiles import Quantiles
     from gateway.rules import RouteTable, TierSpec
 
-__all__ = ["Hedging", "Snapshot"]
+__all__ = ["Admitted", "Hedging", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,9 @@ class Snapshot:
     costs: CostModel
     first_token_s: Mapping[str, float]  # a stream's first-chunk deadline, per tier
     hedging: Mapping[str, Hedging]  # the tiers whose candidates are hedged, and may be hedged to
+    book: LatencyBook  # what each attempt took, by backend: the walk writes it, the planner reads it
+    flight: InFlight  # each backend's live state (in flight, gate, queue): the planner reads it
+    windows: Mapping[str, int]  # each backend's context window, in tokens
 
     @classmethod
     def build(
@@ -70,11 +80,40 @@ class Snapshot:
         quantiles: Quantiles,
         *,
         first_token_timeout_s: float,
+        flight: InFlight | None = None,
     ) -> Snapshot:
+        """The snapshot of `table`; `flight` (the process's, outliving reloads) is bound to its
+        backends and their gates."""
         first_token = {
             name: t.first_token_timeout_ms / 1000 if t.first_token_timeout_ms else first_token_timeout_s
             for name, t in table.spec.tiers.items()
         }
         hedging = {name: h for name, t in table.spec.tiers.items() if (h := Hedging.of(t)) is not None}
         planner = Planner(table, scorer, book, quantiles=quantiles)
-        return cls(table, backends, guard, planner, verifier, CostModel(table.spec), first_token, hedging)
+        flight = flight if flight is not None else InFlight()
+        flight.bind(backends, guard.gates)
+        return cls(
+            table,
+            # Its own: a request admitted under these rules finds their backends whatever a reload
+            # swaps in before it is planned (the runtime retires the old ones once drained).
+            MappingProxyType(dict(backends)),
+            guard,
+            planner,
+            verifier,
+            CostModel(table.spec),
+            first_token,
+            hedging,
+            book,
+            flight,
+            planner.windows,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request let in (server/admission.py): the rules it was admitted by, read once, which its
+    plan, guard and bill come from too; what it asks beyond its body; whose key sent it."""
+
+    snap: Snapshot
+    hints: Hints
+    tenant: str | None

@@ -8,7 +8,7 @@ written against Walk.run and its modes without touching the walk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -23,14 +23,15 @@ _T = TypeVar("_T")
 
 
 class Strategy(Protocol):
-    async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]: ...
+    def run(self, walk: Walk, mode: Mode[_T]) -> Awaitable[Answer[_T]]: ...
 
 
 class Fallback:
     """The plan's candidates in order; the first that answers is the answer."""
 
-    async def run(self, walk: Walk, mode: Mode[_T]) -> Answer[_T]:
-        return await walk.run(walk.candidates(walk.decision.plan), mode)
+    def run(self, walk: Walk, mode: Mode[_T]) -> Awaitable[Answer[_T]]:
+        # The walk's own coroutine, not one awaiting it: a frame less at each suspension.
+        return walk.run(walk.candidates(walk.decision.plan), mode)
 
 
 # Keyed by Plan.strategy: a dispatch word, never a routing policy's name.

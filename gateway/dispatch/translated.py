@@ -69,16 +69,16 @@ class Turn:
 
 
 class TranslatedPlain:
-    settle_later = False
+    streams = False
     hedgeable = False  # see the module's docstring
 
     def __init__(self, translation: Translated, native: Native | None = None) -> None:
         self.translation = translation
         self.native = native
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
         # `call` is in the form the walk chose for this backend (dispatch/walk.py: Walk.form).
-        reply = await PLAIN.attempt(walk, backend, tier, call)
+        reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
         if self.native is not None and backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.native.of_reply(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
@@ -101,15 +101,15 @@ async def _through(rest: AsyncIterator[bytes], feed: Callable[[bytes], bytes]) -
 
 
 class TranslatedStreamed:
-    settle_later = True
+    streams = True
     hedgeable = False
 
     def __init__(self, translation: Translated, native: Native | None = None) -> None:
         self.translation = translation
         self.native = native
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
-        opened = await STREAMED.attempt(walk, backend, tier, call)
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Opened:
+        opened = await STREAMED.attempt(walk, backend, tier, call, deadline)
         if self.native is None or not backend.speaks(walk.call.endpoint):
             return self._translated(opened)
         tap = self.native
@@ -143,14 +143,14 @@ class CompactPlain:
     endpoint, the gateway's id put on its answer); a chat backend writes the summary the gateway
     wraps in its own compaction item (protocol/responses/compaction.py)."""
 
-    settle_later = False
+    streams = False
     hedgeable = False  # one Compacting per request, as for the modes above
 
     def __init__(self, compacting: Compacting) -> None:
         self.compacting = compacting
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
-        reply = await PLAIN.attempt(walk, backend, tier, call)
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+        reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
         if backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.compacting.of_native(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)

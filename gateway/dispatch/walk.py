@@ -5,22 +5,29 @@ whole reply arrived, a stream at its first chunk. Before that point a failure mo
 candidate; the walk owns everything else for both (the deadline, retries through the guard, in-flight
 accounting from the first attempt, latency observations, and one error naming every backend tried).
 Strategies (strategies.py) decide which candidates a walk runs, and in which mode.
+
+Values go down and outcomes come back: the walk reads each backend's gate (resilience/gate.py) and the
+decision's answer room as values, writes what each attempt took to the latency book (the snapshot's),
+and keeps what happened in the request's trace (fallbacks, hedges, first chunks); a failure is told to
+the guard when it happens, the answers the request took once at its end (`end`), when the recorder
+also records the whole request, once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from gateway.dispatch.hedge import race
-from gateway.dispatch.timeouts import within
+from gateway.dispatch.hedge import ends_request, race
+from gateway.dispatch.timeouts import Deadline, within
 from gateway.errors import (
-    ContextOverflow,
     GatewayError,
     InvalidRequest,
     UpstreamError,
@@ -34,7 +41,8 @@ from gateway.routing.context import room
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
-    from gateway.dispatch.inflight import InFlight, Slot
+    from gateway.dispatch.hedge import Outcome
+    from gateway.dispatch.inflight import Slot
     from gateway.dispatch.snapshot import Snapshot
     from gateway.observability.cost import Bill
     from gateway.observability.recorder import Recorder
@@ -42,7 +50,7 @@ if TYPE_CHECKING:
     from gateway.routing.decision import Decision
     from gateway.routing.plan import Plan
 
-__all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Walk"]
+__all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Relabelled", "Walk"]
 
 # Who serves a request that needs its API natively, per API, for the 400 when a route has none.
 _NATIVE = {
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder().decode
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
+_CLOSED = -math.inf  # a gate's `until` while its breaker is closed: no word to the guard needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +86,15 @@ class Opened:
 
 
 class Mode(Protocol[_T_co]):
-    # Streams have succeeded only once they ended well, which the relay reports to the breaker.
-    settle_later: bool
     # May two attempts run at once (a hedge, dispatch/hedge.py)? Not when attempts share state that
     # the one answer committed must own alone.
     hedgeable: bool
+    # Streams: a stream commits at its first chunk (its hedge delay is read from first-chunk tails).
+    streams: bool
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> _T_co: ...
+    async def attempt(
+        self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float
+    ) -> _T_co: ...
 
     def of_reply(self, walk: Walk, reply: Reply) -> _T_co:
         """An answer already in hand (a plain reply), served in this mode."""
@@ -96,7 +107,6 @@ class Walk:
     def __init__(
         self,
         snap: Snapshot,
-        flight: InFlight,
         recorder: Recorder,
         clock: Callable[[], float],
         decision: Decision,
@@ -105,7 +115,6 @@ class Walk:
         deadline: float,
     ) -> None:
         self.snap = snap
-        self.flight = flight
         self.recorder = recorder
         self.clock = clock
         self.decision = decision
@@ -116,13 +125,13 @@ class Walk:
         self.answered: Callable[[Walk], None] | None = None
         # The answer length each backend was asked for, where its context window cut the request's.
         self.clamps: dict[str, int] = {}
+        # Backends whose answers this request took: their breakers hear it when the request ends.
+        self.took: list[str] = []
 
     def fork(self) -> Walk:
         """The same request on a second walk beside this one (a cascade's votes), with its own trace."""
         trace = Trace(self.trace.route, self.trace.budget_ms)
-        return Walk(
-            self.snap, self.flight, self.recorder, self.clock, self.decision, self.call, trace, self.deadline
-        )
+        return Walk(self.snap, self.recorder, self.clock, self.decision, self.call, trace, self.deadline)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - self.clock())
@@ -133,7 +142,7 @@ class Walk:
         The tool rule (protocol/tools.py): a request that needs its API served natively (`needs`)
         keeps only backends that speak it, and is refused when there is none; one that merely offers
         hosted tools (`hosted`) goes to such backends first, then to the others in chat form."""
-        backends, breakers, now = self.snap.backends, self.snap.guard.breakers, self.clock()
+        backends, gates, now = self.snap.backends, self.snap.guard.gates, self.clock()
         pairs = [(backends[c.backend], c.tier) for c in plan.candidates if c.backend in backends]
         call = self.call
         if call.needs is not None or call.hosted:
@@ -149,31 +158,37 @@ class Walk:
                     f"'{self.decision.route.name}' does.",
                     code="unsupported_feature",
                 )
-        allowed = [p for p in pairs if breakers.allows(p[0].name, now)]
-        return allowed + [p for p in pairs if p not in allowed]
+        held = [p for p in pairs if (g := gates.get(p[0].name)) is not None and now < g.until]
+        return pairs if not held else [p for p in pairs if p not in held] + held
 
     def form(self, backend: Backend, call: Call) -> Call:
         """The call as `backend` gets it: as the client sent it where the backend speaks its API,
         otherwise in chat form (without the hosted tools it offers); asking for no more answer than
         the backend's context window has room for (routing/context.py), which is noted."""
         sent = call if call.chat is None or backend.speaks(call.endpoint) else call.chat
-        window = self.snap.planner.windows.get(backend.name)
-        left = room(window, sent.view) if window is not None else None
+        name = backend.name
+        if sent.view is self.call.view:  # the view the request was planned by: its rooms are known
+            rooms = self.decision.rooms
+            left = rooms.get(name) if rooms is not None else None
+        else:
+            window = self.snap.windows.get(name)
+            left = room(window, sent.view) if window is not None else None
         if left is None:
             return sent
-        self.clamps[backend.name] = left = max(1, left)
+        self.clamps[name] = left = max(1, left)
         return sent.with_max_tokens(left)
 
-    def bill(self, tier: str, usage: Usage) -> Bill:
-        """The answer's bill, with what a rejected draft cost on the way to it."""
-        bill = self.snap.costs.bill(tier, usage)
-        draft = self.trace.draft
-        return bill if draft is None else replace(bill, elsewhere_usd=draft.bill.cost_usd)
+    def end(self, usage: Usage, outcome: str = "ok") -> Bill:
+        """The request answered (a stream: ended): the breakers of the backends it took hear it, the
+        retry budget counts it, and the recorder records it, once. Returns its bill."""
+        snap = self.snap
+        snap.guard.finished(self.took, self.clock())
+        return self.recorder.answered(self.trace, self.call, usage, snap.costs, outcome)
 
-    def observe(self, backend: Backend, *, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
-        stats = self.snap.planner.stats.get(backend.name)
-        if stats is not None:
-            stats.observe(self.clock(), ttft_s=ttft_s, tpot_s=tpot_s)
+    def end_failed(self, exc: BaseException) -> None:
+        """The request failed: as `end`, with the answers it took on the way (a cascade's draft)."""
+        self.snap.guard.finished(self.took, self.clock())
+        self.recorder.failed(self.trace, self.call, exc)
 
     async def run(
         self,
@@ -184,40 +199,109 @@ class Walk:
     ) -> Answer[_T]:
         """Try `pairs` in order in `mode` until one answers; raise one error for all that failed.
 
-        `call` and `deadline` default to the request's own (a cascade's draft has its own of both).
-        """
+        `call` and `deadline` default to the request's own (a cascade's draft has its own of both,
+        within the request's)."""
         call = call or self.call
-        trace = self.trace
-        request_deadline = self.deadline
-        if deadline is not None:
-            self.deadline = min(deadline, request_deadline)
+        deadline = self.deadline if deadline is None else min(deadline, self.deadline)
+        trace, clock = self.trace, self.clock
+        failures: list[tuple[Backend, GatewayError]] = []
+        i, n = 0, len(pairs)
+        while i < n:
+            if clock() >= deadline:
+                break
+            if failures:
+                trace.fallbacks.append(failures[-1][1].code or "unknown")
+            backend, tier = pairs[i]
+            trace.tier, trace.backend = tier, backend.name
+            delay = self._hedge_delay(pairs, i, mode, call, deadline)
+            if delay is not None:
+                outcome = await self._race(pairs[i], pairs[i + 1], mode, call, deadline, delay)
+                for index, err in outcome.errors:
+                    failures.append((pairs[i + index][0], err))
+                if outcome.winner is not None:
+                    won, won_tier = pairs[i + outcome.winner]
+                    trace.tier, trace.backend = won_tier, won.name
+                    return Answer(won, won_tier, outcome.result)  # type: ignore[arg-type]
+                if outcome.errors and ends_request(outcome.errors[-1][1]):
+                    raise outcome.errors[-1][1]
+                i += 1 if outcome.hedge is None else 2
+                continue
+            # One attempt, as `_attempt` makes it, written out here: a frame less on the hot path.
+            name, guard = backend.name, self.snap.guard
+            sent = self.form(backend, call)
+            gate = guard.gates.get(name)
+            if gate is None or gate.until != _CLOSED:
+                guard.start(name, clock())  # the breaker is not closed: this may be its probe
+            try:
+                result = await mode.attempt(self, backend, tier, sent, deadline)
+            except GatewayError as first:
+                try:
+                    result = await self._again(backend, tier, mode, sent, deadline, first)
+                except GatewayError as err:
+                    log.warning("backend %s failed: %s", name, err.message)
+                    failures.append((backend, err))
+                    if ends_request(err):
+                        raise
+                    i += 1
+                    continue
+            except BaseException:
+                guard.abandon(name)  # cancelled: no verdict, and a half-open probe is given back
+                raise
+            if not mode.streams:  # a stream has answered well only once it ended (the relay says)
+                self.took.append(name)
+            return Answer(backend, tier, result)
+        if not failures and pairs:
+            failures.append((pairs[0][0], UpstreamTimeout("The request's deadline passed.", code="deadline")))
+        raise exhausted(self.decision.route.name, failures)
+
+    def attempt(
+        self, backend: Backend, tier: str, mode: Mode[_T], call: Call, deadline: float
+    ) -> Coroutine[Any, Any, _T]:
+        """One candidate's attempts in `mode`: the first sent as is, more through the guard."""
+        return self._attempt(backend, tier, mode, self.form(backend, call), deadline)
+
+    async def _attempt(self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float) -> _T:
+        name = backend.name
+        guard = self.snap.guard
+        gate = guard.gates.get(name)
+        if gate is None or gate.until != _CLOSED:
+            guard.start(name, self.clock())  # the breaker is not closed: this may be its probe
         try:
-            return await self._run(pairs, mode, call, trace)
-        finally:
-            self.deadline = request_deadline
+            result = await mode.attempt(self, backend, tier, sent, deadline)
+        except GatewayError as err:
+            result = await self._again(backend, tier, mode, sent, deadline, err)
+        except BaseException:
+            # Cancelled (the client left, a hedge won) or worse: no verdict, and a half-open probe
+            # must not stay taken forever.
+            guard.abandon(name)
+            raise
+        if not mode.streams:  # a stream has answered well only once it ended (the relay says)
+            self.took.append(name)
+        return result
 
-    def attempt_on(self, backend: Backend, tier: str, mode: Mode[_T], call: Call) -> Coroutine[Any, Any, _T]:
-        """One candidate's attempts in `mode`, through the guard (breaker, retries, budget)."""
-
-        sent = self.form(backend, call)
-
-        def attempt() -> Awaitable[_T]:
-            return mode.attempt(self, backend, tier, sent)
-
-        return self.snap.guard.call(
-            backend, attempt, deadline=self.deadline, clock=self.clock, settle_later=mode.settle_later
+    def _again(
+        self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float, err: GatewayError
+    ) -> Coroutine[Any, Any, _T]:
+        """The attempt failed with `err`: the guard hears it, and retries it while its bounds allow."""
+        return self.snap.guard.retried(
+            backend,
+            err,
+            lambda: mode.attempt(self, backend, tier, sent, deadline),
+            deadline=deadline,
+            clock=self.clock,
         )
 
-    async def discard(self, backend: Backend, result: object) -> None:
-        """An answer nobody will read (a hedge's race lost in the same instant): let go of it."""
-        if isinstance(result, Opened) and result.slot is not None:
-            self.snap.guard.breakers.abandon(backend.name)  # never streamed: no verdict
-            result.slot.release()
-            with contextlib.suppress(GatewayError):
-                await result.rest.aclose()  # type: ignore[attr-defined]
+    def _let_go(self, backend: Backend) -> Callable[[int, object], None]:
+        def let_go(_: int, result: object) -> None:
+            if isinstance(result, Opened) and result.slot is not None:
+                self.snap.guard.abandon(backend.name)  # never streamed: no verdict
+                result.slot.release()
+                _close_later(result.rest)
 
-    def hedge_delay(
-        self, pairs: list[tuple[Backend, str]], i: int, mode: Mode[_T], call: Call
+        return let_go
+
+    def _hedge_delay(
+        self, pairs: list[tuple[Backend, str]], i: int, mode: Mode[_T], call: Call, deadline: float
     ) -> float | None:
         """When candidate i gets a hedge (the next candidate), or None when it does not."""
         if i + 1 >= len(pairs) or not (mode.hedgeable and call.hedgeable):
@@ -228,45 +312,67 @@ class Walk:
         if policy is None or pairs[i + 1][1] not in hedging:
             return None
         now = self.clock()
-        stats = self.snap.planner.stats.get(backend.name)
-        p95 = stats.tail(now, first_chunk=mode.settle_later) if stats is not None else 0.0
-        delay = policy.delay(p95)
-        return delay if now + delay < self.deadline else None
+        delay = policy.delay(self.snap.book.tail(backend.name, now, first_chunk=mode.streams))
+        return delay if now + delay < deadline else None
 
-    async def _run(
-        self, pairs: list[tuple[Backend, str]], mode: Mode[_T], call: Call, trace: Trace
-    ) -> Answer[_T]:
-        failures: list[tuple[Backend, GatewayError]] = []
-        i, n = 0, len(pairs)
-        while i < n:
-            if self.remaining() <= 0:
-                break
-            if failures:
-                self.recorder.moved_on(trace, failures[-1][1])
-            backend, tier = pairs[i]
-            trace.tier, trace.backend = tier, backend.name
-            delay = self.hedge_delay(pairs, i, mode, call)
-            if delay is not None:
-                used, won = await race(self, mode, call, pairs[i], pairs[i + 1], delay, failures)
-                if won is not None:
-                    trace.tier, trace.backend = won[1], won[0].name
-                    return Answer(*won)
-                i += used
-                continue
-            try:
-                result = await self.attempt_on(backend, tier, mode, call)
-            except GatewayError as err:
-                log.warning("backend %s failed: %s", backend.name, err.message)
-                failures.append((backend, err))
-                # A window too small for the request: the next candidate may have a larger one.
-                if not err.retryable and not isinstance(err, ContextOverflow):
-                    raise
-                i += 1
-                continue
-            return Answer(backend, tier, result)
-        if not failures and pairs:
-            failures.append((pairs[0][0], UpstreamTimeout("The request's deadline passed.", code="deadline")))
-        raise exhausted(self.decision.route.name, failures)
+    async def _race(
+        self,
+        first: tuple[Backend, str],
+        second: tuple[Backend, str],
+        mode: Mode[_T],
+        call: Call,
+        deadline: float,
+        delay: float,
+    ) -> Outcome[_T]:
+        """Candidate `first`, hedged with `second` after `delay`; its outcome settled and recorded."""
+        (slow, slow_tier), (other, other_tier) = first, second
+        trace, guard = self.trace, self.snap.guard
+
+        def may_hedge() -> bool:
+            now = self.clock()
+            if now >= deadline:
+                return False
+            granted = guard.may_hedge(other, now)
+            if granted is False:
+                trace.hedges.append((slow_tier, slow.name, "denied"))
+            if granted:
+                log.debug("hedging %s with %s", slow.name, other.name)
+            return bool(granted)
+
+        lost = self._let_go(slow), self._let_go(other)
+        outcome = await race(
+            lambda: self.attempt(slow, slow_tier, mode, call, deadline),
+            lambda: self.attempt(other, other_tier, mode, call, deadline),
+            delay,
+            may_hedge,
+            lambda index, result: lost[index](index, result),
+        )
+        for index, err in outcome.errors:
+            log.warning("backend %s failed: %s", (slow, other)[index].name, err.message)
+        if outcome.fell_back:  # the first failed while its hedge ran: a fallback to it
+            trace.fallbacks.append(outcome.errors[0][1].code or "unknown")
+        if outcome.hedge is not None:
+            trace.hedges.append((slow_tier, slow.name, outcome.hedge))
+        if outcome.winner == 1 and not outcome.errors:
+            # The first never answered within the hedge's time: an outlier, which its breaker hears
+            # (a failure on its own in the same instant was recorded already).
+            guard.settle(slow, ok=False, now=self.clock())
+        return outcome
+
+
+def _close_later(rest: AsyncIterator[bytes]) -> None:
+    """Close a stream nobody will read, in a task of its own (its close may await the upstream)."""
+
+    async def close() -> None:
+        with contextlib.suppress(GatewayError):
+            await rest.aclose()  # type: ignore[attr-defined]
+
+    task = asyncio.get_running_loop().create_task(close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task[None]] = set()  # closes of streams nobody reads, held until they ran
 
 
 def exhausted(route: str, failures: list[tuple[Backend, GatewayError]]) -> GatewayError:
@@ -290,29 +396,31 @@ def exhausted(route: str, failures: list[tuple[Backend, GatewayError]]) -> Gatew
 class _Plain:
     """Committed when the whole reply is in."""
 
-    settle_later = False
     hedgeable = True
+    streams = False
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Reply:
-        name, clock, trace = backend.name, walk.clock, walk.trace
-        slot = walk.flight.enter(name)
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+        name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
+        slot = snap.flight.enter(name)
         t0 = clock()
+        timer = Deadline(deadline - t0)
         try:
-            reply = await within(walk.remaining(), backend.complete(call))
-        except TimeoutError:
-            walk.observe(backend, ttft_s=clock() - t0)
+            reply = await backend.complete(call)
+        except asyncio.CancelledError:
+            if not timer.expired():
+                raise
+            now = clock()
+            snap.book.timed_out(name, now, now - t0)
             raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
         finally:
+            timer.disarm()
             slot.release()
             trace.upstream_s += clock() - t0
         # Parsed once: the latency estimate and the bill both read it.
         trace.usage = usage = usage_of(reply.content)
-        stats = walk.snap.planner.stats.get(name)
-        if stats is not None:
-            now = clock()
-            stats.observe_tail(now, now - t0, first_chunk=False)
-            if usage is not None and usage.completion_tokens and call.endpoint != "embeddings":
-                stats.observe_total(now, now - t0, usage.completion_tokens)
+        now = clock()
+        tokens = usage.completion_tokens if usage is not None and call.endpoint != "embeddings" else 0
+        snap.book.answered(name, now, now - t0, tokens)
         return reply
 
     def of_reply(self, walk: Walk, reply: Reply) -> Reply:
@@ -330,15 +438,16 @@ def _before_first_chunk(backend: Backend, exc: BaseException) -> GatewayError:
 class _Streamed:
     """Committed at the first chunk: until then another candidate may still answer."""
 
-    settle_later = True
     hedgeable = True
+    streams = True
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call) -> Opened:
-        clock, trace = walk.clock, walk.trace
-        limit = min(walk.snap.first_token_s.get(tier, walk.remaining()), walk.remaining())
-        slot = walk.flight.enter(backend.name)
-        chunks = backend.stream(call)
+    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Opened:
+        clock, trace, snap, name = walk.clock, walk.trace, walk.snap, backend.name
         t0 = clock()
+        left = max(0.0, deadline - t0)
+        limit = min(snap.first_token_s.get(tier, left), left)
+        slot = snap.flight.enter(name)
+        chunks = backend.stream(call)
         try:
             first = await within(limit, anext(chunks))
         except (GatewayError, TimeoutError, StopAsyncIteration) as exc:
@@ -347,7 +456,8 @@ class _Streamed:
                 await chunks.aclose()  # type: ignore[attr-defined]
             err = _before_first_chunk(backend, exc)
             if isinstance(err, UpstreamTimeout):
-                walk.observe(backend, ttft_s=clock() - t0)
+                now = clock()
+                snap.book.timed_out(name, now, now - t0)
             raise err from None
         except BaseException:
             slot.release()
@@ -357,11 +467,8 @@ class _Streamed:
         now = clock()
         ttft = now - t0
         trace.ttft_s = now - walk.call.received
-        stats = walk.snap.planner.stats.get(backend.name)
-        if stats is not None:
-            stats.observe(now, ttft_s=ttft)
-            stats.observe_tail(now, ttft, first_chunk=True)
-        walk.recorder.first_chunk(tier, backend.name, ttft)
+        trace.first_chunks.append((tier, name, ttft))
+        snap.book.first_chunk(name, now, ttft)
         return Opened(first, chunks, slot)
 
     def of_reply(self, walk: Walk, reply: Reply) -> Opened:
@@ -369,6 +476,16 @@ class _Streamed:
         call = walk.call.chat or walk.call  # a translated request's answer in hand is a chat answer
         chunks = as_chunks(data, call.endpoint, include_usage=call.include_usage)
         return Opened(chunks[0], _replay(chunks[1:]), None, walk.trace.usage)
+
+
+class Relabelled(_Streamed):
+    """A stream passed on as the backend sent it, but for two things the relay does as it goes
+    (dispatch/relay.py): `feed` rewrites each chunk (a chat stream's ids, protocol/ids.py), and
+    `failed` is the event a failure after the first byte ends the stream with."""
+
+    def __init__(self, feed: Callable[[bytes], bytes], failed: Callable[[GatewayError], bytes]) -> None:
+        self.feed = feed
+        self.failed = failed
 
 
 async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:

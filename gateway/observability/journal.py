@@ -1,5 +1,5 @@
-"""What each finished request leaves besides metrics: its decision-log line, and which tenant the
-answer went to (the index feedback is checked against). Both optional; both off the request path."""
+"""What each finished request leaves besides metrics: its decision-log line (optional; off the request
+path: a bounded queue its own thread writes)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Journal"]
 
-# (response id, tenant, its trace) of an answered request
-Remember = Callable[[str, str | None, "Trace"], None]
 # The difficulty scorer's inputs as numbers, for a route that logs features (the planner's features
 # when it computed them)
 Inputs = Callable[["RequestView", "Features | None"], dict[str, Any]]
@@ -32,22 +30,26 @@ class Journal:
     def __init__(
         self,
         decisions: DecisionLog | None = None,
-        remember: Remember | None = None,
         inputs: Inputs | None = None,
         reference_tier: Callable[[], str | None] = lambda: None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.decisions = decisions
-        self._remember = remember
         self._inputs = inputs
         self._reference = reference_tier
         self._wall = wall
 
     def finished(
-        self, trace: Trace, call: Call, outcome: str, seconds: float, usage: Usage | None, bill: Bill | None
+        self,
+        trace: Trace,
+        call: Call,
+        outcome: str,
+        seconds: float,
+        usage: Usage | None,
+        bill: Bill | None,
+        reference_tier: str | None = None,
     ) -> None:
-        if outcome == "ok" and self._remember is not None and call.response_id:
-            self._remember(call.response_id, call.tenant, trace)
+        """One request's line (`reference_tier`: the rules' it was billed by; else the rules now)."""
         log = self.decisions
         if log is None:
             return
@@ -72,7 +74,7 @@ class Journal:
                 completion_tokens=usage.completion_tokens if usage is not None else 0,
                 cost_usd=bill.total_usd if bill is not None else 0.0,
                 savings_usd=bill.savings_usd if bill is not None else 0.0,
-                reference_tier=self._reference(),
+                reference_tier=reference_tier if reference_tier is not None else self._reference(),
                 budget_ms=trace.budget_ms,
                 features=self._inputs(view, trace.features)
                 if trace.log_features and self._inputs is not None

@@ -1,9 +1,13 @@
 """A request's running record, from its decision to its end: what dispatch saw, for whatever records it
-(metrics, the decision log, the answer index, the headers a client gets)."""
+(metrics, the decision log, the answer index, the headers a client gets).
+
+Dispatch writes it as things happen (plain attribute writes and list appends, no call); the recorder
+reads it once, when the request ends (observability/recorder.py), and records everything from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +37,8 @@ class Trace:
 
     route: str = NONE
     budget_ms: float | None = None  # the latency budget in force
+    planned: str = NONE  # the tier the plan chose first (the routing decision's, for its metric)
+    classify_s: float | None = None  # time spent scoring difficulty
     upstream_s: float = 0.0
     tier: str = NONE
     backend: str = NONE
@@ -62,3 +68,9 @@ class Trace:
     dropped_tools: tuple[str, ...] = ()  # hosted tools the request offered, dropped for a chat backend
     max_tokens: int | None = None  # the answer length asked of the backend, where its window cut it
     session: str | None = None  # the conversation the request belongs to (protocol/session.py)
+    own_s: float | None = None  # the gateway's own time when the answer was handed over
+    tpot_s: float | None = None  # streams: the answering backend's time per token after the first
+    fallbacks: list[str] = field(default_factory=list)  # moves to the next candidate, by failure code
+    # (tier, backend, result) of each hedge of a slow candidate (metrics.HEDGE_RESULTS)
+    hedges: list[tuple[str, str, str]] = field(default_factory=list)
+    first_chunks: list[tuple[str, str, float]] = field(default_factory=list)  # (tier, backend, s)

@@ -6,7 +6,7 @@ import msgspec
 
 from gateway.protocol.sse import PREFIX
 
-__all__ = ["BYTES_PER_TOKEN", "Usage", "estimated_usage", "stream_usage", "usage_of"]
+__all__ = ["BYTES_PER_TOKEN", "Usage", "estimated_usage", "stream_usage", "streamed_usage", "usage_of"]
 
 BYTES_PER_TOKEN = 4  # OpenAI's rule of thumb, for bodies whose upstream reported no usage
 
@@ -72,6 +72,8 @@ def usage_of(body: bytes) -> Usage | None:
 
 def stream_usage(chunk: bytes) -> Usage | None:
     """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
+    if b'_tokens"' not in chunk:
+        return None  # no count in them at all (most streams: no include_usage)
     found = None
     for line in chunk.split(b"\n"):
         if line.startswith(PREFIX) and (b'"prompt_tokens"' in line or b'"input_tokens"' in line):
@@ -102,3 +104,10 @@ def _response_usage(data: bytes) -> Usage | None:
 def estimated_usage(body_bytes: int, output_tokens: int) -> Usage:
     """When the upstream counted nothing: about four bytes a token of request JSON."""
     return Usage(prompt_tokens=body_bytes // BYTES_PER_TOKEN, completion_tokens=output_tokens)
+
+
+def streamed_usage(tail: bytes, events: int, body_bytes: int) -> Usage:
+    """A finished stream's usage: the usage event in its last bytes (`tail`) when the upstream sent
+    one, else about a token per event of its `events`, less the role-only first event, the finish
+    event and [DONE]."""
+    return stream_usage(tail) or estimated_usage(body_bytes, max(0, events - 3))

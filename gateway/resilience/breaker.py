@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+from gateway.resilience.gate import Gate
+
 __all__ = ["Breaker", "BreakerBoard", "BreakerPolicy", "State"]
 
 
@@ -48,10 +50,25 @@ class Breaker:
     closed_at: float = float("-inf")
     ejections: int = 0
     calls: deque[tuple[float, bool]] = field(default_factory=deque)
+    # What the planner and dispatch read instead of asking (gate.py): kept in step by every change.
+    gate: Gate = field(default_factory=Gate)
+
+    def _sync(self) -> None:
+        # Closed: -inf. Open: the ejection's end, from when a probe may go; half-open, the same (a time
+        # passed: allowed, yet not -inf, so that whoever sends the probe knows to take it: `start`);
+        # inf while the probe is out.
+        state = self.state
+        if state is State.CLOSED:
+            self.gate.until = -math.inf
+        elif state is State.HALF_OPEN and self.probing:
+            self.gate.until = math.inf
+        else:
+            self.gate.until = self.open_until
 
     def current(self, now: float) -> State:
         if self.state is State.OPEN and now >= self.open_until:
             self.state, self.probing = State.HALF_OPEN, False
+            self._sync()
         return self.state
 
     def allows(self, now: float) -> bool:
@@ -62,11 +79,13 @@ class Breaker:
     def start(self, now: float) -> None:
         if self.current(now) is State.HALF_OPEN:
             self.probing = True
+            self._sync()
 
     def abandon(self) -> None:
         """The call ended with no verdict (the client left): let the next request be the probe."""
         if self.state is State.HALF_OPEN:
             self.probing = False
+            self._sync()
 
     def _trim(self, now: float) -> None:
         while self.calls and self.calls[0][0] < now - self.policy.window_s:
@@ -78,6 +97,7 @@ class Breaker:
         if self.current(now) is State.HALF_OPEN:
             self.state, self.probing, self.closed_at = State.CLOSED, False, now
             self.calls.clear()
+            self._sync()
 
     def failure(self, now: float, may_eject: bool) -> bool:
         """Record a failure; True if it ejected the backend."""
@@ -96,6 +116,7 @@ class Breaker:
         until = now + seconds
         if self.state is not State.OPEN or until > self.open_until:
             self.state, self.open_until, self.probing = State.OPEN, until, False
+            self._sync()
 
     def _record(self, now: float, ok: bool) -> None:
         self.calls.append((now, ok))
@@ -118,26 +139,38 @@ class Breaker:
         self.state, self.open_until, self.probing = State.OPEN, now + duration, False
         self.failures_in_row = 0
         self.calls.clear()
+        self._sync()
 
 
 class BreakerBoard:
     """The breakers of all backends, and the tiers they belong to (for the ejection cap)."""
 
-    def __init__(self, policy: BreakerPolicy, tiers: dict[str, list[str]]) -> None:
+    def __init__(
+        self, policy: BreakerPolicy, tiers: dict[str, list[str]], gates: dict[str, Gate] | None = None
+    ) -> None:
         self.policy = policy
         self._tier_of = {b: t for t, names in tiers.items() for b in names}
         self._members = tiers
-        self._breakers = {b: Breaker(policy) for names in tiers.values() for b in names}
+        gates = gates if gates is not None else {}
+        self._breakers = {
+            b: Breaker(policy, gate=gates.setdefault(b, Gate())) for names in tiers.values() for b in names
+        }
+        for breaker in self._breakers.values():
+            breaker._sync()  # a fresh breaker is closed, whatever the gate it was given said
 
     def get(self, name: str) -> Breaker | None:
         return self._breakers.get(name)
 
     def adopt(self, old: BreakerBoard) -> None:
-        """Keep the state of backends that survive a reload, when their policy did not change."""
+        """Keep the state of backends that survive a reload, when their policy did not change (their
+        gates came over with them, guard.py)."""
         if old.policy != self.policy:
             return
         for name in self._breakers.keys() & old._breakers.keys():
-            self._breakers[name] = old._breakers[name]
+            breaker = old._breakers[name]
+            breaker.gate = self._breakers[name].gate
+            breaker._sync()
+            self._breakers[name] = breaker
 
     def allows(self, name: str, now: float) -> bool:
         b = self._breakers.get(name)

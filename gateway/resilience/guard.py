@@ -1,20 +1,26 @@
 """What dispatch asks of resilience, in one place: may this backend be called, and what happened.
 
 It combines the passive breakers, the active health checks and each backend's own saturation into one
-availability answer for the planner, and turns call outcomes into breaker and retry-budget records.
+availability answer (kept as a value per backend, gate.py, which the planner and dispatch read without
+asking), and turns what happened into breaker and retry-budget records: a failure when it happens
+(`failed`, so that the next candidate and the next request already know), the answers a request took
+once at its end (`finished`, with the request counted in the retry budget), retries of a failed
+attempt through tenacity (`retried`, the rare path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gateway.backends.base import Backend
 from gateway.errors import ClientError, GatewayError, UpstreamError
 from gateway.resilience.breaker import BreakerBoard, BreakerPolicy
+from gateway.resilience.gate import Gate
 from gateway.resilience.health import HealthMonitor, HealthPolicy
-from gateway.resilience.retry import RetryBudget, call_with_retries, retry_after_s
+from gateway.resilience.retry import RetryBudget, retry_after_s, retry_failed
 from gateway.rules import RoutesFile
 
 __all__ = ["Guard", "RetryObserver", "counts_against"]
@@ -48,6 +54,8 @@ class Guard:
     backoff_s: float
     max_wait_s: float = 2.0
     observer: RetryObserver | None = None
+    # Each backend's gate (gate.py), shared with the breakers and the health checks that keep it.
+    gates: dict[str, Gate] = field(default_factory=dict)
 
     @classmethod
     def from_spec(
@@ -70,22 +78,102 @@ class Guard:
             max_ejected_share=b.max_ejected_share,
         )
         tiers = {name: [x.name for x in t.backends] for name, t in spec.tiers.items()}
+        # A backend that stays keeps its gate object: what reads it (dispatch's live state) stays valid.
+        old = previous.gates if previous is not None else {}
+        gates = {b: old.get(b) or Gate() for names in tiers.values() for b in names}
         health = HealthMonitor(
-            backends, HealthPolicy(h.interval_s, h.timeout_s, h.unhealthy_after, h.healthy_after)
+            backends, HealthPolicy(h.interval_s, h.timeout_s, h.unhealthy_after, h.healthy_after), gates
         )
-        board = BreakerBoard(policy, tiers)
+        board = BreakerBoard(policy, tiers, gates)
         budget = RetryBudget(ratio=r.budget_ratio)
         if previous is not None:
             board.adopt(previous.breakers)
             health.adopt(previous.health)
             budget.adopt(previous.budget)
-        return cls(board, health, budget, r.attempts, r.backoff_ms / 1000, observer=observer)
+        return cls(board, health, budget, r.attempts, r.backoff_ms / 1000, observer=observer, gates=gates)
 
     def settle(self, backend: Backend, ok: bool, now: float) -> None:
         if ok:
             self.breakers.success(backend.name, now)
         else:
             self.breakers.failure(backend.name, now)
+
+    def finished(self, answered: Iterable[str], now: float) -> None:
+        """A request ended: the backends whose answers it took answered well (their breakers hear it
+        now, once), and it counts in the retry budget's share of traffic."""
+        for name in answered:
+            self.breakers.success(name, now)
+        self.budget.request(now)
+
+    def start(self, name: str, now: float) -> None:
+        """An attempt goes to a backend whose breaker is not closed (its gate's `until` is finite or
+        inf): it may be the half-open probe. A closed breaker needs no word (dispatch reads its gate)."""
+        self.breakers.start(name, now)
+
+    def abandon(self, name: str) -> None:
+        """An attempt ended with no verdict (cancelled): a half-open probe must not stay taken."""
+        self.breakers.abandon(name)
+
+    def failed(self, name: str, err: GatewayError, now: float) -> None:
+        """An attempt failed: the backend's fault counts against it (a Retry-After longer than we wait
+        keeps it out that long); a request the upstream refused as such proves it answers."""
+        if counts_against(err):
+            self.breakers.failure(name, now)
+            pause = retry_after_s(err)
+            if pause > self.max_wait_s:
+                self.breakers.hold(name, now, pause)
+        elif isinstance(err, ClientError):
+            self.breakers.success(name, now)  # it answered; the request was the problem
+
+    def may_hedge(self, backend: Backend, now: float) -> bool | None:
+        """May a hedge go to `backend` now? None: it may not be called; False: the retry budget
+        refused it (counted); True: granted (spent from the budget)."""
+        if not self.available(backend, now):
+            return None
+        return self.budget.acquire(now)
+
+    async def retried(
+        self,
+        backend: Backend,
+        err: GatewayError,
+        attempt: Callable[[], Awaitable[_T]],
+        *,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> _T:
+        """A first attempt failed with `err` (its verdict recorded here): more attempts while the
+        attempts, the deadline and the retry budget allow; the last error is raised. An answer is not
+        recorded here: the request records the answers it took when it ends (`finished`)."""
+        name = backend.name
+        self.failed(name, err, clock())
+        obs = self.observer
+
+        async def once() -> _T:
+            gate = self.gates.get(name)
+            if gate is None or gate.until != -math.inf:  # not closed: this may be its probe
+                self.breakers.start(name, clock())
+            try:
+                return await attempt()
+            except GatewayError as again:
+                self.failed(name, again, clock())
+                raise
+            except BaseException:
+                self.breakers.abandon(name)
+                raise
+
+        return await retry_failed(
+            once,
+            err,
+            attempts=self.attempts,
+            deadline=deadline,
+            budget=self.budget,
+            clock=clock,
+            allowed=lambda: self.breakers.allows(name, clock()),
+            backoff_s=self.backoff_s,
+            max_wait_s=self.max_wait_s,
+            on_retry=None if obs is None else lambda exc: obs.retry(name, _cause(exc)),
+            on_denied=None if obs is None else lambda: obs.retry_denied(name),
+        )
 
     def report(self, backend: Backend, now: float) -> dict[str, object]:
         """One backend's state for readiness: health, breaker, its own queue."""
@@ -97,58 +185,11 @@ class Guard:
         }
 
     def available(self, backend: Backend, now: float) -> bool:
-        return (
-            self.health.up(backend.name) and self.breakers.allows(backend.name, now) and not backend.saturated
-        )
-
-    async def call(
-        self,
-        backend: Backend,
-        attempt: Callable[[], Awaitable[_T]],
-        *,
-        deadline: float,
-        clock: Callable[[], float],
-        settle_later: bool = False,
-    ) -> _T:
-        """One backend's attempts: breaker-recorded, retried within the attempts, deadline and budget.
-
-        With `settle_later` (streams) a success is not recorded here: a stream has succeeded only when
-        it ended well, which the caller reports through `settle`.
-        """
-        name = backend.name
-        obs = self.observer
-
-        async def once() -> _T:
-            self.breakers.start(name, clock())
-            try:
-                result = await attempt()
-            except GatewayError as err:
-                if counts_against(err):
-                    self.breakers.failure(name, clock())
-                    pause = retry_after_s(err)
-                    if pause > self.max_wait_s:
-                        self.breakers.hold(name, clock(), pause)
-                elif isinstance(err, ClientError):
-                    self.breakers.success(name, clock())  # it answered; the request was the problem
-                raise
-            except BaseException:
-                # Cancelled (the client left) or worse: no verdict, and a half-open probe must not
-                # stay taken forever.
-                self.breakers.abandon(name)
-                raise
-            if not settle_later:
-                self.breakers.success(name, clock())
-            return result
-
-        return await call_with_retries(
-            once,
-            attempts=self.attempts,
-            deadline=deadline,
-            budget=self.budget,
-            clock=clock,
-            allowed=lambda: self.breakers.allows(name, clock()),
-            backoff_s=self.backoff_s,
-            max_wait_s=self.max_wait_s,
-            on_retry=None if obs is None else lambda exc: obs.retry(name, _cause(exc)),
-            on_denied=None if obs is None else lambda: obs.retry_denied(name),
-        )
+        gate = self.gates.get(backend.name)
+        if gate is None:  # a guard built without gates (tests): ask the parts
+            return (
+                self.health.up(backend.name)
+                and self.breakers.allows(backend.name, now)
+                and not backend.saturated
+            )
+        return gate.up and now >= gate.until and not backend.saturated

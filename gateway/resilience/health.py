@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend
+from gateway.resilience.gate import Gate
 
 __all__ = ["HealthMonitor", "HealthPolicy"]
 
@@ -29,20 +30,27 @@ class HealthPolicy:
 
 
 class HealthMonitor:
-    def __init__(self, backends: Mapping[str, Backend], policy: HealthPolicy) -> None:
+    def __init__(
+        self, backends: Mapping[str, Backend], policy: HealthPolicy, gates: dict[str, Gate] | None = None
+    ) -> None:
         self._backends = backends
         self.policy = policy
-        self._up: dict[str, bool] = {}
+        # The verdicts live in the gates (gate.py), where the planner reads them.
+        self._gates: dict[str, Gate] = gates if gates is not None else {}
         self._streak: dict[str, int] = {}  # >0: good probes in a row, <0: bad ones
         self._task: asyncio.Task[None] | None = None
 
     def adopt(self, old: HealthMonitor) -> None:
-        """Probe results of backends that survive a reload."""
-        self._up.update(old._up)
+        """Probe results of backends that survive a reload (their gates came over with them)."""
+        for name, gate in old._gates.items():
+            mine = self._gates.get(name)
+            if mine is not None:
+                mine.up = gate.up
         self._streak.update(old._streak)
 
     def up(self, name: str) -> bool:
-        return self._up.get(name, True)  # innocent until a probe says otherwise
+        gate = self._gates.get(name)
+        return gate is None or gate.up  # innocent until a probe says otherwise
 
     def snapshot(self) -> dict[str, bool]:
         return {name: self.up(name) for name in self._backends}
@@ -58,11 +66,17 @@ class HealthMonitor:
         self._streak[name] = streak
         was = self.up(name)
         if was and streak <= -self.policy.unhealthy_after:
-            self._up[name] = False
+            self._gate(name).up = False
             log.warning("backend %s is down (health check failed %d times)", name, -streak)
         elif not was and streak >= self.policy.healthy_after:
-            self._up[name] = True
+            self._gate(name).up = True
             log.info("backend %s is up again", name)
+
+    def _gate(self, name: str) -> Gate:
+        gate = self._gates.get(name)
+        if gate is None:
+            gate = self._gates[name] = Gate()
+        return gate
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self._probe(n, b) for n, b in list(self._backends.items())))

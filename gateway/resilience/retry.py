@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gateway.errors import GatewayError
 
-__all__ = ["RetryBudget", "call_with_retries", "retry_after_s"]
+__all__ = ["RetryBudget", "call_with_retries", "retry_after_s", "retry_failed"]
 
 _T = TypeVar("_T")
 
@@ -83,6 +83,42 @@ async def call_with_retries(
     on_denied: Callable[[], None] | None = None,
 ) -> _T:
     """Run `fn`, retrying retryable GatewayErrors while every bound allows; the last error is raised."""
+    # The first attempt runs bare: nearly every call succeeds, and tenacity's machinery costs ~30 µs.
+    try:
+        return await fn()
+    except GatewayError as exc:
+        first = exc
+    return await retry_failed(
+        fn,
+        first,
+        attempts=attempts,
+        deadline=deadline,
+        budget=budget,
+        clock=clock,
+        allowed=allowed,
+        backoff_s=backoff_s,
+        max_wait_s=max_wait_s,
+        on_retry=on_retry,
+        on_denied=on_denied,
+    )
+
+
+async def retry_failed(
+    fn: Callable[[], Awaitable[_T]],
+    first: GatewayError,
+    *,
+    attempts: int,
+    deadline: float,
+    budget: RetryBudget,
+    clock: Callable[[], float],
+    allowed: Callable[[], bool] = lambda: True,
+    backoff_s: float = 0.05,
+    max_wait_s: float = 2.0,
+    on_retry: Callable[[BaseException | None], None] | None = None,
+    on_denied: Callable[[], None] | None = None,
+) -> _T:
+    """The first attempt failed with `first`: run `fn` again while every bound allows (the first
+    counts as attempt 1); the last error is raised."""
 
     def pause(exc: BaseException | None, attempt: int) -> float:
         backoff: float = backoff_s * 2 ** (attempt - 1)
@@ -103,13 +139,9 @@ async def call_with_retries(
             on_retry(exc)
         return False
 
-    # The first attempt runs bare: nearly every call succeeds, and tenacity's machinery costs ~30 µs.
-    try:
-        return await fn()
-    except GatewayError as exc:
-        if not exc.retryable or give_up(exc, 1):
-            raise
-        await asyncio.sleep(pause(exc, 1))
+    if not first.retryable or give_up(first, 1):
+        raise first
+    await asyncio.sleep(pause(first, 1))
 
     def stop(state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None

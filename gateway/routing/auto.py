@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.classify.features import profile
+from gateway.classify.assess import assess
 from gateway.routing.decision import Decision
 from gateway.routing.plan import Ask, decide, with_fallback
 
@@ -20,7 +20,7 @@ __all__ = ["auto"]
 
 
 def auto(s: Situation) -> Decision:
-    planner, spec = s.planner, s.spec
+    spec = s.spec
     features: Features | None = None
     classify_s: float | None = None
     family: str | None = None
@@ -29,8 +29,7 @@ def auto(s: Situation) -> Decision:
     prior: float | None = None  # the weights' own score, where learned counts change it
     if s.scored is None:
         t0 = time.perf_counter()
-        features = profile(s.view)
-        score, hit = planner.scorer.scored(s.view, features)
+        features, score, hit = assess(s.scorer, s.view)
         if hit is not None:
             family, labels = hit.family, hit.labels
             if hit.prior is not None:
@@ -51,15 +50,11 @@ def auto(s: Situation) -> Decision:
         family=family,
         labels=labels,
     )
-    tiers = tuple(
-        planner.tier_view(t, s.now, s.tokens, s.state)
-        for t in planner.table.spec.tiers
-        if s.allowed is None or t in s.allowed
-    )
+    board = s.board
+    tiers = tuple(board.tier(t) for t in board.names if s.allowed is None or t in s.allowed)
     plan = decide(ask, tiers)
     # What learning moved: the tier the prior alone would have chosen (only where it differs).
     prior_tier = decide(replace(ask, difficulty=prior), tiers).tier if prior is not None else None
-    planner.quantiles.add(difficulty)
     if s.fallback:
         plan = with_fallback(plan, s.fallback, {t.name: t for t in tiers})
     family_set, within = (hit.family_set, hit.within) if hit is not None else (None, None)

@@ -68,7 +68,7 @@ def _draw(s: Situation) -> float:
 def _escalation(s: Situation, tiers: list[str]) -> Plan:
     cands: list[Candidate] = []
     for name in tiers:
-        cands += pinned(s.planner.tier_view(name, s.now, s.tokens, s.state), s.tokens).candidates
+        cands += pinned(s.board.tier(name), s.tokens).candidates
     # Down or saturated backends of every escalation tier go last, as in any plan.
     ordered = tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
     return Plan(ordered, "cascade_escalate", (f"escalation: {' → '.join(tiers)}",))
@@ -76,8 +76,7 @@ def _escalation(s: Situation, tiers: list[str]) -> Plan:
 
 def _draft_ms(s: Situation, draft: Plan, samples: int) -> float:
     first = draft.candidates[0]
-    spec = s.planner.specs[first.backend]
-    return first.total_ms * (1 if spec.concurrent_samples else samples)
+    return first.total_ms * (1 if s.board.concurrent(first.backend) else samples)
 
 
 def _skip(s: Situation, difficulty: float | None) -> str | None:
@@ -121,7 +120,7 @@ def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
     tiers = [t for t in spec.escalate if s.allowed is None or t in s.allowed]
     if not tiers:
         return "this key may use none of the escalation tiers"
-    draft = pinned(s.planner.tier_view(spec.draft, s.now, s.tokens, s.state), s.tokens)
+    draft = pinned(s.board.tier(spec.draft), s.tokens)
     escalate = _escalation(s, tiers)
     verify = spec.verify
     samples = 1 if mode == "light" else verify.samples

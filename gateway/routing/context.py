@@ -6,7 +6,9 @@ A candidate is kept when `prompt * SAFETY + min_answer_tokens ≤ window` (the r
 `min_answer_tokens`, default 256, not the requested max_tokens: a request asking for 128,000 tokens
 of answer still fits a 32k model, which then answers what it has room for). When no candidate is
 left, the request is refused before any backend is called (ContextTooLong). Dispatch then clamps the
-requested answer length to `window - prompt * SAFETY` of the backend that gets it (`room`).
+requested answer length to `window - prompt * SAFETY` of the backend that gets it (`room`): the
+decision carries each candidate's room where it is less than asked (`with_rooms`), so dispatch only
+asks again for a request it sends in another form (a chat backend's translation).
 
 Small requests never pay for an estimate: a body of B bytes holds at most about B tokens (a token is
 at least a byte of text, and the JSON around each message is longer than a template's framing of
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.routing.decision import Decision
     from gateway.routing.plan import Plan
 
-__all__ = ["DEFAULT_MIN_ANSWER", "SAFETY", "fit", "prompt_bound", "room"]
+__all__ = ["DEFAULT_MIN_ANSWER", "SAFETY", "checked", "fit", "prompt_bound", "room", "with_rooms"]
 
 DEFAULT_MIN_ANSWER = 256  # routes by a backend's model name have no spec to set it
 # An estimate made with one tokenizer's ratio may fall short of another's by this much.
@@ -92,3 +94,41 @@ def fit(decision: Decision, view: RequestView, windows: Mapping[str, int], min_a
         largest = max(windows.get(c.backend, 0) for c in everyone)
         raise ContextTooLong(prompt_bound(view), max(0, largest - min_answer))
     return decision if not dropped else replace(decision, plan=plan)
+
+
+def with_rooms(decision: Decision, view: RequestView, windows: Mapping[str, int]) -> Decision:
+    """The decision with the room each of its candidates leaves the answer, where less than asked."""
+    asked = view.output_tokens
+    if asked is None:
+        return decision
+    escalate = decision.cascade.escalate.candidates if decision.cascade is not None else ()
+    names = {c.backend for c in (*decision.plan.candidates, *escalate)}
+    if not names or view.body_bytes + _TEMPLATE + asked <= min(windows.get(n, 0) for n in names):
+        return decision  # the fast path: no window cuts it, nothing estimated
+    rooms = {}
+    for name in names:
+        window = windows.get(name)
+        left = room(window, view) if window is not None else None
+        if left is not None:
+            rooms[name] = left
+    return replace(decision, rooms=rooms) if rooms else decision
+
+
+def checked(
+    decision: Decision, view: RequestView, windows: Mapping[str, int], min_answer: int, *, fits: bool = True
+) -> Decision:
+    """`fit` (with `fits`) then `with_rooms`, after one look at the smallest window: a request small
+    enough for every window, with its answer, changes nothing (nearly every request)."""
+    plan = decision.plan
+    candidates = plan.candidates
+    if decision.cascade is not None:
+        candidates = (*candidates, *decision.cascade.escalate.candidates)
+    if not candidates:
+        return decision
+    asked = view.output_tokens
+    need = min_answer if asked is None or asked < min_answer else asked
+    if view.body_bytes + _TEMPLATE + need <= min(windows.get(c.backend, 0) for c in candidates):
+        return decision
+    if fits:
+        decision = fit(decision, view, windows, min_answer)
+    return with_rooms(decision, view, windows)

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.classify.features import Features
     from gateway.routing.plan import Plan
-    from gateway.rules import Route
+    from gateway.rules import Route, RouteSpec
 
-__all__ = ["BackendState", "CascadePlan", "Decision", "Hints", "idle"]
-
-# (requests admitted and not finished, available?) for a backend name.
-BackendState = Callable[[str], tuple[int, bool]]
-
-
-def idle(_: str) -> tuple[int, bool]:
-    """Backend state when nothing is running: for offline replays."""
-    return 0, True
+__all__ = ["CascadePlan", "Decision", "Hints", "budgets"]
 
 
 @dataclass(frozen=True, slots=True)
 class Hints:
+    """What the caller asks of the route beyond its body: the request's own latency budget and
+    first-token SLO (headers), and its tenant's tiers and default budget."""
+
     budget_ms: float | None = None
     ttft_slo_ms: float | None = None
     tiers: frozenset[str] | None = None  # the tiers the caller's tenant may use; None: all
+    tenant_budget_ms: float | None = None  # the tenant's default, when the request sets none
+
+
+def budgets(hints: Hints, spec: RouteSpec | None) -> tuple[float | None, float | None]:
+    """(latency budget, first-token SLO) in force, in ms: the request's own first, then its tenant's
+    (budget only), then the route's. The one place this precedence is written."""
+    budget = hints.budget_ms
+    if budget is None:
+        budget = hints.tenant_budget_ms
+    if budget is None and spec is not None:
+        budget = spec.latency_budget_ms
+    slo = hints.ttft_slo_ms
+    if slo is None and spec is not None:
+        slo = spec.ttft_slo_ms
+    return budget, slo
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,9 @@ class Decision:
     classify_s: float | None = None  # time spent scoring difficulty, for the classifier's metric
     cascade: CascadePlan | None = None  # a draft will answer first
     skipped: str | None = None  # a cascade route that routes as `auto` this time, and why
+    # The answer length each candidate's context window leaves the request, where it is less than
+    # asked (routing/context.py: with_rooms); None for nearly every request.
+    rooms: Mapping[str, int] | None = None
     # Learning while serving: the request's family set, its place within its family (for the answer
     # index), and the tier the prior alone would have chosen where learned counts chose another.
     family_set: str | None = None

@@ -44,7 +44,10 @@ class _Ewma:
         return self.prior + (self.value - self.prior) * keep
 
     def observe(self, sample: float, now: float, alpha: float, half_life_s: float) -> None:
-        base = self.current(now, half_life_s)
+        self.observe_from(self.current(now, half_life_s), sample, now, alpha)
+
+    def observe_from(self, base: float, sample: float, now: float, alpha: float) -> None:
+        """`observe`, with the estimate as of `now` already in hand (`base`)."""
         sample = max(sample, 0.0)
         clipped = base > 0 and sample > _CLIP * base
         if clipped and not self.outlier:
@@ -122,9 +125,9 @@ class LatencyStats:
         ttft, tpot = self._ttft.current(now, hl), self._tpot.current(now, hl)
         expected = ttft + tokens * tpot
         if expected > 0:
-            ratio = elapsed_s / expected
-            self._ttft.observe(ttft * ratio, now, self.alpha, hl)
-            self._tpot.observe(tpot * ratio, now, self.alpha, hl)
+            ratio, alpha = elapsed_s / expected, self.alpha
+            self._ttft.observe_from(ttft, ttft * ratio, now, alpha)
+            self._tpot.observe_from(tpot, tpot * ratio, now, alpha)
 
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""
@@ -144,7 +147,10 @@ class LatencyStats:
 
 
 class LatencyBook:
-    """One LatencyStats per backend name; survives route reloads so measurements are not lost."""
+    """One LatencyStats per backend name; survives route reloads so measurements are not lost.
+
+    What dispatch tells it of each attempt, by backend name (the narrow port the snapshot carries:
+    dispatch writes the book, the planner reads it; neither reaches through the other)."""
 
     def __init__(self) -> None:
         self._stats: dict[str, LatencyStats] = {}
@@ -158,3 +164,35 @@ class LatencyBook:
         else:
             stats.alpha, stats.half_life_s = alpha, half_life_s
         return stats
+
+    def answered(self, name: str, now: float, seconds: float, tokens: int) -> None:
+        """A whole answer (of `tokens` output tokens; 0: not counted) came after `seconds`."""
+        stats = self._stats.get(name)
+        if stats is not None:
+            stats.observe_tail(now, seconds, first_chunk=False)
+            if tokens:
+                stats.observe_total(now, seconds, tokens)
+
+    def first_chunk(self, name: str, now: float, seconds: float) -> None:
+        """A stream's first chunk came after `seconds`."""
+        stats = self._stats.get(name)
+        if stats is not None:
+            stats.observe(now, ttft_s=seconds)
+            stats.observe_tail(now, seconds, first_chunk=True)
+
+    def timed_out(self, name: str, now: float, seconds: float) -> None:
+        """Nothing came within `seconds`: at least that long to the first token."""
+        stats = self._stats.get(name)
+        if stats is not None:
+            stats.observe(now, ttft_s=seconds)
+
+    def per_token(self, name: str, now: float, seconds: float) -> None:
+        """A stream ended, `seconds` per token after its first."""
+        stats = self._stats.get(name)
+        if stats is not None:
+            stats.observe(now, tpot_s=seconds)
+
+    def tail(self, name: str, now: float, *, first_chunk: bool) -> float:
+        """The backend's recent p95 (LatencyStats.tail); 0 for a backend it does not know."""
+        stats = self._stats.get(name)
+        return stats.tail(now, first_chunk=first_chunk) if stats is not None else 0.0

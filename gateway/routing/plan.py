@@ -96,9 +96,9 @@ def _rank(cands: list[Candidate]) -> list[Candidate]:
     """Fitting first, then faster; replicas within _ALIKE of the fastest count as alike and the one with
     fewer requests outstanding goes first. Pure greed would send everything to whichever replica
     measured a hair faster, and a recovered replica would never get traffic to prove itself again."""
+    if len(cands) < 2:
+        return cands  # nothing to rank (a tier of one backend, the common case)
     ordered = sorted(cands, key=lambda c: (not c.fits, c.total_ms))
-    if not ordered:
-        return ordered
     best = ordered[0]
     alike = [c for c in ordered if c.fits == best.fits and c.total_ms <= best.total_ms * _ALIKE]
     alike.sort(key=lambda c: c.load)  # stable: file order among equals
@@ -107,6 +107,8 @@ def _rank(cands: list[Candidate]) -> list[Candidate]:
 
 def _down_last(cands: list[Candidate]) -> tuple[Candidate, ...]:
     # A backend known to be down or saturated stays in the plan, last: better a try than a certain failure.
+    if all(c.healthy for c in cands):
+        return tuple(cands)
     return tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
 
 

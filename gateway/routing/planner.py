@@ -1,9 +1,9 @@
 """From a request to a plan: resolve the route, gather what its policy needs, let the policy decide.
 
-A Planner is built for one route table (once per swap, see dispatch/snapshot.py): its latency stats
-and its cache of decisions that never change live and die with that table. The clock and backend
-state come in as arguments, so `gateway route` can replay traffic offline against priors alone and
-tests can drive it deterministically.
+A Planner is built for one route table (once per swap, see dispatch/snapshot.py): the table's tiers
+compiled for the board (routing/board.py) and its cache of decisions that never change live and die
+with that table. The clock and backend state come in as values (`now`, `lives`), so `gateway route`
+can replay traffic offline against priors alone and tests can drive it deterministically.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, Forbidden
 from gateway.routing import context
-from gateway.routing.decision import BackendState, Decision, Hints, idle
-from gateway.routing.plan import BackendView, TierView, pinned, with_fallback
+from gateway.routing.board import Board, Tiers
+from gateway.routing.decision import Decision, Hints, budgets
+from gateway.routing.plan import pinned, with_fallback
 from gateway.routing.policies import POLICIES, Policy
 from gateway.routing.quantiles import Quantiles, RollingQuantile
 from gateway.routing.situation import Situation
@@ -24,7 +25,8 @@ from gateway.rules import POLICIES as POLICY_NAMES
 if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.protocol import RequestView
-    from gateway.routing.estimates import LatencyBook, LatencyStats
+    from gateway.routing.board import Live
+    from gateway.routing.estimates import LatencyBook
     from gateway.rules import Route, RouteTable
 
 __all__ = ["Planner"]
@@ -45,38 +47,19 @@ class Planner:
         if missing:
             raise ConfigError(f"routing policies without an implementation: {', '.join(missing)}")
         self.table = table
-        self.specs = table.spec.backends()
-        self.windows = {name: spec.window for name, spec in self.specs.items()}  # context windows
+        self._routes = dict(table.routes)  # exact names: a dict read; patterns through the table
+        self.windows = {name: spec.window for name, spec in table.spec.backends().items()}  # context
         self.scorer = scorer
         self.policies = policies
         # Recent difficulty scores, for tiers that take a share of traffic; outlives a reload.
         self.quantiles: Quantiles = quantiles if quantiles is not None else RollingQuantile()
-        est = table.spec.estimator
-        self.stats: dict[str, LatencyStats] = {
-            name: book.get(name, *spec.priors(), alpha=est.alpha, half_life_s=est.half_life_s)
-            for name, spec in self.specs.items()
-        }
+        self.tiers = Tiers(table, book)
         # Pinned routes with a single backend decide the same way every time.
         self._single: dict[str, Decision] = {}
 
-    def tier_view(
-        self, name: str, now: float, tokens: int, state: BackendState, model: str | None = None
-    ) -> TierView:
-        tier = self.table.tier(name)
-        views = []
-        for b in tier.backends:
-            if model is not None and b.model != model:
-                continue
-            ttft, tpot = self.stats[b.name].view(now)
-            queued, healthy = state(b.name)
-            wait = b.queue_wait_s(queued, ttft, tpot, tokens)
-            views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
-        cost = tier.price.per_mtok
-        limit = tier.max_difficulty
-        if tier.share is not None:
-            warm = self.quantiles.threshold(tier.share)
-            limit = warm if warm is not None else limit  # until warm: the calibrated threshold
-        return TierView(name, limit, cost, tuple(views))
+    def board(self, now: float, tokens: int, lives: Mapping[str, Live] | None = None) -> Board:
+        """The tiers as a request expecting `tokens` of answer sees them at `now`."""
+        return Board(self.tiers, lives, self.quantiles, now, tokens)
 
     def decide(
         self,
@@ -84,21 +67,20 @@ class Planner:
         hints: Hints,
         *,
         now: float,
-        state: BackendState = idle,
+        lives: Mapping[str, Live] | None = None,
         difficulty: float | None = None,
         fit: bool = True,
     ) -> Decision:
         """The route's decision for the request; `difficulty`, when given, is used as the request's
-        score instead of scoring its view (a logged decision replayed under other rules). With `fit`
-        (always, but for counting tokens), candidates whose context window cannot hold the request
-        are left out (routing/context.py), and none left is a 400."""
-        route = self.table.resolve(view.model)
-        decision = self._decide(route, view, hints, now, state, difficulty)
-        if not fit:
-            return decision
+        score instead of scoring its view (a logged decision replayed under other rules). `lives`:
+        each backend's state now (None: all idle and up, offline). With `fit` (always, but for
+        counting tokens), candidates whose context window cannot hold the request are left out
+        (routing/context.py), and none left is a 400."""
+        route = self._routes.get(view.model) or self.table.resolve(view.model)
+        decision = self._decide(route, view, hints, now, lives, difficulty)
         spec = route.spec
         min_answer = spec.min_answer_tokens if spec is not None else context.DEFAULT_MIN_ANSWER
-        return context.fit(decision, view, self.windows, min_answer)
+        return context.checked(decision, view, self.windows, min_answer, fits=fit)
 
     def _decide(
         self,
@@ -106,7 +88,7 @@ class Planner:
         view: RequestView,
         hints: Hints,
         now: float,
-        state: BackendState,
+        lives: Mapping[str, Live] | None,
         difficulty: float | None,
     ) -> Decision:
         spec = route.spec
@@ -120,15 +102,18 @@ class Planner:
                     code="tier_not_allowed",
                 )
             fallback = [t for t in fallback or [] if t in allowed] or None
-        budget_ms = hints.budget_ms
-        if budget_ms is None and spec is not None:
-            budget_ms = spec.latency_budget_ms
+        budget_ms, slo_ms = budgets(hints, spec)
         if route.policy is None or spec is None:
-            return self._pinned(route, tokens, fallback, budget_ms, now, state)
+            return self._pinned(route, tokens, fallback, budget_ms, now, lives)
+        board = Board(self.tiers, lives, self.quantiles, now, tokens)
         situation = Situation(
-            self, route, spec, view, hints, tokens, budget_ms, allowed, fallback, now, state, difficulty
-        )
-        return self.policies[route.policy](situation)
+            route, spec, view, hints, tokens, budget_ms, slo_ms, allowed, fallback, now, board, self.scorer,
+            difficulty,
+        )  # fmt: skip
+        decision = self.policies[route.policy](situation)
+        if decision.plan.difficulty is not None:
+            self.quantiles.add(decision.plan.difficulty)
+        return decision
 
     def _pinned(
         self,
@@ -137,15 +122,16 @@ class Planner:
         fallback: list[str] | None,
         budget_ms: float | None,
         now: float,
-        state: BackendState,
+        lives: Mapping[str, Live] | None,
     ) -> Decision:
         single = self._single.get(route.name)
         if single is not None and not fallback:
             # One backend and nowhere to fall back: nothing to decide.
             return single if budget_ms is None else replace(single, budget_ms=budget_ms)
-        plan = pinned(self.tier_view(route.tier, now, tokens, state, route.model), tokens, route.model)
+        board = Board(self.tiers, lives, self.quantiles, now, tokens)
+        plan = pinned(board.tier(route.tier, route.model), tokens, route.model)
         if fallback:
-            views = {t: self.tier_view(t, now, tokens, state) for t in fallback}
+            views = {t: board.tier(t) for t in fallback}
             plan = with_fallback(plan, fallback, views)
         decision = Decision(route, plan)
         if len(plan.candidates) == 1 and not fallback:

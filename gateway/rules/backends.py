@@ -3,7 +3,10 @@
 A kind is one spec here plus one backend class in gateway/backends. The planner asks the spec, never
 the kind's name, how long the backend is expected to take before anything was measured (the priors)
 and how long a request waits behind the ones already there (the queue model), so a new kind cannot
-fall through to someone else's numbers: a spec that lacks either fails when the file loads.
+fall through to someone else's numbers: a spec that lacks either fails when the file loads. The queue
+model is two numbers, not code: each request ahead costs `prefills` first tokens and `answers` whole
+answers of this request's length, which the planner reads once per table rather than calling per
+request.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class KindSpec(Strict):
     default_tpot_s: ClassVar[float]
     # Several answers to one request (`n`, a cascade's samples) run side by side, not one after another.
     concurrent_samples: ClassVar[bool] = True
+    # The queue model: (prefills, answers) each request ahead of this one costs. Set by every kind.
+    queue_model: ClassVar[tuple[float, float]]
 
     @model_validator(mode="after")
     def _complete(self) -> KindSpec:
@@ -47,7 +52,7 @@ class KindSpec(Strict):
             windowless = self.window <= 0
         except (AttributeError, NotImplementedError):
             windowless = True
-        if missing or cls.queue_wait_s is KindSpec.queue_wait_s or windowless:
+        if missing or not hasattr(cls, "queue_model") or windowless:
             raise ValueError(f"backend kind '{self.kind}' lacks its priors, queue model or context window")
         return self
 
@@ -60,7 +65,8 @@ class KindSpec(Strict):
 
     def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
         """Expected wait behind `queued` requests before this one starts."""
-        raise NotImplementedError
+        prefills, answers = self.queue_model
+        return queued * (prefills * ttft_s + answers * tokens * tpot_s)
 
     @property
     def window(self) -> int:
@@ -81,10 +87,8 @@ class LlamaCppSpec(KindSpec):
     default_ttft_s: ClassVar[float] = 0.05
     default_tpot_s: ClassVar[float] = 0.010
     concurrent_samples: ClassVar[bool] = False
-
-    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
-        # One generation at a time: everything ahead runs to its end first.
-        return queued * (ttft_s + tokens * tpot_s)
+    # One generation at a time: everything ahead runs to its end first.
+    queue_model: ClassVar[tuple[float, float]] = (1.0, 1.0)
 
     @property
     def window(self) -> int:
@@ -118,9 +122,7 @@ class OpenAISpec(_HttpSpec):
     # The hosted models a generic OpenAI-compatible tier is usually for (GPT-4o, Llama 3.1+, Qwen 2.5
     # served with their full context) hold 128k tokens; set `context_window` for anything smaller.
     default_window: ClassVar[int] = 128_000
-
-    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
-        return 0.0  # a generic server does not tell how it queues
+    queue_model: ClassVar[tuple[float, float]] = (0.0, 0.0)  # a generic server does not tell how it queues
 
 
 class VLLMSpec(_HttpSpec):
@@ -139,10 +141,8 @@ class VLLMSpec(_HttpSpec):
     # A self-hosted server's --max-model-len is usually set below the model's maximum to fit the GPU:
     # 32k is the common choice for 7B-70B models; set `context_window` to yours.
     default_window: ClassVar[int] = 32_768
-
-    def queue_wait_s(self, queued: int, ttft_s: float, tpot_s: float, tokens: int) -> float:
-        # vLLM batches: each request waiting costs about a prefill.
-        return queued * ttft_s
+    # vLLM batches: each request waiting costs about a prefill.
+    queue_model: ClassVar[tuple[float, float]] = (1.0, 0.0)
 
     def root(self) -> str:
         url = self.base_url.rstrip("/")

@@ -12,10 +12,9 @@ from litestar import Request, post
 from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError
-from gateway.protocol import parse_request
 from gateway.protocol.anthropic import CountTokensRequest, MessagesRequest
-from gateway.protocol.session import session_of
-from gateway.server.admission import admit, gateway_of, hints
+from gateway.protocol.request import read_request
+from gateway.server.admission import admit, gateway_of
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
@@ -26,17 +25,15 @@ __all__ = ["MESSAGES"]
 async def create_message(request: Request[Any, Any, Any]) -> ASGIApp:
     gw = gateway_of(request)
     serving = gw.messages
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
-        body = await request.body()
-        req, raw = parse_request(body, MessagesRequest)
-        call = serving.call(req, raw, len(body), received, tenant, session_of(request.headers, raw))
-        asked = hints(request, gw, tenant)
+        admitted = await admit(request, gw)
+        parsed = read_request(await request.body(), MessagesRequest, request.headers)
+        call = serving.call(parsed, received, admitted.tenant)
     except GatewayError as err:
         serving.rejected(received, err)
         raise
-    return render(request, await while_connected(request, serving.create(call, req, asked)))
+    return render(request, await while_connected(request, serving.create(call, parsed.wire, admitted)))
 
 
 @post("/v1/messages/count_tokens", status_code=200)
@@ -45,13 +42,12 @@ async def count_tokens(request: Request[Any, Any, Any]) -> ASGIApp:
     and rate-limited like the requests it counts for."""
     gw = gateway_of(request)
     serving = gw.messages
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
-        body = await request.body()
-        req, raw = parse_request(body, CountTokensRequest)
-        call = serving.call(req, raw, len(body), received, tenant, session_of(request.headers, raw))
-        result = await serving.count_tokens(call, hints(request, gw, tenant))
+        admitted = await admit(request, gw)
+        parsed = read_request(await request.body(), CountTokensRequest, request.headers)
+        call = serving.call(parsed, received, admitted.tenant)
+        result = await serving.count_tokens(call, admitted)
     except GatewayError as err:
         serving.rejected(received, err)
         raise

@@ -2,57 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError
-from gateway.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    Endpoint,
-    parse_request,
-)
+from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, Endpoint
 from gateway.protocol.openai import Wire
-from gateway.protocol.session import session_of
-from gateway.server.admission import admit, gateway_of, hints
-from gateway.server.disconnect import while_connected
+from gateway.protocol.request import openai_call
+from gateway.server.admission import admit, gateway_of
 from gateway.server.render import JSONApp, render
 
 __all__ = ["INFERENCE"]
 
 
-async def _serve(request: Request[Any, Any, Any], endpoint: Endpoint, wire: type[Wire]) -> ASGIApp:
-    gw = gateway_of(request)
-    serving = gw.openai
-    received = gw.dispatcher.now()
-    try:
-        tenant = await admit(request, gw)
-        body = await request.body()
-        _, raw = parse_request(body, wire)
-        call = serving.call(endpoint, raw, len(body), received, tenant, session_of(request.headers, raw))
-        asked = hints(request, gw, tenant)
-    except GatewayError as err:
-        serving.rejected(endpoint, received, err)
-        raise
-    return render(request, await while_connected(request, serving.serve(call, asked)))
+def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Request[Any, Any, Any]], Awaitable[ASGIApp]]:
+    """The handler of one endpoint, itself (not a handler awaiting a shared one: a frame less)."""
+
+    async def handler(request: Request[Any, Any, Any]) -> ASGIApp:
+        gw = gateway_of(request)
+        serving = gw.openai
+        received = gw.clock()
+        headers = request.headers
+        try:
+            admitted = await admit(request, gw, headers)
+            body = await request.body()
+            call = openai_call(endpoint, body, wire, headers, received, admitted.tenant, gw.ids)
+        except GatewayError as err:
+            serving.rejected(endpoint, received, err)
+            raise
+        with gw.watch.watching(request):  # its client may leave (server/disconnect.py)
+            result = await serving.serve(call, admitted)
+        return render(request, result)
+
+    handler.__name__ = handler.__qualname__ = {"chat": "chat_completions"}.get(endpoint, endpoint)
+    return handler
 
 
-@post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "chat", ChatCompletionRequest)
-
-
-@post("/v1/completions", status_code=200)
-async def completions(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "completions", CompletionRequest)
-
-
-@post("/v1/embeddings", status_code=200)
-async def embeddings(request: Request[Any, Any, Any]) -> ASGIApp:
-    return await _serve(request, "embeddings", EmbeddingRequest)
+chat_completions: HTTPRouteHandler = post("/v1/chat/completions", status_code=200)(
+    _endpoint("chat", ChatCompletionRequest)
+)
+completions: HTTPRouteHandler = post("/v1/completions", status_code=200)(
+    _endpoint("completions", CompletionRequest)
+)
+embeddings: HTTPRouteHandler = post("/v1/embeddings", status_code=200)(
+    _endpoint("embeddings", EmbeddingRequest)
+)
 
 
 @post("/v1/route/explain", status_code=200)
@@ -60,10 +58,10 @@ async def route_explain(request: Request[Any, Any, Any]) -> ASGIApp:
     """The routing decision for a chat request, without generating anything; admitted and
     rate-limited like the requests it explains."""
     gw = gateway_of(request)
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
-        result = gw.explain.explain(await request.body(), hints(request, gw, tenant))
+        admitted = await admit(request, gw)
+        result = gw.explain.explain(await request.body(), admitted)
     except GatewayError as err:
         gw.openai.rejected("chat", received, err)
         raise

@@ -8,11 +8,11 @@ from litestar import Request, delete, get, post
 from litestar.types import ASGIApp
 
 from gateway.errors import GatewayError, InvalidRequest, UpgradeRequired
-from gateway.protocol import parse_request
 from gateway.protocol.openai import parse_json, validate
+from gateway.protocol.request import read_request
 from gateway.protocol.responses import ResponsesRequest
 from gateway.protocol.session import session_of
-from gateway.server.admission import admit, gateway_of, hints, tenant_of
+from gateway.server.admission import admit, gateway_of, tenant_of
 from gateway.server.disconnect import while_connected
 from gateway.server.render import JSONApp, render
 
@@ -23,16 +23,17 @@ __all__ = ["RESPONSES"]
 async def create_response(request: Request[Any, Any, Any]) -> ASGIApp:
     gw = gateway_of(request)
     serving = gw.responses_api
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
-        req, raw = parse_request(await request.body(), ResponsesRequest)
-        asked = hints(request, gw, tenant)
-        prepared = await serving.prepare(req, raw, tenant, received, session=session_of(request.headers, raw))
+        admitted = await admit(request, gw)
+        parsed = read_request(await request.body(), ResponsesRequest, request.headers)
+        prepared = await serving.prepare(
+            parsed.wire, parsed.raw, admitted.tenant, received, session=parsed.session
+        )
     except GatewayError as err:
         serving.rejected(received, err)
         raise
-    return render(request, await while_connected(request, serving.create(prepared, asked)))
+    return render(request, await while_connected(request, serving.create(prepared, admitted)))
 
 
 async def _parse(request: Request[Any, Any, Any], what: str) -> tuple[ResponsesRequest, dict[str, Any]]:
@@ -53,12 +54,12 @@ async def count_input_tokens(request: Request[Any, Any, Any]) -> ASGIApp:
     route/explain, nothing generated."""
     gw = gateway_of(request)
     serving = gw.responses_api
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
+        admitted = await admit(request, gw)
         req, raw = await _parse(request, "counts the tokens")
-        prepared = await serving.prepare(req, raw, tenant, received)
-        result = await serving.input_tokens(prepared, hints(request, gw, tenant))
+        prepared = await serving.prepare(req, raw, admitted.tenant, received)
+        result = await serving.input_tokens(prepared, admitted)
     except GatewayError as err:
         serving.rejected(received, err)
         raise
@@ -70,17 +71,16 @@ async def compact_response(request: Request[Any, Any, Any]) -> ASGIApp:
     """A conversation compacted: by a native backend itself, or summarised by a chat backend into the
     gateway's own compaction item (serving/compaction.py)."""
     gw = gateway_of(request)
-    received = gw.dispatcher.now()
+    received = gw.clock()
     try:
-        tenant = await admit(request, gw)
+        admitted = await admit(request, gw)
         req, raw = await _parse(request, "compacts it")
-        asked = hints(request, gw, tenant)
         session = session_of(request.headers, raw)
-        call, compacting = await gw.compaction.call(req, raw, tenant, received, session)
+        call, compacting = await gw.compaction.call(req, raw, admitted.tenant, received, session)
     except GatewayError as err:
         gw.responses_api.rejected(received, err)
         raise
-    result = await while_connected(request, gw.compaction.compact(call, compacting, asked))
+    result = await while_connected(request, gw.compaction.compact(call, compacting, admitted))
     return JSONApp(result.body, result.status, result.headers)
 
 

@@ -26,6 +26,7 @@ from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.inputs import scorer_inputs
 from gateway.classify.loader import scorer_for, verifier_for
 from gateway.dispatch import Dispatcher, Snapshot
+from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
 from gateway.learning.intake import Intake
@@ -42,6 +43,7 @@ from gateway.routing.quantiles import RollingQuantile
 from gateway.routing.reload import ReloadResult, RoutesWatcher
 from gateway.rules import load_routes
 from gateway.rules.table import weights_files
+from gateway.server.disconnect import Watch
 from gateway.server.heap import release_freed_memory
 from gateway.server.openapi import openapi_document
 from gateway.server.sockets import Sockets
@@ -53,9 +55,8 @@ from gateway.serving.messages import MessagesServing
 from gateway.serving.openai import OpenAIServing
 from gateway.serving.responses import ResponsesServing
 from gateway.serving.tokens import TokenCounting
-from gateway.tenancy.answer_index import Answered
 from gateway.tenancy.keys import KeyRing
-from gateway.tenancy.response_store import ANONYMOUS
+from gateway.tenancy.ledger import TenantLedger
 from gateway.tenancy.stores import StoreErrors, build_stores
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
     from gateway.classify.verifier import Verifier
     from gateway.config import Settings
     from gateway.dispatch.walk import Walk
-    from gateway.observability.trace import Trace
     from gateway.rules import RouteTable
 
 __all__ = ["Gateway"]
@@ -84,10 +84,10 @@ class Gateway:
         self.metrics = Metrics(registry)
         self.keys = KeyRing.from_settings(settings)
         m = self.metrics
+        self.ids = ResponseIds()
         self.stores = build_stores(
             settings, StoreErrors(m.limit_store_error, m.response_store_error, m.answer_index_error)
         )
-        self.ids = ResponseIds()
         self.decisions = (
             DecisionLog(
                 settings.decision_log,
@@ -99,6 +99,7 @@ class Gateway:
             else None
         )
         self._book = LatencyBook()
+        self._flight = InFlight()  # each backend's live state: outlives reloads, bound at each swap
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
         # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out.
         self.learner = Learner(
@@ -115,13 +116,13 @@ class Gateway:
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
             self.decisions,
-            remember=self._remember,
             inputs=scorer_inputs,
-            reference_tier=lambda: self._snap.costs.reference_tier,
+            reference_tier=lambda: self._snap.costs.reference_tier,  # for requests never routed
         )
+        ledger = TenantLedger(self.stores.answers, self.stores.limits)
         self.dispatcher = Dispatcher(
             self.snapshot,
-            Recorder(self.metrics, usage=self.stores.limits, journal=journal),
+            Recorder(self.metrics, ledger=ledger, journal=journal),
             request_timeout_s=settings.request_timeout_s,
             shadow=Shadow(
                 self.metrics,
@@ -132,6 +133,7 @@ class Gateway:
             ),
         )
         self.intake = Intake(self.learner, self._learn_mode, self._reference_tier, m.learning.label)
+        self.clock = self.dispatcher.clock  # what handlers read the time with (a value, no call in)
         # The serving layer, one object per API family (serving/); handlers reach them through here.
         self.openai = OpenAIServing(self.dispatcher, self.ids)
         self.tokens = TokenCounting(self.dispatcher)  # every API's token counting endpoint
@@ -143,9 +145,10 @@ class Gateway:
             max_bytes=settings.max_body_bytes,
             on_not_stored=self.metrics.not_stored,
         )
+        self.watch = Watch()  # requests whose client may leave (server/disconnect.py)
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
-        self.explain = ExplainServing(self.dispatcher, lambda: self._snap.verifier)
+        self.explain = ExplainServing(self.dispatcher)
         self.messages = MessagesServing(self.dispatcher, self.ids, self.tokens)
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time, self.intake.rating
@@ -181,19 +184,8 @@ class Gateway:
             self._book,
             self._quantiles,
             first_token_timeout_s=self.settings.first_token_timeout_s,
+            flight=self._flight,
         )
-
-    def _remember(self, response_id: str, tenant: str | None, trace: Trace) -> None:
-        answered = Answered(
-            tenant or ANONYMOUS,
-            trace.route,
-            trace.tier,
-            trace.family,
-            trace.family_set,
-            None if trace.within is None else round(trace.within, 4),
-            trace.shadowed,
-        )
-        self.stores.answers.remember(response_id, answered)
 
     def _rails(self, table: RouteTable) -> Rails:
         s = self.settings
@@ -363,6 +355,9 @@ class Gateway:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.request_timeout_s
         try:
+            # A request admitted under the old rules a moment ago may not have reached its backend
+            # yet (its body was still arriving): it gets one poll's time to start.
+            await asyncio.sleep(_DRAIN_POLL_S)
             # Polling: the counters belong to the backend and the dispatcher; hooks in both for one
             # rare event would cost every request.
             while loop.time() < deadline and (  # noqa: ASYNC110
@@ -385,6 +380,7 @@ class Gateway:
             self.backends.update(
                 build_backends(self.table().spec, session=session, model_threads=s.model_threads)
             )
+            self._snap = self._derive(self.table(), self.guard)  # the rules with their backends, started
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
@@ -393,6 +389,7 @@ class Gateway:
                 await self.learner.store.reset(folded)
             await self.learner.start()
             self.watcher.start()
+            self.watch.start()
             if self.decisions is not None:
                 self.decisions.start()
             if self.keys.open:
@@ -413,6 +410,7 @@ class Gateway:
             yield
         finally:
             await self.watcher.stop()
+            await self.watch.stop()
             for task in list(self._retiring):
                 task.cancel()
             await asyncio.gather(*self._retiring, return_exceptions=True)

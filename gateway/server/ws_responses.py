@@ -56,7 +56,7 @@ async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
     key = key_of(bearer or api_key, socket.client.host if socket.client else "")
     try:
         tenant = tenant_of(socket, gw)
-        asked = hints(socket, gw, tenant)
+        asked = hints(socket, gw.snapshot(), tenant)
     except GatewayError as err:
         gw.metrics.sockets.upgrade("unauthorized" if err.status == 401 else "invalid")
         await _refuse(socket, err)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar.exceptions import WebSocketDisconnect
 
+from gateway.dispatch.snapshot import Admitted
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.protocol.openai import parse_json, validate
 from gateway.protocol.responses import ResponsesRequest
@@ -245,12 +246,15 @@ class Session:
     async def _respond(self, event: dict[str, Any]) -> None:
         gw = self._gw
         serving = gw.responses_api
-        received = gw.dispatcher.now()
+        received = gw.clock()
         raw = {k: v for k, v in event.items() if k != "type"}
         raw["stream"] = True  # a socket always streams
+        # Each turn is a request of its own: admitted by the rules in force now, planned by them too
+        # (the connection's hints were read once, from its upgrade request).
+        admitted = Admitted(gw.snapshot(), self._hints, self._tenant)
         try:
             if raw.get("generate") is not False:  # a warm-up generates nothing: not a request
-                await within_limits(gw, self._tenant)
+                await within_limits(gw, self._tenant, admitted.snap)
             req = validate(raw, ResponsesRequest)
             session = self._session or session_of({}, raw)  # else the turn's prompt_cache_key
             prepared = await serving.prepare(req, raw, self._tenant, received, self.recent, session)
@@ -259,7 +263,7 @@ class Session:
             await self._send(error_event(err))
             return
         try:
-            result = await serving.create(prepared, self._hints)
+            result = await serving.create(prepared, admitted)
         except GatewayError as err:  # dispatch recorded it
             await self._send(error_event(err))
             return

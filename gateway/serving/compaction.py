@@ -32,10 +32,9 @@ from gateway.protocol.responses import (
 from gateway.serving.results import JSONResult, answer_headers
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.dispatch import Admitted, Dispatcher
     from gateway.protocol.ids import ResponseIds
     from gateway.protocol.responses import ResponsesRequest
-    from gateway.routing.decision import Hints
     from gateway.serving.responses import ResponsesServing
 
 __all__ = ["CompactServing"]
@@ -79,6 +78,8 @@ class CompactServing:
         call = Call(view, native, received, tenant, chat=as_chat, response_id=rid, session=session)
         return call, Compacting(rid, items)
 
-    async def compact(self, call: Call, compacting: Compacting, hints: Hints) -> JSONResult:
-        served = await self._dispatcher.complete(call, hints, CompactPlain(compacting))
+    async def compact(self, call: Call, compacting: Compacting, admitted: Admitted) -> JSONResult:
+        served = await self._dispatcher.complete(
+            call, admitted.hints, CompactPlain(compacting), snap=admitted.snap
+        )
         return JSONResult(served.reply.content, served.reply.status, answer_headers(served))

@@ -6,7 +6,6 @@ does with draft lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,9 +15,7 @@ from gateway.routing.replay import decision_json, judged, replay_drafts
 from gateway.serving.results import JSONResult
 
 if TYPE_CHECKING:
-    from gateway.classify.verifier import Verifier
-    from gateway.dispatch import Dispatcher
-    from gateway.routing.decision import Hints
+    from gateway.dispatch import Admitted, Dispatcher
 
 __all__ = ["ExplainServing"]
 
@@ -26,11 +23,10 @@ _encode = msgspec.json.Encoder().encode
 
 
 class ExplainServing:
-    def __init__(self, dispatcher: Dispatcher, verifier: Callable[[], Verifier]) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
-        self._verifier = verifier
 
-    def explain(self, body: bytes, hints: Hints) -> JSONResult:
+    def explain(self, body: bytes, admitted: Admitted) -> JSONResult:
         wrapped: dict[str, Any] = parse_json(body)
         drafts = None
         if "request" in wrapped:
@@ -38,8 +34,8 @@ class ExplainServing:
             body = _encode(wrapped["request"])
         _, raw = parse_request(body, ChatCompletionRequest)
         view = chat_view(raw, len(body))
-        decision = self._dispatcher.decide(view, hints)
+        decision = self._dispatcher.decide(view, admitted.hints, admitted.snap)
         out = decision_json(decision)
         if drafts is not None:
-            out.update(judged(self._verifier(), decision, view, drafts))
+            out.update(judged(admitted.snap.verifier, decision, view, drafts))
         return JSONResult(_encode(out))

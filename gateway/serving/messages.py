@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -30,9 +30,9 @@ from gateway.protocol.anthropic import (
 from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.dispatch import Admitted, Dispatcher
     from gateway.protocol.ids import ResponseIds
-    from gateway.routing.decision import Hints
+    from gateway.protocol.request import Parsed
     from gateway.serving.tokens import TokenCounting
 
 __all__ = ["MessagesServing"]
@@ -59,14 +59,12 @@ class MessagesServing:
 
     def call(
         self,
-        req: MessagesRequest | CountTokensRequest,
-        raw: dict[str, Any],
-        size: int,
+        parsed: Parsed[MessagesRequest] | Parsed[CountTokensRequest],
         received: float,
         tenant: str | None,
-        session: str | None,
     ) -> Call:
         """The request as the gateway runs it: its chat form for the backends, what it goes without."""
+        req, raw, size, session = parsed.wire, parsed.raw, parsed.size, parsed.session
         check(req)
         form = chat_body(req)
         chat = form.body
@@ -83,7 +81,7 @@ class MessagesServing:
             view, raw, received, tenant, chat=as_chat, hosted=form.hosted, response_id=rid, session=session
         )
 
-    async def create(self, call: Call, req: MessagesRequest, hints: Hints) -> JSONResult | EventStream:
+    async def create(self, call: Call, req: MessagesRequest, admitted: Admitted) -> JSONResult | EventStream:
         translation = MessageTranslation(
             call.response_id,
             req.model,
@@ -91,15 +89,16 @@ class MessagesServing:
             thinking=_shows_thinking(req),
             stop_sequences=req.stop_sequences,
         )
+        dispatcher, hints, snap = self._dispatcher, admitted.hints, admitted.snap
         if call.stream:
-            streamed = await self._dispatcher.stream(call, hints, TranslatedStreamed(translation))
+            streamed = await dispatcher.stream(call, hints, TranslatedStreamed(translation), snap=snap)
             return EventStream(_events(streamed.chunks, translation), stream_headers(streamed))
-        served = await self._dispatcher.complete(call, hints, TranslatedPlain(translation))
+        served = await dispatcher.complete(call, hints, TranslatedPlain(translation), snap=snap)
         return JSONResult(served.reply.content, served.reply.status, answer_headers(served))
 
-    async def count_tokens(self, call: Call, hints: Hints) -> JSONResult:
+    async def count_tokens(self, call: Call, admitted: Admitted) -> JSONResult:
         """The prompt's tokens for the backend the route would choose now (serving/tokens.py)."""
-        tally = await self._tokens.count(call, hints)
+        tally = await self._tokens.count(call, admitted)
         return JSONResult(_encode({"input_tokens": tally.tokens}), headers=tally.headers)
 
 

@@ -3,42 +3,26 @@ they came (with the backend's `model`), and whose answers come back with the gat
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gateway.dispatch.walk import Relabelled
 from gateway.errors import GatewayError
-from gateway.protocol import Call, RequestView, chat_view, completion_view, embedding_view
+from gateway.protocol import Call, RequestView
 from gateway.protocol.ids import IdStream, claim
 from gateway.protocol.sse import error_event
 from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.dispatch import Admitted, Dispatcher
     from gateway.protocol import Endpoint
     from gateway.protocol.ids import ResponseIds
-    from gateway.routing.decision import Hints
 
-__all__ = ["OpenAIServing", "chat_events"]
-
-log = logging.getLogger(__name__)
-
-_VIEWS: dict[str, Callable[[dict[str, Any], int], RequestView]] = {
-    "chat": chat_view,
-    "completions": completion_view,
-    "embeddings": embedding_view,
-}
+__all__ = ["OpenAIServing", "stream_failed"]
 
 
-async def chat_events(chunks: AsyncIterator[bytes], ids: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
-    """Pass chunks through with the gateway's response id (`ids`); a failure after the first byte
-    ends the stream with an error event, as OpenAI's do."""
-    try:
-        async for chunk in chunks:
-            yield ids(chunk)
-    except GatewayError as exc:
-        log.warning("stream ended by upstream failure: %s", exc.message)
-        yield error_event(exc.envelope())
+def stream_failed(exc: GatewayError) -> bytes:
+    """A failure after a stream's first byte, as OpenAI's streams end with one: an error event."""
+    return error_event(exc.envelope())
 
 
 class OpenAIServing:
@@ -46,29 +30,20 @@ class OpenAIServing:
         self._dispatcher = dispatcher
         self._ids = ids
 
-    def call(
-        self,
-        endpoint: Endpoint,
-        raw: dict[str, Any],
-        size: int,
-        received: float,
-        tenant: str | None,
-        session: str | None = None,
-    ) -> Call:
-        # An embeddings answer carries no id: nothing to claim, to rate or to index.
-        rid = "" if endpoint == "embeddings" else self._ids.new(endpoint)
-        return Call(_VIEWS[endpoint](raw, size), raw, received, tenant, response_id=rid, session=session)
-
     def rejected(self, endpoint: Endpoint, received: float, err: GatewayError) -> None:
         """A request refused before it was routed (its key, its limits, its body)."""
         self._dispatcher.recorder.rejected(Call(RequestView(endpoint, "", tuple), {}, received), err)
 
-    async def serve(self, call: Call, hints: Hints) -> JSONResult | EventStream:
+    async def serve(self, call: Call, admitted: Admitted) -> JSONResult | EventStream:
+        """A call the handler read (protocol/request.py: openai_call) run through dispatch, its answer
+        with the gateway's id."""
+        dispatcher, snap = self._dispatcher, admitted.snap
         if call.stream:
-            streamed = await self._dispatcher.stream(call, hints)
-            return EventStream(
-                chat_events(streamed.chunks, IdStream(call.response_id)), stream_headers(streamed)
-            )
-        served = await self._dispatcher.complete(call, hints)
+            # The relay puts the gateway's id on every event, and ends a broken stream with an error
+            # event: the stream goes to the client as dispatch hands it.
+            mode = Relabelled(IdStream(call.response_id), stream_failed)
+            streamed = await dispatcher.stream(call, admitted.hints, mode, snap=snap)
+            return EventStream(streamed.chunks, stream_headers(streamed))
+        served = await dispatcher.complete(call, admitted.hints, snap=snap)
         content = claim(served.reply.content, call.response_id) if call.response_id else served.reply.content
         return JSONResult(content, served.reply.status, answer_headers(served))

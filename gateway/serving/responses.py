@@ -39,9 +39,8 @@ from gateway.serving.results import EventStream, JSONResult, answer_headers, str
 from gateway.tenancy.response_store import ANONYMOUS, valid_id
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.dispatch import Admitted, Dispatcher
     from gateway.protocol.ids import ResponseIds
-    from gateway.routing.decision import Hints
     from gateway.serving.recent import Recent
     from gateway.serving.tokens import TokenCounting
     from gateway.tenancy.response_store import ResponseStore
@@ -195,10 +194,10 @@ class ResponsesServing:
             call.transport = "websocket"
         return Prepared(call, req, raw, tenant or ANONYMOUS, own, items, tools, recent)
 
-    async def input_tokens(self, p: Prepared, hints: Hints) -> JSONResult:
+    async def input_tokens(self, p: Prepared, admitted: Admitted) -> JSONResult:
         """POST /v1/responses/input_tokens: the request's input (its chain, instructions and tools
         included) in the tokens of the backend the route would choose for it now (serving/tokens.py)."""
-        tally = await self._counting.count(p.call, hints)
+        tally = await self._counting.count(p.call, admitted)
         body = {"object": "response.input_tokens", "input_tokens": tally.tokens}
         return JSONResult(_encode(body), headers=tally.headers)
 
@@ -250,7 +249,7 @@ class ResponsesServing:
         await self._finished(p, final, keep)
         yield frame({"type": "response.completed", "sequence_number": 1, "response": final})
 
-    async def create(self, p: Prepared, hints: Hints) -> JSONResult | EventStream:
+    async def create(self, p: Prepared, admitted: Admitted) -> JSONResult | EventStream:
         req, call = p.req, p.call
         rid = call.response_id
         keep = req.store is not False
@@ -258,12 +257,14 @@ class ResponsesServing:
             return EventStream(self._warm(p, keep), {})
         client = {"previous_response_id": req.previous_response_id, "store": keep}
         turn = Turn(Translation(rid, echo(req, p.raw), req.model, p.tools), NativeTap(rid, client))
+        dispatcher, hints, snap = self._dispatcher, admitted.hints, admitted.snap
         if req.stream:
-            streamed = await self._dispatcher.stream(
-                call, hints, TranslatedStreamed(turn.translation, turn.tap)
-            )
+            mode = TranslatedStreamed(turn.translation, turn.tap)
+            streamed = await dispatcher.stream(call, hints, mode, snap=snap)
             return EventStream(self._events(p, streamed.chunks, turn, keep), stream_headers(streamed))
-        served = await self._dispatcher.complete(call, hints, TranslatedPlain(turn.translation, turn.tap))
+        served = await dispatcher.complete(
+            call, hints, TranslatedPlain(turn.translation, turn.tap), snap=snap
+        )
         content = served.reply.content
         if not await self._finished(p, turn.final, keep) and keep:
             # Served all the same, and says so: a later previous_response_id to it will be a 404.

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.dispatch import Admitted, Dispatcher
     from gateway.protocol import Call
-    from gateway.routing.decision import Hints
 
 __all__ = ["Tally", "TokenCounting"]
 
@@ -28,8 +27,8 @@ class TokenCounting:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
 
-    async def count(self, call: Call, hints: Hints) -> Tally:
-        counted = await self._dispatcher.count_tokens(call, hints)
+    async def count(self, call: Call, admitted: Admitted) -> Tally:
+        counted = await self._dispatcher.count_tokens(call, admitted.hints, snap=admitted.snap)
         exact = counted.count.exact
         headers = {
             "x-gateway-route": counted.decision.route.name,

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.classify.loader import scorer_for, verifier_for
-from gateway.dispatch import Dispatcher, Snapshot
+from gateway.dispatch import Admitted, Dispatcher, Snapshot
 from gateway.dispatch.shadow import Shadow
 from gateway.observability.decision_log import DecisionLog
 from gateway.observability.journal import Journal
@@ -23,9 +23,11 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.recorder import Recorder
 from gateway.protocol import Call, chat_view
 from gateway.resilience.guard import Guard
+from gateway.routing.decision import Hints
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.quantiles import RollingQuantile
 from gateway.rules import load_routes
+from gateway.tenancy.ledger import TenantLedger
 from gateway.tenancy.limits import TenantLimits
 from gateway.tenancy.shadow_budget import MemoryShadowBudget
 from gateway.testing.fake_backend import FakeBackend
@@ -80,7 +82,7 @@ class Harness:
         limits = TenantLimits(clock=clock)
         if decisions is not None:
             decisions.count_drops(metrics.decision_log_dropped)
-        recorder = Recorder(metrics, clock, usage=limits, journal=Journal(decisions))
+        recorder = Recorder(metrics, clock, ledger=TenantLedger(None, limits), journal=Journal(decisions))
         shadow = Shadow(
             metrics,
             MemoryShadowBudget(),
@@ -92,6 +94,10 @@ class Harness:
             lambda: snap, recorder, request_timeout_s=request_timeout_s, clock=clock, shadow=shadow
         )
         return cls(dispatcher, metrics, snap, backends, limits)
+
+    def admitted(self, hints: Hints | None = None, tenant: str | None = None) -> Admitted:
+        """A request let in by this harness's rules (what admission hands serving)."""
+        return Admitted(self.snapshot, hints or Hints(), tenant)
 
     def sample(self, name: str, **labels: str) -> float:
         """One sample's value from this harness's own registry (0 when it does not exist)."""

@@ -5,6 +5,7 @@ what they claim, so that a change to the gateway cannot quietly break them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from tests.support import DATA, REPO
 
-BENCH = REPO.parent / "shared" / "bench"
+BENCH = Path(os.environ.get("BENCH_DIR", REPO.parent / "shared" / "bench"))
 needs_bench = pytest.mark.skipif(
     not (BENCH / "loadgen.py").exists(), reason="needs ../shared/bench (the mock, floor and load generator)"
 )

@@ -4,6 +4,8 @@ in-flight slots and bills it keeps. The planner, guard and recorder around it ar
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway.backends.base import Reply
@@ -57,7 +59,6 @@ def walk_of(
     decision = h.dispatcher.decide(c.view)
     return Walk(
         h.snapshot,
-        h.dispatcher.flight,
         h.dispatcher.recorder,
         clock,
         decision,
@@ -149,6 +150,24 @@ async def test_a_plain_attempt_gives_its_slot_back_and_a_stream_keeps_it() -> No
     assert h.dispatcher.in_flight("a") == 0
 
 
+async def test_a_cancelled_attempt_does_not_keep_the_probe() -> None:
+    """(Moved here from the guard's tests: the walk runs an attempt, the guard hears its outcome.)"""
+    h, clock, a, *_ = setup()
+    breakers = h.snapshot.guard.breakers
+    breakers.failure("a", clock())  # ejected (consecutive_failures: 1)
+    clock.t += 60  # past the ejection: half-open
+    a.script(Step.hanging())
+    walk = walk_of(h, clock)
+    task = asyncio.create_task(walk.run([(a, "small")], PLAIN))
+    await a.arrived.wait()
+    assert not breakers.allows("a", clock())  # the probe is out
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breakers.allows("a", clock())  # and given back
+    assert a.cancelled == 1
+
+
 async def test_a_stream_that_fails_before_its_first_chunk_moves_on() -> None:
     h, clock, a, *_ = setup()
     a.script(Step.fail(UpstreamError("a broke", code="upstream_error")))
@@ -174,10 +193,14 @@ def test_the_bill_adds_what_a_rejected_draft_cost() -> None:
     h, clock, *_ = setup()
     walk = walk_of(h, clock)
     usage = Usage(prompt_tokens=1_000_000, completion_tokens=0)
-    assert walk.bill("large", usage).cost_usd == pytest.approx(1.0)
-    assert walk.bill("large", usage).elsewhere_usd == 0.0
+    walk.trace.tier = "large"
+    bill = walk.end(usage)  # the request's end: recorded once, billed
+    assert bill.cost_usd == pytest.approx(1.0)
+    assert bill.elsewhere_usd == 0.0
+    walk = walk_of(h, clock)
+    walk.trace.tier = "large"
     walk.trace.draft = Spent("small", "a", usage, Bill(0.25, 0.0))
-    assert walk.bill("large", usage).elsewhere_usd == pytest.approx(0.25)
+    assert walk.end(usage).elsewhere_usd == pytest.approx(0.25)
 
 
 def a() -> FakeBackend:

@@ -211,32 +211,3 @@ vllm:prompt_tokens_total{model_name="m"} 12345.0
     )
     assert old is not None and old.kv_cache == 0.25
     assert parse_metrics("process_cpu_seconds_total 12\n", 0) is None
-
-
-async def test_a_cancelled_call_does_not_keep_the_probe() -> None:
-    import asyncio
-
-    from gateway.resilience.guard import Guard
-    from gateway.resilience.health import HealthMonitor, HealthPolicy
-
-    board = BreakerBoard(POLICY, {"t": ["x"]})
-    for t in range(3):
-        board.failure("x", t)
-    guard = Guard(board, HealthMonitor({}, HealthPolicy()), RetryBudget(), attempts=1, backoff_s=0.0)
-
-    class FakeBackend:
-        name = "x"
-
-    async def hangs() -> str:
-        await asyncio.sleep(3600)
-        return "never"
-
-    clock = Clock()
-    clock.t = 10.0  # past the ejection: half-open
-    task = asyncio.create_task(guard.call(FakeBackend(), hangs, deadline=1e9, clock=clock))  # type: ignore[arg-type]
-    await asyncio.sleep(0)
-    assert not board.allows("x", 10.0)  # the probe is out
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert board.allows("x", 10.0)  # and given back

@@ -13,7 +13,7 @@ import pytest
 from gateway.errors import InvalidRequest
 from gateway.protocol.anthropic import CountTokensRequest, MessagesRequest
 from gateway.protocol.ids import ResponseIds
-from gateway.routing.decision import Hints
+from gateway.protocol.request import Parsed
 from gateway.serving.messages import MessagesServing
 from gateway.serving.results import EventStream, JSONResult
 from gateway.serving.tokens import TokenCounting
@@ -47,14 +47,14 @@ def call_of(serving: MessagesServing, **fields: Any) -> tuple[Any, MessagesReque
     raw = {"model": "claude-opus-5-5", "max_tokens": 100, "messages": [{"role": "user", "content": "2+2?"}]}
     raw.update(fields)
     req = MessagesRequest.model_validate(raw)
-    return serving.call(req, raw, len(json.dumps(raw)), time.monotonic(), None, "s-1"), req
+    return serving.call(Parsed(req, raw, len(json.dumps(raw)), "s-1"), time.monotonic(), None), req
 
 
 async def test_an_accepted_draft_is_a_message_and_a_rejected_one_escalates() -> None:
     for threshold, answering in ((0.0, "draft"), (1.0, "big")):
         h, serving = setup(threshold)
         call, req = call_of(serving)
-        result = await serving.create(call, req, Hints())
+        result = await serving.create(call, req, h.admitted())
         assert isinstance(result, JSONResult)
         message = json.loads(result.body)
         assert message["type"] == "message" and message["id"] == call.response_id
@@ -77,9 +77,9 @@ async def test_an_accepted_draft_is_a_message_and_a_rejected_one_escalates() -> 
 
 
 async def test_an_accepted_draft_streams_as_anthropics_events() -> None:
-    _, serving = setup(0.0)
+    h, serving = setup(0.0)
     call, req = call_of(serving, stream=True)
-    result = await serving.create(call, req, Hints())
+    result = await serving.create(call, req, h.admitted())
     assert isinstance(result, EventStream)
     raw = b"".join([chunk async for chunk in result.events]).decode()
     kinds = [line[7:] for line in raw.splitlines() if line.startswith("event: ")]
@@ -97,7 +97,7 @@ async def test_server_tools_are_dropped_when_offered_and_refused_when_required()
         {"type": "web_search_20250305", "name": "web_search"},
     ]
     call, req = call_of(serving, model="large", tools=tools)
-    result = await serving.create(call, req, Hints())
+    result = await serving.create(call, req, h.admitted())
     assert isinstance(result, JSONResult)
     assert result.headers["x-gateway-dropped-tools"] == "web_search_20250305"
     assert h.sample("gateway_dropped_tools_total", route="large", tool="web_search") == 1
@@ -107,16 +107,16 @@ async def test_server_tools_are_dropped_when_offered_and_refused_when_required()
         serving, model="large", tools=tools, tool_choice={"type": "tool", "name": "web_search"}
     )
     with pytest.raises(InvalidRequest, match=r"server tool 'web_search'.*Messages API natively"):
-        await serving.create(call, req, Hints())
+        await serving.create(call, req, h.admitted())
     assert len(h.backends["big"].calls) == 1
 
 
 async def test_count_tokens_for_the_route_now() -> None:
-    _, serving = setup(0.0)
+    h, serving = setup(0.0)
     raw = {"model": "large", "messages": [{"role": "user", "content": "count me " * 50}]}
     req = CountTokensRequest.model_validate(raw)
-    call = serving.call(req, raw, len(json.dumps(raw)), time.monotonic(), None, None)
-    result = await serving.count_tokens(call, Hints())
+    call = serving.call(Parsed(req, raw, len(json.dumps(raw)), None), time.monotonic(), None)
+    result = await serving.count_tokens(call, h.admitted())
     assert json.loads(result.body) == {"input_tokens": call.view.prompt_tokens}
     assert (
         result.headers["x-gateway-backend"] == "big" and result.headers["x-gateway-token-count"] == "estimate"

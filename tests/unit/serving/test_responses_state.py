@@ -12,7 +12,6 @@ import pytest
 from gateway.errors import NotFound
 from gateway.protocol.ids import ResponseIds
 from gateway.protocol.responses import ResponsesRequest
-from gateway.routing.decision import Hints
 from gateway.serving.compaction import CompactServing
 from gateway.serving.recent import Recent
 from gateway.serving.responses import ResponsesServing
@@ -77,15 +76,15 @@ async def test_a_connection_continues_its_chain_with_store_false() -> None:
     s, h = serving()
     recent = Recent()
     r, raw = req(input=[{"role": "developer", "content": "terse"}], store=False, generate=False)
-    warm = await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), Hints()))
+    warm = await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), h.admitted()))
     assert [e["type"] for e in warm] == ["response.created", "response.completed"]
     assert not h.backends["chat"].calls  # a warm-up generates nothing
     r, raw = req(input="hi", store=False, previous_response_id=warm[-1]["response"]["id"])
-    first = await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), Hints()))
+    first = await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), h.admitted()))
     sent = h.backends["chat"].calls[-1].body["messages"]
     assert [m["role"] for m in sent] == ["system", "user"]
     r, raw = req(input="more", store=False, previous_response_id=first[-1]["response"]["id"])
-    await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), Hints()))
+    await events(await s.create(await s.prepare(r, raw, None, 0.0, recent), h.admitted()))
     sent = h.backends["chat"].calls[-1].body["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     # Not stored: another connection (or HTTP) cannot continue it.
@@ -100,7 +99,7 @@ async def test_a_chat_backends_compaction_is_read_back_by_another_replica() -> N
     compaction = CompactServing(h.dispatcher, ResponseIds(), s)
     r, raw = req(input=[{"role": "user", "content": "fix login"}, {"role": "assistant", "content": "ok"}])
     call, compacting = await compaction.call(r, raw, None, 0.0)
-    result = await compaction.compact(call, compacting, Hints())
+    result = await compaction.compact(call, compacting, h.admitted())
     body = msgspec.json.decode(result.body)
     assert body["object"] == "response.compaction" and body["id"].startswith("resp_")
     assert [i["type"] for i in body["output"]] == ["message", "compaction"]
@@ -109,6 +108,6 @@ async def test_a_chat_backends_compaction_is_read_back_by_another_replica() -> N
     assert "stream" not in asked
     other, h2 = serving()  # another replica: its own store and state
     r, raw = req(input=[*body["output"], {"role": "user", "content": "go on"}])
-    await events(await other.create(await other.prepare(r, raw, None, 0.0), Hints()))
+    await events(await other.create(await other.prepare(r, raw, None, 0.0), h2.admitted()))
     sent = h2.backends["chat"].calls[-1].body["messages"]
     assert sent[1]["content"].endswith("The user wants the login bug fixed.")

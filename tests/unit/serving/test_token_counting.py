@@ -9,7 +9,6 @@ from gateway.backends.base import Call as BaseCall
 from gateway.errors import InvalidRequest
 from gateway.protocol import Call, chat_view, responses_view
 from gateway.protocol.tokens import TokenCount
-from gateway.routing.decision import Hints
 from gateway.serving.tokens import TokenCounting
 from gateway.testing.fake_backend import FakeBackend
 from gateway.testing.harness import Harness, chat_call
@@ -44,7 +43,7 @@ def harness() -> Harness:
 
 async def test_the_first_candidate_counts_exactly_and_the_headers_say_so() -> None:
     h = harness()
-    tally = await TokenCounting(h.dispatcher).count(chat_call("small", "hello"), Hints())
+    tally = await TokenCounting(h.dispatcher).count(chat_call("small", "hello"), h.admitted())
     assert (tally.tokens, tally.exact) == (42, True)
     assert tally.headers == {
         "x-gateway-route": "small",
@@ -58,7 +57,7 @@ async def test_the_first_candidate_counts_exactly_and_the_headers_say_so() -> No
 async def test_a_backend_without_a_tokenizer_gives_the_views_estimate() -> None:
     h = harness()
     call = chat_call("large", "hello " * 100)
-    tally = await TokenCounting(h.dispatcher).count(call, Hints())
+    tally = await TokenCounting(h.dispatcher).count(call, h.admitted())
     assert (tally.tokens, tally.exact) == (call.view.prompt_tokens, False)
     assert tally.headers["x-gateway-token-count"] == "estimate"
 
