@@ -37,7 +37,7 @@ from websockets.asyncio.client import connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.testing.processes import free_port, wait_http
-from loadtests.bench_overhead import cpu_seconds, rss_mib
+from loadtests.procs import cpu_seconds, rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))

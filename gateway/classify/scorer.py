@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.classify.embed import EMBEDDING, Embedding, load_embedding
-from gateway.classify.families import FAMILIES_FORMAT, FamilyHit, FamilyModel, model_from_json
+from gateway.classify.families import FAMILIES_FORMAT, FamilyHit, FamilyModel
+from gateway.classify.family_file import model_from_json
 from gateway.classify.family_scorer import FamilyScorer
 from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from gateway.dispatch.modes import PLAIN, STREAMED, Mode, Opened
 from gateway.dispatch.relay import relay
 from gateway.dispatch.strategies import STRATEGIES, Strategy
-from gateway.dispatch.walk import PLAIN, STREAMED, Mode, Opened, Walk
+from gateway.dispatch.walk import Walk
 from gateway.errors import ContextTooLong, GatewayError, UpstreamUnavailable
 from gateway.observability.trace import NONE, Trace
 from gateway.protocol import BYTES_PER_TOKEN, estimated_usage

@@ -19,14 +19,15 @@ import msgspec
 
 from gateway.backends.base import Reply
 from gateway.classify.draft import draft_of
-from gateway.dispatch.walk import PLAIN, Answer
+from gateway.dispatch.modes import PLAIN, Answer
 from gateway.errors import GatewayError
 from gateway.observability.trace import Spent
 from gateway.protocol import BYTES_PER_TOKEN, Call, Usage, estimated_usage
 from gateway.protocol.choices import completion_of, keep_one
 
 if TYPE_CHECKING:
-    from gateway.dispatch.walk import Mode, Walk
+    from gateway.dispatch.modes import Mode
+    from gateway.dispatch.walk import Walk
     from gateway.routing.decision import CascadePlan
 
 __all__ = ["DraftVerify"]

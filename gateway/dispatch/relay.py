@@ -22,7 +22,8 @@ from gateway.protocol.sse import PREFIX
 from gateway.protocol.usage import streamed_usage
 
 if TYPE_CHECKING:
-    from gateway.dispatch.walk import Answer, Mode, Opened, Walk
+    from gateway.dispatch.modes import Answer, Mode, Opened
+    from gateway.dispatch.walk import Walk
 
 __all__ = ["relay"]
 

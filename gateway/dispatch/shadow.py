@@ -21,7 +21,8 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from gateway.dispatch.walk import PLAIN, Walk
+from gateway.dispatch.modes import PLAIN
+from gateway.dispatch.walk import Walk
 from gateway.errors import GatewayError
 from gateway.observability.decision_log import LabelLine
 from gateway.observability.trace import Trace

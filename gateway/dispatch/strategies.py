@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from gateway.dispatch.draft_verify import DraftVerify
 
 if TYPE_CHECKING:
-    from gateway.dispatch.walk import Answer, Mode, Walk
+    from gateway.dispatch.modes import Answer, Mode
+    from gateway.dispatch.walk import Walk
 
 __all__ = ["STRATEGIES", "DraftVerify", "Fallback", "Strategy"]
 

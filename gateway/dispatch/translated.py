@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from gateway.backends.base import Reply
-from gateway.dispatch.walk import PLAIN, STREAMED, Opened
+from gateway.dispatch.modes import PLAIN, STREAMED, Opened
 from gateway.errors import GatewayError, UpstreamError
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend
-    from gateway.dispatch.walk import Walk
+    from gateway.dispatch.modes import Walking
     from gateway.protocol import Call
     from gateway.protocol.responses import Compacting, NativeTap, Translation
 
@@ -76,14 +76,14 @@ class TranslatedPlain:
         self.translation = translation
         self.native = native
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+    async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
         # `call` is in the form the walk chose for this backend (dispatch/walk.py: Walk.form).
         reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
         if self.native is not None and backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.native.of_reply(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
 
-    def of_reply(self, walk: Walk, reply: Reply) -> Reply:
+    def of_reply(self, walk: Walking, reply: Reply) -> Reply:
         """A chat answer in hand (a translated backend's, or an accepted draft) in the API's shape."""
         return Reply(_encode(self.translation.of_chat(_decode(reply.content))), reply.status)
 
@@ -108,7 +108,9 @@ class TranslatedStreamed:
         self.translation = translation
         self.native = native
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Opened:
+    async def attempt(
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float
+    ) -> Opened:
         opened = await STREAMED.attempt(walk, backend, tier, call, deadline)
         if self.native is None or not backend.speaks(walk.call.endpoint):
             return self._translated(opened)
@@ -134,7 +136,7 @@ class TranslatedStreamed:
         first = translation.started() + translation.feed(opened.first)
         return Opened(first, _through(opened.rest, translation.feed), opened.slot, opened.usage)
 
-    def of_reply(self, walk: Walk, reply: Reply) -> Opened:
+    def of_reply(self, walk: Walking, reply: Reply) -> Opened:
         return self._translated(STREAMED.of_reply(walk, reply))
 
 
@@ -149,11 +151,11 @@ class CompactPlain:
     def __init__(self, compacting: Compacting) -> None:
         self.compacting = compacting
 
-    async def attempt(self, walk: Walk, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+    async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
         reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
         if backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.compacting.of_native(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
 
-    def of_reply(self, walk: Walk, reply: Reply) -> Reply:
+    def of_reply(self, walk: Walking, reply: Reply) -> Reply:
         return Reply(_encode(self.compacting.of_chat(_decode(reply.content))), reply.status)

@@ -14,13 +14,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.learning.labels import Label
 from gateway.learning.layer import FamilyPrior, LearnedLayer
 from gateway.tenancy.learned_store import Delta
 
 if TYPE_CHECKING:
+    from gateway.classify.scorer import Scorer
     from gateway.learning.rails import Rails
     from gateway.tenancy.learned_store import LearnedStore
 
@@ -56,6 +57,7 @@ class Learner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.layer: LearnedLayer | None = None
+        self._folded_at = 0.0  # the last export whose learned counts were reset on loading it
 
     def attach(self, family_set: str, prior: FamilyPrior) -> LearnedLayer:
         """The layer for a weights file's family set: the same one while the set stays (a reload of
@@ -66,6 +68,36 @@ class Learner:
         else:
             self.layer.prior = prior
         return self.layer
+
+    def reading(self, scorer: Scorer) -> Scorer:
+        """`scorer` reading this learner's layer, when its weights have families (else itself)."""
+        with_learned = getattr(scorer, "with_learned", None)
+        family_set = getattr(scorer, "family_set", None)
+        if with_learned is None or family_set is None:
+            return scorer
+        layer = self.attach(family_set, scorer)  # type: ignore[arg-type]  # has families: a prior
+        learning: Scorer = with_learned(layer)
+        return learning
+
+    def folded(self, meta: dict[str, Any]) -> str | None:
+        """The family set whose learned counts the weights in force (their `meta`) already hold (an
+        export), if the layer still has them: the caller resets them, so no label counts twice."""
+        folded = meta.get("learned_folded")
+        layer = self.layer
+        if not isinstance(folded, dict) or layer is None or folded.get("family_set") != layer.family_set:
+            return None
+        at = float(folded.get("at", 0.0))
+        if at <= self._folded_at:
+            return None
+        self._folded_at = at
+        return layer.family_set
+
+    def rows(self) -> list[tuple[str, float, float, float, bool]]:
+        """Per family: (family, labels, rate, the prior's rate, in force), for the metrics."""
+        layer = self.layer
+        if layer is None:
+            return []
+        return [(s.family, s.labels, s.rate, s.prior_rate, s.in_force) for s in layer.states()]
 
     def offer(self, label: Label) -> None:
         """From the request side: never blocks, never raises."""

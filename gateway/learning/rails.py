@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["Rails", "blended", "interval", "moves"]
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.rules import RouteTable
+
+__all__ = ["Rails", "blended", "interval", "moves", "rails_for"]
 
 _DAY_S = 86_400.0
 
@@ -33,6 +38,19 @@ class Rails:
     tenant_cap: float = 10.0  # a tenant's ratings count for at most this many labels of a family
     strength: float = 20.0  # the prior's weight, in labels, once learned labels are in force
     thresholds: tuple[float, ...] = ()  # the route table's tier thresholds
+
+
+def rails_for(settings: Settings, table: RouteTable) -> Rails:
+    """The operator's rails (settings `learn_*`) with the rules' thresholds a family's learned rate may
+    move past: every tier's calibrated level."""
+    s = settings
+    return Rails(
+        min_labels=s.learn_min_labels,
+        half_life_s=s.learn_half_life_days * _DAY_S,
+        tenant_cap=s.learn_tenant_cap,
+        strength=s.learn_strength,
+        thresholds=tuple(sorted({t.max_difficulty for t in table.spec.tiers.values()})),
+    )
 
 
 def interval(n: float, s: float, z: float) -> tuple[float, float]:

@@ -316,7 +316,7 @@ def families_from_log(
 ) -> str:
     """`gateway train --from-log` without --replace: the log's labels (both splits) added to the
     family counts of `weights` (the shipped ones by default); writes `out`, returns the line to print."""
-    from gateway.offline.report.retrain import label_rows
+    from gateway.offline.report.labels import label_rows
 
     model = _counts_to_add_to(weights)
     rows = label_rows(log, tiers)

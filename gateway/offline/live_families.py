@@ -7,20 +7,19 @@ it never saw. Every question carries its gold answer and how a draft is graded a
 (`live_labels.py`). The wording varies within a family (with and without "answer with ... only"),
 as traffic does.
 
-The families and their maximum draft lengths are FAMILIES and MAX_TOKENS below; docs/verifier-eval.md
-("Live") describes each. The words and facts they draw on are in live_words.py.
+The families by name, their maximum draft lengths and the seeded questions are in live_questions.py;
+docs/verifier-eval.md ("Live") describes each. The words and facts they draw on are in live_words.py.
 """
 
 from __future__ import annotations
 
 import random
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 from gateway.offline import live_words as w
 
-__all__ = ["FAMILIES", "MAX_TOKENS", "family_questions"]
+__all__ = ["Maker", "Question"]
 
 Question = tuple[str, Any, str]  # prompt, gold, how it is graded (live_labels.GRADERS)
 Maker = Callable[[random.Random, int], Question]
@@ -351,54 +350,3 @@ def ordering(rng: random.Random, i: int) -> Question:
     nums = rng.sample(range(1, 60), 3 + i % 3)
     shown = ", ".join(map(str, nums))
     return f"Put these numbers in increasing order: {shown}.", sorted(nums), "ordered"
-
-
-FAMILIES: dict[str, Maker] = {
-    "arithmetic": arithmetic,
-    "category_choice": category_choice,
-    "largest_choice": largest_choice,
-    "word_problem": word_problem,
-    "unit_conversion": unit_conversion,
-    "percentage": percentage,
-    "yes_no": yes_no,
-    "comparison": comparison,
-    "counting": counting,
-    "date_time": date_time,
-    "json_output": json_output,
-    "python_function": python_function,
-    "lookup": lookup,
-    "mixed_choice": mixed_choice,
-    "sequence": sequence,
-    "word_transform": word_transform,
-    "ordering": ordering,
-}
-MAX_TOKENS = {"word_problem": 48, "json_output": 48, "python_function": 48, "unit_conversion": 24,
-              "percentage": 24, "ordering": 24, "lookup": 12, "yes_no": 8}  # fmt: skip
-
-
-def family_questions(family: str, n: int, seed: int) -> list[dict[str, Any]]:
-    """`n` distinct questions of one family, from a generator seeded by the family's name (so adding a
-    family, or asking for more of one, leaves the others' questions, and their cached drafts, as
-    they were)."""
-    make = FAMILIES[family]
-    rng = random.Random(seed + zlib.crc32(family.encode()))  # noqa: S311 - seeded questions, not secrets
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    i = 0
-    while len(out) < n and i < 50 * n:
-        prompt, gold, grade = make(rng, i)
-        i += 1
-        if prompt in seen:
-            continue
-        seen.add(prompt)
-        out.append(
-            {
-                "id": f"{family}-{len(out)}",
-                "family": family,
-                "prompt": prompt,
-                "gold": gold,
-                "grade": grade,
-                "max_tokens": MAX_TOKENS.get(family, 16),
-            }
-        )
-    return out

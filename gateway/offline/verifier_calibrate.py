@@ -42,7 +42,7 @@ CURVE_FAMILIES = {"category_choice": 250, "largest_choice": 250, "mixed_choice":
 
 def questions(per_family: int) -> list[dict[str, Any]]:
     """Every family's first `per_family` questions (more for CURVE_FAMILIES), in arrival order."""
-    from gateway.offline.live_families import FAMILIES, family_questions
+    from gateway.offline.live_questions import FAMILIES, family_questions
 
     return [q for f in FAMILIES for q in family_questions(f, max(per_family, CURVE_FAMILIES.get(f, 0)), SEED)]
 

@@ -31,7 +31,7 @@ from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
 from gateway.learning.intake import Intake
 from gateway.learning.learner import Learner
-from gateway.learning.rails import Rails
+from gateway.learning.rails import rails_for
 from gateway.observability.decision_log import DecisionLog
 from gateway.observability.journal import Journal
 from gateway.observability.metrics import BackendRow, Metrics
@@ -104,14 +104,13 @@ class Gateway:
         # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out.
         self.learner = Learner(
             self.stores.learned,
-            self._rails(table),
+            rails_for(self.settings, table),
             queue_max=settings.learn_queue_max,
             sync_s=settings.learn_sync_s,
             flush_s=settings.learn_flush_s,
             on_label=m.learning.label,
         )
-        self._folded_at = 0.0  # the last export whose learned counts were reset on loading it
-        self._scorer: Scorer = self._learning(scorer_for(table))
+        self._scorer: Scorer = self.learner.reading(scorer_for(table))
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
@@ -154,7 +153,7 @@ class Gateway:
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time, self.intake.rating
         )
         self.learning = LearningServing(self.learner, lambda: self._scorer, self.table)
-        m.learning.watch(self._learning_rows)
+        m.learning.watch(self.learner.rows)
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
         self.metrics.reloaded(ok=True)
@@ -187,41 +186,6 @@ class Gateway:
             flight=self._flight,
         )
 
-    def _rails(self, table: RouteTable) -> Rails:
-        s = self.settings
-        # The thresholds a family's learned rate may move past: every tier's calibrated level.
-        thresholds = tuple(sorted({t.max_difficulty for t in table.spec.tiers.values()}))
-        return Rails(
-            min_labels=s.learn_min_labels,
-            half_life_s=s.learn_half_life_days * 86_400,
-            tenant_cap=s.learn_tenant_cap,
-            strength=s.learn_strength,
-            thresholds=thresholds,
-        )
-
-    def _learning(self, scorer: Scorer) -> Scorer:
-        """The scorer reading this gateway's learned layer, when its weights have families."""
-        with_learned = getattr(scorer, "with_learned", None)
-        family_set = getattr(scorer, "family_set", None)
-        if with_learned is None or family_set is None:
-            return scorer
-        layer = self.learner.attach(family_set, scorer)  # type: ignore[arg-type]
-        learning: Scorer = with_learned(layer)
-        return learning
-
-    def _folded_here(self) -> str | None:
-        """The family set whose learned counts the weights in force already hold (an export), if its
-        layer still has them: they are reset, so no label counts twice."""
-        folded = self._scorer.meta.get("learned_folded")
-        layer = self.learner.layer
-        if not isinstance(folded, dict) or layer is None or folded.get("family_set") != layer.family_set:
-            return None
-        at = float(folded.get("at", 0.0))
-        if at <= self._folded_at:
-            return None
-        self._folded_at = at
-        return layer.family_set
-
     def _learn_mode(self, route: str) -> str | None:
         found = self.table().routes.get(route)
         return found.spec.learn if found is not None and found.spec is not None else None
@@ -232,12 +196,6 @@ class Gateway:
     def _verdict(self, walk: Walk, tier: str, verdict: str) -> None:
         trace = walk.trace
         self.intake.verdict(walk.decision.route.name, trace.family, trace.family_set, verdict)
-
-    def _learning_rows(self) -> list[tuple[str, float, float, float, bool]]:
-        layer = self.learner.layer
-        if layer is None:
-            return []
-        return [(s.family, s.labels, s.rate, s.prior_rate, s.in_force) for s in layer.states()]
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -312,11 +270,11 @@ class Gateway:
         # A swap means the table's hash changed, and the hash covers the weights files: one named the
         # same may have been rewritten in place, so named weights are read again (not compared).
         scorer: Scorer
-        self.learner.rails = rails = self._rails(table)
+        self.learner.rails = rails = rails_for(self.settings, table)
         if self.learner.layer is not None:
             self.learner.layer.rails = rails
         if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
-            scorer, verifier = self._learning(scorer_for(table)), verifier_for(table)
+            scorer, verifier = self.learner.reading(scorer_for(table)), verifier_for(table)
         else:
             scorer, verifier = self._scorer, self._verifier
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
@@ -339,7 +297,7 @@ class Gateway:
         self._scorer, self._verifier = scorer, verifier
         self._snap = self._derive(table, guard)
         self.metrics.prepare(new)
-        folded = self._folded_here()
+        folded = self.learner.folded(self._scorer.meta)
         if folded is not None:
             await self.learner.reset(folded)
         await previous.health.stop()
@@ -384,7 +342,7 @@ class Gateway:
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
-            folded = self._folded_here()
+            folded = self.learner.folded(self._scorer.meta)
             if folded is not None:
                 await self.learner.store.reset(folded)
             await self.learner.start()

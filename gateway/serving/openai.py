@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.dispatch.walk import Relabelled
+from gateway.dispatch.modes import Relabelled
 from gateway.errors import GatewayError
 from gateway.protocol import Call, RequestView
 from gateway.protocol.ids import IdStream, claim

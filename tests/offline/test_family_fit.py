@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gateway.classify.families import CANDIDATES, ROOT, UNKNOWN, model_from_json
+from gateway.classify.families import CANDIDATES, ROOT, UNKNOWN
+from gateway.classify.family_file import model_from_json
 from gateway.offline.family_fit import Config, add_labels, assign, fit, logits, project
 from gateway.offline.stats import kendall_tau
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.classify.families import ROOT, model_from_json
+from gateway.classify.families import ROOT
+from gateway.classify.family_file import model_from_json
 from gateway.classify.scorer import DifficultyScorer, FamilyScorer, load_scorer
 from gateway.cli import main
 from tests.support import REPO

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.offline.live_families import FAMILIES, MAX_TOKENS, family_questions
 from gateway.offline.live_labels import GRADERS, grade
+from gateway.offline.live_questions import FAMILIES, MAX_TOKENS, family_questions
 
 
 def q(prompt: str, gold: Any, how: str) -> dict[str, Any]:

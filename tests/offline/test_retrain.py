@@ -25,9 +25,10 @@ from gateway.offline.data import (
     RB_SMALL,
     RB_SMALL_CLASS,
 )
+from gateway.offline.report.labels import label_rows
 from gateway.offline.report.log import Log, read_log
 from gateway.offline.report.rescore import rescore
-from gateway.offline.report.retrain import MIN_ROWS, NoRows, Retrained, label_rows, retrain
+from gateway.offline.report.retrain import MIN_ROWS, NoRows, Retrained, retrain
 from gateway.offline.report.summary import summarize
 from tests.offline.synthetic_log import HARD, Truth, routes_yaml, write_log
 
@@ -164,8 +165,9 @@ def test_cli_from_log_adds_to_the_family_counts(
     """Without --replace, the log's labels are added to the shipped family counts, once."""
     import json
 
-    from gateway.classify.families import ROOT, model_from_json
-    from gateway.offline.report.retrain import label_rows
+    from gateway.classify.families import ROOT
+    from gateway.classify.family_file import model_from_json
+    from gateway.offline.report.labels import label_rows
 
     out = tmp_path / "families.json"
     assert main(["train", "--from-log", str(logged[0]), "--out", str(out)]) == 0

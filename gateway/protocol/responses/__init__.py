@@ -2,8 +2,8 @@
 
 from gateway.protocol.responses.compaction import COMPACT_PROMPT, Compacting, compacted, native_items
 from gateway.protocol.responses.native import NativeTap
-from gateway.protocol.responses.objects import echo, new_id, response_object, usage_of_chat
-from gateway.protocol.responses.request import ResponsesRequest, hosted_tools, input_items, native_only
+from gateway.protocol.responses.objects import new_id, response_object, usage_of_chat
+from gateway.protocol.responses.request import ResponsesRequest, echo, hosted_tools, input_items, native_only
 from gateway.protocol.responses.stream import Translation, frame
 from gateway.protocol.responses.to_chat import chat_body
 from gateway.protocol.responses.tools import ChatTools

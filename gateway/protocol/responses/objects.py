@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from gateway.protocol.responses.tools import ChatTools, custom_input
 
 if TYPE_CHECKING:
-    from gateway.protocol.responses.request import ResponsesRequest
+    pass
 
-__all__ = ["call_item", "echo", "new_id", "output_of_chat", "response_object", "usage_of_chat"]
+__all__ = ["call_item", "new_id", "output_of_chat", "response_object", "usage_of_chat"]
 
 _NO_TOOLS = ChatTools(None)
 
@@ -18,26 +18,6 @@ _NO_TOOLS = ChatTools(None)
 def new_id(prefix: str) -> str:
     """The gateway's own ids (resp_, msg_, fc_), whatever the backend that answered."""
     return f"{prefix}_{secrets.token_hex(24)}"
-
-
-def echo(req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
-    """The request fields every Response object repeats back."""
-    return {
-        "instructions": req.instructions,
-        "max_output_tokens": req.max_output_tokens,
-        "metadata": req.metadata or {},
-        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
-        "previous_response_id": req.previous_response_id,
-        "reasoning": req.reasoning or {"effort": None, "summary": None},
-        "store": req.store is not False,
-        "temperature": req.temperature,
-        "text": req.text or {"format": {"type": "text"}},
-        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
-        "tools": raw.get("tools") or [],
-        "top_p": req.top_p,
-        "truncation": raw.get("truncation") or "disabled",
-        "user": req.user,
-    }
 
 
 def usage_of_chat(usage: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from gateway.protocol.openai import Wire
 from gateway.protocol.responses.compaction import is_own, summary_of
 from gateway.protocol.tools import hosted_types
 
-__all__ = ["CHAT_TOOLS", "ResponsesRequest", "hosted_tools", "input_items", "native_only"]
+__all__ = ["CHAT_TOOLS", "ResponsesRequest", "echo", "hosted_tools", "input_items", "native_only"]
 
 # Item types a chat backend can be given (reasoning is dropped for it); the rest are other tools' items.
 _TRANSLATABLE = frozenset(
@@ -181,3 +181,23 @@ def native_only(req: ResponsesRequest, items: list[dict[str, Any]]) -> list[str]
             if any(p.get("type") == "input_image" and not p.get("image_url") for p in item["content"]):
                 found.append(f"images by file_id (input.{i})")
     return found
+
+
+def echo(req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+    """The request fields every Response object repeats back."""
+    return {
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "metadata": req.metadata or {},
+        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        "previous_response_id": req.previous_response_id,
+        "reasoning": req.reasoning or {"effort": None, "summary": None},
+        "store": req.store is not False,
+        "temperature": req.temperature,
+        "text": req.text or {"format": {"type": "text"}},
+        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
+        "tools": raw.get("tools") or [],
+        "top_p": req.top_p,
+        "truncation": raw.get("truncation") or "disabled",
+        "user": req.user,
+    }

@@ -21,8 +21,8 @@ from gateway.classify.families import (
     FamilyModel,
     Node,
     bounded,
-    model_from_json,
 )
+from gateway.classify.family_file import model_from_json
 from gateway.classify.family_scorer import FamilyScorer
 from gateway.classify.features import SYSTEM_HEAD_CHARS, TAIL_CHARS, TASK_CHARS, profile, prompt_slice
 from gateway.classify.scorer import default_scorer

@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from gateway.backends.base import Reply
-from gateway.dispatch.walk import PLAIN, STREAMED, Walk, exhausted
+from gateway.dispatch.modes import PLAIN, STREAMED
+from gateway.dispatch.walk import Walk, exhausted
 from gateway.errors import (
     InvalidRequest,
     UpstreamError,
