@@ -142,9 +142,10 @@ def learned(gw_url: str) -> float:
     return float(r.json()["labels"])
 
 
-async def replay(url: str, gw_url: str, texts: list[str], already: float) -> None:
-    """Each text as a request (its verdict follows in the background), then wait until every verdict
-    has been counted."""
+async def replay(url: str, gw_url: str, texts: list[str], already: float, wait_s: float = 120.0) -> float:
+    """Each text as a request (its verdict follows in the background), then wait (at most `wait_s`)
+    until every verdict has been counted. Returns the labels counted by then: a verdict may never come
+    (the judge's reply unreadable, a shadow call failed), and the next batch must not wait on it."""
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:
         sem = asyncio.Semaphore(8)
 
@@ -155,10 +156,11 @@ async def replay(url: str, gw_url: str, texts: list[str], already: float) -> Non
                 r.raise_for_status()
 
         await asyncio.gather(*(one(t) for t in texts))
-    end = time.monotonic() + 120
+    end = time.monotonic() + wait_s
     # Polling another process's admin endpoint: nothing here to wait on instead.
-    while learned(gw_url) < already + len(texts) - 0.5 and time.monotonic() < end:  # noqa: ASYNC110
+    while (n := learned(gw_url)) < already + len(texts) - 0.5 and time.monotonic() < end:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
+    return n
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,15 +218,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 if not drift:
                     curve = []
-                    done = 0
+                    done, counted = 0, 0.0
                     points = sorted({c for c in CHECKPOINTS if c < len(pool)} | {min(2000, len(pool))})
                     for k in points:
-                        asyncio.run(replay(v1, url, [texts[i] for i in pool[done:k]], done))
+                        counted = asyncio.run(replay(v1, url, [texts[i] for i in pool[done:k]], counted))
                         done = k
                         s = asyncio.run(difficulties(v1, [texts[i] for i in later]))
-                        curve.append({"labels": k, "apgr": round(apgr(s, qs[later], ql[later]), 4)})
+                        a = round(apgr(s, qs[later], ql[later]), 4)
+                        curve.append({"requests": k, "labels": round(counted, 1), "apgr": a})
+                        print(f"after {k} requests ({counted:.0f} labels): APGR {a}", file=sys.stderr)
                     out["curve"] = curve
                     out["length_apgr"] = round(apgr(length, qs[later], ql[later]), 4)
+                    print(f"prompt length: APGR {out['length_apgr']}", file=sys.stderr)
                 else:
                     out["drift"] = follow(v1, url, [texts[i] for i in pool], truth, texts[pool[0]])
             finally:
@@ -240,8 +245,9 @@ def follow(v1: str, url: str, texts: list[str], truth: np.ndarray, probe: str) -
     half = len(texts) // 2
     before, after = float(truth[:half].mean()), float(truth[half:].mean())
     rates = []
+    counted = 0.0
     for i in range(0, len(texts), 10):
-        asyncio.run(replay(v1, url, texts[i : i + 10], i))
+        counted = asyncio.run(replay(v1, url, texts[i : i + 10], counted, wait_s=5.0))
         families = httpx.get(f"{url}/admin/learning", headers={"authorization": f"Bearer {ADMIN}"}).json()[
             "families"
         ]

@@ -70,10 +70,11 @@ def serve_gateway(
 
 
 def serve_fake(
-    model: str, *, cpu: str | None = None, script: dict[str, Any] | None = None
+    model: str, *, cpu: str | None = None, script: dict[str, Any] | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A fake upstream (gateway/testing/fake_upstream.py) in its own process, scripted once it answers."""
-    port = free_port()
+    """A fake upstream (gateway/testing/fake_upstream.py) in its own process, scripted once it answers
+    (on `port`: one that was there before, restarted)."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "gateway.testing.fake_upstream", "--port", str(port), "--model", model]
     proc = subprocess.Popen(_pinned(cmd, cpu))  # noqa: S603 - argv is ours
     url = f"http://127.0.0.1:{port}"
