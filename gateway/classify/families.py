@@ -30,7 +30,8 @@ turn's length: an unseen task whose requests land in one label-less family is ra
 prompt length ranks it. Served folded, per family: t = weights · x + offset.
 
 A family whose counts learned while serving are in force (gateway/learning/) has its level set by
-its own traffic, and those labels carry no signals: there the within-family term is bounded,
+its own traffic, and those labels carry no signals: there (and in a family whose node says
+`bounded`: an export folded such counts into the file) the within-family term is bounded,
 t → LEARNED_BOUND · tanh(t / LEARNED_BOUND), so that the learned level decides which tier the family's
 requests go to (a request far out on the family's length scale would otherwise sit at a probability
 no rate could move) while its requests keep their order.
@@ -147,6 +148,9 @@ class Node:
     added: Counts
     slopes: np.ndarray | None = None  # its own (None: its parent's)
     children: list[str] = field(default_factory=list)  # in file order: the order they were made
+    # Its within-family term is bounded (LEARNED_BOUND), as while learned counts are in force: set
+    # where an export folded learned counts in, so that the file routes as the gateway did.
+    bounded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +315,7 @@ class FamilyModel:
             n_l, s_l = more
             _, _, _, mean, sd, _ = stats[nid]
             nd.added.add(n_l, s_l, n_l * mean, n_l * (sd**2 + mean**2))
+            nd.bounded = True
         out.meta = {**self.meta, **meta}
         return out
 
@@ -339,6 +344,7 @@ class FamilyModel:
                 "base": nd.base.to_json(),
                 "added": nd.added.to_json(),
                 "slopes": None if nd.slopes is None else [float(v) for v in nd.slopes],
+                **({"bounded": True} if nd.bounded else {}),
             }
             for nd in self.nodes.values()
         ]

@@ -79,6 +79,7 @@ def model_from_json(data: Any, source: str) -> FamilyModel:
                 _counts(f["base"], dim),
                 _counts(f["added"], dim),
                 slopes,
+                bounded=bool(f.get("bounded", False)),
             )
             if parent is not None:
                 nodes[str(parent)].children.append(nid)

@@ -130,7 +130,10 @@ class FamilyScorer:
             w = f.weights
             terms = tuple((self._dense_fns[j], float(w[j])) for j in range(n) if w[j] != 0.0)
             w_emb = w[n:].astype(np.float32) if self.model.emb_dims and np.any(w[n:]) else None
-            learning = learned is not None and learned.counts(nid) is not None
+            # Bounded: learned counts in force, or folded into the file by an export.
+            learning = self.model.nodes[nid].bounded or (
+                learned is not None and learned.counts(nid) is not None
+            )
             leaf[nid] = (f.level, f.offset, terms, w_emb, f.own, learning)
         return leaf
 
@@ -140,7 +143,10 @@ class FamilyScorer:
             self._leaf, self._differs = self._prior, frozenset()
         else:
             self._leaf = self._folded(learned)
-            self._differs = frozenset(k for k, v in self._leaf.items() if v[5] or v[0] != self._prior[k][0])
+            prior = self._prior
+            self._differs = frozenset(
+                k for k, v in self._leaf.items() if v[5] != prior[k][5] or v[0] != prior[k][0]
+            )
         self._version = learned.version if learned is not None else None
 
     def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None]:

@@ -8,6 +8,7 @@ prior; two replicas on one redis-server agree; a restart with GATEWAY_STATE_DIR 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from gateway.learning.rails import Rails
 from gateway.tenancy.learned_store import Decayed
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import Gateway, start_gateway, start_redis
+from tests.support import REPO, Gateway, start_gateway, start_redis
 
 ACME, BETA, ADMIN = "sk-acme-learn-1", "sk-beta-learn-2", "sk-admin-learn-3"
 OTHERS = [f"sk-tenant-{i}-learn" for i in range(5)]  # more tenants, each with its own cap
@@ -257,3 +258,75 @@ def test_a_restart_with_a_state_dir_keeps_what_was_learned(
             ups_judge.prefers = "reference answer"
     finally:
         stop(again.proc)
+
+
+def _reload(gw: Gateway, routes: Path, weights: Path) -> None:
+    text = routes.read_text()
+    head, _, rest = text.partition("tiers:")
+    head = head.split("classifier:")[0]
+    routes.write_text(f"{head}classifier: {{weights: {weights}}}\ntiers:{rest}")
+    r = httpx.post(f"{gw.url}/admin/reload", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30)
+    assert r.status_code == 200 and r.json()["result"] == "reloaded", r.text
+
+
+def test_weights_reloads_keep_fold_or_set_aside_what_was_learned(
+    tmp_path: Path, upstreams: dict[str, FakeUpstream]
+) -> None:
+    """The same family set keeps its learned counts; an export folds them into a weights file, and
+    loading it restarts the layer at zero without moving the family back; another family set starts a
+    new layer, the old one kept in the store for export or reset."""
+    family, n = predicted(1.0)
+    shipped = json.loads((REPO / "gateway" / "classify" / "weights" / "default.json").read_text())
+    gw = _start(tmp_path, upstreams)
+    routes, judge = tmp_path / "routes.yaml", upstreams["judge"]
+    try:
+        for i in range(n):
+            ask(gw)
+            wait_for(lambda i=i: learned(gw, family) >= i + 1 - 1e-6, "a label")
+        assert ask(gw).headers["x-gateway-tier"] == "large"
+        first_set = state(gw)["family_set"]
+        judge.prefers = None  # from here on the judge ties: no verdict says the family falls short
+        # The same families under another name: the layer stays, and so does the move.
+        same = dict(shipped, name="renamed", meta={**shipped.get("meta", {}), "note": "same families"})
+        (tmp_path / "same.json").write_text(json.dumps(same))
+        before = learned(gw, family)
+        _reload(gw, routes, tmp_path / "same.json")
+        assert state(gw)["family_set"] == first_set and learned(gw, family) == pytest.approx(before, abs=0.01)
+        assert ask(gw).headers["x-gateway-tier"] == "large"
+        # Other families (one top-level family's radius changed: a new set): a new, empty layer; the
+        # old set's counts stay in the store until reset.
+        other = json.loads(json.dumps(shipped))
+        path = {family.split(".")[0]}
+        node = next(
+            nd for nd in other["families"]["nodes"] if nd["parent"] == "root" and nd["id"] not in path
+        )
+        node["radius"] = 0.5
+        (tmp_path / "other.json").write_text(json.dumps(other))
+        _reload(gw, routes, tmp_path / "other.json")
+        now = state(gw)
+        assert now["family_set"] != first_set and now["labels"] == 0.0
+        assert set(now["sets"]) >= {first_set}  # type: ignore[call-overload]
+        assert ask(gw).headers["x-gateway-tier"] == "small"  # the prior again: nothing learned here
+        # Back to the first set: its layer comes back from the store, and the family with it.
+        _reload(gw, routes, tmp_path / "same.json")
+        wait_for(lambda: learned(gw, family) >= before - 0.01, "the first set's counts")
+        assert ask(gw).headers["x-gateway-tier"] == "large"
+        # An export folds the learned counts in; loaded, it resets them: no label counts twice, and the
+        # family stays where its labels sent it.
+        r = httpx.post(f"{gw.url}/admin/learning/export", headers={"authorization": f"Bearer {ADMIN}"})
+        assert r.status_code == 200, r.text
+        (tmp_path / "exported.json").write_text(r.text)
+        _reload(gw, routes, tmp_path / "exported.json")
+        wait_for(lambda: learned(gw, family) < 1.0, "the folded counts to be reset")
+        assert state(gw)["family_set"] == first_set
+        assert ask(gw).headers["x-gateway-tier"] == "large"
+        # a reset names a set the store knows, or is refused
+        r = httpx.post(
+            f"{gw.url}/admin/learning/reset",
+            params={"family_set": "0123456789abcdef"},
+            headers={"authorization": f"Bearer {ADMIN}"},
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "family_set", r.text
+    finally:
+        judge.prefers = "reference answer"
+        stop(gw.proc)

@@ -170,3 +170,28 @@ async def test_the_learner_applies_queued_labels_and_reloads_the_layer() -> None
     # the same family set keeps its layer; another set gets a new one
     assert learner.attach("set-a", Prior()) is layer
     assert learner.attach("set-b", Prior()) is not layer
+
+
+@pytest.mark.parametrize(
+    "prompt", ["What is the capital of France?", "Explain how attention works, with the maths. " * 8]
+)
+def test_an_export_scores_as_the_learned_layer_did(prompt: str) -> None:
+    """Folded into a weights file, the learned counts give every request of the family the score it had
+    while they were in force (its within-family term stays bounded), on the same family set."""
+    from gateway.classify.family_file import model_from_json
+    from gateway.classify.family_scorer import FamilyScorer
+    from gateway.classify.scorer import default_scorer
+    from gateway.classify.view import view_of_body
+
+    scorer = default_scorer()
+    view = view_of_body({"messages": [{"role": "user", "content": prompt}]})
+    prior, hit = scorer.scored(view)
+    assert hit is not None
+    layer = LearnedLayer(hit.family_set, scorer, Rails(thresholds=(0.5, 1.0)), lambda: 0.0)  # type: ignore[arg-type]
+    layer.load({hit.family: Decayed(26.0, 20.0, 0.0)})
+    learning = scorer.with_learned(layer)  # type: ignore[attr-defined]
+    learned = learning.score(view)
+    assert abs(learned - prior) > 0.05  # the learned counts matter for this request
+    exported = FamilyScorer(model_from_json(json.loads(json.dumps(learning.export_learned(layer))), "export"))
+    assert exported.family_set == hit.family_set
+    assert exported.score(view) == pytest.approx(learned, abs=1e-6)
