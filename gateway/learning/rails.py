@@ -65,11 +65,17 @@ def interval(n: float, s: float, z: float) -> tuple[float, float]:
 
 
 def moves(prior_rate: float, n: float, s: float, rails: Rails) -> bool:
-    """Are these learned counts clear enough to move the family past a threshold its prior is not?"""
+    """Are these learned counts clear enough to be in force? Their interval lies wholly on one side of
+    a tier threshold, and excludes the prior's rate: clear evidence of where the family stands, and
+    that the prior is wrong about it. (A family's requests spread around its rate by their
+    within-family term, so a prior rate already on the same side of every threshold does not mean
+    its requests are: in force, the learned level decides their tier.)"""
     if n < rails.min_labels:
         return False
     lo, hi = interval(n, s, rails.z)
-    return any(prior_rate <= t < lo or hi <= t < prior_rate for t in rails.thresholds)
+    if lo <= prior_rate <= hi:
+        return False
+    return any(t < lo or hi <= t for t in rails.thresholds)
 
 
 def blended(prior_rate: float, n: float, s: float, rails: Rails) -> float:

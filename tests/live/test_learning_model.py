@@ -1,6 +1,6 @@
 """Families that fool the prior, on the embedded model: short, plain questions SmolLM2 always gets wrong
 (multiplying three-digit numbers) and long ones it always gets right (a trivial question after a long
-passage). The prior scores the short ones easy and the long ones hard; a live gateway, from its own
+passage of code). The prior scores the short ones easy and the long ones hard; a live gateway, from its own
 shadow verdicts (a judge that knows the answers; exploration for the requests the reference answered),
 learns to rank them the other way round, without a restart.
 """
@@ -8,6 +8,7 @@ learns to rank them the other way round, without a restart.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +24,12 @@ from tests.support import Gateway, start_gateway
 pytestmark = pytest.mark.model
 
 ADMIN = "sk-admin-fool"
+# A long passage of code whose family the prior scores hard; the question after it is trivial.
 PASSAGE = (
-    "The town of Millbrook sits at the foot of a low green hill. Every morning the baker opens his shop "
-    "on the main street, the children walk to the school by the river, and the old clock on the church "
-    "tower rings eight times. In spring the orchards behind the houses fill with white blossom, and in "
-    "autumn the same trees are heavy with red apples that the families pick together. "
+    "def merge_sort(xs):\n    if len(xs) <= 1:\n        return xs\n    mid = len(xs) // 2\n"
+    "    left = merge_sort(xs[:mid])\n    right = merge_sort(xs[mid:])\n    out = []\n"
+    "    while left and right:\n        out.append(left.pop(0) if left[0] <= right[0] else right.pop(0))\n"
+    "    return out + left + right\n"
 ) * 3
 SHORT = [
     (f"What is {a} times {b}? Answer with the number only.", str(a * b))
@@ -58,19 +60,19 @@ SHORT = [
         (879, 56),
     ]
 ]
+# Questions SmolLM2-135M answers rightly after the passage (greedy; most others it gets wrong there).
 LONG = [
     (f"{PASSAGE}\nQuestion: {q} Answer with one word.", gold)
     for q, gold in [
         ("What colour is the sky on a clear day?", "blue"),
-        ("How many legs does a cat have?", "four"),
-        ("What do bees make?", "honey"),
-        ("What colour is grass?", "green"),
-        ("What is frozen water called?", "ice"),
-        ("Which animal barks?", "dog"),
+        ("Which animal says meow?", "cat"),
+        ("What is the capital of France?", "paris"),
     ]
-    * 4
 ]
 GOLD = {q: g for q, g in [*SHORT, *LONG]}
+# Rounds of one short and one long question: with the default rails the short family moves after
+# about 19 verdicts, the long one once its clean verdicts exclude its prior (about 13).
+ROUNDS = 25
 
 ROUTES = """
 version: 1
@@ -119,8 +121,19 @@ def test_a_gateway_learns_to_rank_families_its_prior_gets_backwards(
     tmp_path: Path, upstreams: dict[str, FakeUpstream]
 ) -> None:
     scorer = default_scorer()
-    short = [scorer.score(view_of_body(body(q))) for q, _ in SHORT]
-    long = [scorer.score(view_of_body(body(q))) for q, _ in LONG]
+
+    def scored(q: str) -> tuple[float, str]:
+        score, hit = scorer.scored(view_of_body(body(q)))
+        assert hit is not None
+        return score, hit.family
+
+    # One family each: the short questions of the family most of them land in, and the long ones'.
+    fams = Counter(scored(q)[1] for q, _ in SHORT)
+    shorts = [q for q, _ in SHORT if scored(q)[1] == fams.most_common(1)[0][0]]
+    longs = [q for q, _ in LONG]
+    assert len({scored(q)[1] for q in longs}) == 1
+    short = [scored(q)[0] for q in shorts]
+    long = [scored(q)[0] for q in longs]
     assert max(short) < min(long), "the prior must rank the short ones easier"
     threshold = round((max(short) + min(long)) / 2, 4)
     print(
@@ -140,7 +153,8 @@ def test_a_gateway_learns_to_rank_families_its_prior_gets_backwards(
     try:
         tiers: dict[str, list[str]] = {"short": [], "long": []}
         sent = 0
-        for (sq, _), (lq, _) in zip(SHORT, LONG, strict=True):
+        for i in range(ROUNDS):
+            sq, lq = shorts[i % len(shorts)], longs[i % len(longs)]
             for kind, q in (("short", sq), ("long", lq)):
                 r = httpx.post(f"{gw.v1}/chat/completions", json=body(q), timeout=120)
                 assert r.status_code == 200, r.text
@@ -148,10 +162,14 @@ def test_a_gateway_learns_to_rank_families_its_prior_gets_backwards(
                 sent += 1
             _judged(gw, sent)
         print("tiers, in arrival order:", tiers)
+        learned = httpx.get(f"{gw.url}/admin/learning", headers={"authorization": f"Bearer {ADMIN}"}).json()
+        print(
+            "learned:", [(f["family"], f["labels"], f["shortfalls"], f["rate"]) for f in learned["families"]]
+        )
         assert tiers["short"][0] == "small" and tiers["long"][0] == "large"
         assert tiers["short"][-1] == "large" and tiers["long"][-1] == "small"
-        after_short = [float(_explain(gw, q)) for q, _ in SHORT[:4]]
-        after_long = [float(_explain(gw, q)) for q, _ in LONG[:4]]
+        after_short = [float(_explain(gw, q)) for q in shorts[:4]]
+        after_long = [float(_explain(gw, q)) for q in longs[:4]]
         assert min(after_short) > max(after_long)  # ranked the other way round now
     finally:
         stop(gw.proc)

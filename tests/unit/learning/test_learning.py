@@ -85,8 +85,14 @@ def test_no_move_on_few_labels_or_on_a_point_estimate() -> None:
     assert moves(0.3, 10, 10, RAILS)
     assert not moves(0.3, 9, 9, RAILS)  # fewer than min_labels
     assert not moves(0.3, 20, 13, RAILS)  # 0.65 as a point, but its interval reaches below 0.6
-    assert not moves(0.7, 20, 20, RAILS)  # the prior is past the threshold already
-    assert moves(0.7, 10, 0, RAILS)  # ... and ten clean verdicts bring it back below
+    assert moves(0.7, 10, 0, RAILS)  # ten clean verdicts bring a family past it back below
+    assert not moves(0.3, 40, 12, RAILS)  # its interval holds the prior: no evidence against it
+    # The prior is past the threshold already, but the evidence says the family is higher still: in
+    # force (its requests' within-family spread no longer takes some of them below the threshold).
+    assert moves(0.7, 20, 20, RAILS)
+    # On the same side of the threshold as a prior it excludes: a family whose requests straddle the
+    # threshold by their length (its rate 0.23, its long requests 0.93) comes under its learned level.
+    assert moves(0.23, 45, 0, RAILS) and not moves(0.23, 9, 0, RAILS)
 
 
 def labels_to_cross(prior: float, y: float, threshold: float, rails: Rails) -> int:
