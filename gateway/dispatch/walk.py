@@ -62,6 +62,10 @@ _decode = msgspec.json.Decoder().decode
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 _CLOSED = -math.inf  # a gate's `until` while its breaker is closed: no word to the guard needed
+# An attempt on a backend whose breaker is not closed, with another candidate left, is bounded by this
+# many times the backend's recent p95 latency, and never less than PROBE_FLOOR_S (walk._probe_s).
+PROBE_TAILS = 4.0
+PROBE_FLOOR_S = 1.0
 
 
 class Walk:
@@ -193,13 +197,17 @@ class Walk:
             name, guard = backend.name, self.snap.guard
             sent = self.form(backend, call)
             gate = guard.gates.get(name)
+            limit = deadline
             if gate is None or gate.until != _CLOSED:
-                guard.start(name, clock())  # the breaker is not closed: this may be its probe
+                now = clock()
+                guard.start(name, now)  # the breaker is not closed: this may be its probe
+                if gate is not None and i + 1 < n:
+                    limit = min(deadline, now + self._probe_s(name, now, mode.streams))
             try:
-                result = await mode.attempt(self, backend, tier, sent, deadline)
+                result = await mode.attempt(self, backend, tier, sent, limit)
             except GatewayError as first:
                 try:
-                    result = await self._again(backend, tier, mode, sent, deadline, first)
+                    result = await self._again(backend, tier, mode, sent, limit, first)
                 except GatewayError as err:
                     log.warning("backend %s failed: %s", name, err.message)
                     failures.append((backend, err))
@@ -216,6 +224,13 @@ class Walk:
         if not failures and pairs:
             failures.append((pairs[0][0], UpstreamTimeout("The request's deadline passed.", code="deadline")))
         raise exhausted(self.decision.route.name, failures)
+
+    def _probe_s(self, name: str, now: float, streams: bool) -> float:
+        """How long an attempt on a backend whose breaker is not closed may take (to its first chunk,
+        or its whole plain answer) while another candidate remains: a probe of a backend that may
+        still be down must not hold the request (a hung backend accepts and never answers). A few
+        times its recent p95 (its priors' when it has no recent answers), and at least PROBE_FLOOR_S."""
+        return max(PROBE_FLOOR_S, PROBE_TAILS * self.snap.book.tail(name, now, first_chunk=streams))
 
     def attempt(
         self, backend: Backend, tier: str, mode: Mode[_T], call: Call, deadline: float

@@ -167,3 +167,10 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
     for case in ("plain", "streamed_32_chunks"):
         assert result["responses"][case]["on_us"] > result["responses"][case]["off_us"] > 0
         assert result["messages"][case]["on_us"] > result["messages"][case]["off_us"] > 0
+
+
+def test_chaos_the_slowest_answer_while_the_cheap_backend_dies_and_hangs() -> None:
+    """The tail issue 25 bounds: killed, restarted, hung and woken, no answer over 2 s, no client error."""
+    proc = run("chaos.py", "--duration", "30", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "met   slowest answer" in proc.stdout

@@ -226,3 +226,34 @@ def test_exhausted_names_every_backend_and_picks_the_status() -> None:
     assert isinstance(full, UpstreamUnavailable) and full.headers["retry-after"] == "2"
     mixed = exhausted("r", [(a(), UpstreamTimeout("t")), (b, UpstreamUnavailable("u"))])
     assert type(mixed) is UpstreamError and mixed.code == "all_backends_failed"
+
+
+async def test_a_probe_of_a_backend_that_hangs_gives_way_to_the_next_candidate() -> None:
+    """A half-open backend that accepts and never answers (a hung process) holds the request at most a
+    few of its recent p95s (at least PROBE_FLOOR_S), then the next candidate answers and the breaker
+    hears the probe failed. The last candidate is waited for as long as the request may take."""
+    from gateway.dispatch.walk import PROBE_FLOOR_S
+
+    h, clock, a, _, c = setup()
+    for _ in range(64):  # a's recent answers took 10 ms: its p95
+        h.snapshot.book.answered("a", clock(), 0.01, 5)
+    breakers = h.snapshot.guard.breakers
+    breakers.failure("a", clock())  # ejected (consecutive_failures: 1)
+    clock.t += 60  # past the ejection: half-open
+    a.script(Step.hanging())
+    walk = walk_of(h, clock)
+    t0 = asyncio.get_running_loop().time()
+    answer = await walk.run([(a, "small"), (c, "large")], PLAIN)  # the next tier (not hedged to)
+    waited = asyncio.get_running_loop().time() - t0
+    assert answer.backend.name == "c" and walk.trace.fallbacks == ["upstream_timeout"]
+    assert PROBE_FLOOR_S - 0.05 <= waited < PROBE_FLOOR_S + 1.0
+    assert not breakers.allows("a", clock())  # the probe failed: ejected again
+    # The same backend as the only candidate left: no bound but the request's own deadline.
+    clock.t += 600
+    a.script(Step.hanging())
+    walk = walk_of(h, clock, deadline_s=30.0)
+    task = asyncio.create_task(walk.run([(a, "small")], PLAIN))
+    await asyncio.sleep(PROBE_FLOOR_S + 0.3)
+    assert not task.done()
+    a.released.set()
+    assert (await task).backend.name == "a"
