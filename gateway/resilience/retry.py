@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gateway.errors import GatewayError
 
-__all__ = ["RetryBudget", "call_with_retries", "retry_after_s", "retry_failed"]
+__all__ = ["RetryBudget", "retry_after_s", "retry_failed"]
 
 _T = TypeVar("_T")
 
@@ -67,40 +67,6 @@ def retry_after_s(exc: BaseException) -> float:
         except ValueError:
             return 0.0
     return 0.0
-
-
-async def call_with_retries(
-    fn: Callable[[], Awaitable[_T]],
-    *,
-    attempts: int,
-    deadline: float,
-    budget: RetryBudget,
-    clock: Callable[[], float],
-    allowed: Callable[[], bool] = lambda: True,
-    backoff_s: float = 0.05,
-    max_wait_s: float = 2.0,
-    on_retry: Callable[[BaseException | None], None] | None = None,
-    on_denied: Callable[[], None] | None = None,
-) -> _T:
-    """Run `fn`, retrying retryable GatewayErrors while every bound allows; the last error is raised."""
-    # The first attempt runs bare: nearly every call succeeds, and tenacity's machinery costs ~30 µs.
-    try:
-        return await fn()
-    except GatewayError as exc:
-        first = exc
-    return await retry_failed(
-        fn,
-        first,
-        attempts=attempts,
-        deadline=deadline,
-        budget=budget,
-        clock=clock,
-        allowed=allowed,
-        backoff_s=backoff_s,
-        max_wait_s=max_wait_s,
-        on_retry=on_retry,
-        on_denied=on_denied,
-    )
 
 
 async def retry_failed(
