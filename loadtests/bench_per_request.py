@@ -151,16 +151,10 @@ def decision_log_section(texts: list[str], repeat: int) -> dict[str, Any]:
     return {**main, "with_writer_cpu_us": round(cpu_us, 2), "lines_written": written}
 
 
-def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
-    from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
-    from gateway.protocol.ids import IdStream, ResponseIds, claim
-    from gateway.protocol.responses import NativeTap, ResponsesRequest, Translation, echo, input_items
+def chat_answer() -> tuple[bytes, list[bytes]]:
+    """An upstream's chat answer, whole and as a 32-chunk stream: what a translated API turns back."""
     from gateway.protocol.sse import DONE, json_event
-    from gateway.serving.responses import _call
 
-    ids = ResponseIds()
-    chats = request_bodies(texts, "chat", "auto", False)
-    resps = request_bodies(texts, "responses", "auto", False)
     answer = "The answer is 42, because the question asks for the product of six and seven."
     reply = _encode(
         {
@@ -182,10 +176,27 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
 
     chunks = [chunk({"content": w + " "}) for w in (answer.split() * 3)[:31]]
     chunks.append(chunk({}, "stop") + DONE)
+    return reply, chunks
 
-    def chat_front(body: bytes) -> Any:
-        _, raw = parse_request(body, ChatCompletionRequest)
-        return chat_view(raw, len(body))
+
+def chat_front(body: bytes) -> Any:
+    """The chat request's own front: parsed, checked, its view."""
+    from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+
+    _, raw = parse_request(body, ChatCompletionRequest)
+    return chat_view(raw, len(body))
+
+
+def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.protocol import parse_request
+    from gateway.protocol.ids import IdStream, ResponseIds, claim
+    from gateway.protocol.responses import NativeTap, ResponsesRequest, Translation, echo, input_items
+    from gateway.serving.responses import _call
+
+    ids = ResponseIds()
+    chats = request_bodies(texts, "chat", "auto", False)
+    resps = request_bodies(texts, "responses", "auto", False)
+    reply, chunks = chat_answer()
 
     def responses_front(body: bytes) -> tuple[Translation, Any]:
         req, raw = parse_request(body, ResponsesRequest)
@@ -224,42 +235,17 @@ def responses_section(texts: list[str], repeat: int) -> dict[str, Any]:
 
 
 def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
-    from gateway.protocol import ChatCompletionRequest, chat_view, parse_request
+    from gateway.protocol import parse_request
     from gateway.protocol.anthropic import MessagesRequest, MessageTranslation
     from gateway.protocol.ids import IdStream, ResponseIds, claim
     from gateway.protocol.request import Parsed
-    from gateway.protocol.sse import DONE, json_event
     from gateway.serving.messages import MessagesServing
 
     ids = ResponseIds()
     serving = MessagesServing(None, ids, None)  # type: ignore[arg-type]  # call() needs neither
     chats = request_bodies(texts, "chat", "small", False)
     messages = request_bodies(texts, "messages", "small", False)
-    answer = "The answer is 42, because the question asks for the product of six and seven."
-    reply = _encode(
-        {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "small",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
-            ],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 18, "total_tokens": 58},
-        }
-    )
-
-    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        body = {"id": "c", "object": "chat.completion.chunk", "model": "small", "choices": [choice]}
-        return json_event(body)
-
-    chunks = [chunk({"content": w + " "}) for w in (answer.split() * 3)[:31]]
-    chunks.append(chunk({}, "stop") + DONE)
-
-    def chat_front(body: bytes) -> Any:
-        _, raw = parse_request(body, ChatCompletionRequest)
-        return chat_view(raw, len(body))
+    reply, chunks = chat_answer()
 
     def messages_front(body: bytes) -> MessageTranslation:
         req, raw = parse_request(body, MessagesRequest)

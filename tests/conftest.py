@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.llamacpp import default_gguf
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop, wait_http
-from tests.support import FAKE_KEY, Gateway, full_routes, start_gateway
+from tests.support import FAKE_KEY, Gateway, full_routes, start_gateway, started
 
 LIVE = Path(__file__).resolve().parent / "live"
 MODEL_FIXTURES = frozenset({"gguf", "llama_server", "gateway"})  # gateway serves through both
@@ -42,11 +42,8 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
         "spare": FakeUpstream(model="fake-spare", reply="spare answered"),
         "broken": FakeUpstream(model="fake-broken", reply="broken answered"),
     }
-    for f in ups.values():
-        f.start_in_thread()
-    yield ups
-    for f in ups.values():
-        f.stop_thread()
+    with started(ups):
+        yield ups
 
 
 @pytest.fixture(scope="session")

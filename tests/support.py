@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ __all__ = [
     "needs_data",
     "start_gateway",
     "start_redis",
+    "started",
     "stop",
     "system_tool",
 ]
@@ -89,6 +92,18 @@ def agent_cli(spec: str, binary: str) -> Path:
             pytest.fail(f"{spec} is not installed in {root}: deploy/dev.sh test installs it")
         pytest.skip(f"{spec} is not installed (bash deploy/dev.sh test installs it into {root})")
     return path
+
+
+@contextmanager
+def started(fakes: Mapping[str, FakeUpstream]) -> Iterator[Mapping[str, FakeUpstream]]:
+    """Fake upstreams serving (each in its own thread and loop) for the block, stopped after it."""
+    for f in fakes.values():
+        f.start_in_thread()
+    try:
+        yield fakes
+    finally:
+        for f in fakes.values():
+            f.stop_thread()
 
 
 def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:

@@ -23,7 +23,7 @@ from gateway.learning.rails import Rails
 from gateway.tenancy.learned_store import Decayed
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import REPO, Gateway, start_gateway, start_redis
+from tests.support import REPO, Gateway, start_gateway, start_redis, started
 
 ACME, BETA, ADMIN = "sk-acme-learn-1", "sk-beta-learn-2", "sk-admin-learn-3"
 OTHERS = [f"sk-tenant-{i}-learn" for i in range(5)]  # more tenants, each with its own cap
@@ -81,11 +81,8 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
         "judge": FakeUpstream(model="judge-model", reply="TIE"),
     }
     ups["judge"].prefers = "reference answer"  # the reference is better: the cheap tier fell short
-    for f in ups.values():
-        f.start_in_thread()
-    yield ups
-    for f in ups.values():
-        f.stop_thread()
+    with started(ups):
+        yield ups
 
 
 def _start(tmp: Path, ups: dict[str, FakeUpstream], **env: str) -> Gateway:

@@ -19,7 +19,7 @@ from gateway.classify.scorer import default_scorer
 from gateway.classify.view import view_of_body
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import Gateway, start_gateway
+from tests.support import Gateway, start_gateway, started
 
 pytestmark = pytest.mark.model
 
@@ -110,11 +110,8 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
     # The reference answers right: it repeats the gold answer it is asked for (by content).
     ups = {"large": FakeUpstream(model="big", reply="unknown"), "judge": FakeUpstream(model="judge")}
     ups["judge"].prefers = judged
-    for u in ups.values():
-        u.start_in_thread()
-    yield ups
-    for u in ups.values():
-        u.stop_thread()
+    with started(ups):
+        yield ups
 
 
 def test_a_gateway_learns_to_rank_families_its_prior_gets_backwards(

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import Gateway, start_gateway
+from tests.support import Gateway, start_gateway, started
 
 pytestmark = pytest.mark.model  # the gateway loads it for its small tier
 
@@ -67,11 +67,8 @@ def ups() -> Iterator[dict[str, FakeUpstream]]:
         "cheap": FakeUpstream(model="cheap-model", reply="Cheap answer."),
         "large": FakeUpstream(model="big-model", reply="It is sunny."),
     }
-    for f in fakes.values():
-        f.start_in_thread()
-    yield fakes
-    for f in fakes.values():
-        f.stop_thread()
+    with started(fakes):
+        yield fakes
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import REPO, Gateway, start_gateway
+from tests.support import REPO, Gateway, start_gateway, started
 
 ADMIN = "admin-key-7d1e"
 ROUTES = """
@@ -42,11 +42,8 @@ def bad_versions(ups: dict[str, FakeUpstream]) -> list[str]:
 @pytest.fixture(scope="module")
 def ups() -> Iterator[dict[str, FakeUpstream]]:
     fakes = {name: FakeUpstream(model=f"{name}-model", reply=f"{name} answered") for name in ("a", "b")}
-    for f in fakes.values():
-        f.start_in_thread()
-    yield fakes
-    for f in fakes.values():
-        f.stop_thread()
+    with started(fakes):
+        yield fakes
 
 
 def routes_for(ups: dict[str, FakeUpstream], backend: str) -> str:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, stop
+from tests.support import Gateway, start_gateway, started, stop
 
 pytestmark = pytest.mark.model  # the gateway loads it for its local tier
 
@@ -20,11 +20,8 @@ PROMPT = [{"role": "user", "content": "hi"}]
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeUpstream]]:
     ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"from {n}") for n in ("a", "b", "large")}
-    for f in ups.values():
-        f.start_in_thread()
-    yield ups
-    for f in ups.values():
-        f.stop_thread()
+    with started(ups):
+        yield ups
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import Gateway, start_gateway
+from tests.support import Gateway, start_gateway, started
 
 KEY, SLOW = "sk-socket-acme-1", "sk-socket-slow-2"
 WEATHER = {
@@ -53,11 +53,8 @@ def ups() -> Iterator[dict[str, FakeUpstream]]:
         "chat": FakeUpstream(model="chat-model", reply="It is sunny."),
         "native": FakeUpstream(model="native-model", reply="Native says hi."),
     }
-    for f in fakes.values():
-        f.start_in_thread()
-    yield fakes
-    for f in fakes.values():
-        f.stop_thread()
+    with started(fakes):
+        yield fakes
 
 
 @pytest.fixture(scope="module")

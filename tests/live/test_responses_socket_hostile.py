@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import Gateway, start_gateway
+from tests.support import Gateway, start_gateway, started
 
 KEY = "sk-hostile-socket-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -57,11 +57,8 @@ def ups() -> Iterator[dict[str, FakeUpstream]]:
         # An answer far larger than the socket buffers between the gateway and a client: ~7 MB of events.
         "long": FakeUpstream(model="long-model", reply=" ".join(["word"] * 40_000)),
     }
-    for f in fakes.values():
-        f.start_in_thread()
-    yield fakes
-    for f in fakes.values():
-        f.stop_thread()
+    with started(fakes):
+        yield fakes
 
 
 def _gateway(tmp: Path, ups: dict[str, FakeUpstream], **env: str) -> Gateway:

@@ -11,7 +11,7 @@ import pytest
 from gateway.classify.scorer import default_scorer
 from gateway.classify.view import view_of_body
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, stop
+from tests.support import Gateway, start_gateway, started, stop
 
 pytestmark = pytest.mark.model  # the gateway serves the small tier from it
 
@@ -29,11 +29,8 @@ def tiers() -> Iterator[dict[str, FakeUpstream]]:
         "medium": FakeUpstream(model="fake-medium", reply="medium here"),
         "large": FakeUpstream(model="fake-large", reply="large here"),
     }
-    for f in fakes.values():
-        f.start_in_thread()
-    yield fakes
-    for f in fakes.values():
-        f.stop_thread()
+    with started(fakes):
+        yield fakes
 
 
 @pytest.fixture(scope="module")

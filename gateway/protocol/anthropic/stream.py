@@ -20,11 +20,11 @@ import msgspec
 
 from gateway.errors import StreamInterrupted
 from gateway.protocol.anthropic.message import message_of_chat, stop_reason, tool_id, usage_of_chat
+from gateway.protocol.sse import ChatEvents
 
 __all__ = ["MessageTranslation", "frame"]
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 # The event sent once per token, framed around its two changing fields: the bytes frame() gives.
 _TEXT_START = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_MID = b',"delta":{"type":"text_delta","text":'
@@ -54,7 +54,7 @@ class MessageTranslation:
         self.stop_sequences = stop_sequences
         self.final: dict[str, Any] | None = None  # the whole Message, once there is one
         self._started = False
-        self._buffer = b""
+        self._events = ChatEvents()
         self._index = -1  # the content block open (or last opened)
         self._open: str | None = None  # its kind: thinking, text, tool_use
         self._calls: dict[int, int] = {}  # chat tool-call index -> its block's index
@@ -98,24 +98,11 @@ class MessageTranslation:
 
     def feed(self, chunk: bytes) -> bytes:
         """Chat SSE bytes in (any split), Messages events out."""
-        data = self._buffer + chunk
-        lines = data.split(b"\n")
-        self._buffer = lines.pop()
         out = []
-        for line in lines:
-            if not line.startswith(b"data: ") or self._done:
+        for event in self._events.feed(chunk):
+            if self._done:
                 continue
-            payload = line[6:].strip()
-            if payload == b"[DONE]":
-                out.append(self._finished())
-                continue
-            try:
-                event = _decode(payload)
-            except msgspec.DecodeError:
-                raise StreamInterrupted(
-                    "The backend sent an event that is not JSON.", code="upstream_protocol"
-                ) from None
-            out.append(self._chunk(event))
+            out.append(self._finished() if event is None else self._chunk(event))
         return b"".join(out)
 
     def _chunk(self, chunk: dict[str, Any]) -> bytes:

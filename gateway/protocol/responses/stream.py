@@ -22,11 +22,11 @@ from gateway.protocol.responses.objects import (
     usage_of_chat,
 )
 from gateway.protocol.responses.tools import ChatTools, custom_input
+from gateway.protocol.sse import ChatEvents
 
 __all__ = ["Translation", "frame"]
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 
 
 # The event a stream sends once per token, framed by hand around its two changing fields (the
@@ -51,7 +51,7 @@ class Translation:
         self.created_at = int(time.time())
         self.final: dict[str, Any] | None = None  # the finished Response, once there is one
         self._seq = 0
-        self._buffer = b""
+        self._events = ChatEvents()
         self._text: dict[str, Any] | None = None  # the message item being streamed
         self._pieces: list[str] = []  # its text so far, joined when a snapshot needs it
         self._delta_mid = b""  # its delta events' fixed middle (item id, output index)
@@ -103,19 +103,9 @@ class Translation:
 
     def feed(self, chunk: bytes) -> bytes:
         """Chat SSE bytes in (any split), Responses events out."""
-        data = self._buffer + chunk
-        lines = data.split(b"\n")
-        self._buffer = lines.pop()
-        out = []
-        for line in lines:
-            if not line.startswith(b"data: "):
-                continue
-            payload = line[6:].strip()
-            if payload == b"[DONE]":
-                out.append(self._finished())
-            else:
-                out.append(self._chunk(_decode(payload)))
-        return b"".join(out)
+        return b"".join(
+            self._finished() if event is None else self._chunk(event) for event in self._events.feed(chunk)
+        )
 
     def _chunk(self, chunk: dict[str, Any]) -> bytes:
         out = []
