@@ -39,6 +39,7 @@ def _sigmoid(z: float) -> float:
 
 # Per leaf: (level, offset, [(signal, weight)], weights of u's coordinates or None, own labels,
 # whether its learned counts are in force: its within-family term is then bounded)
+_SUM_ROWS = 1024  # more ids than a slice holds (embed.MAX_TOKENS and one chunk beyond it)
 _Leaf = tuple[float, float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float, bool]
 
 
@@ -58,6 +59,8 @@ class FamilyScorer:
         # An embedding already projected on this basis is used as it is; a full one is projected here.
         table = emb.table if emb.table.shape[1] == len(basis) else emb.table @ basis.T
         self._table = np.ascontiguousarray(table, dtype=np.float32)
+        # The slice's vectors are summed as ones @ rows: one BLAS call, ~2 µs less than a reduction.
+        self._ones = np.ones(_SUM_ROWS, dtype=np.float32)
         self.family_set = model.family_set_hash
         self._paths = {nid: model.path(nid) for nid in model.nodes}
         self._kids: dict[str, tuple[np.ndarray, tuple[float, ...], tuple[str, ...]]] = {}
@@ -153,7 +156,8 @@ class FamilyScorer:
         """(the leaf family, u: the slice's unit k-vector, None without tokens)."""
         if not len(ids):
             return ROOT, None
-        v = self._table.take(ids, axis=0).sum(axis=0)
+        rows = self._table.take(ids, axis=0)
+        v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
         norm = math.sqrt(float(v @ v))
         if norm <= 0.0:
             return ROOT, None

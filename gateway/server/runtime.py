@@ -44,7 +44,7 @@ from gateway.routing.reload import ReloadResult, RoutesWatcher
 from gateway.rules import load_routes
 from gateway.rules.table import weights_files
 from gateway.server.disconnect import Watch
-from gateway.server.heap import release_freed_memory
+from gateway.server.heap import HeapTrimmer, release_freed_memory
 from gateway.server.openapi import openapi_document
 from gateway.server.sockets import Sockets
 from gateway.serving.compaction import CompactServing
@@ -145,6 +145,7 @@ class Gateway:
             on_not_stored=self.metrics.not_stored,
         )
         self.watch = Watch()  # requests whose client may leave (server/disconnect.py)
+        self.heap = HeapTrimmer()
         self.sockets = Sockets(settings.ws_max_sockets_per_key, self.metrics.sockets)  # WebSocket mode's
         self.compaction = CompactServing(self.dispatcher, self.ids, self.responses_api)
         self.explain = ExplainServing(self.dispatcher)
@@ -365,9 +366,11 @@ class Gateway:
                 ", ".join(f"{b.name} ({b.kind})" for b in self.backends.values()),
             )
             release_freed_memory()
+            self.heap.start()
             yield
         finally:
             await self.watcher.stop()
+            await self.heap.stop()
             await self.watch.stop()
             for task in list(self._retiring):
                 task.cancel()

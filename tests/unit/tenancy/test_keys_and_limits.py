@@ -90,6 +90,27 @@ def test_requests_per_minute_window() -> None:
     limits.check("acme", spec)
 
 
+def test_the_window_counts_in_tenth_second_slots_and_never_forgets_early() -> None:
+    clock = Clock(5_000.03)
+    limits = TenantLimits(clock, clock)
+    spec = TenantSpec(requests_per_minute=100_000, tokens_per_minute=10**9)
+    for i in range(50_000):  # 5,000 requests a second for 10 s
+        clock.t = 5_000.03 + i / 5_000
+        limits.check("acme", spec)
+        limits.spent("acme", 7, 0.0)
+    usage = limits._usage["acme"]
+    assert len(usage.slots) <= 101  # a count per slot, not an entry per request
+    assert (usage.requests, usage.tokens) == (50_000, 350_000)
+    tight = TenantSpec(requests_per_minute=1)
+    limits.check("beta", tight)  # at 5,010.03
+    clock.t += 59.99
+    with pytest.raises(RateLimited) as info:
+        limits.check("beta", tight)  # a minute has not passed: still counted
+    assert info.value.headers["retry-after"] == "1"
+    clock.t += 0.11
+    limits.check("beta", tight)  # 60.1 s later: gone
+
+
 def test_tokens_per_minute_and_daily_spend() -> None:
     clock = Clock(86_400 * 20_000 + 3600)  # 01:00 UTC
     limits = TenantLimits(clock, clock)
