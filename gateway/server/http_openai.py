@@ -1,54 +1,86 @@
-"""Thin handlers for the OpenAI inference endpoints: admit, parse, let serving run it, render."""
+"""Thin handlers for the OpenAI inference endpoints: admit, parse, let serving run it, render.
+
+Chat completions, completions and embeddings are ASGI route handlers: Litestar routes them and turns
+what they raise into the API's error envelope (app.py), but builds no signature model, reads no body
+and makes no response for them: they read their body and send their answer themselves. Measured on a
+pinned chat request, in process: 19 µs of Litestar's own work as a `post` handler, 10.5 µs as this.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Request, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp
+from litestar import Request, asgi, post
+from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import GatewayError
+from gateway.errors import ClientClosedRequest, GatewayError, MethodNotAllowed, PayloadTooLarge
 from gateway.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, Endpoint
 from gateway.protocol.openai import Wire
 from gateway.protocol.request import openai_call
 from gateway.server.admission import admit, gateway_of
 from gateway.server.render import JSONApp, render
 
-__all__ = ["INFERENCE"]
+__all__ = ["INFERENCE", "read_body"]
+
+_TOO_LARGE = "The request body is larger than this gateway accepts."
 
 
-def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Request[Any, Any, Any]], Awaitable[ASGIApp]]:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, or a 413 past `limit` bytes (by its Content-Length before reading, or
+    as it arrives)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge(_TOO_LARGE, code="body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientClosedRequest("The client closed the request.")
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # an http.request's
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_TOO_LARGE, code="body_too_large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The handler of one endpoint, itself (not a handler awaiting a shared one: a frame less)."""
 
-    async def handler(request: Request[Any, Any, Any]) -> ASGIApp:
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "POST":
+            raise MethodNotAllowed("Method not allowed for this path.")
+        request: Request[Any, Any, Any] = Request(scope, receive)  # the app, the watch and a stream read it
         gw = gateway_of(request)
         serving = gw.openai
         received = gw.clock()
         headers = request.headers
         try:
             admitted = await admit(request, gw, headers)
-            body = await request.body()
+            body = await read_body(scope, receive, gw.settings.max_body_bytes)
             call = openai_call(endpoint, body, wire, headers, received, admitted.tenant, gw.ids)
         except GatewayError as err:
             serving.rejected(endpoint, received, err)
             raise
         with gw.watch.watching(request):  # its client may leave (server/disconnect.py)
             result = await serving.serve(call, admitted)
-        return render(request, result)
+        await render(request, result)(scope, receive, send)
 
     handler.__name__ = handler.__qualname__ = {"chat": "chat_completions"}.get(endpoint, endpoint)
     return handler
 
 
-chat_completions: HTTPRouteHandler = post("/v1/chat/completions", status_code=200)(
+chat_completions: ASGIRouteHandler = asgi("/v1/chat/completions", name="chat_completions")(
     _endpoint("chat", ChatCompletionRequest)
 )
-completions: HTTPRouteHandler = post("/v1/completions", status_code=200)(
+completions: ASGIRouteHandler = asgi("/v1/completions", name="completions")(
     _endpoint("completions", CompletionRequest)
 )
-embeddings: HTTPRouteHandler = post("/v1/embeddings", status_code=200)(
+embeddings: ASGIRouteHandler = asgi("/v1/embeddings", name="embeddings")(
     _endpoint("embeddings", EmbeddingRequest)
 )
 
@@ -68,4 +100,9 @@ async def route_explain(request: Request[Any, Any, Any]) -> ASGIApp:
     return JSONApp(result.body)
 
 
-INFERENCE = [chat_completions, completions, embeddings, route_explain]
+INFERENCE: list[ASGIRouteHandler | HTTPRouteHandler] = [
+    chat_completions,
+    completions,
+    embeddings,
+    route_explain,
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -92,6 +93,21 @@ def test_body_over_the_limit_is_413(gateway: Gateway) -> None:
     resp = post(gateway, big)
     assert resp.status_code == 413
     assert envelope(resp)["code"] == "body_too_large"
+
+
+def test_a_chunked_body_is_read_whole_and_bounded_as_it_arrives(gateway: Gateway) -> None:
+    def body(filler: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
+        yield b'{"model": "large", "max_tokens": 4, "messages": [{"role": "user", "content": "'
+        for _ in range(filler):
+            yield b"x" * 10_000
+        yield b'"}]}'
+
+    headers = {"content-type": "application/json"}
+    small = httpx.post(gateway.v1 + "/chat/completions", content=body(2), headers=headers, timeout=30)
+    assert small.status_code == 200, small.text
+    big = httpx.post(gateway.v1 + "/chat/completions", content=body(10), headers=headers, timeout=30)
+    assert big.status_code == 413
+    assert envelope(big)["code"] == "body_too_large"
 
 
 def test_unknown_path_and_method(gateway: Gateway) -> None:
