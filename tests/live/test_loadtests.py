@@ -99,7 +99,10 @@ def test_hedging_benchmark_measures_the_tail_with_hedging_on_and_off_and_the_fas
     assert on["faults"]["requests"] > 0 and off["faults"]["requests"] > 0
     assert on["hedges"].get("rep-a/won", 0) > 0 and not off["hedges"]
     assert on["faults"]["errors"] == 0  # hedged: nothing waits on the hung replica
-    assert off["faults"]["max_ms"] >= 2000  # unhedged: what waited on it waited for the client's timeout
+    # Unhedged, what waited on the hung replica waited for it to wake or for the client's timeout: a
+    # request sent there just before the hang counts too (under a loaded CI machine the ranking may
+    # send none there once it hangs, as it was holding one already).
+    assert max(off["before"]["max_ms"], off["faults"]["max_ms"]) >= 2000
     assert "| hang-wake | default | hang |" in proc.stdout
 
     fast = run("bench_hedging.py", "--fast-path", "--count", "400", timeout=120)
