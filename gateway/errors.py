@@ -166,6 +166,11 @@ class MethodNotAllowed(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
 
+    @classmethod
+    def body(cls) -> PayloadTooLarge:
+        """A request body over GATEWAY_MAX_BODY_BYTES, however it was found to be."""
+        return cls("The request body is larger than this gateway accepts.", code="body_too_large")
+
 
 class UpgradeRequired(ClientError):
     status = 426

@@ -130,6 +130,19 @@ class Chaos:
             await asyncio.gather(self.faults(small), *(self.client(session, url, i) for i in range(clients)))
 
 
+def _detail(r: tuple[float, float, str, str, str, bool]) -> dict[str, Any]:
+    """One request of the run, as the summary lists it."""
+    at, seconds, outcome, tier, phase, stream = r
+    return {
+        "at_s": round(at, 2),
+        "ms": round(1000 * seconds, 1),
+        "outcome": outcome,
+        "tier": tier,
+        "phase": phase,
+        "stream": stream,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=30.0)
@@ -173,28 +186,8 @@ def main() -> int:
         "p50_ms": round(1000 * statistics.median(times), 1) if times else None,
         "p99_ms": round(1000 * times[int(0.99 * (len(times) - 1))], 1) if times else None,
         "max_ms": round(1000 * times[-1], 1) if times else None,
-        "slowest": [
-            {
-                "at_s": round(r[0], 2),
-                "ms": round(1000 * r[1], 1),
-                "outcome": r[2],
-                "tier": r[3],
-                "phase": r[4],
-                "stream": r[5],
-            }
-            for r in slowest
-        ],
-        "errors": [
-            {
-                "at_s": round(r[0], 2),
-                "ms": round(1000 * r[1], 1),
-                "outcome": r[2],
-                "phase": r[4],
-                "stream": r[5],
-            }
-            for r in rows
-            if r[2] != "ok"
-        ][:10],
+        "slowest": [_detail(r) for r in slowest],
+        "errors": [_detail(r) for r in rows if r[2] != "ok"][:10],
         "by_phase_max_ms": {
             p: round(1000 * max(r[1] for r in rows if r[4] == p), 1)
             for p in dict.fromkeys(r[4] for r in rows)

@@ -84,7 +84,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     elif status == 405:
         err = MethodNotAllowed("Method not allowed for this path.")
     elif status == 413:
-        err = PayloadTooLarge("The request body is larger than this gateway accepts.", code="body_too_large")
+        err = PayloadTooLarge.body()
     elif status < 500:
         err = ClientError(str(exc.detail))
         err.status = status  # type: ignore[misc]  # Litestar's own 4xx, kept as it is

@@ -22,17 +22,14 @@ from gateway.protocol.request import openai_call
 from gateway.server.admission import admit, gateway_of
 from gateway.server.render import JSONApp, render
 
-__all__ = ["INFERENCE", "read_body"]
-
-_TOO_LARGE = "The request body is larger than this gateway accepts."
+__all__ = ["INFERENCE"]
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
     """The whole request body, or a 413 past `limit` bytes (by its Content-Length before reading, or
     as it arrives)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise PayloadTooLarge(_TOO_LARGE, code="body_too_large")
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise PayloadTooLarge.body()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -42,7 +39,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # an http.request's
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(_TOO_LARGE, code="body_too_large")
+            raise PayloadTooLarge.body()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -61,7 +58,7 @@ def _endpoint(endpoint: Endpoint, wire: type[Wire]) -> Callable[[Scope, Receive,
         headers = request.headers
         try:
             admitted = await admit(request, gw, headers)
-            body = await read_body(scope, receive, gw.settings.max_body_bytes)
+            body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
             call = openai_call(endpoint, body, wire, headers, received, admitted.tenant, gw.ids)
         except GatewayError as err:
             serving.rejected(endpoint, received, err)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ClientClosedRequest
+from gateway.server.admission import gateway_of
 from gateway.serving.results import EventStream, JSONResult
 
 if TYPE_CHECKING:
@@ -89,5 +90,4 @@ class SSEApp:
 def render(request: Request[Any, Any, Any], result: JSONResult | EventStream) -> ASGIApp:
     if isinstance(result, JSONResult):
         return JSONApp(result.body, result.status, result.headers)
-    watch: Watch = request.app.state.gateway.watch
-    return SSEApp(result.events, result.headers, request, watch)
+    return SSEApp(result.events, result.headers, request, gateway_of(request).watch)
