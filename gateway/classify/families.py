@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.classify.embed import EMBEDDING
+from gateway.classify.operator_layer import OperatorLayer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -208,6 +209,8 @@ class FamilyModel:
     emb_dims: int = 0  # the last emb_dims signals are the coordinates of u
     name: str = "families"
     meta: dict[str, Any] = field(default_factory=dict)
+    # What `train --data` fitted on the operator's labels beyond their counts (operator_layer.py).
+    operator: OperatorLayer | None = None
 
     # ---- structure ---------------------------------------------------------------------------
     def path(self, node_id: str) -> tuple[str, ...]:
@@ -367,6 +370,7 @@ class FamilyModel:
                 "nodes": nodes,
             },
             "meta": self.meta,
+            **({"operator": self.operator.to_json()} if self.operator is not None else {}),
         }
 
     def dumps(self) -> str:

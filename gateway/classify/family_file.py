@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.classify.embed import EMBEDDING
 from gateway.classify.families import FAMILIES_FORMAT, ROOT, Counts, FamilyModel, Node
+from gateway.classify.operator_layer import layer_from_json
 from gateway.classify.signals import SIGNALS
 from gateway.errors import ConfigError
 
@@ -97,6 +98,7 @@ def model_from_json(data: Any, source: str) -> FamilyModel:
             emb_dims,
             str(data.get("name", "families")),
             dict(data.get("meta", {})),
+            None if data.get("operator") is None else layer_from_json(data["operator"], set(nodes)),
         )
         if model.kappa <= 0:
             raise ValueError("kappa must be positive")

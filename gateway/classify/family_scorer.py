@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.classify.embed import Embedding, load_embedding
 from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel, bounded
@@ -24,12 +24,20 @@ from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS, Signal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from gateway.classify.families import LearnedCounts
     from gateway.classify.view import PromptView
 
-__all__ = ["FamilyScorer"]
+__all__ = ["FamilyScorer", "LayerScorer"]
+
+
+class LayerScorer(Protocol):
+    """The v2 scorer of the file's operator layer (operator_layer.py), built by scorer.py."""
+
+    def logit(self, view: PromptView, features: Features | None = None) -> float: ...
 
 
 def _sigmoid(z: float) -> float:
@@ -49,9 +57,12 @@ class FamilyScorer:
         model: FamilyModel,
         embedding: Embedding | None = None,
         learned: LearnedCounts | None = None,
+        operator: LayerScorer | None = None,
     ) -> None:
         import numpy as np
 
+        if (model.operator is None) != (operator is None):
+            raise ValueError("a file with an operator layer is scored with that layer's scorer, and only it")
         self.model = model
         basis = model.basis.astype(np.float32)
         emb = embedding if embedding is not None else load_embedding(basis)
@@ -70,6 +81,9 @@ class FamilyScorer:
                 cen = np.stack([k.centroid for k in kids if k.centroid is not None]).astype(np.float32)
                 self._kids[nid] = (cen, tuple(k.radius for k in kids), tuple(k.id for k in kids))
         self._unknown = UNKNOWN in model.nodes
+        self._operator = operator
+        layer = model.operator
+        self._gated = frozenset(n for n, p in self._paths.items() if layer is not None and layer.applies(p))
         self._n_dense = len(model.signals) - model.emb_dims
         self._dense_fns = tuple(SIGNALS[n] for n in model.signals[: self._n_dense])
         self._learned = learned
@@ -179,6 +193,14 @@ class FamilyScorer:
         u: np.ndarray = v / norm
         return node, u
 
+    def _layered(self, view: PromptView, f: Features) -> Callable[[float], float]:
+        """The operator layer's stacking of a family logit, its own logit read once."""
+        layer, scorer = self.model.operator, self._operator
+        assert layer is not None
+        assert scorer is not None
+        v = scorer.logit(view, f)
+        return lambda z: layer.combine(z, v)
+
     @staticmethod
     def _apply(
         leaf: _Leaf, f: Features, text: str, ids: np.ndarray, chars: int, u: np.ndarray | None
@@ -201,9 +223,15 @@ class FamilyScorer:
         node, u = self._descend(ids)
         leaf = self._leaf[node]
         z = self._apply(leaf, f, text, ids, chars, u)
+        layered = None
+        if node in self._gated:
+            layered = self._layered(view, f)
+            if not leaf[5]:  # learned counts in force: the family's live traffic sets it alone
+                z = layered(z)
         prior = None
         if node in self._differs:
-            prior = _sigmoid(self._apply(self._prior[node], f, text, ids, chars, u))
+            zp = self._apply(self._prior[node], f, text, ids, chars, u)
+            prior = _sigmoid(layered(zp) if layered is not None else zp)
         fns, emb_dims = self._dense_fns, self.model.emb_dims
 
         def measure() -> tuple[float, ...]:
@@ -247,4 +275,7 @@ class FamilyScorer:
         if w_emb is not None and u is not None:
             t += float(w_emb @ u)
         out["within"] = bounded(t) if learning else t  # the signals' share (families.py)
+        if node in self._gated and not learning:
+            z = level + out["within"]
+            out["operator layer"] = self._layered(view, f)(z) - z  # what the layer moved it by
         return out

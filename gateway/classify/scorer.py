@@ -50,6 +50,7 @@ __all__ = [
     "Scorer",
     "ScorerSpec",
     "default_scorer",
+    "family_scorer",
     "load_scorer",
     "load_spec",
     "load_weights",
@@ -330,8 +331,17 @@ def load_scorer(path: Path | None) -> DifficultyScorer | FamilyScorer:
     """The scorer a weights file describes, whichever its format (None: the shipped weights)."""
     weights = load_weights(path)
     if isinstance(weights, FamilyModel):
-        return FamilyScorer(weights)
+        return family_scorer(weights, str(path))
     return DifficultyScorer(weights)
+
+
+def family_scorer(model: FamilyModel, source: str = "weights") -> FamilyScorer:
+    """The v3 scorer of a model, with its operator layer's v2 scorer when it has one."""
+    layer = model.operator
+    if layer is None:
+        return FamilyScorer(model)
+    spec = spec_from_json(layer.spec, f"{source}: operator layer")
+    return FamilyScorer(model, operator=DifficultyScorer(spec))
 
 
 @functools.cache
@@ -339,7 +349,7 @@ def default_scorer() -> FamilyScorer:
     """The shipped scorer, built once per process on first use (about 0.2 s: it reads the embedding)."""
     weights = load_weights(None)
     assert isinstance(weights, FamilyModel), "the shipped weights are v3"
-    return FamilyScorer(weights)
+    return family_scorer(weights, "shipped")
 
 
 @functools.cache

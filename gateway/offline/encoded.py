@@ -15,7 +15,7 @@ from gateway.offline.data import Example
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Encoded", "concat", "encode", "from_inputs"]
+__all__ = ["Encoded", "concat", "encode", "from_inputs", "take"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,8 @@ def concat(parts: Sequence[Encoded]) -> Encoded:
     import numpy as np
 
     return Encoded(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Encoded)))
+
+
+def take(enc: Encoded, idx: np.ndarray) -> Encoded:
+    """Some rows of an encoding, in the order given."""
+    return Encoded(*(getattr(enc, f.name)[idx] for f in fields(Encoded)))

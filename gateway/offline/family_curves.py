@@ -6,8 +6,9 @@ last 30% of each order are the later requests scored; the first n arrive as labe
 2000, capped at what the family has before its later requests. Routers: prompt length; the v2
 weights shipped before (they saw the family's train rows); `gateway train --replace` on the n labels
 alone (the meaning of `--data` before issue 21); the family model fitted without the family, plus
-its n labels (`add_labels`). A cell is the mean over the orders [the 2.5-97.5 percentiles of the mean
-of each order's resampled APGR].
+its n labels counted (`add_labels`: "counts only"), and that plus the operator layer fitted on
+them (`gateway train --data`: "family model"). A cell is the mean over the orders [the 2.5-97.5
+percentiles of the mean of each order's resampled APGR].
 
 "RouterBench mix": an operator whose traffic is ARC, MBPP and Winogrande at once, all unseen (the
 family model's prior fitted on arena-bench's train rows only), 2,000 labels reachable.
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.offline.family_eval import Bench, Cell
-from gateway.offline.family_fit import add_labels
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,7 +32,13 @@ __all__ = ["CURVE_N", "EVAL_SHARE", "ROUTERS", "Curve", "family_curve", "mix_cur
 CURVE_N = (0, 100, 500, 2000)
 EVAL_SHARE = 0.3
 MIN_V2 = 50  # labels below which a v2 fit on them alone is not tried
-ROUTERS = ("prompt length", "v2 shipped (saw it)", "v2 on the labels alone", "family model")
+ROUTERS = (
+    "prompt length",
+    "v2 shipped (saw it)",
+    "v2 on the labels alone",
+    "family model, counts only",
+    "family model",
+)
 
 
 @dataclass
@@ -87,13 +93,14 @@ def _run(
     progress: Callable[[str], None] | None,
 ) -> Curve:
     curve = Curve(name)
-    x, emb, y = bench.x, bench.enc.mean_emb, bench.rows.y
     for o, (pool, later) in enumerate(orders):
         curve.points = _points(len(pool))
         curve.later = len(later)
         for n in curve.points:
             labels = pool[:n]
-            model = add_labels(prior, x[labels], emb[labels], y[labels], bench.cfg) if n else prior
+            counted = bench.add(prior, labels, layer=False) if n else prior
+            curve.add("family model, counts only", n, bench.scores(counted)[0], later)
+            model = bench.add(prior, labels) if n else prior
             curve.add("family model", n, bench.scores(model)[0], later)
             curve.add("prompt length", n, bench.length, later)
             curve.add("v2 shipped (saw it)", n, bench.v2_shipped, later)

@@ -17,8 +17,10 @@ from gateway.classify.families import UNKNOWN, FamilyModel
 from gateway.classify.features import profile
 from gateway.classify.scorer import load_spec
 from gateway.offline.data import Example
-from gateway.offline.family_fit import Config, fit, logits
+from gateway.offline.encoded import take
+from gateway.offline.family_fit import Config, add_labels, fit, logits
 from gateway.offline.family_train import Labelled, labelled
+from gateway.offline.operator_fit import add_rows, layered
 from gateway.offline.scorer_train import fit as fit_v2
 from gateway.offline.scorer_train import logits as logits_v2
 from gateway.offline.scorer_train import select
@@ -75,8 +77,16 @@ class Bench:
         return fit(self.x, self.enc.mean_emb, self.rows.y, mask, cfg or self.cfg)
 
     def scores(self, model: FamilyModel) -> tuple[np.ndarray, np.ndarray]:
-        """(logit, leaf) of every row."""
-        return logits(model, self.x, self.enc.mean_emb)
+        """(logit, leaf) of every row (the operator layer's where the model has one)."""
+        z, leaf = logits(model, self.x, self.enc.mean_emb)
+        return layered(model, self.enc, z, leaf), leaf
+
+    def add(self, model: FamilyModel, idx: np.ndarray, layer: bool = True) -> FamilyModel:
+        """`gateway train --data` on these rows (`layer`: with the operator layer; else counts only)."""
+        if not layer:
+            return add_labels(model, self.x[idx], self.enc.mean_emb[idx], self.rows.y[idx], self.cfg)
+        enc = replace(take(self.enc, idx), label=self.rows.y[idx])
+        return add_rows(model, enc, self.x[idx], self.rows.y[idx], self.cfg)
 
     @functools.cached_property
     def v2_encoded(self) -> Encoded:

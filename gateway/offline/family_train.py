@@ -9,7 +9,9 @@ operator's labels added to it, from a file or a decision log (numpy; offline onl
 Labels of the shared rows (`--label`): "mixtral" (shipped): Mixtral-8x7B's answer falls short of
 GPT-4's (RouterBench: wrong where GPT-4 is right; arena-bench: graded below 7/10 and below GPT-4);
 "mistral": Mistral-7B's answer falls short (wrong; graded below 7/10), the label of the v2 weights.
-An operator's row is labelled 1 when its `tier` is not `--small-tier`.
+An operator's row is labelled 1 when its `tier` is not `--small-tier`. With at least 50 labels, a run
+also fits the operator layer on its rows, all files together (operator_fit.py); it replaces an
+earlier run's.
 
 Each file added is recorded in the weights' meta (`added`: name, sha256, rows, labels, shortfalls);
 adding a file whose contents were added before is refused, since its labels would count twice. A
@@ -31,8 +33,9 @@ from gateway.classify.families import CANDIDATES, FamilyModel
 from gateway.classify.inputs import Logged
 from gateway.classify.signals import SIGNALS
 from gateway.offline.data import ARENA_GOOD, Example
-from gateway.offline.encoded import Encoded, encode
+from gateway.offline.encoded import Encoded, concat, encode
 from gateway.offline.family_fit import Config, add_labels, fit
+from gateway.offline.operator_fit import fit_layer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +56,7 @@ __all__ = [
     "labelled",
     "shipped_model",
     "train_families",
+    "with_layer",
     "write_model",
 ]
 
@@ -135,9 +139,10 @@ def shipped_model(
 def family_logits(model: FamilyModel, enc: Encoded) -> np.ndarray:
     """The v3 scorer's logit for every encoded row (its logged or measured inputs)."""
     from gateway.offline.family_fit import logits
+    from gateway.offline.operator_fit import layered
 
-    z, _ = logits(model, enc.signals[:, _COLUMNS], enc.mean_emb)
-    return z
+    z, leaf = logits(model, enc.signals[:, _COLUMNS], enc.mean_emb)
+    return layered(model, enc, z, leaf)
 
 
 def family_probabilities(model: FamilyModel, enc: Encoded) -> np.ndarray:
@@ -154,9 +159,15 @@ def file_sha256(path: Path) -> str:
 
 
 def add_file(
-    model: FamilyModel, path: Path, examples: Sequence[Example], small_tier: str, cfg: Config | None = None
+    model: FamilyModel,
+    path: Path,
+    examples: Sequence[Example],
+    small_tier: str,
+    cfg: Config | None = None,
+    enc: Encoded | None = None,
 ) -> FamilyModel:
-    """The model with one operator file's labels added (a copy); AlreadyAdded when they were."""
+    """The model with one operator file's labels counted (a copy; the operator layer is fitted on a
+    run's files together: `with_layer`); AlreadyAdded when they were counted before."""
     import numpy as np
 
     digest = file_sha256(path)
@@ -168,7 +179,7 @@ def add_file(
             f"sha256 {digest[:12]}); counting them twice would double their weight"
         )
     cfg = cfg or Config(**_config(model))
-    enc = encode(examples)
+    enc = enc if enc is not None else encode(examples)
     y = enc.label.astype(np.float64)
     out = add_labels(model, enc.signals[:, _COLUMNS], enc.mean_emb, y, cfg)
     new = [nid for nid in out.nodes if nid not in model.nodes]
@@ -186,6 +197,20 @@ def add_file(
     )
     out.meta = {**model.meta, "added": added, "refitted_slopes": refit}
     return out
+
+
+def with_layer(before: FamilyModel, after: FamilyModel, enc: Encoded) -> FamilyModel:
+    """`after` (= `before` with the rows of `enc` counted) with the operator layer fitted on those rows
+    (operator_fit.py); an earlier layer stays where they are too few for one."""
+    import numpy as np
+
+    y = enc.label.astype(np.float64)
+    layer = fit_layer(before, after, enc, enc.signals[:, _COLUMNS], y, Config(**_config(after)))
+    if layer is not None:
+        after.operator = layer
+        meta = {"labels": layer.labels, "families": list(layer.families)}
+        after.meta = {**after.meta, "operator_layer": meta}
+    return after
 
 
 def add_log(
@@ -213,7 +238,7 @@ def add_log(
     cfg = cfg or Config(**_config(model))
     enc = from_inputs([r[1] for r in new], [r[2] for r in new], ["log"] * len(new), ["train"] * len(new))
     y = enc.label.astype(np.float64)
-    out = add_labels(model, enc.signals[:, _COLUMNS], enc.mean_emb, y, cfg)
+    out = with_layer(model, add_labels(model, enc.signals[:, _COLUMNS], enc.mean_emb, y, cfg), enc)
     added.append(
         {
             "log": list(names),
@@ -286,12 +311,15 @@ def train_families(
         model = shipped_model(examples, label, sources=[p.name for p in (routerbench, arena) if p])
     else:
         model = _counts_to_add_to(weights)
-    before = len(model.nodes)
+    before, start, encs = len(model.nodes), model, []
     for path in data:
         rows = [e for e in load_labelled(path, small_tier) if e.split == "train"]
         if not rows:
             raise TrainError(f"{path}: no rows of the train split to add")
-        model = add_file(model, path, rows, small_tier)
+        encs.append(encode(rows))
+        model = add_file(model, path, rows, small_tier, enc=encs[-1])
+    if encs:
+        model = with_layer(start, model, concat(encs))
     if name != "default":
         model.name = name
     write_model(model, out)
@@ -303,7 +331,13 @@ def train_families(
         more = (
             f"; added {sum(a['labels'] for a in last)} labels ({sum(a['shortfalls'] for a in last)} "
             f"shortfalls), {len(model.nodes) - before} new families, own slopes in "
-            f"{', '.join(refit) if refit else 'none'}"
+            f"{', '.join(refit) if refit else 'none'}; "
+            + (
+                f"operator layer fitted on {model.operator.labels} labels, in {len(model.operator.families)} "
+                "top-level families"
+                if model.operator is not None
+                else "no operator layer (fewer than 50 labels)"
+            )
         )
     return (
         f"{out}: {len(model.nodes)} families ({top} top-level), {model.meta.get('label')}; "

@@ -280,7 +280,10 @@ def report(data_dir: Path, *, label: str = "mixtral", n_boot: int = 500, orders:
         f"The left-out family's rows in {orders} fixed arrival orders; APGR on the last 30% of each, after "
         "the first 0, 100, 500 and 2,000 (as many as the family has) were added as labels to the family "
         "model fitted without it. `v2 on the labels alone` is `gateway train --replace` on them (the "
-        "meaning of `--data` before issue 21; from 50 labels). Mean over the orders [95% interval].",
+        "meaning of `--data` before issue 21; from 50 labels). `family model, counts only`: the labels "
+        "counted in their families (splits, refitted slopes); `family model`: that plus the operator "
+        "layer fitted on them (from 50 labels), which is what `gateway train --data` writes. Mean over "
+        "the orders [95% interval].",
         "",
     ]
     for f in folds:

@@ -1,20 +1,30 @@
 """`gateway train` with the family model: --data adds an operator's labels to the shipped counts (or to
---weights), deterministically, once per file; --replace keeps the old meaning (v2 on the file alone).
+--weights), deterministically, once per file, and fits the operator layer on them (served as training
+scores it, only in the operator's families, set aside where learned counts are in force); --replace
+keeps the old meaning (v2 on the file alone).
 The fitting itself on synthetic rows: tests/offline/test_family_fit.py."""
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gateway.classify.families import ROOT
 from gateway.classify.family_file import model_from_json
 from gateway.classify.scorer import DifficultyScorer, FamilyScorer, load_scorer
 from gateway.cli import main
+from gateway.errors import ConfigError
+from gateway.offline.data import Example, load_labelled
+from gateway.offline.encoded import encode
+from gateway.offline.family_train import family_logits
 from tests.support import REPO
+from tests.unit.classify.test_families import Learned
 
 SHIPPED = REPO / "gateway" / "classify" / "weights" / "default.json"
 V2 = REPO / "gateway" / "classify" / "weights" / "difficulty-v2.json"
@@ -98,3 +108,90 @@ def test_v2_weights_take_no_labels_and_replace_keeps_the_old_meaning(
     assert isinstance(mine, DifficultyScorer)
     assert mine.meta["trained_on"] == ["mine.jsonl"]
     assert train("--out", str(out)) == 2  # nothing to train on
+
+
+def test_data_fits_the_operator_layer_and_the_gateway_scores_as_training_does(tmp_path: Path) -> None:
+    data = traffic(tmp_path / "mine.jsonl", 160, 5)
+    out = tmp_path / "w.json"
+    assert train("--data", str(data), "--out", str(out)) == 0
+    model = model_from_json(json.loads(out.read_text()), "mine")
+    layer = model.operator
+    assert layer is not None and layer.labels == 160 and layer.layer_weight > 0 and layer.families
+    assert model.meta["operator_layer"] == {"labels": 160, "families": list(layer.families)}
+    assert model.dumps() == out.read_text()  # the layer round-trips byte for byte
+    counts_only = copy.deepcopy(model)
+    counts_only.operator = None
+    served, bare = load_scorer(out), FamilyScorer(counts_only)
+    assert isinstance(served, FamilyScorer)
+    # the operator's own requests, and some unlike them (code, chat, another language)
+    others = [
+        "def merge(a, b):\n    return sorted(a + b)\n# why is this slow for long lists?",
+        "Write a haiku about the sea at night.",
+        "¿Cuál es la capital de Australia y por qué no es Sídney?",
+        "Summarise the causes of the First World War in three sentences.",
+    ]
+    rows = load_labelled(data, "small")[:40] + [
+        Example({"messages": [{"role": "user", "content": t}]}, 0, "other", "train") for t in others
+    ]
+    offline = family_logits(model, encode(rows))
+    gated = 0
+    for e, z in zip(rows, offline, strict=True):
+        hit = served.family(e.view)
+        assert served.logit(e.view) == pytest.approx(z, rel=1e-5, abs=1e-5)  # serving = training's arithmetic
+        if layer.applies(hit.path):
+            gated += 1
+        else:  # outside the operator's families the family model's score stands
+            assert served.logit(e.view) == bare.logit(e.view)
+    assert gated >= 40
+    # the stacking helps on the operator's own held-out requests: ranks them better than counts alone
+    test = load_labelled(traffic(tmp_path / "later.jsonl", 300, 6), "small")
+    y = np.array([e.label for e in test], dtype=float)
+    assert auc(served, test, y) > auc(bare, test, y)
+
+
+def test_learned_counts_in_force_set_aside_the_operator_layer(tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    assert train("--data", str(traffic(tmp_path / "mine.jsonl", 160, 7)), "--out", str(out)) == 0
+    served = load_scorer(out)
+    assert isinstance(served, FamilyScorer)
+    view = load_labelled(tmp_path / "mine.jsonl", "small")[0].view
+    hit = served.family(view)
+    layered_z = served.logit(view)
+    learned = Learned({nid: (400.0, 100.0) for nid in hit.path})
+    live = served.with_learned(learned)
+    counts_only = copy.deepcopy(served.model)
+    counts_only.operator = None
+    # the family's live traffic sets its level alone; the layer still shapes the prior it reports
+    assert live.logit(view) == pytest.approx(FamilyScorer(counts_only, learned=learned).logit(view), abs=1e-9)
+    assert live.family(view).prior == pytest.approx(1 / (1 + math.exp(-layered_z)), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"layer_weight": 0.0}, "layer_weight > 0"),
+        ({"families": ["f999"]}, "unknown families"),
+        ({"spec": None}, "v2 `spec`"),
+    ],
+)
+def test_a_malformed_operator_layer_is_refused_with_the_reason(
+    tmp_path: Path, change: dict[str, object], error: str
+) -> None:
+    out = tmp_path / "w.json"
+    assert train("--data", str(traffic(tmp_path / "mine.jsonl", 120, 8)), "--out", str(out)) == 0
+    data = json.loads(out.read_text())
+    data["operator"].update(change)
+    with pytest.raises(ConfigError, match=error):
+        model_from_json(data, "bad.json")
+
+
+def test_fewer_than_fifty_labels_fit_no_layer(tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    assert train("--data", str(traffic(tmp_path / "few.jsonl", 40, 9)), "--out", str(out)) == 0
+    assert model_from_json(json.loads(out.read_text()), "few").operator is None
+
+
+def auc(scorer: FamilyScorer, rows: list[Example], y: np.ndarray) -> float:
+    s = np.array([scorer.logit(e.view) for e in rows])
+    pos, neg = s[y == 1], s[y == 0]
+    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
