@@ -37,7 +37,7 @@ __all__ = ["FamilyScorer", "LayerScorer"]
 class LayerScorer(Protocol):
     """The v2 scorer of the file's operator layer (operator_layer.py), built by scorer.py."""
 
-    def logit(self, view: PromptView, features: Features | None = None) -> float: ...
+    def logit_of(self, f: Features, text: str, ids: np.ndarray, chars: int) -> float: ...
 
 
 def _sigmoid(z: float) -> float:
@@ -193,12 +193,13 @@ class FamilyScorer:
         u: np.ndarray = v / norm
         return node, u
 
-    def _layered(self, view: PromptView, f: Features) -> Callable[[float], float]:
-        """The operator layer's stacking of a family logit, its own logit read once."""
+    def _layered(self, f: Features, text: str, ids: np.ndarray, chars: int) -> Callable[[float], float]:
+        """The operator layer's stacking of a family logit, its own logit read once (from the slice
+        and ids this scorer read: the same memo, so the same ids)."""
         layer, scorer = self.model.operator, self._operator
         assert layer is not None
         assert scorer is not None
-        v = scorer.logit(view, f)
+        v = scorer.logit_of(f, text, ids, chars)
         return lambda z: layer.combine(z, v)
 
     @staticmethod
@@ -225,7 +226,7 @@ class FamilyScorer:
         z = self._apply(leaf, f, text, ids, chars, u)
         layered = None
         if node in self._gated:
-            layered = self._layered(view, f)
+            layered = self._layered(f, text, ids, chars)
             if not leaf[5]:  # learned counts in force: the family's live traffic sets it alone
                 z = layered(z)
         prior = None
@@ -277,5 +278,5 @@ class FamilyScorer:
         out["within"] = bounded(t) if learning else t  # the signals' share (families.py)
         if node in self._gated and not learning:
             z = level + out["within"]
-            out["operator layer"] = self._layered(view, f)(z) - z  # what the layer moved it by
+            out["operator layer"] = self._layered(f, text, ids, chars)(z) - z  # what the layer moved it by
         return out

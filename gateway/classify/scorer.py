@@ -277,6 +277,10 @@ class DifficultyScorer:
         f = features if features is not None else profile(view)
         text = prompt_slice(view)
         ids, chars = self._tokens.ids(text)
+        return self.logit_of(f, text, ids, chars)
+
+    def logit_of(self, f: Features, text: str, ids: np.ndarray, chars: int) -> float:
+        """The logit from a request's read parts (a v3 file's operator layer passes its own)."""
         z = self._offset
         for signal, w in self._dense:
             z += w * signal(f, text, ids, chars)
