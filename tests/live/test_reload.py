@@ -13,6 +13,8 @@ import httpx
 import openai
 import pytest
 
+from gateway.classify.families import FamilyModel
+from gateway.classify.scorer import load_weights
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
 from tests.support import REPO, Gateway, start_gateway, started
@@ -277,5 +279,37 @@ def test_a_weights_file_rewritten_in_place_reloads_the_rules(
         wait_for(lambda: admin(g, "GET", "/admin/routes").json()["sha256"] != sha)
         after = httpx.post(g.v1 + "/route/explain", json=body).json()["difficulty"]
         assert after > before
+    finally:
+        stop(g.proc)
+
+
+def test_a_gateway_serves_train_data_weights_as_training_scores_them(
+    ups: dict[str, FakeUpstream], tmp_path: Path
+) -> None:
+    """`gateway train --data` (counts and the operator layer), then `classifier.weights` naming its
+    output: a live gateway's difficulty is the offline model's, request by request."""
+    from gateway.cli import main
+    from gateway.offline.data import load_labelled
+    from gateway.offline.encoded import encode
+    from gateway.offline.family_train import family_probabilities
+    from tests.offline.test_family_train import traffic
+
+    data = traffic(tmp_path / "mine.jsonl", 160, 11)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "weights.json")]) == 0
+    weights = json.loads((tmp_path / "weights.json").read_text())
+    assert weights["operator"]["labels"] == 160
+    rows = load_labelled(data, "small")[:12]
+    model = load_weights(tmp_path / "weights.json")
+    assert isinstance(model, FamilyModel)
+    offline = family_probabilities(model, encode(rows))
+    routes = routes_for(ups, "a").replace(
+        "routes:\n", "classifier: {weights: weights.json}\nroutes:\n  - {model: auto, policy: auto}\n"
+    )
+    g = start_gateway(tmp_path, routes)
+    try:
+        for row, p in zip(rows, offline, strict=True):
+            body = {"model": "auto", **row.body}
+            got = httpx.post(g.v1 + "/route/explain", json=body).json()["difficulty"]
+            assert got == pytest.approx(float(p), abs=1e-4)
     finally:
         stop(g.proc)
