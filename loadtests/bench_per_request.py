@@ -12,6 +12,9 @@ metrics cost to both sides, so it cancels.
   shipped family scorer (v3) and the v2 weights shipped before issue 21, and v3 against v2 directly.
   Run twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
   other memory read between requests, as a server's other work does to the CPU caches.
+- operator_layer: a `gateway train --data` file (the shared ARC rows as an operator's labels:
+  Mixtral-8x7B fell short or not) scored with its operator layer against the shipped scorer, over
+  every prompt and over those in the families the layer applies to (issue 21).
 - decision log: Journal.finished (the line built and queued) against no log; the writer thread's
   encoding and writing are counted too (process CPU, the queue drained), as "writer".
 - Responses translation: a Responses request parsed, its conversation and chat body built, and the
@@ -31,6 +34,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -111,6 +115,53 @@ def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
             "v3_against_v2": paired(on_v2, on_v3, views, repeat, between),
         }
     return out
+
+
+def operator_layer_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from varied_load import DATA
+
+    from gateway.classify.families import FamilyModel
+    from gateway.classify.features import profile
+    from gateway.classify.scorer import default_scorer, family_scorer, load_weights
+    from gateway.cli import main
+    from gateway.offline.data import load_routerbench
+    from gateway.offline.family_train import labelled
+    from gateway.protocol import chat_view
+
+    rows = [e for e in load_routerbench(next(DATA.glob("routerbench*.csv.gz"))) if e.task == "arc-challenge"]
+    y = labelled(rows, "mixtral").y
+    with tempfile.TemporaryDirectory() as d:
+        data, out = Path(d) / "arc.jsonl", Path(d) / "w.json"
+        lines = [
+            json.dumps({"prompt": e.body, "tier": "large" if v == 1 else "small"})
+            for e, v in zip(rows, y, strict=True)
+            if v == v  # nan: no Mixtral outcome
+        ]
+        data.write_text("\n".join(lines) + "\n")
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the benchmark's JSON
+            trained = main(["train", "--data", str(data), "--out", str(out)])
+        if trained != 0:
+            raise SystemExit("gateway train failed")
+        model = load_weights(out)
+    assert isinstance(model, FamilyModel)
+    assert model.operator is not None
+    shipped, layered = default_scorer(), family_scorer(model)
+    views = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
+    gated = [v for v in views if model.operator.applies(layered.family(v).path)]
+
+    def on(view: Any) -> object:
+        return layered.score(view, profile(view))
+
+    def off(view: Any) -> object:
+        return shipped.score(view, profile(view))
+
+    return {
+        "labels": model.operator.labels,
+        "families": list(model.operator.families),
+        "share_of_prompts_in_them": round(len(gated) / len(views), 3),
+        "every_prompt": paired(off, on, views, repeat),
+        "prompts_in_the_layer's_families": paired(off, on, gated, repeat),
+    }
 
 
 def scorer_tail_section(texts: list[str], repeat: int) -> dict[str, Any]:
@@ -330,7 +381,9 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
-        "--only", choices=["scorer_tail", "scorer", "decision_log", "responses", "messages"], action="append"
+        "--only",
+        choices=["scorer_tail", "scorer", "operator_layer", "decision_log", "responses", "messages"],
+        action="append",
     )
     ap.add_argument("--cpu", type=int, default=None, help="pin to this core (default: the first allowed)")
     args = ap.parse_args()
@@ -339,11 +392,12 @@ def main() -> None:
     sections = {
         "scorer_tail": scorer_tail_section,
         "scorer": scorer_section,
+        "operator_layer": operator_layer_section,
         "decision_log": decision_log_section,
         "responses": responses_section,
         "messages": messages_section,
     }
-    budgets = dict(zip(sections, (150, 40, 10, 50, 50), strict=True))
+    budgets = {"scorer_tail": 150, "scorer": 40, "decision_log": 10, "responses": 50, "messages": 50}
     out: dict[str, Any] = {"prompts": len(texts), "budgets_us": budgets}
     for name, run in sections.items():
         if not args.only or name in args.only:

@@ -334,7 +334,7 @@ def train_families(
             f"{', '.join(refit) if refit else 'none'}; "
             + (
                 f"operator layer fitted on {model.operator.labels} labels, in {len(model.operator.families)} "
-                "top-level families"
+                "families"
                 if model.operator is not None
                 else "no operator layer (fewer than 50 labels)"
             )

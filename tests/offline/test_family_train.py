@@ -118,6 +118,9 @@ def test_data_fits_the_operator_layer_and_the_gateway_scores_as_training_does(tm
     layer = model.operator
     assert layer is not None and layer.labels == 160 and layer.layer_weight > 0 and layer.families
     assert model.meta["operator_layer"] == {"labels": 160, "families": list(layer.families)}
+    # gated one level below the top, where at least 5 of the labels landed: not at the root or `u`
+    assert all(model.depth(f) <= 1 and f not in (ROOT, "u") for f in layer.families)
+    assert any(model.depth(f) == 1 for f in layer.families)
     assert model.dumps() == out.read_text()  # the layer round-trips byte for byte
     counts_only = copy.deepcopy(model)
     counts_only.operator = None
