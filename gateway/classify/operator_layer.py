@@ -11,10 +11,11 @@ stacked with the family logit by a logistic regression on the same labels:
     logit = family_weight · family_logit + layer_weight · v2_logit + intercept
 
 It applies to requests read in (or below) the families, one level below the top, that hold at least
-a few of the labels it was fitted on (`families`; a top-level family without children counts itself); every other request keeps the family model's score, so a family the
-operator never labelled still ranks by its own signals (the guarantee of families.py). Where counts
-learned while serving are in force, the family's own live traffic sets its level and the layer
-steps aside there (families.py: the within-family term is bounded then).
+a few of the labels it was fitted on (`families`; a top-level family without children counts
+itself); every other request keeps the family model's score, so a family the operator never
+labelled still ranks by its own signals (the guarantee of families.py). Where counts learned while
+serving are in force, the family's own live traffic sets its level and the layer steps aside there
+(families.py: the within-family term is bounded then).
 """
 
 from __future__ import annotations
