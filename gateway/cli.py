@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
     settings = Settings(**overrides)
+    if args.from_command_line and sys.flags.optimize < settings.python_optimize:
+        # The same process (same pid, limits and affinity), with docstrings and asserts left out of
+        # every module it imports: config.py's `python_optimize`.
+        flag = "-" + "O" * settings.python_optimize
+        os.execv(sys.executable, [sys.executable, flag, "-m", "gateway", *sys.argv[1:]])  # noqa: S606
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -204,5 +210,6 @@ def main(argv: list[str] | None = None) -> int:
 
     add_commands(sub)
     args = ap.parse_args(argv)
+    args.from_command_line = argv is None  # `serve` may restart its process only then
     code: int = args.func(args)
     return code

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.unit.rules.test_rules import GOOD, write
 
 
@@ -73,3 +75,33 @@ def test_check_lists_schema_and_cross_check_problems_in_one_pass(tmp_path: Path)
     assert out.returncode == 1
     assert f"{bad}:2: default_tier: unknown tier 'tiny'" in out.stderr  # a cross-check
     assert "input_per_mtok" in out.stderr  # a schema error, in the same run
+
+
+def test_serve_runs_its_process_without_docstrings_and_asserts(tmp_path: Path) -> None:
+    """config.py's `python_optimize`: the same process (its pid) under -OO, unless set to 0."""
+    from gateway.testing.fake_upstream import FakeUpstream
+    from gateway.testing.processes import stop
+    from tests.support import start_gateway
+
+    up = FakeUpstream()
+    up.start_in_thread()
+    routes = (
+        "version: 1\ndefault_tier: t\ntiers:\n  t:\n    backends:\n"
+        f'      - {{name: b, kind: openai, base_url: "{up.base_url}", model: m}}\n'
+        "routes:\n  - {model: t, tier: t}\n"
+    )
+    try:
+        for setting, flag in (("2", "-OO"), ("1", "-O"), ("0", None)):
+            g = start_gateway(tmp_path, routes, GATEWAY_PYTHON_OPTIMIZE=setting)
+            try:
+                argv = Path(f"/proc/{g.proc.pid}/cmdline").read_bytes().split(b"\0")
+                assert (flag.encode() in argv) if flag else not any(a.startswith(b"-O") for a in argv), argv
+                got = httpx.post(
+                    g.v1 + "/chat/completions",
+                    json={"model": "t", "messages": [{"role": "user", "content": "hi"}]},
+                )
+                assert got.status_code == 200, got.text
+            finally:
+                stop(g.proc)
+    finally:
+        up.stop_thread()
