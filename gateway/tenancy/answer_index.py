@@ -7,7 +7,7 @@ first); in Redis when GATEWAY_REDIS_URL is set, so feedback may reach any replic
 request path: to memory they are a few array writes; to Redis a background task, dropped and counted if
 Redis is down (feedback on that answer is then a 404).
 
-In memory an entry is 24 bytes (a dict of id strings and objects took ~300): a ring of `max_count` slots
+In memory an entry is 20 bytes (a dict of id strings and objects took ~300): a ring of `max_count` slots
 in flat arrays, filled as answers come and then written in turn, holding the id's hash (64 bits, keyed
 per process: no client can aim at another's), when it expires, its tenant, route, tier, family, family
 set and whether it was shadowed as one code of a small table (bounded by the rules, the keys and the
@@ -59,6 +59,7 @@ class AnswerIndex(Protocol):
 
 _KEY = struct.Struct("<q")
 _NAN = float("nan")
+_NEVER = 2**32 - 1  # the last second an unsigned 32-bit expiry holds (the monotonic clock: 136 years)
 
 
 def _hash(response_id: str) -> int:
@@ -74,11 +75,12 @@ class MemoryAnswers:
         self._retention = retention_s
         self._clock = clock
         self._next = 0  # the slot the next answer takes (the oldest one's, once the ring is full)
-        # Per slot, growing up to `max_count`: the id's hash (8 bytes; zeros: empty), when it expires
-        # (the clock's), the code of its names (a table bounded by the rules, keys and families), and
-        # its place within its family (NaN: none).
+        # Per slot, growing up to `max_count`: the id's hash (8 bytes; zeros: empty), the clock's
+        # second when it expires (whole seconds, rounded up: it may outlive its retention by < 1 s; 4
+        # bytes where a float took 8), the code of its names (a table bounded by the rules, keys and
+        # families), and its place within its family (NaN: none).
         self._keys = bytearray()
-        self._expires = array("d")
+        self._expires = array("I")
         self._codes = array("I")
         self._within = array("f")
         self._names: dict[_Names, int] = {}
@@ -98,7 +100,7 @@ class MemoryAnswers:
         a = answered
         code = self._code((a.tenant, a.route, a.tier, a.family, a.family_set, a.shadowed))
         within = _NAN if a.within is None else a.within
-        expires = self._clock() + self._retention
+        expires = min(math.ceil(self._clock() + self._retention), _NEVER)
         slot = self._next
         self._next = slot + 1 if slot + 1 < self._max else 0
         if len(self._expires) < self._max:  # still filling: slot is the end

@@ -45,3 +45,15 @@ async def test_a_full_ring_lets_the_oldest_go_first() -> None:
     for i in (2, 3, 4):
         found = await index.lookup(f"resp_{i}")
         assert found is not None and found.tenant == f"tenant-{i}" and found.within == round(i / 10, 4)
+
+
+async def test_expiry_is_kept_in_whole_seconds_and_never_early() -> None:
+    clock = Clock()
+    index = MemoryAnswers(8, 60.25, clock)  # expires at 160.25, kept as second 161
+    index.remember("resp_1", Answered("t", "r", "small"))
+    clock.now = 160.25
+    assert await index.lookup("resp_1") is not None  # never before its retention
+    clock.now = 160.99
+    assert await index.lookup("resp_1") is not None  # at most a second after it
+    clock.now = 161.01
+    assert await index.lookup("resp_1") is None
