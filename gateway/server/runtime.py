@@ -45,7 +45,6 @@ from gateway.rules import load_routes
 from gateway.rules.table import weights_files
 from gateway.server.disconnect import Watch
 from gateway.server.heap import HeapTrimmer, release_freed_memory
-from gateway.server.openapi import openapi_document
 from gateway.server.sockets import Sockets
 from gateway.serving.compaction import CompactServing
 from gateway.serving.explain import ExplainServing
@@ -169,7 +168,8 @@ class Gateway:
         )
 
     def _derive(self, table: RouteTable, guard: Guard) -> Snapshot:
-        self.openapi = msgspec.json.encode(openapi_document(list(table.routes)))
+        self._openapi_models: list[str] = list(table.routes)
+        self._openapi: bytes | None = None
         self.metrics.prepare_cascades(r.model for r in table.spec.routes if r.policy == "cascade")
         self.metrics.prepare_shadows((r.model for r in table.spec.routes if r.shadow), table.spec.tiers)
         self.metrics.prepare_hedges(
@@ -186,6 +186,16 @@ class Gateway:
             first_token_timeout_s=self.settings.first_token_timeout_s,
             flight=self._flight,
         )
+
+    @property
+    def openapi(self) -> bytes:
+        """GET /openapi.json's body, built on the first request for it after a (re)load: building it
+        (pydantic's schema generation) costs a process that never serves it ~1 MiB it keeps."""
+        if self._openapi is None:
+            from gateway.server.openapi import openapi_document
+
+            self._openapi = msgspec.json.encode(openapi_document(self._openapi_models))
+        return self._openapi
 
     def _learn_mode(self, route: str) -> str | None:
         found = self.table().routes.get(route)
