@@ -221,6 +221,14 @@ class FamilyModel:
             at = self.nodes[at].parent
         return tuple(out)
 
+    def top(self, node_id: str) -> str:
+        """The top-level family at or above a node (a child of `u` counts as top-level; `u` itself
+        when it has none; the root for the root)."""
+        p = [a for a in self.path(node_id) if a != ROOT]
+        if not p:
+            return ROOT
+        return p[-2] if p[-1] == UNKNOWN and len(p) > 1 else p[-1]
+
     def depth(self, node_id: str) -> int:
         """Levels below the top: 0 for a top-level family or a child of `u`, 1 for its children …"""
         return max(len([a for a in self.path(node_id) if a not in (ROOT, UNKNOWN)]) - 1, 0)

@@ -24,8 +24,6 @@ from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS, Signal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import numpy as np
 
     from gateway.classify.families import LearnedCounts
@@ -193,14 +191,10 @@ class FamilyScorer:
         u: np.ndarray = v / norm
         return node, u
 
-    def _layered(self, f: Features, text: str, ids: np.ndarray, chars: int) -> Callable[[float], float]:
-        """The operator layer's stacking of a family logit, its own logit read once (from the slice
-        and ids this scorer read: the same memo, so the same ids)."""
-        layer, scorer = self.model.operator, self._operator
-        assert layer is not None
-        assert scorer is not None
-        v = scorer.logit_of(f, text, ids, chars)
-        return lambda z: layer.combine(z, v)
+    def _layer_logit(self, f: Features, text: str, ids: np.ndarray, chars: int) -> float:
+        """The operator layer's own logit, from the slice and ids this scorer read."""
+        assert self._operator is not None
+        return self._operator.logit_of(f, text, ids, chars)
 
     @staticmethod
     def _apply(
@@ -224,15 +218,18 @@ class FamilyScorer:
         node, u = self._descend(ids)
         leaf = self._leaf[node]
         z = self._apply(leaf, f, text, ids, chars, u)
-        layered = None
-        if node in self._gated:
-            layered = self._layered(f, text, ids, chars)
-            if not leaf[5]:  # learned counts in force: the family's live traffic sets it alone
-                z = layered(z)
+        layer = self.model.operator
+        # Where learned counts are in force the family's live traffic sets its level alone, and the
+        # layer only shapes the prior's score (read only where that score differs).
+        v = None
+        if layer is not None and node in self._gated and (not leaf[5] or node in self._differs):
+            v = self._layer_logit(f, text, ids, chars)
+            if not leaf[5]:
+                z = layer.combine(z, v)
         prior = None
         if node in self._differs:
             zp = self._apply(self._prior[node], f, text, ids, chars, u)
-            prior = _sigmoid(layered(zp) if layered is not None else zp)
+            prior = _sigmoid(layer.combine(zp, v) if layer is not None and v is not None else zp)
         fns, emb_dims = self._dense_fns, self.model.emb_dims
 
         def measure() -> tuple[float, ...]:
@@ -276,7 +273,8 @@ class FamilyScorer:
         if w_emb is not None and u is not None:
             t += float(w_emb @ u)
         out["within"] = bounded(t) if learning else t  # the signals' share (families.py)
-        if node in self._gated and not learning:
+        layer = self.model.operator
+        if layer is not None and node in self._gated and not learning:
             z = level + out["within"]
-            out["operator layer"] = self._layered(f, text, ids, chars)(z) - z  # what the layer moved it by
+            out["operator layer"] = layer.combine(z, self._layer_logit(f, text, ids, chars)) - z
         return out

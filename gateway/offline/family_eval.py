@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from gateway.classify.families import UNKNOWN, FamilyModel
+from gateway.classify.families import FamilyModel
 from gateway.classify.features import profile
 from gateway.classify.scorer import load_spec
 from gateway.offline.data import Example
 from gateway.offline.encoded import take
 from gateway.offline.family_fit import Config, add_labels, fit, logits
-from gateway.offline.family_train import Labelled, labelled
-from gateway.offline.operator_fit import add_rows, layered
+from gateway.offline.family_train import Labelled, labelled, with_layer
+from gateway.offline.operator_fit import layered
 from gateway.offline.scorer_train import fit as fit_v2
 from gateway.offline.scorer_train import logits as logits_v2
 from gateway.offline.scorer_train import select
@@ -83,10 +83,10 @@ class Bench:
 
     def add(self, model: FamilyModel, idx: np.ndarray, layer: bool = True) -> FamilyModel:
         """`gateway train --data` on these rows (`layer`: with the operator layer; else counts only)."""
+        counted = add_labels(model, self.x[idx], self.enc.mean_emb[idx], self.rows.y[idx], self.cfg)
         if not layer:
-            return add_labels(model, self.x[idx], self.enc.mean_emb[idx], self.rows.y[idx], self.cfg)
-        enc = replace(take(self.enc, idx), label=self.rows.y[idx])
-        return add_rows(model, enc, self.x[idx], self.rows.y[idx], self.cfg)
+            return counted
+        return with_layer(model, counted, replace(take(self.enc, idx), label=self.rows.y[idx]))
 
     @functools.cached_property
     def v2_encoded(self) -> Encoded:
@@ -159,11 +159,7 @@ class Fold:
 
     def tops(self, idx: np.ndarray) -> int:
         """Top-level families the rows landed in (children of `u` counted as top-level)."""
-        out = set()
-        for f in self.leaf[idx]:
-            p = [a for a in self.model.path(str(f)) if a != "root"]
-            out.add(p[-2] if p and p[-1] == UNKNOWN and len(p) > 1 else (p[-1] if p else "root"))
-        return len(out)
+        return len({self.model.top(str(f)) for f in self.leaf[idx]})
 
 
 def fold(bench: Bench, task: str) -> Fold:

@@ -386,11 +386,9 @@ def add_labels(
     lab = ok & ~np.isnan(y)
     tops: dict[str, list[int]] = {}
     for i in np.flatnonzero(lab):
-        p = [a for a in out.path(leaf[i]) if a != ROOT]
-        if not p:
-            continue
-        top = p[-2] if p[-1] == UNKNOWN and len(p) > 1 else p[-1]
-        tops.setdefault(top, []).append(int(i))
+        top = out.top(leaf[i])
+        if top != ROOT:
+            tops.setdefault(top, []).append(int(i))
     for top, idx in sorted(tops.items()):
         if len(idx) >= cfg.beta_min and top != UNKNOWN:
             r = np.asarray(idx)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from gateway.offline.encoded import Encoded
 
-__all__ = ["GATE_MIN", "LAYER_MIN", "add_rows", "fit_layer", "gate_of", "layered", "top_of"]
+__all__ = ["GATE_MIN", "LAYER_MIN", "fit_layer", "gate_of", "layered"]
 
 LAYER_MIN = 50  # labels below which no layer is fitted (as for a v2 fit on labels alone)
 # A family one level below the top (a top-level one without children) gets the layer where at least
@@ -36,19 +36,11 @@ GATE_MIN = 5
 _L2 = 1.0  # a pseudo-row's worth: keeps the weights finite on labels a fit separates
 
 
-def top_of(model: FamilyModel, node_id: str) -> str:
-    """The top-level family above a node (a child of `u` counts as top-level; `root` for the root)."""
-    p = [a for a in model.path(node_id) if a != ROOT]
-    if not p:
-        return ROOT
-    return p[-2] if p[-1] == UNKNOWN and len(p) > 1 else p[-1]
-
-
 def gate_of(model: FamilyModel, node_id: str) -> str:
     """The family a layer is gated by: the node's ancestor one level below the top (itself if it is
     one), or its top-level family where it has no such ancestor."""
     at_one = [a for a in model.path(node_id) if a not in (ROOT, UNKNOWN) and model.depth(a) == 1]
-    return at_one[0] if at_one else top_of(model, node_id)
+    return at_one[0] if at_one else model.top(node_id)
 
 
 def _logistic(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -114,16 +106,6 @@ def fit_layer(
     if not families:
         return None
     return OperatorLayer(spec.to_json(), float(w[0]), float(w[1]), float(w[2]), families, n)
-
-
-def add_rows(model: FamilyModel, enc: Encoded, x: np.ndarray, y: np.ndarray, cfg: Config) -> FamilyModel:
-    """`gateway train --data` on a copy: the rows counted (add_labels), then the layer fitted on them
-    (an earlier layer stays where these rows are too few for one)."""
-    out = add_labels(model, x, enc.mean_emb, y, cfg)
-    layer = fit_layer(model, out, enc, x, y, cfg)
-    if layer is not None:
-        out.operator = layer
-    return out
 
 
 def layered(model: FamilyModel, enc: Encoded, family: np.ndarray, leaf: np.ndarray) -> np.ndarray:
