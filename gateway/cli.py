@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
@@ -37,6 +37,26 @@ def _tune_gc() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
+# The restarted process's first statement. `-P` keeps Python from putting its own first entry on the
+# import path (the working directory, for `-c` and `-m`); this puts back the one the first process
+# had (the console script's folder, or the directory `python -m gateway` ran from), so both import
+# the same `gateway`: a `gateway/` folder in the working directory cannot take the installed one's place.
+_BOOT = (
+    "import json, sys; first = json.loads(sys.argv.pop(1)); sys.argv[0] = first[0]; "
+    "sys.path[:0] = first[1:]; from gateway.cli import main; raise SystemExit(main())"
+)
+
+
+def _restart_optimized(level: int) -> NoReturn:
+    """The same process (same pid, limits and affinity) with docstrings and asserts left out of every
+    module it imports: config.py's `python_optimize`."""
+    import json
+
+    first = [sys.argv[0], *([] if sys.flags.safe_path else sys.path[:1])]
+    argv = [sys.executable, "-" + "O" * level, "-P", "-c", _BOOT, json.dumps(first), *sys.argv[1:]]
+    os.execv(sys.executable, argv)  # noqa: S606
+
+
 def _serve(args: argparse.Namespace) -> int:
     from gateway.server import create_app
     from gateway.server.serve import serve
@@ -44,10 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
     settings = Settings(**overrides)
     if args.from_command_line and sys.flags.optimize < settings.python_optimize:
-        # The same process (same pid, limits and affinity), with docstrings and asserts left out of
-        # every module it imports: config.py's `python_optimize`.
-        flag = "-" + "O" * settings.python_optimize
-        os.execv(sys.executable, [sys.executable, flag, "-m", "gateway", *sys.argv[1:]])  # noqa: S606
+        _restart_optimized(settings.python_optimize)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
