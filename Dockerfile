@@ -52,20 +52,28 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); \
 print('\n'.join(p['build-system']['requires'] + p['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
+# `gateway serve` restarts itself under -OO (GATEWAY_PYTHON_OPTIMIZE), whose bytecode files are not
+# the ones pip writes; the image's user cannot write them, so without these every container start
+# would compile each module it imports from source and keep nothing (the standard library's: below).
+# pip and setuptools are never imported by the gateway.
+RUN python -OO -m compileall -q -j 0 -x '/(pip|setuptools|tests?)/' /opt/venv/lib
 
 FROM deps AS build
 COPY README.md ./
 COPY gateway ./gateway
 # Only the gateway's own files, under /opt/gateway (--root), for the final stage to lay over the venv:
 # a code change then adds a small layer, and the venv's layer stays cached.
-RUN pip install --no-deps --no-build-isolation --root /opt/gateway .
+RUN pip install --no-deps --no-build-isolation --root /opt/gateway . \
+    && python -OO -m compileall -q -j 0 -s /opt/gateway /opt/gateway
 
 FROM ${BASE}
 # llama.cpp's CPU kernels use OpenMP.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1=12.* \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home gateway
+    && useradd --system --uid 10001 --no-create-home gateway \
+    && python3 -OO -m compileall -q -j 0 -x '/(test|tests|idlelib|tkinter|lib2to3|ensurepip)/' \
+        "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')"
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=build /opt/gateway/ /
 COPY routes.yaml /etc/gateway/routes.yaml

@@ -156,3 +156,33 @@ def test_refuses_to_start_without_keys(docker: str, image: str) -> None:
         subprocess.run([docker, "rm", "--force", name], capture_output=True, timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "no API keys configured: refusing to serve openly on 0.0.0.0" in proc.stderr
+
+
+# What the serving process imports, eagerly and on its first requests (the scorer, the embedded model,
+# the HTTP backends); each module's bytecode for -OO must come with the image.
+_SERVING_MODULES = (
+    "gateway.cli gateway.server.app gateway.server.serve gateway.backends.registry "
+    "gateway.backends.openai_compat gateway.backends.vllm gateway.backends.llamacpp "
+    "gateway.classify.scorer numpy tokenizers llama_cpp uvicorn aiohttp"
+).split()
+_UNCOMPILED = (
+    "import importlib, os, sys\n"
+    "for name in sys.argv[1:]:\n"
+    "    importlib.import_module(name)\n"
+    "cached = [m for m in list(sys.modules.values()) if getattr(m, '__cached__', None)]\n"
+    "print(len(cached), sorted(m.__name__ for m in cached if not os.path.exists(m.__cached__)))\n"
+)
+
+
+def test_image_ships_the_bytecode_serve_runs_under_oo(container: Container) -> None:
+    """`gateway serve` restarts under -OO, and the image's user cannot write bytecode: without the
+    image's own .opt-2.pyc files each start compiles every module it imports from source."""
+    argv = _run(container.docker, "exec", container.id, "cat", "/proc/1/cmdline").split("\0")
+    assert "-OO" in argv, argv
+    out = _run(
+        container.docker, "exec", container.id, "python", "-OO", "-c", _UNCOMPILED, *_SERVING_MODULES,
+        timeout=120,
+    )  # fmt: skip
+    modules, missing = out.split(" ", 1)
+    assert int(modules) > 500, out  # the serving path was imported
+    assert missing == "[]", f"imported without -OO bytecode in the image: {missing}"
