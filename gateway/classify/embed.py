@@ -208,13 +208,15 @@ class TokenMemo:
                 else:  # a memo that filled while learning has forgotten it
                     pieces[i] = memo.get(chunk) or self._encode(chunk)
         got: list[bytes] = pieces  # type: ignore[assignment]  # every None is filled
+        joined = b"".join(got)
+        if len(joined) <= _MAX_BYTES:  # the whole slice (most prompts): nothing to cut
+            covered = sum(sizes) if sizes is not None else sum(map(len, chunks))
+            return np.frombuffer(joined, dtype=np.intc), covered + len(chunks)
         counts = list(map(len, got))  # bytes: _INT a token
-        start = 0
-        if sum(counts) > _MAX_BYTES:  # keep the last chunks that hold MAX_TOKENS tokens
-            start, held = len(got), 0
-            while held < _MAX_BYTES:
-                start -= 1
-                held += counts[start]
+        start, held = len(got), 0
+        while held < _MAX_BYTES:  # keep the last chunks that hold MAX_TOKENS tokens
+            start -= 1
+            held += counts[start]
         covered = sum(sizes[start:]) if sizes is not None else sum(map(len, chunks[start:]))
         ids = np.frombuffer(b"".join(got[start:]), dtype=np.intc)
         return ids, covered + len(chunks) - start

@@ -72,12 +72,23 @@ class FamilyScorer:
         self._ones = np.ones(_SUM_ROWS, dtype=np.float32)
         self.family_set = model.family_set_hash
         self._paths = {nid: model.path(nid) for nid in model.nodes}
-        self._kids: dict[str, tuple[np.ndarray, tuple[float, ...], tuple[str, ...]]] = {}
+        # Every centroid in one matrix: the descent takes one product of it with the slice's vector
+        # and walks the tree in Python. A numpy call costs ~3 µs in a busy server (~1 in process),
+        # and a product, an argmax and a comparison a level cost three of them.
+        placed = [nd for nd in model.nodes.values() if nd.centroid is not None]
+        at = {nd.id: i for i, nd in enumerate(placed)}
+        dim = len(basis)
+        self._centroids = (
+            np.stack([nd.centroid for nd in placed if nd.centroid is not None]).astype(np.float32)
+            if placed
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        self._kids: dict[str, tuple[tuple[int, ...], tuple[float, ...], tuple[str, ...]]] = {}
         for nid, nd in model.nodes.items():
-            kids = [model.nodes[c] for c in nd.children if model.nodes[c].centroid is not None]
+            kids = [c for c in nd.children if c in at]
             if kids:
-                cen = np.stack([k.centroid for k in kids if k.centroid is not None]).astype(np.float32)
-                self._kids[nid] = (cen, tuple(k.radius for k in kids), tuple(k.id for k in kids))
+                radii = tuple(model.nodes[c].radius for c in kids)
+                self._kids[nid] = (tuple(at[c] for c in kids), radii, tuple(kids))
         self._unknown = UNKNOWN in model.nodes
         self._operator = operator
         layer = model.operator
@@ -164,22 +175,27 @@ class FamilyScorer:
             )
         self._version = learned.version if learned is not None else None
 
-    def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None]:
-        """(the leaf family, u: the slice's unit k-vector, None without tokens)."""
+    def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None, float]:
+        """(the leaf family, v: the slice's summed k-vector, its norm); v None without tokens. The
+        unit vector v / norm is made only where it is read (`_unit`)."""
+        import numpy as np
+
         if not len(ids):
-            return ROOT, None
+            return ROOT, None, 0.0
         rows = self._table.take(ids, axis=0)
         v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
         norm = math.sqrt(float(v @ v))
         if norm <= 0.0:
-            return ROOT, None
+            return ROOT, None, 0.0
+        sims = (self._centroids @ v).tolist()
         node = ROOT
         kids = self._kids
         while node in kids:
-            cen, radii, names = kids[node]
-            sims = cen @ v
-            j = int(sims.argmax())
-            if sims[j] >= radii[j] * norm:
+            at, radii, names = kids[node]
+            mine = [sims[i] for i in at]
+            j = mine.index(max(mine))  # the first of equals, as argmax
+            # Compared in float32, as the product is (a float32 against a Python float in numpy).
+            if radii[j] == -math.inf or mine[j] >= float(np.float32(radii[j] * norm)):
                 node = names[j]
             elif node == ROOT and self._unknown:
                 node = UNKNOWN
@@ -188,23 +204,32 @@ class FamilyScorer:
         else:
             if node == ROOT and self._unknown:  # no top-level family at all
                 node = UNKNOWN
-        u: np.ndarray = v / norm
-        return node, u
+        return node, v, norm
+
+    @staticmethod
+    def _unit(v: np.ndarray | None, norm: float) -> np.ndarray | None:
+        return None if v is None else v / norm
 
     def _layer_logit(self, f: Features, text: str, ids: np.ndarray, chars: int) -> float:
         """The operator layer's own logit, from the slice and ids this scorer read."""
         assert self._operator is not None
         return self._operator.logit_of(f, text, ids, chars)
 
-    @staticmethod
     def _apply(
-        leaf: _Leaf, f: Features, text: str, ids: np.ndarray, chars: int, u: np.ndarray | None
+        self,
+        leaf: _Leaf,
+        f: Features,
+        text: str,
+        ids: np.ndarray,
+        chars: int,
+        v: np.ndarray | None,
+        norm: float,
     ) -> float:
         level, t, terms, w_emb, _, learning = leaf
         for fn, w in terms:
             t += w * fn(f, text, ids, chars)
-        if w_emb is not None and u is not None:
-            t += float(w_emb @ u)
+        if w_emb is not None and v is not None:
+            t += float(w_emb @ self._unit(v, norm))
         return level + (bounded(t) if learning else t)
 
     def _read(self, view: PromptView, features: Features | None) -> tuple[float, FamilyHit]:
@@ -215,26 +240,27 @@ class FamilyScorer:
         f = features if features is not None else profile(view)
         text = prompt_slice(view)
         ids, chars = self._tokens.ids(text)
-        node, u = self._descend(ids)
+        node, v, norm = self._descend(ids)
         leaf = self._leaf[node]
-        z = self._apply(leaf, f, text, ids, chars, u)
+        z = self._apply(leaf, f, text, ids, chars, v, norm)
         layer = self.model.operator
         # Where learned counts are in force the family's live traffic sets its level alone, and the
         # layer only shapes the prior's score (read only where that score differs).
-        v = None
+        own = None
         if layer is not None and node in self._gated and (not leaf[5] or node in self._differs):
-            v = self._layer_logit(f, text, ids, chars)
+            own = self._layer_logit(f, text, ids, chars)
             if not leaf[5]:
-                z = layer.combine(z, v)
+                z = layer.combine(z, own)
         prior = None
         if node in self._differs:
-            zp = self._apply(self._prior[node], f, text, ids, chars, u)
-            prior = _sigmoid(layer.combine(zp, v) if layer is not None and v is not None else zp)
+            zp = self._apply(self._prior[node], f, text, ids, chars, v, norm)
+            prior = _sigmoid(layer.combine(zp, own) if layer is not None and own is not None else zp)
         fns, emb_dims = self._dense_fns, self.model.emb_dims
 
         def measure() -> tuple[float, ...]:
             x = [fn(f, text, ids, chars) for fn in fns]
             if emb_dims:
+                u = self._unit(v, norm)
                 x += u.tolist() if u is not None else [0.0] * emb_dims
             return tuple(x)
 
@@ -262,7 +288,8 @@ class FamilyScorer:
         f = features if features is not None else profile(view)
         text = prompt_slice(view)
         ids, chars = self._tokens.ids(text)
-        node, u = self._descend(ids)
+        node, v, norm = self._descend(ids)
+        u = self._unit(v, norm)
         level, offset, _, w_emb, _, learning = self._leaf[node]
         w = self.model.folded(self._learned)[node].weights
         out = {f"family {node}": level}
