@@ -178,8 +178,6 @@ class FamilyScorer:
     def _descend(self, ids: np.ndarray) -> tuple[str, np.ndarray | None, float]:
         """(the leaf family, v: the slice's summed k-vector, its norm); v None without tokens. The
         unit vector v / norm is made only where it is read (`_unit`)."""
-        import numpy as np
-
         if not len(ids):
             return ROOT, None, 0.0
         rows = self._table.take(ids, axis=0)
@@ -194,8 +192,7 @@ class FamilyScorer:
             at, radii, names = kids[node]
             mine = [sims[i] for i in at]
             j = mine.index(max(mine))  # the first of equals, as argmax
-            # Compared in float32, as the product is (a float32 against a Python float in numpy).
-            if radii[j] == -math.inf or mine[j] >= float(np.float32(radii[j] * norm)):
+            if radii[j] == -math.inf or mine[j] >= self._least(radii[j], norm):
                 node = names[j]
             elif node == ROOT and self._unknown:
                 node = UNKNOWN
@@ -205,6 +202,14 @@ class FamilyScorer:
             if node == ROOT and self._unknown:  # no top-level family at all
                 node = UNKNOWN
         return node, v, norm
+
+    @staticmethod
+    def _least(radius: float, norm: float) -> float:
+        """The least product that enters a family with this radius, in float32 as the product is (numpy
+        compared a float32 with a Python float in float32). Only files that set a radius get here."""
+        import numpy as np
+
+        return float(np.float32(radius * norm))
 
     @staticmethod
     def _unit(v: np.ndarray | None, norm: float) -> np.ndarray | None:
