@@ -59,11 +59,23 @@ print('\n'.join(p['build-system']['requires'] + p['project']['dependencies']))" 
 RUN python -OO -m compileall -q -j 0 -x '/(pip|setuptools|tests?)/' /opt/venv/lib
 
 FROM deps AS build
+# The scorer's compiled memo (gateway/classify/_chunks.c) needs a C compiler and Python's headers
+# here only; the official image has the headers, a Debian base gets them from python3.11-dev.
+RUN cc=0; headers=0; \
+    command -v gcc >/dev/null || cc=1; \
+    python -c "import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+        || headers=1; \
+    if [ "$cc$headers" != 00 ]; then apt-get update; fi \
+    && if [ "$cc" = 1 ]; then apt-get install -y --no-install-recommends gcc=4:12.* libc6-dev=2.36-*; fi \
+    && if [ "$headers" = 1 ]; then apt-get install -y --no-install-recommends python3.11-dev=3.11.*; fi \
+    && rm -rf /var/lib/apt/lists/*
 COPY README.md ./
 COPY gateway ./gateway
 # Only the gateway's own files, under /opt/gateway (--root), for the final stage to lay over the venv:
-# a code change then adds a small layer, and the venv's layer stays cached.
+# a code change then adds a small layer, and the venv's layer stays cached. The extension is optional
+# for pip (an install without a compiler still works); the image insists on it.
 RUN pip install --no-deps --no-build-isolation --root /opt/gateway . \
+    && ls /opt/gateway/opt/venv/lib/python3*/site-packages/gateway/classify/_chunks.*.so \
     && python -OO -m compileall -q -j 0 -s /opt/gateway /opt/gateway
 
 FROM ${BASE}

@@ -42,7 +42,8 @@ install_llama() {
 }
 
 system_deps() {
-  # llama-cpp-python compiles C++; a bare Debian image lacks the compiler, cmake and venv.
+  # llama-cpp-python compiles C++ and the gateway one C file; a bare Debian image lacks the compiler,
+  # cmake, venv and Python's headers.
   # The tests also run a real Prometheus (promtool checks the alert rules) and a real redis-server
   # (shared tenant limits): Debian's packages.
   local missing=()
@@ -50,6 +51,9 @@ system_deps() {
   [ "${1:-}" = "--test" ] && ! command -v redis-server >/dev/null && missing+=(redis-server)
   [ "${1:-}" = "--test" ] && container_deps
   command -v g++ >/dev/null || missing+=(g++)
+  # the scorer's compiled memo (gateway/classify/_chunks.c): Python's headers, for the interpreter used
+  "$PYTHON" -c "import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+    || missing+=("python$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev")
   command -v make >/dev/null || missing+=(make)
   command -v cmake >/dev/null || missing+=(cmake)
   "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -28,10 +29,13 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
     import numpy as np
     from tokenizers import Tokenizer
+
+    from gateway.classify._chunks import Memo
 
 __all__ = [
     "EMBEDDING",
@@ -62,6 +66,21 @@ _PIECES_AT_ONCE = 8  # a long chunk's pieces tokenized per call: 256 characters,
 MAX_TOKENS = 192  # a slice's last tokens read; plain English's 512 characters are ~130
 _INT = array.array("i").itemsize  # bytes a packed token id takes (C int)
 _MAX_BYTES = MAX_TOKENS * _INT
+
+
+@functools.cache
+def compiled_chunks() -> ModuleType | None:
+    """classify/_chunks.c where the install built it (a C compiler and Python's headers), else None:
+    the pure-Python memo and descent give the same ids and families, at ~2x the cost."""
+    try:
+        from gateway.classify import _chunks
+    except ImportError:
+        logging.getLogger(__name__).warning(
+            "the scorer's compiled memo (gateway/classify/_chunks.c) is not built: scoring runs on "
+            "its pure-Python path; reinstall with a C compiler and Python's headers (deploy/dev.sh)"
+        )
+        return None
+    return _chunks
 
 
 def wordllama_files() -> tuple[Path, Path]:
@@ -110,9 +129,9 @@ class TokenMemo:
     tuple), and the packed pieces join into the array the table is indexed with in one call.
     """
 
-    __slots__ = ("_base", "_memo", "_tokenizer")
+    __slots__ = ("_base", "_memo", "_tail", "_tokenizer")
 
-    def __init__(self, tokenizer: Tokenizer) -> None:
+    def __init__(self, tokenizer: Tokenizer, compiled: bool = True) -> None:
         self._tokenizer = tokenizer
         # Every whole word in the vocabulary (a piece that starts with SentencePiece's space: 16,408,
         # ~2 MiB) is its own one-piece tokenization: known from the start, so a cold memo already
@@ -122,11 +141,29 @@ class TokenMemo:
             for w, i in tokenizer.get_vocab().items()
             if w.startswith("\u2581") and len(w) > 1
         }
-        self._memo = dict(self._base)
+        # The compiled memo (classify/_chunks.c) reads the chunks where they lie in the text; without
+        # it (not built, or `compiled=False` for the reference) the dictionary and `_ids` do the same.
+        chunks = compiled_chunks() if compiled else None
+        self._memo: dict[str, bytes] | Memo = {}
+        self._tail: Callable[[str, int], tuple[bytes, int] | list[str]] | None = None
+        if chunks is not None:
+            compiled_memo = chunks.Memo(_MEMO_SIZE)
+            self._memo, self._tail = compiled_memo, compiled_memo.tail
+        self.forget()
+
+    @property
+    def compiled(self) -> bool:
+        return self._tail is not None
 
     def forget(self) -> None:
         """Back to the vocabulary's whole words, as when the memo fills (and for a cold benchmark)."""
-        self._memo = dict(self._base)
+        memo = self._memo
+        if isinstance(memo, dict):
+            self._memo = dict(self._base)
+            return
+        memo.clear()
+        for word, ids in self._base.items():
+            memo[word] = ids
 
     def _encode(self, chunk: str) -> bytes:
         piece = _packed(self._tokenizer.encode(chunk, add_special_tokens=False).ids)
@@ -151,7 +188,8 @@ class TokenMemo:
         if len(self._memo) + len(chunks) >= _MEMO_SIZE:
             self.forget()
         memo = self._memo
-        for c, ids in zip(chunks, parts, strict=True):
+        room = _MEMO_SIZE - len(memo)  # more unseen chunks than the memo holds: the rest is not kept
+        for c, ids in zip(chunks[:room], parts[:room], strict=True):
             memo[c] = _packed(ids)
 
     def _long(self, chunk: str, budget: int) -> tuple[bytes, int]:
@@ -165,7 +203,7 @@ class TokenMemo:
             if unseen:
                 self._learn(unseen)
             for part in batch:
-                piece = self._memo[part]
+                piece = self._memo.get(part) or self._encode(part)
                 parts.append(piece)
                 n += len(piece) // _INT
                 chars += len(part)
@@ -181,8 +219,31 @@ class TokenMemo:
 
     def ids(self, text: str) -> tuple[np.ndarray, int]:
         """(token ids of the text's tail, in order, as C ints; characters that tail covers, one space
-        a chunk). The look-ups run at C speed (`map`); Python only loops over the chunks it has not
-        seen."""
+        a chunk)."""
+        import numpy as np
+
+        tail = self._tail
+        if tail is not None:
+            got = tail(text, _MAX_BYTES)
+            if type(got) is list:  # chunks not seen yet: learned, then read again
+                self._resolve(got)
+                got = tail(text, _MAX_BYTES)
+            if type(got) is tuple:
+                return np.frombuffer(got[0], dtype=np.intc), got[1]
+            # A long chunk only partly read, or one forgotten as the memo filled: the reference path.
+        return self._ids(text)
+
+    def _resolve(self, unseen: list[str]) -> None:
+        short = {c for c in unseen if len(c) <= PIECE_CHARS}
+        if short:
+            self._learn(list(short))
+        for chunk in unseen:
+            if len(chunk) > PIECE_CHARS:
+                self._long(chunk, MAX_TOKENS)  # remembered whole where it is read whole
+
+    def _ids(self, text: str) -> tuple[np.ndarray, int]:
+        """`ids` with the chunks split out by Python: the look-ups run at C speed (`map`), and Python
+        only loops over the chunks it has not seen. The reference the compiled memo is held to."""
         import numpy as np
 
         chunks = text.split()

@@ -18,7 +18,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.classify.embed import Embedding, load_embedding
+from gateway.classify.embed import Embedding, compiled_chunks, load_embedding
 from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel, bounded
 from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS, Signal
@@ -56,6 +56,7 @@ class FamilyScorer:
         embedding: Embedding | None = None,
         learned: LearnedCounts | None = None,
         operator: LayerScorer | None = None,
+        compiled: bool = True,
     ) -> None:
         import numpy as np
 
@@ -90,6 +91,10 @@ class FamilyScorer:
                 radii = tuple(model.nodes[c].radius for c in kids)
                 self._kids[nid] = (tuple(at[c] for c in kids), radii, tuple(kids))
         self._unknown = UNKNOWN in model.nodes
+        # The gather, the sum and the products in one compiled call where it is built (embed.py).
+        chunks = compiled_chunks() if compiled else None
+        self._sums = None if chunks is None else chunks.descend_sums
+        self._dim, self._empty, self._float32 = dim, np.empty, np.float32
         self._operator = operator
         layer = model.operator
         self._gated = frozenset(n for n, p in self._paths.items() if layer is not None and layer.applies(p))
@@ -180,12 +185,19 @@ class FamilyScorer:
         unit vector v / norm is made only where it is read (`_unit`)."""
         if not len(ids):
             return ROOT, None, 0.0
-        rows = self._table.take(ids, axis=0)
-        v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
-        norm = math.sqrt(float(v @ v))
-        if norm <= 0.0:
-            return ROOT, None, 0.0
-        sims = (self._centroids @ v).tolist()
+        sums = self._sums
+        if sums is not None:
+            v = self._empty(self._dim, self._float32)
+            norm, sims = sums(self._table, ids, self._centroids, v)
+            if norm <= 0.0:
+                return ROOT, None, 0.0
+        else:
+            rows = self._table.take(ids, axis=0)
+            v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
+            norm = math.sqrt(float(v @ v))
+            if norm <= 0.0:
+                return ROOT, None, 0.0
+            sims = (self._centroids @ v).tolist()
         node = ROOT
         kids = self._kids
         while node in kids:

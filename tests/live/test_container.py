@@ -186,3 +186,10 @@ def test_image_ships_the_bytecode_serve_runs_under_oo(container: Container) -> N
     modules, missing = out.split(" ", 1)
     assert int(modules) > 500, out  # the serving path was imported
     assert missing == "[]", f"imported without -OO bytecode in the image: {missing}"
+
+
+def test_the_serving_process_scores_with_the_compiled_memo(container: Container) -> None:
+    """The build stage compiles gateway/classify/_chunks.c (pip treats it as optional: without it the
+    scorer would run, slower, on its Python path): the gateway in the container has it mapped."""
+    maps = _run(container.docker, "exec", container.id, "cat", "/proc/1/maps")
+    assert "/gateway/classify/_chunks." in maps, "the gateway did not load its compiled memo"

@@ -35,9 +35,11 @@ def _reference(text: str) -> list[int]:
     return ids
 
 
-@pytest.fixture
-def memo() -> TokenMemo:
-    return TokenMemo(shared_tokens()._tokenizer)
+@pytest.fixture(params=[True, False], ids=["compiled", "python"])
+def memo(request: pytest.FixtureRequest) -> TokenMemo:
+    made = TokenMemo(shared_tokens()._tokenizer, compiled=request.param)
+    assert made.compiled == request.param  # the install builds classify/_chunks.c (test_chunks.py)
+    return made
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -1,0 +1,417 @@
+/* The scorer's two per-request loops in C: a text's last token ids from a memo of whitespace-separated
+ * chunks, and the sum of those ids' rows of the token table with its products against the centroids.
+ *
+ * Why C: in a busy server each of the ~90 chunks of a prompt cost a Python str (split), a hash and a
+ * dictionary probe, and each numpy call ~3 us; here the chunks are hashed where they lie in the text
+ * and the arithmetic is one call. embed.py keeps the pure-Python path (the reference, and the fallback
+ * when this module is not built); tests/unit/classify/test_chunks.py holds the two to the same ids.
+ *
+ * Memo: an open-addressing table of (hash, str key, bytes ids), the hash taken over the key's code
+ * points, so a chunk of a text is looked up without making a str of it. Only Python objects are
+ * stored; clearing drops them all. Whitespace is Py_UNICODE_ISSPACE, as str.split() reads it. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t hash; /* 0: empty slot */
+    PyObject *key; /* str */
+    PyObject *ids; /* bytes: C ints */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    Py_ssize_t mask; /* slots - 1, a power of two less one */
+    Py_ssize_t used;
+    Py_ssize_t limit; /* entries at most: setting one more raises OverflowError */
+} Memo;
+
+static uint64_t
+hash_span(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    /* FNV-1a over code points, then a finaliser: short keys, one multiply a character. */
+    uint64_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = start; i < end; i++) {
+        h ^= (uint64_t)PyUnicode_READ(kind, data, i);
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h | 1; /* never 0, the empty mark */
+}
+
+static int
+same_span(PyObject *key, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t n = end - start;
+    if (PyUnicode_GET_LENGTH(key) != n)
+        return 0;
+    int kk = PyUnicode_KIND(key);
+    const void *kd = PyUnicode_DATA(key);
+    if (kk == kind)
+        return memcmp(kd, (const char *)data + start * kind, (size_t)(n * kind)) == 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ(kk, kd, i) != PyUnicode_READ(kind, data, start + i))
+            return 0;
+    }
+    return 1;
+}
+
+static Slot *
+find(Memo *m, uint64_t h, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    /* The slot holding this span, or the empty slot where it would go. */
+    Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)m->mask);
+    for (;;) {
+        Slot *s = &m->slots[i];
+        if (s->hash == 0 || (s->hash == h && same_span(s->key, kind, data, start, end)))
+            return s;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static void
+drop_all(Memo *m)
+{
+    for (Py_ssize_t i = 0; i <= m->mask; i++) {
+        Slot *s = &m->slots[i];
+        if (s->hash) {
+            Py_CLEAR(s->key);
+            Py_CLEAR(s->ids);
+            s->hash = 0;
+        }
+    }
+    m->used = 0;
+}
+
+static int
+Memo_init(Memo *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"limit", NULL};
+    Py_ssize_t limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", kwlist, &limit))
+        return -1;
+    if (limit < 1 || limit > ((Py_ssize_t)1 << 28)) {
+        PyErr_SetString(PyExc_ValueError, "limit out of range");
+        return -1;
+    }
+    Py_ssize_t size = 1;
+    while (size < 2 * limit) /* at most half full: short probe runs */
+        size <<= 1;
+    if (self->slots) {
+        drop_all(self);
+        PyMem_Free(self->slots);
+    }
+    self->slots = PyMem_Calloc((size_t)size, sizeof(Slot));
+    if (!self->slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->mask = size - 1;
+    self->used = 0;
+    self->limit = limit;
+    return 0;
+}
+
+static void
+Memo_dealloc(Memo *self)
+{
+    if (self->slots) {
+        drop_all(self);
+        PyMem_Free(self->slots);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Slot *
+find_key(Memo *m, PyObject *key)
+{
+    int kind = PyUnicode_KIND(key);
+    const void *data = PyUnicode_DATA(key);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    return find(m, hash_span(kind, data, 0, n), kind, data, 0, n);
+}
+
+static PyObject *
+Memo_get(Memo *self, PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "keys are str");
+        return NULL;
+    }
+    Slot *s = find_key(self, key);
+    if (!s->hash)
+        Py_RETURN_NONE;
+    return Py_NewRef(s->ids);
+}
+
+static PyObject *
+Memo_clear(Memo *self, PyObject *Py_UNUSED(ignored))
+{
+    drop_all(self);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+Memo_len(Memo *self)
+{
+    return self->used;
+}
+
+static int
+Memo_contains(Memo *self, PyObject *key)
+{
+    if (!PyUnicode_Check(key))
+        return 0;
+    return find_key(self, key)->hash != 0;
+}
+
+static PyObject *
+Memo_subscript(Memo *self, PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "keys are str");
+        return NULL;
+    }
+    Slot *s = find_key(self, key);
+    if (!s->hash) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return Py_NewRef(s->ids);
+}
+
+static int
+Memo_ass_subscript(Memo *self, PyObject *key, PyObject *ids)
+{
+    if (!ids) {
+        PyErr_SetString(PyExc_TypeError, "chunks are forgotten all at once (clear)");
+        return -1;
+    }
+    if (!PyUnicode_Check(key) || !PyBytes_Check(ids)) {
+        PyErr_SetString(PyExc_TypeError, "str keys, bytes values");
+        return -1;
+    }
+    Slot *s = find_key(self, key);
+    if (s->hash) {
+        Py_SETREF(s->ids, Py_NewRef(ids));
+        return 0;
+    }
+    if (self->used >= self->limit) {
+        PyErr_SetString(PyExc_OverflowError, "the memo is full");
+        return -1;
+    }
+    s->hash = hash_span(PyUnicode_KIND(key), PyUnicode_DATA(key), 0, PyUnicode_GET_LENGTH(key));
+    s->key = Py_NewRef(key);
+    s->ids = Py_NewRef(ids);
+    self->used++;
+    return 0;
+}
+
+typedef struct {
+    PyObject *ids; /* borrowed from the memo */
+} Kept;
+
+/* tail(text, max_bytes) -> (ids: bytes, chars: int) | list[str]
+ *
+ * The ids of the text's last chunks, in order: chunks are read from the end until they hold at least
+ * max_bytes of ids (or the text ends); chars counts their characters and one space each. Where a
+ * chunk read is not in the memo, the list of every such chunk read (the scan goes on past them, as if
+ * they held nothing) is returned instead, for the caller to learn and ask again. */
+static PyObject *
+Memo_tail(Memo *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t max_bytes;
+    if (!PyArg_ParseTuple(args, "Un", &text, &max_bytes))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t i = PyUnicode_GET_LENGTH(text);
+
+    Kept stack[256];
+    Kept *kept = stack;
+    Py_ssize_t cap = 256, nkept = 0, held = 0, chars = 0;
+    PyObject *missing = NULL;
+    PyObject *result = NULL;
+
+    while (held < max_bytes) {
+        while (i > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1)))
+            i--;
+        if (i == 0)
+            break;
+        Py_ssize_t end = i;
+        while (i > 0 && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1)))
+            i--;
+        Slot *s = find(self, hash_span(kind, data, i, end), kind, data, i, end);
+        if (!s->hash) {
+            if (!missing && !(missing = PyList_New(0)))
+                goto done;
+            PyObject *chunk = PyUnicode_Substring(text, i, end);
+            if (!chunk || PyList_Append(missing, chunk) < 0) {
+                Py_XDECREF(chunk);
+                goto done;
+            }
+            Py_DECREF(chunk);
+            continue;
+        }
+        if (nkept == cap) {
+            Kept *grown = PyMem_Malloc((size_t)(2 * cap) * sizeof(Kept));
+            if (!grown) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            memcpy(grown, kept, (size_t)nkept * sizeof(Kept));
+            if (kept != stack)
+                PyMem_Free(kept);
+            kept = grown;
+            cap *= 2;
+        }
+        kept[nkept++].ids = s->ids;
+        held += PyBytes_GET_SIZE(s->ids);
+        chars += end - i + 1;
+    }
+    if (missing) {
+        result = Py_NewRef(missing);
+        goto done;
+    }
+    PyObject *joined = PyBytes_FromStringAndSize(NULL, held);
+    if (!joined)
+        goto done;
+    char *out = PyBytes_AS_STRING(joined);
+    for (Py_ssize_t k = nkept - 1; k >= 0; k--) { /* kept from the end: lay them out in text order */
+        Py_ssize_t n = PyBytes_GET_SIZE(kept[k].ids);
+        memcpy(out, PyBytes_AS_STRING(kept[k].ids), (size_t)n);
+        out += n;
+    }
+    result = Py_BuildValue("(Nn)", joined, chars);
+done:
+    Py_XDECREF(missing);
+    if (kept != stack)
+        PyMem_Free(kept);
+    return result;
+}
+
+/* descend_sums(table, ids, centroids, out) -> (norm, sims)
+ *
+ * out[:] = sum of table[ids] (float32, rows added in order), norm = |out| (double over the float32
+ * sum), sims = [centroid . out for each centroid row] as floats (float32 products summed in order).
+ * table is V x k and centroids C x k, C-contiguous float32; out is a writable float32 buffer of k. */
+static PyObject *
+descend_sums(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer table, ids, cent, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &table, &ids, &cent, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t k = out.len / (Py_ssize_t)sizeof(float);
+    if (k <= 0 || table.len % (k * (Py_ssize_t)sizeof(float)) || cent.len % (k * (Py_ssize_t)sizeof(float))
+        || ids.len % (Py_ssize_t)sizeof(int)) {
+        PyErr_SetString(PyExc_ValueError, "buffer sizes do not match");
+        goto done;
+    }
+    Py_ssize_t rows = table.len / (k * (Py_ssize_t)sizeof(float));
+    const float *t = table.buf;
+    const int *id = ids.buf;
+    float *v = out.buf;
+    Py_ssize_t n = ids.len / (Py_ssize_t)sizeof(int);
+    memset(v, 0, (size_t)k * sizeof(float));
+    for (Py_ssize_t r = 0; r < n; r++) {
+        if (id[r] < 0 || id[r] >= rows) {
+            PyErr_SetString(PyExc_IndexError, "token id out of the table");
+            goto done;
+        }
+        const float *row = t + (Py_ssize_t)id[r] * k;
+        for (Py_ssize_t j = 0; j < k; j++)
+            v[j] += row[j];
+    }
+    float sq = 0.0f;
+    for (Py_ssize_t j = 0; j < k; j++)
+        sq += v[j] * v[j];
+    Py_ssize_t c = cent.len / (k * (Py_ssize_t)sizeof(float));
+    PyObject *sims = PyList_New(c);
+    if (!sims)
+        goto done;
+    const float *cv = cent.buf;
+    for (Py_ssize_t q = 0; q < c; q++) {
+        float dot = 0.0f;
+        for (Py_ssize_t j = 0; j < k; j++)
+            dot += cv[q * k + j] * v[j];
+        PyObject *f = PyFloat_FromDouble((double)dot);
+        if (!f) {
+            Py_DECREF(sims);
+            goto done;
+        }
+        PyList_SET_ITEM(sims, q, f);
+    }
+    result = Py_BuildValue("(dN)", sqrt((double)sq), sims);
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&cent);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef Memo_methods[] = {
+    {"get", (PyCFunction)Memo_get, METH_O, "The ids of a chunk, or None."},
+    {"clear", (PyCFunction)Memo_clear, METH_NOARGS, "Forget every chunk."},
+    {"tail", (PyCFunction)Memo_tail, METH_VARARGS, "The text's last ids, or the chunks not known."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Memo_as_sequence = {
+    .sq_length = (lenfunc)Memo_len,
+    .sq_contains = (objobjproc)Memo_contains,
+};
+
+static PyMappingMethods Memo_as_mapping = {
+    .mp_length = (lenfunc)Memo_len,
+    .mp_subscript = (binaryfunc)Memo_subscript,
+    .mp_ass_subscript = (objobjargproc)Memo_ass_subscript,
+};
+
+static PyTypeObject MemoType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "gateway.classify._chunks.Memo",
+    .tp_basicsize = sizeof(Memo),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Whitespace-separated chunks and their token ids, looked up where they lie in a text.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Memo_init,
+    .tp_dealloc = (destructor)Memo_dealloc,
+    .tp_methods = Memo_methods,
+    .tp_as_sequence = &Memo_as_sequence,
+    .tp_as_mapping = &Memo_as_mapping,
+};
+
+static PyMethodDef module_methods[] = {
+    {"descend_sums", descend_sums, METH_VARARGS, "The slice's summed vector, its norm, its products."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef chunks_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gateway.classify._chunks",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__chunks(void)
+{
+    if (PyType_Ready(&MemoType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&chunks_module);
+    if (!m)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Memo", (PyObject *)&MemoType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
