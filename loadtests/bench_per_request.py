@@ -9,7 +9,9 @@ metrics cost to both sides, so it cancels.
 
 - scorer_tail: each request's profile and score timed alone, from a cold token memo, three passes.
 - scorer: the request's profile and difficulty score (`auto`), against none (a pinned route), for the
-  shipped family scorer (v3) and the v2 weights shipped before issue 21, and v3 against v2 directly.
+  shipped family scorer (v3) and the v2 weights shipped before issue 21, and v3 against v2 directly;
+  v3 also on its pure-Python path (the memo and descent without classify/_chunks.c), alone and against
+  the compiled one.
   Run twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
   other memory read between requests, as a server's other work does to the CPU caches.
 - operator_layer: a `gateway train --data` file (the shared ARC rows as an operator's labels:
@@ -35,6 +37,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
+import copy
 import json
 import statistics
 import sys
@@ -91,15 +94,22 @@ def paired(
 
 
 def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    from gateway.classify.embed import TokenMemo, shared_tokens
     from gateway.classify.features import profile
     from gateway.classify.scorer import default_scorer, v2_scorer
     from gateway.protocol import chat_view
 
     v3, v2 = default_scorer(), v2_scorer()
+    # The same scorer on its pure-Python path (what runs where classify/_chunks.c is not built).
+    py = copy.copy(v3)
+    py._tokens, py._sums = TokenMemo(shared_tokens()._tokenizer, compiled=False), None  # type: ignore[attr-defined]
     views = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
 
     def on_v3(view: Any) -> object:
         return v3.score(view, profile(view))
+
+    def on_py(view: Any) -> object:
+        return py.score(view, profile(view))
 
     def on_v2(view: Any) -> object:
         return v2.score(view, profile(view))
@@ -113,6 +123,8 @@ def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
             "v3_families": paired(off, on_v3, views, repeat, between),
             "v2_before": paired(off, on_v2, views, repeat, between),
             "v3_against_v2": paired(on_v2, on_v3, views, repeat, between),
+            "v3_python_path": paired(off, on_py, views, repeat, between),
+            "v3_compiled_against_python": paired(on_py, on_v3, views, repeat, between),
         }
     return out
 

@@ -6,9 +6,9 @@
  * and the arithmetic is one call. embed.py keeps the pure-Python path (the reference, and the fallback
  * when this module is not built); tests/unit/classify/test_chunks.py holds the two to the same ids.
  *
- * Memo: an open-addressing table of (hash, str key, bytes ids), the hash taken over the key's code
- * points, so a chunk of a text is looked up without making a str of it. Only Python objects are
- * stored; clearing drops them all. Whitespace is Py_UNICODE_ISSPACE, as str.split() reads it. */
+ * Memo: a table of (hash, str key, bytes ids), the hash taken over the key's code points, so a chunk
+ * of a text is looked up without making a str of it. Only Python objects are stored; clearing drops
+ * them all. Whitespace is Py_UNICODE_ISSPACE, as str.split() reads it. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,18 +17,25 @@
 #include <string.h>
 
 typedef struct {
-    uint64_t hash; /* 0: empty slot */
+    uint64_t hash;
     PyObject *key; /* str */
     PyObject *ids; /* bytes: C ints */
-} Slot;
+} Entry;
 
+/* Compact, as CPython's dict: an index of int32 positions (-1: empty), at most half full, into the
+ * entries in insertion order. Both grow with use, up to `limit` entries: a fresh memo (the
+ * vocabulary's 16,408 words) takes ~0.5 MiB, a full one (65,536 chunks) ~2 MiB. */
 typedef struct {
     PyObject_HEAD
-    Slot *slots;
-    Py_ssize_t mask; /* slots - 1, a power of two less one */
+    int32_t *index;
+    Entry *entries;
+    Py_ssize_t mask; /* index slots - 1 (a power of two less one) */
     Py_ssize_t used;
+    Py_ssize_t cap; /* entries allocated */
     Py_ssize_t limit; /* entries at most: setting one more raises OverflowError */
 } Memo;
+
+#define MIN_SLOTS 1024
 
 static uint64_t
 hash_span(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
@@ -42,7 +49,7 @@ hash_span(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
-    return h | 1; /* never 0, the empty mark */
+    return h;
 }
 
 static int
@@ -62,31 +69,90 @@ same_span(PyObject *key, int kind, const void *data, Py_ssize_t start, Py_ssize_
     return 1;
 }
 
-static Slot *
+static Py_ssize_t
 find(Memo *m, uint64_t h, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
 {
-    /* The slot holding this span, or the empty slot where it would go. */
+    /* The index slot holding this span, or the empty slot where it would go. */
     Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)m->mask);
     for (;;) {
-        Slot *s = &m->slots[i];
-        if (s->hash == 0 || (s->hash == h && same_span(s->key, kind, data, start, end)))
-            return s;
+        int32_t e = m->index[i];
+        if (e < 0 || (m->entries[e].hash == h && same_span(m->entries[e].key, kind, data, start, end)))
+            return i;
         i = (i + 1) & m->mask;
     }
+}
+
+static Entry *
+entry_at(Memo *m, Py_ssize_t slot)
+{
+    int32_t e = m->index[slot];
+    return e < 0 ? NULL : &m->entries[e];
+}
+
+static int
+reindex(Memo *m, Py_ssize_t slots)
+{
+    int32_t *index = PyMem_Malloc((size_t)slots * sizeof(int32_t));
+    if (!index) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(index, 0xff, (size_t)slots * sizeof(int32_t)); /* -1 everywhere */
+    PyMem_Free(m->index);
+    m->index = index;
+    m->mask = slots - 1;
+    for (Py_ssize_t e = 0; e < m->used; e++) {
+        Py_ssize_t i = (Py_ssize_t)(m->entries[e].hash & (uint64_t)m->mask);
+        while (index[i] >= 0)
+            i = (i + 1) & m->mask;
+        index[i] = (int32_t)e;
+    }
+    return 0;
 }
 
 static void
 drop_all(Memo *m)
 {
-    for (Py_ssize_t i = 0; i <= m->mask; i++) {
-        Slot *s = &m->slots[i];
-        if (s->hash) {
-            Py_CLEAR(s->key);
-            Py_CLEAR(s->ids);
-            s->hash = 0;
-        }
+    for (Py_ssize_t e = 0; e < m->used; e++) {
+        Py_CLEAR(m->entries[e].key);
+        Py_CLEAR(m->entries[e].ids);
     }
     m->used = 0;
+    if (m->index)
+        memset(m->index, 0xff, (size_t)(m->mask + 1) * sizeof(int32_t));
+}
+
+static int
+insert(Memo *m, Py_ssize_t slot, uint64_t h, PyObject *key, PyObject *ids)
+{
+    /* A new entry at `slot` (found empty by find); the index doubles first if it would pass half. */
+    if (m->used >= m->limit) {
+        PyErr_SetString(PyExc_OverflowError, "the memo is full");
+        return -1;
+    }
+    if (m->used == m->cap) {
+        Py_ssize_t cap = m->cap ? 2 * m->cap : MIN_SLOTS;
+        if (cap > m->limit)
+            cap = m->limit;
+        Entry *grown = PyMem_Realloc(m->entries, (size_t)cap * sizeof(Entry));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->entries = grown;
+        m->cap = cap;
+    }
+    if (2 * (m->used + 1) > m->mask + 1) {
+        if (reindex(m, 2 * (m->mask + 1)) < 0)
+            return -1;
+        slot = (Py_ssize_t)(h & (uint64_t)m->mask);
+        while (m->index[slot] >= 0)
+            slot = (slot + 1) & m->mask;
+    }
+    m->entries[m->used] = (Entry){h, Py_NewRef(key), Py_NewRef(ids)};
+    m->index[slot] = (int32_t)m->used;
+    m->used++;
+    return 0;
 }
 
 static int
@@ -100,41 +166,30 @@ Memo_init(Memo *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "limit out of range");
         return -1;
     }
-    Py_ssize_t size = 1;
-    while (size < 2 * limit) /* at most half full: short probe runs */
-        size <<= 1;
-    if (self->slots) {
+    if (self->index)
         drop_all(self);
-        PyMem_Free(self->slots);
-    }
-    self->slots = PyMem_Calloc((size_t)size, sizeof(Slot));
-    if (!self->slots) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->mask = size - 1;
-    self->used = 0;
     self->limit = limit;
-    return 0;
+    return reindex(self, MIN_SLOTS);
 }
 
 static void
 Memo_dealloc(Memo *self)
 {
-    if (self->slots) {
+    if (self->index)
         drop_all(self);
-        PyMem_Free(self->slots);
-    }
+    PyMem_Free(self->index);
+    PyMem_Free(self->entries);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static Slot *
-find_key(Memo *m, PyObject *key)
+static Py_ssize_t
+find_key(Memo *m, PyObject *key, uint64_t *h)
 {
     int kind = PyUnicode_KIND(key);
     const void *data = PyUnicode_DATA(key);
     Py_ssize_t n = PyUnicode_GET_LENGTH(key);
-    return find(m, hash_span(kind, data, 0, n), kind, data, 0, n);
+    *h = hash_span(kind, data, 0, n);
+    return find(m, *h, kind, data, 0, n);
 }
 
 static PyObject *
@@ -144,10 +199,11 @@ Memo_get(Memo *self, PyObject *key)
         PyErr_SetString(PyExc_TypeError, "keys are str");
         return NULL;
     }
-    Slot *s = find_key(self, key);
-    if (!s->hash)
+    uint64_t h;
+    Entry *e = entry_at(self, find_key(self, key, &h));
+    if (!e)
         Py_RETURN_NONE;
-    return Py_NewRef(s->ids);
+    return Py_NewRef(e->ids);
 }
 
 static PyObject *
@@ -168,7 +224,8 @@ Memo_contains(Memo *self, PyObject *key)
 {
     if (!PyUnicode_Check(key))
         return 0;
-    return find_key(self, key)->hash != 0;
+    uint64_t h;
+    return entry_at(self, find_key(self, key, &h)) != NULL;
 }
 
 static PyObject *
@@ -178,12 +235,13 @@ Memo_subscript(Memo *self, PyObject *key)
         PyErr_SetString(PyExc_TypeError, "keys are str");
         return NULL;
     }
-    Slot *s = find_key(self, key);
-    if (!s->hash) {
+    uint64_t h;
+    Entry *e = entry_at(self, find_key(self, key, &h));
+    if (!e) {
         PyErr_SetObject(PyExc_KeyError, key);
         return NULL;
     }
-    return Py_NewRef(s->ids);
+    return Py_NewRef(e->ids);
 }
 
 static int
@@ -197,20 +255,14 @@ Memo_ass_subscript(Memo *self, PyObject *key, PyObject *ids)
         PyErr_SetString(PyExc_TypeError, "str keys, bytes values");
         return -1;
     }
-    Slot *s = find_key(self, key);
-    if (s->hash) {
-        Py_SETREF(s->ids, Py_NewRef(ids));
+    uint64_t h;
+    Py_ssize_t slot = find_key(self, key, &h);
+    Entry *e = entry_at(self, slot);
+    if (e) {
+        Py_SETREF(e->ids, Py_NewRef(ids));
         return 0;
     }
-    if (self->used >= self->limit) {
-        PyErr_SetString(PyExc_OverflowError, "the memo is full");
-        return -1;
-    }
-    s->hash = hash_span(PyUnicode_KIND(key), PyUnicode_DATA(key), 0, PyUnicode_GET_LENGTH(key));
-    s->key = Py_NewRef(key);
-    s->ids = Py_NewRef(ids);
-    self->used++;
-    return 0;
+    return insert(self, slot, h, key, ids);
 }
 
 typedef struct {
@@ -248,8 +300,8 @@ Memo_tail(Memo *self, PyObject *args)
         Py_ssize_t end = i;
         while (i > 0 && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1)))
             i--;
-        Slot *s = find(self, hash_span(kind, data, i, end), kind, data, i, end);
-        if (!s->hash) {
+        Entry *s = entry_at(self, find(self, hash_span(kind, data, i, end), kind, data, i, end));
+        if (!s) {
             if (!missing && !(missing = PyList_New(0)))
                 goto done;
             PyObject *chunk = PyUnicode_Substring(text, i, end);
