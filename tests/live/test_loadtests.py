@@ -155,6 +155,23 @@ def test_the_varied_load_sends_a_different_prompt_each_request(tmp_path: Path) -
     assert {b["model"] for b in seen} == {"auto"} and prompts[:5] != [prompts[0]] * 5
 
 
+@needs_bench
+def test_pairs_benchmark_alternates_servers_kept_up_and_reports_each_ratio() -> None:
+    proc = run(
+        "bench_pairs.py", "--servers", "floor,gateway-pinned,gateway", "--rounds", "2", "--seconds", "1",
+        timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rounds = [line for line in proc.stdout.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 2, proc.stdout
+    for line in rounds:
+        cpu = [float(x) for x in line.split(": CPU ms a request ")[1].replace(",", "").split()[1::2]]
+        assert len(cpu) == 3 and all(0 < x < 50 for x in cpu), line
+    for other in ("gateway-pinned", "gateway"):
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"CPU a request, floor / {other}:"))
+        assert "over 2 rounds" in line, line
+
+
 @pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data (the prompts it measures on)")
 def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
     proc = run("bench_per_request.py", "--prompts", "60", "--repeat", "1", timeout=300)
@@ -165,6 +182,10 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
         for scorer in ("v3_families", "v2_before"):  # the shipped scorer and the one before, one run
             assert result["scorer"][case][scorer]["on_us"] > result["scorer"][case][scorer]["off_us"]
         assert set(result["scorer"][case]["v3_against_v2"]) == {"off_us", "on_us", "cost_us"}
+        # the same scorer without classify/_chunks.c, both sides in one run
+        python_path = result["scorer"][case]["v3_python_path"]
+        assert python_path["on_us"] > python_path["off_us"]
+        assert set(result["scorer"][case]["v3_compiled_against_python"]) == {"off_us", "on_us", "cost_us"}
     log = result["decision_log"]
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     for case in ("plain", "streamed_32_chunks"):
