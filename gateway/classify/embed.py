@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     import numpy as np
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
     from gateway.classify._chunks import Memo
 
@@ -165,8 +165,17 @@ class TokenMemo:
         for word, ids in self._base.items():
             memo[word] = ids
 
+    def _tokenize(self, text: str) -> Encoding:
+        try:
+            return self._tokenizer.encode(text, add_special_tokens=False)
+        except TypeError:
+            # A lone surrogate (a str that is not UTF-8: the gateway's JSON decoders refuse them, but
+            # the scorer is also called in process, on text read by other means) is refused by the
+            # tokenizer. Each becomes "?", one character for one, so the offsets still split the text.
+            return self._tokenizer.encode(text.encode("utf-8", "replace").decode(), add_special_tokens=False)
+
     def _encode(self, chunk: str) -> bytes:
-        piece = _packed(self._tokenizer.encode(chunk, add_special_tokens=False).ids)
+        piece = _packed(self._tokenize(chunk).ids)
         if len(self._memo) >= _MEMO_SIZE:
             self.forget()
         self._memo[chunk] = piece
@@ -177,7 +186,7 @@ class TokenMemo:
         (~6 µs a call) is paid once a request, and one string costs ~2.6 µs a word against ~4.6 for a
         batch of words. Each token goes to the word its last character is in (a space counts with the
         word after it: Llama's pieces start at spaces), so the ids are those of each chunk alone."""
-        encoding = self._tokenizer.encode(" ".join(chunks), add_special_tokens=False)
+        encoding = self._tokenize(" ".join(chunks))
         parts: list[list[int]] = [[] for _ in chunks]
         k, end = 0, len(chunks[0])
         for i, (_, stop) in zip(encoding.ids, encoding.offsets, strict=True):

@@ -103,7 +103,7 @@ class Features:
                 not _MATH.isdisjoint(vocab) or _ARITH.search(tail) is not None,
                 not _REASON.isdisjoint(vocab) or "step by step" in low or "step-by-step" in low,
                 # UTF-8 grows by a byte or more per non-ASCII character: a C-speed count of them.
-                len(tail.encode()) - len(tail) > 0.3 * max(len(tail), 1),
+                len(tail.encode("utf-8", "surrogatepass")) - len(tail) > 0.3 * max(len(tail), 1),
             )
         return cues
 

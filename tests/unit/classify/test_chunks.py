@@ -23,6 +23,7 @@ WORDS = [
     "the", "cat", "Answer:", "B)", "43%", "10,000,000", "https://example.org/a/very/long/path?q=1&r=2",
     "Niño", "465°C", "µ_ij", "日本語のテキスト", "😀😀", "def", "f(x):", "return", "{'a':", "[1,", "2]}",
     "x" * 33, "y" * 64, "z" * 129, "é" * 40, "İstanbul", "ß", "zzqa1", "Fernandez's", "\u200b",
+    "a\ud800b", "\udfff", "\ud83d" * 40,  # lone surrogates: a str, though not UTF-8
 ]  # fmt: skip
 
 

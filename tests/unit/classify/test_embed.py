@@ -72,3 +72,12 @@ def test_a_memo_that_fills_forgets_and_still_answers(
     assert len(memo._memo) <= len(memo._base) + 40
     memo.forget()
     assert len(memo._memo) == len(memo._base)
+
+
+def test_a_lone_surrogate_is_read_as_a_question_mark(memo: TokenMemo) -> None:
+    """Not UTF-8, so the tokenizer refuses it; the gateway's JSON decoders never let one in, but the
+    scorer is also called in process."""
+    text = "the cat \ud800sat on " + "lo\udfffng" * 10
+    ids, chars = memo.ids(text)
+    assert ids.tolist() == _reference(text.replace("\ud800", "?").replace("\udfff", "?"))
+    assert chars == len(text.split()) + sum(map(len, text.split()))

@@ -114,7 +114,9 @@ def test_the_vocabulary_words_are_their_own_tokens() -> None:
 @pytest.mark.parametrize("which", ["v3", "v2"])
 def test_scores_are_probabilities_and_deterministic(which: str) -> None:
     scorer = default_scorer() if which == "v3" else v2_scorer()
-    for body in (user(""), user("hi"), user("Prove the Riemann hypothesis " * 50), {"messages": "junk"}):
+    # a lone surrogate: a str, not UTF-8 (no JSON request carries one; an in-process caller may)
+    odd = user("solve x \ud800 + 1 = 2 st\udfffep by step " * 3)
+    for body in (user(""), user("hi"), user("Prove the Riemann hypothesis " * 50), {"messages": "junk"}, odd):
         view = view_of_body(body)  # type: ignore[arg-type]
         s = scorer.score(view)
         assert 0.0 < s < 1.0
