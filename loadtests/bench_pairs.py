@@ -5,8 +5,9 @@ another tenant the floor's own CPU a request moved 0.19-0.38 ms between repetiti
 hid inside the spread. Here every server is started once (each on the same core, bench_overhead's
 SERVER_CPU; the load generator and the mock on the other), warmed, then driven in rounds: each round
 gives every server one segment of --seconds at concurrency -c, in an order that reverses every round,
-so neighbours in time are compared. A round's ratios are the first server's CPU a request over each
-other's (for `floor` first: the issue's floor ÷ gateway); the median and spread over rounds are printed.
+so neighbours in time are compared (--stream, --delay and -c mean what they do in bench_overhead.py).
+A round's ratios are the first server's CPU a request over each other's (for `floor` first: the
+issue's floor ÷ gateway); the median and spread over rounds are printed.
 
 Servers are bench_overhead.py's chat variants (floor, gateway, gateway-pinned, gateway-nolearn,
 gateway-learned, and NAME@base from --base). Every request carries the next of 2,000 varied prompts
@@ -14,6 +15,7 @@ gateway-learned, and NAME@base from --base). Every request carries the next of 2
 
   .venv/bin/python loadtests/bench_pairs.py --servers floor,gateway-pinned,gateway --rounds 12
   .venv/bin/python loadtests/bench_pairs.py --servers gateway,gateway@base --base /tmp/before
+  .venv/bin/python loadtests/bench_pairs.py --servers floor,gateway --stream --delay 50 -c 256
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ WARMUP_S = 0.5  # each segment's own: loadgen counts no request in it, the serve
 CHAT = ("floor", "gateway", "gateway-pinned", "gateway-nolearn", "gateway-learned")
 
 
-def run(names: list[str], rounds: int, seconds: float, c: int, stream: bool, tmp: Path) -> dict[str, Any]:
+def run(
+    names: list[str], rounds: int, seconds: float, c: int, stream: bool, delay_ms: int, tmp: Path
+) -> dict[str, Any]:
     from varied_load import prompts  # beside this script, as bench_overhead.py reads it
 
     texts = tmp / "prompts.jsonl"
@@ -98,6 +102,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("-c", type=int, default=64)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--delay", type=int, default=0, help="the mock upstream's delay, ms")
     args = ap.parse_args()
     names = args.servers.split(",")
     for n in names:
@@ -107,7 +112,7 @@ def main() -> None:
         raise SystemExit("two servers or more, one round or more, seconds > 0")
     bo.BASE = args.base
     with tempfile.TemporaryDirectory() as d:
-        out = run(names, args.rounds, args.seconds, args.c, args.stream, Path(d))
+        out = run(names, args.rounds, args.seconds, args.c, args.stream, args.delay, Path(d))
     for key, r in out["ratios"].items():
         print(
             f"CPU a request, {key}: median {r['median']}, mean {r['mean']} over {args.rounds} rounds "
