@@ -193,17 +193,27 @@ find_key(Memo *m, PyObject *key, uint64_t *h)
 }
 
 static PyObject *
-Memo_get(Memo *self, PyObject *key)
+lookup(Memo *self, PyObject *key, PyObject *missing)
 {
+    /* A new reference to the chunk's ids; `missing` (a new reference too) where it is not known, or
+     * NULL with KeyError set. */
     if (!PyUnicode_Check(key)) {
         PyErr_SetString(PyExc_TypeError, "keys are str");
         return NULL;
     }
     uint64_t h;
     Entry *e = entry_at(self, find_key(self, key, &h));
-    if (!e)
-        Py_RETURN_NONE;
-    return Py_NewRef(e->ids);
+    if (e)
+        return Py_NewRef(e->ids);
+    if (!missing)
+        PyErr_SetObject(PyExc_KeyError, key);
+    return missing ? Py_NewRef(missing) : NULL;
+}
+
+static PyObject *
+Memo_get(Memo *self, PyObject *key)
+{
+    return lookup(self, key, Py_None);
 }
 
 static PyObject *
@@ -231,17 +241,7 @@ Memo_contains(Memo *self, PyObject *key)
 static PyObject *
 Memo_subscript(Memo *self, PyObject *key)
 {
-    if (!PyUnicode_Check(key)) {
-        PyErr_SetString(PyExc_TypeError, "keys are str");
-        return NULL;
-    }
-    uint64_t h;
-    Entry *e = entry_at(self, find_key(self, key, &h));
-    if (!e) {
-        PyErr_SetObject(PyExc_KeyError, key);
-        return NULL;
-    }
-    return Py_NewRef(e->ids);
+    return lookup(self, key, NULL);
 }
 
 static int
