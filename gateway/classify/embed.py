@@ -9,7 +9,9 @@ logging and its loader asks the Hugging Face hub for the tokenizer).
 Tokenizing a whole 512-character slice with the Rust tokenizer costs ~110 µs (~0.25 µs a token);
 tokenizing each whitespace-separated chunk once and remembering it (Llama's SentencePiece pieces
 start at spaces, so the ids are the same) brings the repeat cost down to dictionary look-ups, and at
-most MAX_TOKENS ids are read, from the end. The memo is bounded.
+most MAX_TOKENS ids are read, from the end. The memo is bounded. Where the install built
+classify/_chunks.c, the memo is its table and each chunk is looked up where it lies in the text (no
+Python string made of it); the dictionary path here is the fallback and the reference.
 """
 
 from __future__ import annotations
