@@ -128,3 +128,27 @@ def test_long_chunks_are_read_by_pieces_as_python_reads_them(chunks: object) -> 
         for _ in range(2):
             (a, ca), (b, cb) = fast.ids(text), ref.ids(text)
             assert a.tolist() == b.tolist() and ca == cb, n
+
+
+def test_without_the_module_the_memo_runs_on_python_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    import gateway.classify
+
+    monkeypatch.setitem(sys.modules, "gateway.classify._chunks", None)  # as if never built
+    monkeypatch.delattr(gateway.classify, "_chunks", raising=False)
+    compiled_chunks.cache_clear()
+    try:
+        assert compiled_chunks() is None
+        memo = TokenMemo(shared_tokens()._tokenizer)
+        assert not memo.compiled
+        text = "the cat sat on the mat " * 30
+        assert (
+            memo.ids(text)[0].tolist()
+            == TokenMemo(shared_tokens()._tokenizer, compiled=False).ids(text)[0].tolist()
+        )
+    finally:
+        compiled_chunks.cache_clear()
+    assert any("_chunks.c) is not built" in r.getMessage() for r in caplog.records)
