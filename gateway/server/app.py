@@ -42,7 +42,7 @@ from gateway.server.ops import OPS
 from gateway.server.runtime import Gateway
 from gateway.server.ws_responses import SOCKETS
 
-__all__ = ["create_app"]
+__all__ = ["EXCEPTION_HANDLERS", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,14 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return _error(request, GatewayError("Internal error.", code="internal_error"))
 
 
+# Litestar's and the front's (server/front.py): every error in the envelope of the API it speaks.
+EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
+    GatewayError: _on_gateway_error,
+    HTTPException: _on_http_exception,
+    Exception: _on_unexpected,
+}
+
+
 def _registry() -> CollectorRegistry:
     # The app's own registry (not prometheus_client's global one), so apps in one process don't clash.
     # `_created` series double what is scraped and stored, and no dashboard reads them.
@@ -132,11 +140,7 @@ def create_app(
     app = Litestar(
         route_handlers=[*INFERENCE, *RESPONSES, *SOCKETS, *MESSAGES, *FEEDBACK, *OPS, *LEARNING],
         lifespan=[lifespan],
-        exception_handlers={
-            GatewayError: _on_gateway_error,
-            HTTPException: _on_http_exception,
-            Exception: _on_unexpected,
-        },
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
         logging_config=None,

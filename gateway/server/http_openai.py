@@ -22,7 +22,7 @@ from gateway.protocol.request import openai_call
 from gateway.server.admission import admit, gateway_of
 from gateway.server.render import JSONApp, render
 
-__all__ = ["INFERENCE"]
+__all__ = ["DIRECT", "INFERENCE"]
 
 
 async def read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
@@ -96,6 +96,9 @@ async def route_explain(request: Request[Any, Any, Any]) -> ASGIApp:
         raise
     return JSONApp(result.body)
 
+
+# The routes `gateway serve` runs without Litestar's router in front (server/front.py).
+DIRECT: tuple[ASGIRouteHandler, ...] = (chat_completions, completions, embeddings)
 
 INFERENCE: list[ASGIRouteHandler | HTTPRouteHandler] = [
     chat_completions,

@@ -1,4 +1,5 @@
-"""Running the app under uvicorn, with the gateway's own shutdown order for WebSockets.
+"""Running the app under uvicorn (behind server/front.py's entry for the inference paths), with the
+gateway's own shutdown order for WebSockets.
 
 uvicorn, told to stop, closes its listening sockets, then at once closes every WebSocket with 1012
 (answers half-sent included) and waits for HTTP requests to finish. The gateway's sockets are drained
@@ -13,6 +14,9 @@ import socket
 from typing import TYPE_CHECKING
 
 import uvicorn
+
+from gateway.server.front import Front
+from gateway.server.http_openai import DIRECT
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -47,7 +51,7 @@ class _DrainingServer(uvicorn.Server):
 
 def serve(app: Litestar, settings: Settings) -> None:
     config = uvicorn.Config(
-        app,
+        Front(app, DIRECT),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
