@@ -37,7 +37,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
-import copy
 import json
 import statistics
 import sys
@@ -94,15 +93,13 @@ def paired(
 
 
 def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
-    from gateway.classify.embed import TokenMemo, shared_tokens
     from gateway.classify.features import profile
     from gateway.classify.scorer import default_scorer, v2_scorer
     from gateway.protocol import chat_view
 
     v3, v2 = default_scorer(), v2_scorer()
     # The same scorer on its pure-Python path (what runs where classify/_chunks.c is not built).
-    py = copy.copy(v3)
-    py._tokens, py._sums = TokenMemo(shared_tokens()._tokenizer, compiled=False), None  # type: ignore[attr-defined]
+    py = v3.python_path()  # type: ignore[attr-defined]  # the shipped scorer is the family scorer
     views = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
 
     def on_v3(view: Any) -> object:

@@ -157,6 +157,10 @@ class TokenMemo:
     def compiled(self) -> bool:
         return self._tail is not None
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
     def forget(self) -> None:
         """Back to the vocabulary's whole words, as when the memo fills (and for a cold benchmark)."""
         memo = self._memo

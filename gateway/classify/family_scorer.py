@@ -14,11 +14,12 @@ construction by whoever builds them; the folded values are recomputed when its `
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.classify.embed import Embedding, compiled_chunks, load_embedding
+from gateway.classify.embed import Embedding, TokenMemo, compiled_chunks, load_embedding
 from gateway.classify.families import ROOT, UNKNOWN, FamilyHit, FamilyModel, bounded
 from gateway.classify.features import Features, profile, prompt_slice
 from gateway.classify.signals import SIGNALS, Signal
@@ -56,7 +57,6 @@ class FamilyScorer:
         embedding: Embedding | None = None,
         learned: LearnedCounts | None = None,
         operator: LayerScorer | None = None,
-        compiled: bool = True,
     ) -> None:
         import numpy as np
 
@@ -92,9 +92,9 @@ class FamilyScorer:
                 self._kids[nid] = (tuple(at[c] for c in kids), radii, tuple(kids))
         self._unknown = UNKNOWN in model.nodes
         # The gather, the sum and the products in one compiled call where it is built (embed.py).
-        chunks = compiled_chunks() if compiled else None
+        chunks = compiled_chunks()
         self._sums = None if chunks is None else chunks.descend_sums
-        self._dim, self._empty, self._float32 = dim, np.empty, np.float32
+        self._new_v = functools.partial(np.empty, dim, np.float32)  # what that call writes into
         self._operator = operator
         layer = model.operator
         self._gated = frozenset(n for n, p in self._paths.items() if layer is not None and layer.applies(p))
@@ -115,6 +115,14 @@ class FamilyScorer:
     @property
     def meta(self) -> dict[str, Any]:
         return self.model.meta
+
+    def python_path(self) -> FamilyScorer:
+        """This scorer without classify/_chunks.c: its own dictionary memo and numpy's descent (the
+        reference the compiled path is held to, and what runs where it is not built)."""
+        twin = copy.copy(self)
+        twin._tokens = TokenMemo(self._tokens.tokenizer, compiled=False)
+        twin._sums = None
+        return twin
 
     def with_learned(self, learned: LearnedCounts) -> FamilyScorer:
         """This scorer reading `learned` (the embedding, the model and its prior shared: a copy costs
@@ -186,17 +194,18 @@ class FamilyScorer:
         if not len(ids):
             return ROOT, None, 0.0
         sums = self._sums
+        sims: list[float] | None = None
+        v: np.ndarray
         if sums is not None:
-            v = self._empty(self._dim, self._float32)
+            v = self._new_v()
             norm, sims = sums(self._table, ids, self._centroids, v)
-            if norm <= 0.0:
-                return ROOT, None, 0.0
         else:
             rows = self._table.take(ids, axis=0)
             v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
             norm = math.sqrt(float(v @ v))
-            if norm <= 0.0:
-                return ROOT, None, 0.0
+        if norm <= 0.0:
+            return ROOT, None, 0.0
+        if sims is None:
             sims = (self._centroids @ v).tolist()
         node = ROOT
         kids = self._kids
