@@ -6,9 +6,14 @@
  * and the arithmetic is one call. embed.py keeps the pure-Python path (the reference, and the fallback
  * when this module is not built); tests/unit/classify/test_chunks.py holds the two to the same ids.
  *
- * Memo: a table of (hash, str key, bytes ids), the hash taken over the key's code points, so a chunk
- * of a text is looked up without making a str of it. Only Python objects are stored; clearing drops
- * them all. Whitespace is Py_UNICODE_ISSPACE, as str.split() reads it. */
+ * Memo: a table of (hash, key, ids), the hash taken over the key's code points, so a chunk of a text
+ * is looked up without making a str of it. Whitespace is Py_UNICODE_ISSPACE, as str.split() reads it.
+ *
+ * Each entry is one 64-byte cache line. A look-up reads two lines from memory (the index slot and the
+ * entry) where it read four (the key's str and the ids' bytes too): in a busy server those reads are
+ * cache misses, and they were most of the scorer's cost there. A key of at most SHORT_KEY code points
+ * below 256 (nearly every word) and ids of at most SHORT_IDS bytes (4 ids) are kept in the entry
+ * itself; longer ones in a str and a bytes object it holds. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -16,11 +21,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#define SHORT_KEY 19
+#define SHORT_IDS 16
+#define LONG_KEY 0xff /* klen of a key kept as a str */
+
 typedef struct {
     uint64_t hash;
-    PyObject *key; /* str */
-    PyObject *ids; /* bytes: C ints */
+    PyObject *key; /* str, where the key is not short (klen LONG_KEY); else NULL */
+    PyObject *ids; /* bytes of C ints, where longer than SHORT_IDS; else NULL */
+    uint32_t nbytes; /* the ids' length in bytes */
+    uint8_t klen; /* the short key's length, or LONG_KEY */
+    uint8_t text[SHORT_KEY]; /* the short key's code points */
+    char short_ids[SHORT_IDS];
 } Entry;
+
+_Static_assert(sizeof(Entry) == 64, "an entry is one cache line");
 
 /* Compact, as CPython's dict: an index of int32 positions (-1: empty), at most half full, into the
  * entries in insertion order. Both grow with use, up to `limit` entries: a fresh memo (the
@@ -28,7 +43,8 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     int32_t *index;
-    Entry *entries;
+    Entry *entries; /* aligned to 64 bytes in `block` */
+    void *block;
     Py_ssize_t mask; /* index slots - 1 (a power of two less one) */
     Py_ssize_t used;
     Py_ssize_t cap; /* entries allocated */
@@ -69,6 +85,23 @@ same_span(PyObject *key, int kind, const void *data, Py_ssize_t start, Py_ssize_
     return 1;
 }
 
+static int
+same_entry(const Entry *e, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    if (e->klen == LONG_KEY)
+        return same_span(e->key, kind, data, start, end);
+    Py_ssize_t n = end - start;
+    if (e->klen != n)
+        return 0;
+    if (kind == PyUnicode_1BYTE_KIND)
+        return memcmp(e->text, (const Py_UCS1 *)data + start, (size_t)n) == 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ(kind, data, start + i) != e->text[i])
+            return 0;
+    }
+    return 1;
+}
+
 static Py_ssize_t
 find(Memo *m, uint64_t h, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
 {
@@ -76,10 +109,65 @@ find(Memo *m, uint64_t h, int kind, const void *data, Py_ssize_t start, Py_ssize
     Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)m->mask);
     for (;;) {
         int32_t e = m->index[i];
-        if (e < 0 || (m->entries[e].hash == h && same_span(m->entries[e].key, kind, data, start, end)))
+        if (e < 0 || (m->entries[e].hash == h && same_entry(&m->entries[e], kind, data, start, end)))
             return i;
         i = (i + 1) & m->mask;
     }
+}
+
+static const char *
+ids_of(const Entry *e)
+{
+    return e->ids ? PyBytes_AS_STRING(e->ids) : e->short_ids;
+}
+
+static PyObject *
+ids_object(const Entry *e)
+{
+    /* A new reference to the entry's ids as bytes. */
+    return e->ids ? Py_NewRef(e->ids) : PyBytes_FromStringAndSize(e->short_ids, e->nbytes);
+}
+
+static int
+set_ids(Entry *e, PyObject *ids)
+{
+    /* The entry's ids from a bytes object (kept short in the entry where they fit); -1 if too long. */
+    Py_ssize_t n = PyBytes_GET_SIZE(ids);
+    if (n > (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "ids too long");
+        return -1;
+    }
+    Py_CLEAR(e->ids);
+    e->nbytes = (uint32_t)n;
+    if (n <= SHORT_IDS)
+        memcpy(e->short_ids, PyBytes_AS_STRING(ids), (size_t)n);
+    else
+        e->ids = Py_NewRef(ids);
+    return 0;
+}
+
+static void
+set_key(Entry *e, PyObject *key)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    int kind = PyUnicode_KIND(key);
+    const void *data = PyUnicode_DATA(key);
+    e->key = NULL;
+    if (n <= SHORT_KEY) {
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c > 0xff)
+                break;
+            e->text[i] = (uint8_t)c;
+        }
+        if (i == n) {
+            e->klen = (uint8_t)n;
+            return;
+        }
+    }
+    e->klen = LONG_KEY;
+    e->key = Py_NewRef(key);
 }
 
 static Entry *
@@ -134,11 +222,18 @@ insert(Memo *m, Py_ssize_t slot, uint64_t h, PyObject *key, PyObject *ids)
         Py_ssize_t cap = m->cap ? 2 * m->cap : MIN_SLOTS;
         if (cap > m->limit)
             cap = m->limit;
-        Entry *grown = PyMem_Realloc(m->entries, (size_t)cap * sizeof(Entry));
-        if (!grown) {
+        /* A fresh block, aligned by hand (an entry must not straddle two lines); only the entries in
+         * use are copied, so the rest is not touched until used. */
+        void *block = PyMem_Malloc((size_t)cap * sizeof(Entry) + 63);
+        if (!block) {
             PyErr_NoMemory();
             return -1;
         }
+        Entry *grown = (Entry *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+        if (m->used)
+            memcpy(grown, m->entries, (size_t)m->used * sizeof(Entry));
+        PyMem_Free(m->block);
+        m->block = block;
         m->entries = grown;
         m->cap = cap;
     }
@@ -149,7 +244,12 @@ insert(Memo *m, Py_ssize_t slot, uint64_t h, PyObject *key, PyObject *ids)
         while (m->index[slot] >= 0)
             slot = (slot + 1) & m->mask;
     }
-    m->entries[m->used] = (Entry){h, Py_NewRef(key), Py_NewRef(ids)};
+    Entry *e = &m->entries[m->used];
+    memset(e, 0, sizeof(Entry));
+    if (set_ids(e, ids) < 0)
+        return -1;
+    e->hash = h;
+    set_key(e, key);
     m->index[slot] = (int32_t)m->used;
     m->used++;
     return 0;
@@ -178,7 +278,7 @@ Memo_dealloc(Memo *self)
     if (self->index)
         drop_all(self);
     PyMem_Free(self->index);
-    PyMem_Free(self->entries);
+    PyMem_Free(self->block);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -204,7 +304,7 @@ lookup(Memo *self, PyObject *key, PyObject *missing)
     uint64_t h;
     Entry *e = entry_at(self, find_key(self, key, &h));
     if (e)
-        return Py_NewRef(e->ids);
+        return ids_object(e);
     if (!missing)
         PyErr_SetObject(PyExc_KeyError, key);
     return missing ? Py_NewRef(missing) : NULL;
@@ -258,15 +358,14 @@ Memo_ass_subscript(Memo *self, PyObject *key, PyObject *ids)
     uint64_t h;
     Py_ssize_t slot = find_key(self, key, &h);
     Entry *e = entry_at(self, slot);
-    if (e) {
-        Py_SETREF(e->ids, Py_NewRef(ids));
-        return 0;
-    }
+    if (e)
+        return set_ids(e, ids);
     return insert(self, slot, h, key, ids);
 }
 
 typedef struct {
-    PyObject *ids; /* borrowed from the memo */
+    const char *ids; /* in the memo: nothing runs that could change it before they are copied */
+    Py_ssize_t n;
 } Kept;
 
 /* tail(text, max_bytes) -> (ids: bytes, chars: int) | list[str]
@@ -324,8 +423,9 @@ Memo_tail(Memo *self, PyObject *args)
             kept = grown;
             cap *= 2;
         }
-        kept[nkept++].ids = s->ids;
-        held += PyBytes_GET_SIZE(s->ids);
+        kept[nkept].ids = ids_of(s);
+        kept[nkept++].n = s->nbytes;
+        held += s->nbytes;
         chars += end - i + 1;
     }
     if (missing) {
@@ -337,8 +437,8 @@ Memo_tail(Memo *self, PyObject *args)
         goto done;
     char *out = PyBytes_AS_STRING(joined);
     for (Py_ssize_t k = nkept - 1; k >= 0; k--) { /* kept from the end: lay them out in text order */
-        Py_ssize_t n = PyBytes_GET_SIZE(kept[k].ids);
-        memcpy(out, PyBytes_AS_STRING(kept[k].ids), (size_t)n);
+        Py_ssize_t n = kept[k].n;
+        memcpy(out, kept[k].ids, (size_t)n);
         out += n;
     }
     result = Py_BuildValue("(Nn)", joined, chars);
@@ -349,26 +449,50 @@ done:
     return result;
 }
 
-/* descend_sums(table, ids, centroids, out) -> (norm, sims)
+/* descend(table, ids, centroids, out, starts, at, to, radii, unknown) -> (norm, node)
  *
- * out[:] = sum of table[ids] (float32, rows added in order), norm = |out| (double over the float32
- * sum), sims = [centroid . out for each centroid row] as floats (float32 products summed in order).
- * table is V x k and centroids C x k, C-contiguous float32; out is a writable float32 buffer of k. */
+ * The family descent of family_scorer.py in one call. out[:] = the sum of table[ids] (float32, rows
+ * added in order) and norm = |out| (double over the float32 sum). Then the tree, from node 0 (the
+ * root): node n's children are entries starts[n] .. starts[n+1] - 1 of `at` (their centroid's row),
+ * `to` (their node) and `radii` (float64; -inf: none). At each node the child whose centroid has the
+ * largest product with out (float32 products summed in order; the first of equals) is entered if it
+ * has no radius or the product reaches float32(radius * norm); else the walk stops there, or, at the
+ * root, goes to `unknown` (a node index; -1: none). The root with no children goes to `unknown` too.
+ * table is V x k and centroids C x k, C-contiguous float32; out a writable float32 buffer of k;
+ * starts, at and to int32. node: where the walk ended (0 when norm is 0: nothing to walk). */
 static PyObject *
-descend_sums(PyObject *Py_UNUSED(module), PyObject *args)
+descend(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    Py_buffer table, ids, cent, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*", &table, &ids, &cent, &out))
+    Py_buffer table, ids, cent, out, starts, at, to, radii;
+    int unknown;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*y*y*y*y*i", &table, &ids, &cent, &out, &starts, &at, &to, &radii,
+                          &unknown))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t k = out.len / (Py_ssize_t)sizeof(float);
-    if (k <= 0 || table.len % (k * (Py_ssize_t)sizeof(float)) || cent.len % (k * (Py_ssize_t)sizeof(float))
-        || ids.len % (Py_ssize_t)sizeof(int)) {
+    const Py_ssize_t f = (Py_ssize_t)sizeof(float), i32 = (Py_ssize_t)sizeof(int32_t);
+    Py_ssize_t k = out.len / f;
+    Py_ssize_t nodes = starts.len / i32 - 1, kids = at.len / i32;
+    if (k <= 0 || table.len % (k * f) || cent.len % (k * f) || ids.len % (Py_ssize_t)sizeof(int)
+        || starts.len % i32 || nodes < 1 || at.len % i32 || to.len != at.len
+        || radii.len != kids * (Py_ssize_t)sizeof(double) || unknown == 0 || unknown >= nodes) {
         PyErr_SetString(PyExc_ValueError, "buffer sizes do not match");
         goto done;
     }
-    Py_ssize_t rows = table.len / (k * (Py_ssize_t)sizeof(float));
-    const float *t = table.buf;
+    Py_ssize_t rows = table.len / (k * f), c = cent.len / (k * f);
+    const int32_t *first = starts.buf, *row_of = at.buf, *node_of = to.buf;
+    for (Py_ssize_t n = 0; n < nodes; n++) {
+        if (first[n] < 0 || first[n] > first[n + 1] || first[n + 1] > kids) {
+            PyErr_SetString(PyExc_ValueError, "starts out of order");
+            goto done;
+        }
+    }
+    for (Py_ssize_t q = 0; q < kids; q++) {
+        if (row_of[q] < 0 || row_of[q] >= c || node_of[q] <= 0 || node_of[q] >= nodes) {
+            PyErr_SetString(PyExc_ValueError, "a child out of the tree");
+            goto done;
+        }
+    }
+    const float *t = table.buf, *cv = cent.buf;
     const int *id = ids.buf;
     float *v = out.buf;
     Py_ssize_t n = ids.len / (Py_ssize_t)sizeof(int);
@@ -385,28 +509,49 @@ descend_sums(PyObject *Py_UNUSED(module), PyObject *args)
     float sq = 0.0f;
     for (Py_ssize_t j = 0; j < k; j++)
         sq += v[j] * v[j];
-    Py_ssize_t c = cent.len / (k * (Py_ssize_t)sizeof(float));
-    PyObject *sims = PyList_New(c);
-    if (!sims)
-        goto done;
-    const float *cv = cent.buf;
-    for (Py_ssize_t q = 0; q < c; q++) {
-        float dot = 0.0f;
-        for (Py_ssize_t j = 0; j < k; j++)
-            dot += cv[q * k + j] * v[j];
-        PyObject *f = PyFloat_FromDouble((double)dot);
-        if (!f) {
-            Py_DECREF(sims);
-            goto done;
+    double norm = sqrt((double)sq);
+    const double *radius = radii.buf;
+    Py_ssize_t node = 0;
+    if (norm > 0.0 || isnan(norm)) { /* as `norm <= 0.0` in Python: a NaN walks on */
+        /* Each level enters a node further from the root (a child's index is checked above, and the
+         * weights' tree has no cycles; `steps` bounds a file that would). */
+        for (Py_ssize_t steps = 0; steps <= nodes; steps++) {
+            if (first[node] == first[node + 1]) {
+                if (node == 0 && unknown >= 0)
+                    node = unknown;
+                break;
+            }
+            Py_ssize_t best = -1;
+            float top = 0.0f;
+            for (Py_ssize_t q = first[node]; q < first[node + 1]; q++) {
+                const float *cr = cv + (Py_ssize_t)row_of[q] * k;
+                float dot = 0.0f;
+                for (Py_ssize_t j = 0; j < k; j++)
+                    dot += cr[j] * v[j];
+                if (best < 0 || dot > top) {
+                    best = q;
+                    top = dot;
+                }
+            }
+            double r = radius[best];
+            if (r == -INFINITY || (double)top >= (double)(float)(r * norm))
+                node = node_of[best];
+            else if (node == 0 && unknown >= 0)
+                node = unknown; /* and on from there, as from any node */
+            else
+                break;
         }
-        PyList_SET_ITEM(sims, q, f);
     }
-    result = Py_BuildValue("(dN)", sqrt((double)sq), sims);
+    result = Py_BuildValue("(dn)", norm, node);
 done:
     PyBuffer_Release(&table);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&cent);
     PyBuffer_Release(&out);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&at);
+    PyBuffer_Release(&to);
+    PyBuffer_Release(&radii);
     return result;
 }
 
@@ -442,7 +587,7 @@ static PyTypeObject MemoType = {
 };
 
 static PyMethodDef module_methods[] = {
-    {"descend_sums", descend_sums, METH_VARARGS, "The slice's summed vector, its norm, its products."},
+    {"descend", descend, METH_VARARGS, "The slice's summed vector, its norm, and its family."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,15 @@ class Memo:
     def __contains__(self, key: object, /) -> bool: ...
     def __len__(self) -> int: ...
 
-def descend_sums(
-    table: Buffer, ids: Buffer, centroids: Buffer, out: Buffer, /
-) -> tuple[float, list[float]]: ...
+def descend(
+    table: Buffer,
+    ids: Buffer,
+    centroids: Buffer,
+    out: Buffer,
+    starts: Buffer,
+    at: Buffer,
+    to: Buffer,
+    radii: Buffer,
+    unknown: int,
+    /,
+) -> tuple[float, int]: ...

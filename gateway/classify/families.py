@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.classify.embed import EMBEDDING
 from gateway.classify.operator_layer import OperatorLayer
+from gateway.frozen import fast_init
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -166,6 +167,7 @@ class Folded:
     weights: np.ndarray
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FamilyHit:
     """The family a request was read in, and what counting a label of it needs."""

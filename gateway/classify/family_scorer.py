@@ -91,9 +91,28 @@ class FamilyScorer:
                 radii = tuple(model.nodes[c].radius for c in kids)
                 self._kids[nid] = (tuple(at[c] for c in kids), radii, tuple(kids))
         self._unknown = UNKNOWN in model.nodes
-        # The gather, the sum and the products in one compiled call where it is built (embed.py).
+        # The gather, the sum, the products and the walk in one compiled call where it is built
+        # (embed.py), reading the same tree as arrays: node i's children are entries starts[i] ..
+        # starts[i + 1] - 1 of (centroid row, node, radius); node 0 the root.
         chunks = compiled_chunks()
-        self._sums = None if chunks is None else chunks.descend_sums
+        self._walk = None if chunks is None else chunks.descend
+        self._names = (ROOT, *(n for n in model.nodes if n != ROOT))
+        number = {n: i for i, n in enumerate(self._names)}
+        starts, at_rows, to_nodes, edge_radii = [0], list[int](), list[int](), list[float]()
+        for name in self._names:
+            if name in self._kids:
+                kid_rows, kid_radii, kid_names = self._kids[name]
+                at_rows += kid_rows
+                edge_radii += kid_radii
+                to_nodes += [number[c] for c in kid_names]
+            starts.append(len(at_rows))
+        self._tree = (
+            np.array(starts, np.int32),
+            np.array(at_rows, np.int32),
+            np.array(to_nodes, np.int32),
+            np.array(edge_radii, np.float64),
+            number[UNKNOWN] if self._unknown else -1,
+        )
         self._new_v = functools.partial(np.empty, dim, np.float32)  # what that call writes into
         self._operator = operator
         layer = model.operator
@@ -121,7 +140,7 @@ class FamilyScorer:
         reference the compiled path is held to, and what runs where it is not built)."""
         twin = copy.copy(self)
         twin._tokens = TokenMemo(self._tokens.tokenizer, compiled=False)
-        twin._sums = None
+        twin._walk = None
         return twin
 
     def with_learned(self, learned: LearnedCounts) -> FamilyScorer:
@@ -193,20 +212,17 @@ class FamilyScorer:
         unit vector v / norm is made only where it is read (`_unit`)."""
         if not len(ids):
             return ROOT, None, 0.0
-        sums = self._sums
-        sims: list[float] | None = None
-        v: np.ndarray
-        if sums is not None:
-            v = self._new_v()
-            norm, sims = sums(self._table, ids, self._centroids, v)
-        else:
-            rows = self._table.take(ids, axis=0)
-            v = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
-            norm = math.sqrt(float(v @ v))
+        walk = self._walk
+        if walk is not None:
+            out = self._new_v()
+            norm, at = walk(self._table, ids, self._centroids, out, *self._tree)
+            return (ROOT, None, 0.0) if norm <= 0.0 else (self._names[at], out, norm)
+        rows = self._table.take(ids, axis=0)
+        v: np.ndarray = self._ones[: len(ids)] @ rows if len(ids) <= _SUM_ROWS else rows.sum(axis=0)
+        norm = math.sqrt(float(v @ v))
         if norm <= 0.0:
             return ROOT, None, 0.0
-        if sims is None:
-            sims = (self._centroids @ v).tolist()
+        sims = (self._centroids @ v).tolist()
         node = ROOT
         kids = self._kids
         while node in kids:

@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.dispatch.timeouts import Deadline, within
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.frozen import fast_init
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
 
@@ -48,6 +49,7 @@ class Walking(Protocol):
     def clock(self) -> Callable[[], float]: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[_T]):
     backend: Backend

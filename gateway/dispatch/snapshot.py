@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from gateway.dispatch.inflight import InFlight
+from gateway.frozen import fast_init
 from gateway.observability.cost import CostModel
 from gateway.routing.planner import Planner
 
@@ -109,6 +110,7 @@ class Snapshot:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Admitted:
     """A request let in (server/admission.py): the rules it was admitted by, read once, which its

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.frozen import fast_init
 from gateway.protocol import Usage
 from gateway.rules import Price, RoutesFile
 
@@ -22,6 +23,7 @@ __all__ = ["Bill", "CostModel", "Throughput"]
 _M = 1_000_000
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Bill:
     cost_usd: float  # on the tier that answered

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.frozen import fast_init
 from gateway.protocol.tokens import IMAGE_TOKENS, MESSAGE_TOKENS, chat_prompt_tokens, text_tokens
 
 __all__ = [
@@ -34,6 +35,7 @@ _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str  # system, developer, user, assistant, tool

@@ -50,8 +50,12 @@ def auto(s: Situation) -> Decision:
         family=family,
         labels=labels,
     )
-    board = s.board
-    tiers = tuple(board.tier(t) for t in board.names if s.allowed is None or t in s.allowed)
+    board, allowed = s.board, s.allowed
+    tiers = tuple(
+        [board.tier(t) for t in board.names]
+        if allowed is None
+        else [board.tier(t) for t in board.names if t in allowed]
+    )
     plan = decide(ask, tiers)
     # What learning moved: the tier the prior alone would have chosen (only where it differs).
     prior_tier = decide(replace(ask, difficulty=prior), tiers).tier if prior is not None else None

@@ -115,19 +115,30 @@ def with_rooms(decision: Decision, view: RequestView, windows: Mapping[str, int]
 
 
 def checked(
-    decision: Decision, view: RequestView, windows: Mapping[str, int], min_answer: int, *, fits: bool = True
+    decision: Decision,
+    view: RequestView,
+    windows: Mapping[str, int],
+    min_answer: int,
+    *,
+    fits: bool = True,
+    smallest: int = 0,
 ) -> Decision:
     """`fit` (with `fits`) then `with_rooms`, after one look at the smallest window: a request small
-    enough for every window, with its answer, changes nothing (nearly every request)."""
+    enough for every window, with its answer, changes nothing (nearly every request). `smallest`: the
+    least window of every backend in `windows`, where the caller knows it (the planner, once per table),
+    so most requests do not look at their candidates at all."""
+    asked = view.output_tokens
+    need = min_answer if asked is None or asked < min_answer else asked
+    least = view.body_bytes + _TEMPLATE + need
+    if least <= smallest:
+        return decision
     plan = decision.plan
     candidates = plan.candidates
     if decision.cascade is not None:
         candidates = (*candidates, *decision.cascade.escalate.candidates)
     if not candidates:
         return decision
-    asked = view.output_tokens
-    need = min_answer if asked is None or asked < min_answer else asked
-    if view.body_bytes + _TEMPLATE + need <= min(windows.get(c.backend, 0) for c in candidates):
+    if least <= min(windows.get(c.backend, 0) for c in candidates):
         return decision
     if fits:
         decision = fit(decision, view, windows, min_answer)

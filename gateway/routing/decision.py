@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.frozen import fast_init
+
 if TYPE_CHECKING:
     from gateway.classify.features import Features
     from gateway.routing.plan import Plan
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["CascadePlan", "Decision", "Hints", "budgets"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Hints:
     """What the caller asks of the route beyond its body: the request's own latency budget and
@@ -39,6 +42,7 @@ def budgets(hints: Hints, spec: RouteSpec | None) -> tuple[float | None, float |
     return budget, slo
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CascadePlan:
     """What a cascade does after its draft (the decision's plan holds the draft tier's candidates)."""
@@ -53,6 +57,7 @@ class CascadePlan:
     neutral_prior: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     route: Route

@@ -131,7 +131,8 @@ class LatencyStats:
 
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""
-        return self._ttft.current(now, self.half_life_s), self._tpot.current(now, self.half_life_s)
+        hl = self.half_life_s
+        return self._ttft.current(now, hl), self._tpot.current(now, hl)
 
     def observe_tail(self, now: float, seconds: float, *, first_chunk: bool) -> None:
         """An attempt committed after `seconds`: a stream at its first chunk, a plain call answered.

@@ -8,15 +8,18 @@ person can read. No I/O, no clock: live estimates and queue state come in as val
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal
 
 from gateway.errors import BudgetUnmeetable
+from gateway.frozen import fast_init
 
 __all__ = ["Ask", "BackendView", "Candidate", "Plan", "TierView", "decide", "pinned", "with_fallback"]
 
 OnMiss = Literal["fastest_capable", "fastest", "reject"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BackendView:
     name: str
@@ -27,6 +30,7 @@ class BackendView:
     load: int = 0  # requests outstanding there: spreads traffic over replicas that are alike
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TierView:
     name: str
@@ -35,6 +39,7 @@ class TierView:
     backends: tuple[BackendView, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ask:
     difficulty: float | None
@@ -47,6 +52,7 @@ class Ask:
     labels: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     tier: str
@@ -59,6 +65,7 @@ class Candidate:
     load: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     candidates: tuple[Candidate, ...]
@@ -89,6 +96,14 @@ def _candidate(tier: TierView, b: BackendView, ask: Ask, capable: bool) -> Candi
     return Candidate(tier.name, b.name, round(ttft, 1), round(total, 1), capable, fits, b.healthy, b.load)
 
 
+_COST = attrgetter("cost")
+_TRUST = attrgetter("max_difficulty")
+
+
+def _DISTRUST(t: TierView) -> float:  # a sort key, beside _COST and _TRUST
+    return -t.max_difficulty
+
+
 _ALIKE = 1.5  # replicas expected within this factor of the fastest one count as alike
 
 
@@ -107,9 +122,10 @@ def _rank(cands: list[Candidate]) -> list[Candidate]:
 
 def _down_last(cands: list[Candidate]) -> tuple[Candidate, ...]:
     # A backend known to be down or saturated stays in the plan, last: better a try than a certain failure.
-    if all(c.healthy for c in cands):
-        return tuple(cands)
-    return tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
+    for c in cands:
+        if not c.healthy:
+            return tuple([c for c in cands if c.healthy] + [c for c in cands if not c.healthy])
+    return tuple(cands)
 
 
 def _budget_text(ask: Ask) -> str:
@@ -120,36 +136,57 @@ def _budget_text(ask: Ask) -> str:
 
 
 def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
-    by_cost = sorted(tiers, key=lambda t: t.cost)  # stable: equal prices keep the file's order
+    # Written as plain loops: this runs for every `auto` request, and each comprehension or generator
+    # is a call of its own (routing/RESULTS: ~9 us a decision became ~4).
+    by_cost = sorted(tiers, key=_COST)  # stable: equal prices keep the file's order
     d = ask.difficulty
-    capable = {t.name for t in by_cost if d is None or d <= t.max_difficulty}
+    capable: list[TierView] = []  # both in price order
+    weaker: list[TierView] = []
+    trusted: set[str] = set()  # the capable tiers' names
+    for t in by_cost:
+        if d is None or d <= t.max_difficulty:
+            capable.append(t)
+            trusted.add(t.name)
+        else:
+            weaker.append(t)
     reasons: list[str] = []
     if not capable and by_cost:
-        top = max(by_cost, key=lambda t: t.max_difficulty)
-        capable = {top.name}
+        top = max(by_cost, key=_TRUST)
+        capable.append(top)
+        trusted.add(top.name)
+        weaker = [t for t in weaker if t is not top]
         reasons.append(
             f"difficulty {d:.2f} is above every tier's max_difficulty; {top.name} is the most trusted"
         )
-    cands = {t.name: _rank([_candidate(t, b, ask, t.name in capable) for b in t.backends]) for t in by_cost}
+    for t in weaker:
+        reasons.append(f"{t.name}: difficulty {d:.2f} > max_difficulty {t.max_difficulty:g}")
+    cands: dict[str, list[Candidate]] = {}
     for t in by_cost:
-        if t.name not in capable:
-            reasons.append(f"{t.name}: difficulty {d:.2f} > max_difficulty {t.max_difficulty:g}")
+        trust = t.name in trusted
+        cands[t.name] = _rank([_candidate(t, b, ask, trust) for b in t.backends])
 
     budgeted = ask.budget_ms is not None or ask.ttft_slo_ms is not None
-    primary = next((t for t in by_cost if t.name in capable and cands[t.name][0].fits), None)
+    primary: TierView | None = None
+    for t in capable:
+        if cands[t.name][0].fits:
+            primary = t
+            break
     if primary is not None:
         reason = "cheapest_capable_in_budget" if budgeted else "cheapest_capable"
-        best = cands[primary.name][0]
-        within = f", expected {best.total_ms:g} ms within {_budget_text(ask)}" if budgeted else ""
-        reasons.append(f"{primary.name}: cheapest capable tier{within}")
+        if budgeted:
+            best = cands[primary.name][0]
+            within = f"expected {best.total_ms:g} ms within {_budget_text(ask)}"
+            reasons.append(f"{primary.name}: cheapest capable tier, {within}")
+        else:
+            reasons.append(f"{primary.name}: cheapest capable tier")
     else:
         misses = "; ".join(
             f"{c.tier}: expected {c.total_ms:g} ms (first token {c.ttft_ms:g} ms)"
-            for c in (cands[t.name][0] for t in by_cost if t.name in capable)
+            for c in (cands[t.name][0] for t in capable)
         )
         if ask.on_miss == "reject":
             raise BudgetUnmeetable(f"No capable tier is expected to meet the {_budget_text(ask)}: {misses}.")
-        pool = [c for t in by_cost if ask.on_miss == "fastest" or t.name in capable for c in cands[t.name]]
+        pool = [c for t in (by_cost if ask.on_miss == "fastest" else capable) for c in cands[t.name]]
         fastest = min(pool, key=lambda c: c.total_ms)
         primary = next(t for t in by_cost if t.name == fastest.tier)
         reason = f"budget_miss_{ask.on_miss}"
@@ -160,18 +197,20 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
         cands[primary.name] = [fastest] + [c for c in cands[primary.name] if c is not fastest]
 
     order = list(cands[primary.name])
-    order += [c for t in by_cost if t.name in capable and t is not primary for c in cands[t.name]]
-    if ask.degrade:
-        weaker = sorted(
-            (t for t in by_cost if t.name not in capable and t is not primary),
-            key=lambda t: -t.max_difficulty,
-        )
-        order += [c for t in weaker for c in cands[t.name]]
+    for t in capable:
+        if t is not primary:
+            order += cands[t.name]
+    if ask.degrade and weaker:
+        if primary.name not in trusted:
+            weaker = [t for t in weaker if t is not primary]
+        weaker.sort(key=_DISTRUST)  # the most trusted first; stable: then by price
+        for t in weaker:
+            order += cands[t.name]
     if ask.family is not None:
         reasons.append(
             f"difficulty read in family {ask.family} ({ask.labels or 0:g} labels of this gateway's own)"
         )
-    return Plan(_down_last(order), reason, tuple(reasons), d, labels=ask.labels, family=ask.family)
+    return Plan(_down_last(order), reason, tuple(reasons), d, "fallback", ask.labels, ask.family)
 
 
 def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:

@@ -49,6 +49,7 @@ class Planner:
         self.table = table
         self._routes = dict(table.routes)  # exact names: a dict read; patterns through the table
         self.windows = {name: spec.window for name, spec in table.spec.backends().items()}  # context
+        self._smallest = min(self.windows.values(), default=0)  # every candidate's window is at least it
         self.scorer = scorer
         self.policies = policies
         # Recent difficulty scores, for tiers that take a share of traffic; outlives a reload.
@@ -80,7 +81,7 @@ class Planner:
         decision = self._decide(route, view, hints, now, lives, difficulty)
         spec = route.spec
         min_answer = spec.min_answer_tokens if spec is not None else context.DEFAULT_MIN_ANSWER
-        return context.checked(decision, view, self.windows, min_answer, fits=fit)
+        return context.checked(decision, view, self.windows, min_answer, fits=fit, smallest=self._smallest)
 
     def _decide(
         self,

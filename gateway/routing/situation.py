@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.frozen import fast_init
+
 if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.protocol import RequestView
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Situation"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Situation:
     route: Route

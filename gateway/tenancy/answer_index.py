@@ -26,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.frozen import fast_init
+
 __all__ = ["AnswerIndex", "Answered", "MemoryAnswers"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answered:
     tenant: str

@@ -4,17 +4,29 @@ input instead of reading past a buffer."""
 
 from __future__ import annotations
 
+import json
+import math
 import random
 
 import numpy as np
 import pytest
 
 import gateway.classify.embed as embed
-from gateway.classify.embed import MAX_TOKENS, PIECE_CHARS, TokenMemo, compiled_chunks, shared_tokens
+from gateway.classify.embed import (
+    MAX_TOKENS,
+    PIECE_CHARS,
+    Embedding,
+    TokenMemo,
+    compiled_chunks,
+    shared_tokens,
+)
+from gateway.classify.families import ROOT, UNKNOWN
+from gateway.classify.family_file import model_from_json
 from gateway.classify.family_scorer import FamilyScorer
 from gateway.classify.features import prompt_slice
 from gateway.classify.scorer import default_scorer
 from gateway.protocol import chat_view
+from tests.support import REPO
 
 # Every character str.split() splits at, beyond the ASCII space: the C side reads them the same way.
 SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -68,9 +80,9 @@ def test_the_compiled_descent_finds_the_same_families_and_logits(chunks: object)
     fast = default_scorer()
     if not isinstance(fast, FamilyScorer):
         pytest.skip("the shipped scorer is not the family scorer")
-    assert fast._sums is not None
+    assert fast._walk is not None
     ref = fast.python_path()
-    assert not ref._tokens.compiled and ref._sums is None
+    assert not ref._tokens.compiled and ref._walk is None
     for text in _texts(300, seed=3):
         view = chat_view({"model": "auto", "messages": [{"role": "user", "content": text}]}, 0)
         (za, a), (zb, b) = fast._read(view, None), ref._read(view, None)
@@ -79,6 +91,50 @@ def test_the_compiled_descent_finds_the_same_families_and_logits(chunks: object)
         va, vb = fast._descend(ids)[1], ref._descend(ids)[1]
         if va is not None and vb is not None:  # float32 sums in another order: equal to rounding
             np.testing.assert_allclose(va, vb, rtol=0, atol=1e-5 * float(np.abs(vb).max()))
+
+
+# Prompts near the shipped families (and mixes of them), for radii some enter and some do not.
+SENTENCES = [
+    "Which of these is a mammal? A) shark B) dolphin C) trout D) eel",
+    "Write a python function that returns the n-th Fibonacci number.",
+    "A train leaves at 3 pm at 60 miles per hour; when does it arrive 150 miles away?",
+    "Tell me a story about a dragon who learns to bake bread.",
+    "Translate 'good morning, how are you' into French and Spanish.",
+    "What is the capital of Australia?",
+    "Explain how vaccines train the immune system, in two paragraphs.",
+    "Summarize the causes of the First World War.",
+    "def add(a, b): return a + b  # why does this fail on strings?",
+    "If 3x + 7 = 22, what is x? Show your steps.",
+    "Write a haiku about autumn leaves.",
+    "Is it ethical to lie to protect a friend? Answer yes or no, then explain.",
+]
+
+
+def test_the_compiled_descent_keeps_radii_and_the_unknown_family(chunks: object) -> None:
+    """The shipped weights set no radius; files fitted with one (family_fit.py's radius_q) stop a
+    request at a family whose child is too far, or send it to the unknown family from the root."""
+    shipped = default_scorer()
+    if not isinstance(shipped, FamilyScorer):
+        pytest.skip("the shipped scorer is not the family scorer")
+    text = (REPO / "gateway" / "classify" / "weights" / "default.json").read_text()
+    rng = random.Random(5)
+    texts = SENTENCES + [" ".join(rng.sample(SENTENCES, rng.randint(2, 4))) for _ in range(100)]
+    seen: set[str] = set()
+    for top, inner in ((0.3, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9)):
+        model = model_from_json(json.loads(text), "radii")
+        for nd in model.nodes.values():
+            if nd.parent == ROOT and nd.id != UNKNOWN:
+                nd.radius = top
+            elif nd.parent not in (None, ROOT):
+                nd.radius = inner
+        fast = FamilyScorer(model, Embedding(shipped._tokens, shipped._table))
+        ref = fast.python_path()
+        for t in texts:
+            view = chat_view({"model": "auto", "messages": [{"role": "user", "content": t}]}, 0)
+            a, b = fast.family(view).family, ref.family(view).family
+            assert a == b, (top, inner, t)
+            seen.add("unknown" if a == UNKNOWN else "leaf" if not model.nodes[a].children else "inner")
+    assert seen == {"unknown", "inner", "leaf"}  # every way a walk ends was walked
 
 
 def test_the_memo_type_as_a_mapping(chunks) -> None:  # type: ignore[no-untyped-def]
@@ -104,19 +160,68 @@ def test_the_memo_type_as_a_mapping(chunks) -> None:  # type: ignore[no-untyped-
         chunks.Memo(0)
 
 
+def _tree(
+    starts: list[int], rows: list[int], to: list[int], radii: list[float], unknown: int = -1
+) -> tuple[object, ...]:
+    return (
+        np.array(starts, np.int32),
+        np.array(rows, np.int32),
+        np.array(to, np.int32),
+        np.array(radii, np.float64),
+        unknown,
+    )
+
+
+def test_the_descent_walks_a_small_tree(chunks) -> None:  # type: ignore[no-untyped-def]
+    # Rows: token 1 points along x, token 2 along y. Centroids: x, y, and x+y halved.
+    table = np.zeros((10, 2), dtype=np.float32)
+    table[1], table[2] = (1, 0), (0, 1)
+    cents = np.array([[1, 0], [0, 1], [0.5, 0.5]], dtype=np.float32)
+    out = np.empty(2, dtype=np.float32)
+    inf = -math.inf
+    # Node 0 (root) has children 1 (centroid x) and 2 (centroid y); node 1 has child 3 (centroid
+    # x+y), with a radius; node 4 is the unknown family.
+    tree = _tree([0, 2, 3, 3, 3, 3], [0, 1, 2], [1, 2, 3], [inf, inf, 0.9], unknown=4)
+    norm, node = chunks.descend(table, np.array([1, 1, 1], np.intc), cents, out, *tree)
+    assert out.tolist() == [3.0, 0.0] and norm == 3.0
+    assert node == 1  # x: then x+y has a product of 1.5 < 0.9 * 3: stops at 1
+    assert chunks.descend(table, np.array([1, 2], np.intc), cents, out, *tree)[1] == 1  # a tie: the first
+    assert chunks.descend(table, np.array([2, 2, 1], np.intc), cents, out, *tree)[1] == 2
+    loose = _tree([0, 2, 3, 3, 3, 3], [0, 1, 2], [1, 2, 3], [inf, inf, 0.5], unknown=4)
+    assert chunks.descend(table, np.array([1, 1, 2], np.intc), cents, out, *loose)[1] == 3
+    far = _tree([0, 2, 3, 3, 3, 3], [0, 1, 2], [1, 2, 3], [0.99, 0.99, inf], unknown=4)
+    assert chunks.descend(table, np.array([1, 2], np.intc), cents, out, *far)[1] == 4  # from the root
+    assert chunks.descend(table, np.array([1, 2], np.intc), cents, out, *far[:4], -1)[1] == 0
+    bare = _tree([0, 0, 0], [], [], [], unknown=1)  # a root without children
+    assert chunks.descend(table, np.array([1], np.intc), cents, out, *bare)[1] == 1
+    assert chunks.descend(table, np.array([], np.intc), cents, out, *tree) == (0.0, 0)
+
+
 def test_the_descent_refuses_ids_outside_the_table_and_odd_buffers(chunks) -> None:  # type: ignore[no-untyped-def]
     table = np.ones((10, 4), dtype=np.float32)
     cents = np.eye(4, dtype=np.float32)
     out = np.empty(4, dtype=np.float32)
-    norm, sims = chunks.descend_sums(table, np.array([1, 2, 9], dtype=np.intc), cents, out)
-    assert out.tolist() == [3.0] * 4 and norm == 6.0 and sims == [3.0] * 4
+    tree = _tree([0, 1, 1], [0], [1], [-math.inf])
+    ids = np.array([1], dtype=np.intc)
+    norm, node = chunks.descend(table, np.array([1, 2, 9], dtype=np.intc), cents, out, *tree)
+    assert out.tolist() == [3.0] * 4 and norm == 6.0 and node == 1
     for bad in ([10], [-1]):
         with pytest.raises(IndexError):
-            chunks.descend_sums(table, np.array(bad, dtype=np.intc), cents, out)
+            chunks.descend(table, np.array(bad, dtype=np.intc), cents, out, *tree)
     with pytest.raises(ValueError, match="sizes"):
-        chunks.descend_sums(table, np.array([1], dtype=np.intc), cents, np.empty(3, dtype=np.float32))
+        chunks.descend(table, ids, cents, np.empty(3, dtype=np.float32), *tree)
     with pytest.raises(TypeError):
-        chunks.descend_sums(table, np.array([1], dtype=np.intc), cents, bytes(16))  # read-only out
+        chunks.descend(table, ids, cents, bytes(16), *tree)  # read-only out
+    for odd, match in (
+        (_tree([0, 2, 1], [0], [1], [-math.inf]), "starts"),  # more children than there are
+        (_tree([0, 1, 1], [4], [1], [-math.inf]), "tree"),  # a centroid row past the matrix
+        (_tree([0, 1, 1], [0], [0], [-math.inf]), "tree"),  # a child that is the root
+        (_tree([0, 1, 1], [0], [1], []), "sizes"),  # a radius missing
+        (_tree([0, 1, 1], [0], [1], [-math.inf], unknown=0), "sizes"),  # the root as the unknown
+        (_tree([0, 1, 1], [0], [1], [-math.inf], unknown=2), "sizes"),  # past the nodes
+    ):
+        with pytest.raises(ValueError, match=match):
+            chunks.descend(table, ids, cents, out, *odd)
 
 
 def test_long_chunks_are_read_by_pieces_as_python_reads_them(chunks: object) -> None:
