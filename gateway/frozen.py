@@ -34,7 +34,7 @@ def fast_init(cls: _T) -> _T:
     plain = all(f.init and not f.kw_only and f.default_factory is dataclasses.MISSING for f in fields)
     if not plain or hasattr(cls, "__post_init__") or len(fields) != len(inspect.signature(cls).parameters):
         raise TypeError(f"{cls.__name__}: fast_init supports plain fields with plain defaults only")
-    scope: dict[str, Any] = {}
+    scope: dict[str, Any] = {"__name__": cls.__module__}  # profilers and tracebacks place it there
     params_src, body = [], []
     for f in fields:
         scope[f"_set_{f.name}"] = vars(cls)[f.name].__set__  # the slot's member descriptor
@@ -48,7 +48,6 @@ def fast_init(cls: _T) -> _T:
     exec(source, scope)  # noqa: S102  # built from the class's own field names, as dataclasses does
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
     generated = vars(cls)["__init__"]
     init.__doc__ = generated.__doc__
     init.__annotations__ = dict(generated.__annotations__)

@@ -1,9 +1,10 @@
 /* The scorer's two per-request loops in C: a text's last token ids from a memo of whitespace-separated
- * chunks, and the sum of those ids' rows of the token table with its products against the centroids.
+ * chunks, and the family descent: the sum of those ids' rows of the token table, then the walk down
+ * the family tree by its products with each level's centroids.
  *
  * Why C: in a busy server each of the ~90 chunks of a prompt cost a Python str (split), a hash and a
  * dictionary probe, and each numpy call ~3 us; here the chunks are hashed where they lie in the text
- * and the arithmetic is one call. embed.py keeps the pure-Python path (the reference, and the fallback
+ * and the arithmetic and the walk are one call (no list of 57 products made for Python to read). embed.py keeps the pure-Python path (the reference, and the fallback
  * when this module is not built); tests/unit/classify/test_chunks.py holds the two to the same ids.
  *
  * Memo: a table of (hash, key, ids), the hash taken over the key's code points, so a chunk of a text

@@ -73,9 +73,10 @@ class FamilyScorer:
         self._ones = np.ones(_SUM_ROWS, dtype=np.float32)
         self.family_set = model.family_set_hash
         self._paths = {nid: model.path(nid) for nid in model.nodes}
-        # Every centroid in one matrix: the descent takes one product of it with the slice's vector
-        # and walks the tree in Python. A numpy call costs ~3 µs in a busy server (~1 in process),
-        # and a product, an argmax and a comparison a level cost three of them.
+        # Every centroid in one matrix: the Python path takes one product of it with the slice's
+        # vector and walks the tree (a numpy call costs ~3 µs in a busy server, ~1 in process, and a
+        # product, an argmax and a comparison a level cost three of them); the compiled path, below,
+        # takes only the products its walk reads.
         placed = [nd for nd in model.nodes.values() if nd.centroid is not None]
         at = {nd.id: i for i, nd in enumerate(placed)}
         dim = len(basis)
