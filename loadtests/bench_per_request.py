@@ -14,6 +14,8 @@ metrics cost to both sides, so it cancels.
   the compiled one.
   Run twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
   other memory read between requests, as a server's other work does to the CPU caches.
+- plan: the route's whole decision (Planner.decide: profile, score, board of tiers, plan, context
+  check) for `model: auto` and for a pinned route, against nothing (issue 25).
 - operator_layer: a `gateway train --data` file (the shared ARC rows as an operator's labels:
   Mixtral-8x7B fell short or not) scored with its operator layer against the shipped scorer, over
   every prompt and over those in the families the layer applies to (issue 21).
@@ -124,6 +126,36 @@ def scorer_section(texts: list[str], repeat: int) -> dict[str, Any]:
             "v3_compiled_against_python": paired(on_py, on_v3, views, repeat, between),
         }
     return out
+
+
+def plan_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    """The route's decision (Planner.decide: the profile, the score, the board of tiers, the plan, the
+    context check) for `model: auto` against a pinned route, bench_overhead.py's routes, every backend
+    idle and up. What `auto` costs before any byte moves (issue 25)."""
+    from bench_overhead import ROUTES
+
+    from gateway.classify.scorer import default_scorer
+    from gateway.protocol import chat_view
+    from gateway.routing.decision import Hints
+    from gateway.routing.estimates import LatencyBook
+    from gateway.routing.planner import Planner
+    from gateway.rules.load import load_routes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        routes = Path(tmp) / "routes.yaml"
+        routes.write_text(ROUTES.format(url="http://127.0.0.1:9"))
+        planner = Planner(load_routes(routes), default_scorer(), LatencyBook())
+    hints, now = Hints(), time.monotonic()
+    auto = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
+    pinned = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "small", False)]
+
+    def decide(view: Any) -> object:
+        return planner.decide(view, hints, now=now)
+
+    return {
+        "auto": paired(lambda _: None, decide, auto, repeat),
+        "pinned": paired(lambda _: None, decide, pinned, repeat),
+    }
 
 
 def operator_layer_section(texts: list[str], repeat: int) -> dict[str, Any]:
@@ -391,7 +423,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
         "--only",
-        choices=["scorer_tail", "scorer", "operator_layer", "decision_log", "responses", "messages"],
+        choices=["scorer_tail", "scorer", "plan", "operator_layer", "decision_log", "responses", "messages"],
         action="append",
     )
     ap.add_argument("--cpu", type=int, default=None, help="pin to this core (default: the first allowed)")
@@ -401,6 +433,7 @@ def main() -> None:
     sections = {
         "scorer_tail": scorer_tail_section,
         "scorer": scorer_section,
+        "plan": plan_section,
         "operator_layer": operator_layer_section,
         "decision_log": decision_log_section,
         "responses": responses_section,

@@ -186,6 +186,8 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
         python_path = result["scorer"][case]["v3_python_path"]
         assert python_path["on_us"] > python_path["off_us"]
         assert set(result["scorer"][case]["v3_compiled_against_python"]) == {"off_us", "on_us", "cost_us"}
+    # the route's decision: `auto` scores and plans, a pinned route reuses its one decision
+    assert result["plan"]["auto"]["cost_us"] > result["plan"]["pinned"]["cost_us"] > 0
     log = result["decision_log"]
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     for case in ("plain", "streamed_32_chunks"):
