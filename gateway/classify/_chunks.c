@@ -369,6 +369,50 @@ typedef struct {
     Py_ssize_t n;
 } Kept;
 
+/* The chunks are scanned and hashed up to AHEAD ahead of the one looked up, and the memory each look-up
+ * will read is asked for early: its index slot when the chunk is scanned, its entry NEAR chunks later.
+ * In a busy server both are cache misses, and one chunk's no longer waits for the one before. Reading
+ * ahead past where the scan stops only costs those prefetches. */
+#define AHEAD 8
+#define NEAR 4
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+typedef struct {
+    Py_ssize_t start, end;
+    uint64_t hash;
+} Span;
+
+static int
+next_span(int kind, const void *data, Py_ssize_t *i, Span *span)
+{
+    /* The chunk before position *i (its start then in *i); 0 when only whitespace is left. */
+    Py_ssize_t at = *i;
+    while (at > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, at - 1)))
+        at--;
+    if (at == 0) {
+        *i = 0;
+        return 0;
+    }
+    span->end = at;
+    while (at > 0 && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, at - 1)))
+        at--;
+    span->start = *i = at;
+    span->hash = hash_span(kind, data, at, span->end);
+    return 1;
+}
+
+static void
+prefetch_entry(const Memo *m, uint64_t h)
+{
+    int32_t e = m->index[h & (uint64_t)m->mask];
+    if (e >= 0)
+        PREFETCH(&m->entries[e]);
+}
+
 /* tail(text, max_bytes) -> (ids: bytes, chars: int) | list[str]
  *
  * The ids of the text's last chunks, in order: chunks are read from the end until they hold at least
@@ -392,19 +436,28 @@ Memo_tail(Memo *self, PyObject *args)
     PyObject *missing = NULL;
     PyObject *result = NULL;
 
+    Span ring[AHEAD];
+    Py_ssize_t scanned = 0, taken = 0; /* chunks scanned, and looked up, so far */
+    int more = 1;
     while (held < max_bytes) {
-        while (i > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1)))
-            i--;
-        if (i == 0)
+        while (more && scanned - taken < AHEAD) {
+            Span *next = &ring[scanned % AHEAD];
+            if (!(more = next_span(kind, data, &i, next)))
+                break;
+            PREFETCH(&self->index[next->hash & (uint64_t)self->mask]);
+            scanned++;
+            if (scanned - taken > NEAR)
+                prefetch_entry(self, ring[(scanned - 1 - NEAR) % AHEAD].hash);
+        }
+        if (taken == scanned)
             break;
-        Py_ssize_t end = i;
-        while (i > 0 && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1)))
-            i--;
-        Entry *s = entry_at(self, find(self, hash_span(kind, data, i, end), kind, data, i, end));
+        const Span span = ring[taken++ % AHEAD];
+        Py_ssize_t start = span.start, end = span.end;
+        Entry *s = entry_at(self, find(self, span.hash, kind, data, start, end));
         if (!s) {
             if (!missing && !(missing = PyList_New(0)))
                 goto done;
-            PyObject *chunk = PyUnicode_Substring(text, i, end);
+            PyObject *chunk = PyUnicode_Substring(text, start, end);
             if (!chunk || PyList_Append(missing, chunk) < 0) {
                 Py_XDECREF(chunk);
                 goto done;
@@ -427,7 +480,7 @@ Memo_tail(Memo *self, PyObject *args)
         kept[nkept].ids = ids_of(s);
         kept[nkept++].n = s->nbytes;
         held += s->nbytes;
-        chars += end - i + 1;
+        chars += end - start + 1;
     }
     if (missing) {
         result = Py_NewRef(missing);
