@@ -130,14 +130,8 @@ class LatencyStats:
             self._tpot.observe_from(tpot, tpot * ratio, now, alpha)
 
     def view(self, now: float) -> tuple[float, float]:
-        """(time to first token, time per output token) in seconds, as expected now (`_Ewma.current`
-        for both, written out: the board reads every backend's on every `auto` request)."""
-        hl, a, b = self.half_life_s, self._ttft, self._tpot
-        at = a.updated
-        ttft = a.value if at is None else a.prior + (a.value - a.prior) * 0.5 ** (max(0.0, now - at) / hl)
-        at = b.updated
-        tpot = b.value if at is None else b.prior + (b.value - b.prior) * 0.5 ** (max(0.0, now - at) / hl)
-        return ttft, tpot
+        """(time to first token, time per output token) in seconds, as expected now."""
+        return self._ttft.current(now, self.half_life_s), self._tpot.current(now, self.half_life_s)
 
     def observe_tail(self, now: float, seconds: float, *, first_chunk: bool) -> None:
         """An attempt committed after `seconds`: a stream at its first chunk, a plain call answered.

@@ -207,8 +207,9 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
         for t in weaker:
             order += cands[t.name]
     if ask.family is not None:
-        labels = f"{ask.labels:g}" if ask.labels else "0"  # most families have none: no float to format
-        reasons.append(f"difficulty read in family {ask.family} ({labels} labels of this gateway's own)")
+        reasons.append(
+            f"difficulty read in family {ask.family} ({ask.labels or 0:g} labels of this gateway's own)"
+        )
     return Plan(_down_last(order), reason, tuple(reasons), d, "fallback", ask.labels, ask.family)
 
 
