@@ -5,7 +5,8 @@ tens of microseconds however long it is. Nothing here knows about weights or mod
 
 - `expectation(view)`: does the question list options (A) B) ...), ask for a number, for yes or no,
   for code, for JSON, for the answer alone ("only", "without explanation")? Does it state the whole
-  computation it asks for ("What is 17 + 26?", recompute.py), and what is its value?
+  computation it asks for ("What is 17 + 26?", recompute.py), and what is its value? Does it
+  determine its answer otherwise ("Is 91 prime?", "Spell 'listen' backwards", solve.py)?
 - `final_answer(text, expect)`: the draft's answer in a normal form two drafts can be compared by
   (an option letter, a number, yes or no, a short phrase), or None where there is no short answer.
 - `refusal`, `hedging`, `repetition`: cues that the draft is not a usable answer; `code_broken`: an
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.classify.recompute import question_value
+from gateway.classify.solve import Solution, solve
 
 if TYPE_CHECKING:
     from gateway.protocol import RequestView
@@ -102,6 +104,7 @@ class Expectation:
     json: bool = False
     value: float | None = None  # what the question's own computation comes to, when it states one
     numbers: frozenset[float] = frozenset()  # the numbers the question contains (not its options)
+    solution: Solution | None = None  # the answer the question itself determines (solve.py)
 
     @property
     def short(self) -> bool:
@@ -140,7 +143,14 @@ def expectation(view: RequestView) -> Expectation:
     options = _last_options(question)
     only = _ONLY.search(low) is not None
     if options:  # a lettered question: the rest is about other kinds of answer
-        return Expectation(options, numeric=False, code=False, only=only, value=question_value(question))
+        return Expectation(
+            options,
+            numeric=False,
+            code=False,
+            only=only,
+            value=question_value(question),
+            solution=solve(question, options),
+        )
     wants_json = _JSON_ASKED.search(low) is not None
     code = not wants_json and _CODE.search(low) is not None
     if code or wants_json:
@@ -150,6 +160,11 @@ def expectation(view: RequestView) -> Expectation:
         (asked := _YESNO_OPEN.search(tail)) is not None and " or " not in asked.group(1)
     )
     value = None if yesno else question_value(question)
+    solution = solve(question) if value is None else None
+    if solution is not None and solution.kind == "yesno":
+        yesno = True
+    elif solution is not None and solution.kind == "number":
+        value = solution.value
     numeric = not yesno and (
         value is not None or _ARITH.search(low) is not None or _NUMERIC.search(low) is not None
     )
@@ -163,6 +178,7 @@ def expectation(view: RequestView) -> Expectation:
         numbers=frozenset(float(n.replace(",", "")) for n in _NUMBER.findall(question))
         if numeric
         else frozenset(),
+        solution=solution,
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import checks, recompute
+from gateway.classify import checks, recompute, solve
 
 if TYPE_CHECKING:
     from gateway.classify.checks import Expectation
@@ -50,7 +50,10 @@ TEXT_FEATURES = (
     "calc_right",
     "final_mismatch",
     "echo_number",
+    "answer_wrong",
+    "answer_right",
 )
+ARITHMETIC_FEATURES = TEXT_FEATURES[-6:]
 LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min")
 LOGPROB_FLOOR = -20.0  # a token the model all but ruled out; one of them should not dominate the mean
 
@@ -118,17 +121,25 @@ def _number(answer: str | None, expect: Expectation) -> float | None:
 
 
 def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dict[str, float]:
-    """The draft's stated computations recomputed, its final answer against its last computation and
-    against the question's own (recompute.py)."""
+    """Two kinds of check, kept apart because they say different things:
+
+    - `calc_*`: the computations the draft states, recomputed, and its final answer against its last
+      computation (recompute.py). A draft can compute every step right and still answer the wrong
+      question (a word problem misread), so this is weak news when it holds;
+    - `answer_*`: the draft's final answer against the answer the question itself determines: its own
+      computation ("What is 17 + 26?", recompute.py) or what solve.py works out ("Is 91 prime?",
+      "Spell 'listen' backwards"). This is all but proof either way.
+    """
     if expect.code or expect.json:  # "x = 2 * 3" in code is an assignment, not a claim
-        return dict.fromkeys(("calc_wrong", "calc_right", "final_mismatch", "echo_number"), 0.0)
+        return dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
     done = recompute.recompute(text)
     wrong = any(not c.right for c in done)
-    checked = bool(done)
     final = _number(answer, expect)
+    said: bool | None = None
     if expect.value is not None and final is not None:
-        checked = True
-        wrong = wrong or not recompute.close(expect.value, final)
+        said = recompute.close(expect.value, final)
+    if expect.solution is not None and (judged := solve.judge(expect.solution, text, answer)) is not None:
+        said = judged and said is not False
     mismatch = False
     stated = recompute.final_stated(text)
     if stated is not None and done:
@@ -136,10 +147,12 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
         mismatch = not recompute.close(before[-1].value, stated[0])
     return {
         "calc_wrong": float(wrong),
-        "calc_right": float(checked and not wrong),
+        "calc_right": float(bool(done) and not wrong),
         "final_mismatch": float(mismatch),
         # A numeric answer that only repeats a number of the question: a small model's copy.
         "echo_number": float(final is not None and final in expect.numbers and expect.value is None),
+        "answer_wrong": float(said is False),
+        "answer_right": float(said is True),
     }
 
 

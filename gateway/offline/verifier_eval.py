@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["CHECKS", "GROUPS", "replace_section", "report"]
 
 # The answer checks of issue 21 (recomputed arithmetic; the parsers are switched off apart).
-CHECKS = ("calc_wrong", "calc_right", "final_mismatch", "echo_number")
+CHECKS = ("calc_wrong", "calc_right", "final_mismatch", "echo_number", "answer_wrong", "answer_right")
 # Feature groups for the ablation (each refitted without the group).
 GROUPS: dict[str, tuple[str, ...]] = {
     "draft length": ("log_chars",),

@@ -63,12 +63,15 @@ PRIORS: dict[str, float] = {
     "code_broken": -1.0,
     "repetition": -1.0,
     "log_chars": 0.0,
-    # A computation the draft states that does not recompute (or a final answer the question's own
-    # computation contradicts) is a slip a reader would catch; one that does is weaker news.
+    # A computation the draft states that does not recompute is a slip a reader would catch; one
+    # that does is weaker news (the steps can be right and the reading of the question wrong).
     "calc_wrong": -1.5,
     "calc_right": 0.5,
     "final_mismatch": -1.0,
     "echo_number": -0.5,
+    # A final answer against the one the question determines: all but proof either way.
+    "answer_wrong": -2.5,
+    "answer_right": 1.5,
 }
 INPUTS = TEXT_FEATURES
 CLIP = 0.01  # as classify.verifier.Prior: a prior of 0 or 1 would overrule any evidence

@@ -46,15 +46,15 @@ __all__ = ["EVIDENCE", "Live", "accuracy", "confidences", "fit_live", "live_rows
 PSEUDO = 20.0  # the scorer's shrinkage of a family's rate (offline/prior.py PRIOR_ROWS)
 CLIP = 0.01
 # What each live model reads, and the sign each input's weight must have.
+CHECKED = ("calc_wrong", "calc_right", "answer_wrong", "answer_right")
 EVIDENCE: dict[str, tuple[str, ...]] = {
-    "logprobs": ("text", "lp_mean", "calc_wrong", "calc_right", "missing_answer", "finish_length"),
-    "samples": ("text", "agree", "calc_wrong", "calc_right", "missing_answer", "finish_length"),
+    "logprobs": ("text", "lp_mean", *CHECKED, "missing_answer", "finish_length"),
+    "samples": ("text", "agree", *CHECKED, "missing_answer", "finish_length"),
     "logprobs+samples": (
         "text",
         "lp_mean",
         "agree",
-        "calc_wrong",
-        "calc_right",
+        *CHECKED,
         "missing_answer",
         "finish_length",
     ),
@@ -67,6 +67,8 @@ SIGNS = {
     "agree": 1,
     "calc_right": 1,
     "calc_wrong": -1,
+    "answer_right": 1,
+    "answer_wrong": -1,
     "missing_answer": -1,
     "finish_length": -1,
     "echo_number": -1,

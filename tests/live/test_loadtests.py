@@ -200,3 +200,21 @@ def test_chaos_the_slowest_answer_while_the_cheap_backend_dies_and_hangs() -> No
     proc = run("chaos.py", "--duration", "30", timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "met   slowest answer" in proc.stdout
+
+
+@pytest.mark.model
+def test_live_auc_drafts_through_a_cascade_route_and_ranks_each_signal(tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    proc = run(
+        "live_auc.py",
+        *("--questions", "loadtests/blind2_questions.jsonl", "--limit", "6", "--out", str(out)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 6
+    # Every draft was judged and accepted (min_confidence 0), so the answer is the embedded model's.
+    assert {r["cascade"] for r in rows} == {"accepted"}
+    assert all(0.0 <= r["confidence"] <= 1.0 and 0.0 <= r["difficulty"] <= 1.0 for r in rows)
+    assert "| verifier (x-gateway-confidence) |" in proc.stdout
+    assert "| prompt length (shorter = right) |" in proc.stdout

@@ -97,41 +97,69 @@ def test_question_value(question: str, value: float | None) -> None:
     assert recompute.question_value(question) == value
 
 
+# calc_*: the draft's own computations recomputed; answer_*: its final answer against the question's.
 @pytest.mark.parametrize(
-    ("question", "draft", "wrong", "right", "mismatch", "echo"),
+    ("question", "draft", "calc", "answer", "mismatch", "echo"),
     [
-        ("What is 6 + 5? Answer with the number only.", "11", 0, 1, 0, 0),  # the question's sum
-        ("What is 6 + 5? Answer with the number only.", "12", 1, 0, 0, 0),
-        ("What is 6 + 5?", "6 + 5 = 11", 0, 1, 0, 0),
-        ("What is 10% of 120?", "10% of 120 is 12.", 0, 1, 0, 0),
-        ("How many meters are in 9 kilometers?", "There are 900 meters in 9 kilometers.", 1, 0, 0, 0),
-        ("What is 5 x 3?\nA) 16\nB) 15\nAnswer with the letter.", "B", 0, 1, 0, 0),  # the option's value
-        ("What is 5 x 3?\nA) 16\nB) 15\nAnswer with the letter.", "A", 1, 0, 0, 0),
-        ("Tom has 7 pencils and gets 9 more. How many does he have?", "7 + 9 = 16. He has 16.", 0, 1, 0, 0),
-        ("Tom has 7 pencils and gets 9 more. How many does he have?", "7 + 9 = 15", 1, 0, 0, 0),
+        ("What is 6 + 5? Answer with the number only.", "11", (0, 0), (0, 1), 0, 0),  # the question's sum
+        ("What is 6 + 5? Answer with the number only.", "12", (0, 0), (1, 0), 0, 0),
+        ("What is 6 + 5?", "6 + 5 = 11", (0, 1), (0, 1), 0, 0),
+        ("What is 6 + 5?", "6 + 5 = 12", (1, 0), (1, 0), 0, 0),
+        ("What is 10% of 120?", "10% of 120 is 12.", (0, 1), (0, 1), 0, 0),
+        (
+            "How many meters are in 9 kilometers?",
+            "There are 900 meters in 9 kilometers.",
+            (0, 0),
+            (1, 0),
+            0,
+            0,
+        ),
+        (
+            "What is 5 x 3?\nA) 16\nB) 15\nAnswer with the letter.",
+            "B",
+            (0, 0),
+            (0, 1),
+            0,
+            0,
+        ),  # the option's value
+        ("What is 5 x 3?\nA) 16\nB) 15\nAnswer with the letter.", "A", (0, 0), (1, 0), 0, 0),
+        # A word problem's steps can recompute while its reading of the question is wrong: calc only.
+        (
+            "Tom has 7 pencils and gets 9 more. How many does he have?",
+            "7 + 9 = 16. He has 16.",
+            (0, 1),
+            (0, 0),
+            0,
+            0,
+        ),
+        ("Tom has 7 pencils and gets 9 more. How many does he have?", "7 + 9 = 15", (1, 0), (0, 0), 0, 0),
         (
             "Tom has 7 pencils and gets 9 more. How many does he have?",
             "7 + 9 = 16. The answer is 18.",
-            0,
-            1,
+            (0, 1),
+            (0, 0),
             1,
             0,
         ),
-        ("Tom has 7 pencils and gets 9 more. How many does he have?", "He has 7 pencils.", 0, 0, 0, 1),
-        ("What is the capital of France?", "Paris.", 0, 0, 0, 0),
+        (
+            "Tom has 7 pencils and gets 9 more. How many does he have?",
+            "He has 7 pencils.",
+            (0, 0),
+            (0, 0),
+            0,
+            1,
+        ),
+        ("What is the capital of France?", "Paris.", (0, 0), (0, 0), 0, 0),
     ],
 )
 def test_arithmetic_features(
-    question: str, draft: str, wrong: int, right: int, mismatch: int, echo: int
+    question: str, draft: str, calc: tuple[int, int], answer: tuple[int, int], mismatch: int, echo: int
 ) -> None:
     e = expect(question)
     x = arithmetic_checks(draft, e, checks.final_answer(draft, e))
-    assert (x["calc_wrong"], x["calc_right"], x["final_mismatch"], x["echo_number"]) == (
-        wrong,
-        right,
-        mismatch,
-        echo,
-    )
+    assert (x["calc_wrong"], x["calc_right"]) == calc
+    assert (x["answer_wrong"], x["answer_right"]) == answer
+    assert (x["final_mismatch"], x["echo_number"]) == (mismatch, echo)
 
 
 # ---- yes or no -------------------------------------------------------------------------------------

@@ -136,10 +136,22 @@ def conf(v: Verifier, question: str, *drafts: Draft, difficulty: float | None = 
 
 
 @pytest.mark.parametrize("logprobs", [None, SURE])
-def test_agreeing_samples_beat_disagreeing_ones(verifier: Verifier, logprobs: Any) -> None:
-    agree = [Draft("43", "stop", logprobs)] * 3
-    disagree = [Draft("43", "stop", logprobs), Draft("41", "stop", logprobs), Draft("53", "stop", logprobs)]
-    assert conf(verifier, ARITH, *agree) > conf(verifier, ARITH, *disagree)
+def test_agreeing_samples_never_lose_to_disagreeing_ones(verifier: Verifier, logprobs: Any) -> None:
+    """Agreement can only raise confidence (its weight is held to its sign). The shipped models give
+    it none: on the calibration families, once the answer checks have spoken, whether two samples
+    at temperature 0.7 repeat the greedy answer told nothing more within a family
+    (docs/verifier-eval.md). A question no check can settle, so only agreement differs."""
+    question = "Name a fruit that is usually yellow. Answer with one word."
+    agree = [Draft("Banana", "stop", logprobs)] * 3
+    disagree = [
+        Draft("Banana", "stop", logprobs),
+        Draft("Lemon", "stop", logprobs),
+        Draft("Mango", "stop", logprobs),
+    ]
+    high, low = conf(verifier, question, *agree), conf(verifier, question, *disagree)
+    reads = [h.weights.get("agree", 0.0) for k, h in verifier.heads.items() if "samples" in k]
+    assert high > low if any(w > 0 for w in reads) else high == low
+    assert all(w >= 0 for w in reads)
 
 
 def test_what_lowers_confidence(verifier: Verifier) -> None:

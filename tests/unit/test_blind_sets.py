@@ -1,0 +1,56 @@
+"""The two question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
+is well formed, every accepted answer grades right, and the grader is lenient about form and strict
+about content."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import REPO
+
+LOADTESTS = REPO / "loadtests"
+
+
+@pytest.fixture(scope="module")
+def grader() -> Iterator[Any]:
+    sys.path.insert(0, str(LOADTESTS))
+    try:
+        import blind_grade
+
+        yield blind_grade
+    finally:
+        sys.path.remove(str(LOADTESTS))
+
+
+@pytest.mark.parametrize("name", ["blind_questions.jsonl", "blind2_questions.jsonl"])
+def test_each_set_is_ten_families_of_twenty_that_its_answers_pass(grader: Any, name: str) -> None:
+    items = [json.loads(line) for line in (LOADTESTS / name).read_text().splitlines() if line.strip()]
+    assert [p for it in items if (p := grader._problem(it))] == []
+    assert set(Counter(it["family"] for it in items).values()) == {20}
+    assert len({it["question"] for it in items}) == len(items) == 200
+
+
+@pytest.mark.parametrize(
+    ("item", "draft", "right"),
+    [
+        ({"kind": "number", "answers": ["12", "twelve"]}, "The answer is 12.", True),
+        ({"kind": "number", "answers": ["12", "twelve"]}, "**Twelve**", True),
+        ({"kind": "number", "answers": ["12"]}, "7 or 12", False),
+        ({"kind": "yesno", "answers": ["no"]}, "No, it cannot.", True),
+        ({"kind": "yesno", "answers": ["no"]}, "Yes and no.", False),
+        ({"kind": "word", "answers": ["Paris"]}, "The capital of France is Paris.", True),
+        ({"kind": "word", "answers": ["Paris"]}, "Lyon", False),
+        ({"kind": "word", "answers": ["Paris"]}, "", False),
+    ],
+)
+def test_the_grader_reads_form_leniently_and_content_strictly(
+    grader: Any, item: dict[str, Any], draft: str, right: bool
+) -> None:
+    base = {"family": "f", "question": "q?", "max_tokens": 16}
+    assert grader.grade({**base, **item}, draft) is right
