@@ -35,6 +35,7 @@ __all__ = [
     "final_answer",
     "first_json",
     "hedging",
+    "opens_working",
     "refusal",
     "repetition",
     "similarity",
@@ -89,6 +90,12 @@ _HEDGE = re.compile(
     r"perhaps|maybe|might be|could be|possibly|it seems|it depends|i guess|hard to say)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# A draft that opens by setting out to work the answer out ("To find the total, we ...") rather than
+# by giving it.
+_WORKING = re.compile(
+    r"(?:to (?:find|solve|calculate|determine|compute|convert|figure out|work out|answer|get|add)|"
+    r"let'?s|let us|first(?:ly)?,|we (?:need|have|can|will|must|know)|step 1|in order to)\b"
+)
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -327,6 +334,11 @@ def _pythonish(block: str, expect: Expectation | None) -> bool:
         return first in ("python", "py", "python3")
     body = block[block.find("\n") :]
     return "def " in body or "import " in body or "print(" in body
+
+
+def opens_working(text: str) -> bool:
+    """The draft sets out to work its answer out before giving it."""
+    return _WORKING.match(text.lstrip(" \t\n*#>").lower()) is not None
 
 
 def refusal(text: str) -> bool:

@@ -46,6 +46,7 @@ TEXT_FEATURES = (
     "code_broken",
     "repetition",
     "log_chars",
+    "unfinished",
     "calc_wrong",
     "calc_right",
     "final_mismatch",
@@ -128,10 +129,15 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
       question (a word problem misread), so this is weak news when it holds;
     - `answer_*`: the draft's final answer against the answer the question itself determines: its own
       computation ("What is 17 + 26?", recompute.py) or what solve.py works out ("Is 91 prime?",
-      "Spell 'listen' backwards"). This is all but proof either way.
+      "Spell 'listen' backwards"); and JSON asked for that does not parse. This is all but proof
+      either way.
     """
     if expect.code or expect.json:  # "x = 2 * 3" in code is an assignment, not a claim
-        return dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
+        out = dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
+        if expect.json:  # JSON was asked for, and the JSON given does not parse: the answer is wrong
+            offered, parses = checks.first_json(text[: checks.ANSWER_CHARS])
+            out["answer_wrong"] = float(offered and not parses)
+        return out
     done = recompute.recompute(text)
     wrong = any(not c.right for c in done)
     final = _number(answer, expect)
@@ -183,6 +189,8 @@ def text_features(
         "code_broken": float((expect.code or expect.json) and checks.code_broken(text, expect)),
         "repetition": checks.repetition(toks),
         "log_chars": math.log1p(len(text)) / 8.0,
+        # Cut by max_tokens while still working towards its answer: it never gave one.
+        "unfinished": float(draft.finish_reason == "length" and checks.opens_working(text)),
         **arithmetic_checks(text, expect, answer),
     }
 

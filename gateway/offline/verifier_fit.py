@@ -63,6 +63,7 @@ PRIORS: dict[str, float] = {
     "code_broken": -1.0,
     "repetition": -1.0,
     "log_chars": 0.0,
+    "unfinished": -1.0,
     # A computation the draft states that does not recompute is a slip a reader would catch; one
     # that does is weaker news (the steps can be right and the reading of the question wrong).
     "calc_wrong": -1.5,

@@ -48,8 +48,8 @@ CLIP = 0.01
 # What each live model reads, and the sign each input's weight must have.
 CHECKED = ("calc_wrong", "calc_right", "answer_wrong", "answer_right")
 EVIDENCE: dict[str, tuple[str, ...]] = {
-    "logprobs": ("text", "lp_mean", *CHECKED, "missing_answer", "finish_length"),
-    "samples": ("text", "agree", *CHECKED, "missing_answer", "finish_length"),
+    "logprobs": ("text", "lp_mean", *CHECKED, "missing_answer", "finish_length", "unfinished"),
+    "samples": ("text", "agree", *CHECKED, "missing_answer", "finish_length", "unfinished"),
     "logprobs+samples": (
         "text",
         "lp_mean",
@@ -57,6 +57,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
         *CHECKED,
         "missing_answer",
         "finish_length",
+        "unfinished",
     ),
 }
 SIGNS = {
@@ -71,6 +72,7 @@ SIGNS = {
     "answer_wrong": -1,
     "missing_answer": -1,
     "finish_length": -1,
+    "unfinished": -1,
     "echo_number": -1,
     "code_broken": -1,
     "final_mismatch": -1,

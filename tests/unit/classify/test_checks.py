@@ -242,3 +242,19 @@ def test_the_parsers_can_be_switched_off() -> None:
 def test_multiple_choice_still_reads_letters(draft: str, missing: float) -> None:
     e = expect("Which of these is a fruit?\nA) table\nB) banana\nC) drill\nAnswer with the letter only.")
     assert text_features(Draft(draft), e, checks.final_answer(draft, e))["missing_answer"] == missing
+
+
+@pytest.mark.parametrize(
+    ("draft", "finish", "unfinished"),
+    [
+        ("To find the total, we need to add 12 and", "length", 1.0),
+        ("**Let's** work it out: 3 +", "length", 1.0),
+        ("We need to divide 86 by", "length", 1.0),
+        ("To find the total, we add 12 and 5: 17.", "stop", 0.0),  # it got to its answer
+        ("The capital of France is Paris. Paris is also", "length", 0.0),  # the answer came first
+        ("Together, they have", "length", 0.0),
+    ],
+)
+def test_a_draft_cut_while_still_working_is_unfinished(draft: str, finish: str, unfinished: float) -> None:
+    e = expect("Tom has 12 apples and gets 5 more. How many does he have?")
+    assert text_features(Draft(draft, finish), e, checks.final_answer(draft, e))["unfinished"] == unfinished
