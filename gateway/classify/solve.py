@@ -450,8 +450,11 @@ def _worded(seg: str) -> Solution | None:
         m = pattern.match(seg)
         if m is not None:
             groups = [g.replace(",", "") if g and g[0].isdigit() else g for g in m.groups()]
-            v = f(*groups)
-            return None if v is None else Solution("number", _text(v), v)
+            try:
+                v = f(*groups)
+            except OverflowError:  # "10...0 cubed" past a float: nothing a draft could state
+                return None
+            return None if v is None or not math.isfinite(v) else Solution("number", _text(v), v)
     return None
 
 

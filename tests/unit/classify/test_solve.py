@@ -75,6 +75,8 @@ def test_questions_that_state_their_answer_are_solved(question: str, kind: str, 
         "How many letters does the alphabet have?",
         "What is the square root of 80?",  # not a whole number: no verdict
         "What is the 30th letter of the alphabet?",
+        "What is " + "9" * 200 + " cubed?",  # past a float: no verdict, and no OverflowError
+        "What is half of " + "9" * 320 + "?",
     ],
 )
 def test_what_the_question_does_not_determine_is_left_alone(question: str) -> None:
@@ -143,3 +145,30 @@ def test_a_question_stated_as_yes_no_is_read_as_one() -> None:
     view = chat_view({"model": "m", "messages": [{"role": "user", "content": "True or false: 2 + 2 = 5"}]}, 0)
     expect = checks.expectation(view)
     assert expect.yesno and expect.solution == Solution("yesno", "no")
+
+
+def test_word_salad_of_the_forms_never_raises() -> None:
+    """Questions come from users: any mix of the forms' words, numbers past a float, odd Unicode,
+    lettered options, gets a solution or None, and every draft a verdict or None, never an error."""
+    import random
+
+    parts = [
+        *(
+            "is what which how many letters vowels times does appear in the word reverse spell backwards"
+        ).split(),
+        *("uppercase sort next comes first last letter of alphabet prime even odd day month").split(),
+        *("after before half squared cubed percent sum difference and take away add together").split(),
+        *("smallest to largest|alphabetically:|divisible by|greater than|equal to|true or false:").split("|"),
+        *(",", ", or", "?", ".", "'", "1", "2.5", "-3", "0", "1,000", "9" * 40, "=", "+", "^", "(", ")"),
+        *("monday", "march", "if today is", "the square root of", "\u2212", "\u00d7", "\n", "A) 1", "B) 2"),
+        *("\U0001d7d9", "\u0660", "\ud800"),
+    ]
+    rng = random.Random(11)
+    for _ in range(3000):
+        question = " ".join(rng.choice(parts) for _ in range(rng.randint(1, 30)))
+        view = chat_view({"model": "m", "messages": [{"role": "user", "content": question}]}, 0)
+        expect = checks.expectation(view)
+        for draft in ("", "Yes", "12", "B", "monday", "To find it we", "1, 2, 3", "0.5 is larger"):
+            text_features(Draft(draft, "length"), expect, checks.final_answer(draft, expect))
+            if expect.solution is not None:
+                judge(expect.solution, draft, checks.final_answer(draft, expect))
