@@ -14,6 +14,7 @@ thing here to questions the verifier never saw. Drafts are greedy and seeded: a 
 tree gives the same drafts.
 
     .venv/bin/python loadtests/live_auc.py [--questions FILE] [--limit N] [--out FILE]
+    .venv/bin/python loadtests/live_auc.py --compare BEFORE.jsonl AFTER.jsonl  # two trees' --out files
 
 About 1 s a question on this 2-core machine (one llama.cpp thread).
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
@@ -48,39 +48,6 @@ tiers:
 routes:
   - {{model: judged, policy: cascade, draft: small, escalate: [large], verify: {{min_confidence: 0}}}}
 """
-
-
-def auc(scores: list[float], right: list[bool]) -> float | None:
-    """P(a right draft scores above a wrong one), ties counted half; None without both kinds."""
-    pos = [s for s, r in zip(scores, right, strict=True) if r]
-    neg = [s for s, r in zip(scores, right, strict=True) if not r]
-    if not pos or not neg:
-        return None
-    order = sorted((s, r) for s, r in zip(scores, right, strict=True))
-    # rank-sum with average ranks for ties
-    ranks: dict[float, float] = {}
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and order[j + 1][0] == order[i][0]:
-            j += 1
-        ranks[order[i][0]] = (i + j) / 2 + 1
-        i = j + 1
-    total = sum(ranks[s] for s in pos)
-    return (total - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
-
-
-def interval(scores: list[float], right: list[bool], n: int = 500, seed: int = 7) -> tuple[float, float]:
-    rng = random.Random(seed)
-    idx = range(len(scores))
-    vals = []
-    for _ in range(n):
-        pick = [rng.choice(idx) for _ in idx]
-        a = auc([scores[k] for k in pick], [right[k] for k in pick])
-        if a is not None:
-            vals.append(a)
-    vals.sort()
-    return vals[int(0.025 * len(vals))], vals[int(0.975 * len(vals)) - 1]
 
 
 def run(items: list[dict[str, Any]], url: str) -> list[dict[str, Any]]:
@@ -115,24 +82,27 @@ def run(items: list[dict[str, Any]], url: str) -> list[dict[str, Any]]:
 
 
 def report(rows: list[dict[str, Any]]) -> str:
+    import numpy as np
+
+    from gateway.offline.stats import auc, boot_ci
+
     signals = {
         "verifier (x-gateway-confidence)": lambda r: r["confidence"],
         "pre-generation (1 - x-gateway-difficulty)": lambda r: -r["difficulty"],
         "prompt length (shorter = right)": lambda r: -r["chars"],
     }
-    right = [bool(r["right"]) for r in rows]
+    y = np.array([float(r["right"]) for r in rows])
     out = [
-        f"{len(rows)} drafts, {sum(right)} right ({sum(right) / len(rows):.2f}), "
+        f"{len(rows)} drafts, {int(y.sum())} right ({y.mean():.2f}), "
         f"{len({r['family'] for r in rows})} families",
         "",
         "| signal | AUC, pooled [95% CI] |",
         "|---|---|",
     ]
     for name, f in signals.items():
-        s = [f(r) for r in rows]
-        a = auc(s, right)
-        lo, hi = interval(s, right)
-        out.append(f"| {name} | {a:.3f} [{lo:.3f}, {hi:.3f}] |" if a is not None else f"| {name} | - |")
+        s = np.array([f(r) for r in rows], dtype=np.float64)
+        ci = boot_ci(lambda i, s=s: auc(s[i], y[i]), 500, len(rows))
+        out.append(f"| {name} | {auc(s, y):.3f} {ci} |")
     out += [
         "",
         "| family | drafts | right | verifier AUC | pre-generation AUC | length AUC | mean confidence |",
@@ -142,14 +112,30 @@ def report(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         by[r["family"]].append(r)
     for fam, rs in by.items():
-        rt = [bool(r["right"]) for r in rs]
-        cells = []
-        for f in signals.values():
-            a = auc([f(r) for r in rs], rt)
-            cells.append("-" if a is None else f"{a:.3f}")
+        yf = np.array([float(r["right"]) for r in rs])
+        cells = [f"{auc(np.array([f(r) for r in rs], dtype=np.float64), yf):.3f}" for f in signals.values()]
         conf = sum(r["confidence"] for r in rs) / len(rs)
-        out.append(f"| {fam} | {len(rs)} | {sum(rt) / len(rs):.2f} | {' | '.join(cells)} | {conf:.2f} |")
-    return "\n".join(out)
+        out.append(f"| {fam} | {len(rs)} | {yf.mean():.2f} | {' | '.join(cells)} | {conf:.2f} |")
+    return "\n".join(out).replace("nan", "-")
+
+
+def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """The verifier's AUC on the same drafts judged by two trees, and the paired difference."""
+    import numpy as np
+
+    from gateway.offline.stats import auc, boot_ci
+
+    if [r["draft"] for r in before] != [r["draft"] for r in after]:
+        raise SystemExit("the two runs judged different drafts: compare runs of the same questions")
+    y = np.array([float(r["right"]) for r in before])
+    a = np.array([r["confidence"] for r in before])
+    b = np.array([r["confidence"] for r in after])
+    ci = boot_ci(lambda i: auc(b[i], y[i]) - auc(a[i], y[i]), 1000, len(y))
+    before_auc, after_auc = auc(a, y), auc(b, y)
+    return (
+        f"verifier AUC: before {before_auc:.3f}, after {after_auc:.3f}, "
+        f"after - before {after_auc - before_auc:+.3f} {ci}"
+    )
 
 
 def main() -> int:
@@ -157,7 +143,18 @@ def main() -> int:
     ap.add_argument("--questions", type=Path, default=HERE / "blind_questions.jsonl")
     ap.add_argument("--limit", type=int, default=0, help="the first N questions only")
     ap.add_argument("--out", type=Path, help="write each draft's row here (JSONL)")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="two --out files: the paired difference",
+    )
     args = ap.parse_args()
+    if args.compare:
+        before, after = ([json.loads(line) for line in p.read_text().splitlines()] for p in args.compare)
+        print(compare(before, after))
+        return 0
     items = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     if args.limit:
         items = items[: args.limit]

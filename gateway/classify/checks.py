@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.classify.recompute import question_value
-from gateway.classify.solve import Solution, solve
+from gateway.classify.solution import Solution
+from gateway.classify.solve import solve
 
 if TYPE_CHECKING:
     from gateway.protocol import RequestView

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.classify import checks, recompute, solve
+from gateway.classify import checks, recompute, solution
 
 if TYPE_CHECKING:
     from gateway.classify.checks import Expectation
@@ -38,6 +38,14 @@ __all__ = [
     "text_features",
 ]
 
+ARITHMETIC_FEATURES = (
+    "calc_wrong",
+    "calc_right",
+    "final_mismatch",
+    "echo_number",
+    "answer_wrong",
+    "answer_right",
+)
 TEXT_FEATURES = (
     "finish_length",
     "refusal",
@@ -47,14 +55,8 @@ TEXT_FEATURES = (
     "repetition",
     "log_chars",
     "unfinished",
-    "calc_wrong",
-    "calc_right",
-    "final_mismatch",
-    "echo_number",
-    "answer_wrong",
-    "answer_right",
+    *ARITHMETIC_FEATURES,
 )
-ARITHMETIC_FEATURES = TEXT_FEATURES[-6:]
 LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min")
 LOGPROB_FLOOR = -20.0  # a token the model all but ruled out; one of them should not dominate the mean
 
@@ -129,23 +131,19 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
       question (a word problem misread), so this is weak news when it holds;
     - `answer_*`: the draft's final answer against the answer the question itself determines: its own
       computation ("What is 17 + 26?", recompute.py) or what solve.py works out ("Is 91 prime?",
-      "Spell 'listen' backwards"); and JSON asked for that does not parse. This is all but proof
-      either way.
+      "Spell 'listen' backwards"). This is all but proof either way (text_features adds JSON asked
+      for that does not parse).
     """
     if expect.code or expect.json:  # "x = 2 * 3" in code is an assignment, not a claim
-        out = dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
-        if expect.json:  # JSON was asked for, and the JSON given does not parse: the answer is wrong
-            offered, parses = checks.first_json(text[: checks.ANSWER_CHARS])
-            out["answer_wrong"] = float(offered and not parses)
-        return out
+        return dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
     done = recompute.recompute(text)
     wrong = any(not c.right for c in done)
     final = _number(answer, expect)
-    said: bool | None = None
+    verdicts = []  # the question's own value, and what solve.py worked out: either can contradict
     if expect.value is not None and final is not None:
-        said = recompute.close(expect.value, final)
-    if expect.solution is not None and (judged := solve.judge(expect.solution, text, answer)) is not None:
-        said = judged and said is not False
+        verdicts.append(recompute.close(expect.value, final))
+    if expect.solution is not None and (judged := solution.judge(expect.solution, text, answer)) is not None:
+        verdicts.append(judged)
     mismatch = False
     stated = recompute.final_stated(text)
     if stated is not None and done:
@@ -157,8 +155,8 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
         "final_mismatch": float(mismatch),
         # A numeric answer that only repeats a number of the question: a small model's copy.
         "echo_number": float(final is not None and final in expect.numbers and expect.value is None),
-        "answer_wrong": float(said is False),
-        "answer_right": float(said is True),
+        "answer_wrong": float(not all(verdicts)),
+        "answer_right": float(bool(verdicts) and all(verdicts)),
     }
 
 
@@ -169,6 +167,7 @@ def text_features(
     `toks` checks.words(draft.content), when the caller has them already."""
     text = draft.content
     toks = checks.words(text) if toks is None else toks
+    offered, parses = checks.first_json(text[: checks.ANSWER_CHARS]) if expect.json else (False, False)
     if not text.strip():
         missing = True
     elif expect.options:
@@ -176,23 +175,27 @@ def text_features(
     elif expect.numeric or expect.yesno:
         missing = answer is None
     elif expect.json:
-        missing = not checks.first_json(text[: checks.ANSWER_CHARS])[0]
+        missing = not offered
     elif expect.code:
         missing = checks.code_of(text) is None
     else:
         missing = False
-    return {
+    broken = offered and not parses if expect.json else expect.code and checks.code_broken(text, expect)
+    features = {
         "finish_length": float(draft.finish_reason == "length"),
         "refusal": float(checks.refusal(text)),
         "hedging": float(checks.hedging(text)),
         "missing_answer": float(missing),
-        "code_broken": float((expect.code or expect.json) and checks.code_broken(text, expect)),
+        "code_broken": float(broken),
         "repetition": checks.repetition(toks),
         "log_chars": math.log1p(len(text)) / 8.0,
         # Cut by max_tokens while still working towards its answer: it never gave one.
         "unfinished": float(draft.finish_reason == "length" and checks.opens_working(text)),
         **arithmetic_checks(text, expect, answer),
     }
+    if expect.json:  # JSON asked for that does not parse is a wrong answer, not only a broken form
+        features["answer_wrong"] = float(broken)
+    return features
 
 
 def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | None:

@@ -64,13 +64,12 @@ PRIORS: dict[str, float] = {
     "repetition": -1.0,
     "log_chars": 0.0,
     "unfinished": -1.0,
-    # A computation the draft states that does not recompute is a slip a reader would catch; one
-    # that does is weaker news (the steps can be right and the reading of the question wrong).
+    # A stated computation that does not recompute is a slip a reader would catch; one that does is
+    # weaker news than a final answer checked against the one the question determines.
     "calc_wrong": -1.5,
     "calc_right": 0.5,
     "final_mismatch": -1.0,
     "echo_number": -0.5,
-    # A final answer against the one the question determines: all but proof either way.
     "answer_wrong": -2.5,
     "answer_right": 1.5,
 }

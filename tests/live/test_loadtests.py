@@ -223,3 +223,5 @@ def test_live_auc_drafts_through_a_cascade_route_and_ranks_each_signal(tmp_path:
     assert all(0.0 <= r["confidence"] <= 1.0 and 0.0 <= r["difficulty"] <= 1.0 for r in rows)
     assert "| verifier (x-gateway-confidence) |" in proc.stdout
     assert "| prompt length (shorter = right) |" in proc.stdout
+    same = run("live_auc.py", "--compare", str(out), str(out), timeout=60)
+    assert same.returncode == 0 and "after - before +0.000" in same.stdout, same.stdout + same.stderr

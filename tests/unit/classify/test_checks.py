@@ -258,3 +258,10 @@ def test_multiple_choice_still_reads_letters(draft: str, missing: float) -> None
 def test_a_draft_cut_while_still_working_is_unfinished(draft: str, finish: str, unfinished: float) -> None:
     e = expect("Tom has 12 apples and gets 5 more. How many does he have?")
     assert text_features(Draft(draft, finish), e, checks.final_answer(draft, e))["unfinished"] == unfinished
+
+
+@pytest.mark.parametrize(("draft", "broken"), [('{"a": 1, "b": [2, 3]}', 0.0), ('{"a": 1, "b": [2, 3}', 1.0)])
+def test_json_asked_for_that_does_not_parse_is_a_wrong_answer(draft: str, broken: float) -> None:
+    e = expect('Return a JSON object with "a" set to 1 and "b" to the list 2, 3.')
+    x = text_features(Draft(draft), e, checks.final_answer(draft, e))
+    assert (x["code_broken"], x["answer_wrong"], x["missing_answer"]) == (broken, broken, 0.0)

@@ -7,7 +7,8 @@ import pytest
 
 from gateway.classify import checks
 from gateway.classify.draft import Draft, text_features
-from gateway.classify.solve import Solution, judge, solve
+from gateway.classify.solution import Solution, judge
+from gateway.classify.solve import solve
 from gateway.protocol import chat_view
 
 SOLVED = [
