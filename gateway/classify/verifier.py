@@ -6,6 +6,9 @@ what the draft shows, in log-odds:
 
     logit P(right) = logit(prior_right) + level · m / (m + n) + evidence(draft)
 
+With no prior from the caller (a family without labels of the deployment's own), prior_right is the
+file's default, moved by the drafting model's own prior read from the question (prompt_prior.py).
+
 `level` (a model's own) moves a prior from the shipped counts (`n` labels of the request's family,
 none known: 0) to the level of the model that drafts, and fades as the family's own labels come in
 (`m` pseudo-labels). The evidence is one logistic model per set of features a call can give (draft.py
@@ -48,6 +51,7 @@ from gateway.classify.draft import (
     logprob_features,
     text_features,
 )
+from gateway.classify.prompt_prior import PromptPrior
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -139,6 +143,8 @@ class Verifier:
     difficulty_center: float = 0.0  # gateway-verifier-v1 only
     meta: dict[str, Any] = field(default_factory=dict)
     prior: Prior | None = None  # None: a gateway-verifier-v1 file (difficulty read as an input)
+    # The drafting model's own P(right) from the question, read when the caller gives no prior
+    prompt: PromptPrior | None = None
 
     def features(
         self,
@@ -164,6 +170,9 @@ class Verifier:
             if prior_right is None and difficulty is not None:
                 prior_right = 1.0 - difficulty
             x["prior"] = self.prior.logit(prior_right)
+            if prior_right is None and self.prompt is not None:
+                x["prompt"] = self.prompt.shift(view)
+                x["prior"] += x["prompt"]
             x["fade"] = self.prior.fade(prior_n)
         elif difficulty is not None:
             x["difficulty"] = difficulty_logit(difficulty) - self.difficulty_center
@@ -238,6 +247,8 @@ class Verifier:
         else:
             p = self.prior
             out["prior"] = {"default": p.default, "pseudo": p.pseudo, "clip": p.clip}
+            if self.prompt is not None:
+                out["prior"]["prompt"] = self.prompt.to_json()
         return out
 
 
@@ -261,18 +272,21 @@ def _from_json(data: Any, source: str) -> Verifier:
             )
             for name, h in data["heads"].items()
         }
-        prior = None
+        prior, prompt = None, None
         if v2:
             p = data["prior"]
             prior = Prior(float(p["default"]), float(p["pseudo"]), float(p["clip"]))
             if not (0 < prior.default < 1 and 0 < prior.clip < 0.5 and prior.pseudo > 0):
                 raise ValueError("prior: default in (0, 1), clip in (0, 0.5), pseudo > 0")
+            if "prompt" in p:
+                prompt = PromptPrior.from_json(p["prompt"])
         verifier = Verifier(
             name=str(data.get("name", Path(source).stem)),
             heads=heads,
             difficulty_center=float(data.get("difficulty_center", 0.0)),
             meta=dict(data.get("meta", {})),
             prior=prior,
+            prompt=prompt,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{source}: malformed verifier weights ({exc})") from exc

@@ -119,8 +119,8 @@ class DraftVerify:
             log.warning("cascade draft from %s is not a completion; escalating", answer.backend.name)
             self._spent(walk, answer, usage)
             return None
-        # The prior is the family's P(right), 1 - difficulty, with its label count; an audit judges the
-        # draft without it (the verifier's default), so the family's rate can move.
+        # The prior is the family's P(right), 1 - difficulty, with its label count; an audit, or a family
+        # without labels of ours, is judged on the verifier's own prior, so the family's rate can move.
         if how.neutral_prior:
             confidence = walk.snap.verifier.confidence(call.view, drafts)
         else:

@@ -6,6 +6,7 @@
     gateway report       routing quality from a decision log (tier mix, cost, quality kept; --what-if)
     gateway fit-verifier the cascade verifier's text model, fitted and reported on the shared answers
     gateway calibrate-verifier   its live models, on the embedded model's own drafts
+    gateway fit-prompt-prior     the embedded model's own prior from the question, on the same drafts
 
 Every command imports what it needs when it runs, so `gateway serve` never loads any of it.
 """
@@ -261,6 +262,27 @@ def _calibrate_verifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_prompt_prior(args: argparse.Namespace) -> int:
+    _single_threaded_blas()
+    import json
+
+    from gateway.offline.prompt_prior_fit import calibration_rows, read_labels, report
+    from gateway.offline.verifier_eval import replace_section
+
+    rows = calibration_rows(args.cache)
+    for path in args.labels:
+        rows += read_labels(path)
+    text, prior = report(rows, args.bootstrap)
+    if args.doc:
+        replace_section(args.doc, "prompt-prior", text)
+    if args.weights:
+        data = json.loads(args.weights.read_text())
+        data["prior"]["prompt"] = {**prior, "weight": args.weight}
+        args.weights.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    sys.stdout.write(text)
+    return 0
+
+
 def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = sub.add_parser(
         "train", help="family counts from the shared data, your labels added to them, or v2 weights"
@@ -357,3 +379,21 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     cal.add_argument("--doc", type=Path, help="markdown file whose verifier-live section is replaced")
     cal.add_argument("--weights", type=Path, help="verifier weights file whose live models are replaced")
     cal.set_defaults(func=_calibrate_verifier)
+    pp = sub.add_parser(
+        "fit-prompt-prior", help="fit the drafting model's own prompt prior on its graded drafts"
+    )
+    pp.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="calibrate-verifier's drafts (JSONL)")
+    pp.add_argument(
+        "--labels",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more graded questions (JSONL: set, family, question, right)",
+    )
+    pp.add_argument(
+        "--weight", type=float, default=0.5, help="how much of its logit a verdict without a prior takes"
+    )
+    pp.add_argument("--bootstrap", type=int, default=500)
+    pp.add_argument("--doc", type=Path, help="markdown file whose prompt-prior section is replaced")
+    pp.add_argument("--weights", type=Path, help="verifier weights file whose prompt prior is replaced")
+    pp.set_defaults(func=_fit_prompt_prior)

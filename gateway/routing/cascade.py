@@ -15,7 +15,8 @@ without the family's rate, so that rate can move when the family's drafts change
 
 The labels that count are the deployment's own (`Plan.labels`: added by `gateway train --data`,
 learned while serving), not the shipped counts, which are another model's (Mixtral-8x7B's): a draft
-of a family with none of its own is judged with the verifier's default prior (`neutral_prior`), not
+of a family with none of its own is judged with the verifier's own prior (`neutral_prior`: its
+default, ordered by the drafting model's prompt prior), not
 with 1 - difficulty, a Mixtral-class model's P(right) that would make a fresh gateway trust the
 embedded model's drafts as a Mixtral's. Weights without families (v2) give their prior as before.
 """

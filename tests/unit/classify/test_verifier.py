@@ -172,7 +172,10 @@ def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
     assert verifier.prior is not None
     head, x = verifier.features(view(ARITH), [Draft("43")], None)
     assert head == "text" and not {"lp_mean", "lp_q10", "lp_min", "agree", "difficulty"} & set(x)
-    assert x["prior"] == pytest.approx(verifier.prior.logit(None))  # no prior: the file's default
+    # no prior: the file's default, ordered by the drafting model's prompt prior
+    shift = verifier.prompt.shift(view(ARITH)) if verifier.prompt is not None else 0.0
+    assert x["prior"] == pytest.approx(verifier.prior.logit(None) + shift)
+    assert x.get("prompt", 0.0) == pytest.approx(shift)
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=())], 0.3)
     assert head == "text" and x["prior"] == pytest.approx(verifier.prior.logit(0.7))  # 1 - difficulty
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)], None)
@@ -182,7 +185,9 @@ def test_missing_inputs_are_absent_not_confident(verifier: Verifier) -> None:
     head, _ = verifier.features(view(ARITH), [Draft("43", logprobs=SURE)] * 3, None)
     assert head == "logprobs+samples"
     head, x = verifier.features(view(ARITH), [Draft("43", logprobs=(float("nan"), -0.1))], float("nan"))
-    assert head == "text" and x["prior"] == pytest.approx(verifier.prior.logit(None))  # garbage: absent
+    assert head == "text" and x["prior"] == pytest.approx(
+        verifier.prior.logit(None) + shift
+    )  # garbage: absent
     with pytest.raises(ValueError, match="at least one draft"):
         verifier.confidence(view(ARITH), [], None)
 
