@@ -1,12 +1,12 @@
 """The drafting model's own prior: P(its draft is right) read from the question alone, before any draft.
 
 A fresh gateway knows nothing of a family's record, and the pre-generation difficulty is another
-model's (a Mixtral-class model's falls short): on questions written without sight of our checks it
+model's (how often a Mixtral-class model falls short): on questions written without sight of our checks it
 ranks the embedded model's drafts near chance (0.45-0.58). What does carry from family to family is
 the *kind* of question: how many numbers it holds, whether it asks for a count, a sequence or a
 letter, a lookup, lettered options, a format. These fifteen cues, in a logistic model fitted on the
-embedded model's own graded drafts (47 families: `gateway fit-prompt-prior`), rank the drafts of a
-left-out set of families at AUC 0.69-0.76, mostly by telling the families the model gets right from
+embedded model's own graded drafts (57 families: `gateway fit-prompt-prior`), rank the drafts of a
+left-out set of families at AUC 0.60-0.76, mostly by telling the families the model gets right from
 those it never does (docs/verifier-eval.md, "The drafting model's own prior").
 
 The verifier reads it only when the caller gives no prior (a family without labels of the
