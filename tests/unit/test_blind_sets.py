@@ -1,4 +1,4 @@
-"""The four question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
+"""The five question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
 is well formed, every accepted answer grades right, and the grader is lenient about form and strict
 about content."""
 
@@ -30,7 +30,13 @@ def grader() -> Iterator[Any]:
 
 @pytest.mark.parametrize(
     "name",
-    ["blind_questions.jsonl", "blind2_questions.jsonl", "blind3_questions.jsonl", "blind4_questions.jsonl"],
+    [
+        "blind_questions.jsonl",
+        "blind2_questions.jsonl",
+        "blind3_questions.jsonl",
+        "blind4_questions.jsonl",
+        "blind5_questions.jsonl",
+    ],
 )
 def test_each_set_is_ten_families_of_twenty_that_its_answers_pass(grader: Any, name: str) -> None:
     items = [json.loads(line) for line in (LOADTESTS / name).read_text().splitlines() if line.strip()]
