@@ -15,6 +15,7 @@ of the v2 weights and prompt length.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +30,14 @@ LAMBDA = 1.0  # chosen by nested leave-family-out inside the training families: 
 CALIBRATION = "calibration"
 
 
+@dataclass(frozen=True, slots=True)
 class Labelled:
     """One question and whether the drafting model's greedy draft of it was right."""
 
-    __slots__ = ("family", "question", "right", "set")
-
-    def __init__(self, set_: str, family: str, question: str, right: int) -> None:
-        self.set, self.family, self.question, self.right = set_, family, question, right
+    set: str  # the question set it came from ("calibration", a blind set's name)
+    family: str
+    question: str
+    right: int
 
 
 def calibration_rows(cache: Path, per_family: int = 90) -> list[Labelled]:

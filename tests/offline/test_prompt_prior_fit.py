@@ -124,3 +124,18 @@ def test_the_command_writes_the_prior_into_a_weights_file(tmp_path: Path) -> Non
     assert prompt["weight"] == 0.25 and prompt["weights"]["lookup"] > 0
     text = doc.read_text()
     assert "old" not in text and "| a | 24 (12) |" in text and text.endswith("y\n")
+
+
+def test_the_command_refuses_what_it_cannot_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    empty = ["fit-prompt-prior", "--cache", str(tmp_path / "none.jsonl")]
+    assert main(empty) == 2
+    assert "no graded drafts" in capsys.readouterr().err
+    assert main([*empty, "--weight", "3"]) == 2
+    assert "--weight is in [0, 2]" in capsys.readouterr().err
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({"format": "gateway-verifier-v1", "heads": {}}))
+    assert main([*empty, "--weights", str(old)]) == 2
+    assert "has no prior" in capsys.readouterr().err
+    assert json.loads(old.read_text()) == {"format": "gateway-verifier-v1", "heads": {}}
