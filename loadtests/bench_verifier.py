@@ -2,8 +2,10 @@
 
 Each case builds the request view from the request body (as a replay line does) and calls
 Verifier.confidence with a prior; the target is >= 5,000 drafts a second (<= 200 us each). The
-second table times the answer checks alone (expectation, final answer, text features: recomputed
-arithmetic, yes/no, the parsers) on a view built once, the budget issue 21 sets them (<= 200 us).
+second table times the same verdict with no prior given (a family without labels of the
+deployment's own: the embedded model's prompt prior is read); the third times the answer checks
+alone (expectation, final answer, text features: recomputed arithmetic, yes/no, the parsers) on a
+view built once, the budget issue 21 sets them (<= 200 us).
 
   .venv/bin/python loadtests/bench_verifier.py [--seconds 2]
 """
@@ -14,12 +16,13 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.classify import checks
 from gateway.classify.draft import text_features
 from gateway.classify.verifier import Draft, default_verifier
-from gateway.protocol import chat_view
+from gateway.protocol import RequestView, chat_view
 
 CODE = (
     "Here is a Python function that counts the set bits:\n\n```python\ndef count_set_bits(n):\n"
@@ -73,31 +76,44 @@ def cases() -> dict[str, tuple[dict[str, Any], list[Draft]]]:
     }
 
 
+def _per_call_us(call: Callable[[], object], seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        for _ in range(200):
+            call()
+        n += 200
+    return round(elapsed / n * 1e6, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
     args = ap.parse_args()
     verifier = default_verifier()
-    out = {}
+    out, bare, checked = {}, {}, {}
     for name, (body, drafts) in cases().items():
         raw = {"model": "auto", **body}
-        n, t0 = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < args.seconds:
-            for _ in range(200):
-                verifier.confidence(chat_view(raw, 0), drafts, prior_right=0.6, prior_n=12)
-            n += 200
-        out[name] = {"calls_per_s": round(n / elapsed), "us_per_call": round(elapsed / n * 1e6, 1)}
-    checked = {}
-    for name, (body, drafts) in cases().items():
-        view = chat_view({"model": "auto", **body}, 0)
-        n, t0 = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < args.seconds:
-            for _ in range(200):
-                expect = checks.expectation(view)
-                text_features(drafts[0], expect, checks.final_answer(drafts[0].content, expect))
-            n += 200
-        checked[name] = {"us_per_draft": round(elapsed / n * 1e6, 1)}
-    print(json.dumps({"confidence": out, "checks_alone": checked}, indent=2))
+        us = _per_call_us(
+            lambda raw=raw, drafts=drafts: verifier.confidence(
+                chat_view(raw, 0), drafts, prior_right=0.6, prior_n=12
+            ),
+            args.seconds,
+        )
+        out[name] = {"calls_per_s": round(1e6 / us), "us_per_call": us}
+        # a family without labels of the deployment's own: no prior given, the prompt prior read
+        bare[name] = {
+            "us_per_call": _per_call_us(
+                lambda raw=raw, drafts=drafts: verifier.confidence(chat_view(raw, 0), drafts), args.seconds
+            )
+        }
+        view = chat_view(raw, 0)
+
+        def check(view: RequestView = view, draft: Draft = drafts[0]) -> None:
+            expect = checks.expectation(view)
+            text_features(draft, expect, checks.final_answer(draft.content, expect))
+
+        checked[name] = {"us_per_draft": _per_call_us(check, args.seconds)}
+    print(json.dumps({"confidence": out, "confidence_no_prior": bare, "checks_alone": checked}, indent=2))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ __all__ = [
     "first_json",
     "hedging",
     "opens_working",
+    "question_of",
     "refusal",
     "repetition",
     "similarity",
@@ -139,12 +140,16 @@ def _last_options(text: str) -> dict[str, str]:
     return found
 
 
-def expectation(view: RequestView) -> Expectation:
-    question = ""
+def question_of(view: RequestView) -> str:
+    """The question a draft answers: the last user message's text (its end, when long); "" if none."""
     for m in reversed(view.messages):
         if m.role == "user":
-            question = m.text[-QUESTION_CHARS:]
-            break
+            return m.text[-QUESTION_CHARS:]
+    return ""
+
+
+def expectation(view: RequestView) -> Expectation:
+    question = question_of(view)
     if not question:
         return NOTHING
     low = question.lower()

@@ -21,12 +21,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gateway.classify import checks
+
 if TYPE_CHECKING:
     from gateway.protocol import RequestView
 
-__all__ = ["INPUTS", "PromptPrior", "prompt_inputs", "question_text"]
-
-QUESTION_CHARS = 2000  # the end of a long message is the question; its start is context
+__all__ = ["INPUTS", "PromptPrior", "prompt_inputs"]
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _OPTION = re.compile(r"(?:^|\s|\()[A-D][).]")
@@ -57,14 +57,6 @@ INPUTS = (
     "order",
     "lines",
 )
-
-
-def question_text(view: RequestView) -> str:
-    """The last user message's text (its end, when long): the question the draft answers."""
-    for m in reversed(view.messages):
-        if m.role == "user":
-            return m.text[-QUESTION_CHARS:]
-    return ""
 
 
 def prompt_inputs(question: str) -> dict[str, float]:
@@ -113,7 +105,7 @@ class PromptPrior:
 
     def shift(self, view: RequestView) -> float:
         """What a verdict without a prior adds to the default's log-odds for this request."""
-        return self.weight * (self.logit(question_text(view)) - self.center)
+        return self.weight * (self.logit(checks.question_of(view)) - self.center)
 
     def to_json(self) -> dict[str, Any]:
         return {"bias": self.bias, "weights": self.weights, "weight": self.weight, "center": self.center}

@@ -264,34 +264,13 @@ def _calibrate_verifier(args: argparse.Namespace) -> int:
 
 def _fit_prompt_prior(args: argparse.Namespace) -> int:
     _single_threaded_blas()
-    import json
+    from gateway.offline.prompt_prior_fit import fit_command
 
-    from gateway.offline.prompt_prior_fit import calibration_rows, read_labels, report
-    from gateway.offline.verifier_eval import replace_section
-
-    if not 0.0 <= args.weight <= 2.0:
-        sys.stderr.write("gateway fit-prompt-prior: --weight is in [0, 2]\n")
+    try:
+        text = fit_command(args.cache, args.labels, args.weight, args.bootstrap, args.doc, args.weights)
+    except ValueError as exc:
+        sys.stderr.write(f"gateway fit-prompt-prior: {exc}\n")
         return 2
-    data = json.loads(args.weights.read_text()) if args.weights else None
-    if data is not None and "prior" not in data:
-        sys.stderr.write(
-            f"gateway fit-prompt-prior: {args.weights} has no prior (a {data.get('format')} file)\n"
-        )
-        return 2
-    rows = calibration_rows(args.cache)
-    for path in args.labels:
-        rows += read_labels(path)
-    if len({r.family for r in rows}) < 2:
-        sys.stderr.write(
-            "gateway fit-prompt-prior: no graded drafts of two families or more (--cache, --labels)\n"
-        )
-        return 2
-    text, prior = report(rows, args.bootstrap)
-    if args.doc:
-        replace_section(args.doc, "prompt-prior", text)
-    if args.weights and data is not None:
-        data["prior"]["prompt"] = {**prior, "weight": args.weight}
-        args.weights.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     sys.stdout.write(text)
     return 0
 

@@ -24,7 +24,16 @@ from gateway.classify.prompt_prior import INPUTS, PromptPrior, prompt_inputs
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["LAMBDA", "Labelled", "calibration_rows", "fit", "held_out", "read_labels", "report"]
+__all__ = [
+    "LAMBDA",
+    "Labelled",
+    "calibration_rows",
+    "fit",
+    "fit_command",
+    "held_out",
+    "read_labels",
+    "report",
+]
 
 LAMBDA = 1.0  # chosen by nested leave-family-out inside the training families: 1 in 47 of 47 folds
 CALIBRATION = "calibration"
@@ -186,3 +195,37 @@ def report(rows: Sequence[Labelled], n_boot: int = 500) -> tuple[str, dict[str, 
         + f"; bias {shipped.bias:+.2f}.",
     ]
     return "\n".join(lines) + "\n", shipped.to_json()
+
+
+def fit_command(
+    cache: Path,
+    labels: Sequence[Path],
+    weight: float,
+    n_boot: int = 500,
+    doc: Path | None = None,
+    weights: Path | None = None,
+) -> str:
+    """`gateway fit-prompt-prior`: fit on the cached calibration drafts and the labelled sets, replace
+    `doc`'s prompt-prior section and `weights`' prompt prior when given; the markdown. ValueError,
+    before anything is written, for a weight out of range, a file without a prior or too few families."""
+    import json
+
+    from gateway.offline.verifier_eval import replace_section
+
+    if not 0.0 <= weight <= 2.0:
+        raise ValueError("--weight is in [0, 2]")
+    data = json.loads(weights.read_text()) if weights else None
+    if data is not None and "prior" not in data:
+        raise ValueError(f"{weights} has no prior (a {data.get('format')} file)")
+    rows = calibration_rows(cache)
+    for path in labels:
+        rows += read_labels(path)
+    if len({r.family for r in rows}) < 2:
+        raise ValueError("no graded drafts of two families or more (--cache, --labels)")
+    text, prior = report(rows, n_boot)
+    if doc:
+        replace_section(doc, "prompt-prior", text)
+    if weights and data is not None:
+        data["prior"]["prompt"] = {**prior, "weight": weight}
+        weights.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return text
