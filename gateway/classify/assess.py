@@ -13,10 +13,17 @@ if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.classify.view import PromptView
 
-__all__ = ["assess"]
+__all__ = ["assess", "reported"]
 
 
 def assess(scorer: Scorer, view: PromptView) -> tuple[Features, float, FamilyHit | None]:
     features = profile(view)
     score, hit = scorer.scored(view, features)
     return features, score, hit
+
+
+def reported(p: float) -> float:
+    """A probability as decisions, logs and headers carry it: six significant digits. Four decimals
+    tied most short prompts at 0.0 (the family model scores a prompt far shorter than its family's
+    mean at 1e-5 and below), and whoever ranks by a tie ranks at random."""
+    return float(f"{p:.6g}")

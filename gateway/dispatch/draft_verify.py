@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from gateway.backends.base import Reply
+from gateway.classify.assess import reported
 from gateway.classify.draft import draft_of
 from gateway.dispatch.modes import PLAIN, Answer
 from gateway.errors import GatewayError
@@ -127,7 +128,7 @@ class DraftVerify:
             confidence = walk.snap.verifier.confidence(
                 call.view, drafts, plan.difficulty, prior_n=plan.labels
             )
-        trace.confidence = round(confidence, 4)
+        trace.confidence = reported(confidence)
         if confidence < how.min_confidence:
             self._spent(walk, answer, usage)
             return None

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.classify.assess import assess
+from gateway.classify.assess import assess, reported
 from gateway.routing.decision import Decision
 from gateway.routing.plan import Ask, decide, with_fallback
 
@@ -33,10 +33,10 @@ def auto(s: Situation) -> Decision:
         if hit is not None:
             family, labels = hit.family, hit.labels
             if hit.prior is not None:
-                prior = round(hit.prior, 4)
+                prior = reported(hit.prior)
                 if spec.learn != "on":  # frozen or off: the route decides on the prior alone
                     score, prior = hit.prior, None
-        difficulty = round(score, 4)
+        difficulty = reported(score)
         classify_s = time.perf_counter() - t0
     else:
         difficulty = s.scored

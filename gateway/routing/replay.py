@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.classify.assess import reported
 from gateway.classify.draft import drafts_of
 from gateway.classify.features import profile
 from gateway.classify.loader import scorer_for, verifier_for
@@ -95,9 +96,9 @@ def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: li
     threshold = (spec.verify if spec is not None else VerifySpec()).min_confidence
     plan = decision.plan
     if (decision.cascade is not None and decision.cascade.neutral_prior) or neutral(plan):
-        confidence = round(verifier.confidence(view, drafts), 4)  # as dispatch judges it
+        confidence = reported(verifier.confidence(view, drafts))  # as dispatch judges it
     else:
-        confidence = round(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels), 4)
+        confidence = reported(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels))
     return {"confidence": confidence, "decision": "accept" if confidence >= threshold else "escalate"}
 
 

@@ -50,11 +50,11 @@ def route_headers(served: Served | StreamServed) -> dict[str, str]:
         "x-gateway-reason": reason,
     }
     if plan.difficulty is not None:
-        headers["x-gateway-difficulty"] = f"{plan.difficulty:.3f}"
+        headers["x-gateway-difficulty"] = f"{plan.difficulty:.6g}"
     if trace.cascade is not None:
         headers["x-gateway-cascade"] = trace.cascade
     if trace.confidence is not None:
-        headers["x-gateway-confidence"] = f"{trace.confidence:.3f}"
+        headers["x-gateway-confidence"] = f"{trace.confidence:.6g}"
     if trace.dropped_tools:
         headers["x-gateway-dropped-tools"] = dropped_header(trace.dropped_tools)
     if trace.max_tokens is not None:

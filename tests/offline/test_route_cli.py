@@ -55,7 +55,7 @@ def test_route_replays_a_file(tmp_path: Path) -> None:
     assert len(rows) == 5  # one per non-empty line, errors included
     for row in rows[:2]:
         assert set(row) >= {"difficulty", "tier", "backend", "reasons", "candidates"}
-        assert 0 <= row["difficulty"] < 1  # rounded to 4 decimals: a short question can read 0.0
+        assert 0 < row["difficulty"] < 1
     assert rows[0]["difficulty"] < rows[1]["difficulty"]
     # 2000 tokens fit nowhere within 1.5 s: the fastest capable tier, and the reason says so
     assert rows[1]["reason"] == "budget_miss_fastest_capable"
@@ -70,6 +70,36 @@ def test_route_replays_a_file(tmp_path: Path) -> None:
     assert rows[4]["error"]["code"] == "invalid_json" and rows[4]["line"] == 5
     good = gateway("route", "--routes", str(routes), stdin="\n".join(json.dumps(x) for x in lines[:3]))
     assert good.returncode == 0, good.stderr
+
+
+def test_route_keeps_the_order_of_short_prompts(tmp_path: Path) -> None:
+    """The family model puts a prompt far shorter than its family's mean at 1e-5 and below. Rounded to
+    four decimals, half of these read 0.0, and whoever ranks `gateway route`'s output ranked them at
+    random; six significant digits keep every one, and their order."""
+    from gateway.classify.assess import reported
+    from gateway.classify.scorer import default_scorer
+    from gateway.classify.view import view_of_body
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    texts = [
+        "Compose a short poem about the sea.",
+        "Tell me a joke about cats.",
+        "Describe your ideal weekend in three sentences.",
+        "Explain quantum entanglement to a 10-year-old.",
+        "Imagine you are a pirate captain. Give a speech to your crew before a storm.",
+        "Suggest five names for a coffee shop.",
+        "Write a haiku about autumn.",
+    ]
+    bodies = [{"model": "auto", "messages": [{"role": "user", "content": t}]} for t in texts]
+    out = gateway("route", "--routes", str(routes), stdin="\n".join(json.dumps(b) for b in bodies))
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(x)["difficulty"] for x in out.stdout.splitlines()]
+    scorer = default_scorer()
+    want = [scorer.score(view_of_body(b)) for b in bodies]
+    assert sum(round(w, 4) == 0 for w in want) >= 3  # what four decimals tied
+    assert got == [reported(w) for w in want] and all(g > 0 for g in got)
+    assert len(set(got)) == len(set(want))
 
 
 def test_route_rejects_bad_header_and_bad_routes(tmp_path: Path) -> None:

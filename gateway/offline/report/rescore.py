@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.classify.assess import reported
 from gateway.classify.inputs import Logged, read_inputs
 from gateway.offline.report.log import Request
 
@@ -59,8 +60,7 @@ def rescore(requests: Sequence[Request], spec: ScorerSpec | FamilyModel) -> Resc
         return Rescored({}, problems, None)
     enc = from_inputs(inputs, [0] * len(kept), ["log"] * len(kept), ["test"] * len(kept))
     raw = family_probabilities(spec, enc) if isinstance(spec, FamilyModel) else probabilities(spec, enc)
-    p = np.round(raw, 4)
-    scores = {r.id: float(s) for r, s in zip(kept, p, strict=True)}
+    scores = {r.id: reported(float(s)) for r, s in zip(kept, raw, strict=True)}
     changes = [abs(scores[r.id] - r.difficulty) for r in kept if r.difficulty is not None]
     median = float(np.median(changes)) if changes else None
     return Rescored(scores, problems, None if median is None or math.isnan(median) else median)
