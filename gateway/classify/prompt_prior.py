@@ -29,16 +29,44 @@ if TYPE_CHECKING:
 __all__ = ["INPUTS", "PromptPrior", "prompt_inputs"]
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
-_OPTION = re.compile(r"(?:^|\s|\()[A-D][).]")
+_OPTION = re.compile(r"[A-D][).]")  # an option where it opens the text or follows a space or "("
 _YESNO = re.compile(r"(?:is|are|can|do|does|did|was|were|will|would|should|has|have|could)\b", re.I)
 _ARITH_SIGN = re.compile(r"\d\s*[-+*x\u00d7/]\s*\d")
-_ARITH_WORD = re.compile(r"\b(?:plus|minus|times|divided|subtract|sum of|product)\b")
-_FORMAT = re.compile(r"only|one word|just the|single word|answer:")
 _QUOTED = re.compile(r"['\"][A-Za-z]+['\"]")
-_MAKE = re.compile(r"\b(?:write|return|give a json|json|python|spell|convert|put these)\b")
-_LOOKUP = re.compile(r"\b(?:capital|opposite|plural|symbol|chemical)\b")
-_ORDER = re.compile(r"next|sequence|pattern|order|after|before|letter")
 _WORD = re.compile(r"[^a-z]")
+# Keyword cues: a substring test first (C speed), the word-boundary regex only where one is found;
+# a regex alternation alone tries every word at every position (~12 µs each on 800 characters).
+_ARITH_WORDS = ("plus", "minus", "times", "divided", "subtract", "sum of", "product")
+_MAKE_WORDS = ("write", "return", "give a json", "json", "python", "spell", "convert", "put these")
+_LOOKUP_WORDS = ("capital", "opposite", "plural", "symbol", "chemical")
+_FORMAT_WORDS = ("only", "one word", "just the", "single word", "answer:")
+_ORDER_WORDS = ("next", "sequence", "pattern", "order", "after", "before", "letter")
+
+
+def _bounded(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(words) + r")\b")
+
+
+_ARITH_WORD, _MAKE, _LOOKUP = _bounded(_ARITH_WORDS), _bounded(_MAKE_WORDS), _bounded(_LOOKUP_WORDS)
+
+
+def _any(low: str, words: tuple[str, ...]) -> bool:
+    return any(w in low for w in words)
+
+
+def _word(low: str, words: tuple[str, ...], bounded: re.Pattern[str]) -> bool:
+    return _any(low, words) and bounded.search(low) is not None
+
+
+def _options(question: str) -> int:
+    # A pattern that starts with its letter is scanned for fast; one that starts with a choice of
+    # what precedes it tries that choice at every position (4x slower on 800 characters).
+    return sum(
+        1
+        for m in _OPTION.finditer(question)
+        if (i := m.start()) == 0 or question[i - 1].isspace() or question[i - 1] == "("
+    )
+
 
 INPUTS = (
     "log_chars",
@@ -63,28 +91,28 @@ def prompt_inputs(question: str) -> dict[str, float]:
     """The fifteen cues of INPUTS, by name."""
     low = question.lower()
     nums = _NUM.findall(question)
-    words = low.split()
+    words = low.split(maxsplit=1)
     first = _WORD.sub("", words[0]) if words else ""
     return {
         "log_chars": math.log(max(1, len(question))),
         "log_numbers": math.log1p(len(nums)),
         "log_digits": math.log1p(sum(len(n) for n in nums)),
-        "options": float(len(_OPTION.findall(question)) >= 2),
+        "options": float(_options(question) >= 2),
         "yes_no": float(_YESNO.match(question) is not None),
         "how_many": float("how many" in low or "how much" in low),
         "arithmetic": float(
-            _ARITH_SIGN.search(question) is not None
-            or _ARITH_WORD.search(low) is not None
-            or "%" in question
+            "%" in question
             or "percent" in low
+            or _word(low, _ARITH_WORDS, _ARITH_WORD)
+            or _ARITH_SIGN.search(question) is not None
         ),
         "what": float(first == "what"),
         "which_who": float(first in ("which", "who")),
-        "format": float(_FORMAT.search(low) is not None),
+        "format": float(_any(low, _FORMAT_WORDS)),
         "quoted_word": float(_QUOTED.search(question) is not None),
-        "make": float(_MAKE.search(low) is not None),
-        "lookup": float(_LOOKUP.search(low) is not None),
-        "order": float(_ORDER.search(low) is not None),
+        "make": float(_word(low, _MAKE_WORDS, _MAKE)),
+        "lookup": float(_word(low, _LOOKUP_WORDS, _LOOKUP)),
+        "order": float(_any(low, _ORDER_WORDS)),
         "lines": float("\n" in question),
     }
 

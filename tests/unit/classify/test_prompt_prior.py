@@ -40,6 +40,41 @@ def test_the_cues_read_what_kind_of_question_it_is() -> None:
     assert set(empty) == set(INPUTS) and empty["log_chars"] == 0.0
 
 
+def test_the_fast_cues_read_as_their_plain_regexes_do() -> None:
+    """The cues skip regex work with substring tests and a letter-first option pattern; they must
+    read every text as the plain definitions (the ones fitted on) do."""
+    import random
+    import re
+
+    plain = {
+        "options": lambda q: len(re.findall(r"(?:^|\s|\()[A-D][).]", q)) >= 2,
+        "arithmetic": lambda q: bool(
+            re.search(r"\d\s*[-+*x\u00d7/]\s*\d", q)
+            or re.search(r"\b(?:plus|minus|times|divided|subtract|sum of|product)\b", q.lower())
+            or "%" in q
+            or "percent" in q.lower()
+        ),
+        "format": lambda q: bool(re.search(r"only|one word|just the|single word|answer:", q.lower())),
+        "make": lambda q: bool(
+            re.search(r"\b(?:write|return|give a json|json|python|spell|convert|put these)\b", q.lower())
+        ),
+        "lookup": lambda q: bool(re.search(r"\b(?:capital|opposite|plural|symbol|chemical)\b", q.lower())),
+        "order": lambda q: bool(re.search(r"next|sequence|pattern|order|after|before|letter", q.lower())),
+        "what": lambda q: re.sub(r"[^a-z]", "", (q.lower().split() or [""])[0]) == "what",
+    }
+    words = (
+        "plus Plus surplus sum of products write rewrite JSON jsonl python spell convert put these "
+        "capital capitals opposite plural symbol chemical only one word answer: next order letter % "
+        'percent 3+4 3 x 4 A) B. (C) D) xA) \u00a0B) \u2003C. "word" how What, Which who Is 12 7.5'
+    )
+    parts = [*words.split(" "), "\n", "\t", ""]
+    rng = random.Random(7)
+    for _ in range(3000):
+        q = rng.choice(("", " ", "\n")).join(rng.choice(parts) for _ in range(rng.randint(0, 20)))
+        x = prompt_inputs(q)
+        assert {k: float(f(q)) for k, f in plain.items()} == {k: x[k] for k in plain}, q
+
+
 def test_the_shipped_prior_ranks_a_lookup_above_a_run_to_continue_with_the_same_draft(
     verifier: Verifier,
 ) -> None:
