@@ -225,3 +225,17 @@ def test_live_auc_drafts_through_a_cascade_route_and_ranks_each_signal(tmp_path:
     assert "| prompt length (shorter = right) |" in proc.stdout
     same = run("live_auc.py", "--compare", str(out), str(out), timeout=60)
     assert same.returncode == 0 and "after - before +0.000" in same.stdout, same.stdout + same.stderr
+
+
+def test_order_probe_compares_the_score_with_length_on_plain_and_templated_prompts() -> None:
+    proc = run("order_probe.py", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split(" | ") for line in proc.stdout.splitlines()[2:]]
+    assert [(r[0].strip("| "), r[1]) for r in rows] == [
+        ("math", "plain"),
+        ("math", "few-shot template"),
+        ("mc", "plain"),
+        ("mc", "few-shot template"),
+        ("chat", "plain"),
+    ]
+    assert all(r[2] == "80" and -1 <= float(r[4]) <= 1 for r in rows)
