@@ -184,6 +184,14 @@ class FamilyHit:
     # (None otherwise: the score is the prior's): a route that does not act on learned counts
     # (`learn: frozen | off`) decides with it, and one that does tells what learning moved.
     prior: float | None = None
+    # The request's P(falls short) as a probability, where a cascade weighs a draft against it or
+    # settles a family by it: the family's rate moved by the request's place within it by at most
+    # LEARNED_BOUND log-odds, as learned counts already read it. The score ranks with that place
+    # uncapped (2 log-odds per standard deviation of length), which as a probability is
+    # overconfident: a short prompt of a family right half the time reads 1e-5
+    # (docs/cascade.md). None: the score itself.
+    short: float | None = None
+    prior_short: float | None = None  # ... and the weights' alone, where `prior` is given
 
     @property
     def x(self) -> tuple[float, ...]:

@@ -50,6 +50,13 @@ _SUM_ROWS = 1024  # more ids than a slice holds (embed.MAX_TOKENS and one chunk 
 _Leaf = tuple[float, float, tuple[tuple[Signal, float], ...], "np.ndarray | None", float, bool]
 
 
+def _short(leaf: _Leaf, z: float) -> float:
+    """P(falls short) as a probability (FamilyHit.short): the leaf's level moved by the request's place
+    within it by at most LEARNED_BOUND log-odds; a leaf whose learned counts are in force reads so."""
+    level = leaf[0]
+    return _sigmoid(z if leaf[5] else level + bounded(z - level))
+
+
 class FamilyScorer:
     def __init__(
         self,
@@ -294,10 +301,12 @@ class FamilyScorer:
             own = self._layer_logit(f, text, ids, chars)
             if not leaf[5]:
                 z = layer.combine(z, own)
-        prior = None
+        prior = prior_short = None
         if node in self._differs:
-            zp = self._apply(self._prior[node], f, text, ids, chars, v, norm)
-            prior = _sigmoid(layer.combine(zp, own) if layer is not None and own is not None else zp)
+            was = self._prior[node]
+            zp = self._apply(was, f, text, ids, chars, v, norm)
+            zp = layer.combine(zp, own) if layer is not None and own is not None else zp
+            prior, prior_short = _sigmoid(zp), _short(was, zp)
         fns, emb_dims = self._dense_fns, self.model.emb_dims
 
         def measure() -> tuple[float, ...]:
@@ -307,7 +316,17 @@ class FamilyScorer:
                 x += u.tolist() if u is not None else [0.0] * emb_dims
             return tuple(x)
 
-        hit = FamilyHit(node, self._paths[node], leaf[4], self.family_set, measure, z - leaf[0], prior)
+        hit = FamilyHit(
+            node,
+            self._paths[node],
+            leaf[4],
+            self.family_set,
+            measure,
+            z - leaf[0],
+            prior,
+            _short(leaf, z),
+            prior_short,
+        )
         return z, hit
 
     def scored(self, view: PromptView, features: Features | None = None) -> tuple[float, FamilyHit]:

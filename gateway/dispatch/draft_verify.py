@@ -1,7 +1,7 @@
 """The draft-and-verify strategy, which runs what the `cascade` routing policy plans: the draft tier
 answers in full, internally; the verifier judges the draft; an accepted draft is the answer, a
 rejected or failed one goes to the escalation plan. (The policy decides; this strategy dispatches.)
-The verifier's prior is the plan's: P(right) = 1 - difficulty, from a family of `labels` labels.
+The verifier's prior is the plan's: P(right) = 1 - Plan.p_short, from a family of `labels` labels.
 
 The draft is asked for without streaming and with token log-probabilities; when the route verifies
 several samples, the others are asked for beside it, at a sampling temperature, as votes on it. The
@@ -120,14 +120,12 @@ class DraftVerify:
             log.warning("cascade draft from %s is not a completion; escalating", answer.backend.name)
             self._spent(walk, answer, usage)
             return None
-        # The prior is the family's P(right), 1 - difficulty, with its label count; an audit, or a family
-        # without labels of ours, is judged on the verifier's own prior, so the family's rate can move.
+        # The prior is the family's P(right), 1 - Plan.p_short, with its label count; an audit, or a
+        # family without labels of ours, is judged on the verifier's own prior, so its rate can move.
         if how.neutral_prior:
             confidence = walk.snap.verifier.confidence(call.view, drafts)
         else:
-            confidence = walk.snap.verifier.confidence(
-                call.view, drafts, plan.difficulty, prior_n=plan.labels
-            )
+            confidence = walk.snap.verifier.confidence(call.view, drafts, plan.p_short, prior_n=plan.labels)
         trace.confidence = reported(confidence)
         if confidence < how.min_confidence:
             self._spent(walk, answer, usage)

@@ -25,6 +25,7 @@ def auto(s: Situation) -> Decision:
     classify_s: float | None = None
     family: str | None = None
     labels: float | None = None
+    short: float | None = None
     hit: FamilyHit | None = None
     prior: float | None = None  # the weights' own score, where learned counts change it
     if s.scored is None:
@@ -32,10 +33,13 @@ def auto(s: Situation) -> Decision:
         features, score, hit = assess(s.scorer, s.view)
         if hit is not None:
             family, labels = hit.family, hit.labels
+            if hit.short is not None:
+                short = reported(hit.short)
             if hit.prior is not None:
                 prior = reported(hit.prior)
                 if spec.learn != "on":  # frozen or off: the route decides on the prior alone
                     score, prior = hit.prior, None
+                    short = None if hit.prior_short is None else reported(hit.prior_short)
         difficulty = reported(score)
         classify_s = time.perf_counter() - t0
     else:
@@ -49,6 +53,7 @@ def auto(s: Situation) -> Decision:
         degrade=spec.degrade,
         family=family,
         labels=labels,
+        short=short,
     )
     board, allowed = s.board, s.allowed
     tiers = tuple(

@@ -111,7 +111,8 @@ def _budget(s: Situation, draft: Plan, escalate: Plan, samples: int) -> tuple[st
 def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
     """The draft plan and what follows it, or why there is no draft this time."""
     spec, difficulty, labels = s.spec, routed.difficulty, routed.labels
-    prior = None if difficulty is None else 1.0 - difficulty
+    short = routed.p_short
+    prior = None if short is None else 1.0 - short
     mode = settled(spec.verify, prior, labels, _draw(s))
     assert spec.draft is not None  # the schema's job
     assert spec.escalate is not None
@@ -145,6 +146,7 @@ def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
         strategy="draft_verify",
         labels=labels,
         family=routed.family,
+        short=routed.short,
     )
     how = CascadePlan(
         escalate,
@@ -160,7 +162,8 @@ def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
 def _settled_escalation(s: Situation, routed: Decision) -> Decision | None:
     """The decision when the family's record sends the request past the draft, else None."""
     spec, plan = s.spec, routed.plan
-    prior = None if plan.difficulty is None else 1.0 - plan.difficulty
+    short = plan.p_short
+    prior = None if short is None else 1.0 - short
     if settled(spec.verify, prior, plan.labels, _draw(s)) != "escalate" or _skip(s, plan.difficulty):
         return None
     assert spec.escalate is not None  # the schema's job
@@ -173,7 +176,14 @@ def _settled_escalation(s: Situation, routed: Decision) -> Decision | None:
         f"(< escalate_below {spec.verify.escalate_below:g})"
     )
     reasons = (*esc.reasons, f"cascade skipped: {why}")
-    esc = replace(esc, reasons=reasons, difficulty=plan.difficulty, labels=plan.labels, family=plan.family)
+    esc = replace(
+        esc,
+        reasons=reasons,
+        difficulty=plan.difficulty,
+        labels=plan.labels,
+        family=plan.family,
+        short=plan.short,
+    )
     return replace(routed, plan=esc, skipped=why)
 
 

@@ -50,6 +50,7 @@ class Ask:
     degrade: bool = True
     family: str | None = None  # what the difficulty was read in, carried into the plan
     labels: float | None = None
+    short: float | None = None  # the difficulty as a probability (Plan.short)
 
 
 @fast_init
@@ -79,10 +80,19 @@ class Plan:
     # its drafts (routing/cascade.py), and the verifier's prior fades its level by them.
     labels: float | None = None
     family: str | None = None
+    # P(the draft falls short) as a probability, where it differs from the difficulty: the family's
+    # rate moved by the request's place within it by at most LEARNED_BOUND log-odds (classify's
+    # FamilyHit.short). The difficulty ranks; a cascade weighs a draft and settles a family by this.
+    short: float | None = None
 
     @property
     def tier(self) -> str:
         return self.candidates[0].tier if self.candidates else ""
+
+    @property
+    def p_short(self) -> float | None:
+        """P(falls short) as a cascade reads it: `short` where the scorer gave one, else the difficulty."""
+        return self.short if self.short is not None else self.difficulty
 
 
 def _candidate(tier: TierView, b: BackendView, ask: Ask, capable: bool) -> Candidate:
@@ -210,7 +220,7 @@ def decide(ask: Ask, tiers: tuple[TierView, ...]) -> Plan:
         reasons.append(
             f"difficulty read in family {ask.family} ({ask.labels or 0:g} labels of this gateway's own)"
         )
-    return Plan(_down_last(order), reason, tuple(reasons), d, "fallback", ask.labels, ask.family)
+    return Plan(_down_last(order), reason, tuple(reasons), d, "fallback", ask.labels, ask.family, ask.short)
 
 
 def pinned(tier: TierView, output_tokens: int, route_model: str | None = None) -> Plan:
@@ -240,5 +250,11 @@ def with_fallback(plan: Plan, order: list[str], views: dict[str, TierView]) -> P
             )
     reasons = (*plan.reasons, f"fallback order set by the route: {' → '.join([chosen, *order])}")
     return Plan(
-        _down_last(cands), plan.reason, reasons, plan.difficulty, labels=plan.labels, family=plan.family
+        _down_last(cands),
+        plan.reason,
+        reasons,
+        plan.difficulty,
+        labels=plan.labels,
+        family=plan.family,
+        short=plan.short,
     )

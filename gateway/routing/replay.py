@@ -98,7 +98,7 @@ def judged(verifier: Verifier, decision: Decision, view: RequestView, drafts: li
     if (decision.cascade is not None and decision.cascade.neutral_prior) or neutral(plan):
         confidence = reported(verifier.confidence(view, drafts))  # as dispatch judges it
     else:
-        confidence = reported(verifier.confidence(view, drafts, plan.difficulty, prior_n=plan.labels))
+        confidence = reported(verifier.confidence(view, drafts, plan.p_short, prior_n=plan.labels))
     return {"confidence": confidence, "decision": "accept" if confidence >= threshold else "escalate"}
 
 

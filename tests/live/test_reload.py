@@ -313,3 +313,66 @@ def test_a_gateway_serves_train_data_weights_as_training_scores_them(
             assert got == pytest.approx(float(p), abs=1e-4)
     finally:
         stop(g.proc)
+
+
+CASCADE = """
+version: 1
+default_tier: main
+classifier: {{weights: weights.json}}
+tiers:
+  main:
+    backends: [{{name: a, kind: openai, base_url: "{a}", model: a-model}}]
+  big:
+    backends: [{{name: b, kind: openai, base_url: "{b}", model: b-model}}]
+routes:
+  - {{model: cascade, policy: cascade, draft: main, escalate: [big], verify: {{min_confidence: 0}}}}
+"""
+
+
+def test_a_cascade_weighs_a_trained_familys_drafts_against_its_rate(
+    ups: dict[str, FakeUpstream], tmp_path: Path
+) -> None:
+    """`gateway train --data`, then a cascade: each draft of the operator's families is judged
+    against the family's rate moved at most 0.5 log-odds by the request's place in it (the scorer's
+    `short`), not against its difficulty, which after the operator layer reads near 0 or 1."""
+    import math
+
+    from gateway.classify.draft import Draft
+    from gateway.classify.scorer import load_scorer
+    from gateway.classify.verifier import load_verifier
+    from gateway.cli import main
+    from gateway.offline.data import load_labelled
+    from tests.offline.test_family_train import traffic
+
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(traffic(tmp_path / "mine.jsonl", 160, 11)),
+                "--out",
+                str(tmp_path / "weights.json"),
+            ]
+        )
+        == 0
+    )
+    scorer = load_scorer(tmp_path / "weights.json")
+    verifier = load_verifier(REPO / "gateway" / "classify" / "weights" / "verifier.json")
+    rows = load_labelled(traffic(tmp_path / "later.jsonl", 30, 12), "small")
+    g = start_gateway(tmp_path, CASCADE.format(a=ups["a"].base_url, b=ups["b"].base_url))
+    far = 0
+    try:
+        client = openai.OpenAI(base_url=g.v1, api_key="x", max_retries=0, timeout=30)
+        for row in rows:
+            hit, difficulty = scorer.family(row.view), scorer.score(row.view)
+            assert hit.short is not None and hit.labels > 0
+            raw = client.chat.completions.with_raw_response.create(model="cascade", **row.body)
+            assert raw.headers["x-gateway-cascade"] == "accepted", raw.headers
+            draft = [Draft(raw.parse().choices[0].message.content or "", "stop")]
+            want = verifier.confidence(row.view, draft, hit.short, prior_n=hit.labels)
+            assert float(raw.headers["x-gateway-confidence"]) == pytest.approx(want, rel=1e-5)
+            odds = (math.log(p / (1 - p)) for p in (max(min(q, 0.99), 0.01) for q in (difficulty, hit.short)))
+            far += abs(next(odds) - next(odds)) > 1.0
+    finally:
+        stop(g.proc)
+    assert far >= 3  # where the difficulty would have said something else

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.classify.families import ROOT
+from gateway.classify.families import LEARNED_BOUND, ROOT
 from gateway.classify.family_file import model_from_json
 from gateway.classify.scorer import DifficultyScorer, FamilyScorer, load_scorer
 from gateway.cli import main
@@ -192,6 +192,47 @@ def test_fewer_than_fifty_labels_fit_no_layer(tmp_path: Path) -> None:
     out = tmp_path / "w.json"
     assert train("--data", str(traffic(tmp_path / "few.jsonl", 40, 9)), "--out", str(out)) == 0
     assert model_from_json(json.loads(out.read_text()), "few").operator is None
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def test_a_cascade_reads_the_score_as_its_familys_rate_moved_at_most_the_bound(tmp_path: Path) -> None:
+    """FamilyHit.short, what a cascade weighs drafts against and settles families by: the family's
+    level moved by the request's place within it at most LEARNED_BOUND log-odds, in the score's order
+    within a family; where learned counts are in force the score already reads so, and is kept."""
+    out = tmp_path / "w.json"
+    assert train("--data", str(traffic(tmp_path / "mine.jsonl", 160, 11)), "--out", str(out)) == 0
+    served = load_scorer(out)
+    assert isinstance(served, FamilyScorer)
+    rows = load_labelled(traffic(tmp_path / "later.jsonl", 120, 12), "small")
+    extra = ["Hi", "Thanks!", "Write a haiku about the sea at night."]
+    views = [e.view for e in rows] + [user_view(t) for t in extra]
+    by_family: dict[str, list[tuple[float, float]]] = {}
+    beyond = 0
+    for view in views:
+        z, hit = served.logit(view), served.family(view)
+        assert hit.short is not None
+        level = z - hit.within
+        assert abs(logit(hit.short) - level) <= LEARNED_BOUND + 1e-6, (z, hit)
+        beyond += abs(hit.within) > 2 * LEARNED_BOUND
+        by_family.setdefault(hit.family, []).append((z, hit.short))
+    assert beyond >= 3  # the score itself goes well past the bound: what the bound is for
+    for pairs in by_family.values():
+        shorts = [q for _, q in sorted(pairs)]
+        assert shorts == sorted(shorts)  # the score's order, within a family
+    view = views[0]
+    learned = Learned({nid: (400.0, 100.0) for nid in served.family(view).path})
+    live = served.with_learned(learned)
+    p, hit = live.scored(view)
+    assert hit.short == pytest.approx(p, abs=1e-12)
+    # a route that does not act on learned counts reads the weights' own, as a fresh gateway would
+    assert hit.prior_short == pytest.approx(served.family(view).short, abs=1e-12)
+
+
+def user_view(text: str) -> object:
+    return Example({"messages": [{"role": "user", "content": text}]}, 0, "other", "train").view
 
 
 def auc(scorer: FamilyScorer, rows: list[Example], y: np.ndarray) -> float:

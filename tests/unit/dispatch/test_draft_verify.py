@@ -187,9 +187,14 @@ routes:
 
 
 def with_family(
-    monkeypatch: pytest.MonkeyPatch, difficulty: float, labels: float | None, family: str | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    difficulty: float,
+    labels: float | None,
+    family: str | None = None,
+    short: float | None = None,
 ) -> None:
-    """Plans carry this family rate and label count, as the family scorer gives them."""
+    """Plans carry this difficulty, label count and P(falls short) as a probability (`short`; None: the
+    difficulty), as the family scorer gives them."""
     from dataclasses import replace
 
     import gateway.routing.cascade as policy
@@ -199,7 +204,8 @@ def with_family(
 
     def family_auto(s: Situation) -> Decision:
         d = auto(s)
-        return replace(d, plan=replace(d.plan, difficulty=difficulty, labels=labels, family=family))
+        plan = replace(d.plan, difficulty=difficulty, labels=labels, family=family, short=short)
+        return replace(d, plan=plan)
 
     monkeypatch.setattr(policy, "auto", family_auto)
 
@@ -235,6 +241,35 @@ async def test_a_family_nearly_always_right_drafts_once(monkeypatch: pytest.Monk
     assert len(h.backends["draft"].calls) == 1 and served.trace.cascade == "accepted"
     assert served.decision.cascade is not None and served.decision.cascade.samples == 1
     assert any("nearly always right" in r for r in served.decision.plan.reasons)
+
+
+async def test_a_family_settles_by_its_rate_not_by_where_the_score_ranks_a_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A family right half the time, 200 labels: a request its score puts far out (0.999, long for its
+    family) is still drafted and judged. The score ranks; as a probability the scorer gives `short`."""
+    with_family(monkeypatch, difficulty=0.999, labels=200, short=0.5)
+    h = settled_harness(audit=0)
+    served = await h.dispatcher.complete(chat_call("cascade"))
+    assert served.decision.skipped is None and len(h.backends["draft"].calls) == 2
+    assert served.decision.cascade is not None and served.decision.cascade.samples == 3
+    assert served.decision.plan.short == 0.5 and served.decision.plan.p_short == 0.5
+
+
+async def test_the_verifier_weighs_a_draft_against_the_probability_not_the_rank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same draft of a family with labels (too few to settle it), its score 0.999: judged against
+    P(falls short) 0.5 it is more likely right than against the score read as a probability."""
+    confidence = {}
+    for short in (0.5, None):
+        with_family(monkeypatch, difficulty=0.999, labels=10, short=short)
+        h = settled_harness(audit=0)
+        served = await h.dispatcher.complete(chat_call("cascade", "What is 2 + 2?"))
+        assert served.decision.cascade is not None and not served.decision.cascade.neutral_prior
+        confidence[short] = served.trace.confidence
+    assert confidence[0.5] is not None and confidence[None] is not None
+    assert confidence[0.5] > confidence[None] + 0.1, confidence
 
 
 @pytest.mark.parametrize("difficulty", [0.02, 0.98])
