@@ -18,7 +18,7 @@ from gateway.classify.features import profile
 from gateway.classify.scorer import load_spec
 from gateway.offline.data import Example
 from gateway.offline.encoded import take
-from gateway.offline.family_fit import Config, add_labels, fit, logits
+from gateway.offline.family_fit import Config, add_labels, fit, logits, spherical_kmeans
 from gateway.offline.family_train import Labelled, labelled, with_layer
 from gateway.offline.operator_fit import layered
 from gateway.offline.scorer_train import fit as fit_v2
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from gateway.offline.encoded import Encoded
 
-__all__ = ["TASKS", "Bench", "Cell", "Fold", "Guarantee", "fold", "guarantee"]
+__all__ = ["TASKS", "Bench", "Cell", "Fold", "Guarantee", "Half", "fold", "guarantee", "halves"]
 
 TASKS = ("arc-challenge", "mbpp", "winogrande", "arena")
 
@@ -202,3 +202,35 @@ def guarantee(bench: Bench, f: Fold, radius_q: float = 0.02) -> Guarantee:
     else:
         tau = fam = length = float("nan")
     return Guarantee(f.task, min(taus), len(taus), float(bare.mean()), tau, fam, length)
+
+
+@dataclass(frozen=True)
+class Half:
+    task: str
+    seen: int  # rows of the family whose train split was fitted with the other families
+    unseen: np.ndarray  # the other half's rows: scored
+    family: float  # APGR of the family model on them
+    length: float  # ... and of prompt length
+    tau: float  # Kendall's tau of the two scores on them
+
+
+def halves(bench: Bench, task: str) -> list[Half]:
+    """A family half seen: its rows split in two by topic (spherical 2-means on the mean embedding);
+    the family model fitted on the other families and one half's `train` rows scores the other half,
+    both ways round. What a new task that resembles a known one meets."""
+    import numpy as np
+
+    idx = bench.held(task)
+    e = bench.enc.mean_emb[idx]
+    u = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    _, part = spherical_kmeans(u, 2, f"half/{task}")
+    out = []
+    for side in (0, 1):
+        seen = np.zeros(len(bench.enc.task), dtype=bool)
+        seen[idx[part == side]] = True
+        model = bench.fit(bench.train_mask(task) | (seen & bench.train_mask(None)))
+        s, _ = bench.scores(model)
+        rows = idx[part != side]
+        fam, length = bench.apgr(s, rows), bench.apgr(bench.length, rows)
+        out.append(Half(task, int(seen.sum()), rows, fam, length, kendall_tau(s[rows], bench.length[rows])))
+    return out

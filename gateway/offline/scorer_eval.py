@@ -5,7 +5,8 @@
 Sections: left-out families at 0 labels (against prompt length, the v2 weights shipped before and
 the v2 recipe nested), the guarantee for label-less families, the learning curves as a family's
 labels come in (family_curves.py), the RouterBench mix, agent-shaped requests (agent_turns.py),
-the shipped file in distribution and its calibration, the cost of scoring.
+the shipped file in distribution (pooled, per family, and a family half seen) and its calibration,
+the cost of scoring.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gateway.classify.scorer import load_weights, v2_scorer
 from gateway.offline.agent_turns import encoded_sessions, sessions
 from gateway.offline.data import load_arena, load_routerbench
 from gateway.offline.family_curves import ROUTERS, Curve, family_curve, mix_curve
-from gateway.offline.family_eval import TASKS, Bench, Fold, fold, guarantee
+from gateway.offline.family_eval import TASKS, Bench, Fold, fold, guarantee, halves
 from gateway.offline.family_train import family_logits
 from gateway.offline.scorer_train import logits as logits_v2
 from gateway.offline.stats import reliability
@@ -165,13 +166,51 @@ def _in_distribution(bench: Bench, model: FamilyModel, n_boot: int) -> list[str]
 
     test = np.flatnonzero((bench.enc.split == "test") & bench.ok)
     z = family_logits(model, bench.enc)
-    cells = [bench.cell(s, test, n_boot) for s in (bench.length, bench.v2_shipped, z)]
+    scores = (bench.length, bench.v2_shipped, z)
+    cells = [bench.cell(s, test, n_boot) for s in scores]
     p = 1.0 / (1.0 + np.exp(-z[test]))
     bins, ece = reliability(p, bench.rows.y[test])
     out = [
-        "| rows | prompt length | v2 shipped | family model (shipped) |",
-        "|---|---|---|---|",
-        f"| {len(test)} | " + " | ".join(c.fmt() for c in cells) + " |",
+        "| rows | prompt length | v2 shipped | family model (shipped) | family - length |",
+        "|---|---|---|---|---|",
+        f"| {len(test)}, pooled | "
+        + " | ".join(c.fmt() for c in cells)
+        + f" | {cells[2].point - cells[0].point:+.3f} |",
+    ]
+    for task in TASKS:
+        rows = test[bench.enc.task[test] == task]
+        c = [bench.cell(s, rows, n_boot) for s in scores]
+        out.append(
+            f"| {len(rows)}, {task} | "
+            + " | ".join(x.fmt() for x in c)
+            + f" | {c[2].point - c[0].point:+.3f} |"
+        )
+    out += [
+        "",
+        "Pooled, most of the family model's gain over length is between families (which family a "
+        "request is in). The rows per family show how it orders requests within one family, and so does "
+        "the next table.",
+        "",
+        "A family half seen: each family's rows split in two by topic (2-means on the embedding); the "
+        "family model fitted on the other families and one half's `train` rows scores every row of "
+        "the other half, both ways round (a new task that resembles a known one):",
+        "",
+        "| family | half scored (rows) | prompt length | family model | family - length | tau with length |",
+        "|---|---|---|---|---|---|",
+    ]
+    margins = []
+    for task in TASKS:
+        for i, h in enumerate(halves(bench, task)):
+            margins.append(h.family - h.length)
+            out.append(
+                f"| {task} | {'AB'[1 - i]} ({len(h.unseen)}) | {h.length:.3f} | {h.family:.3f} | "
+                f"{h.family - h.length:+.3f} | {h.tau:.2f} |"
+            )
+    out += [
+        "",
+        f"Family model - length over the {len(margins)} halves: mean {np.mean(margins):+.3f}, from "
+        f"{min(margins):+.3f} to {max(margins):+.3f}; {sum(m < -TIE for m in margins)} below by more "
+        f"than a tie ({TIE}).",
         "",
         f"Calibration of the shipped probability on those rows (label: {_SMALL[bench.label]} falls "
         f"short): ECE **{ece:.3f}** (10 equal-width bins, weighted by rows); mean predicted "

@@ -166,6 +166,26 @@ def test_a_labelled_familys_probability_is_calibrated_where_its_score_is_not(tmp
     assert ece(np.array(pooled["short"]), y) < 0.8 * ece(np.array(pooled["score"]), y)
 
 
+@needs_data
+def test_a_half_seen_family_scores_exactly_the_half_its_fit_never_saw() -> None:
+    """routing-eval.md's "a family half seen": each half is scored once, by the fit on the other half's
+    `train` rows and the other families; the two halves split the family, topic by topic."""
+    import numpy as np
+
+    from gateway.offline.data import load_arena, load_routerbench
+    from gateway.offline.family_eval import Bench, halves
+
+    bench = Bench(load_routerbench(RB)[::3] + load_arena(ARENA), "mixtral")
+    rows = bench.held("arena")
+    a, b = halves(bench, "arena")
+    assert len(np.intersect1d(a.unseen, b.unseen)) == 0
+    assert sorted(np.concatenate([a.unseen, b.unseen]).tolist()) == rows.tolist()
+    assert a.seen == len(b.unseen) and b.seen == len(a.unseen)
+    assert min(len(a.unseen), len(b.unseen)) >= len(rows) // 5  # two topics, not one and a stray
+    for h in (a, b):
+        assert 0.0 <= h.length <= 1.0 and 0.0 <= h.family <= 1.0 and -1.0 <= h.tau <= 1.0
+
+
 def _train(*args: str, out: Path) -> None:
     gateway("train", *args, "--out", str(out))
 
