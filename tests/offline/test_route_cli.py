@@ -164,3 +164,35 @@ def test_route_judges_drafts_and_names_the_bad_ones(tmp_path: Path) -> None:
     assert unsure["decision"] == "escalate"
     assert rows[3]["error"]["param"] == "draft" and rows[3]["line"] == 4
     assert "confidence" not in rows[4]  # no draft, no verdict
+
+
+def test_route_shows_what_a_cascade_weighs_drafts_against_in_your_families(tmp_path: Path) -> None:
+    """With `classifier.weights` from `gateway train --data`, a line whose family has labels of the
+    operator's own carries `p_short`, the scorer's probability (not its difficulty); the shipped
+    weights' lines, in families without such labels, do not."""
+    from gateway.classify.assess import reported
+    from gateway.classify.scorer import default_scorer, load_scorer
+    from gateway.offline.data import load_labelled
+    from tests.offline.test_family_train import traffic
+
+    data = traffic(tmp_path / "mine.jsonl", 160, 11)
+    assert gateway("train", "--data", str(data), "--out", str(tmp_path / "w.json")).returncode == 0
+    scorer = load_scorer(tmp_path / "w.json")
+    rows = load_labelled(traffic(tmp_path / "later.jsonl", 8, 12), "small")
+    stdin = "".join(json.dumps({"model": "auto", **r.body}) + "\n" for r in rows)
+    for weights in ("w.json", None):
+        routes = tmp_path / "routes.yaml"
+        extra = f"classifier: {{weights: {weights}}}\n" if weights else ""
+        routes.write_text(ROUTES.replace("routes:\n", extra + "routes:\n"))
+        out = gateway("route", "--routes", str(routes), stdin=stdin)
+        assert out.returncode == 0, out.stderr
+        got = [json.loads(x) for x in out.stdout.splitlines()]
+        if weights is None:
+            assert not any("p_short" in g for g in got)
+            assert [g["difficulty"] for g in got] == [reported(default_scorer().score(r.view)) for r in rows]
+            continue
+        for g, r in zip(got, rows, strict=True):
+            hit = scorer.family(r.view)
+            assert hit.labels > 0 and hit.short is not None
+            assert g["p_short"] == reported(hit.short) and g["difficulty"] == reported(scorer.score(r.view))
+        assert any(abs(g["p_short"] - g["difficulty"]) > 0.05 for g in got)
