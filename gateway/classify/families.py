@@ -189,7 +189,8 @@ class FamilyHit:
     # LEARNED_BOUND log-odds, as learned counts already read it. The score ranks with that place
     # uncapped (2 log-odds per standard deviation of length), which as a probability is
     # overconfident: a short prompt of a family right half the time reads 1e-5
-    # (docs/cascade.md). None: the score itself.
+    # (docs/cascade.md). None where the family has no labels of the deployment's own: nothing reads
+    # it there (a cascade judges such drafts on the verifier's own prior).
     short: float | None = None
     prior_short: float | None = None  # ... and the weights' alone, where `prior` is given
 

@@ -316,6 +316,9 @@ class FamilyScorer:
                 x += u.tolist() if u is not None else [0.0] * emb_dims
             return tuple(x)
 
+        # Only a family with labels of the deployment's own is weighed by it (a cascade judges the
+        # others on the verifier's own prior), so the rest of the traffic does not pay for it.
+        short = _short(leaf, z) if leaf[4] else None
         hit = FamilyHit(
             node,
             self._paths[node],
@@ -324,7 +327,7 @@ class FamilyScorer:
             measure,
             z - leaf[0],
             prior,
-            _short(leaf, z),
+            short,
             prior_short,
         )
         return z, hit

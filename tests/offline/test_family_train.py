@@ -213,6 +213,9 @@ def test_a_cascade_reads_the_score_as_its_familys_rate_moved_at_most_the_bound(t
     beyond = 0
     for view in views:
         z, hit = served.logit(view), served.family(view)
+        if not hit.labels:  # a family without the operator's labels: nothing weighs it
+            assert hit.short is None
+            continue
         assert hit.short is not None
         level = z - hit.within
         assert abs(logit(hit.short) - level) <= LEARNED_BOUND + 1e-6, (z, hit)
