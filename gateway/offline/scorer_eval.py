@@ -191,6 +191,24 @@ def _in_distribution(bench: Bench, model: FamilyModel, n_boot: int) -> list[str]
         "request is in). The rows per family show how it orders requests within one family, and so does "
         "the next table.",
         "",
+        *_half_seen(bench),
+        "",
+        f"Calibration of the shipped probability on the held-out rows (label: {_SMALL[bench.label]} falls "
+        f"short): ECE **{ece:.3f}** (10 equal-width bins, weighted by rows); mean predicted "
+        f"{p.mean():.3f}, observed {bench.rows.y[test].mean():.3f}.",
+        "",
+        "| predicted | rows | mean predicted | observed |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {b.lo:.1f}-{b.hi:.1f} | {b.count} | {b.predicted:.3f} | {b.observed:.3f} |" for b in bins]
+    return out
+
+
+def _half_seen(bench: Bench) -> list[str]:
+    """Each family split in two by topic, each half scored by a fit that saw only the other's rows."""
+    import numpy as np
+
+    out = [
         "A family half seen: each family's rows split in two by topic (2-means on the embedding); the "
         "family model fitted on the other families and one half's `train` rows scores every row of "
         "the other half, both ways round (a new task that resembles a known one):",
@@ -206,21 +224,13 @@ def _in_distribution(bench: Bench, model: FamilyModel, n_boot: int) -> list[str]
                 f"| {task} | {'AB'[1 - i]} ({len(h.unseen)}) | {h.length:.3f} | {h.family:.3f} | "
                 f"{h.family - h.length:+.3f} | {h.tau:.2f} |"
             )
-    out += [
+    return [
+        *out,
         "",
         f"Family model - length over the {len(margins)} halves: mean {np.mean(margins):+.3f}, from "
         f"{min(margins):+.3f} to {max(margins):+.3f}; {sum(m < -TIE for m in margins)} below by more "
         f"than a tie ({TIE}).",
-        "",
-        f"Calibration of the shipped probability on those rows (label: {_SMALL[bench.label]} falls "
-        f"short): ECE **{ece:.3f}** (10 equal-width bins, weighted by rows); mean predicted "
-        f"{p.mean():.3f}, observed {bench.rows.y[test].mean():.3f}.",
-        "",
-        "| predicted | rows | mean predicted | observed |",
-        "|---|---|---|---|",
     ]
-    out += [f"| {b.lo:.1f}-{b.hi:.1f} | {b.count} | {b.predicted:.3f} | {b.observed:.3f} |" for b in bins]
-    return out
 
 
 def _cost(views: Sequence[PromptView]) -> str:
