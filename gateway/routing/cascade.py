@@ -61,6 +61,12 @@ def neutral(plan: Plan) -> bool:
     return plan.family is not None and not plan.labels
 
 
+def _right(plan: Plan) -> float | None:
+    """P(the draft is right) as the family's record reads it: 1 - Plan.p_short."""
+    short = plan.p_short
+    return None if short is None else 1.0 - short
+
+
 def _draw(s: Situation) -> float:
     """A uniform draw from the request's clock reading: decisions stay functions of their inputs."""
     return zlib.crc32(struct.pack("<d", s.now)) / 2**32
@@ -111,9 +117,7 @@ def _budget(s: Situation, draft: Plan, escalate: Plan, samples: int) -> tuple[st
 def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
     """The draft plan and what follows it, or why there is no draft this time."""
     spec, difficulty, labels = s.spec, routed.difficulty, routed.labels
-    short = routed.p_short
-    prior = None if short is None else 1.0 - short
-    mode = settled(spec.verify, prior, labels, _draw(s))
+    mode = settled(spec.verify, _right(routed), labels, _draw(s))
     assert spec.draft is not None  # the schema's job
     assert spec.escalate is not None
     why = _skip(s, difficulty)
@@ -162,8 +166,7 @@ def _drafting(s: Situation, routed: Plan) -> tuple[Plan, CascadePlan] | str:
 def _settled_escalation(s: Situation, routed: Decision) -> Decision | None:
     """The decision when the family's record sends the request past the draft, else None."""
     spec, plan = s.spec, routed.plan
-    short = plan.p_short
-    prior = None if short is None else 1.0 - short
+    prior = _right(plan)
     if settled(spec.verify, prior, plan.labels, _draw(s)) != "escalate" or _skip(s, plan.difficulty):
         return None
     assert spec.escalate is not None  # the schema's job

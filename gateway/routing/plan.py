@@ -80,9 +80,10 @@ class Plan:
     # its drafts (routing/cascade.py), and the verifier's prior fades its level by them.
     labels: float | None = None
     family: str | None = None
-    # P(the draft falls short) as a probability, where it differs from the difficulty: the family's
-    # rate moved by the request's place within it by at most LEARNED_BOUND log-odds (classify's
-    # FamilyHit.short). The difficulty ranks; a cascade weighs a draft and settles a family by this.
+    # P(the draft falls short) as a probability, in a family with labels of the deployment's own: the
+    # family's rate moved by the request's place within it by at most LEARNED_BOUND log-odds
+    # (classify's FamilyHit.short). The difficulty ranks; a cascade weighs a draft and settles a
+    # family by this.
     short: float | None = None
 
     @property

@@ -64,8 +64,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "reason": plan.reason,
         "reasons": list(plan.reasons),
         "family": plan.family,
-        # what a cascade weighs a draft against in a family with labels of the deployment's own
-        **({"p_short": plan.short} if plan.short is not None and plan.labels else {}),
+        # what a cascade weighs a draft against (set only in a family with labels of the deployment's own)
+        **({"p_short": plan.short} if plan.short is not None else {}),
         "moved": decision.moved,
         "prior_tier": decision.prior_tier,
         "candidates": [

@@ -18,6 +18,7 @@ import pytest
 from gateway.classify.families import LEARNED_BOUND, ROOT
 from gateway.classify.family_file import model_from_json
 from gateway.classify.scorer import DifficultyScorer, FamilyScorer, load_scorer
+from gateway.classify.view import view_of_body
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.offline.data import Example, load_labelled
@@ -208,7 +209,9 @@ def test_a_cascade_reads_the_score_as_its_familys_rate_moved_at_most_the_bound(t
     assert isinstance(served, FamilyScorer)
     rows = load_labelled(traffic(tmp_path / "later.jsonl", 120, 12), "small")
     extra = ["Hi", "Thanks!", "Write a haiku about the sea at night."]
-    views = [e.view for e in rows] + [user_view(t) for t in extra]
+    views = [e.view for e in rows] + [
+        view_of_body({"messages": [{"role": "user", "content": t}]}) for t in extra
+    ]
     by_family: dict[str, list[tuple[float, float]]] = {}
     beyond = 0
     for view in views:
@@ -232,10 +235,6 @@ def test_a_cascade_reads_the_score_as_its_familys_rate_moved_at_most_the_bound(t
     assert hit.short == pytest.approx(p, abs=1e-12)
     # a route that does not act on learned counts reads the weights' own, as a fresh gateway would
     assert hit.prior_short == pytest.approx(served.family(view).short, abs=1e-12)
-
-
-def user_view(text: str) -> object:
-    return Example({"messages": [{"role": "user", "content": text}]}, 0, "other", "train").view
 
 
 def auc(scorer: FamilyScorer, rows: list[Example], y: np.ndarray) -> float:
