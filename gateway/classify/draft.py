@@ -2,9 +2,12 @@
 
 - text (always): cues read from the answer and the question (checks.py), its arithmetic recomputed
   (recompute.py);
-- logprobs (when the sampled tokens' log-probabilities are known): their mean, a low quantile and the
-  minimum. The mean and the quantile do not grow with the answer's length, as a sum would; the minimum
-  does a little, and the fit weighs it accordingly;
+- logprobs (when the sampled tokens' log-probabilities are known): their mean, a low quantile, the
+  minimum, and the minimum over the draft's first statement (`lp_head`: its first sentence or line,
+  where a short answer gives its answer; the whole draft's when the tokens' texts are unknown; the
+  verifier drops it where code or JSON is asked for, which makes no such statement). The mean
+  and the quantile do not grow with the answer's length, as a sum would; the minimum does a little,
+  and the fit weighs it accordingly;
 - agreement (two drafts or more): the share of the other samples that gave the first draft's final
   answer, or, where there is no short answer to compare, their word overlap with it.
 
@@ -34,6 +37,7 @@ __all__ = [
     "difficulty_logit",
     "draft_of",
     "drafts_of",
+    "first_statement",
     "logprob_features",
     "text_features",
 ]
@@ -57,7 +61,8 @@ TEXT_FEATURES = (
     "unfinished",
     *ARITHMETIC_FEATURES,
 )
-LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min")
+LOGPROB_FEATURES = ("lp_mean", "lp_q10", "lp_min", "lp_head")
+HEAD_TOKENS = 64
 LOGPROB_FLOOR = -20.0  # a token the model all but ruled out; one of them should not dominate the mean
 
 
@@ -66,6 +71,7 @@ class Draft:
     content: str
     finish_reason: str | None = None
     logprobs: tuple[float, ...] | None = None  # the sampled tokens' log-probabilities, if known
+    head: tuple[int, int] | None = None  # the tokens [start, end) of the first statement; None: texts unknown
 
 
 def draft_of(obj: Any) -> Draft:
@@ -81,9 +87,11 @@ def draft_of(obj: Any) -> Draft:
     if not isinstance(content, str):
         raise ValueError("a draft needs `content` (text)")
     raw = obj.get("logprobs")
+    texts: Any = None
     if isinstance(raw, dict):
+        texts = raw.get("tokens")  # a completions choice gives the texts beside the values
         raw = raw.get("content") if "content" in raw else raw.get("token_logprobs")
-    logprobs = None
+    logprobs = head = None
     if raw is not None:
         if not isinstance(raw, list):
             raise ValueError("`logprobs` is a list")
@@ -94,8 +102,53 @@ def draft_of(obj: Any) -> Draft:
                 raise ValueError("each logprob is a number")
             values.append(float(v))
         logprobs = tuple(values)
+        if texts is None:
+            texts = raw  # chat entries carry their own texts; plain numbers have none (None below)
+        head = first_statement(texts) if isinstance(texts, list) and len(texts) == len(values) else None
     finish = obj.get("finish_reason")
-    return Draft(content, finish if isinstance(finish, str) else None, logprobs)
+    return Draft(content, finish if isinstance(finish, str) else None, logprobs, head)
+
+
+def first_statement(tokens: Sequence[Any]) -> tuple[int, int] | None:
+    """The tokens [start, end) of the draft's first statement: up to its first line break, or the
+    first sentence end followed by a space or nothing (so "3.5" does not end it), once it has said
+    something. An opening code fence line ("```json") is skipped: the statement is the code's first
+    line, not the fence's tokens, which say nothing of the answer. Each token is its text or a chat
+    logprob entry ({"token": text, ...}). At most HEAD_TOKENS are read (a long answer's opening), and
+    a short statement's end stops the reading, so a draft costs the same however long it is; None if
+    a token's text is unknown."""
+    start, said, line = 0, False, ""
+    for i, entry in enumerate(tokens[:HEAD_TOKENS]):
+        t = _text(entry)
+        if t is None:
+            return None
+        if "\n" in t and (line + t).lstrip().startswith("```") and "\n" not in line.lstrip():
+            start, said, line = i + 1, False, ""
+            continue
+        line += t
+        if said and (
+            "\n" in t or (t.rstrip()[-1:] in _ENDS and (t[-1:].isspace() or _next_opens(tokens, i)))
+        ):
+            return start, i + 1
+        said = said or any(c.isalnum() for c in t)
+    end = min(len(tokens), HEAD_TOKENS)
+    return (start, end) if start < end else (0, end)
+
+
+_ENDS = frozenset(".!?")
+
+
+def _text(entry: Any) -> str | None:
+    t = entry.get("token") if isinstance(entry, dict) else entry
+    return t if isinstance(t, str) else None
+
+
+def _next_opens(tokens: Sequence[Any], i: int) -> bool:
+    """The token after i starts a new word (or there is none): a "." before it ends a sentence."""
+    if i + 1 >= len(tokens):
+        return True
+    nxt = _text(tokens[i + 1])
+    return nxt is not None and nxt[:1].isspace()
 
 
 def drafts_of(value: Any) -> tuple[Draft, ...]:
@@ -198,8 +251,11 @@ def text_features(
     return features
 
 
-def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | None:
-    """Mean, 10th percentile and minimum of the sampled tokens' logprobs (in nats), or None.
+def logprob_features(
+    logprobs: tuple[float, ...] | None, head: tuple[int, int] | None = None
+) -> dict[str, float] | None:
+    """Mean, 10th percentile and minimum of the sampled tokens' logprobs (in nats), and the minimum
+    over the tokens [start, end) of `head` (all of them when None), or None.
 
     Sorting and summing run in C; the floor is applied by counting what lies below it (bisect), not
     by a Python pass over every token."""
@@ -215,6 +271,7 @@ def logprob_features(logprobs: tuple[float, ...] | None) -> dict[str, float] | N
         "lp_mean": total / n,
         "lp_q10": max(lps[int(0.1 * (n - 1))], LOGPROB_FLOOR),
         "lp_min": max(lps[0], LOGPROB_FLOOR),
+        "lp_head": max(min(logprobs[head[0] : head[1]]) if head else lps[0], LOGPROB_FLOOR),
     }
 
 

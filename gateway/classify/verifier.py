@@ -123,10 +123,18 @@ class Head:
     # Added to a prior from the shipped counts: the drafting model's own level against the model those
     # counts are of (SmolLM2 against Mistral-7B for the live models); it fades as labels come in.
     level: float = 0.0
+    # Inputs read as their distance from a centre (lp_head: its mean over the drafts that chose its
+    # weight), so that one added to a fitted model leaves its bias alone and an absent one reads as
+    # the centre, not as 0.
+    centre: dict[str, float] = field(default_factory=dict)
 
     def logit(self, x: dict[str, float]) -> float:
         # An absent input adds nothing (a first-format file's difficulty is centred on its mean).
-        return self.bias + sum(w * x[k] for k, w in self.weights.items() if k in x)
+        z = self.bias + sum(w * x[k] for k, w in self.weights.items() if k in x)
+        for k, c in self.centre.items():
+            if k in x:
+                z -= self.weights.get(k, 0.0) * c
+        return z
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +184,9 @@ class Verifier:
             x["fade"] = self.prior.fade(prior_n)
         elif difficulty is not None:
             x["difficulty"] = difficulty_logit(difficulty) - self.difficulty_center
-        lp = logprob_features(drafts[0].logprobs)
+        lp = logprob_features(drafts[0].logprobs, drafts[0].head)
+        if lp is not None and (expect.code or expect.json):
+            del lp["lp_head"]  # code or JSON makes no first statement: the whole answer is read
         agree = agreement(drafts, found, toks)
         if lp is not None:
             x.update(lp)
@@ -256,6 +266,8 @@ def _head_json(h: Head) -> dict[str, Any]:
     out: dict[str, Any] = {"bias": h.bias, "weights": h.weights}
     if h.level:
         out["level"] = h.level
+    if h.centre:
+        out["centre"] = h.centre
     return out
 
 
@@ -269,6 +281,7 @@ def _from_json(data: Any, source: str) -> Verifier:
                 float(h["bias"]),
                 {str(k): float(v) for k, v in h["weights"].items()},
                 float(h.get("level", 0.0)),
+                {str(k): float(v) for k, v in h.get("centre", {}).items()},
             )
             for name, h in data["heads"].items()
         }

@@ -152,7 +152,7 @@ def calibrate(
 def _compact(r: Any) -> dict[str, Any]:
     def draft(d: Any) -> dict[str, Any]:
         lps = [round(v, 4) for v in d.logprobs or ()]
-        return {"content": d.content, "finish_reason": d.finish_reason, "logprobs": lps}
+        return {"content": d.content, "finish_reason": d.finish_reason, "logprobs": lps, "head": d.head}
 
     return {
         "family": r.family,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.classify import checks
-from gateway.classify.draft import agreement, draft_of, drafts_of, logprob_features
+from gateway.classify.draft import agreement, draft_of, drafts_of, first_statement, logprob_features
 from gateway.classify.verifier import Draft, Head, Prior, Verifier, default_verifier, load_verifier
 from gateway.errors import ConfigError
 from gateway.protocol import RequestView, chat_view
@@ -116,6 +116,85 @@ def test_logprob_features_are_length_fair() -> None:
     assert logprob_features(None) is None and logprob_features(()) is None
     clipped = logprob_features((-1e9,))
     assert clipped is not None and clipped["lp_min"] == -20.0  # one near-impossible token is bounded
+
+
+@pytest.mark.parametrize(
+    ("tokens", "head"),
+    [
+        (["Paris", ".", " It", " is", " big", "."], (0, 2)),
+        (["The", " answer", " is", " 3", ".", "5", ".", " Next"], (0, 7)),  # "3.5" does not end it
+        ([" ", "\n", "Yes", "\n", "Because"], (0, 4)),  # a break before anything is said does not
+        (["Lisbon", " is", " the", " capital"], (0, 4)),  # cut off: the whole draft
+        (["Yes", "! ", "Sure"], (0, 2)),
+        (["```", "json", "\n", "{", '"a"', ":", " 1", "}", "\n", "```"], (3, 9)),  # the code, not its fence
+        (["```", "python", "\n"], (0, 3)),  # a fence alone
+        (["a", None], None),  # a token without its text: unknown
+        (["a"] * 100, (0, 64)),  # a long opening: its first HEAD_TOKENS
+    ],
+)
+def test_the_first_statement_ends_at_its_first_sentence_or_line(
+    tokens: list[Any], head: tuple[int, int] | None
+) -> None:
+    assert first_statement(tokens) == head
+
+
+def test_lp_head_is_the_least_sure_token_of_the_first_statement() -> None:
+    # A sure opening and an unsure tail: the mean and the minimum read the tail, lp_head does not.
+    d = draft_of(
+        {
+            "message": {"content": "Lisbon. I am not sure"},
+            "logprobs": {
+                "content": [
+                    {"token": "Lis", "logprob": -0.3},
+                    {"token": "bon", "logprob": -0.05},
+                    {"token": ".", "logprob": -0.1},
+                    {"token": " I", "logprob": -4.0},
+                    {"token": " am", "logprob": -6.0},
+                ]
+            },
+        }
+    )
+    lp = logprob_features(d.logprobs, d.head)
+    assert d.head == (0, 3) and lp is not None
+    assert lp["lp_head"] == pytest.approx(-0.3) and lp["lp_min"] == pytest.approx(-6.0)
+    whole = logprob_features(d.logprobs)  # no texts: the whole draft's minimum
+    assert whole is not None and whole["lp_head"] == pytest.approx(-6.0)
+    floored = logprob_features((-1e9, -0.1), head=(0, 1))
+    assert floored is not None and floored["lp_head"] == -20.0
+
+
+def test_the_shipped_logprob_models_trust_a_sure_first_statement_more() -> None:
+    v = default_verifier()
+    # The same text and mean logprob; only the least sure token of the statement differs.
+    sure, unsure = (
+        Draft("Lisbon.", "stop", (-0.5, -0.5), head=(0, 2)),
+        Draft("Lisbon.", "stop", (-0.9, -0.1), head=(0, 2)),
+    )
+    assert v.heads["logprobs"].weights["lp_head"] > 0
+    q = view("What is the capital of Portugal?")
+    assert v.confidence(q, [sure]) > v.confidence(q, [unsure])
+
+
+def test_a_centred_input_reads_as_its_distance_from_the_centre_and_as_nothing_when_absent() -> None:
+    h = Head(0.5, {"lp_mean": 1.0, "lp_head": 0.6}, centre={"lp_head": -1.5})
+    assert h.logit({"lp_mean": -0.2, "lp_head": -1.5}) == pytest.approx(0.3)  # at the centre: as before
+    assert h.logit({"lp_mean": -0.2, "lp_head": -0.5}) == pytest.approx(0.9)
+    assert h.logit({"lp_mean": -0.2}) == pytest.approx(0.3)
+
+
+def test_code_or_json_asked_for_reads_no_first_statement(verifier: Verifier) -> None:
+    fenced = draft_of(
+        {
+            "message": {"content": "```json\n{}\n```"},
+            "logprobs": {
+                "content": [{"token": t, "logprob": -0.5} for t in ("```", "json", "\n", "{}", "\n", "```")]
+            },
+        }
+    )
+    _, x = verifier.features(view("Give the settings as JSON."), [fenced])
+    assert "lp_mean" in x and "lp_head" not in x
+    _, x = verifier.features(view("What is the capital of Portugal?"), [fenced])
+    assert x["lp_head"] == pytest.approx(-0.5)
 
 
 def test_agreement_by_answer_and_by_words() -> None:
@@ -342,7 +421,7 @@ def test_bad_weights_are_config_errors(tmp_path: Path, content: str, message: st
                 "finish_reason": "stop",
                 "logprobs": [{"token": "4", "logprob": -0.1}, {"token": "3", "logprob": -0.2}],
             },
-            Draft("43", "stop", (-0.1, -0.2)),
+            Draft("43", "stop", (-0.1, -0.2), head=(0, 2)),
         ),
         ({"content": "43"}, Draft("43")),
         (
@@ -351,10 +430,14 @@ def test_bad_weights_are_config_errors(tmp_path: Path, content: str, message: st
                 "finish_reason": "length",
                 "logprobs": {"content": [{"token": "hi", "logprob": -1.0}]},
             },
-            Draft("hi", "length", (-1.0,)),
+            Draft("hi", "length", (-1.0,), head=(0, 1)),
         ),
         ({"message": {"role": "assistant", "content": None}, "logprobs": None}, Draft("")),
         ({"text": "x", "logprobs": {"token_logprobs": [-0.5]}}, Draft("x", None, (-0.5,))),
+        (
+            {"text": "x. y", "logprobs": {"token_logprobs": [-0.5, -0.1, -2.0], "tokens": ["x", ".", " y"]}},
+            Draft("x. y", None, (-0.5, -0.1, -2.0), head=(0, 2)),
+        ),
     ],
 )
 def test_draft_of_reads_replay_and_openai_shapes(obj: dict[str, Any], draft: Draft) -> None:
