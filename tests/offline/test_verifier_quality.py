@@ -112,8 +112,8 @@ def test_live_models_on_a_fresh_gateway_with_the_shipped_family_counts(verifier:
     verifier's own prior: its default, ordered by the embedded model's prompt prior (fitted with
     these families; the evidence without them). Measured: greedy AUC 0.880 (0.883 before `lp_head`,
     0.863 on the default alone, 0.877 with the v2 prior), greedy + 2 samples 0.893 (0.895 before),
-    mean confidence 0.33 / 0.39 where 0.35 are right (0.765 and 0.810 before the answer checks of solve.py; two of these
-    families, percentage and yes_no, hold questions they settle)."""
+    mean confidence 0.33 / 0.39 where 0.35 are right (0.765 and 0.810 before the answer checks of
+    solve.py; two of these families, percentage and yes_no, hold questions they settle)."""
     import numpy as np
 
     from gateway.offline.stats import auc
