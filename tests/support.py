@@ -3,14 +3,17 @@ subprocess, redis-server, the routes file the session's gateway serves). Fixture
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -68,6 +71,17 @@ class Gateway:
     @property
     def v1(self) -> str:
         return self.url + "/v1"
+
+
+@contextmanager
+def loadtests_module(name: str) -> Iterator[ModuleType]:
+    """A script of loadtests/ imported as a module (its siblings importable), the path restored after."""
+    where = str(REPO / "loadtests")
+    sys.path.insert(0, where)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(where)
 
 
 def system_tool(name: str, package: str) -> str:

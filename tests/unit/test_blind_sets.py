@@ -5,27 +5,21 @@ about content."""
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, loadtests_module
 
 LOADTESTS = REPO / "loadtests"
 
 
 @pytest.fixture(scope="module")
 def grader() -> Iterator[Any]:
-    sys.path.insert(0, str(LOADTESTS))
-    try:
-        import blind_grade
-
-        yield blind_grade
-    finally:
-        sys.path.remove(str(LOADTESTS))
+    with loadtests_module("blind_grade") as module:
+        yield module
 
 
 @pytest.mark.parametrize(

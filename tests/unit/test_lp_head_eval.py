@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,15 @@ import pytest
 
 from gateway.classify.verifier import Draft, load_verifier
 from gateway.protocol import chat_view
-from tests.support import REPO
+from tests.support import REPO, loadtests_module
 
-LOADTESTS = REPO / "loadtests"
 SHIPPED = REPO / "gateway" / "classify" / "weights" / "verifier.json"
 
 
 @pytest.fixture(scope="module")
 def lp_head_eval() -> Iterator[Any]:
-    sys.path.insert(0, str(LOADTESTS))
-    try:
-        import lp_head_eval
-
-        yield lp_head_eval
-    finally:
-        sys.path.remove(str(LOADTESTS))
+    with loadtests_module("lp_head_eval") as module:
+        yield module
 
 
 def _set(rng: np.random.Generator, n: int, tells: bool) -> list[tuple[int, float, float | None]]:
