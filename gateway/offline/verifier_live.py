@@ -65,7 +65,6 @@ SIGNS = {
     "lp_mean": 1,
     "lp_q10": 1,
     "lp_min": 1,
-    "lp_head": 1,
     "agree": 1,
     "calc_right": 1,
     "calc_wrong": -1,
