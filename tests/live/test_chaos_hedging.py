@@ -33,11 +33,15 @@ from tests.support import Gateway, start_gateway, stop
 
 WORKERS = 4
 CHAT = "/v1/chat/completions"
+WON = ("rep-a", "won")  # a request A accepted, answered by its hedge on B
 BASELINE = {"mode": "slow", "delay_ms": 20, "spread": False}
 WARM_S, KILL_S, HANG_S, WAKE_S = 2.0, 2.0, 7.0, 3.0  # the kill's ejection lasts 5 s
 # The hang goes on past HANG_S until A has accepted requests: a probe that found A still dead doubles
 # its ejection, which can outlast HANG_S under load, and then nothing would need a hedge.
 HANG_MAX_S, HUNG_REQUESTS = 25.0, 1
+# A request A accepted just before the wake is hedged only once its hedge delay has passed: the hang
+# lasts until that hedge has answered (at most this long), or its win is counted after the hang.
+HEDGED_MAX_S = 3.0
 
 
 @dataclass
@@ -153,6 +157,9 @@ def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: dict[str, F
         time.sleep(HANG_S)
         while a.stats.paths.get(CHAT, 0) - reached < HUNG_REQUESTS and time.monotonic() - t_hang < HANG_MAX_S:
             time.sleep(0.25)
+        hedged_by = time.monotonic() + HEDGED_MAX_S
+        while hedges(gw).get(WON, 0.0) <= before_hang.get(WON, 0.0) and time.monotonic() < hedged_by:
+            time.sleep(0.1)
         t_wake = time.monotonic()
         a.set(**BASELINE)
         in_hang = {k: v - before_hang.get(k, 0.0) for k, v in hedges(gw).items()}
@@ -187,7 +194,7 @@ def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: dict[str, F
     # A's ejection ended during the hang and it accepted requests it never answered: hedges answered
     # them from B.
     assert reached >= HUNG_REQUESTS, (reached, report)
-    assert in_hang.get(("rep-a", "won"), 0) > 0, (in_hang, counted)
+    assert in_hang.get(WON, 0) > 0, (in_hang, counted)
     # No answer waited on the hung replica.
     assert report["hang"]["max_ms"] < 1000, report["hang"]
     # Every answer during the hang came from the healthy replica (A answered none; none was lost).
