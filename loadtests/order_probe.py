@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.classify.families import FamilyHit
 from gateway.classify.features import profile
-from gateway.classify.scorer import default_scorer
+from gateway.classify.scorer import Scorer, default_scorer
 from gateway.classify.view import view_of_body
 from gateway.offline.stats import auc, kendall_tau
 
@@ -55,23 +56,43 @@ def _math(prompt: str) -> str:
 TEMPLATES: dict[str, Callable[[str], str]] = {"math": _math, "mc": _mc}
 
 
-def row(name: str, form: str, items: list[dict], wrap: Callable[[str], str]) -> str:
-    scorer = default_scorer()
+def measured(
+    scorer: Scorer, items: list[dict], wrap: Callable[[str], str]
+) -> tuple[np.ndarray, np.ndarray, list[FamilyHit | None]]:
+    """(score, prompt length, family hit) of each prompt, wrapped."""
     views = [view_of_body({"messages": [{"role": "user", "content": wrap(it["prompt"])}]}) for it in items]
     scored = [scorer.scored(v) for v in views]
     score = np.array([s for s, _ in scored])
     length = np.array([profile(v).prompt_tokens for v in views], dtype=np.float64)
-    tops = Counter(hit.family.split(".")[0] for _, hit in scored if hit is not None)
-    notes = "-"
+    return score, length, [hit for _, hit in scored]
+
+
+def notes(items: list[dict], score: np.ndarray, length: np.ndarray) -> str:
+    """The score beside length against the writer's notes, where the set has them."""
     if "steps" in items[0]:
         steps = np.array([it["steps"] for it in items], dtype=np.float64)
-        notes = (
-            f"tau with steps: length {kendall_tau(length, steps):.2f}, score {kendall_tau(score, steps):.2f}"
-        )
-    elif "hard" in items[0]:
+        tau = kendall_tau(length, steps), kendall_tau(score, steps)
+        return f"tau with steps: length {tau[0]:.2f}, score {tau[1]:.2f}"
+    if "hard" in items[0]:
         hard = np.array([it["hard"] for it in items], dtype=np.float64)
-        notes = f"AUC of hard: length {auc(length, hard):.2f}, score {auc(score, hard):.2f}"
-    return f"| {name} | {form} | {len(items)} | {len(tops)} | {kendall_tau(score, length):.2f} | {notes} |"
+        return f"AUC of hard: length {auc(length, hard):.2f}, score {auc(score, hard):.2f}"
+    return "-"
+
+
+def probes() -> dict[str, list[dict]]:
+    return {
+        name: [json.loads(line) for line in (HERE / f"probe_{name}.jsonl").read_text().splitlines() if line]
+        for name in ("math", "mc", "chat")
+    }
+
+
+def row(name: str, form: str, items: list[dict], wrap: Callable[[str], str]) -> str:
+    score, length, hits = measured(default_scorer(), items, wrap)
+    tops = Counter(hit.family.split(".")[0] for hit in hits if hit is not None)
+    return (
+        f"| {name} | {form} | {len(items)} | {len(tops)} | {kendall_tau(score, length):.2f} | "
+        f"{notes(items, score, length)} |"
+    )
 
 
 def main() -> None:
@@ -79,8 +100,7 @@ def main() -> None:
         "| set | form | prompts | top-level families | tau, score with length | against the writer's notes |",
         "|---|---|---|---|---|---|",
     ]
-    for name in ("math", "mc", "chat"):
-        items = [json.loads(line) for line in (HERE / f"probe_{name}.jsonl").read_text().splitlines() if line]
+    for name, items in probes().items():
         out.append(row(name, "plain", items, lambda p: p))
         if name in TEMPLATES:
             out.append(row(name, "few-shot template", items, TEMPLATES[name]))

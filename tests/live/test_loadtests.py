@@ -239,3 +239,28 @@ def test_order_probe_compares_the_score_with_length_on_plain_and_templated_promp
         ("chat", "plain"),
     ]
     assert all(r[2] == "80" and -1 <= float(r[4]) <= 1 for r in rows)
+
+
+def test_radius_probe_shows_what_an_unknown_radius_trades() -> None:
+    """routing.md's reason for shipping no radius: at q = 0.05 most plain word problems go to `u` and
+    follow length there, while arena-bench left out falls below length and the held-out rows lose."""
+    proc = run("radius_probe.py", "--data-dir", str(DATA), "--q", "0.05", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    none, radius = proc.stdout.split("### radius q = 0.05")
+    assert "### no radius (shipped)" in none
+
+    def cell(text: str, row: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith(f"| {row} |"))
+
+    def apgr(line: str, at: str = "") -> float:
+        return float(line.split(at, 1)[1].split()[0]) if at else float(line.split(" | ")[1].split()[0])
+
+    assert "u 0%" in cell(none, "probe math, plain")
+    math_u = cell(radius, "probe math, plain")
+    assert int(math_u.split("u ")[1].split("%")[0]) >= 80
+    assert float(math_u.split("tau with length ")[1].split(";")[0]) > 0.8
+    arena = cell(radius, "arena left out")
+    assert apgr(arena) < apgr(arena, "against length ") - 0.005  # below length by more than a tie
+    held_none = apgr(cell(none, "in distribution (held-out rows)"), "pooled ")
+    held_radius = apgr(cell(radius, "in distribution (held-out rows)"), "pooled ")
+    assert held_radius < held_none
