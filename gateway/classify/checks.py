@@ -56,7 +56,7 @@ _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-J])[).:][ \t]*(\S[^\n]*)?$")
 _ARITH = re.compile(r"\d\s*[+*/\u00d7^]\s*\d|\d\s+(?:-|x|plus|minus|times|divided by)\s+\d")
 _NUMERIC = re.compile(
     r"\b(?:how many|calculate|compute|sum of|product of|the number only|a number only|numeric answer|"
-    r"just the number|what percent(?:age)?|convert)\b"
+    r"just the number|what percent(?:age)?|convert|(?:what|which) year)\b"
     r"|\bhow much\b[^.?\n]{0,60}\b(?:cost|costs|money|dollars|pay|weigh|left|in total|altogether)\b"
 )
 # A question answered yes or no: it opens with an auxiliary verb ("Is 7 odd?", "Does a spider ...")

@@ -70,9 +70,9 @@ def test_live_models_on_families_they_never_saw(verifier: Verifier) -> None:
     """The embedded model's greedy drafts of the held-out families, each judged with the prior a fresh
     gateway gives it (1 - the shipped scorer's difficulty, no label of the family): the verifier
     ranks them better than that prior alone, pooled and in each family, and with samples too.
-    Measured when shipped (json_output, lookup, percentage, yes_no): greedy drafts AUC 0.877 against
-    the prior's 0.633 (516 drafts); greedy + 2 samples 0.879 against 0.635 (180); 0.869 and 0.871
-    before `lp_head`."""
+    Measured when shipped (json_output, lookup, percentage, yes_no): greedy drafts AUC 0.906 against
+    the prior's 0.633 (516 drafts); greedy + 2 samples 0.894 against 0.635 (180); 0.877 and 0.879
+    before `missing_answer` was weighed, 0.869 and 0.871 before `lp_head`."""
     import numpy as np
 
     from gateway.offline.stats import auc
@@ -110,10 +110,11 @@ def test_live_models_on_a_fresh_gateway_with_the_shipped_family_counts(verifier:
     """A gateway with the shipped v3 weights gives a family without labels of its own no prior (its
     counts are Mixtral-8x7B's: routing/cascade.py), so the held-out families' drafts are judged on the
     verifier's own prior: its default, ordered by the embedded model's prompt prior (fitted with
-    these families; the evidence without them). Measured: greedy AUC 0.880 (0.883 before `lp_head`,
-    0.863 on the default alone, 0.877 with the v2 prior), greedy + 2 samples 0.893 (0.895 before),
-    mean confidence 0.33 / 0.39 where 0.35 are right (0.765 and 0.810 before the answer checks of
-    solve.py; two of these families, percentage and yes_no, hold questions they settle)."""
+    these families; the evidence without them). Measured: greedy AUC 0.909 (0.880 before
+    `missing_answer` was weighed, 0.883 before `lp_head`, 0.863 on the default alone, 0.906 with the v2
+    prior), greedy + 2 samples 0.911 (0.893 before), mean confidence 0.30 / 0.36 where 0.35 are right
+    (0.765 and 0.810 before the answer checks of solve.py; two of these families, percentage and
+    yes_no, hold questions they settle)."""
     import numpy as np
 
     from gateway.offline.stats import auc

@@ -265,3 +265,20 @@ def test_json_asked_for_that_does_not_parse_is_a_wrong_answer(draft: str, broken
     e = expect('Return a JSON object with "a" set to 1 and "b" to the list 2, 3.')
     x = text_features(Draft(draft), e, checks.final_answer(draft, e))
     assert (x["code_broken"], x["answer_wrong"], x["missing_answer"]) == (broken, broken, 0.0)
+
+
+# ---- a year asked for ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "draft", "missing"),
+    [
+        ("In what year did the Soviet Union dissolve?", "The Soviet Union dissolved in 1991.", 0.0),
+        ("Which year did the Titanic sink?", "It sank in 1912, on its first voyage.", 0.0),
+        # Blind sets: 0 of 9 such drafts that named no year were right, 8 of 11 that did.
+        ("In what year did World War I end?", "The end of World War I was marked by the Treaty", 1.0),
+        ("What is the capital of France?", "The capital of France is a city on the Seine", 0.0),
+        ("How long does a year last on Mars?", "About two Earth years, give or take", 0.0),
+    ],
+)
+def test_a_year_asked_for_is_a_number(question: str, draft: str, missing: float) -> None:
+    e = expect(question)
+    assert text_features(Draft(draft), e, checks.final_answer(draft, e))["missing_answer"] == missing
