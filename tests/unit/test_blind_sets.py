@@ -1,4 +1,4 @@
-"""The eight question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
+"""The nine question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
 is well formed, every accepted answer grades right, and the grader is lenient about form and strict
 about content."""
 
@@ -33,6 +33,7 @@ def grader() -> Iterator[Any]:
         "blind6_questions.jsonl",
         "blind7_questions.jsonl",
         "blind8_questions.jsonl",
+        "blind9_questions.jsonl",
     ],
 )
 def test_each_set_is_ten_families_of_twenty_that_its_answers_pass(grader: Any, name: str) -> None:
@@ -64,7 +65,12 @@ def test_the_grader_reads_form_leniently_and_content_strictly(
 
 # Written after blind5 measured SmolLM2's habit of answering "A" (26 of its 32 lettered drafts) more
 # than the verifier: a set keyed mostly on one letter, or on "yes", rewards that habit.
-BALANCED = ["blind6_questions.jsonl", "blind7_questions.jsonl", "blind8_questions.jsonl"]
+BALANCED = [
+    "blind6_questions.jsonl",
+    "blind7_questions.jsonl",
+    "blind8_questions.jsonl",
+    "blind9_questions.jsonl",
+]
 
 
 @pytest.mark.parametrize("name", BALANCED)
