@@ -5,9 +5,9 @@ question asks for a letter, a number, yes or no, JSON or code, and the draft giv
 `gateway calibrate-verifier` fits those models on the calibration families, where neither earns
 weight: there most drafts are a number or a letter alone, so the first statement is the whole draft,
 and a draft without the answer asked for was also unsure, token by token (its `missing_answer` comes
-out with the wrong sign and is dropped). On questions written by others it is the least sure first
-statement, and a draft that never gives the answer asked for (right 0 times in 76 of the blind sets'
-drafts), that tell what the mean logprob does not.
+out with the wrong sign and is dropped). On questions written by others the least sure token of the
+first statement, and a draft that never gives the answer asked for (none of 76 such drafts in the
+blind sets was right), tell what the mean logprob does not.
 
 Drafts each question of the blind sets on the embedded model as prompt_prior_eval.py does (greedy,
 with token logprobs, the calibration's path and seeds; cached in loadtests/results/blind-drafts.jsonl)
@@ -138,9 +138,7 @@ def write_weights(path: Path, w: Weights, c: Weights, names: list[str]) -> None:
         head = spec["heads"][k]
         head["weights"].update(chosen)
         head.setdefault("centre", {})["lp_head"] = round(c[0], 5)  # a draft at the mean reads as before
-    meta = spec.setdefault("meta", {})
-    meta.pop("lp_head", None)  # what stop 37 wrote: the lp_head weight alone
-    meta["stacked"] = {**chosen, "chosen_on": names}
+    spec.setdefault("meta", {})["stacked"] = {**chosen, "chosen_on": names}
     path.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
 
 

@@ -130,11 +130,8 @@ class Head:
 
     def logit(self, x: dict[str, float]) -> float:
         # An absent input adds nothing (a first-format file's difficulty is centred on its mean).
-        z = self.bias + sum(w * x[k] for k, w in self.weights.items() if k in x)
-        for k, c in self.centre.items():
-            if k in x:
-                z -= self.weights.get(k, 0.0) * c
-        return z
+        c = self.centre
+        return self.bias + sum(w * (x[k] - c.get(k, 0.0)) for k, w in self.weights.items() if k in x)
 
 
 @dataclass(frozen=True, slots=True)

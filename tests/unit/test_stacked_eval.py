@@ -64,7 +64,6 @@ def test_the_weights_are_written_with_lp_heads_centre_and_the_fitted_bias_kept(
         assert after["heads"][k]["centre"] == {"lp_head": -2.0}
     assert after["heads"]["text"] == before["heads"]["text"]
     assert after["meta"]["stacked"] == {"lp_head": 0.4, "missing_answer": -2.0, "chosen_on": ["a", "b"]}
-    assert "lp_head" not in after["meta"]
     v, bare = load_verifier(path), stacked.without_stacked(load_verifier(path))
     q = chat_view({"model": "auto", "messages": [{"role": "user", "content": "Capital of Portugal?"}]}, 0)
     at_centre, surer = (
