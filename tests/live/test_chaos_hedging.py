@@ -1,14 +1,18 @@
 """Chaos with default settings: a replica is killed, then hangs, then wakes, under load.
 
 One self-hosted tier (two vLLM-like fakes with zero prices; no hedge, retry, breaker, health or timeout
-settings anywhere: everything at its default; only the replicas' latency priors say how fast they are,
-so that A, once its ejection ends, is ranked alike with B again) serves steady plain and streamed load
-from a few client threads. Replica A is killed (connections refused, open ones dropped), which ejects
-it; then it listens again but never answers (a hung process: its health checks still pass), so the
-breaker's probe when the ejection ends hangs; then it answers again. Asserted: no client saw an error, A
+settings anywhere: everything at its default) serves steady plain and streamed load from a few client
+threads. Replica A is killed (connections refused, open ones dropped), which ejects it; then it listens
+again but never answers (a hung process: its health checks still pass), so the breaker's probe when
+the ejection ends hangs; then it answers again. Asserted: no client saw an error, A
 accepted requests while it hung (the hang lasts until it has), hedges answered them, and every answer
 during the hang came from B. The tail is printed (pytest -s), and measured properly by
 loadtests/bench_hedging.py (which also hangs a replica while it is in rotation), not asserted here.
+
+Only the replicas' latency priors are set, close to what the fakes measure, so that A, once its
+ejection ends, is ranked alike with B again: an estimate nobody refreshes drifts back to its prior. With
+a prior of 1 ms a token (256 tokens expected, where the fakes send theirs at once) A's drifted back to
+ten times B's measured 25 ms, and one slow answer early starved A for the rest of the run (CI, once).
 
 The fakes' latency is all before the first byte (`spread: false`): a killed process cuts the streams
 it was sending, which no gateway can hide (test_chaos.py counts those); here no stream is mid-body
@@ -116,8 +120,8 @@ default_tier: local
 tiers:
   local:
     backends:
-      - {{name: rep-a, kind: vllm, base_url: "{a.base_url}", model: m, ttft_ms: 20, tpot_ms: 1}}
-      - {{name: rep-b, kind: vllm, base_url: "{b.base_url}", model: m, ttft_ms: 20, tpot_ms: 1}}
+      - {{name: rep-a, kind: vllm, base_url: "{a.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
+      - {{name: rep-b, kind: vllm, base_url: "{b.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
 routes:
   - {{model: local, tier: local}}
 """
