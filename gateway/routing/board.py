@@ -74,6 +74,12 @@ class Tiers:
             name: book.get(name, *s.priors(), alpha=est.alpha, half_life_s=est.half_life_s)
             for name, s in specs.items()
         }
+        # Backends of one tier serving one model are replicas: taken as alike until measured.
+        book.replicas(
+            [b.name for b in t.backends if b.model == model]
+            for t in spec.tiers.values()
+            for model in {b.model for b in t.backends}
+        )
         self._tiers: dict[str, _Tier] = {
             name: _Tier(
                 name,

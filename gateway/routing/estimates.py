@@ -3,8 +3,9 @@
 Each estimate is an exponentially weighted mean of the gateway's own measurements, seeded by a prior.
 A lone sample far above the estimate is clipped to a few times it, so one stray outlier moves it a
 step rather than a leap; a second one in a row is a trend and counts in full, so a real slowdown moves
-traffic within two requests. An estimate nobody refreshes drifts back to its prior: traffic that left
-a slow backend comes back to try it again. The clock is passed in: deterministic under test.
+traffic within two requests. An estimate nobody refreshes drifts back to its prior, or to what its replicas
+last measured where that is faster (`LatencyStats._toward`): traffic that left a slow backend comes
+back to try it again. The clock is passed in: deterministic under test.
 
 The tails (a p95 of the time to a whole answer, and of a stream's time to its first chunk) say when a
 candidate is late enough to hedge (dispatch/hedge.py): means cannot, since a hung replica is an
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["TAIL_QUANTILE", "LatencyBook", "LatencyStats"]
@@ -37,14 +39,18 @@ class _Ewma:
     updated: float | None = None
     outlier: bool = False  # the previous sample was clipped
 
-    def current(self, now: float, half_life_s: float) -> float:
+    def current(self, now: float, half_life_s: float, toward: float | None = None) -> float:
+        """The estimate now, drifting back to the prior, or to `toward` where that is faster."""
+        target = self.prior if toward is None or toward >= self.prior else toward
         if self.updated is None:
-            return self.value
+            return target
         keep: float = 0.5 ** (max(0.0, now - self.updated) / half_life_s)
-        return self.prior + (self.value - self.prior) * keep
+        return target + (self.value - target) * keep
 
-    def observe(self, sample: float, now: float, alpha: float, half_life_s: float) -> None:
-        self.observe_from(self.current(now, half_life_s), sample, now, alpha)
+    def observe(
+        self, sample: float, now: float, alpha: float, half_life_s: float, toward: float | None = None
+    ) -> None:
+        self.observe_from(self.current(now, half_life_s, toward), sample, now, alpha)
 
     def observe_from(self, base: float, sample: float, now: float, alpha: float) -> None:
         """`observe`, with the estimate as of `now` already in hand (`base`)."""
@@ -111,18 +117,32 @@ class LatencyStats:
         self.half_life_s = half_life_s
         self._first_tail = _Tail(_TAIL_SEED * ttft_s)
         self._answer_tail = _Tail(_TAIL_SEED * (ttft_s + _SEED_TOKENS * tpot_s))
+        # The other backends serving the same model in the same tier (LatencyBook.replicas).
+        self.replicas: tuple[LatencyStats, ...] = ()
+
+    def _toward(self) -> tuple[float, float]:
+        """The fastest of what the replicas last measured: where it is faster than a prior, it stands
+        for it. Replicas are taken as alike until measured: a prior slower than what they measure (a
+        kind's default against a fast GPU) would otherwise keep a replica never measured out from the
+        start, and stop the drift of one measured slow once more than the planner's "alike" margin
+        behind them, out of rotation for as long as the others keep up. One that is slower is
+        measured so by the request that tries it, and tried again once its estimate has drifted."""
+        first = token = math.inf  # a loop, not min() over generators: read per replica per request
+        for r in self.replicas:
+            first, token = min(first, r._ttft.value), min(token, r._tpot.value)
+        return first, token  # inf where there are none: never faster than a prior
 
     def observe(self, now: float, *, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
+        first, token = self._toward()
         if ttft_s is not None:
-            self._ttft.observe(ttft_s, now, self.alpha, self.half_life_s)
+            self._ttft.observe(ttft_s, now, self.alpha, self.half_life_s, first)
         if tpot_s is not None:
-            self._tpot.observe(tpot_s, now, self.alpha, self.half_life_s)
+            self._tpot.observe(tpot_s, now, self.alpha, self.half_life_s, token)
 
     def observe_total(self, now: float, elapsed_s: float, tokens: int) -> None:
         """A whole answer of `tokens` took `elapsed_s`: it hides where the first token came, so both
         estimates are scaled by how far the total was from what they predicted."""
-        hl = self.half_life_s
-        ttft, tpot = self._ttft.current(now, hl), self._tpot.current(now, hl)
+        ttft, tpot = self.view(now)
         expected = ttft + tokens * tpot
         if expected > 0:
             ratio, alpha = elapsed_s / expected, self.alpha
@@ -131,7 +151,11 @@ class LatencyStats:
 
     def view(self, now: float) -> tuple[float, float]:
         """(time to first token, time per output token) in seconds, as expected now."""
-        return self._ttft.current(now, self.half_life_s), self._tpot.current(now, self.half_life_s)
+        hl = self.half_life_s
+        if not self.replicas:
+            return self._ttft.current(now, hl), self._tpot.current(now, hl)
+        first, token = self._toward()
+        return self._ttft.current(now, hl, first), self._tpot.current(now, hl, token)
 
     def observe_tail(self, now: float, seconds: float, *, first_chunk: bool) -> None:
         """An attempt committed after `seconds`: a stream at its first chunk, a plain call answered.
@@ -164,6 +188,16 @@ class LatencyBook:
         else:
             stats.alpha, stats.half_life_s = alpha, half_life_s
         return stats
+
+    def replicas(self, groups: Iterable[Iterable[str]]) -> None:
+        """Which backends are replicas of one another (one tier, one model: routing/board.py), as
+        the table now in force says; every other backend has none."""
+        for stats in self._stats.values():
+            stats.replicas = ()
+        for names in groups:
+            members = [self._stats[n] for n in names if n in self._stats]
+            for stats in members:
+                stats.replicas = tuple(m for m in members if m is not stats)
 
     def answered(self, name: str, now: float, seconds: float, tokens: int) -> None:
         """A whole answer (of `tokens` output tokens; 0: not counted) came after `seconds`."""

@@ -9,10 +9,13 @@ accepted requests while it hung (the hang lasts until it has), hedges answered t
 during the hang came from B. The tail is printed (pytest -s), and measured properly by
 loadtests/bench_hedging.py (which also hangs a replica while it is in rotation), not asserted here.
 
-Only the replicas' latency priors are set, close to what the fakes measure, so that A, once its
-ejection ends, is ranked alike with B again: an estimate nobody refreshes drifts back to its prior. With
-a prior of 1 ms a token (256 tokens expected, where the fakes send theirs at once) A's drifted back to
-ten times B's measured 25 ms, and one slow answer early starved A for the rest of the run (CI, once).
+Only the replicas' latency priors are set, close to what the fakes measure (0.05 ms a token: the fakes
+send theirs at once). A replica that answered fewer than five plain requests is hedged at twice the
+tail its prior implies (itself twice the prior): with 1 ms a token and 256 tokens expected, 1.1 s, past
+the hang's bound below. That prior was also where A's estimate drifted back to, ten times B's measured
+25 ms, so one slow answer early kept A out for the rest of the run (CI, once: 9 of the first 283
+requests, none of the next 4,638); replicas are now taken as alike until measured
+(tests/live/test_replicas.py).
 
 The fakes' latency is all before the first byte (`spread: false`): a killed process cuts the streams
 it was sending, which no gateway can hide (test_chaos.py counts those); here no stream is mid-body

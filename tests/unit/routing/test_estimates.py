@@ -41,6 +41,30 @@ def test_unrefreshed_estimates_decay_to_the_prior() -> None:
     assert s.view(100.0)[0] == pytest.approx(0.1, abs=1e-3)
 
 
+def test_a_replica_faster_than_the_prior_stands_for_it() -> None:
+    book = LatencyBook()
+    a, b, c = (book.get(n, 0.1, 0.01, alpha=0.5, half_life_s=10.0) for n in "abc")
+    book.replicas([["a", "b"]])
+    b.observe(0.0, ttft_s=0.05, tpot_s=0.005)
+    b.observe(0.0, ttft_s=0.05, tpot_s=0.005)
+    fast = b.view(0.0)
+    assert a.view(0.0) == fast  # never measured: starts where its replica is
+    assert c.view(0.0) == (0.1, 0.01)  # no replica: its prior
+    a.observe(0.0, ttft_s=0.4)
+    a.observe(0.0, ttft_s=0.4)
+    high = a.view(0.0)[0]
+    assert a.view(10.0)[0] == pytest.approx(fast[0] + (high - fast[0]) / 2)  # drifts back to b's
+    assert a.view(100.0)[0] == pytest.approx(fast[0], abs=1e-3)
+    a.observe(100.0, ttft_s=fast[0])  # measured from where it stood: at b's speed, it stays there
+    assert a.view(100.0)[0] == pytest.approx(fast[0], abs=1e-3)
+    book.replicas([["a", "c"]])  # the table changed
+    assert b.replicas == ()
+    assert b.view(200.0) == pytest.approx((0.1, 0.01), abs=1e-4)  # back to its own prior
+    a.observe(200.0, ttft_s=0.4)
+    a.observe(200.0, ttft_s=0.4)
+    assert c.view(200.0) == (0.1, 0.01)  # a replica slower than the prior changes nothing
+
+
 def test_book_keeps_stats_per_backend_and_updates_settings() -> None:
     book = LatencyBook()
     a = book.get("a", 0.1, 0.01, alpha=0.3, half_life_s=5)

@@ -1,0 +1,127 @@
+"""The board's replicas: a prior slower than what a replica measures must not keep another out for good."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.classify.scorer import default_scorer
+from gateway.routing.estimates import LatencyBook
+from gateway.routing.plan import TierView, pinned
+from gateway.routing.planner import Planner
+from gateway.rules import load_routes
+
+# Two vLLM replicas and a lone hosted model, all on their kinds' default priors (vLLM: 150 ms to the
+# first token, 18 ms a token), which the replicas beat (50 ms, 5 ms): a fast GPU.
+ROUTES = """
+version: 1
+default_tier: medium
+tiers:
+  medium:
+    backends:
+      - {name: a, kind: vllm, base_url: "http://127.0.0.1:9/v1", model: m}
+      - {name: b, kind: vllm, base_url: "http://127.0.0.1:9/v1", model: m}
+  large:
+    backends: [{name: x, kind: openai, base_url: "http://127.0.0.1:9/v1", model: l}]
+routes:
+  - {model: m, tier: medium}
+"""
+HALF_LIFE_S = 30.0  # the estimator's default
+TOKENS = 256
+
+
+@dataclass
+class Live:
+    load: int = 0
+    until: float = -math.inf
+
+
+@pytest.fixture
+def book() -> LatencyBook:
+    return LatencyBook()
+
+
+@pytest.fixture
+def planner(tmp_path: Path, book: LatencyBook) -> Planner:
+    return Planner(load_routes(tmp_path / "routes.yaml", ROUTES), default_scorer(), book)
+
+
+def measured(book: LatencyBook, name: str, now: float, ttft_s: float, tpot_s: float) -> None:
+    """A streamed answer: its first chunk after `ttft_s`, then `tpot_s` a token."""
+    book.first_chunk(name, now, ttft_s)
+    book.per_token(name, now, tpot_s)
+
+
+def medium(planner: Planner, now: float, loads: dict[str, int] | None = None) -> TierView:
+    lives = {n: Live(load) for n, load in (loads or {"a": 0, "b": 0}).items()}
+    return planner.board(now, TOKENS, lives).tier("medium")
+
+
+def order(view: TierView) -> list[str]:
+    return [c.backend for c in pinned(view, TOKENS).candidates]
+
+
+def total(view: TierView, name: str) -> float:
+    """The time to a whole answer the planner expects there, its queue included."""
+    b = next(b for b in view.backends if b.name == name)
+    return b.queue_s + b.ttft_s + TOKENS * b.tpot_s
+
+
+def test_a_replica_never_measured_starts_where_its_replica_measures(
+    planner: Planner, book: LatencyBook
+) -> None:
+    for i in range(20):
+        measured(book, "a", float(i), 0.05, 0.005)
+    view = medium(planner, 19.0, {"a": 1, "b": 0})
+    a, b = view.backends
+    assert (b.ttft_s, b.tpot_s) == pytest.approx((a.ttft_s, a.tpot_s))  # not the prior's 150 ms, 18 ms
+    assert order(view) == ["b", "a"]  # alike: the idle one goes first
+    # A lone backend keeps its prior: nothing measured says otherwise.
+    x = planner.board(20.0, TOKENS).tier("large").backends[0]
+    assert (x.ttft_s, x.tpot_s) == pytest.approx((0.30, 0.020))
+
+
+def test_a_replica_measured_slow_once_comes_back_when_its_estimate_has_drifted(
+    planner: Planner, book: LatencyBook
+) -> None:
+    measured(book, "a", 0.0, 0.05, 0.005)
+    measured(book, "a", 0.0, 1.0, 0.05)  # a hiccup: two slow answers in a row count in full
+    measured(book, "a", 0.0, 1.0, 0.05)
+    now = 0.0
+    while now < 4 * HALF_LIFE_S:  # b takes the traffic, and is measured fast all along
+        measured(book, "b", now, 0.05, 0.005)
+        now += 1.0
+    assert order(medium(planner, 1.0, {"a": 0, "b": 3})) == ["b", "a"]  # a is out: far slower
+    # Four half-lives on, a's estimate has drifted back to within the planner's "alike" margin of
+    # b's, not to its prior (150 ms and 18 ms a token: 4.8 s an answer, against b's 1.7 s with its
+    # queue), and b is the busier: a is tried again.
+    view = medium(planner, now, {"a": 0, "b": 3})
+    assert total(view, "a") < 1.5 * total(view, "b")
+    assert order(view) == ["a", "b"]
+
+
+def test_a_replica_slower_than_the_prior_leaves_the_others_at_theirs(
+    planner: Planner, book: LatencyBook
+) -> None:
+    for i in range(20):
+        measured(book, "b", float(i), 0.4, 0.04)
+    a = medium(planner, 20.0).backends[0]
+    assert (a.ttft_s, a.tpot_s) == pytest.approx((0.15, 0.018))
+
+
+def test_of_three_replicas_each_is_taken_as_alike_to_the_fastest_other(tmp_path: Path) -> None:
+    routes = ROUTES.replace(
+        '      - {name: b, kind: vllm, base_url: "http://127.0.0.1:9/v1", model: m}\n',
+        '      - {name: b, kind: vllm, base_url: "http://127.0.0.1:9/v1", model: m}\n'
+        '      - {name: c, kind: vllm, base_url: "http://127.0.0.1:9/v1", model: m}\n',
+    )
+    book = LatencyBook()
+    planner = Planner(load_routes(tmp_path / "routes.yaml", routes), default_scorer(), book)
+    measured(book, "a", 0.0, 0.05, 0.005)
+    measured(book, "b", 0.0, 0.4, 0.04)
+    a, b, c = planner.board(0.0, TOKENS).tier("medium").backends
+    assert (c.ttft_s, c.tpot_s) == pytest.approx((a.ttft_s, a.tpot_s))  # never measured: as fast as a
+    assert b.ttft_s > a.ttft_s  # measured slow: it stays so until its estimate drifts back
