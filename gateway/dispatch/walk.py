@@ -229,7 +229,8 @@ class Walk:
         """How long an attempt on a backend whose breaker is not closed may take (to its first chunk,
         or its whole plain answer) while another candidate remains: a probe of a backend that may
         still be down must not hold the request (a hung backend accepts and never answers). A few
-        times its recent p95 (its priors' when it has no recent answers), and at least PROBE_FLOOR_S."""
+        times its recent p95 (without recent answers, its replicas' or its priors': LatencyStats.tail),
+        and at least PROBE_FLOOR_S."""
         return max(PROBE_FLOOR_S, PROBE_TAILS * self.snap.book.tail(name, now, first_chunk=streams))
 
     def attempt(

@@ -68,11 +68,12 @@ class _Tail:
 
     O(1) per sample and bounded memory: samples go into a ring; the quantile is re-read from a sorted
     copy of it only every _TAIL_EVERY samples (64 floats: about 2 us), or when its oldest sample ages
-    out. Until _TAIL_MIN recent samples exist it is the prior's, so a fresh backend (or one nobody
-    used for a while) is hedged late rather than early.
+    out. Until _TAIL_MIN recent samples exist it is the prior's (`warm` False), so a fresh backend (or
+    one nobody used for a while) is hedged late rather than early, unless its replicas say otherwise
+    (LatencyStats.tail).
     """
 
-    __slots__ = ("_at", "_expires", "_fresh", "_value", "_values", "seed")
+    __slots__ = ("_at", "_expires", "_fresh", "_value", "_values", "seed", "warm")
 
     def __init__(self, seed: float) -> None:
         self.seed = seed
@@ -81,6 +82,7 @@ class _Tail:
         self._value = seed
         self._fresh = 0  # samples since the last sort
         self._expires = math.inf  # when the oldest sample read ages out
+        self.warm = False  # as of the last read: enough recent samples, the value is theirs
 
     def observe(self, now: float, seconds: float) -> None:
         self._at.append(now)
@@ -101,7 +103,8 @@ class _Tail:
         while at and at[0] < since:
             at.popleft()
             values.popleft()
-        if len(values) < _TAIL_MIN:
+        self.warm = len(values) >= _TAIL_MIN
+        if not self.warm:
             self._value = self.seed
         else:
             xs = sorted(values)
@@ -165,9 +168,22 @@ class LatencyStats:
         (self._first_tail if first_chunk else self._answer_tail).observe(now, seconds)
 
     def tail(self, now: float, *, first_chunk: bool) -> float:
-        """The recent p95, in seconds, of a stream's first chunk or of a whole plain answer."""
+        """The recent p95, in seconds, of a stream's first chunk or of a whole plain answer. With too
+        few recent answers of its own, a replica's is its replicas' (the slowest of those that have
+        enough) where that is sooner than its prior's: taken as alike until measured, a replica back
+        from an ejection that hangs is hedged as late as they would be, not at twice its prior's tail
+        (vLLM's defaults: 19 s for a plain answer)."""
         tail = self._first_tail if first_chunk else self._answer_tail
-        return tail.value(now, _TAIL_HORIZON * self.half_life_s)
+        value = tail.value(now, _TAIL_HORIZON * self.half_life_s)
+        if tail.warm or not self.replicas:
+            return value
+        theirs = -math.inf
+        for r in self.replicas:
+            other = r._first_tail if first_chunk else r._answer_tail
+            seen = other.value(now, _TAIL_HORIZON * r.half_life_s)
+            if other.warm:
+                theirs = max(theirs, seen)
+        return value if theirs == -math.inf else min(value, theirs)
 
 
 class LatencyBook:

@@ -82,6 +82,23 @@ def test_a_tail_starts_at_the_priors_tail() -> None:
     assert s.tail(0.0, first_chunk=True) == pytest.approx(0.2)
 
 
+def test_a_replica_with_too_few_answers_is_hedged_by_its_replicas_tail() -> None:
+    book = LatencyBook()
+    a, b, c, alone = (book.get(n, 0.1, 0.01, alpha=0.5, half_life_s=10.0) for n in "abcd")
+    book.replicas([["a", "b", "c"]])
+    prior = 2 * (0.1 + 256 * 0.01)  # the tail of a whole answer before anything was measured
+    for i in range(1, 21):
+        b.observe_tail(1.0, 0.01 * i, first_chunk=False)  # p95 0.19 s
+        c.observe_tail(1.0, 0.005 * i, first_chunk=False)  # p95 0.095 s
+    assert a.tail(1.0, first_chunk=False) == pytest.approx(0.19)  # the slowest of its warm replicas
+    assert a.tail(1.0, first_chunk=True) == pytest.approx(0.2)  # none has first chunks: the prior's
+    assert alone.tail(1.0, first_chunk=False) == pytest.approx(prior)  # no replica: the prior's
+    assert a.tail(100.0, first_chunk=False) == pytest.approx(prior)  # theirs aged out (4 half-lives)
+    for _ in range(5):
+        a.observe_tail(100.0, 1.0, first_chunk=False)
+    assert a.tail(100.0, first_chunk=False) == pytest.approx(1.0)  # enough of its own: its own
+
+
 def test_a_tail_is_the_p95_of_recent_samples_for_each_kind() -> None:
     s = stats()
     for i in range(1, 21):
