@@ -151,6 +151,11 @@ class Board:
                     queued, healthy = 0, False
                 else:
                     queued, healthy = live.load, live.until <= now
+                    if queued and b.stats.replicas and not b.stats.measured:
+                        # Taken as fast as its replicas, a replica never measured would take a
+                        # request per client before its first answer; one at a time, as a probe,
+                        # so that a new replica that hangs holds one request, not one per client.
+                        healthy = False
             wait = queued * (b.prefills * ttft + b.answers * tokens * tpot) if queued else 0.0
             views.append(BackendView(b.name, ttft, tpot, wait, healthy, queued))
         limit = tier.max_difficulty

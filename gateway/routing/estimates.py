@@ -123,6 +123,11 @@ class LatencyStats:
         # The other backends serving the same model in the same tier (LatencyBook.replicas).
         self.replicas: tuple[LatencyStats, ...] = ()
 
+    @property
+    def measured(self) -> bool:
+        """Has anything been measured here yet (an answer, a first chunk, a timeout)?"""
+        return self._ttft.updated is not None or self._tpot.updated is not None
+
     def _toward(self) -> tuple[float, float]:
         """The fastest of what the replicas last measured: where it is faster than a prior, it stands
         for it. Replicas are taken as alike until measured: a prior slower than what they measure (a

@@ -1,6 +1,10 @@
-"""Two replicas on their kind's default priors, both faster than those priors say, under steady load:
-one answers slowly for its first second. It must share the load again once its estimate has drifted
-back, not sit idle beside the busy one for as long as that one keeps up.
+"""Replicas on their kind's default priors, faster than those priors say, under steady load.
+
+One answers slowly for its first second: it must share the load again once its estimate has drifted
+back, not sit idle beside the busy one for as long as that one keeps up. One never measured hangs (a
+new replica that accepts and never answers): it is tried, taken as alike, one request at a time until
+its first answer, and must be hedged as its replica would be, not after twice the tail its prior
+implies (19 s for a plain answer). Before, it was never tried at all (0 of 100 requests).
 
 The priors are vLLM's defaults (150 ms to the first token, 18 ms a token: 4.8 s for the 256 tokens a
 request is expected to take), the fakes answer in ~20 ms, and the estimator's half-life is short so
@@ -14,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -39,22 +44,27 @@ def replicas() -> Iterator[dict[str, FakeUpstream]]:
 
 @pytest.fixture(scope="module")
 def gw(replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    a, b = replicas["a"], replicas["b"]
-    routes = f"""
+    g = start_gateway(tmp_path_factory.mktemp("replicas"), routes(replicas, "a", "b", half_life_s=2))
+    yield g
+    stop(g.proc)
+
+
+def routes(replicas: dict[str, FakeUpstream], *order: str, half_life_s: float = 30) -> str:
+    """One tier of vLLM replicas on the kind's default priors, in this file order."""
+    lines = "".join(
+        f'      - {{name: rep-{n}, kind: vllm, base_url: "{replicas[n].base_url}", model: m}}\n'
+        for n in order
+    )
+    return f"""
 version: 1
 default_tier: local
-estimator: {{half_life_s: 2}}
+estimator: {{half_life_s: {half_life_s}}}
 tiers:
   local:
     backends:
-      - {{name: rep-a, kind: vllm, base_url: "{a.base_url}", model: m}}
-      - {{name: rep-b, kind: vllm, base_url: "{b.base_url}", model: m}}
-routes:
+{lines}routes:
   - {{model: local, tier: local}}
 """
-    g = start_gateway(tmp_path_factory.mktemp("replicas"), routes)
-    yield g
-    stop(g.proc)
 
 
 def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: dict[str, FakeUpstream]) -> None:
@@ -99,3 +109,54 @@ def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: dict[str, F
     assert not errors, errors[:5]
     assert len(last) > 100, len(last)
     assert share >= 0.25, share  # alike: about half (least outstanding first)
+
+
+def test_a_new_replica_that_hangs_is_hedged_as_its_replica_would_be(
+    replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    a, b = replicas["a"], replicas["b"]
+    a.set(mode="hang")
+    b.set(**NORMAL)
+    tmp = tmp_path_factory.mktemp("replicas-hang")
+    gw = start_gateway(tmp, routes(replicas, "b"))
+    try:
+        client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=10)
+        ask: dict[str, Any] = {"model": "local", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(8):  # B's tail warms
+            client.chat.completions.create(**ask)
+        # A new replica joins (as an operator adds one): never measured, it is taken as fast as B.
+        new = tmp / "routes.tmp"
+        new.write_text(routes(replicas, "b", "a"))
+        new.replace(tmp / "routes.yaml")
+        deadline = time.monotonic() + 15
+        while gw.log.read_text().count("reloaded: sha256") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reached = a.stats.paths.get("/v1/chat/completions", 0)
+        took: list[float] = []
+        errors: list[str] = []
+
+        def worker() -> None:
+            c = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=10)
+            for _ in range(25):
+                t0 = time.monotonic()
+                try:
+                    c.chat.completions.create(**ask)
+                    took.append(time.monotonic() - t0)
+                except Exception as exc:
+                    errors.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        reached = a.stats.paths.get("/v1/chat/completions", 0) - reached
+    finally:
+        stop(gw.proc)
+        a.set(**NORMAL)
+    print(
+        f"\nREPLICAS-HANG A accepted {reached}; slowest of {len(took)} answers {max(took, default=0):.3f} s"
+    )
+    assert not errors, errors[:5]
+    assert reached >= 1  # A was tried
+    assert max(took) < 1.0  # hedged after B's p95 (tens of ms), not after A's prior's tail

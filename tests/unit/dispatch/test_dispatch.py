@@ -125,6 +125,10 @@ async def test_a_plain_call_is_in_flight_from_its_attempt_to_its_answer() -> Non
 async def test_a_stream_is_in_flight_before_its_first_chunk_and_until_its_end() -> None:
     h = harness()
     a = h.backends["a"]
+    # Both measured, as a replica never measured takes one request at a time; b first, so that a,
+    # measured from b's estimate (replicas are alike until measured), is no slower and goes first.
+    for name in "ba":
+        h.snapshot.book.answered(name, h.dispatcher.now(), 0.01, 5)
     a.script(Step.hanging())
     task = asyncio.create_task(h.dispatcher.stream(chat_call("small", stream=True)))
     await a.arrived.wait()

@@ -125,3 +125,14 @@ def test_of_three_replicas_each_is_taken_as_alike_to_the_fastest_other(tmp_path:
     a, b, c = planner.board(0.0, TOKENS).tier("medium").backends
     assert (c.ttft_s, c.tpot_s) == pytest.approx((a.ttft_s, a.tpot_s))  # never measured: as fast as a
     assert b.ttft_s > a.ttft_s  # measured slow: it stays so until its estimate drifts back
+
+
+def test_a_replica_never_measured_takes_one_request_at_a_time(planner: Planner, book: LatencyBook) -> None:
+    for i in range(20):
+        measured(book, "a", float(i), 0.05, 0.005)
+    # b, never measured, already holds one request and a holds three: b would go first by load, but
+    # until its first answer it takes one at a time (a new replica that hangs holds one request).
+    assert order(medium(planner, 19.0, {"a": 3, "b": 1})) == ["a", "b"]
+    assert order(medium(planner, 19.0, {"a": 3, "b": 0})) == ["b", "a"]
+    measured(book, "b", 19.0, 0.05, 0.005)
+    assert order(medium(planner, 19.0, {"a": 3, "b": 1})) == ["b", "a"]  # measured: by load again
