@@ -151,7 +151,7 @@ class Board:
                     queued, healthy = 0, False
                 else:
                     queued, healthy = live.load, live.until <= now
-                    if queued and b.stats.replicas and not b.stats.measured:
+                    if queued and not b.stats.measured and b.stats.borrows:
                         # Taken as fast as its replicas, a replica never measured would take a
                         # request per client before its first answer; one at a time, as a probe,
                         # so that a new replica that hangs holds one request, not one per client.

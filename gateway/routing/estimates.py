@@ -128,6 +128,13 @@ class LatencyStats:
         """Has anything been measured here yet (an answer, a first chunk, a timeout)?"""
         return self._ttft.updated is not None or self._tpot.updated is not None
 
+    @property
+    def borrows(self) -> bool:
+        """Does a replica's measurement stand for one of its priors (it measured faster)? At a cold
+        start nobody does: every replica stands on its priors, and load spreads as it always did."""
+        first, token = self._toward()
+        return first < self._ttft.prior or token < self._tpot.prior
+
     def _toward(self) -> tuple[float, float]:
         """The fastest of what the replicas last measured: where it is faster than a prior, it stands
         for it. Replicas are taken as alike until measured: a prior slower than what they measure (a

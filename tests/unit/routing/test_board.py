@@ -128,11 +128,15 @@ def test_of_three_replicas_each_is_taken_as_alike_to_the_fastest_other(tmp_path:
 
 
 def test_a_replica_never_measured_takes_one_request_at_a_time(planner: Planner, book: LatencyBook) -> None:
+    # A cold start: nobody measured, every replica on its priors; load spreads as it always did (no
+    # replica goes behind the other tiers' backends).
+    assert all(b.healthy for b in medium(planner, 0.0, {"a": 3, "b": 1}).backends)
     for i in range(20):
         measured(book, "a", float(i), 0.05, 0.005)
     # b, never measured, already holds one request and a holds three: b would go first by load, but
     # until its first answer it takes one at a time (a new replica that hangs holds one request).
     assert order(medium(planner, 19.0, {"a": 3, "b": 1})) == ["a", "b"]
+    assert not medium(planner, 19.0, {"a": 3, "b": 1}).backends[1].healthy  # behind other tiers too
     assert order(medium(planner, 19.0, {"a": 3, "b": 0})) == ["b", "a"]
     measured(book, "b", 19.0, 0.05, 0.005)
     assert order(medium(planner, 19.0, {"a": 3, "b": 1})) == ["b", "a"]  # measured: by load again
