@@ -15,7 +15,8 @@ metrics cost to both sides, so it cancels.
   Run twice: as the prompts come (caches warm with the scorer's own data), and "busy", with 8 MiB of
   other memory read between requests, as a server's other work does to the CPU caches.
 - plan: the route's whole decision (Planner.decide: profile, score, board of tiers, plan, context
-  check) for `model: auto` and for a pinned route, against nothing (issue 25).
+  check) for `model: auto` and for a pinned route, against nothing (issue 25); and the pinned route
+  to a tier of two measured vLLM replicas.
 - operator_layer: a `gateway train --data` file (the shared ARC rows as an operator's labels:
   Mixtral-8x7B fell short or not) scored with its operator layer against the shipped scorer, over
   every prompt and over those in the families the layer applies to (issue 21).
@@ -141,20 +142,34 @@ def plan_section(texts: list[str], repeat: int) -> dict[str, Any]:
     from gateway.routing.planner import Planner
     from gateway.rules.load import load_routes
 
+    # The same pinned route to a tier of two vLLM replicas, both measured: their estimates read each
+    # other's (replicas are taken as alike until measured, routing/estimates.py).
+    replica = '      - {{name: mock-small, kind: openai, base_url: "{url}/v1", model: mock-small}}\n'
+    two = "".join(replica.replace("mock-small, kind: openai", f"rep-{n}, kind: vllm") for n in "ab")
+    books = {"one": LatencyBook(), "two": LatencyBook()}
     with tempfile.TemporaryDirectory() as tmp:
         routes = Path(tmp) / "routes.yaml"
         routes.write_text(ROUTES.format(url="http://127.0.0.1:9"))
-        planner = Planner(load_routes(routes), default_scorer(), LatencyBook())
+        planner = Planner(load_routes(routes), default_scorer(), books["one"])
+        routes.write_text(ROUTES.replace(replica, two).format(url="http://127.0.0.1:9"))
+        replicas = Planner(load_routes(routes), default_scorer(), books["two"])
     hints, now = Hints(), time.monotonic()
+    for n, ttft in (("a", 0.05), ("b", 0.06)):
+        books["two"].first_chunk(f"rep-{n}", now - 1, ttft)
+        books["two"].per_token(f"rep-{n}", now - 1, ttft / 10)
     auto = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
     pinned = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "small", False)]
 
     def decide(view: Any) -> object:
         return planner.decide(view, hints, now=now)
 
+    def decide_replicas(view: Any) -> object:
+        return replicas.decide(view, hints, now=now)
+
     return {
         "auto": paired(lambda _: None, decide, auto, repeat),
         "pinned": paired(lambda _: None, decide, pinned, repeat),
+        "pinned_two_replicas": paired(lambda _: None, decide_replicas, pinned, repeat),
     }
 
 

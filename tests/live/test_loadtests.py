@@ -188,6 +188,8 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
         assert set(result["scorer"][case]["v3_compiled_against_python"]) == {"off_us", "on_us", "cost_us"}
     # the route's decision: `auto` scores and plans, a pinned route reuses its one decision
     assert result["plan"]["auto"]["cost_us"] > result["plan"]["pinned"]["cost_us"] > 0
+    # two replicas to rank: the board is read every time (their estimates read each other's)
+    assert result["plan"]["pinned_two_replicas"]["cost_us"] > result["plan"]["pinned"]["cost_us"]
     log = result["decision_log"]
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     # Translation costs a few µs against a request's tens: on a loaded machine 60 prompts cannot order
