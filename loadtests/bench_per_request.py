@@ -146,17 +146,17 @@ def plan_section(texts: list[str], repeat: int) -> dict[str, Any]:
     # other's (replicas are taken as alike until measured, routing/estimates.py).
     replica = '      - {{name: mock-small, kind: openai, base_url: "{url}/v1", model: mock-small}}\n'
     two = "".join(replica.replace("mock-small, kind: openai", f"rep-{n}, kind: vllm") for n in "ab")
-    books = {"one": LatencyBook(), "two": LatencyBook()}
+    book = LatencyBook()  # the replicas'
     with tempfile.TemporaryDirectory() as tmp:
         routes = Path(tmp) / "routes.yaml"
         routes.write_text(ROUTES.format(url="http://127.0.0.1:9"))
-        planner = Planner(load_routes(routes), default_scorer(), books["one"])
+        planner = Planner(load_routes(routes), default_scorer(), LatencyBook())
         routes.write_text(ROUTES.replace(replica, two).format(url="http://127.0.0.1:9"))
-        replicas = Planner(load_routes(routes), default_scorer(), books["two"])
+        replicas = Planner(load_routes(routes), default_scorer(), book)
     hints, now = Hints(), time.monotonic()
     for n, ttft in (("a", 0.05), ("b", 0.06)):
-        books["two"].first_chunk(f"rep-{n}", now - 1, ttft)
-        books["two"].per_token(f"rep-{n}", now - 1, ttft / 10)
+        book.first_chunk(f"rep-{n}", now - 1, ttft)
+        book.per_token(f"rep-{n}", now - 1, ttft / 10)
     auto = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "auto", False)]
     pinned = [chat_view(_decode(b), len(b)) for b in request_bodies(texts, "chat", "small", False)]
 

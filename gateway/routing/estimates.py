@@ -3,9 +3,9 @@
 Each estimate is an exponentially weighted mean of the gateway's own measurements, seeded by a prior.
 A lone sample far above the estimate is clipped to a few times it, so one stray outlier moves it a
 step rather than a leap; a second one in a row is a trend and counts in full, so a real slowdown moves
-traffic within two requests. An estimate nobody refreshes drifts back to its prior, or to what its replicas
-last measured where that is faster (`LatencyStats._toward`): traffic that left a slow backend comes
-back to try it again. The clock is passed in: deterministic under test.
+traffic within two requests. An estimate nobody refreshes drifts back to its prior, or to what its
+replicas last measured where that is faster (`LatencyStats._toward`): traffic that left a slow backend
+comes back to try it again. The clock is passed in: deterministic under test.
 
 The tails (a p95 of the time to a whole answer, and of a stream's time to its first chunk) say when a
 candidate is late enough to hedge (dispatch/hedge.py): means cannot, since a hung replica is an
@@ -39,17 +39,15 @@ class _Ewma:
     updated: float | None = None
     outlier: bool = False  # the previous sample was clipped
 
-    def current(self, now: float, half_life_s: float, toward: float | None = None) -> float:
+    def current(self, now: float, half_life_s: float, toward: float = math.inf) -> float:
         """The estimate now, drifting back to the prior, or to `toward` where that is faster."""
-        target = self.prior if toward is None or toward >= self.prior else toward
+        target = toward if toward < self.prior else self.prior
         if self.updated is None:
             return target
         keep: float = 0.5 ** (max(0.0, now - self.updated) / half_life_s)
         return target + (self.value - target) * keep
 
-    def observe(
-        self, sample: float, now: float, alpha: float, half_life_s: float, toward: float | None = None
-    ) -> None:
+    def observe(self, sample: float, now: float, alpha: float, half_life_s: float, toward: float) -> None:
         self.observe_from(self.current(now, half_life_s, toward), sample, now, alpha)
 
     def observe_from(self, base: float, sample: float, now: float, alpha: float) -> None:

@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, stop
+from tests.support import Gateway, start_gateway, started, stop
 
 WORKERS = 4
 NORMAL = {"mode": "slow", "delay_ms": 20, "spread": False}
@@ -34,12 +34,10 @@ SLOW_S, RUN_S, LAST_S = 1.0, 14.0, 5.0
 @pytest.fixture(scope="module")
 def replicas() -> Iterator[dict[str, FakeUpstream]]:
     ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
-    for f in ups.values():
-        f.start_in_thread()
-        f.set(**NORMAL)
-    yield ups
-    for f in ups.values():
-        f.stop_thread()
+    with started(ups):
+        for f in ups.values():
+            f.set(**NORMAL)
+        yield ups
 
 
 @pytest.fixture(scope="module")
