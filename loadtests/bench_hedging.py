@@ -27,6 +27,8 @@ of --count pairs.
   .venv/bin/python loadtests/bench_hedging.py                   # ~3 min
   .venv/bin/python loadtests/bench_hedging.py --with-timeout
   .venv/bin/python loadtests/bench_hedging.py --fast-path --count 10000
+  # light traffic: one client, 0.3 s between its requests (each request A accepts needs a hedge)
+  .venv/bin/python loadtests/bench_hedging.py --scenarios hang-wake --concurrency 1 --pause-s 0.3
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ async def _one(session: aiohttp.ClientSession, url: str, stream: bool, limit_s: 
         return type(exc).__name__
 
 
-async def _load(url: str, concurrency: int, stop_at: list[float], limit_s: float) -> list[Row]:
+async def _load(
+    url: str, concurrency: int, stop_at: list[float], limit_s: float, pause_s: float = 0.0
+) -> list[Row]:
     rows: list[Row] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -101,6 +105,8 @@ async def _load(url: str, concurrency: int, stop_at: list[float], limit_s: float
                 error = await _one(session, url + "/v1/chat/completions", (n + i) % 2 == 0, limit_s)
                 rows.append(Row(t0, time.monotonic() - t0, error))
                 n += 1
+                if pause_s:
+                    await asyncio.sleep(pause_s)
 
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return rows
@@ -149,7 +155,8 @@ async def _variant(name: str, scenario: str, args: argparse.Namespace) -> dict[s
                 marks[step] = at
                 at += seconds
             stop_at = [at]
-            load = asyncio.create_task(_load(url, args.concurrency, stop_at, args.client_timeout_s))
+            limit_s = args.client_timeout_s
+            load = asyncio.create_task(_load(url, args.concurrency, stop_at, limit_s, args.pause_s))
             for step, _ in steps:
                 await asyncio.sleep(marks[step] - time.monotonic())
                 if step == "kill":
@@ -276,6 +283,7 @@ def main() -> None:
     ap.add_argument("--hang-s", type=float, default=8.0)
     ap.add_argument("--wake-s", type=float, default=4.0)
     ap.add_argument("--client-timeout-s", type=float, default=15.0)
+    ap.add_argument("--pause-s", type=float, default=0.0, help="each worker's pause between its requests")
     ap.add_argument("--variants", default="default,off")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--with-timeout", action="store_true", help="add the off-read-1s variant")

@@ -1,8 +1,9 @@
 """Hedging as a staggered race: a slow attempt gets company, and whichever answers first is the answer.
 
-`race(first, second, delay, may_hedge, let_go)` starts attempt `first` in the caller's own task, with
-one timer beside it. If `first` has not committed (a plain answer whole, a stream its first chunk)
-when the timer fires and `may_hedge()` says so, `second` starts in a task of its own. The first to
+`race(first, second, delay, may_hedge, let_go, ended)` starts attempt `first` in the caller's own task,
+with one timer beside it. If `first` has not committed (a plain answer whole, a stream its first chunk)
+when the timer fires and `may_hedge()` says so, `second` starts in a task of its own, and `ended()` is
+called once that task is done however it ended (the retry budget counts hedges in flight). The first to
 commit wins; the other is cancelled, which releases its in-flight slot and closes its stream. The fast
 path (the first answers in time) costs the timer and nothing else: no task.
 
@@ -56,7 +57,7 @@ class Outcome(Generic[_T]):
 
 
 class _Race(Generic[_T]):
-    __slots__ = ("first", "hedge", "let_go", "may_hedge", "racing", "second", "task", "won")
+    __slots__ = ("ended", "first", "hedge", "let_go", "may_hedge", "racing", "second", "task", "won")
 
     def __init__(
         self,
@@ -64,11 +65,12 @@ class _Race(Generic[_T]):
         second: Callable[[], Coroutine[Any, Any, _T]],
         may_hedge: Callable[[], bool],
         let_go: Callable[[int, _T], None],
+        ended: Callable[[], None],
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.first, self.second = first, second
-        self.may_hedge, self.let_go = may_hedge, let_go
+        self.may_hedge, self.let_go, self.ended = may_hedge, let_go, ended
         self.task = task
         self.hedge: asyncio.Task[_T] | None = None
         self.racing = True  # while the first may still win; the hedge may interrupt it only then
@@ -83,6 +85,9 @@ class _Race(Generic[_T]):
         self.hedge = hedge
 
     def _done(self, hedge: asyncio.Task[_T]) -> None:
+        # A done callback, not a `finally` in the hedge: a task cancelled before its first step never
+        # runs its coroutine's body.
+        self.ended()
         if self.racing and not hedge.cancelled() and hedge.exception() is None:
             self.won = True
             self.racing = False
@@ -179,8 +184,9 @@ async def race(
     delay: float,
     may_hedge: Callable[[], bool],
     let_go: Callable[[int, _T], None],
+    ended: Callable[[], None],
 ) -> Outcome[_T]:
     """Attempt `first`, and `second` beside it once `delay` seconds passed, if `may_hedge()` then.
 
     Returns the outcome (module docstring). Raises only a cancellation (the hedge cancelled with it)."""
-    return await _Race(first, second, may_hedge, let_go).run(delay)
+    return await _Race(first, second, may_hedge, let_go, ended).run(delay)

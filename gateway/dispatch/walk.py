@@ -325,6 +325,7 @@ class Walk:
             delay,
             may_hedge,
             lambda index, result: lost[index](index, result),
+            guard.hedge_ended,
         )
         for index, err in outcome.errors:
             log.warning("backend %s failed: %s", (slow, other)[index].name, err.message)

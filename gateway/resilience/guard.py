@@ -132,6 +132,10 @@ class Guard:
             return None
         return self.budget.acquire(now)
 
+    def hedge_ended(self) -> None:
+        """A hedge `may_hedge` granted is done (answered, failed or cancelled)."""
+        self.budget.release()
+
     async def retried(
         self,
         backend: Backend,

@@ -4,8 +4,11 @@ Only failures the upstream owns are retried (connect errors, timeouts, 429, 5xx)
 upstream refused as such. A `Retry-After` the upstream sent is honoured: the retry waits that long, or
 is not made when the wait is longer than `max_wait_s` or would outlive the deadline (the breaker then
 keeps the backend out of rotation for that long, see guard.py). The budget keeps retries under a
-share of recent requests, so a sick upstream gets one extra call in a few rather than a doubled load
-(Envoy's retry budget).
+share of recent requests, so a sick upstream under load gets one extra call in a few rather than a
+doubled load; as in Envoy's retry budget, a few retries in flight at once are always allowed
+(`floor`), so that light traffic is not left on a hung backend once a few of its requests were
+rescued (a floor counted per window instead let 3 retries through in 10 s: at 3 requests a second,
+the fourth request a hung replica accepted waited out its client's timeout).
 """
 
 from __future__ import annotations
@@ -25,22 +28,25 @@ _T = TypeVar("_T")
 
 
 class RetryBudget:
-    """Allows a retry while retries in the last `window_s` stay under `ratio` of requests (or `floor`)."""
+    """Allows a retry while fewer than `floor` granted ones are in flight, or while retries in the last
+    `window_s` stay under `ratio` of requests. Whoever was granted one calls `release` when it ended;
+    one never released stops counting as in flight after `window_s`."""
 
     def __init__(self, ratio: float = 0.2, window_s: float = 10.0, floor: int = 3) -> None:
         self.ratio, self.window_s, self.floor = ratio, window_s, floor
         self._requests: deque[float] = deque()
         self._retries: deque[float] = deque()
+        self._active: deque[float] = deque()  # when each retry still in flight was granted
         self.granted = 0
         self.denied = 0
 
     def adopt(self, old: RetryBudget) -> None:
         """A reload must not reset the window: a sick upstream would get a fresh allowance."""
-        self._requests, self._retries = old._requests, old._retries
+        self._requests, self._retries, self._active = old._requests, old._retries, old._active
         self.granted, self.denied = old.granted, old.denied
 
     def _trim(self, now: float) -> None:
-        for q in (self._requests, self._retries):
+        for q in (self._requests, self._retries, self._active):
             while q and q[0] < now - self.window_s:
                 q.popleft()
 
@@ -50,12 +56,22 @@ class RetryBudget:
 
     def acquire(self, now: float) -> bool:
         self._trim(now)
-        if len(self._retries) < max(self.floor, self.ratio * len(self._requests)):
+        if len(self._active) < self.floor or len(self._retries) < self.ratio * len(self._requests):
             self._retries.append(now)
+            self._active.append(now)
             self.granted += 1
             return True
         self.denied += 1
         return False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._active)
+
+    def release(self) -> None:
+        """A granted retry ended (answered, failed or cancelled)."""
+        if self._active:
+            self._active.popleft()  # which one does not matter: only how many are left
 
 
 def retry_after_s(exc: BaseException) -> float:
@@ -90,7 +106,13 @@ async def retry_failed(
         backoff: float = backoff_s * 2 ** (attempt - 1)
         return max(backoff, retry_after_s(exc)) if exc is not None else backoff
 
+    held = False  # a retry granted by the budget is in flight (asleep before it, or running)
+
     def give_up(exc: BaseException | None, attempt: int) -> bool:
+        nonlocal held
+        if held:  # asked after the retry it was granted for failed: that one has ended
+            budget.release()
+            held = False
         if attempt >= attempts:
             return True
         now, wait = clock(), pause(exc, attempt)
@@ -101,13 +123,13 @@ async def retry_failed(
             if on_denied is not None:
                 on_denied()
             return True
+        held = True
         if on_retry is not None:
             on_retry(exc)
         return False
 
     if not first.retryable or give_up(first, 1):
         raise first
-    await asyncio.sleep(pause(first, 1))
 
     def stop(state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
@@ -123,4 +145,9 @@ async def retry_failed(
         retry=retry_if_exception(lambda e: isinstance(e, GatewayError) and e.retryable),
         reraise=True,
     )
-    return await retrying(fn)
+    try:
+        await asyncio.sleep(pause(first, 1))
+        return await retrying(fn)
+    finally:
+        if held:  # the last retry answered, or the request ended while it ran or waited
+            budget.release()

@@ -256,7 +256,9 @@ class EstimatorSpec(Strict):
 
 class RetrySpec(Strict):
     attempts: int = Field(2, ge=1, le=10, description="tries per backend, the first included")
-    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries stay under this share of requests")
+    budget_ratio: float = Field(
+        0.2, ge=0, le=1, description="retries beyond three in flight stay under this share of requests"
+    )
     backoff_ms: float = Field(50, ge=0)
 
 

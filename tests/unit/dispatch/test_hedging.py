@@ -108,6 +108,7 @@ async def test_a_hung_candidate_is_hedged_and_the_hedge_answers(stream: bool) ->
     assert h.sample("gateway_requests_total", backend="b", **ok) == 1
     assert h.sample("gateway_requests_total", backend="a", **ok) == 0
     assert h.snapshot.guard.budget.granted == 1  # the hedge spent the retry budget
+    assert h.snapshot.guard.budget.in_flight == 0  # and gave its slot back once it answered
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -119,9 +120,11 @@ async def test_when_the_original_answers_first_the_hedge_is_cancelled_without_a_
     task = asyncio.create_task(served_by(h, "local", stream))
     await b.arrived.wait()  # the hedge went out
     assert h.dispatcher.in_flight("a") == h.dispatcher.in_flight("b") == 1
+    assert h.snapshot.guard.budget.in_flight == 1  # a hedge in flight holds a slot of the budget
     a.release()
     assert await task == "a"
     assert b.cancelled == 1
+    assert h.snapshot.guard.budget.in_flight == 0  # cancelled, it gave its slot back
     assert h.dispatcher.in_flight("a") == h.dispatcher.in_flight("b") == 0
     breaker = h.snapshot.guard.breakers.get("b")
     assert breaker is not None and breaker.state is State.CLOSED and not breaker.calls
@@ -185,7 +188,7 @@ async def test_a_fast_candidate_is_not_hedged(stream: bool) -> None:
 async def test_no_hedge_when_the_retry_budget_is_spent_and_it_is_counted() -> None:
     h = harness(request_timeout_s=0.2)
     budget = h.snapshot.guard.budget
-    while budget.acquire(h.dispatcher.now()):  # the floor: 3 retries per window
+    while budget.acquire(h.dispatcher.now()):  # the floor: 3 in flight, none given back
         pass
     h.backends["a"].script(Step.hanging())
     with pytest.raises(UpstreamTimeout):
@@ -249,6 +252,7 @@ async def test_a_client_leaving_mid_race_cancels_both_and_leaks_nothing() -> Non
         await asyncio.sleep(0)
     assert (a.cancelled, b.cancelled) == (1, 1)
     assert h.dispatcher.in_flight("a") == h.dispatcher.in_flight("b") == 0
+    assert h.snapshot.guard.budget.in_flight == 0
     for name in "ab":  # no verdict on either: the client left
         breaker = h.snapshot.guard.breakers.get(name)
         assert breaker is not None and breaker.state is State.CLOSED and not breaker.calls

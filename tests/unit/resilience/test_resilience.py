@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -188,19 +189,61 @@ async def test_short_retry_after_is_honoured() -> None:
     assert await retry(s) == "ok"
 
 
-async def test_budget_bounds_retries_across_requests() -> None:
+async def test_budget_bounds_retries_across_requests_once_a_few_are_in_flight() -> None:
     budget = RetryBudget(ratio=0.1, window_s=10, floor=2)
     for _ in range(10):
         budget.request(0)
+    assert budget.acquire(0) and budget.acquire(0)  # the floor: two in flight at once
+    assert budget.in_flight == 2
+    assert not budget.acquire(0)  # 2 retries in the window is not under 10% of 10 requests
     calls = 0
-    for _ in range(10):
+    for _ in range(5):  # requests that fail while those two still run: one attempt each
         s = Script(UpstreamError("x"), UpstreamError("x"), UpstreamError("x"))
         with pytest.raises(UpstreamError):
             await retry(s, budget=budget)
         calls += s.calls
-    assert budget.granted == 2  # max(floor 2, 10% of 10 requests)
-    assert calls == 10 + 2
-    assert budget.denied == 9  # every later request asked once and was refused
+    assert calls == 5 and budget.denied == 6
+    for _ in range(90):
+        budget.request(1)
+    assert budget.acquire(1)  # 10% of 100 requests: the share allows more beside the floor
+    assert budget.in_flight == 3
+
+
+async def test_retries_one_at_a_time_are_not_bounded_by_a_count_per_window() -> None:
+    """Light traffic: each retry ended before the next was asked for. A floor counted per window
+    refused the fourth in 10 s, which left a request on a hung backend until its deadline."""
+    budget = RetryBudget(ratio=0.1, window_s=10, floor=2)
+    for _ in range(10):
+        s = Script(UpstreamError("x"), "ok")
+        assert await retry(s, budget=budget) == "ok"
+        budget.request(0)
+    assert budget.granted == 10 and budget.denied == 0
+    assert budget.in_flight == 0  # each retry gave its slot back, answered or not
+    s = Script(UpstreamError("x"), UpstreamError("x"), UpstreamError("x"))
+    with pytest.raises(UpstreamError):
+        await retry(s, budget=budget)
+    assert s.calls == 3 and budget.in_flight == 0
+
+
+async def test_a_retry_cancelled_while_it_waits_gives_its_slot_back() -> None:
+    budget = RetryBudget(floor=1)
+    s = Script(UpstreamError("x"), "ok")
+    task = asyncio.ensure_future(
+        call_with_retries(s, attempts=3, deadline=100, budget=budget, clock=Clock(), backoff_s=1)
+    )
+    await asyncio.sleep(0)  # the first attempt failed; the retry was granted and now waits
+    assert budget.in_flight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert budget.in_flight == 0 and s.calls == 1
+
+
+def test_a_retry_never_given_back_stops_counting_after_the_window() -> None:
+    budget = RetryBudget(ratio=0.0, window_s=10, floor=1)
+    assert budget.acquire(0)
+    assert not budget.acquire(5)
+    assert budget.acquire(10.5)  # the first was granted more than a window ago
 
 
 def test_vllm_metrics_both_generations_of_names() -> None:
