@@ -13,7 +13,7 @@ the verifier's checks or the calibration families (docs/verifier-eval.md), so it
 thing here to questions the verifier never saw. Drafts are greedy and seeded: a rerun on the same
 tree gives the same drafts.
 
-    .venv/bin/python loadtests/live_auc.py [--questions FILE] [--limit N] [--out FILE]
+    .venv/bin/python loadtests/live_auc.py [--questions FILE] [--limit N] [--out FILE] [--samples K]
     .venv/bin/python loadtests/live_auc.py --compare BEFORE.jsonl AFTER.jsonl  # two trees' --out files
 
 About 1 s a question on this 2-core machine (one llama.cpp thread).
@@ -46,7 +46,8 @@ tiers:
   large:
     backends: [{{name: hosted, kind: openai, base_url: "{large}", model: hosted-model}}]
 routes:
-  - {{model: judged, policy: cascade, draft: small, escalate: [large], verify: {{min_confidence: 0}}}}
+  - {{model: judged, policy: cascade, draft: small, escalate: [large],
+      verify: {{min_confidence: 0, samples: {samples}}}}}
 """
 
 
@@ -144,6 +145,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="the first N questions only")
     ap.add_argument("--out", type=Path, help="write each draft's row here (JSONL)")
     ap.add_argument(
+        "--samples", type=int, default=1, help="the route's verify.samples (the first draft stays greedy)"
+    )
+    ap.add_argument(
         "--compare",
         type=Path,
         nargs=2,
@@ -162,7 +166,7 @@ def main() -> int:
     large.start_in_thread()
     with tempfile.TemporaryDirectory() as tmp:
         routes = Path(tmp) / "routes.yaml"
-        routes.write_text(ROUTES.format(large=large.base_url))
+        routes.write_text(ROUTES.format(large=large.base_url, samples=args.samples))
         log = (Path(tmp) / "gateway.log").open("wb")
         gw, url = serve_gateway(routes, log=log, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="warning")
         try:

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
@@ -29,6 +31,8 @@ __all__ = [
     "REDIS_PASSWORD",
     "REPO",
     "Gateway",
+    "chat_once",
+    "fake_replicas",
     "full_routes",
     "needs_data",
     "start_gateway",
@@ -109,15 +113,40 @@ def agent_cli(spec: str, binary: str) -> Path:
 
 
 @contextmanager
-def started(fakes: Mapping[str, FakeUpstream]) -> Iterator[Mapping[str, FakeUpstream]]:
-    """Fake upstreams serving (each in its own thread and loop) for the block, stopped after it."""
+def started(fakes: Mapping[str, FakeUpstream], **settings: Any) -> Iterator[Mapping[str, FakeUpstream]]:
+    """Fake upstreams serving (each in its own thread and loop) for the block, stopped after it;
+    `settings` (FakeUpstream.set) given to each once it serves."""
     for f in fakes.values():
         f.start_in_thread()
+        if settings:
+            f.set(**settings)
     try:
         yield fakes
     finally:
         for f in fakes.values():
             f.stop_thread()
+
+
+def fake_replicas(*names: str) -> dict[str, FakeUpstream]:
+    """Fakes of one model's replicas: `name` answers "answer from <name>" (start them with `started`)."""
+    return {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in names}
+
+
+def chat_once(client: openai.OpenAI, model: str, stream: bool) -> tuple[str | None, str | None]:
+    """One chat request, its answer read to the end: (the backend that answered, None), or (the
+    backend if known, what went wrong: the exception's type name, or an empty stream)."""
+    backend = None
+    try:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": "hi"}], stream=stream
+        )
+        backend = raw.headers.get("x-gateway-backend")
+        body = raw.parse()
+        if stream and not "".join(c.choices[0].delta.content or "" for c in body if c.choices):  # type: ignore[union-attr]
+            return backend, "empty stream"
+    except Exception as exc:
+        return backend, type(exc).__name__
+    return backend, None
 
 
 def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:

@@ -28,7 +28,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -36,7 +36,7 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, stop
+from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
 
 WORKERS = 4
 CHAT = "/v1/chat/completions"
@@ -74,19 +74,8 @@ class Load:
         while not self.stop.is_set():
             stream = (n + i) % 2 == 0
             n += 1
-            backend, error = None, None
             t0 = time.monotonic()
-            try:
-                raw = client.chat.completions.with_raw_response.create(
-                    model="local", messages=[{"role": "user", "content": "hi"}], stream=stream
-                )
-                backend = raw.headers.get("x-gateway-backend")
-                body = raw.parse()
-                if stream:
-                    text = "".join(c.choices[0].delta.content or "" for c in body if c.choices)  # type: ignore[union-attr]
-                    assert text, "empty stream"
-            except Exception as exc:
-                error = type(exc).__name__
+            backend, error = chat_once(client, "local", stream)
             self.outcomes.append(Outcome(t0, time.monotonic(), backend, stream, error))
 
     def start(self) -> None:
@@ -104,18 +93,13 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[dict[str, FakeUpstream]]:
-    ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
-    for f in ups.values():
-        f.start_in_thread()
-        f.set(**BASELINE)
-    yield ups
-    for f in ups.values():
-        f.stop_thread()
+def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
+    with started(fake_replicas("a", "b"), **BASELINE) as ups:
+        yield ups
 
 
 @pytest.fixture(scope="module")
-def gw(replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     a, b = replicas["a"], replicas["b"]
     routes = f"""
 version: 1
@@ -147,7 +131,7 @@ def tail(outcomes: list[Outcome]) -> dict[str, float]:
             "max_ms": round(ms[-1], 1)}  # fmt: skip
 
 
-def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: dict[str, FakeUpstream]) -> None:
+def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: Mapping[str, FakeUpstream]) -> None:
     a = replicas["a"]
     load = Load(gw.v1)
     load.start()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, started, stop
+from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
 
 NORMAL = {"mode": "slow", "delay_ms": 20, "spread": False}
 WARM_S, HANG_S, PAUSE_S = 1.5, 5.0, 0.3
@@ -42,16 +42,13 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[dict[str, FakeUpstream]]:
-    ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
-    with started(ups):
-        for f in ups.values():
-            f.set(**NORMAL)
+def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
+    with started(fake_replicas("a", "b"), **NORMAL) as ups:
         yield ups
 
 
 @pytest.fixture(scope="module")
-def gw(replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     priors = "ttft_ms: 20, tpot_ms: 0.05"
     lines = "".join(
         f'      - {{name: rep-{n}, kind: vllm, base_url: "{f.base_url}", model: m, {priors}}}\n'
@@ -80,22 +77,12 @@ def won_hedges(gw: Gateway) -> float:
 
 def send(client: openai.OpenAI, stream: bool) -> Answer:
     start = time.monotonic()
-    backend = error = None
-    try:
-        raw = client.chat.completions.with_raw_response.create(
-            model="local", messages=[{"role": "user", "content": "hi"}], stream=stream
-        )
-        backend = raw.headers.get("x-gateway-backend")
-        body = raw.parse()
-        if stream:
-            assert "".join(c.choices[0].delta.content or "" for c in body if c.choices)  # type: ignore[union-attr]
-    except Exception as exc:
-        error = type(exc).__name__
+    backend, error = chat_once(client, "local", stream)
     return Answer(start, time.monotonic() - start, backend, error)
 
 
 def test_every_request_a_hung_replica_accepts_is_hedged(
-    gw: Gateway, replicas: dict[str, FakeUpstream]
+    gw: Gateway, replicas: Mapping[str, FakeUpstream]
 ) -> None:
     a = replicas["a"]
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=CLIENT_TIMEOUT_S)

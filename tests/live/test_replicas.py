@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, started, stop
+from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
 
 WORKERS = 4
 NORMAL = {"mode": "slow", "delay_ms": 20, "spread": False}
@@ -32,22 +32,19 @@ SLOW_S, RUN_S, LAST_S = 1.0, 14.0, 5.0
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[dict[str, FakeUpstream]]:
-    ups = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
-    with started(ups):
-        for f in ups.values():
-            f.set(**NORMAL)
+def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
+    with started(fake_replicas("a", "b"), **NORMAL) as ups:
         yield ups
 
 
 @pytest.fixture(scope="module")
-def gw(replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     g = start_gateway(tmp_path_factory.mktemp("replicas"), routes(replicas, "a", "b", half_life_s=2))
     yield g
     stop(g.proc)
 
 
-def routes(replicas: dict[str, FakeUpstream], *order: str, half_life_s: float = 30) -> str:
+def routes(replicas: Mapping[str, FakeUpstream], *order: str, half_life_s: float = 30) -> str:
     """One tier of vLLM replicas on the kind's default priors, in this file order."""
     lines = "".join(
         f'      - {{name: rep-{n}, kind: vllm, base_url: "{replicas[n].base_url}", model: m}}\n'
@@ -65,7 +62,7 @@ tiers:
 """
 
 
-def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: dict[str, FakeUpstream]) -> None:
+def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: Mapping[str, FakeUpstream]) -> None:
     answers: list[tuple[float, str | None]] = []
     errors: list[str] = []
     done = threading.Event()
@@ -76,17 +73,11 @@ def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: dict[str, F
         while not done.is_set():
             n += 1
             stream = (n + i) % 2 == 0
-            try:
-                raw = client.chat.completions.with_raw_response.create(
-                    model="local", messages=[{"role": "user", "content": "hi"}], stream=stream
-                )
-                body = raw.parse()
-                if stream:
-                    for _ in body:  # type: ignore[attr-defined]
-                        pass
-                answers.append((time.monotonic(), raw.headers.get("x-gateway-backend")))
-            except Exception as exc:
-                errors.append(type(exc).__name__)
+            backend, error = chat_once(client, "local", stream)
+            if error is None:
+                answers.append((time.monotonic(), backend))
+            else:
+                errors.append(error)
 
     replicas["a"].set(mode="slow", delay_ms=300, spread=False)
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(WORKERS)]
@@ -110,7 +101,7 @@ def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: dict[str, F
 
 
 def test_a_new_replica_that_hangs_is_hedged_as_its_replica_would_be(
-    replicas: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+    replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     a, b = replicas["a"], replicas["b"]
     a.set(mode="hang")
