@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.llamacpp import default_gguf
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop, wait_http
-from tests.support import FAKE_KEY, Gateway, full_routes, start_gateway, started
+from tests.support import FAKE_KEY, REPLICA, Gateway, fake_replicas, full_routes, start_gateway, started
 
 LIVE = Path(__file__).resolve().parent / "live"
 MODEL_FIXTURES = frozenset({"gguf", "llama_server", "gateway"})  # gateway serves through both
@@ -104,3 +104,11 @@ def reset_fakes(fakes: dict[str, FakeUpstream]) -> Iterator[dict[str, FakeUpstre
     yield fakes
     for f in fakes.values():
         f.set()
+
+
+@pytest.fixture(scope="module")
+def replica_fakes() -> Iterator[Mapping[str, FakeUpstream]]:
+    """Two fake replicas of one model, `a` and `b`, answering as REPLICA says; a module's own, which it
+    may hang, kill or slow (support.replica_routes puts them in a tier)."""
+    with started(fake_replicas("a", "b"), **REPLICA) as ups:
+        yield ups

@@ -29,12 +29,14 @@ __all__ = [
     "PROMPT_MARKER",
     "RB",
     "REDIS_PASSWORD",
+    "REPLICA",
     "REPO",
     "Gateway",
     "chat_once",
     "fake_replicas",
     "full_routes",
     "needs_data",
+    "replica_routes",
     "start_gateway",
     "start_redis",
     "started",
@@ -127,9 +129,37 @@ def started(fakes: Mapping[str, FakeUpstream], **settings: Any) -> Iterator[Mapp
             f.stop_thread()
 
 
+# A replica's answer as the replica tests set it: ~20 ms, all of it before the first byte (a killed
+# process then cuts no stream mid-body).
+REPLICA = {"mode": "slow", "delay_ms": 20, "spread": False}
+
+
 def fake_replicas(*names: str) -> dict[str, FakeUpstream]:
     """Fakes of one model's replicas: `name` answers "answer from <name>" (start them with `started`)."""
     return {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in names}
+
+
+def replica_routes(
+    fakes: Mapping[str, FakeUpstream], *order: str, half_life_s: float = 30, priors: str = ""
+) -> str:
+    """A routes file of one tier, `local`, of vLLM replicas of model `m` (`rep-<name>`, in this file
+    order; all of `fakes` when none is given), on their kind's default latency priors unless
+    `priors` (as "ttft_ms: 20, tpot_ms: 0.05") says otherwise; route `local` pins it."""
+    extra = f", {priors}" if priors else ""
+    lines = "".join(
+        f'      - {{name: rep-{n}, kind: vllm, base_url: "{fakes[n].base_url}", model: m{extra}}}\n'
+        for n in order or fakes
+    )
+    return f"""
+version: 1
+default_tier: local
+estimator: {{half_life_s: {half_life_s:g}}}
+tiers:
+  local:
+    backends:
+{lines}routes:
+  - {{model: local, tier: local}}
+"""
 
 
 def chat_once(client: openai.OpenAI, model: str, stream: bool) -> tuple[str | None, str | None]:

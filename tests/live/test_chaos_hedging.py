@@ -36,12 +36,11 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
+from tests.support import REPLICA, Gateway, chat_once, replica_routes, start_gateway, stop
 
 WORKERS = 4
 CHAT = "/v1/chat/completions"
 WON = ("rep-a", "won")  # a request A accepted, answered by its hedge on B
-BASELINE = {"mode": "slow", "delay_ms": 20, "spread": False}
 WARM_S, KILL_S, HANG_S, WAKE_S = 2.0, 2.0, 7.0, 3.0  # the kill's ejection lasts 5 s
 # The hang goes on past HANG_S until A has accepted requests: a probe that found A still dead doubles
 # its ejection, which can outlast HANG_S under load, and then nothing would need a hedge.
@@ -93,25 +92,10 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
-    with started(fake_replicas("a", "b"), **BASELINE) as ups:
-        yield ups
-
-
-@pytest.fixture(scope="module")
-def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    a, b = replicas["a"], replicas["b"]
-    routes = f"""
-version: 1
-default_tier: local
-tiers:
-  local:
-    backends:
-      - {{name: rep-a, kind: vllm, base_url: "{a.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
-      - {{name: rep-b, kind: vllm, base_url: "{b.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
-routes:
-  - {{model: local, tier: local}}
-"""
+def gw(
+    replica_fakes: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    routes = replica_routes(replica_fakes, priors="ttft_ms: 20, tpot_ms: 0.05")
     g = start_gateway(tmp_path_factory.mktemp("chaos-hedging"), routes)
     yield g
     stop(g.proc)
@@ -131,8 +115,8 @@ def tail(outcomes: list[Outcome]) -> dict[str, float]:
             "max_ms": round(ms[-1], 1)}  # fmt: skip
 
 
-def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: Mapping[str, FakeUpstream]) -> None:
-    a = replicas["a"]
+def test_kill_hang_wake_with_default_settings(gw: Gateway, replica_fakes: Mapping[str, FakeUpstream]) -> None:
+    a = replica_fakes["a"]
     load = Load(gw.v1)
     load.start()
     try:
@@ -152,7 +136,7 @@ def test_kill_hang_wake_with_default_settings(gw: Gateway, replicas: Mapping[str
         while hedges(gw).get(WON, 0.0) <= before_hang.get(WON, 0.0) and time.monotonic() < hedged_by:
             time.sleep(0.1)
         t_wake = time.monotonic()
-        a.set(**BASELINE)
+        a.set(**REPLICA)
         in_hang = {k: v - before_hang.get(k, 0.0) for k, v in hedges(gw).items()}
         reached = a.stats.paths.get(CHAT, 0) - reached  # requests A accepted while it hung
         time.sleep(WAKE_S)

@@ -25,9 +25,8 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
+from tests.support import Gateway, chat_once, replica_routes, start_gateway, stop
 
-NORMAL = {"mode": "slow", "delay_ms": 20, "spread": False}
 WARM_S, HANG_S, PAUSE_S = 1.5, 5.0, 0.3
 CLIENT_TIMEOUT_S = 8.0  # a request the gateway failed to rescue fails here
 CHAT = "/v1/chat/completions"
@@ -42,28 +41,10 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
-    with started(fake_replicas("a", "b"), **NORMAL) as ups:
-        yield ups
-
-
-@pytest.fixture(scope="module")
-def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    priors = "ttft_ms: 20, tpot_ms: 0.05"
-    lines = "".join(
-        f'      - {{name: rep-{n}, kind: vllm, base_url: "{f.base_url}", model: m, {priors}}}\n'
-        for n, f in replicas.items()
-    )
-    routes = f"""
-version: 1
-default_tier: local
-estimator: {{half_life_s: 1}}
-tiers:
-  local:
-    backends:
-{lines}routes:
-  - {{model: local, tier: local}}
-"""
+def gw(
+    replica_fakes: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    routes = replica_routes(replica_fakes, half_life_s=1, priors="ttft_ms: 20, tpot_ms: 0.05")
     g = start_gateway(tmp_path_factory.mktemp("light-hang"), routes)
     yield g
     stop(g.proc)
@@ -82,9 +63,9 @@ def send(client: openai.OpenAI, stream: bool) -> Answer:
 
 
 def test_every_request_a_hung_replica_accepts_is_hedged(
-    gw: Gateway, replicas: Mapping[str, FakeUpstream]
+    gw: Gateway, replica_fakes: Mapping[str, FakeUpstream]
 ) -> None:
-    a = replicas["a"]
+    a = replica_fakes["a"]
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=CLIENT_TIMEOUT_S)
     answers: list[Answer] = []
     t0 = time.monotonic()

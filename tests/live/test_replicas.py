@@ -24,45 +24,23 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, chat_once, fake_replicas, start_gateway, started, stop
+from tests.support import REPLICA, Gateway, chat_once, replica_routes, start_gateway, stop
 
 WORKERS = 4
-NORMAL = {"mode": "slow", "delay_ms": 20, "spread": False}
 SLOW_S, RUN_S, LAST_S = 1.0, 14.0, 5.0
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[Mapping[str, FakeUpstream]]:
-    with started(fake_replicas("a", "b"), **NORMAL) as ups:
-        yield ups
-
-
-@pytest.fixture(scope="module")
-def gw(replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    g = start_gateway(tmp_path_factory.mktemp("replicas"), routes(replicas, "a", "b", half_life_s=2))
+def gw(
+    replica_fakes: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    routes = replica_routes(replica_fakes, "a", "b", half_life_s=2)
+    g = start_gateway(tmp_path_factory.mktemp("replicas"), routes)
     yield g
     stop(g.proc)
 
 
-def routes(replicas: Mapping[str, FakeUpstream], *order: str, half_life_s: float = 30) -> str:
-    """One tier of vLLM replicas on the kind's default priors, in this file order."""
-    lines = "".join(
-        f'      - {{name: rep-{n}, kind: vllm, base_url: "{replicas[n].base_url}", model: m}}\n'
-        for n in order
-    )
-    return f"""
-version: 1
-default_tier: local
-estimator: {{half_life_s: {half_life_s}}}
-tiers:
-  local:
-    backends:
-{lines}routes:
-  - {{model: local, tier: local}}
-"""
-
-
-def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: Mapping[str, FakeUpstream]) -> None:
+def test_a_replica_slow_at_first_shares_again(gw: Gateway, replica_fakes: Mapping[str, FakeUpstream]) -> None:
     answers: list[tuple[float, str | None]] = []
     errors: list[str] = []
     done = threading.Event()
@@ -79,13 +57,13 @@ def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: Mapping[str
             else:
                 errors.append(error)
 
-    replicas["a"].set(mode="slow", delay_ms=300, spread=False)
+    replica_fakes["a"].set(mode="slow", delay_ms=300, spread=False)
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(WORKERS)]
     for t in threads:
         t.start()
     try:
         time.sleep(SLOW_S)
-        replicas["a"].set(**NORMAL)
+        replica_fakes["a"].set(**REPLICA)
         time.sleep(RUN_S)
     finally:
         done.set()
@@ -101,13 +79,13 @@ def test_a_replica_slow_at_first_shares_again(gw: Gateway, replicas: Mapping[str
 
 
 def test_a_new_replica_that_hangs_is_hedged_as_its_replica_would_be(
-    replicas: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
+    replica_fakes: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    a, b = replicas["a"], replicas["b"]
+    a, b = replica_fakes["a"], replica_fakes["b"]
     a.set(mode="hang")
-    b.set(**NORMAL)
+    b.set(**REPLICA)
     tmp = tmp_path_factory.mktemp("replicas-hang")
-    gw = start_gateway(tmp, routes(replicas, "b"))
+    gw = start_gateway(tmp, replica_routes(replica_fakes, "b"))
     try:
         client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=10)
         ask: dict[str, Any] = {"model": "local", "messages": [{"role": "user", "content": "hi"}]}
@@ -115,7 +93,7 @@ def test_a_new_replica_that_hangs_is_hedged_as_its_replica_would_be(
             client.chat.completions.create(**ask)
         # A new replica joins (as an operator adds one): never measured, it is taken as fast as B.
         new = tmp / "routes.tmp"
-        new.write_text(routes(replicas, "b", "a"))
+        new.write_text(replica_routes(replica_fakes, "b", "a"))
         new.replace(tmp / "routes.yaml")
         deadline = time.monotonic() + 15
         while gw.log.read_text().count("reloaded: sha256") < 1 and time.monotonic() < deadline:
@@ -142,7 +120,7 @@ def test_a_new_replica_that_hangs_is_hedged_as_its_replica_would_be(
         reached = a.stats.paths.get("/v1/chat/completions", 0) - reached
     finally:
         stop(gw.proc)
-        a.set(**NORMAL)
+        a.set(**REPLICA)
     print(
         f"\nREPLICAS-HANG A accepted {reached}; slowest of {len(took)} answers {max(took, default=0):.3f} s"
     )
