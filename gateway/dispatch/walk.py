@@ -207,7 +207,7 @@ class Walk:
                 result = await mode.attempt(self, backend, tier, sent, limit)
             except GatewayError as first:
                 try:
-                    result = await self._again(backend, tier, mode, sent, limit, first)
+                    result = await self._again(backend, tier, mode, sent, limit, first, i + 1 < n)
                 except GatewayError as err:
                     log.warning("backend %s failed: %s", name, err.message)
                     failures.append((backend, err))
@@ -234,12 +234,15 @@ class Walk:
         return max(PROBE_FLOOR_S, PROBE_TAILS * self.snap.book.tail(name, now, first_chunk=streams))
 
     def attempt(
-        self, backend: Backend, tier: str, mode: Mode[_T], call: Call, deadline: float
+        self, backend: Backend, tier: str, mode: Mode[_T], call: Call, deadline: float, others: bool = False
     ) -> Coroutine[Any, Any, _T]:
-        """One candidate's attempts in `mode`: the first sent as is, more through the guard."""
-        return self._attempt(backend, tier, mode, self.form(backend, call), deadline)
+        """One candidate's attempts in `mode`: the first sent as is, more through the guard (`others`:
+        another candidate remains, which a timeout moves on to)."""
+        return self._attempt(backend, tier, mode, self.form(backend, call), deadline, others)
 
-    async def _attempt(self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float) -> _T:
+    async def _attempt(
+        self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float, others: bool
+    ) -> _T:
         name = backend.name
         guard = self.snap.guard
         gate = guard.gates.get(name)
@@ -248,7 +251,7 @@ class Walk:
         try:
             result = await mode.attempt(self, backend, tier, sent, deadline)
         except GatewayError as err:
-            result = await self._again(backend, tier, mode, sent, deadline, err)
+            result = await self._again(backend, tier, mode, sent, deadline, err, others)
         except BaseException:
             # Cancelled (the client left, a hedge won) or worse: no verdict, and a half-open probe
             # must not stay taken forever.
@@ -259,15 +262,24 @@ class Walk:
         return result
 
     def _again(
-        self, backend: Backend, tier: str, mode: Mode[_T], sent: Call, deadline: float, err: GatewayError
+        self,
+        backend: Backend,
+        tier: str,
+        mode: Mode[_T],
+        sent: Call,
+        deadline: float,
+        err: GatewayError,
+        others: bool,
     ) -> Coroutine[Any, Any, _T]:
-        """The attempt failed with `err`: the guard hears it, and retries it while its bounds allow."""
+        """The attempt failed with `err`: the guard hears it, and retries it while its bounds allow
+        (a timeout only where no other candidate remains: `others`)."""
         return self.snap.guard.retried(
             backend,
             err,
             lambda: mode.attempt(self, backend, tier, sent, deadline),
             deadline=deadline,
             clock=self.clock,
+            timeouts=not others,
         )
 
     def _let_go(self, backend: Backend) -> Callable[[int, object], None]:
@@ -320,7 +332,7 @@ class Walk:
 
         lost = self._let_go(slow), self._let_go(other)
         outcome = await race(
-            lambda: self.attempt(slow, slow_tier, mode, call, deadline),
+            lambda: self.attempt(slow, slow_tier, mode, call, deadline, others=True),
             lambda: self.attempt(other, other_tier, mode, call, deadline),
             delay,
             may_hedge,

@@ -144,10 +144,13 @@ class Guard:
         *,
         deadline: float,
         clock: Callable[[], float],
+        timeouts: bool = True,
     ) -> _T:
         """A first attempt failed with `err` (its verdict recorded here): more attempts while the
-        attempts, the deadline and the retry budget allow; the last error is raised. An answer is not
-        recorded here: the request records the answers it took when it ends (`finished`)."""
+        attempts, the deadline and the retry budget allow; the last error is raised. `timeouts`
+        False: a timeout is not retried (the caller has another candidate: a backend that did not
+        answer in time is not waited for twice). An answer is not recorded here: the request records
+        the answers it took when it ends (`finished`)."""
         name = backend.name
         self.failed(name, err, clock())
         obs = self.observer
@@ -175,6 +178,7 @@ class Guard:
             allowed=lambda: self.breakers.allows(name, clock()),
             backoff_s=self.backoff_s,
             max_wait_s=self.max_wait_s,
+            timeouts=timeouts,
             on_retry=None if obs is None else lambda exc: obs.retry(name, _cause(exc)),
             on_denied=None if obs is None else lambda: obs.retry_denied(name),
         )

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamTimeout
 
 __all__ = ["RetryBudget", "retry_after_s", "retry_failed"]
 
@@ -98,9 +98,10 @@ async def retry_failed(
     max_wait_s: float = 2.0,
     on_retry: Callable[[BaseException | None], None] | None = None,
     on_denied: Callable[[], None] | None = None,
+    timeouts: bool = True,
 ) -> _T:
     """The first attempt failed with `first`: run `fn` again while every bound allows (the first
-    counts as attempt 1); the last error is raised."""
+    counts as attempt 1; `timeouts` False: not after a timeout); the last error is raised."""
 
     def pause(exc: BaseException | None, attempt: int) -> float:
         backoff: float = backoff_s * 2 ** (attempt - 1)
@@ -113,7 +114,7 @@ async def retry_failed(
         if held:  # asked after the retry it was granted for failed: that one has ended
             budget.release()
             held = False
-        if attempt >= attempts:
+        if attempt >= attempts or (not timeouts and isinstance(exc, UpstreamTimeout)):
             return True
         now, wait = clock(), pause(exc, attempt)
         # A Retry-After longer than max_wait_s is better spent on another backend.

@@ -228,6 +228,40 @@ def test_exhausted_names_every_backend_and_picks_the_status() -> None:
     assert type(mixed) is UpstreamError and mixed.code == "all_backends_failed"
 
 
+async def test_a_timeout_moves_on_to_the_next_candidate_and_is_retried_only_on_the_last() -> None:
+    """A backend that did not answer in time (a first-token or read timeout: a hung process) is not
+    waited for twice while another candidate remains: with a 60 s first-token deadline, a lone hung
+    replica held each streamed request 120 s before its hosted fallback answered. Other failures
+    are still retried there; the last candidate gets its retry, a timeout included."""
+    routes = ROUTES.replace("retry: {attempts: 1}", "retry: {attempts: 2, backoff_ms: 0}").replace(
+        "breaker: {consecutive_failures: 1}", "breaker: {consecutive_failures: 5}"
+    )
+    clock = Clock()
+    h = Harness.build(routes, {n: FakeBackend(n) for n in "abc"}, clock=clock)
+    a, _, c = h.backends.values()
+
+    def timeout() -> Step:
+        return Step.fail(UpstreamTimeout("Backend 'a' sent nothing in time.", code="upstream_timeout"))
+
+    a.script(timeout())
+    walk = walk_of(h, clock)
+    answer = await walk.run([(a, "small"), (c, "large")], PLAIN)
+    assert answer.backend.name == "c" and len(a.calls) == 1
+    assert walk.trace.fallbacks == ["upstream_timeout"]
+
+    a.calls.clear()
+    a.script(Step.fail(UpstreamError("a broke", code="upstream_error")))
+    walk = walk_of(h, clock)
+    assert (await walk.run([(a, "small"), (c, "large")], PLAIN)).backend.name == "a"
+    assert len(a.calls) == 2  # a 502 is retried on the same backend first
+
+    a.calls.clear()
+    a.script(timeout())
+    walk = walk_of(h, clock)
+    assert (await walk.run([(a, "small")], PLAIN)).backend.name == "a"
+    assert len(a.calls) == 2  # the last candidate: its timeout is retried
+
+
 async def test_a_probe_of_a_backend_that_hangs_gives_way_to_the_next_candidate() -> None:
     """A half-open backend that accepts and never answers (a hung process) holds the request at most a
     few of its recent p95s (at least PROBE_FLOOR_S), then the next candidate answers and the breaker

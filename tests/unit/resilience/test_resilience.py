@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.backends.vllm import parse_metrics
-from gateway.errors import GatewayError, UpstreamError, UpstreamRejected, UpstreamUnavailable
+from gateway.errors import GatewayError, UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from gateway.resilience.breaker import Breaker, BreakerBoard, BreakerPolicy, State
 from gateway.resilience.retry import RetryBudget, retry_failed
 
@@ -175,6 +175,23 @@ async def test_deadline_bound() -> None:
             s, attempts=3, deadline=100, budget=RetryBudget(), clock=clock, backoff_s=0.05
         )
     assert s.calls == 1
+
+
+async def test_a_timeout_is_not_retried_where_the_caller_moves_on() -> None:
+    s = Script(UpstreamTimeout("slow"), "ok")
+    with pytest.raises(UpstreamTimeout):
+        await call_with_retries(
+            s, attempts=3, deadline=100, budget=RetryBudget(), clock=Clock(), backoff_s=0, timeouts=False
+        )
+    assert s.calls == 1
+    s = Script(UpstreamError("x"), UpstreamTimeout("slow"), "ok")  # retried until it timed out
+    with pytest.raises(UpstreamTimeout):
+        await call_with_retries(
+            s, attempts=3, deadline=100, budget=RetryBudget(), clock=Clock(), backoff_s=0, timeouts=False
+        )
+    assert s.calls == 2
+    s = Script(UpstreamTimeout("slow"), "ok")
+    assert await retry(s) == "ok" and s.calls == 2  # by default a timeout is retried
 
 
 async def test_long_retry_after_is_not_waited_for() -> None:
