@@ -1,7 +1,11 @@
 """Each backend's live state as the planner reads it, and the requests in flight there.
 
 In flight is as the gateway counts it: from an attempt's start to its answer's end (a stream's last
-byte), whatever the backend reports itself. The planner ranks replicas by it. One `Live` per backend
+byte), whatever the backend reports itself. The planner ranks replicas by it. Of those, the attempts
+still waiting for their answer (a stream's first chunk, a plain answer whole) say since when the
+backend has been silent (`silent_since`: since the last answer it gave while some waited, or since
+the first of them was sent): a backend silent far longer than it takes to answer is taken as hung
+by the planner (routing/board.py), whatever its breaker and health checks say. One `Live` per backend
 name outlives reloads (the count of a backend that stays must not restart at zero); each swap binds it
 to the backend object and gate (resilience/gate.py) of the rules now in force. The planner reads a
 Live's `load` and `until` as values (routing/board.py): dispatch keeps them, resilience keeps the
@@ -23,11 +27,14 @@ __all__ = ["InFlight", "Live", "Slot"]
 
 
 class Live:
-    __slots__ = ("backend", "gate", "in_flight", "name")
+    __slots__ = ("backend", "gate", "in_flight", "name", "silent_since", "waiting", "waiting_whole")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.in_flight = 0
+        self.waiting = 0  # attempts sent that have not answered yet
+        self.waiting_whole = 0  # of them, plain ones (waiting for a whole answer, not a first chunk)
+        self.silent_since = math.inf  # inf while none waits
         self.backend: Backend | None = None
         self.gate = Gate()
 
@@ -66,10 +73,15 @@ class InFlight:
             live = self.lives[name] = Live(name)
         return live
 
-    def enter(self, name: str) -> Slot:
+    def enter(self, name: str, now: float, *, whole: bool) -> Slot:
+        """An attempt sent at `now`, waiting for its whole answer (`whole`) or its first chunk."""
         live = self._live(name)
         live.in_flight += 1
-        return Slot(live)
+        if not live.waiting:
+            live.silent_since = now
+        live.waiting += 1
+        live.waiting_whole += whole
+        return Slot(live, whole)
 
 
 class Slot:
@@ -80,16 +92,35 @@ class Slot:
     it: releasing on collection keeps the count honest then too.
     """
 
-    __slots__ = ("_live", "_open")
+    __slots__ = ("_live", "_open", "_waiting", "_whole")
 
-    def __init__(self, live: Live) -> None:
+    def __init__(self, live: Live, whole: bool) -> None:
         self._live = live
         self._open = True
+        self._waiting = True
+        self._whole = whole
+
+    def answered(self, now: float) -> None:
+        """Its first chunk, or its whole answer, came at `now`: the backend is not silent."""
+        if self._waiting:
+            self._stop_waiting()
+            live = self._live
+            live.silent_since = now if live.waiting else math.inf
+
+    def _stop_waiting(self) -> None:
+        self._waiting = False
+        live = self._live
+        live.waiting -= 1
+        live.waiting_whole -= self._whole
+        if not live.waiting:
+            live.silent_since = math.inf
 
     def release(self) -> None:
         if self._open:
             self._open = False
             self._live.in_flight -= 1
+            if self._waiting:  # it ended unanswered (failed, timed out, cancelled): no news either way
+                self._stop_waiting()
 
     def __del__(self) -> None:
         self.release()

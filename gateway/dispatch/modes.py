@@ -93,11 +93,12 @@ class _Plain:
 
     async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
-        slot = snap.flight.enter(name)
         t0 = clock()
+        slot = snap.flight.enter(name, t0, whole=True)
         timer = Deadline(deadline - t0)
         try:
             reply = await backend.complete(call)
+            slot.answered(clock())
         except asyncio.CancelledError:
             if not timer.expired():
                 raise
@@ -140,7 +141,7 @@ class _Streamed:
         t0 = clock()
         left = max(0.0, deadline - t0)
         limit = min(snap.first_token_s.get(tier, left), left)
-        slot = snap.flight.enter(name)
+        slot = snap.flight.enter(name, t0, whole=False)
         chunks = backend.stream(call)
         try:
             first = await within(limit, anext(chunks))
@@ -159,6 +160,7 @@ class _Streamed:
         finally:
             trace.upstream_s += clock() - t0
         now = clock()
+        slot.answered(now)
         ttft = now - t0
         trace.ttft_s = now - walk.call.received
         trace.first_chunks.append((tier, name, ttft))

@@ -41,6 +41,25 @@ class Live(Protocol):
         """When it may be called (-inf: now; inf: down, ejected with its probe out, or saturated)."""
         ...
 
+    @property
+    def silent_since(self) -> float:
+        """Since when attempts sent there have waited with no answer from it (inf: none waits)."""
+        ...
+
+    @property
+    def waiting_whole(self) -> int:
+        """How many of those wait for a whole plain answer (the rest for a stream's first chunk)."""
+        ...
+
+
+# A backend whose waiting attempts have heard nothing from it for this many times its recent p95 (of a
+# first chunk, or of a whole answer when a plain one waits), and at least SILENT_FLOOR_S, is taken as
+# hung: a process that accepts and never answers. Its breaker hears of it only when those attempts
+# time out (60 s to a stream's first chunk, 300 s of read silence, by default), and where nothing
+# hedges away from it (the next tier is billed per token) every request until then would wait as long.
+SILENT_TAILS = 4.0
+SILENT_FLOOR_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class _Backend:
@@ -151,6 +170,10 @@ class Board:
                     queued, healthy = 0, False
                 else:
                     queued, healthy = live.load, live.until <= now
+                    silent = now - live.silent_since
+                    if healthy and silent > SILENT_FLOOR_S:
+                        whole = live.waiting_whole > 0
+                        healthy = silent <= SILENT_TAILS * b.stats.tail(now, first_chunk=not whole)
                     if queued and not b.stats.measured and b.stats.borrows:
                         # Taken as fast as its replicas, a replica never measured would take a
                         # request per client before its first answer; one at a time, as a probe,

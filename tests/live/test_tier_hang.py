@@ -2,24 +2,31 @@
 
 The hosted tier is billed per token, so nothing hedges to it (a cancelled hedge is still billed): a
 request waits for the self-hosted attempt's own bound, a stream's first-token deadline or, for a
-plain answer, the read timeout (60 s and 300 s by default; 1 s and 1.5 s here), and then falls back.
+plain answer, the read timeout (60 s and 300 s by default; 4 s and 4.5 s here), and then falls back.
 Once, not twice: a timed-out attempt used to be retried on the same hung backend before the fallback
 (`retry.attempts` is 2 by default), doubling the wait (a streamed request waited 120 s at the
-defaults in a scratch run; here 2 s and 3 s).
+defaults in a scratch run).
+
+The requests that come while one waits there need not wait at all: a backend silent far longer than
+it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least SILENT_FLOOR_S) is taken as
+hung and ranked last, so they go to the fallback at once. Before, each went to the hung backend and
+waited its bound, until its breaker had counted five of them.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 
 import openai
 import pytest
 
+from gateway.routing.board import SILENT_FLOOR_S
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
 
-FIRST_TOKEN_S, READ_S = 1.0, 1.5
+FIRST_TOKEN_S, READ_S = 4.0, 4.5
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +82,28 @@ def test_a_hung_backend_is_waited_for_once_before_the_fallback(
     assert (backend, error) == ("hosted", None)
     assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 1  # not asked twice
     assert bound - 0.1 < took < bound + 0.9, took
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_while_a_hung_backend_holds_a_request_the_next_ones_go_to_the_fallback_at_once(
+    gw: Gateway, tiers: Mapping[str, FakeUpstream], stream: bool
+) -> None:
+    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
+    medium = tiers["medium"]
+    assert chat_once(client, "m", stream) == ("vllm-1", None)
+    medium.set(mode="hang")
+    held: list[tuple[str | None, str | None]] = []
+    try:
+        reached = medium.stats.paths.get("/v1/chat/completions", 0)
+        first = threading.Thread(target=lambda: held.append(chat_once(client, "m", stream)))
+        first.start()
+        time.sleep(SILENT_FLOOR_S + 0.5)  # it waits there, unanswered
+        t0 = time.monotonic()
+        later = chat_once(client, "m", stream)
+        took = time.monotonic() - t0
+        first.join(30)
+    finally:
+        medium.set(**REPLICA)
+    assert later == ("hosted", None) and took < 1.0, (later, took)
+    assert held == [("hosted", None)]  # after its own bound
+    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 1

@@ -37,6 +37,8 @@ TOKENS = 256
 class Live:
     load: int = 0
     until: float = -math.inf
+    silent_since: float = math.inf
+    waiting_whole: int = 0
 
 
 @pytest.fixture
@@ -140,3 +142,28 @@ def test_a_replica_never_measured_takes_one_request_at_a_time(planner: Planner, 
     assert order(medium(planner, 19.0, {"a": 3, "b": 0})) == ["b", "a"]
     measured(book, "b", 19.0, 0.05, 0.005)
     assert order(medium(planner, 19.0, {"a": 3, "b": 1})) == ["b", "a"]  # measured: by load again
+
+
+def test_a_backend_silent_far_longer_than_it_takes_to_answer_is_taken_as_hung(
+    planner: Planner, book: LatencyBook
+) -> None:
+    from gateway.routing.board import SILENT_FLOOR_S, SILENT_TAILS
+
+    for i in range(20):  # streams' first chunks in 50 ms; plain answers in 1 s
+        for name in "ab":
+            measured(book, name, float(i), 0.05, 0.005)
+            book.answered(name, float(i), 1.0, 100)
+    now = 20.0
+
+    def healthy(silent_s: float, whole: int = 0) -> bool:
+        lives = {"a": Live(2, silent_since=now - silent_s, waiting_whole=whole), "b": Live(0)}
+        return planner.board(now, TOKENS, lives).tier("medium").backends[0].healthy
+
+    assert healthy(SILENT_FLOOR_S - 0.1)  # a stream waits; 4 x 50 ms is sooner than the floor
+    assert not healthy(SILENT_FLOOR_S + 0.1)
+    assert healthy(SILENT_TAILS * 1.0 - 0.1, whole=1)  # a plain answer takes a second: 4 s of silence
+    assert not healthy(SILENT_TAILS * 1.0 + 0.1, whole=1)
+    order_now = order(planner.board(now, TOKENS, {"a": Live(0), "b": Live(5)}).tier("medium"))
+    assert order_now == ["a", "b"]  # nothing waits there: b's queue puts it second
+    lives = {"a": Live(1, silent_since=now - 10.0), "b": Live(5)}
+    assert order(planner.board(now, TOKENS, lives).tier("medium")) == ["b", "a"]  # hung: last

@@ -1,0 +1,40 @@
+"""A backend's live state as dispatch keeps it: requests in flight, and since when it has been silent."""
+
+from __future__ import annotations
+
+import gc
+import math
+
+from gateway.dispatch.inflight import InFlight
+
+
+def test_silent_since_the_first_waiting_attempt_until_an_answer() -> None:
+    flight = InFlight()
+    first = flight.enter("a", 10.0, whole=False)
+    second = flight.enter("a", 11.0, whole=True)
+    live = flight.lives["a"]
+    assert (live.in_flight, live.waiting, live.waiting_whole, live.silent_since) == (2, 2, 1, 10.0)
+    first.answered(12.5)  # a first chunk: the backend answers, and the other still waits
+    assert (live.in_flight, live.waiting, live.silent_since) == (2, 1, 12.5)
+    first.answered(13.0)  # only its first answer counts
+    assert live.silent_since == 12.5
+    second.answered(14.0)
+    assert (live.waiting, live.waiting_whole, live.silent_since) == (0, 0, math.inf)
+    first.release()  # the stream's last byte: no longer in flight, and it was not waiting
+    second.release()
+    assert (live.in_flight, live.silent_since) == (0, math.inf)
+
+
+def test_an_attempt_that_ends_unanswered_is_no_news() -> None:
+    flight = InFlight()
+    hung = flight.enter("a", 10.0, whole=True)
+    live = flight.lives["a"]
+    failed = flight.enter("a", 11.0, whole=False)
+    failed.release()  # it failed or was cancelled before answering: the first still waits, unheard
+    assert (live.in_flight, live.waiting, live.waiting_whole, live.silent_since) == (1, 1, 1, 10.0)
+    hung.release()
+    assert (live.in_flight, live.waiting, live.waiting_whole, live.silent_since) == (0, 0, 0, math.inf)
+    lost = flight.enter("a", 20.0, whole=False)
+    del lost  # a slot nobody released (a relay that never ran) lets go when collected
+    gc.collect()
+    assert (live.in_flight, live.waiting, live.silent_since) == (0, 0, math.inf)
