@@ -3,9 +3,10 @@
 In flight is as the gateway counts it: from an attempt's start to its answer's end (a stream's last
 byte), whatever the backend reports itself. The planner ranks replicas by it. Of those, the attempts
 still waiting for their answer (a stream's first chunk, a plain answer whole) say since when the
-backend has been silent (`silent_since`: since the last answer it gave while some waited, or since
-the first of them was sent): a backend silent far longer than it takes to answer is taken as hung
-by the planner (routing/board.py), whatever its breaker and health checks say. One `Live` per backend
+backend has been silent (`silent_since`: since the last answer it gave while some waited, a first
+chunk, a plain answer or a stream's end, or since the first of them was sent): a backend silent far
+longer than it takes to answer is taken as hung by the planner (routing/board.py), whatever its
+breaker and health checks say. One `Live` per backend
 name outlives reloads (the count of a backend that stays must not restart at zero); each swap binds it
 to the backend object and gate (resilience/gate.py) of the rules now in force. The planner reads a
 Live's `load` and `until` as values (routing/board.py): dispatch keeps them, resilience keeps the
@@ -106,6 +107,13 @@ class Slot:
             self._stop_waiting()
             live = self._live
             live.silent_since = now if live.waiting else math.inf
+
+    def ended(self, now: float) -> None:
+        """Its stream ended whole at `now`: the backend answers, whatever else still waits there (a
+        long prefill holding one request back is not taken for a hang while others finish)."""
+        live = self._live
+        if live.waiting:
+            live.silent_since = now
 
     def _stop_waiting(self) -> None:
         self._waiting = False

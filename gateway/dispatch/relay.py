@@ -75,6 +75,7 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
         if opened.slot is None:  # replayed from an answer in hand: nothing was measured here
             return
         walk.took.append(name)
+        opened.slot.ended(clock())
         # Events beyond the first and the closing [DONE] are about one token each.
         if events > 2:
             trace.tpot_s = per_token = (clock() - t_first) / (events - 2)

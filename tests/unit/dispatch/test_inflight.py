@@ -38,3 +38,18 @@ def test_an_attempt_that_ends_unanswered_is_no_news() -> None:
     del lost  # a slot nobody released (a relay that never ran) lets go when collected
     gc.collect()
     assert (live.in_flight, live.waiting, live.silent_since) == (0, 0, math.inf)
+
+
+def test_a_stream_that_ends_while_others_wait_says_the_backend_answers() -> None:
+    flight = InFlight()
+    streaming = flight.enter("a", 10.0, whole=False)
+    streaming.answered(10.2)  # its first chunk; it streams on
+    long_prefill = flight.enter("a", 11.0, whole=False)
+    live = flight.lives["a"]
+    assert live.silent_since == 11.0  # the waiting one has heard nothing yet
+    streaming.ended(15.0)  # the other stream ended whole: the backend is working
+    streaming.release()
+    assert (live.in_flight, live.waiting, live.silent_since) == (1, 1, 15.0)
+    long_prefill.release()
+    streaming.ended(16.0)  # nothing waits: nothing to refresh
+    assert live.silent_since == math.inf
