@@ -53,12 +53,11 @@ class Live(Protocol):
 
 
 # A backend whose waiting attempts have heard nothing from it for this many times its recent p95 (of a
-# first chunk, or of a whole answer when a plain one waits), and at least SILENT_FLOOR_S, is taken as
-# hung: a process that accepts and never answers. Its breaker hears of it only when those attempts
+# first chunk, or of a whole answer when a plain one waits), and at least `breaker.silent_s`, is taken
+# as hung: a process that accepts and never answers. Its breaker hears of it only when those attempts
 # time out (60 s to a stream's first chunk, 300 s of read silence, by default), and where nothing
 # hedges away from it (the next tier is billed per token) every request until then would wait as long.
 SILENT_TAILS = 4.0
-SILENT_FLOOR_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +85,7 @@ class Tiers:
         spec = table.spec
         est = spec.estimator
         self.names: tuple[str, ...] = tuple(spec.tiers)  # file order
+        self.silent_s = spec.breaker.silent_s
         specs = spec.backends()
         # Several samples of one request run side by side there (a cascade's votes).
         self.concurrent = frozenset(n for n, s in specs.items() if s.concurrent_samples)
@@ -157,6 +157,7 @@ class Board:
 
     def _view(self, tier: _Tier, model: str | None) -> TierView:
         now, tokens, lives = self.now, self.tokens, self._lives
+        silent_floor = self.tiers.silent_s
         views = []
         for b in tier.backends:
             if model is not None and b.model != model:
@@ -171,7 +172,7 @@ class Board:
                 else:
                     queued, healthy = live.load, live.until <= now
                     silent = now - live.silent_since
-                    if healthy and silent > SILENT_FLOOR_S:
+                    if healthy and silent > silent_floor:
                         whole = live.waiting_whole > 0
                         healthy = silent <= SILENT_TAILS * b.stats.tail(now, first_chunk=not whole)
                     if queued and not b.stats.measured and b.stats.borrows:

@@ -270,6 +270,10 @@ class BreakerSpec(Strict):
     base_ejection_s: float = Field(5, gt=0)
     max_ejection_s: float = Field(120, gt=0)
     max_ejected_share: float = Field(0.5, ge=0, le=1)
+    # A backend whose waiting requests have heard nothing from it for this long, and for 4 times its
+    # recent p95, is taken as hung and ranked last until it answers (routing/board.py). Raise it
+    # where a first token may legitimately take longer (long prefills) and a costlier tier is next.
+    silent_s: float = Field(2.0, gt=0, description="silence after which a backend is taken as hung")
 
 
 class HealthSpec(Strict):

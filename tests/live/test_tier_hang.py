@@ -8,7 +8,7 @@ Once, not twice: a timed-out attempt used to be retried on the same hung backend
 defaults in a scratch run).
 
 The requests that come while one waits there need not wait at all: a backend silent far longer than
-it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least SILENT_FLOOR_S) is taken as
+it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least `breaker.silent_s`) is taken as
 hung and ranked last, so they go to the fallback at once. Before, each went to the hung backend and
 waited its bound, until its breaker had counted five of them.
 """
@@ -22,11 +22,11 @@ from collections.abc import Iterator, Mapping
 import openai
 import pytest
 
-from gateway.routing.board import SILENT_FLOOR_S
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
 
 FIRST_TOKEN_S, READ_S = 4.0, 4.5
+SILENT_S = 2.0  # breaker.silent_s: its default
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_th
         reached = medium.stats.paths.get("/v1/chat/completions", 0)
         thread = threading.Thread(target=first)
         thread.start()
-        time.sleep(SILENT_FLOOR_S + 0.5)  # it waits there, unanswered
+        time.sleep(SILENT_S + 0.5)  # it waits there, unanswered
         t0 = time.monotonic()
         later = chat_once(client, "m", stream)
         took = time.monotonic() - t0

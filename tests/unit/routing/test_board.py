@@ -147,7 +147,9 @@ def test_a_replica_never_measured_takes_one_request_at_a_time(planner: Planner, 
 def test_a_backend_silent_far_longer_than_it_takes_to_answer_is_taken_as_hung(
     planner: Planner, book: LatencyBook
 ) -> None:
-    from gateway.routing.board import SILENT_FLOOR_S, SILENT_TAILS
+    from gateway.routing.board import SILENT_TAILS
+
+    floor = planner.tiers.silent_s  # breaker.silent_s, 2 s by default
 
     for i in range(20):  # streams' first chunks in 50 ms; plain answers in 1 s
         for name in "ab":
@@ -159,11 +161,28 @@ def test_a_backend_silent_far_longer_than_it_takes_to_answer_is_taken_as_hung(
         lives = {"a": Live(2, silent_since=now - silent_s, waiting_whole=whole), "b": Live(0)}
         return planner.board(now, TOKENS, lives).tier("medium").backends[0].healthy
 
-    assert healthy(SILENT_FLOOR_S - 0.1)  # a stream waits; 4 x 50 ms is sooner than the floor
-    assert not healthy(SILENT_FLOOR_S + 0.1)
+    assert healthy(floor - 0.1)  # a stream waits; 4 x 50 ms is sooner than the floor
+    assert not healthy(floor + 0.1)
     assert healthy(SILENT_TAILS * 1.0 - 0.1, whole=1)  # a plain answer takes a second: 4 s of silence
     assert not healthy(SILENT_TAILS * 1.0 + 0.1, whole=1)
     order_now = order(planner.board(now, TOKENS, {"a": Live(0), "b": Live(5)}).tier("medium"))
     assert order_now == ["a", "b"]  # nothing waits there: b's queue puts it second
     lives = {"a": Live(1, silent_since=now - 10.0), "b": Live(5)}
     assert order(planner.board(now, TOKENS, lives).tier("medium")) == ["b", "a"]  # hung: last
+
+
+def test_how_long_a_silence_is_taken_for_a_hang_is_the_operators_to_set(tmp_path: Path) -> None:
+    routes = ROUTES.replace("routes:\n", "breaker: {silent_s: 10}\nroutes:\n")
+    book = LatencyBook()
+    planner = Planner(load_routes(tmp_path / "routes.yaml", routes), default_scorer(), book)
+    for i in range(20):
+        for name in "ab":
+            measured(book, name, float(i), 0.05, 0.005)
+    now = 20.0
+
+    def healthy(silent_s: float) -> bool:
+        lives = {"a": Live(1, silent_since=now - silent_s), "b": Live(0)}
+        return planner.board(now, TOKENS, lives).tier("medium").backends[0].healthy
+
+    assert healthy(9.0)  # long prefills are expected here: 9 s of silence is not yet a hang
+    assert not healthy(10.5)
