@@ -6,11 +6,12 @@ still waiting for their answer (a stream's first chunk, a plain answer whole) sa
 backend has been silent (`silent_since`: since the last answer it gave while some waited, a first
 chunk, a plain answer or a stream's end, or since the first of them was sent): a backend silent far
 longer than it takes to answer is taken as hung by the planner (routing/board.py), whatever its
-breaker and health checks say. One `Live` per backend
-name outlives reloads (the count of a backend that stays must not restart at zero); each swap binds it
-to the backend object and gate (resilience/gate.py) of the rules now in force. The planner reads a
-Live's `load` and `until` as values (routing/board.py): dispatch keeps them, resilience keeps the
-gate, the backend its own queue, and nobody is called back.
+breaker and health checks say.
+
+One `Live` per backend name outlives reloads (the count of a backend that stays must not restart at
+zero); each swap binds it to the backend object and gate (resilience/gate.py) of the rules now in
+force. The planner reads a Live's `load`, `until` and silence as values (routing/board.py):
+dispatch keeps them, resilience keeps the gate, the backend its own queue, and nobody is called back.
 """
 
 from __future__ import annotations
