@@ -59,10 +59,10 @@ default_tier: local
 tiers:
   local:
 {hedge}    backends:
-      # Priors as fast as the fakes are, so that a replica whose ejection ended is ranked alike with
-      # the other again (with vLLM's default priors it would wait for the other to slow down).
-      - {{name: rep-a, kind: vllm, base_url: "{a}", model: m, ttft_ms: 20, tpot_ms: 1}}
-      - {{name: rep-b, kind: vllm, base_url: "{b}", model: m, ttft_ms: 20, tpot_ms: 1}}
+      # Priors as fast as the fakes are (they send every token at once): a replica with fewer than
+      # five recent answers is hedged at twice the tail its prior implies (tests/live/test_chaos_hedging.py).
+      - {{name: rep-a, kind: vllm, base_url: "{a}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
+      - {{name: rep-b, kind: vllm, base_url: "{b}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
 routes:
   - {{model: local, tier: local}}
 """
