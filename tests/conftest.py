@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.llamacpp import default_gguf
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import free_port, stop, wait_http
-from tests.support import FAKE_KEY, REPLICA, Gateway, fake_replicas, full_routes, start_gateway, started
+from tests.support import FAKE_KEY, REPLICA, Gateway, full_routes, start_gateway, started
 
 LIVE = Path(__file__).resolve().parent / "live"
 MODEL_FIXTURES = frozenset({"gguf", "llama_server", "gateway"})  # gateway serves through both
@@ -110,5 +110,6 @@ def reset_fakes(fakes: dict[str, FakeUpstream]) -> Iterator[dict[str, FakeUpstre
 def replica_fakes() -> Iterator[Mapping[str, FakeUpstream]]:
     """Two fake replicas of one model, `a` and `b`, answering as REPLICA says; a module's own, which it
     may hang, kill or slow (support.replica_routes puts them in a tier)."""
-    with started(fake_replicas("a", "b"), **REPLICA) as ups:
+    fakes = {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in ("a", "b")}
+    with started(fakes, **REPLICA) as ups:
         yield ups

@@ -33,7 +33,6 @@ __all__ = [
     "REPO",
     "Gateway",
     "chat_once",
-    "fake_replicas",
     "full_routes",
     "needs_data",
     "replica_routes",
@@ -132,11 +131,6 @@ def started(fakes: Mapping[str, FakeUpstream], **settings: Any) -> Iterator[Mapp
 # A replica's answer as the replica tests set it: ~20 ms, all of it before the first byte (a killed
 # process then cuts no stream mid-body).
 REPLICA = {"mode": "slow", "delay_ms": 20, "spread": False}
-
-
-def fake_replicas(*names: str) -> dict[str, FakeUpstream]:
-    """Fakes of one model's replicas: `name` answers "answer from <name>" (start them with `started`)."""
-    return {n: FakeUpstream(model=f"fake-{n}", reply=f"answer from {n}") for n in names}
 
 
 def replica_routes(
