@@ -53,6 +53,7 @@ __all__ = [
     "UpgradeRequired",
     "UpstreamError",
     "UpstreamRejected",
+    "UpstreamSilent",
     "UpstreamStatusError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -224,6 +225,11 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     error_type = "timeout"
+
+
+class UpstreamSilent(UpstreamTimeout):
+    """The upstream sent nothing for as long as the gateway takes for a hang (dispatch/modes.py): the
+    next candidate takes the request, and its breaker ejects it at once (resilience/guard.py)."""
 
 
 class StreamInterrupted(UpstreamError):

@@ -3,10 +3,11 @@
 In flight is as the gateway counts it: from an attempt's start to its answer's end (a stream's last
 byte), whatever the backend reports itself. The planner ranks replicas by it. Of those, the attempts
 still waiting for their answer (a stream's first chunk, a plain answer whole) say since when the
-backend has been silent (`silent_since`: since the last answer it gave while some waited, a first
-chunk, a plain answer or a stream's end, or since the first of them was sent): a backend silent far
-longer than it takes to answer is taken as hung by the planner (routing/board.py), whatever its
-breaker and health checks say.
+backend has been silent (`silent_since`: since the last thing it sent while some waited, a first
+chunk, any chunk of a stream (the relay tells), a plain answer, or since the first of them was
+sent), and how long a prompt it is reading (`waiting_ktok`): a backend silent far longer than it
+takes to answer is taken as hung by the planner (routing/board.py), and by the streams waiting
+there (dispatch/modes.py), whatever its breaker and health checks say.
 
 One `Live` per backend name outlives reloads (the count of a backend that stays must not restart at
 zero); each swap binds it to the backend object and gate (resilience/gate.py) of the rules now in
@@ -29,7 +30,16 @@ __all__ = ["InFlight", "Live", "Slot"]
 
 
 class Live:
-    __slots__ = ("backend", "gate", "in_flight", "name", "silent_since", "waiting", "waiting_whole")
+    __slots__ = (
+        "backend",
+        "gate",
+        "in_flight",
+        "name",
+        "silent_since",
+        "waiting",
+        "waiting_ktok",
+        "waiting_whole",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -37,6 +47,10 @@ class Live:
         self.waiting = 0  # attempts sent that have not answered yet
         self.waiting_whole = 0  # of them, plain ones (waiting for a whole answer, not a first chunk)
         self.silent_since = math.inf  # inf while none waits
+        # The longest prompt sent since none waited (thousands of tokens): reading it is silent work.
+        # Kept until none waits rather than tracked per attempt: an allowance too long for a while
+        # only delays taking a backend for hung, never takes a busy one for hung.
+        self.waiting_ktok = 0.0
         self.backend: Backend | None = None
         self.gate = Gate()
 
@@ -75,12 +89,16 @@ class InFlight:
             live = self.lives[name] = Live(name)
         return live
 
-    def enter(self, name: str, now: float, *, whole: bool) -> Slot:
-        """An attempt sent at `now`, waiting for its whole answer (`whole`) or its first chunk."""
+    def enter(self, name: str, now: float, *, whole: bool, ktok: float = 0.0) -> Slot:
+        """An attempt sent at `now`, with a prompt of `ktok` thousand tokens, waiting for its whole
+        answer (`whole`) or its first chunk."""
         live = self._live(name)
         live.in_flight += 1
         if not live.waiting:
             live.silent_since = now
+            live.waiting_ktok = ktok
+        elif ktok > live.waiting_ktok:
+            live.waiting_ktok = ktok
         live.waiting += 1
         live.waiting_whole += whole
         return Slot(live, whole)
@@ -101,6 +119,11 @@ class Slot:
         self._open = True
         self._waiting = True
         self._whole = whole
+
+    @property
+    def live(self) -> Live:
+        """The backend's live state this slot counts in."""
+        return self._live
 
     def answered(self, now: float) -> None:
         """Its first chunk, or its whole answer, came at `now`: the backend is not silent."""

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import msgspec
 
-from gateway.dispatch.timeouts import Deadline, within
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.dispatch.timeouts import Deadline, Silent, within
+from gateway.errors import GatewayError, UpstreamError, UpstreamSilent, UpstreamTimeout
 from gateway.frozen import fast_init
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
+from gateway.protocol.usage import BYTES_PER_TOKEN
+from gateway.routing.board import silence_limit
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
-    from gateway.dispatch.inflight import Slot
+    from gateway.dispatch.inflight import Live, Slot
     from gateway.dispatch.snapshot import Snapshot
     from gateway.observability.trace import Trace
     from gateway.protocol import Call, Usage
@@ -34,6 +36,7 @@ __all__ = ["PLAIN", "STREAMED", "Answer", "Mode", "Opened", "Relabelled", "Walki
 _decode = msgspec.json.Decoder().decode
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
+BYTES_PER_KTOK = 1000 * BYTES_PER_TOKEN  # a prompt's size for the silence it may take (the body's)
 
 
 class Walking(Protocol):
@@ -77,8 +80,10 @@ class Mode(Protocol[_T_co]):
     streams: bool
 
     async def attempt(
-        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float
-    ) -> _T_co: ...
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
+    ) -> _T_co:
+        """One attempt on `backend`, by `deadline`; `others`: another candidate remains after it."""
+        ...
 
     def of_reply(self, walk: Walking, reply: Reply) -> _T_co:
         """An answer already in hand (a plain reply), served in this mode."""
@@ -91,10 +96,14 @@ class _Plain:
     hedgeable = True
     streams = False
 
-    async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+    async def attempt(
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
+    ) -> Reply:
+        # Not given up for silence (streams are): a plain answer is silent while it is written, for
+        # as long as it is long, which the gateway cannot tell from a hang.
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
         t0 = clock()
-        slot = snap.flight.enter(name, t0, whole=True)
+        slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
         timer = Deadline(deadline - t0)
         try:
             reply = await backend.complete(call)
@@ -120,9 +129,30 @@ class _Plain:
         return reply
 
 
-def _before_first_chunk(backend: Backend, exc: BaseException) -> GatewayError:
+def _silence(walk: Walking, name: str, live: Live) -> tuple[Callable[[], float | None], float]:
+    """When a stream waiting on `name` gives up: once the backend has been silent for as long as the
+    planner takes for a hang (routing/board.py), after `breaker.silent_s` at least. Returns what asks
+    (seconds until it asks again, None: now) and when it first asks."""
+    breaker, book, clock = walk.snap.table.spec.breaker, walk.snap.book, walk.clock
+    floor, per_ktok = breaker.silent_s, breaker.silent_s_per_ktok
+
+    def look() -> float | None:
+        now = clock()
+        tail = book.tail(name, now, first_chunk=not live.waiting_whole)
+        left = live.silent_since + silence_limit(floor, tail, live.waiting_ktok, per_ktok) - now
+        return left if left > 0 else None
+
+    return look, floor  # each attempt waits the floor at least, however long others waited
+
+
+def _before_first_chunk(backend: Backend, exc: BaseException, silent_s: float) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, Silent):
+        return UpstreamSilent(
+            f"Backend '{backend.name}' sent nothing for {silent_s:.1f} s and was taken as hung.",
+            code="upstream_silent",
+        )
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"Backend '{backend.name}' sent nothing in time.", code="upstream_timeout")
     return UpstreamError(f"Backend '{backend.name}' sent an empty stream.", code="upstream_protocol")
@@ -135,21 +165,24 @@ class _Streamed:
     streams = True
 
     async def attempt(
-        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
     ) -> Opened:
         clock, trace, snap, name = walk.clock, walk.trace, walk.snap, backend.name
         t0 = clock()
         left = max(0.0, deadline - t0)
         limit = min(snap.first_token_s.get(tier, left), left)
-        slot = snap.flight.enter(name, t0, whole=False)
+        slot = snap.flight.enter(name, t0, whole=False, ktok=call.view.body_bytes / BYTES_PER_KTOK)
         chunks = backend.stream(call)
         try:
-            first = await within(limit, anext(chunks))
+            if others and backend.spec_type.may_hang:  # given up once taken as hung (routing/board.py)
+                first = await within(limit, anext(chunks), *_silence(walk, name, slot.live))
+            else:
+                first = await within(limit, anext(chunks))
         except (GatewayError, TimeoutError, StopAsyncIteration) as exc:
             slot.release()
             with contextlib.suppress(GatewayError):
                 await chunks.aclose()  # type: ignore[attr-defined]
-            err = _before_first_chunk(backend, exc)
+            err = _before_first_chunk(backend, exc, clock() - t0)
             if isinstance(err, UpstreamTimeout):
                 now = clock()
                 snap.book.timed_out(name, now, now - t0)

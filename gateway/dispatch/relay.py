@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from gateway.dispatch.inflight import Live
 from gateway.errors import GatewayError, StreamInterrupted
 from gateway.protocol.choices import streamed_text
 from gateway.protocol.sse import PREFIX
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["relay"]
 
+_NOBODY = Live("")  # a replayed stream's: no backend to hear from, and nothing ever waits on it
+
 
 async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> AsyncIterator[bytes]:
     backend, opened = answer.backend, answer.result
@@ -35,6 +38,9 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
     feed, failed = getattr(mode, "feed", None), getattr(mode, "failed", None)
     deadline = walk.deadline
     t_first = clock()
+    # Its chunks are news of the backend: attempts waiting there are queued behind a backend that
+    # answers, not held by a hung one (dispatch/inflight.py).
+    live = opened.slot.live if opened.slot is not None else _NOBODY
     events = first.count(PREFIX)
     recent: deque[bytes] = deque((first,), maxlen=4)
     ended = False  # the stream ended, well or not: the backend has a verdict
@@ -45,10 +51,13 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
         try:
             yield feed(first) if feed is not None else first
             async for chunk in rest:
-                if clock() > deadline:
+                now = clock()
+                if now > deadline:
                     raise StreamInterrupted(
                         f"Backend '{name}' exceeded the request deadline.", code="deadline"
                     )
+                if live.waiting:
+                    live.silent_since = now
                 events += chunk.count(PREFIX)
                 recent.append(chunk)
                 if kept is not None:

@@ -7,15 +7,19 @@ its own between the awaiting frame and what it awaits (every frame on that chain
 each suspension). As asyncio.timeout does, it takes back its own cancellation (`uncancel`) and lets
 any other one through: a hedge that won (dispatch/hedge.py) or a client that left, arriving with the
 deadline, is still a cancellation, not a timeout.
+
+`Watch(seconds, look, first)` is a Deadline that may also fire sooner: from `first` seconds on it
+asks `look` when to ask again (None: give up now), until the deadline proper.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import math
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["Deadline", "within"]
+__all__ = ["Deadline", "Silent", "Watch", "within"]
 
 _T = TypeVar("_T")
 
@@ -44,14 +48,55 @@ class Deadline:
         self._handle.cancel()
 
 
-async def within(seconds: float, work: Awaitable[_T]) -> _T:
-    """`work`, or TimeoutError after `seconds` (where a frame of its own does not matter)."""
-    deadline = Deadline(seconds)
+class Watch(Deadline):
+    __slots__ = ("_end", "_look", "gave_up")
+
+    def __init__(self, seconds: float, look: Callable[[], float | None], first: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self.fired = self.gave_up = False
+        self._look = look
+        loop = asyncio.get_running_loop()
+        self._end = loop.time() + seconds
+        if first < seconds:
+            self._handle = loop.call_later(first, self._ask)
+        else:
+            self._handle = loop.call_later(seconds, self._fire)
+
+    def _ask(self) -> None:
+        later = self._look()
+        if later is None:
+            self.gave_up = True
+            self._fire()
+            return
+        loop = asyncio.get_running_loop()
+        left = self._end - loop.time()
+        if later < left:
+            self._handle = loop.call_later(later, self._ask)
+        else:
+            self._handle = loop.call_later(max(0.0, left), self._fire)
+
+
+class Silent(TimeoutError):
+    """A Watch's `look` gave up before its deadline."""
+
+
+async def within(
+    seconds: float,
+    work: Awaitable[_T],
+    look: Callable[[], float | None] | None = None,
+    first: float = math.inf,
+) -> _T:
+    """`work`, or TimeoutError after `seconds` (where a frame of its own does not matter); with
+    `look`, a Watch's: Silent when it gave up sooner."""
+    deadline = Deadline(seconds) if look is None else Watch(seconds, look, first)
     try:
         return await work
     except asyncio.CancelledError:
         if deadline.expired():
-            raise TimeoutError from None
+            raise (Silent if isinstance(deadline, Watch) and deadline.gave_up else TimeoutError) from None
         raise
     finally:
         deadline.disarm()

@@ -76,9 +76,11 @@ class TranslatedPlain:
         self.translation = translation
         self.native = native
 
-    async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
+    async def attempt(
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
+    ) -> Reply:
         # `call` is in the form the walk chose for this backend (dispatch/walk.py: Walk.form).
-        reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
+        reply = await PLAIN.attempt(walk, backend, tier, call, deadline, others)
         if self.native is not None and backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.native.of_reply(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)
@@ -109,9 +111,9 @@ class TranslatedStreamed:
         self.native = native
 
     async def attempt(
-        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
     ) -> Opened:
-        opened = await STREAMED.attempt(walk, backend, tier, call, deadline)
+        opened = await STREAMED.attempt(walk, backend, tier, call, deadline, others)
         if self.native is None or not backend.speaks(walk.call.endpoint):
             return self._translated(opened)
         tap = self.native
@@ -151,8 +153,10 @@ class CompactPlain:
     def __init__(self, compacting: Compacting) -> None:
         self.compacting = compacting
 
-    async def attempt(self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float) -> Reply:
-        reply = await PLAIN.attempt(walk, backend, tier, call, deadline)
+    async def attempt(
+        self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
+    ) -> Reply:
+        reply = await PLAIN.attempt(walk, backend, tier, call, deadline, others)
         if backend.speaks(walk.call.endpoint):
             return Reply(_encode(self.compacting.of_native(_decode(reply.content))), reply.status)
         return self.of_reply(walk, reply)

@@ -204,7 +204,7 @@ class Walk:
                 if gate is not None and i + 1 < n:
                     limit = min(deadline, now + self._probe_s(name, now, mode.streams))
             try:
-                result = await mode.attempt(self, backend, tier, sent, limit)
+                result = await mode.attempt(self, backend, tier, sent, limit, i + 1 < n)
             except GatewayError as first:
                 try:
                     result = await self._again(backend, tier, mode, sent, limit, first, i + 1 < n)
@@ -249,7 +249,7 @@ class Walk:
         if gate is None or gate.until != _CLOSED:
             guard.start(name, self.clock())  # the breaker is not closed: this may be its probe
         try:
-            result = await mode.attempt(self, backend, tier, sent, deadline)
+            result = await mode.attempt(self, backend, tier, sent, deadline, others)
         except GatewayError as err:
             result = await self._again(backend, tier, mode, sent, deadline, err, others)
         except BaseException:
@@ -276,7 +276,7 @@ class Walk:
         return self.snap.guard.retried(
             backend,
             err,
-            lambda: mode.attempt(self, backend, tier, sent, deadline),
+            lambda: mode.attempt(self, backend, tier, sent, deadline, others),
             deadline=deadline,
             clock=self.clock,
             timeouts=not others,

@@ -99,14 +99,14 @@ class Breaker:
             self.calls.clear()
             self._sync()
 
-    def failure(self, now: float, may_eject: bool) -> bool:
-        """Record a failure; True if it ejected the backend."""
+    def failure(self, now: float, may_eject: bool, at_once: bool = False) -> bool:
+        """Record a failure; True if it ejected the backend (`at_once`: whatever the counts say)."""
         self.failures_in_row += 1
         self._record(now, ok=False)
         if self.current(now) is State.HALF_OPEN:
             self._eject(now)  # the probe failed: a probe is always allowed to re-eject
             return True
-        if self.state is State.CLOSED and may_eject and self._tripped():
+        if self.state is State.CLOSED and may_eject and (at_once or self._tripped()):
             self._eject(now)
             return True
         return False
@@ -200,11 +200,12 @@ class BreakerBoard:
         if b is not None and seconds > 0:
             b.hold(now, seconds)
 
-    def failure(self, name: str, now: float) -> bool:
+    def failure(self, name: str, now: float, *, at_once: bool = False) -> bool:
+        """A failure there; `at_once`: one that ejects it without waiting for the next (a hang)."""
         b = self._breakers.get(name)
         if b is None:
             return False
         members = self._members.get(self._tier_of.get(name, ""), [name])
         ejected = sum(1 for m in members if self._breakers[m].current(now) is not State.CLOSED)
         cap = max(1, math.floor(self.policy.max_ejected_share * len(members)))
-        return b.failure(now, may_eject=ejected < cap)
+        return b.failure(now, may_eject=ejected < cap, at_once=at_once)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gateway.backends.base import Backend
-from gateway.errors import ClientError, GatewayError, UpstreamError
+from gateway.errors import ClientError, GatewayError, UpstreamError, UpstreamSilent
 from gateway.resilience.breaker import BreakerBoard, BreakerPolicy
 from gateway.resilience.gate import Gate
 from gateway.resilience.health import HealthMonitor, HealthPolicy
@@ -116,9 +116,10 @@ class Guard:
 
     def failed(self, name: str, err: GatewayError, now: float) -> None:
         """An attempt failed: the backend's fault counts against it (a Retry-After longer than we wait
-        keeps it out that long); a request the upstream refused as such proves it answers."""
+        keeps it out that long, a hang ejects it at once); a request the upstream refused as such
+        proves it answers."""
         if counts_against(err):
-            self.breakers.failure(name, now)
+            self.breakers.failure(name, now, at_once=isinstance(err, UpstreamSilent))
             pause = retry_after_s(err)
             if pause > self.max_wait_s:
                 self.breakers.hold(name, now, pause)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gateway.routing.quantiles import Quantiles
     from gateway.rules import RouteTable
 
-__all__ = ["Board", "Live", "Tiers"]
+__all__ = ["Board", "Live", "Tiers", "silence_limit"]
 
 
 class Live(Protocol):
@@ -43,7 +43,7 @@ class Live(Protocol):
 
     @property
     def silent_since(self) -> float:
-        """Since when attempts sent there have waited with no answer from it (inf: none waits)."""
+        """Since when attempts sent there have waited with nothing from it (inf: none waits)."""
         ...
 
     @property
@@ -51,13 +51,26 @@ class Live(Protocol):
         """How many of those wait for a whole plain answer (the rest for a stream's first chunk)."""
         ...
 
+    @property
+    def waiting_ktok(self) -> float:
+        """The longest prompt among those sent since none waited, in thousands of tokens."""
+        ...
+
 
 # A backend whose waiting attempts have heard nothing from it for this many times its recent p95 (of a
 # first chunk, or of a whole answer when a plain one waits), and at least `breaker.silent_s`, is taken
-# as hung: a process that accepts and never answers. Its breaker hears of it only when those attempts
-# time out (60 s to a stream's first chunk, 300 s of read silence, by default), and where nothing
-# hedges away from it (the next tier is billed per token) every request until then would wait as long.
+# as hung: a process that accepts and never answers. Its breaker would hear of it only when those
+# attempts time out (60 s to a stream's first chunk, 300 s of read silence, by default), and where
+# nothing hedges away from it (the next tier is billed per token) every request until then would
+# wait as long. A stream waiting there gives up by the same rule (dispatch/modes.py).
+# A long prompt is read before anything comes back (a coding agent's first turn: 30k tokens, seconds
+# of prefill): `breaker.silent_s_per_ktok` more per thousand tokens of the longest prompt waiting.
 SILENT_TAILS = 4.0
+
+
+def silence_limit(floor_s: float, tail_s: float, ktok: float, per_ktok_s: float) -> float:
+    """How long a backend may stay silent while attempts wait there before it is taken as hung."""
+    return max(floor_s, SILENT_TAILS * tail_s) + ktok * per_ktok_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,7 @@ class _Backend:
     name: str
     model: str
     stats: LatencyStats
+    may_hang: bool  # its kind's: a server of its own, whose silence may be a hang
     prefills: float  # the queue model (rules/backends.py): what each request ahead costs
     answers: float
 
@@ -86,6 +100,7 @@ class Tiers:
         est = spec.estimator
         self.names: tuple[str, ...] = tuple(spec.tiers)  # file order
         self.silent_s = spec.breaker.silent_s
+        self.silent_s_per_ktok = spec.breaker.silent_s_per_ktok
         specs = spec.backends()
         # Several samples of one request run side by side there (a cascade's votes).
         self.concurrent = frozenset(n for n, s in specs.items() if s.concurrent_samples)
@@ -105,7 +120,9 @@ class Tiers:
                 t.max_difficulty,
                 t.share,
                 t.price.per_mtok,
-                tuple(_Backend(b.name, b.model, stats[b.name], *b.queue_model) for b in t.backends),
+                tuple(
+                    _Backend(b.name, b.model, stats[b.name], b.may_hang, *b.queue_model) for b in t.backends
+                ),
             )
             for name, t in spec.tiers.items()
         }
@@ -157,7 +174,7 @@ class Board:
 
     def _view(self, tier: _Tier, model: str | None) -> TierView:
         now, tokens, lives = self.now, self.tokens, self._lives
-        silent_floor = self.tiers.silent_s
+        silent_floor, per_ktok = self.tiers.silent_s, self.tiers.silent_s_per_ktok
         views = []
         for b in tier.backends:
             if model is not None and b.model != model:
@@ -172,9 +189,9 @@ class Board:
                 else:
                     queued, healthy = live.load, live.until <= now
                     silent = now - live.silent_since
-                    if healthy and silent > silent_floor:
-                        whole = live.waiting_whole > 0
-                        healthy = silent <= SILENT_TAILS * b.stats.tail(now, first_chunk=not whole)
+                    if healthy and silent > silent_floor and b.may_hang:
+                        tail = b.stats.tail(now, first_chunk=not live.waiting_whole)
+                        healthy = silent <= silence_limit(silent_floor, tail, live.waiting_ktok, per_ktok)
                     if queued and not b.stats.measured and b.stats.borrows:
                         # Taken as fast as its replicas, a replica never measured would take a
                         # request per client before its first answer; one at a time, as a probe,

@@ -41,6 +41,9 @@ class KindSpec(Strict):
     default_tpot_s: ClassVar[float]
     # Several answers to one request (`n`, a cascade's samples) run side by side, not one after another.
     concurrent_samples: ClassVar[bool] = True
+    # A server of its own may accept requests and never answer: long silence there is taken as a hang
+    # (routing/board.py). Not an in-process model, whose queue says why it is silent.
+    may_hang: ClassVar[bool] = True
     # The queue model: (prefills, answers) each request ahead of this one costs. Set by every kind.
     queue_model: ClassVar[tuple[float, float]]
 
@@ -87,6 +90,7 @@ class LlamaCppSpec(KindSpec):
     default_ttft_s: ClassVar[float] = 0.05
     default_tpot_s: ClassVar[float] = 0.010
     concurrent_samples: ClassVar[bool] = False
+    may_hang: ClassVar[bool] = False  # silent behind the plain answer it generates: its queue says so
     # One generation at a time: everything ahead runs to its end first.
     queue_model: ClassVar[tuple[float, float]] = (1.0, 1.0)
 

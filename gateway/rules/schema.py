@@ -271,9 +271,15 @@ class BreakerSpec(Strict):
     max_ejection_s: float = Field(120, gt=0)
     max_ejected_share: float = Field(0.5, ge=0, le=1)
     # A backend whose waiting requests have heard nothing from it for this long, and for 4 times its
-    # recent p95, is taken as hung and ranked last until it answers (routing/board.py). Raise it
-    # where a first token may legitimately take longer (long prefills) and a costlier tier is next.
+    # recent p95, is taken as hung and ranked last until it answers (routing/board.py), and a stream
+    # waiting there moves on to the next candidate (dispatch/modes.py). Raise it where a first token
+    # may legitimately take longer than that and a costlier tier is next.
     silent_s: float = Field(2.0, gt=0, description="silence after which a backend is taken as hung")
+    # ... plus this much per thousand tokens of the longest prompt waiting there: reading a prompt is
+    # silent work (0.5 s lets a 30k-token prompt be read at 2,000 tokens a second).
+    silent_s_per_ktok: float = Field(
+        0.5, ge=0, description="more silence allowed per thousand tokens of the longest prompt waiting"
+    )
 
 
 class HealthSpec(Strict):

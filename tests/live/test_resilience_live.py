@@ -40,6 +40,9 @@ def gw(fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory)
 version: 1
 default_tier: medium
 health: {{interval_s: 0.2, timeout_s: 0.5, unhealthy_after: 2, healthy_after: 1}}
+# Slow fakes send their first byte 3 s late: slow, not hung (at the default 2 s, a stream would move
+# on to the next candidate: test_tier_hang.py).
+breaker: {{silent_s: 10}}
 tiers:
   small:
     backends:

@@ -1,16 +1,21 @@
 """A lone self-hosted backend that hangs (accepts, never answers), and a hosted tier behind it.
 
-The hosted tier is billed per token, so nothing hedges to it (a cancelled hedge is still billed): a
-request waits for the self-hosted attempt's own bound, a stream's first-token deadline or, for a
-plain answer, the read timeout (60 s and 300 s by default; 4 s and 4.5 s here), and then falls back.
-Once, not twice: a timed-out attempt used to be retried on the same hung backend before the fallback
-(`retry.attempts` is 2 by default), doubling the wait (a streamed request waited 120 s at the
-defaults in a scratch run).
+The hosted tier is billed per token, so nothing hedges to it (a cancelled hedge is still billed). A
+plain request waits for the self-hosted attempt's read timeout (300 s by default; 4.5 s here) and
+then falls back: a plain answer is silent for as long as it is long, which the gateway cannot tell
+from a hang. Once, not twice: a timed-out attempt used to be retried on the same hung backend before
+the fallback (`retry.attempts` is 2 by default), doubling the wait.
 
-The requests that come while one waits there need not wait at all: a backend silent far longer than
-it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least `breaker.silent_s`) is taken as
-hung and ranked last, so they go to the fallback at once. Before, each went to the hung backend and
-waited its bound, until its breaker had counted five of them.
+A stream need not wait for its first-token deadline (60 s by default; 8 s here): a backend silent far
+longer than it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least
+`breaker.silent_s`, plus `breaker.silent_s_per_ktok` for each thousand tokens of the longest prompt
+waiting) is taken as hung, the stream moves on to the fallback, and the backend's breaker ejects it.
+Before, a stream waited its whole first-token deadline there.
+
+The requests that come while one waits there need not wait at all: taken as hung, the backend is
+ranked last, so they go to the fallback at once. Before, each went to the hung backend and waited
+its bound, until its breaker had counted five of them. A long prompt is not a hang: it is given the
+time to be read (a coding agent's first turn), and requests beside it still go to the backend.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ import pytest
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
 
-FIRST_TOKEN_S, READ_S = 4.0, 4.5
-SILENT_S = 2.0  # breaker.silent_s: its default
+FIRST_TOKEN_S, READ_S = 8.0, 4.5
+SILENT_S, PER_KTOK_S = 2.0, 0.5  # breaker.silent_s and silent_s_per_ktok: their defaults
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +68,22 @@ routes:
     stop(g.proc)
 
 
+def answered_by(client: openai.OpenAI, name: str, stream: bool) -> None:
+    """Requests until `name` answers one (a backend ejected by an earlier test is probed again)."""
+    for _ in range(40):
+        if chat_once(client, "m", stream) == (name, None):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{name} never answered")
+
+
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_the_fallback(
     gw: Gateway, tiers: Mapping[str, FakeUpstream], stream: bool
 ) -> None:
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
     medium = tiers["medium"]
-    assert chat_once(client, "m", stream) == ("vllm-1", None)
+    answered_by(client, "vllm-1", stream)
     medium.set(mode="hang")
     held: list[tuple[tuple[str | None, str | None], float]] = []
 
@@ -91,6 +105,40 @@ def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_th
         medium.set(**REPLICA)
     assert later == ("hosted", None) and took < 1.0, (later, took)  # taken as hung: not asked
     [(got, waited)] = held
-    bound = FIRST_TOKEN_S if stream else READ_S
+    bound = SILENT_S if stream else READ_S  # a stream: given up once the silence is a hang
     assert got == ("hosted", None) and bound - 0.1 < waited < bound + 0.9, waited  # once, not twice
     assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 1
+
+
+def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
+    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+) -> None:
+    """A 12k-token prompt whose first token takes 3 s (the fake sends nothing until then, as a server
+    reading it would) is answered where it was sent, and so is a short request sent beside it after
+    2.5 s: the backend may be silent for 2 + 12 x 0.5 s while that prompt waits. Before, the short
+    one went to the hosted tier (the backend taken as hung after 2 s of silence)."""
+    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
+    medium = tiers["medium"]
+    answered_by(client, "vllm-1", True)
+    long_prompt = "lorem ipsum dolor sit amet " * 1800  # 48.6k characters: about 12k tokens
+    got: list[str | None] = []
+
+    def first() -> None:
+        raw = client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": long_prompt}], stream=True
+        )
+        got.append(raw.headers.get("x-gateway-backend"))
+        "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+
+    medium.set(mode="slow", delay_ms=3000, spread=False)
+    try:
+        reached = medium.stats.paths.get("/v1/chat/completions", 0)
+        thread = threading.Thread(target=first)
+        thread.start()
+        time.sleep(SILENT_S + 0.5)
+        later = chat_once(client, "m", True)
+        thread.join(30)
+    finally:
+        medium.set(**REPLICA)
+    assert got == ["vllm-1"] and later == ("vllm-1", None), (got, later)
+    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 2

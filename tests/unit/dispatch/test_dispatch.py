@@ -145,6 +145,28 @@ async def test_a_stream_is_in_flight_before_its_first_chunk_and_until_its_end() 
     assert requests(h, "a", "ok") == 1
 
 
+async def test_a_stream_flowing_is_news_for_the_attempts_waiting_on_its_backend() -> None:
+    """Each chunk relayed says its backend answers: an attempt waiting there is queued behind a busy
+    backend, not held by a hung one (routing/board.py takes a backend silent too long for hung).
+    Before, only first chunks, plain answers and streams' ends were news: a backend busy with long
+    streams, its next requests queued, read as silent."""
+    t = [1000.0]
+    h = harness(clock=lambda: t[0])
+    for name in "ab":
+        h.backends[name].script(Step(text="one two three four five"))
+        h.snapshot.book.answered(name, t[0], 0.01, 5)
+    served = await h.dispatcher.stream(chat_call("small", stream=True))
+    name = served.backend.name
+    waiting = h.snapshot.flight.enter(name, t[0], whole=False)  # another request, queued there
+    live = h.snapshot.flight.lives[name]
+    heard = []
+    async for _ in served.chunks:
+        t[0] += 1.0
+        heard.append(live.silent_since)
+    assert live.silent_since >= 1004.0 and heard[:3] == [1000.0, 1001.0, 1002.0], heard
+    waiting.release()
+
+
 async def test_a_stream_failing_before_its_first_byte_falls_back() -> None:
     h = harness()
     a, b, _ = h.backends.values()

@@ -53,3 +53,18 @@ def test_a_stream_that_ends_while_others_wait_says_the_backend_answers() -> None
     long_prefill.release()
     streaming.ended(16.0)  # nothing waits: nothing to refresh
     assert live.silent_since == math.inf
+
+
+def test_the_longest_prompt_waiting_is_kept_until_none_waits() -> None:
+    flight = InFlight()
+    short = flight.enter("a", 10.0, whole=False, ktok=0.5)
+    live = flight.lives["a"]
+    long = flight.enter("a", 10.5, whole=False, ktok=30.0)  # a coding agent's first turn
+    flight.enter("a", 11.0, whole=True, ktok=2.0).release()
+    assert live.waiting_ktok == 30.0
+    long.answered(14.0)  # kept while others wait: at worst a hang is taken a little later
+    assert live.waiting_ktok == 30.0
+    short.release()
+    nxt = flight.enter("a", 20.0, whole=False, ktok=1.0)  # none waited: counted afresh
+    assert live.waiting_ktok == 1.0
+    nxt.release()

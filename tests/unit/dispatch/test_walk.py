@@ -21,6 +21,7 @@ from gateway.errors import (
 from gateway.observability.cost import Bill
 from gateway.observability.trace import Spent, Trace
 from gateway.protocol import Usage, responses_view
+from gateway.rules.backends import LlamaCppSpec
 from gateway.testing.fake_backend import FakeBackend, Step
 from gateway.testing.harness import Harness, chat_call
 
@@ -291,3 +292,59 @@ async def test_a_probe_of_a_backend_that_hangs_gives_way_to_the_next_candidate()
     assert not task.done()
     a.released.set()
     assert (await task).backend.name == "a"
+
+
+async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate() -> None:
+    """A backend that has sent nothing while a stream waited there for as long as the planner takes for
+    a hang (routing/board.py: SILENT_TAILS times its p95, at least `breaker.silent_s`, and more for a
+    long prompt) is left for the next candidate, long before the first-token deadline, and ejected at
+    once. The last candidate and plain answers are not (a plain answer is silent for as long as it
+    is long), nor an in-process model."""
+    floor, per_ktok = 0.3, 0.05
+    routes = ROUTES.replace(
+        "breaker: {consecutive_failures: 1}",
+        f"breaker: {{consecutive_failures: 5, silent_s: {floor}, silent_s_per_ktok: {per_ktok}}}",
+    )
+    loop = asyncio.get_running_loop()
+
+    class Embedded(FakeBackend):  # in-process, as the llama.cpp backend: silent only behind its queue
+        spec_type = LlamaCppSpec
+
+    async def waited(
+        text: str, *, stream: bool = True, last: bool = False, embedded: bool = False
+    ) -> tuple[str, float, Walk, Harness]:
+        fakes = {n: FakeBackend(n) for n in "abc"}
+        if embedded:
+            fakes["a"] = Embedded("a")
+        h = Harness.build(routes, fakes, clock=loop.time)
+        a, _, c = h.backends.values()
+        for _ in range(64):  # a's first chunks came in 10 ms: 4 x its p95 is sooner than the floor
+            h.snapshot.book.first_chunk("a", loop.time(), 0.01)
+        a.script(Step.hanging())
+        call = chat_call("small", text, stream=stream)
+        decision = h.dispatcher.decide(call.view)
+        walk = Walk(
+            h.snapshot, h.dispatcher.recorder, loop.time, decision, call, Trace("small"), loop.time() + 2.5
+        )
+        t0 = loop.time()
+        pairs = [(a, "small")] if last else [(a, "small"), (c, "large")]
+        try:
+            answer = await walk.run(pairs, STREAMED if stream else PLAIN)
+            name = answer.backend.name
+        except UpstreamTimeout:
+            name = "-"
+        return name, loop.time() - t0, walk, h
+
+    name, took, walk, h = await waited("hi")
+    assert name == "c" and floor - 0.02 < took < floor + 0.25, took
+    assert walk.trace.fallbacks == ["upstream_silent"] and h.backends["a"].cancelled == 1
+    assert h.snapshot.flight.lives["a"].waiting == 0  # its slot given back
+    assert not h.snapshot.guard.breakers.allows("a", loop.time())  # ejected at the first hang
+    name, took, _, _ = await waited("word " * 3200)  # 16k bytes: 4k tokens, 0.2 s more to read it
+    assert name == "c" and floor + 0.18 < took < floor + 0.45, took
+    name, took, _, _ = await waited("hi", stream=False)  # plain: waited for to the deadline
+    assert name == "-" and took > 2.4
+    name, took, _, _ = await waited("hi", last=True)  # nothing after it: waited for to the deadline
+    assert name == "-" and took > 2.4
+    name, took, _, _ = await waited("hi", embedded=True)  # in-process: its queue says why it is silent
+    assert name == "-" and took > 2.4

@@ -39,6 +39,7 @@ class Live:
     until: float = -math.inf
     silent_since: float = math.inf
     waiting_whole: int = 0
+    waiting_ktok: float = 0.0
 
 
 @pytest.fixture
@@ -186,3 +187,45 @@ def test_how_long_a_silence_is_taken_for_a_hang_is_the_operators_to_set(tmp_path
 
     assert healthy(9.0)  # long prefills are expected here: 9 s of silence is not yet a hang
     assert not healthy(10.5)
+
+
+def test_a_long_prompt_waiting_is_given_time_to_be_read_before_silence_counts_as_a_hang(
+    tmp_path: Path,
+) -> None:
+    routes = ROUTES.replace("routes:\n", "breaker: {silent_s_per_ktok: 0.25}\nroutes:\n")
+    book = LatencyBook()
+    planner = Planner(load_routes(tmp_path / "routes.yaml", routes), default_scorer(), book)
+    for i in range(20):  # first chunks in 50 ms: 2 s of silence (the floor) is a hang...
+        for name in "ab":
+            measured(book, name, float(i), 0.05, 0.005)
+    now = 20.0
+
+    def healthy(silent_s: float, ktok: float) -> bool:
+        lives = {"a": Live(1, silent_since=now - silent_s, waiting_ktok=ktok), "b": Live(0)}
+        return planner.board(now, TOKENS, lives).tier("medium").backends[0].healthy
+
+    assert not healthy(2.1, ktok=0.2)
+    assert healthy(9.0, ktok=30.0)  # ... but a coding agent's 30k-token turn may be read for 7.5 s more
+    assert not healthy(9.6, ktok=30.0)
+
+
+def test_an_embedded_model_is_never_taken_as_hung_for_its_silence(tmp_path: Path) -> None:
+    """The in-process model runs one generation at a time: a request behind a long plain answer
+    hears nothing for as long as that answer takes, and its queue, not a hang, says why."""
+    routes = ROUTES.replace(
+        "  large:\n",
+        "  small:\n    backends: [{name: local, kind: llamacpp}]\n  large:\n",
+    )
+    book = LatencyBook()
+    planner = Planner(load_routes(tmp_path / "routes.yaml", routes), default_scorer(), book)
+    now = 20.0
+    for name in ("local", "a"):
+        for i in range(20):
+            measured(book, name, float(i), 0.05, 0.005)
+
+    def healthy(tier: str, name: str) -> bool:
+        lives = {name: Live(1, silent_since=now - 30.0)}
+        return planner.board(now, TOKENS, lives).tier(tier).backends[0].healthy
+
+    assert healthy("small", "local")
+    assert not healthy("medium", "a")
