@@ -7,6 +7,7 @@ been produced.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,11 @@ class Backend(ABC):
     spec_type: ClassVar[type[KindSpec]]
     # Speaks the Responses API natively; otherwise Responses requests reach it translated to chat.
     responses: bool = False
+    # The engine's own word that it works, where its metrics tell (vllm.py: its token counters
+    # moved): when they last moved, and the longest a working engine may look still through them
+    # (None: they tell nothing, and a plain answer is never given up on for its silence).
+    progressed_at: float = -math.inf
+    progress_lag_s: float | None = None
 
     def __init__(self, name: str, model: str) -> None:
         self.name = name

@@ -4,6 +4,12 @@ A scrape loop reads `vllm:num_requests_waiting`, `vllm:num_requests_running` and
 (`vllm:kv_cache_usage_perc`, or `vllm:gpu_cache_usage_perc` on older servers). Values older than
 `stale_after_s` count as unknown: an unknown load is not a saturated one. A server whose queue or KV
 cache is past the routes file's thresholds is saturated, and the plan spills to other backends.
+
+It also reads the token counters (`vllm:prompt_tokens_total`, `vllm:generation_tokens_total`): a scrape
+that finds them moved says the engine works (`progressed_at`), even while every request waiting on it
+is silent, a plain answer being written; one that finds them still, or no scrape at all, says nothing.
+The gateway takes a long silence for a hang (routing/board.py, dispatch/modes.py), and this is what
+lets it tell a plain answer being written from one that never will be.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ _WANTED = {
     "vllm:num_requests_running": "running",
     "vllm:kv_cache_usage_perc": "kv_cache",
     "vllm:gpu_cache_usage_perc": "kv_cache",  # the name before vLLM 0.10
+    # Counters: a prompt's tokens count once it is read, an answer's as they are written.
+    "vllm:prompt_tokens_total": "tokens",
+    "vllm:generation_tokens_total": "tokens",
 }
 _SCRAPE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
@@ -47,6 +56,7 @@ class Load:
     running: float
     kv_cache: float | None  # 0..1
     at: float
+    tokens: float | None = None  # prompt and generated tokens so far (counters); None: not shown
 
 
 def parse_metrics(text: str, at: float) -> Load | None:
@@ -65,7 +75,8 @@ def parse_metrics(text: str, at: float) -> Load | None:
             found[key] = max(found.get(key, 0.0), value) if key == "kv_cache" else found.get(key, 0.0) + value
     if "waiting" not in found and "running" not in found:
         return None
-    return Load(found.get("waiting", 0.0), found.get("running", 0.0), found.get("kv_cache"), at)
+    get = found.get
+    return Load(get("waiting", 0.0), get("running", 0.0), get("kv_cache"), at, get("tokens"))
 
 
 class VLLMBackend(OpenAICompatBackend):
@@ -97,6 +108,8 @@ class VLLMBackend(OpenAICompatBackend):
         self._clock = clock
         self._load: Load | None = None
         self._task: asyncio.Task[None] | None = None
+        # Its token counters at the last scrape that showed them; set once it has (Backend).
+        self._tokens: float | None = None
 
     @classmethod
     def from_spec(cls, spec: VLLMSpec, resources: Resources) -> VLLMBackend:  # type: ignore[override]
@@ -144,7 +157,16 @@ class VLLMBackend(OpenAICompatBackend):
                 text = await resp.text()
         except _TRANSPORT_ERRORS:
             return  # stale soon: unknown load
-        self._load = parse_metrics(text, self._clock())
+        self._load = load = parse_metrics(text, self._clock())
+        if load is None or load.tokens is None:
+            return
+        if self._tokens is not None and load.tokens != self._tokens:  # moved (or a restart: alive)
+            self.progressed_at = load.at
+        elif self._tokens is None:
+            # A working engine moves its counters between two scrapes at worst: silence is judged
+            # that much later on what they say (dispatch/modes.py).
+            self.progress_lag_s = 1.5 * self.interval_s + (_SCRAPE_TIMEOUT.total or 0.0)
+        self._tokens = load.tokens
 
     async def _scrape_loop(self) -> None:
         while True:

@@ -4,10 +4,11 @@ In flight is as the gateway counts it: from an attempt's start to its answer's e
 byte), whatever the backend reports itself. The planner ranks replicas by it. Of those, the attempts
 still waiting for their answer (a stream's first chunk, a plain answer whole) say since when the
 backend has been silent (`silent_since`: since the last thing it sent while some waited, a first
-chunk, any chunk of a stream (the relay tells), a plain answer, or since the first of them was
-sent), and how long a prompt it is reading (`waiting_ktok`): a backend silent far longer than it
-takes to answer is taken as hung by the planner (routing/board.py), and by the streams waiting
-there (dispatch/modes.py), whatever its breaker and health checks say.
+chunk, any chunk of a stream (the relay tells), a plain answer, or its engine's counters moving
+(vLLM's metrics: backends/vllm.py), or since the first of them was sent), and how long a prompt it
+is reading (`waiting_ktok`): a backend silent far longer than it takes to answer is taken as hung
+by the planner (routing/board.py) and by the attempts waiting there (dispatch/modes.py), whatever
+its breaker and health checks say.
 
 One `Live` per backend name outlives reloads (the count of a backend that stays must not restart at
 zero); each swap binds it to the backend object and gate (resilience/gate.py) of the rules now in
@@ -35,7 +36,7 @@ class Live:
         "gate",
         "in_flight",
         "name",
-        "silent_since",
+        "since",
         "waiting",
         "waiting_ktok",
         "waiting_whole",
@@ -46,7 +47,7 @@ class Live:
         self.in_flight = 0
         self.waiting = 0  # attempts sent that have not answered yet
         self.waiting_whole = 0  # of them, plain ones (waiting for a whole answer, not a first chunk)
-        self.silent_since = math.inf  # inf while none waits
+        self.since = math.inf  # since when those waiting heard nothing from it; inf while none waits
         # The longest prompt sent since none waited (thousands of tokens): reading it is silent work.
         # Kept until none waits rather than tracked per attempt: an allowance too long for a while
         # only delays taking a backend for hung, never takes a busy one for hung.
@@ -59,6 +60,16 @@ class Live:
         backend = self.backend
         queued = backend.queued if backend is not None else 0
         return queued if queued > self.in_flight else self.in_flight
+
+    @property
+    def silent_since(self) -> float:
+        """Since when the attempts waiting there heard nothing from it, nor its engine's counters
+        of anything done (Backend.progressed_at); inf while none waits."""
+        since = self.since
+        backend = self.backend
+        if backend is not None and backend.progressed_at > since:
+            return backend.progressed_at
+        return since
 
     @property
     def until(self) -> float:
@@ -95,7 +106,7 @@ class InFlight:
         live = self._live(name)
         live.in_flight += 1
         if not live.waiting:
-            live.silent_since = now
+            live.since = now
             live.waiting_ktok = ktok
         elif ktok > live.waiting_ktok:
             live.waiting_ktok = ktok
@@ -130,14 +141,14 @@ class Slot:
         if self._waiting:
             self._stop_waiting()
             live = self._live
-            live.silent_since = now if live.waiting else math.inf
+            live.since = now if live.waiting else math.inf
 
     def ended(self, now: float) -> None:
         """Its stream ended whole at `now`: the backend answers, whatever else still waits there (a
         long prefill holding one request back is not taken for a hang while others finish)."""
         live = self._live
         if live.waiting:
-            live.silent_since = now
+            live.since = now
 
     def _stop_waiting(self) -> None:
         self._waiting = False
@@ -145,7 +156,7 @@ class Slot:
         live.waiting -= 1
         live.waiting_whole -= self._whole
         if not live.waiting:
-            live.silent_since = math.inf
+            live.since = math.inf
 
     def release(self) -> None:
         if self._open:

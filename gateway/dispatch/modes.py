@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import msgspec
 
-from gateway.dispatch.timeouts import Deadline, Silent, within
+from gateway.dispatch.timeouts import Deadline, Silent, Watch, within
 from gateway.errors import GatewayError, UpstreamError, UpstreamSilent, UpstreamTimeout
 from gateway.frozen import fast_init
 from gateway.protocol import usage_of
@@ -99,12 +99,17 @@ class _Plain:
     async def attempt(
         self, walk: Walking, backend: Backend, tier: str, call: Call, deadline: float, others: bool = False
     ) -> Reply:
-        # Not given up for silence (streams are): a plain answer is silent while it is written, for
-        # as long as it is long, which the gateway cannot tell from a hang.
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
         t0 = clock()
         slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
-        timer = Deadline(deadline - t0)
+        lag = backend.progress_lag_s
+        timer: Deadline
+        if others and lag is not None and backend.spec_type.may_hang:
+            # A plain answer is silent while it is written, for as long as it is long: given up
+            # only where the engine's own counters tell writing from hanging (Backend.progressed_at).
+            timer = Watch(deadline - t0, *_silence(walk, name, slot.live, lag))
+        else:
+            timer = Deadline(deadline - t0)
         try:
             reply = await backend.complete(call)
             slot.answered(clock())
@@ -113,6 +118,8 @@ class _Plain:
                 raise
             now = clock()
             snap.book.timed_out(name, now, now - t0)
+            if isinstance(timer, Watch) and timer.gave_up:
+                raise _silent(name, now - t0) from None
             raise UpstreamTimeout(f"Backend '{name}' timed out.", code="upstream_timeout") from None
         finally:
             timer.disarm()
@@ -129,30 +136,36 @@ class _Plain:
         return reply
 
 
-def _silence(walk: Walking, name: str, live: Live) -> tuple[Callable[[], float | None], float]:
-    """When a stream waiting on `name` gives up: once the backend has been silent for as long as the
-    planner takes for a hang (routing/board.py), after `breaker.silent_s` at least. Returns what asks
-    (seconds until it asks again, None: now) and when it first asks."""
+def _silence(
+    walk: Walking, name: str, live: Live, lag: float = 0.0
+) -> tuple[Callable[[], float | None], float]:
+    """When an attempt waiting on `name` gives up: once the backend has been silent for as long as
+    the planner takes for a hang (routing/board.py), and `lag` more (how late its engine's counters
+    may tell it works: a plain answer's only news), after `breaker.silent_s` at least. Returns
+    what asks (seconds until it asks again, None: now) and when it first asks."""
     breaker, book, clock = walk.snap.table.spec.breaker, walk.snap.book, walk.clock
     floor, per_ktok = breaker.silent_s, breaker.silent_s_per_ktok
 
     def look() -> float | None:
         now = clock()
         tail = book.tail(name, now, first_chunk=not live.waiting_whole)
-        left = live.silent_since + silence_limit(floor, tail, live.waiting_ktok, per_ktok) - now
+        left = live.silent_since + silence_limit(floor, tail, live.waiting_ktok, per_ktok) + lag - now
         return left if left > 0 else None
 
-    return look, floor  # each attempt waits the floor at least, however long others waited
+    return look, floor + lag  # each attempt waits that at least, however long others waited
+
+
+def _silent(name: str, waited_s: float) -> UpstreamSilent:
+    return UpstreamSilent(
+        f"Backend '{name}' sent nothing for {waited_s:.1f} s and was taken as hung.", code="upstream_silent"
+    )
 
 
 def _before_first_chunk(backend: Backend, exc: BaseException, silent_s: float) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, Silent):
-        return UpstreamSilent(
-            f"Backend '{backend.name}' sent nothing for {silent_s:.1f} s and was taken as hung.",
-            code="upstream_silent",
-        )
+        return _silent(backend.name, silent_s)
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"Backend '{backend.name}' sent nothing in time.", code="upstream_timeout")
     return UpstreamError(f"Backend '{backend.name}' sent an empty stream.", code="upstream_protocol")

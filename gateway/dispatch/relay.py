@@ -57,7 +57,7 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
                         f"Backend '{name}' exceeded the request deadline.", code="deadline"
                     )
                 if live.waiting:
-                    live.silent_since = now
+                    live.since = now
                 events += chunk.count(PREFIX)
                 recent.append(chunk)
                 if kept is not None:

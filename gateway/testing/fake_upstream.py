@@ -12,8 +12,10 @@ on demand, by script:
 `times` limits a script to the next N requests, then the upstream is healthy again. `cut` sends half
 the stream and drops the connection; `close` drops it before any byte; `hang` never answers.
 `GET /health` answers 503 while `healthy` is False, and `GET /metrics` shows vLLM's load gauges from
-`metrics` (waiting, running, kv_cache). `refuse()` stops listening (connections are refused) and
-`accept()` listens again on the same port.
+`metrics` (waiting, running, kv_cache) and its token counter, `vllm:generation_tokens_total`: it
+moves with each answer, and while a `slow` plain answer is written (every 50 ms of its delay), as a
+working engine's does; not while one hangs, nor while a stream waits for its first byte (a prefill).
+`refuse()` stops listening (connections are refused) and `accept()` listens again on the same port.
 
     python -m gateway.testing.fake_upstream --port 9300 --model fake-large
 """
@@ -90,6 +92,7 @@ class FakeUpstream(Served):
         self.arrived = threading.Event()
         self.healthy = True
         self.metrics: dict[str, float] = {"waiting": 0, "running": 0, "kv_cache": 0.1}
+        self.generated = 0  # vllm:generation_tokens_total
         super().__init__(f"fake-{model}")
 
     # ---- behaviour ---------------------------------------------------------------------------
@@ -107,8 +110,13 @@ class FakeUpstream(Served):
     def _usage(self, n: int) -> dict[str, int]:
         return {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
 
-    async def _misbehave(self, request: web.Request, s: Script) -> web.StreamResponse | None:
-        if s.mode in ("slow", "hang", "cut") and s.delay_ms:
+    async def _misbehave(self, request: web.Request, s: Script, writing: bool) -> web.StreamResponse | None:
+        if s.mode == "slow" and writing and s.delay_ms:
+            end = time.monotonic() + s.delay_ms / 1000
+            while (left := end - time.monotonic()) > 0:  # a plain answer being written: tokens count
+                await asyncio.sleep(min(0.05, left))
+                self.generated += 1
+        elif s.mode in ("slow", "hang", "cut") and s.delay_ms:
             await asyncio.sleep(s.delay_ms / 1000)
         if s.mode == "hang":
             await asyncio.sleep(3600)
@@ -143,9 +151,10 @@ class FakeUpstream(Served):
         self.stats.last_body = body
         script = self._take()
         self.arrived.set()
-        bad = await self._misbehave(request, script)
+        bad = await self._misbehave(request, script, writing=not body.get("stream"))
         if bad is not None:
             return bad
+        self.generated += 1
         if path.endswith("/embeddings"):
             return self._embeddings(body)
         if path.endswith("/responses"):
@@ -327,6 +336,8 @@ class FakeUpstream(Served):
             f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {m['waiting']}\n"
             f"vllm:num_requests_running{labels} {m['running']}\n"
             f"vllm:kv_cache_usage_perc{labels} {m['kv_cache']}\n"
+            f"# TYPE vllm:generation_tokens_total counter\n"
+            f"vllm:generation_tokens_total{labels} {float(self.generated)}\n"
         )
         return web.Response(text=text, content_type="text/plain")
 

@@ -1,16 +1,17 @@
 """A lone self-hosted backend that hangs (accepts, never answers), and a hosted tier behind it.
 
-The hosted tier is billed per token, so nothing hedges to it (a cancelled hedge is still billed). A
-plain request waits for the self-hosted attempt's read timeout (300 s by default; 4.5 s here) and
-then falls back: a plain answer is silent for as long as it is long, which the gateway cannot tell
-from a hang. Once, not twice: a timed-out attempt used to be retried on the same hung backend before
-the fallback (`retry.attempts` is 2 by default), doubling the wait.
+The hosted tier is billed per token, so nothing hedges to it (a cancelled hedge is still billed).
+Before, a request waited there for its own bound, a stream's first-token deadline (60 s by default)
+or a plain answer's read timeout (300 s), and then fell back; once, not twice (a timed-out attempt
+used to be retried on the same hung backend first, doubling the wait).
 
-A stream need not wait for its first-token deadline (60 s by default; 8 s here): a backend silent far
-longer than it takes to answer (routing/board.py: SILENT_TAILS times its p95, at least
-`breaker.silent_s`, plus `breaker.silent_s_per_ktok` for each thousand tokens of the longest prompt
-waiting) is taken as hung, the stream moves on to the fallback, and the backend's breaker ejects it.
-Before, a stream waited its whole first-token deadline there.
+Now a backend silent far longer than it takes to answer (routing/board.py: SILENT_TAILS times its
+p95, at least `breaker.silent_s`, plus `breaker.silent_s_per_ktok` for each thousand tokens of the
+longest prompt waiting) is taken as hung: a stream waiting there moves on to the fallback, and the
+backend's breaker ejects it. A plain answer is silent while it is written, for as long as it is
+long: a plain request moves on only where the engine's own token counters tell writing from
+hanging (vLLM's `/metrics`), once they have stood still that long and as late as a scrape may tell
+(here: scrapes every 0.25 s, 2.375 s later). Where they move, the plain answer is waited for.
 
 The requests that come while one waits there need not wait at all: taken as hung, the backend is
 ranked last, so they go to the fallback at once. Before, each went to the hung backend and waited
@@ -30,8 +31,10 @@ import pytest
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
 
-FIRST_TOKEN_S, READ_S = 8.0, 4.5
+FIRST_TOKEN_S, READ_S = 8.0, 10.0
 SILENT_S, PER_KTOK_S = 2.0, 0.5  # breaker.silent_s and silent_s_per_ktok: their defaults
+SCRAPE_S = 0.25
+LAG_S = 1.5 * SCRAPE_S + 2.0  # how late a scrape may tell the engine works (backends/vllm.py)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,8 @@ default_tier: medium
 tiers:
   medium:
     backends:
-      - {{name: vllm-1, kind: vllm, base_url: "{medium.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05}}
+      - {{name: vllm-1, kind: vllm, base_url: "{medium.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05,
+          scrape_interval_s: {SCRAPE_S}}}
   large:
     price: {{input_per_mtok: 5.0, output_per_mtok: 15.0}}
     backends:
@@ -105,7 +109,7 @@ def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_th
         medium.set(**REPLICA)
     assert later == ("hosted", None) and took < 1.0, (later, took)  # taken as hung: not asked
     [(got, waited)] = held
-    bound = SILENT_S if stream else READ_S  # a stream: given up once the silence is a hang
+    bound = SILENT_S if stream else SILENT_S + LAG_S  # given up once the silence is a hang
     assert got == ("hosted", None) and bound - 0.1 < waited < bound + 0.9, waited  # once, not twice
     assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 1
 
@@ -141,4 +145,36 @@ def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
     finally:
         medium.set(**REPLICA)
     assert got == ["vllm-1"] and later == ("vllm-1", None), (got, later)
+    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 2
+
+
+def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
+    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+) -> None:
+    """A plain answer that takes 5 s to write, its engine's token counter moving all along (the
+    fake's `generation_tokens_total`, as vLLM's), is answered where it was sent, past the 4.4 s a
+    silent one is given; a request sent beside it 2.5 s in goes there too. Before, the second went
+    to the hosted tier (the backend taken as hung after 2 s of silence)."""
+    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
+    medium = tiers["medium"]
+    answered_by(client, "vllm-1", False)
+    held: list[tuple[tuple[str | None, str | None], float]] = []
+
+    def first() -> None:
+        t0 = time.monotonic()
+        held.append((chat_once(client, "m", False), time.monotonic() - t0))
+
+    medium.set(mode="slow", delay_ms=5000)
+    try:
+        reached = medium.stats.paths.get("/v1/chat/completions", 0)
+        thread = threading.Thread(target=first)
+        thread.start()
+        time.sleep(SILENT_S + 0.5)
+        later = chat_once(client, "m", False)
+        thread.join(30)
+    finally:
+        medium.set(**REPLICA)
+    [(got, took)] = held
+    assert got == ("vllm-1", None) and took > SILENT_S + LAG_S + 0.3, (got, took)
+    assert later == ("vllm-1", None), later
     assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 2

@@ -68,3 +68,22 @@ def test_the_longest_prompt_waiting_is_kept_until_none_waits() -> None:
     nxt = flight.enter("a", 20.0, whole=False, ktok=1.0)  # none waited: counted afresh
     assert live.waiting_ktok == 1.0
     nxt.release()
+
+
+def test_an_engine_whose_counters_move_is_not_silent() -> None:
+    """vLLM's token counters moving (backends/vllm.py: `progressed_at`) are news too: a plain answer
+    being written sends nothing else until it is whole."""
+    from gateway.testing.fake_backend import FakeBackend
+
+    flight = InFlight()
+    engine = FakeBackend("a")
+    flight.bind({"a": engine}, {})
+    writing = flight.enter("a", 10.0, whole=True)
+    live = flight.lives["a"]
+    assert live.silent_since == 10.0
+    engine.progressed_at = 12.0
+    assert live.silent_since == 12.0
+    engine.progressed_at = 9.0  # before it was sent: says nothing of it
+    assert live.silent_since == 10.0
+    writing.release()
+    assert live.silent_since == math.inf  # nothing waits: nothing is silent

@@ -298,8 +298,8 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
     """A backend that has sent nothing while a stream waited there for as long as the planner takes for
     a hang (routing/board.py: SILENT_TAILS times its p95, at least `breaker.silent_s`, and more for a
     long prompt) is left for the next candidate, long before the first-token deadline, and ejected at
-    once. The last candidate and plain answers are not (a plain answer is silent for as long as it
-    is long), nor an in-process model."""
+    once. The last candidate is not, nor an in-process model, nor a plain answer (silent for as long
+    as it is long) unless its engine's counters tell writing from hanging (vLLM's metrics)."""
     floor, per_ktok = 0.3, 0.05
     routes = ROUTES.replace(
         "breaker: {consecutive_failures: 1}",
@@ -311,15 +311,30 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
         spec_type = LlamaCppSpec
 
     async def waited(
-        text: str, *, stream: bool = True, last: bool = False, embedded: bool = False
+        text: str,
+        *,
+        stream: bool = True,
+        last: bool = False,
+        embedded: bool = False,
+        lag: float | None = None,
+        working: bool = False,
     ) -> tuple[str, float, Walk, Harness]:
         fakes = {n: FakeBackend(n) for n in "abc"}
         if embedded:
             fakes["a"] = Embedded("a")
+        fakes["a"].progress_lag_s = lag  # its engine's counters tell (vLLM's metrics), this late
+
+        async def counters_move() -> None:  # an engine writing a long plain answer
+            while True:
+                fakes["a"].progressed_at = loop.time()
+                await asyncio.sleep(0.05)
+
+        mover = asyncio.create_task(counters_move()) if working else None
         h = Harness.build(routes, fakes, clock=loop.time)
         a, _, c = h.backends.values()
-        for _ in range(64):  # a's first chunks came in 10 ms: 4 x its p95 is sooner than the floor
+        for _ in range(64):  # a's answers came in 10 ms: 4 x its p95 is sooner than the floor
             h.snapshot.book.first_chunk("a", loop.time(), 0.01)
+            h.snapshot.book.answered("a", loop.time(), 0.01, 5)
         a.script(Step.hanging())
         call = chat_call("small", text, stream=stream)
         decision = h.dispatcher.decide(call.view)
@@ -333,6 +348,9 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
             name = answer.backend.name
         except UpstreamTimeout:
             name = "-"
+        finally:
+            if mover is not None:
+                mover.cancel()
         return name, loop.time() - t0, walk, h
 
     name, took, walk, h = await waited("hi")
@@ -343,6 +361,14 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
     name, took, _, _ = await waited("word " * 3200)  # 16k bytes: 4k tokens, 0.2 s more to read it
     assert name == "c" and floor + 0.18 < took < floor + 0.45, took
     name, took, _, _ = await waited("hi", stream=False)  # plain: waited for to the deadline
+    assert name == "-" and took > 2.4
+    # ... unless its engine's counters tell writing from hanging: still for `lag` longer, given up
+    name, took, walk, h = await waited("hi", stream=False, lag=0.4)
+    assert name == "c" and floor + 0.38 < took < floor + 0.65, took
+    assert walk.trace.fallbacks == ["upstream_silent"] and not h.snapshot.guard.breakers.allows(
+        "a", loop.time()
+    )
+    name, took, _, _ = await waited("hi", stream=False, lag=0.4, working=True)  # moving: writing
     assert name == "-" and took > 2.4
     name, took, _, _ = await waited("hi", last=True)  # nothing after it: waited for to the deadline
     assert name == "-" and took > 2.4

@@ -276,8 +276,9 @@ vllm:prompt_tokens_total{model_name="m"} 12345.0
     load = parse_metrics(text, at=1.0)
     assert load is not None
     assert (load.waiting, load.running, load.kv_cache) == (5.0, 7.0, 0.97)
+    assert load.tokens == 12345.0  # the counters read and written tokens: the engine's progress
     old = parse_metrics(
         'vllm:num_requests_waiting{model_name="m"} 1\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n', 0
     )
-    assert old is not None and old.kv_cache == 0.25
+    assert old is not None and old.kv_cache == 0.25 and old.tokens is None
     assert parse_metrics("process_cpu_seconds_total 12\n", 0) is None
