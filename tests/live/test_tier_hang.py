@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import openai
 import pytest
@@ -81,37 +83,55 @@ def answered_by(client: openai.OpenAI, name: str, stream: bool) -> None:
     raise AssertionError(f"{name} never answered")
 
 
+Answered = tuple[str | None, str | None]
+
+
+@dataclass
+class Beside:
+    first: Answered  # the request sent while the backend misbehaves
+    first_s: float
+    later: Answered  # one sent beside it, SILENT_S + 0.5 s later
+    later_s: float
+    reached: int  # chat requests the self-hosted backend got
+
+
+def beside(
+    gw: Gateway, medium: FakeUpstream, stream: bool, first: Callable[[openai.OpenAI], Answered], **script: Any
+) -> Beside:
+    """`first` while the self-hosted backend follows `script`, and a short request sent beside it."""
+    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
+    answered_by(client, "vllm-1", stream)
+    held: list[tuple[Answered, float]] = []
+
+    def run_first() -> None:
+        t0 = time.monotonic()
+        held.append((first(client), time.monotonic() - t0))
+
+    medium.set(**script)
+    try:
+        reached = medium.stats.paths.get("/v1/chat/completions", 0)
+        thread = threading.Thread(target=run_first)
+        thread.start()
+        time.sleep(SILENT_S + 0.5)
+        t0 = time.monotonic()
+        later = chat_once(client, "m", stream)
+        later_s = time.monotonic() - t0
+        thread.join(30)
+    finally:
+        medium.set(**REPLICA)
+    [(got, first_s)] = held
+    return Beside(got, first_s, later, later_s, medium.stats.paths.get("/v1/chat/completions", 0) - reached)
+
+
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_the_fallback(
     gw: Gateway, tiers: Mapping[str, FakeUpstream], stream: bool
 ) -> None:
-    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
-    medium = tiers["medium"]
-    answered_by(client, "vllm-1", stream)
-    medium.set(mode="hang")
-    held: list[tuple[tuple[str | None, str | None], float]] = []
-
-    def first() -> None:
-        t0 = time.monotonic()
-        got = chat_once(client, "m", stream)
-        held.append((got, time.monotonic() - t0))
-
-    try:
-        reached = medium.stats.paths.get("/v1/chat/completions", 0)
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(SILENT_S + 0.5)  # it waits there, unanswered
-        t0 = time.monotonic()
-        later = chat_once(client, "m", stream)
-        took = time.monotonic() - t0
-        thread.join(30)
-    finally:
-        medium.set(**REPLICA)
-    assert later == ("hosted", None) and took < 1.0, (later, took)  # taken as hung: not asked
-    [(got, waited)] = held
+    seen = beside(gw, tiers["medium"], stream, lambda client: chat_once(client, "m", stream), mode="hang")
+    assert seen.later == ("hosted", None) and seen.later_s < 1.0, seen  # taken as hung: not asked
     bound = SILENT_S if stream else SILENT_S + LAG_S  # given up once the silence is a hang
-    assert got == ("hosted", None) and bound - 0.1 < waited < bound + 0.9, waited  # once, not twice
-    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 1
+    assert seen.first == ("hosted", None) and bound - 0.1 < seen.first_s < bound + 0.9, seen
+    assert seen.reached == 1  # once, not twice
 
 
 def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
@@ -121,31 +141,18 @@ def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
     reading it would) is answered where it was sent, and so is a short request sent beside it after
     2.5 s: the backend may be silent for 2 + 12 x 0.5 s while that prompt waits. Before, the short
     one went to the hosted tier (the backend taken as hung after 2 s of silence)."""
-    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
-    medium = tiers["medium"]
-    answered_by(client, "vllm-1", True)
     long_prompt = "lorem ipsum dolor sit amet " * 1800  # 48.6k characters: about 12k tokens
-    got: list[str | None] = []
 
-    def first() -> None:
+    def first(client: openai.OpenAI) -> Answered:
         raw = client.chat.completions.with_raw_response.create(
             model="m", messages=[{"role": "user", "content": long_prompt}], stream=True
         )
-        got.append(raw.headers.get("x-gateway-backend"))
-        "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        return raw.headers.get("x-gateway-backend"), None if text else "empty stream"
 
-    medium.set(mode="slow", delay_ms=3000, spread=False)
-    try:
-        reached = medium.stats.paths.get("/v1/chat/completions", 0)
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(SILENT_S + 0.5)
-        later = chat_once(client, "m", True)
-        thread.join(30)
-    finally:
-        medium.set(**REPLICA)
-    assert got == ["vllm-1"] and later == ("vllm-1", None), (got, later)
-    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 2
+    seen = beside(gw, tiers["medium"], True, first, mode="slow", delay_ms=3000, spread=False)
+    assert seen.first == ("vllm-1", None) and seen.later == ("vllm-1", None), seen
+    assert seen.reached == 2
 
 
 def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
@@ -155,26 +162,8 @@ def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
     fake's `generation_tokens_total`, as vLLM's), is answered where it was sent, past the 4.4 s a
     silent one is given; a request sent beside it 2.5 s in goes there too. Before, the second went
     to the hosted tier (the backend taken as hung after 2 s of silence)."""
-    client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
-    medium = tiers["medium"]
-    answered_by(client, "vllm-1", False)
-    held: list[tuple[tuple[str | None, str | None], float]] = []
-
-    def first() -> None:
-        t0 = time.monotonic()
-        held.append((chat_once(client, "m", False), time.monotonic() - t0))
-
-    medium.set(mode="slow", delay_ms=5000)
-    try:
-        reached = medium.stats.paths.get("/v1/chat/completions", 0)
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(SILENT_S + 0.5)
-        later = chat_once(client, "m", False)
-        thread.join(30)
-    finally:
-        medium.set(**REPLICA)
-    [(got, took)] = held
-    assert got == ("vllm-1", None) and took > SILENT_S + LAG_S + 0.3, (got, took)
-    assert later == ("vllm-1", None), later
-    assert medium.stats.paths.get("/v1/chat/completions", 0) - reached == 2
+    seen = beside(
+        gw, tiers["medium"], False, lambda client: chat_once(client, "m", False), mode="slow", delay_ms=5000
+    )
+    assert seen.first == ("vllm-1", None) and seen.first_s > SILENT_S + LAG_S + 0.3, seen
+    assert seen.later == ("vllm-1", None) and seen.reached == 2, seen
