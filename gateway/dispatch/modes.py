@@ -104,7 +104,7 @@ class _Plain:
         slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
         lag = backend.progress_lag_s
         timer: Deadline
-        if others and lag is not None and backend.spec_type.may_hang:
+        if others and lag is not None and name in snap.may_hang:
             # A plain answer is silent while it is written, for as long as it is long: given up
             # only where the engine's own counters tell writing from hanging (Backend.progressed_at).
             timer = Watch(deadline - t0, *_silence(walk, name, slot.live, lag))
@@ -187,7 +187,7 @@ class _Streamed:
         slot = snap.flight.enter(name, t0, whole=False, ktok=call.view.body_bytes / BYTES_PER_KTOK)
         chunks = backend.stream(call)
         try:
-            if others and backend.spec_type.may_hang:  # given up once taken as hung (routing/board.py)
+            if others and name in snap.may_hang:  # given up once taken as hung (routing/board.py)
                 first = await within(limit, anext(chunks), *_silence(walk, name, slot.live))
             else:
                 first = await within(limit, anext(chunks))

@@ -68,6 +68,9 @@ class Snapshot:
     book: LatencyBook  # what each attempt took, by backend: the walk writes it, the planner reads it
     flight: InFlight  # each backend's live state (in flight, gate, queue): the planner reads it
     windows: Mapping[str, int]  # each backend's context window, in tokens
+    # The backends whose long silence is taken as a hang (KindSpec.may_hang): attempts there give up
+    # on it where another candidate remains (dispatch/modes.py).
+    may_hang: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -107,6 +110,7 @@ class Snapshot:
             book,
             flight,
             planner.windows,
+            frozenset(name for name, spec in table.spec.backends().items() if spec.may_hang),
         )
 
 

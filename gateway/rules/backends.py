@@ -41,9 +41,14 @@ class KindSpec(Strict):
     default_tpot_s: ClassVar[float]
     # Several answers to one request (`n`, a cascade's samples) run side by side, not one after another.
     concurrent_samples: ClassVar[bool] = True
-    # A server of its own may accept requests and never answer: long silence there is taken as a hang
-    # (routing/board.py). Not an in-process model, whose queue says why it is silent.
-    may_hang: ClassVar[bool] = True
+
+    @property
+    def may_hang(self) -> bool:
+        """Is a long silence there taken as a hang (routing/board.py, dispatch/modes.py)? A server of
+        our own may accept requests and never answer; an in-process model's queue says why it is
+        silent, and a hosted reasoning model may think for a minute before its first token."""
+        return False
+
     # The queue model: (prefills, answers) each request ahead of this one costs. Set by every kind.
     queue_model: ClassVar[tuple[float, float]]
 
@@ -90,7 +95,6 @@ class LlamaCppSpec(KindSpec):
     default_ttft_s: ClassVar[float] = 0.05
     default_tpot_s: ClassVar[float] = 0.010
     concurrent_samples: ClassVar[bool] = False
-    may_hang: ClassVar[bool] = False  # silent behind the plain answer it generates: its queue says so
     # One generation at a time: everything ahead runs to its end first.
     queue_model: ClassVar[tuple[float, float]] = (1.0, 1.0)
 
@@ -109,8 +113,17 @@ class _HttpSpec(KindSpec):
     # The model's context window in tokens (prompt and answer together): vLLM's --max-model-len, the
     # provider's documented limit. Default: the kind's `default_window`.
     context_window: int | None = Field(None, ge=256, description="tokens the model holds (prompt + answer)")
+    # Take a long silence for a hang (README "When backends fail"): by default on a vLLM server,
+    # not on a generic OpenAI-compatible one, which may be a hosted API whose reasoning models send
+    # nothing while they think. Set it on an `openai` backend that is a server of your own.
+    judge_silence: bool | None = Field(None, description="take a long silence there for a hang")
 
     default_window: ClassVar[int]
+    judge_silence_default: ClassVar[bool] = False
+
+    @property
+    def may_hang(self) -> bool:
+        return self.judge_silence if self.judge_silence is not None else self.judge_silence_default
 
     @property
     def window(self) -> int:
@@ -139,6 +152,7 @@ class VLLMSpec(_HttpSpec):
     # Saturated past either: new requests spill to the next backend or tier.
     max_waiting: int = Field(16, ge=0)
     max_kv_cache: float = Field(0.95, gt=0, le=1)
+    judge_silence_default: ClassVar[bool] = True  # a server of our own, its /metrics to ask too
 
     default_ttft_s: ClassVar[float] = 0.15
     default_tpot_s: ClassVar[float] = 0.018

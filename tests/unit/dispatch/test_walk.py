@@ -21,7 +21,6 @@ from gateway.errors import (
 from gateway.observability.cost import Bill
 from gateway.observability.trace import Spent, Trace
 from gateway.protocol import Usage, responses_view
-from gateway.rules.backends import LlamaCppSpec
 from gateway.testing.fake_backend import FakeBackend, Step
 from gateway.testing.harness import Harness, chat_call
 
@@ -298,30 +297,32 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
     """A backend that has sent nothing while a stream waited there for as long as the planner takes for
     a hang (routing/board.py: SILENT_TAILS times its p95, at least `breaker.silent_s`, and more for a
     long prompt) is left for the next candidate, long before the first-token deadline, and ejected at
-    once. The last candidate is not, nor an in-process model, nor a plain answer (silent for as long
-    as it is long) unless its engine's counters tell writing from hanging (vLLM's metrics)."""
+    once. The last candidate is not, nor a backend not judged by its silence (KindSpec.may_hang), nor
+    a plain answer (silent for as long as it is long) unless its engine's counters tell writing from
+    hanging (vLLM's metrics)."""
     floor, per_ktok = 0.3, 0.05
-    routes = ROUTES.replace(
+    unjudged = ROUTES.replace(
         "breaker: {consecutive_failures: 1}",
         f"breaker: {{consecutive_failures: 5, silent_s: {floor}, silent_s_per_ktok: {per_ktok}}}",
     )
+    # `a` is a server of our own (an `openai` backend is not judged by its silence unless it says so:
+    # it may be a hosted API whose reasoning models think for a minute before their first token).
+    judged = unjudged.replace(
+        "model: m}\n      - {name: b", "model: m, judge_silence: true}\n      - {name: b"
+    )
+    assert judged != unjudged
     loop = asyncio.get_running_loop()
-
-    class Embedded(FakeBackend):  # in-process, as the llama.cpp backend: silent only behind its queue
-        spec_type = LlamaCppSpec
 
     async def waited(
         text: str,
         *,
         stream: bool = True,
         last: bool = False,
-        embedded: bool = False,
+        judge: bool = True,
         lag: float | None = None,
         working: bool = False,
     ) -> tuple[str, float, Walk, Harness]:
         fakes = {n: FakeBackend(n) for n in "abc"}
-        if embedded:
-            fakes["a"] = Embedded("a")
         fakes["a"].progress_lag_s = lag  # its engine's counters tell (vLLM's metrics), this late
 
         async def counters_move() -> None:  # an engine writing a long plain answer
@@ -330,7 +331,7 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
                 await asyncio.sleep(0.05)
 
         mover = asyncio.create_task(counters_move()) if working else None
-        h = Harness.build(routes, fakes, clock=loop.time)
+        h = Harness.build(judged if judge else unjudged, fakes, clock=loop.time)
         a, _, c = h.backends.values()
         for _ in range(64):  # a's answers came in 10 ms: 4 x its p95 is sooner than the floor
             h.snapshot.book.first_chunk("a", loop.time(), 0.01)
@@ -372,5 +373,5 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
     assert name == "-" and took > 2.4
     name, took, _, _ = await waited("hi", last=True)  # nothing after it: waited for to the deadline
     assert name == "-" and took > 2.4
-    name, took, _, _ = await waited("hi", embedded=True)  # in-process: its queue says why it is silent
+    name, took, _, _ = await waited("hi", judge=False)  # not a server of our own: its bound
     assert name == "-" and took > 2.4
