@@ -232,7 +232,7 @@ def test_only_servers_of_our_own_are_taken_as_hung_for_their_silence(tmp_path: P
     assert healthy("small", "local")
     assert not healthy("medium", "a")
     assert healthy("large", "x")  # kind: openai
-    own = routes.replace('model: l}]', 'model: l, judge_silence: true}]')
+    own = routes.replace("model: l}]", "model: l, judge_silence: true}]")
     assert own != routes
     planner = Planner(load_routes(tmp_path / "routes.yaml", own), default_scorer(), book)
     assert not healthy("large", "x")
