@@ -50,10 +50,8 @@ class Backend(ABC):
     # Speaks the Responses API natively; otherwise Responses requests reach it translated to chat.
     responses: bool = False
     # The engine's own word that it works, where its metrics tell (vllm.py: its token counters
-    # moved): when they last moved, and the longest a working engine may look still through them
-    # (None: they tell nothing, and a plain answer is never given up on for its silence).
+    # moved): when they last moved.
     progressed_at: float = -math.inf
-    progress_lag_s: float | None = None
 
     def __init__(self, name: str, model: str) -> None:
         self.name = name
@@ -101,6 +99,13 @@ class Backend(ABC):
     def queued(self) -> int:
         """Requests admitted and not finished, where the backend itself keeps a queue."""
         return 0
+
+    @property
+    def progress_lag_s(self) -> float | None:
+        """The longest a working engine may look still through its counters (`progressed_at`);
+        None while they tell nothing (none shown, or not heard of lately): a plain answer is then
+        never given up on for its silence."""
+        return None
 
     @property
     def saturated(self) -> bool:

@@ -140,6 +140,15 @@ class VLLMBackend(OpenAICompatBackend):
         return int(load.waiting) if load else 0
 
     @property
+    def progress_lag_s(self) -> float | None:
+        # A working engine moves its counters between two scrapes at worst, each taking up to its
+        # timeout: silence is judged that much later on what they say (dispatch/modes.py). Stale
+        # metrics say nothing.
+        if self._tokens is None or self.load() is None:
+            return None
+        return 1.5 * self.interval_s + (_SCRAPE_TIMEOUT.total or 0.0)
+
+    @property
     def saturated(self) -> bool:
         load = self.load()
         if load is None:
@@ -162,10 +171,6 @@ class VLLMBackend(OpenAICompatBackend):
             return
         if self._tokens is not None and load.tokens != self._tokens:  # moved (or a restart: alive)
             self.progressed_at = load.at
-        elif self._tokens is None:
-            # A working engine moves its counters between two scrapes at worst: silence is judged
-            # that much later on what they say (dispatch/modes.py).
-            self.progress_lag_s = 1.5 * self.interval_s + (_SCRAPE_TIMEOUT.total or 0.0)
         self._tokens = load.tokens
 
     async def _scrape_loop(self) -> None:

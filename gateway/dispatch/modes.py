@@ -102,12 +102,11 @@ class _Plain:
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
         t0 = clock()
         slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
-        lag = backend.progress_lag_s
         timer: Deadline
-        if others and lag is not None and name in snap.may_hang:
+        if others and name in snap.may_hang and backend.progress_lag_s is not None:
             # A plain answer is silent while it is written, for as long as it is long: given up
             # only where the engine's own counters tell writing from hanging (Backend.progressed_at).
-            timer = Watch(deadline - t0, *_silence(walk, name, slot.live, lag))
+            timer = Watch(deadline - t0, *_silence(walk, name, slot.live, backend))
         else:
             timer = Deadline(deadline - t0)
         try:
@@ -137,16 +136,24 @@ class _Plain:
 
 
 def _silence(
-    walk: Walking, name: str, live: Live, lag: float = 0.0
+    walk: Walking, name: str, live: Live, counters: Backend | None = None
 ) -> tuple[Callable[[], float | None], float]:
     """When an attempt waiting on `name` gives up: once the backend has been silent for as long as
-    the planner takes for a hang (routing/board.py), and `lag` more (how late its engine's counters
-    may tell it works: a plain answer's only news), after `breaker.silent_s` at least. Returns
-    what asks (seconds until it asks again, None: now) and when it first asks."""
+    the planner takes for a hang (routing/board.py), after `breaker.silent_s` at least. A plain
+    answer's only news is its engine's `counters` (Backend.progress_lag_s): as much later as they
+    may tell it works, and never while they tell nothing. Returns what asks (seconds until it asks
+    again, None: now) and when it first asks."""
     breaker, book, clock = walk.snap.table.spec.breaker, walk.snap.book, walk.clock
     floor, per_ktok = breaker.silent_s, breaker.silent_s_per_ktok
+    lag = (counters.progress_lag_s or 0.0) if counters is not None else 0.0
 
     def look() -> float | None:
+        lag = 0.0
+        if counters is not None:
+            told = counters.progress_lag_s
+            if told is None:  # its metrics went quiet: they cannot tell a hang now
+                return floor
+            lag = told
         now = clock()
         tail = book.tail(name, now, first_chunk=not live.waiting_whole)
         left = live.silent_since + silence_limit(floor, tail, live.waiting_ktok, per_ktok) + lag - now

@@ -99,6 +99,7 @@ class FakeBackend(Backend):
     model: str = "fake"
     queue: int = 0  # what `queued` reports
     full: bool = False  # what `saturated` reports
+    lag: float | None = None  # what `progress_lag_s` reports (set `progressed_at` as its engine moves)
     up: bool = True
     calls: list[Call] = field(default_factory=list)
 
@@ -169,6 +170,10 @@ class FakeBackend(Backend):
     @property
     def saturated(self) -> bool:
         return self.full
+
+    @property
+    def progress_lag_s(self) -> float | None:
+        return self.lag
 
     async def health(self) -> bool:
         return self.up

@@ -21,15 +21,18 @@ time to be read (a coding agent's first turn), and requests beside it still go t
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
+from gateway.backends.vllm import VLLMBackend
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
 
@@ -167,3 +170,31 @@ def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
     )
     assert seen.first == ("vllm-1", None) and seen.first_s > SILENT_S + LAG_S + 0.3, seen
     assert seen.later == ("vllm-1", None) and seen.reached == 2, seen
+
+
+async def test_a_vllm_servers_token_counters_say_when_its_engine_works(
+    tiers: Mapping[str, FakeUpstream],
+) -> None:
+    """What the plain requests above go by (backends/vllm.py): a scrape that finds the counters moved
+    sets `progressed_at`; how late they may tell is known once they were shown, and unknown again
+    while the metrics are stale (a plain answer is then waited for)."""
+    medium = tiers["medium"]
+    root = medium.base_url.removesuffix("/v1")
+    t = [1000.0]
+    async with aiohttp.ClientSession() as session:
+        backend = VLLMBackend(
+            "v", "m", medium.base_url, session, metrics_url=root + "/metrics", health_url=root + "/health",
+            max_waiting=16, max_kv_cache=0.95, scrape_interval_s=1.0, clock=lambda: t[0],
+        )  # fmt: skip
+        assert backend.progress_lag_s is None  # never scraped
+        await backend.scrape()
+        assert backend.progress_lag_s == 1.5 * 1.0 + 2.0 and backend.progressed_at == -math.inf
+        t[0] += 0.5
+        await backend.scrape()
+        assert backend.progressed_at == -math.inf  # still
+        medium.generated += 3
+        t[0] += 0.5
+        await backend.scrape()
+        assert backend.progressed_at == 1001.0  # moved
+        t[0] += 3.5  # no scrape for over 3 intervals: stale
+        assert backend.progress_lag_s is None

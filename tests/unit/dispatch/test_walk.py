@@ -321,16 +321,23 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
         judge: bool = True,
         lag: float | None = None,
         working: bool = False,
+        quiet: bool = False,
     ) -> tuple[str, float, Walk, Harness]:
         fakes = {n: FakeBackend(n) for n in "abc"}
-        fakes["a"].progress_lag_s = lag  # its engine's counters tell (vLLM's metrics), this late
+        fakes["a"].lag = lag  # its engine's counters tell (vLLM's metrics), this late
 
         async def counters_move() -> None:  # an engine writing a long plain answer
             while True:
                 fakes["a"].progressed_at = loop.time()
                 await asyncio.sleep(0.05)
 
+        async def metrics_go_quiet() -> None:  # stale: its counters tell nothing now
+            await asyncio.sleep(0.2)
+            fakes["a"].lag = None
+
         mover = asyncio.create_task(counters_move()) if working else None
+        if quiet:
+            mover = asyncio.create_task(metrics_go_quiet())
         h = Harness.build(judged if judge else unjudged, fakes, clock=loop.time)
         a, _, c = h.backends.values()
         for _ in range(64):  # a's answers came in 10 ms: 4 x its p95 is sooner than the floor
@@ -370,6 +377,8 @@ async def test_a_stream_on_a_backend_gone_silent_gives_way_to_the_next_candidate
         "a", loop.time()
     )
     name, took, _, _ = await waited("hi", stream=False, lag=0.4, working=True)  # moving: writing
+    assert name == "-" and took > 2.4
+    name, took, _, _ = await waited("hi", stream=False, lag=0.4, quiet=True)  # can no longer tell
     assert name == "-" and took > 2.4
     name, took, _, _ = await waited("hi", last=True)  # nothing after it: waited for to the deadline
     assert name == "-" and took > 2.4
