@@ -22,7 +22,7 @@ from gateway.frozen import fast_init
 from gateway.protocol import usage_of
 from gateway.protocol.choices import as_chunks
 from gateway.protocol.usage import BYTES_PER_TOKEN
-from gateway.routing.board import silence_limit
+from gateway.routing.board import silence_left
 
 if TYPE_CHECKING:
     from gateway.backends.base import Backend, Reply
@@ -145,21 +145,21 @@ def _silence(
     again, None: now) and when it first asks."""
     breaker, book, clock = walk.snap.table.spec.breaker, walk.snap.book, walk.clock
     floor, per_ktok = breaker.silent_s, breaker.silent_s_per_ktok
-    lag = (counters.progress_lag_s or 0.0) if counters is not None else 0.0
+
+    def tail(now: float, *, first_chunk: bool) -> float:
+        return book.tail(name, now, first_chunk=first_chunk)
+
+    def lag() -> float | None:
+        return counters.progress_lag_s if counters is not None else 0.0
 
     def look() -> float | None:
-        lag = 0.0
-        if counters is not None:
-            told = counters.progress_lag_s
-            if told is None:  # its metrics went quiet: they cannot tell a hang now
-                return floor
-            lag = told
-        now = clock()
-        tail = book.tail(name, now, first_chunk=not live.waiting_whole)
-        left = live.silent_since + silence_limit(floor, tail, live.waiting_ktok, per_ktok) + lag - now
+        told = lag()
+        if told is None:  # its metrics went quiet: they cannot tell a hang now
+            return floor
+        left = silence_left(clock(), live, tail, floor, per_ktok) + told
         return left if left > 0 else None
 
-    return look, floor + lag  # each attempt waits that at least, however long others waited
+    return look, floor + (lag() or 0.0)  # each attempt waits that at least, whatever others waited
 
 
 def _silent(name: str, waited_s: float) -> UpstreamSilent:

@@ -52,31 +52,21 @@ class Watch(Deadline):
     __slots__ = ("_end", "_look", "gave_up")
 
     def __init__(self, seconds: float, look: Callable[[], float | None], first: float) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        self.fired = self.gave_up = False
         self._look = look
-        loop = asyncio.get_running_loop()
-        self._end = loop.time() + seconds
-        if first < seconds:
-            self._handle = loop.call_later(first, self._ask)
-        else:
-            self._handle = loop.call_later(seconds, self._fire)
+        self.gave_up = False
+        self._end = asyncio.get_running_loop().time() + seconds
+        super().__init__(min(first, seconds))
 
-    def _ask(self) -> None:
-        later = self._look()
-        if later is None:
-            self.gave_up = True
-            self._fire()
-            return
+    def _fire(self) -> None:
         loop = asyncio.get_running_loop()
         left = self._end - loop.time()
-        if later < left:
-            self._handle = loop.call_later(later, self._ask)
-        else:
-            self._handle = loop.call_later(max(0.0, left), self._fire)
+        if left > 0:  # before the deadline proper: asked
+            later = self._look()
+            if later is not None:
+                self._handle = loop.call_later(min(later, left), self._fire)
+                return
+            self.gave_up = True
+        super()._fire()
 
 
 class Silent(TimeoutError):

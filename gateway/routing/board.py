@@ -14,7 +14,7 @@ does: the clock reading, the live values, the request's expected answer length.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gateway.routing.quantiles import Quantiles
     from gateway.rules import RouteTable
 
-__all__ = ["Board", "Live", "Tiers", "silence_limit"]
+__all__ = ["Board", "Live", "Tiers", "silence_left"]
 
 
 class Live(Protocol):
@@ -68,9 +68,13 @@ class Live(Protocol):
 SILENT_TAILS = 4.0
 
 
-def silence_limit(floor_s: float, tail_s: float, ktok: float, per_ktok_s: float) -> float:
-    """How long a backend may stay silent while attempts wait there before it is taken as hung."""
-    return max(floor_s, SILENT_TAILS * tail_s) + ktok * per_ktok_s
+def silence_left(
+    now: float, live: Live, tail: Callable[..., float], floor_s: float, per_ktok_s: float
+) -> float:
+    """Seconds until the silence of the attempts waiting on a backend is taken for a hang (at or
+    below 0: it is); `tail(now, first_chunk=...)` is its recent p95 (LatencyStats.tail)."""
+    limit = max(floor_s, SILENT_TAILS * tail(now, first_chunk=not live.waiting_whole))
+    return live.silent_since + limit + live.waiting_ktok * per_ktok_s - now
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +192,8 @@ class Board:
                     queued, healthy = 0, False
                 else:
                     queued, healthy = live.load, live.until <= now
-                    silent = now - live.silent_since
-                    if healthy and silent > silent_floor and b.may_hang:
-                        tail = b.stats.tail(now, first_chunk=not live.waiting_whole)
-                        healthy = silent <= silence_limit(silent_floor, tail, live.waiting_ktok, per_ktok)
+                    if healthy and b.may_hang and now - live.silent_since > silent_floor:
+                        healthy = silence_left(now, live, b.stats.tail, silent_floor, per_ktok) >= 0
                     if queued and not b.stats.measured and b.stats.borrows:
                         # Taken as fast as its replicas, a replica never measured would take a
                         # request per client before its first answer; one at a time, as a probe,
