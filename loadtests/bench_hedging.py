@@ -14,10 +14,10 @@ is in rotation, without the kill (whose ejection keeps A out of most of the hang
 - `off-read-1s` (with --with-timeout): hedging off, GATEWAY_READ_TIMEOUT_S=1, the other way to bound
   a hang (every slow answer becomes a failure after 1 s).
 
-Printed per scenario and variant, for the requests that started before the faults, during them
-(kill, hang, wake) and during the hang alone: count, errors (a client timeout of --client-timeout-s
-is one), p50/p99/max latency and how many took over 2 s (the goal: none); with the gateway's hedge
-counters. JSON rows go to stdout (lines starting with `{`).
+Printed per scenario and variant, for the requests that ended before the faults, those in flight
+during them (kill, hang, wake) and those in flight during the hang alone: count, errors (a client
+timeout of --client-timeout-s is one), p50/p99/max latency and how many took over 2 s (the goal:
+none); with the gateway's hedge counters. JSON rows go to stdout (lines starting with `{`).
 
 --fast-path instead times, in-process (the harness, fake backends that answer at once), what arming a
 hedge costs a request that needs none: the same requests through a tier with hedging on and off,
@@ -73,6 +73,10 @@ class Row:
     start: float
     seconds: float
     error: str | None
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
 
 
 async def _one(session: aiohttp.ClientSession, url: str, stream: bool, limit_s: float) -> str | None:
@@ -179,9 +183,11 @@ async def _variant(name: str, scenario: str, args: argparse.Namespace) -> dict[s
     return {
         "variant": name,
         "scenario": scenario,
-        "before": _stats([r for r in rows if r.start < first_fault]),
-        "faults": _stats([r for r in rows if first_fault <= r.start]),
-        "hang": _stats([r for r in rows if marks["hang"] <= r.start < marks["wake"]]),
+        # By when a request was in flight, not when it started: one sent a millisecond before the
+        # hang is held by it, and belongs to the faults.
+        "before": _stats([r for r in rows if r.end < first_fault]),
+        "faults": _stats([r for r in rows if r.end >= first_fault]),
+        "hang": _stats([r for r in rows if r.end >= marks["hang"] and r.start < marks["wake"]]),
         "hedges": _hedges(metrics),
         "error_kinds": sorted({r.error for r in rows if r.error}),
     }
