@@ -176,6 +176,12 @@ def _number(answer: str | None, expect: Expectation) -> float | None:
         return None
 
 
+def _countable(value: float) -> bool:
+    """A number of things: whole and not negative. Halves and quarters pass, since pizzas and cakes
+    are counted in them."""
+    return value >= 0 and (4 * value).is_integer()
+
+
 def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dict[str, float]:
     """Two kinds of check, kept apart because they say different things:
 
@@ -184,8 +190,9 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
       question (a word problem misread), so this is weak news when it holds;
     - `answer_*`: the draft's final answer against the answer the question itself determines: its own
       computation ("What is 17 + 26?", recompute.py) or what solve.py works out ("Is 91 prime?",
-      "Spell 'listen' backwards"). This is all but proof either way (text_features adds JSON asked
-      for that does not parse).
+      "Spell 'listen' backwards"), or the kind of number it asks for (a count of things comes to a
+      whole number, not 16.67 stamps). This is all but proof either way (text_features adds JSON
+      asked for that does not parse).
     """
     if expect.code or expect.json:  # "x = 2 * 3" in code is an assignment, not a claim
         return dict.fromkeys(ARITHMETIC_FEATURES, 0.0)
@@ -197,6 +204,8 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
         verdicts.append(recompute.close(expect.value, final))
     if expect.solution is not None and (judged := solution.judge(expect.solution, text, answer)) is not None:
         verdicts.append(judged)
+    if expect.whole and final is not None and not _countable(final):
+        verdicts.append(False)  # 16.67 stamps, or -3 people: no count comes to that
     mismatch = False
     stated = recompute.final_stated(text)
     if stated is not None and done:

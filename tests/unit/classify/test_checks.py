@@ -162,6 +162,43 @@ def test_arithmetic_features(
     assert (x["final_mismatch"], x["echo_number"]) == (mismatch, echo)
 
 
+@pytest.mark.parametrize(
+    ("question", "whole"),
+    [
+        ("Each child gets the same number. How many stamps does each child get?", True),
+        ("Tom has 7 pencils and gets 9 more. How many does he have?", True),
+        ("How many times does the letter 's' appear in 'Mississippi'?", True),
+        ("How many legs do 3 spiders have?", True),
+        ("How many hours does the trip take?", False),  # measures come in fractions
+        ("How many cups of flour are left?", False),
+        ("How many more kilometers does she run?", False),
+        ("How many dollars does he spend?", False),
+        ("How many times larger is the sun than the moon?", False),  # a ratio
+        ("What is 7 divided by 2?", False),
+        ("Is 7 odd?", False),
+    ],
+)
+def test_a_question_that_counts_things(question: str, whole: bool) -> None:
+    assert expect(question).whole is whole
+
+
+@pytest.mark.parametrize(
+    ("question", "draft", "answer"),
+    [
+        ("7 children share 100 stamps. How many stamps does each get?", "100 / 7 = 14.29 stamps", (1, 0)),
+        ("How many eyes does a person have?", "A person has 56.5251 eyes.", (1, 0)),
+        ("How many people are left?", "There are -3 people left.", (1, 0)),
+        ("How many pizzas did they eat?", "They ate 2.5 pizzas.", (0, 0)),  # halves are counted
+        ("How many stamps does each child get?", "Each gets 16 stamps.", (0, 0)),  # a count is no proof
+        ("How many hours does the trip take?", "It takes 2.75 hours.", (0, 0)),
+    ],
+)
+def test_a_count_that_is_no_whole_number_is_wrong(question: str, draft: str, answer: tuple[int, int]) -> None:
+    e = expect(question)
+    x = arithmetic_checks(draft, e, checks.final_answer(draft, e))
+    assert (x["answer_wrong"], x["answer_right"]) == answer
+
+
 # ---- yes or no -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("question", "yesno", "numeric"),
