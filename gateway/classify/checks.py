@@ -99,6 +99,7 @@ _COUNTED = re.compile(r"\bhow many\s+((?:[a-z'-]+\s+){0,3}[a-z'-]+)")
 _RATIO = re.compile(
     r"times (?:as|more|less|bigger|larger|greater|smaller|faster|slower|longer|shorter|higher|heavier)\b"
 )
+_RATE = re.compile(r"\b(?:average|mean|expected|per|rate|ratio|estimate|approximately)\b")
 _MEASURES = frozenset(
     "second seconds minute minutes hour hours day days week weeks month months year years decade "
     "decades century centuries millisecond milliseconds mm cm km m meter meters metre metres "
@@ -217,10 +218,16 @@ def expectation(view: RequestView) -> Expectation:
 
 
 def _counts(low: str) -> bool:
-    """The question's last "how many" counts things rather than measuring them."""
+    """The question's last "how many" counts things rather than measuring them, and nothing in it
+    asks for an average or a rate ("on average", "per game"), which come in fractions."""
     at = low.rfind("how many")
     m = _COUNTED.match(low, at) if at >= 0 else None
-    return m is not None and _MEASURES.isdisjoint(m.group(1).split()) and _RATIO.match(m.group(1)) is None
+    return (
+        m is not None
+        and _MEASURES.isdisjoint(m.group(1).split())
+        and _RATIO.match(m.group(1)) is None
+        and _RATE.search(low) is None
+    )
 
 
 def _number(token: str) -> str:

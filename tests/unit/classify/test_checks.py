@@ -174,6 +174,8 @@ def test_arithmetic_features(
         ("How many more kilometers does she run?", False),
         ("How many dollars does he spend?", False),
         ("How many times larger is the sun than the moon?", False),  # a ratio
+        ("On average, how many goals does the team score in a game?", False),  # averages and rates
+        ("How many cookies does each child get per day?", False),
         ("What is 7 divided by 2?", False),
         ("Is 7 odd?", False),
     ],
