@@ -8,6 +8,9 @@ cache is past the routes file's thresholds is saturated, and the plan spills to 
 It also reads the token counters (`vllm:prompt_tokens_total`, `vllm:generation_tokens_total`): a scrape
 that finds them moved says the engine works (`progressed_at`), even while every request waiting on it
 is silent, a plain answer being written; one that finds them still, or no scrape at all, says nothing.
+So does the KV cache's usage moving: vLLM counts a prompt's tokens only once it is read, but a prompt
+read in chunks fills the cache at every step, and the scheduler reports its usage at every step
+whether or not a token came out (v1's `Scheduler.update_from_output`). A hung engine moves neither.
 The gateway takes a long silence for a hang (routing/board.py, dispatch/modes.py), and this is what
 lets it tell a plain answer being written from one that never will be.
 """
@@ -108,8 +111,9 @@ class VLLMBackend(OpenAICompatBackend):
         self._clock = clock
         self._load: Load | None = None
         self._task: asyncio.Task[None] | None = None
-        # Its token counters at the last scrape that showed them; set once it has (Backend).
+        # Its token counters and KV cache usage at the last scrape that showed them.
         self._tokens: float | None = None
+        self._kv: float | None = None
 
     @classmethod
     def from_spec(cls, spec: VLLMSpec, resources: Resources) -> VLLMBackend:  # type: ignore[override]
@@ -169,9 +173,10 @@ class VLLMBackend(OpenAICompatBackend):
         self._load = load = parse_metrics(text, self._clock())
         if load is None or load.tokens is None:
             return
-        if self._tokens is not None and load.tokens != self._tokens:  # moved (or a restart: alive)
+        moved = self._tokens is not None and load.tokens != self._tokens  # (or a restart: alive)
+        if moved or (self._kv is not None and load.kv_cache is not None and load.kv_cache != self._kv):
             self.progressed_at = load.at
-        self._tokens = load.tokens
+        self._tokens, self._kv = load.tokens, load.kv_cache
 
     async def _scrape_loop(self) -> None:
         while True:

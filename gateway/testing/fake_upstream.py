@@ -6,7 +6,7 @@ on demand, by script:
 
     POST /_fake/script  {"mode": "ok" | "slow" | "error" | "hang" | "cut" | "close",
                          "status": 500, "delay_ms": 0, "retry_after": null, "times": null,
-                         "spread": true}
+                         "spread": true, "prefill": false}
     GET  /_fake/stats   requests seen per path, and the last request (body, whether a key was sent)
 
 `times` limits a script to the next N requests, then the upstream is healthy again. `cut` sends half
@@ -14,7 +14,9 @@ the stream and drops the connection; `close` drops it before any byte; `hang` ne
 `GET /health` answers 503 while `healthy` is False, and `GET /metrics` shows vLLM's load gauges from
 `metrics` (waiting, running, kv_cache) and its token counter, `vllm:generation_tokens_total`: it
 moves with each answer, and while a `slow` plain answer is written (every 50 ms of its delay), as a
-working engine's does; not while one hangs, nor while a stream waits for its first byte (a prefill).
+working engine's does; not while one hangs, nor while a stream waits for its first byte (a prefill),
+unless the script says `"prefill": true`: then `kv_cache` grows while it waits, as a prompt read in
+chunks fills vLLM's KV cache.
 `refuse()` stops listening (connections are refused) and `accept()` listens again on the same port.
 
     python -m gateway.testing.fake_upstream --port 9300 --model fake-large
@@ -57,6 +59,9 @@ class Script:
     # `slow` streams: spread another delay_ms over the chunks (a decode); false: the delay is all
     # before the first byte and the body goes out at once.
     spread: bool = True
+    # `slow` streams: the wait for the first byte is a prompt read in chunks, which fills the KV
+    # cache step by step (`kv_cache` grows every 50 ms) before any token counter moves.
+    prefill: bool = False
 
 
 @dataclass
@@ -116,6 +121,11 @@ class FakeUpstream(Served):
             while (left := end - time.monotonic()) > 0:  # a plain answer being written: tokens count
                 await asyncio.sleep(min(0.05, left))
                 self.generated += 1
+        elif s.mode == "slow" and s.prefill and s.delay_ms:
+            end = time.monotonic() + s.delay_ms / 1000
+            while (left := end - time.monotonic()) > 0:
+                await asyncio.sleep(min(0.05, left))
+                self.metrics["kv_cache"] = min(1.0, self.metrics["kv_cache"] + 0.001)
         elif s.mode in ("slow", "hang", "cut") and s.delay_ms:
             await asyncio.sleep(s.delay_ms / 1000)
         if s.mode == "hang":

@@ -16,7 +16,8 @@ hanging (vLLM's `/metrics`), once they have stood still that long and as late as
 The requests that come while one waits there need not wait at all: taken as hung, the backend is
 ranked last, so they go to the fallback at once. Before, each went to the hung backend and waited
 its bound, until its breaker had counted five of them. A long prompt is not a hang: it is given the
-time to be read (a coding agent's first turn), and requests beside it still go to the backend.
+time to be read (a coding agent's first turn), and requests beside it still go to the backend; so
+is one read in chunks for longer than that, while the engine's KV cache fills.
 """
 
 from __future__ import annotations
@@ -158,6 +159,28 @@ def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
     assert seen.reached == 2
 
 
+def test_a_prompt_read_in_chunks_past_its_allowance_is_not_taken_for_a_hang(
+    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+) -> None:
+    """A short prompt whose first token takes 4 s, twice what its size allows, while the engine fills
+    its KV cache step by step (vLLM reads a long prompt in chunks and reports the cache's usage at
+    every step; its token counters move only once the prompt is read): the stream is answered where
+    it was sent, and so is a request sent beside it 2.5 s in. Before, the stream moved on to the
+    hosted tier after 2 s and the backend was ejected."""
+    seen = beside(
+        gw,
+        tiers["medium"],
+        True,
+        lambda client: chat_once(client, "m", True),
+        mode="slow",
+        delay_ms=4000,
+        spread=False,
+        prefill=True,
+    )
+    assert seen.first == ("vllm-1", None) and seen.first_s > 2 * SILENT_S, seen
+    assert seen.later == ("vllm-1", None) and seen.reached == 2, seen
+
+
 def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
     gw: Gateway, tiers: Mapping[str, FakeUpstream]
 ) -> None:
@@ -196,5 +219,12 @@ async def test_a_vllm_servers_token_counters_say_when_its_engine_works(
         t[0] += 0.5
         await backend.scrape()
         assert backend.progressed_at == 1001.0  # moved
+        t[0] += 0.5
+        await backend.scrape()
+        assert backend.progressed_at == 1001.0  # still
+        medium.metrics["kv_cache"] += 0.01  # a prompt read in chunks: no token counted yet
+        t[0] += 0.5
+        await backend.scrape()
+        assert backend.progressed_at == 1002.0
         t[0] += 3.5  # no scrape for over 3 intervals: stale
         assert backend.progress_lag_s is None
