@@ -1,4 +1,4 @@
-"""The nine question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
+"""The ten question sets the verifier is judged on as a user meets it (loadtests/live_auc.py): each
 is well formed, every accepted answer grades right, and the grader is lenient about form and strict
 about content."""
 
@@ -34,6 +34,7 @@ def grader() -> Iterator[Any]:
         "blind7_questions.jsonl",
         "blind8_questions.jsonl",
         "blind9_questions.jsonl",
+        "blind10_questions.jsonl",
     ],
 )
 def test_each_set_is_ten_families_of_twenty_that_its_answers_pass(grader: Any, name: str) -> None:
@@ -70,6 +71,7 @@ BALANCED = [
     "blind7_questions.jsonl",
     "blind8_questions.jsonl",
     "blind9_questions.jsonl",
+    "blind10_questions.jsonl",
 ]
 
 
