@@ -266,3 +266,30 @@ def test_radius_probe_shows_what_an_unknown_radius_trades() -> None:
     held_none = apgr(cell(none, "in distribution (held-out rows)"), "pooled ")
     held_radius = apgr(cell(radius, "in distribution (held-out rows)"), "pooled ")
     assert held_radius < held_none
+
+
+def test_drafts_auc_judges_stored_drafts_and_counts_what_a_check_fires_on(tmp_path: Path) -> None:
+    def line(question: str, answer: str, draft: str, lps: list[float] | None = None) -> str:
+        choice: dict[str, object] = {"message": {"role": "assistant", "content": draft}}
+        if lps is not None:
+            choice["logprobs"] = {"content": [{"token": "x", "logprob": lp} for lp in lps]}
+        item = {"family": "f", "set": "s", "question": question, "prompt": question, "answers": [answer]}
+        return json.dumps({**item, "kind": "number", "max_tokens": 16, "drafts": [choice]})
+
+    drafts = tmp_path / "drafts.jsonl"
+    drafts.write_text(
+        "\n".join(
+            [
+                line("How many legs does a spider have?", "8", "A spider has 8 legs.", [-0.1, -0.2]),
+                line("How many wheels does a bicycle have?", "2", "2", [-0.3]),
+                line("How many eyes does a person have?", "2", "A person has 56.5251 eyes.", [-0.2, -0.4]),
+                line("How many sides does a square have?", "4", "A square has 6 sides.", [-2.5, -3.0]),
+            ]
+        )
+    )
+    proc = run("drafts_auc.py", "--drafts", str(drafts), "--fires", "answer_wrong", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [row] = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert (row["set"], row["drafts"], row["right"]) == ("s", 4, 2)
+    assert (row["fires"], row["fires_right"]) == (1, 0)  # the fraction of eyes, a count
+    assert 0.0 <= row["auc_text"] <= 1.0 and row["auc_logprobs"] == 1.0
