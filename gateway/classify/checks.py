@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.classify.counts import counts_things
 from gateway.classify.recompute import question_value
 from gateway.classify.solution import Solution
 from gateway.classify.solve import solve
@@ -92,26 +93,6 @@ _HEDGE = re.compile(
     r"perhaps|maybe|might be|could be|possibly|it seems|it depends|i guess|hard to say)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
-# "How many apples ...": things counted, so the answer is a whole number of them. Not where a word
-# after it names a measure ("how many hours", "how many cups of flour") or a ratio ("how many times
-# larger"): those come in fractions.
-_COUNTED = re.compile(r"\bhow many\s+((?:[a-z'-]+\s+){0,3}[a-z'-]+)")
-_RATIO = re.compile(
-    r"times (?:as|more|less|bigger|larger|greater|smaller|faster|slower|longer|shorter|higher|heavier)\b"
-)
-_RATE = re.compile(r"\b(?:average|mean|expected|per|rate|ratio|estimate|approximately)\b")
-_MEASURES = frozenset(
-    "second seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century centuries millisecond milliseconds mm cm km m meter meters metre metres "
-    "millimeter millimeters centimeter centimeters kilometer kilometers inch inches foot feet yard "
-    "yards mile miles gram grams kilogram kilograms kg mg pound pounds lb lbs ounce ounces oz ton "
-    "tons tonne tonnes liter liters litre litres milliliter milliliters millilitre millilitres ml "
-    "gallon gallons quart quarts pint pints cup cups tablespoon tablespoons teaspoon teaspoons "
-    "dollar dollars cent cents euro euros percent degree degrees calorie calories acre acres "
-    "hectare hectares square cubic mph kilowatt kilowatts watt watts volt volts byte "
-    "bytes kb mb gb half halves quarter quarters slice slices piece pieces part parts portion "
-    "portions serving servings scoop scoops bag bags box boxes bottle bottles".split()
-)
 # A draft that opens by setting out to work the answer out ("To find the total, we ...") rather than
 # by giving it.
 _WORKING = re.compile(
@@ -208,25 +189,12 @@ def expectation(view: RequestView) -> Expectation:
         code=False,
         only=only,
         yesno=yesno,
-        whole=numeric and _counts(low),
+        whole=numeric and counts_things(low),
         value=value,
         numbers=frozenset(float(n.replace(",", "")) for n in _NUMBER.findall(question))
         if numeric
         else frozenset(),
         solution=solution,
-    )
-
-
-def _counts(low: str) -> bool:
-    """The question's last "how many" counts things rather than measuring them, and nothing in it
-    asks for an average or a rate ("on average", "per game"), which come in fractions."""
-    at = low.rfind("how many")
-    m = _COUNTED.match(low, at) if at >= 0 else None
-    return (
-        m is not None
-        and _MEASURES.isdisjoint(m.group(1).split())
-        and _RATIO.match(m.group(1)) is None
-        and _RATE.search(low) is None
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gateway.classify import checks, recompute, solution
+from gateway.classify.counts import countable
 
 if TYPE_CHECKING:
     from gateway.classify.checks import Expectation
@@ -176,12 +177,6 @@ def _number(answer: str | None, expect: Expectation) -> float | None:
         return None
 
 
-def _countable(value: float) -> bool:
-    """A number of things: whole and not negative. Halves and quarters pass, since pizzas and cakes
-    are counted in them."""
-    return value >= 0 and (4 * value).is_integer()
-
-
 def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dict[str, float]:
     """Two kinds of check, kept apart because they say different things:
 
@@ -204,7 +199,7 @@ def arithmetic_checks(text: str, expect: Expectation, answer: str | None) -> dic
         verdicts.append(recompute.close(expect.value, final))
     if expect.solution is not None and (judged := solution.judge(expect.solution, text, answer)) is not None:
         verdicts.append(judged)
-    if expect.whole and final is not None and not _countable(final):
+    if expect.whole and final is not None and not countable(final):
         verdicts.append(False)  # 16.67 stamps, or -3 people: no count comes to that
     mismatch = False
     stated = recompute.final_stated(text)

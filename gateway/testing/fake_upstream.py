@@ -64,6 +64,14 @@ class Script:
     prefill: bool = False
 
 
+async def _working(delay_ms: float, step: Callable[[], None]) -> None:
+    """Waits delay_ms as an engine at work does, `step` every 50 ms (what a scrape can see move)."""
+    end = time.monotonic() + delay_ms / 1000
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(0.05, left))
+        step()
+
+
 @dataclass
 class Stats:
     paths: dict[str, int] = field(default_factory=dict)
@@ -115,17 +123,17 @@ class FakeUpstream(Served):
     def _usage(self, n: int) -> dict[str, int]:
         return {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
 
+    def _generate(self) -> None:
+        self.generated += 1
+
+    def _fill_cache(self) -> None:
+        self.metrics["kv_cache"] = min(1.0, self.metrics["kv_cache"] + 0.001)
+
     async def _misbehave(self, request: web.Request, s: Script, writing: bool) -> web.StreamResponse | None:
         if s.mode == "slow" and writing and s.delay_ms:
-            end = time.monotonic() + s.delay_ms / 1000
-            while (left := end - time.monotonic()) > 0:  # a plain answer being written: tokens count
-                await asyncio.sleep(min(0.05, left))
-                self.generated += 1
+            await _working(s.delay_ms, self._generate)  # a plain answer being written: tokens count
         elif s.mode == "slow" and s.prefill and s.delay_ms:
-            end = time.monotonic() + s.delay_ms / 1000
-            while (left := end - time.monotonic()) > 0:
-                await asyncio.sleep(min(0.05, left))
-                self.metrics["kv_cache"] = min(1.0, self.metrics["kv_cache"] + 0.001)
+            await _working(s.delay_ms, self._fill_cache)  # a prompt read in chunks
         elif s.mode in ("slow", "hang", "cut") and s.delay_ms:
             await asyncio.sleep(s.delay_ms / 1000)
         if s.mode == "hang":
