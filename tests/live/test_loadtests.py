@@ -293,3 +293,30 @@ def test_drafts_auc_judges_stored_drafts_and_counts_what_a_check_fires_on(tmp_pa
     assert (row["set"], row["drafts"], row["right"]) == ("s", 4, 2)
     assert (row["fires"], row["fires_right"]) == (1, 0)  # the fraction of eyes, a count
     assert 0.0 <= row["auc_text"] <= 1.0 and row["auc_logprobs"] == 1.0
+
+
+def test_structured_curve_sets_train_data_against_the_prototype_and_a_ceiling() -> None:
+    """routing.md's figures on the embedded model's graded drafts: one arrival order is enough to show
+    the table is what it says (the ceiling is a perfect ranking's APGR, 1 - share short / 2; the
+    counts alone are scored without the layer `train --data` adds)."""
+    proc = run("structured_curve.py", "--orders", "1", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    head, body = proc.stdout.split("\n\n", 1)
+    assert head.startswith("2000 questions, 100 families, ")
+    short = int(head.split(", ")[2].split("%")[0]) / 100
+    rows = {
+        line.split(" | ")[0].strip("| "): [c.strip(" |") for c in line.split(" | ")[1:]]
+        for line in body.splitlines()[2:]
+    }
+    assert next(iter(rows)) == "prompt length" and len(rows["prompt length"]) == 4  # 0, 100, 500, 1400
+    assert all(abs(float(c) - (1 - short / 2)) < 0.01 for c in rows["a perfect ranking"])
+    last = {
+        name: float(cells[-1])
+        for name, cells in rows.items()
+        if cells[-1][0].isdigit() and "%" not in cells[-1]
+    }
+    assert last["`train --data` (family model)"] > last["prompt length"]
+    assert last["`train --data` (family model)"] != last["its counts alone"]
+    assert last["the true family's rate (a ceiling)"] < last["a perfect ranking"]
+    assert rows["later requests the operator layer reached"][0] == "-"
+    assert rows["later requests the operator layer reached"][-1].endswith("%")

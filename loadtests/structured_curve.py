@@ -1,0 +1,200 @@
+"""The learning curve on traffic whose families differ widely: the embedded model's own graded drafts
+as an operator's labels.
+
+The benchmark families (routing-eval.md) are few-shot templates with little sub-structure, so what
+labels can teach inside them is small. Here the labels are SmolLM2-135M's greedy drafts of the ten
+blind question sets, graded against known answers (`blind_labels.jsonl`: sets 1-4,
+`blind_labels_later.jsonl`: sets 5-10, both written by `live_auc.py --out`): 2,000 short
+questions of 100 families, right 0 times in 20 in some families and 16 in others, as the subjects
+of a knowledge test differ for a mid-size model. Label 1: the draft fell short. A family's rate
+is what a router could learn here, so the routers are set against a ceiling that knows each
+question's family.
+
+In `--orders` seeded arrival orders, the last 30% are the later requests scored; the first n
+arrive as labels (n = 0, 100, 500 and all the rest). Routers:
+
+- prompt length;
+- `gateway train --data` (the shipped counts, the n labels added, the operator layer fitted on
+  them), and its counts alone;
+- `gateway train --replace` (the v2 recipe on the n labels alone);
+- the prototype issue 21 quotes: spherical k-means (16 or 32 clusters) on the labelled prompts'
+  embedding, each cluster's rate shrunk towards the overall rate by 20 pseudo-labels, plus 0.3
+  times the log length standardised within the cluster;
+- each question's true family's rate, shrunk alike (a ceiling: no router is told the family);
+- and a perfect ranking (every draft that fell short first), whose APGR is the most these labels
+  allow: 1 - (share that fell short) / 2, since the large side is taken as always right.
+
+Also shown: the share of the later requests the operator layer reached (it applies only in
+families that hold at least a few of its labels: operator_fit.GATE_MIN).
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python loadtests/structured_curve.py [--orders 10]
+
+About 30 s an order on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gateway.classify.families import FamilyModel
+from gateway.classify.scorer import load_weights
+from gateway.offline.data import Example, chat_body
+from gateway.offline.encoded import Encoded, encode, take
+from gateway.offline.family_fit import Config, add_labels, logits, spherical_kmeans
+from gateway.offline.family_train import _COLUMNS, _config, with_layer
+from gateway.offline.operator_fit import _operator_rows, layered
+from gateway.offline.scorer_train import DEFAULT
+from gateway.offline.scorer_train import fit as fit_v2
+from gateway.offline.scorer_train import logits as logits_v2
+from gateway.offline.stats import apgr
+
+HERE = Path(__file__).resolve().parent
+FILES = (HERE / "blind_labels.jsonl", HERE / "blind_labels_later.jsonl")
+KAPPA = 20.0
+ROUTERS = (
+    "prompt length",
+    "`train --data` (family model)",
+    "its counts alone",
+    "`train --replace` (v2 on the labels alone)",
+    "prototype, k-means 16",
+    "prototype, k-means 32",
+    "the true family's rate (a ceiling)",
+    "a perfect ranking",
+)
+
+
+class Rows:
+    def __init__(self, files: list[Path]) -> None:
+        self.items = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
+        examples = [
+            Example(
+                chat_body(r["question"]), 1 - int(r["right"]), "operator", "train", 0.0, 0.0, math.nan, 1.0
+            )
+            for r in self.items
+        ]
+        self.enc: Encoded = encode(examples)
+        self.y = self.enc.label.astype(np.float64)
+        self.q_small, self.q_large = 1.0 - self.y, np.ones(len(self.y))
+        self.x = self.enc.signals[:, _COLUMNS]
+        self.emb = self.enc.mean_emb
+        self.unit = self.emb / np.maximum(np.linalg.norm(self.emb, axis=1, keepdims=True), 1e-12)
+        self.log_len = np.log1p(self.enc.n_tokens)
+        self.family = np.array([f"{r['set']}/{r['family']}" for r in self.items])
+
+    def scored(self, model: FamilyModel) -> np.ndarray:
+        z, leaf = logits(model, self.x, self.emb)
+        out: np.ndarray = layered(model, self.enc, z, leaf)
+        return out
+
+    def reached(self, model: FamilyModel) -> np.ndarray:
+        layer = model.operator
+        leaf = logits(model, self.x, self.emb)[1]
+        if layer is None:
+            return np.zeros(len(leaf), dtype=bool)
+        return np.array([layer.applies(model.path(str(f))) for f in leaf])
+
+    def v2_alone(self, pool: np.ndarray) -> np.ndarray:
+        spec = fit_v2(_operator_rows(take(self.enc, pool), self.y[pool]), np.ones(len(pool), bool), DEFAULT)
+        return logits_v2(spec, self.enc)
+
+    def shrunk(self, groups: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """Each group's shortfall rate among the labels, shrunk towards theirs overall, as log-odds."""
+        overall = self.y[pool].mean()
+        out = np.zeros(len(self.y))
+        for g in np.unique(groups):
+            mine = groups[pool] == g
+            rate = (self.y[pool][mine].sum() + KAPPA * overall) / (mine.sum() + KAPPA)
+            out[groups == g] = math.log(rate / (1.0 - rate))
+        return out
+
+    def prototype(self, pool: np.ndarray, k: int) -> np.ndarray:
+        centroids, _ = spherical_kmeans(self.unit[pool], min(k, len(pool) // 5), "prototype")
+        cluster = np.argmax(self.unit @ centroids.T, axis=1)
+        within = np.zeros(len(self.y))
+        for c in np.unique(cluster):
+            m = cluster == c
+            spread = self.log_len[m].std()
+            within[m] = (self.log_len[m] - self.log_len[m].mean()) / (spread if spread > 0 else 1.0)
+        return self.shrunk(cluster, pool) + 0.3 * within
+
+
+def run(rows: Rows, orders: int) -> tuple[dict[tuple[str, int], list[float]], list[int]]:
+    prior = load_weights(None)
+    assert isinstance(prior, FamilyModel), "the shipped weights are v3"
+    cfg = Config(**_config(prior))
+    got: dict[tuple[str, int], list[float]] = {}
+    points: list[int] = []
+    for o in range(orders):
+        perm = np.random.default_rng(1000 + o).permutation(len(rows.y))
+        n_later = round(0.3 * len(perm))
+        pool_all, later = perm[:-n_later], perm[-n_later:]
+        points = sorted({0, 100, 500, len(pool_all)})
+
+        def put(router: str, n: int, scores: np.ndarray, later: np.ndarray = later) -> None:
+            apgr_later = apgr(scores[later], rows.q_small[later], rows.q_large[later])
+            got.setdefault((router, n), []).append(apgr_later)
+
+        for n in points:
+            pool = pool_all[:n]
+            put("prompt length", n, rows.log_len)
+            put("a perfect ranking", n, rows.y)
+            if n == 0:
+                put("`train --data` (family model)", 0, rows.scored(prior))
+                put("its counts alone", 0, rows.scored(prior))
+                continue
+            counted = add_labels(prior, rows.x[pool], rows.emb[pool], rows.y[pool], cfg)
+            put("its counts alone", n, rows.scored(counted))  # before with_layer adds the layer to it
+            model = with_layer(prior, counted, replace(take(rows.enc, pool), label=rows.y[pool]))
+            put("`train --data` (family model)", n, rows.scored(model))
+            got.setdefault(("reached", n), []).append(float(rows.reached(model)[later].mean()))
+            put("`train --replace` (v2 on the labels alone)", n, rows.v2_alone(pool))
+            put("prototype, k-means 16", n, rows.prototype(pool, 16))
+            put("prototype, k-means 32", n, rows.prototype(pool, 32))
+            put("the true family's rate (a ceiling)", n, rows.shrunk(rows.family, pool))
+    return got, points
+
+
+def table(got: dict[tuple[str, int], list[float]], points: list[int], orders: int) -> str:
+    def cell(values: list[float] | None, pct: bool = False) -> str:
+        if not values:
+            return "-"
+        m, lo, hi = float(np.mean(values)), min(values), max(values)
+        if pct:
+            return f"{m:.0%}"
+        return f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if orders > 1 else f"{m:.3f}"
+
+    head = "| router | " + " | ".join(f"{n} labels" for n in points) + " |"
+    lines = [head, "|---|" + "---|" * len(points)]
+    for r in ROUTERS:
+        lines.append(f"| {r} | " + " | ".join(cell(got.get((r, n))) for n in points) + " |")
+    lines.append(
+        "| later requests the operator layer reached | "
+        + " | ".join(cell(got.get(("reached", n)), pct=True) for n in points)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--orders", type=int, default=10)
+    ap.add_argument("--labels", type=Path, nargs="+", default=list(FILES), help="graded drafts (JSONL)")
+    args = ap.parse_args()
+    rows = Rows(args.labels)
+    short = rows.y.mean()
+    print(
+        f"{len(rows.y)} questions, {len(set(rows.family))} families, {short:.0%} fell short; APGR on the "
+        f"later 30% of {args.orders} arrival orders, mean [least, most over the orders]\n"
+    )
+    got, points = run(rows, args.orders)
+    print(table(got, points, args.orders))
+
+
+if __name__ == "__main__":
+    main()
