@@ -14,7 +14,8 @@ import pytest
 
 from tests.support import DATA, REPO
 
-BENCH = Path(os.environ.get("BENCH_DIR", REPO.parent / "shared" / "bench"))
+# Beside the data the tests found (tests/support.py: beside the checkout or its worktrees' folder).
+BENCH = Path(os.environ.get("BENCH_DIR", DATA.parent / "bench"))
 needs_bench = pytest.mark.skipif(
     not (BENCH / "loadgen.py").exists(), reason="needs ../shared/bench (the mock, floor and load generator)"
 )
@@ -24,6 +25,8 @@ def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, str(REPO / "loadtests" / script), *args],
         cwd=REPO,
+        # The scripts look beside the checkout alone: where the tests found them instead.
+        env={**os.environ, "BENCH_DATA": str(DATA), "BENCH_DIR": str(BENCH)},
         capture_output=True,
         text=True,
         timeout=timeout,
