@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from gateway.backends.base import Backend, Resources
 from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.backends.sglang import SGLangBackend
 from gateway.backends.vllm import VLLMBackend
 from gateway.errors import ConfigError
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "build_backend", "build_backends", "preflight"]
 
 KINDS: Mapping[type, type[Backend]] = {
-    cls.spec_type: cls for cls in (LlamaCppBackend, OpenAICompatBackend, VLLMBackend)
+    cls.spec_type: cls for cls in (LlamaCppBackend, OpenAICompatBackend, VLLMBackend, SGLangBackend)
 }
 
 

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,12 +36,13 @@ if TYPE_CHECKING:
 
     from gateway.backends.base import Resources
 
-__all__ = ["Load", "VLLMBackend", "parse_metrics"]
+__all__ = ["VLLM_METRICS", "Load", "VLLMBackend", "parse_metrics"]
 
 log = logging.getLogger(__name__)
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-_WANTED = {
+# Each metric read, by what it says: "waiting", "running", "kv_cache" (a share), "tokens" (counters).
+VLLM_METRICS: Mapping[str, str] = {
     "vllm:num_requests_waiting": "waiting",
     "vllm:num_requests_running": "running",
     "vllm:kv_cache_usage_perc": "kv_cache",
@@ -62,16 +63,16 @@ class Load:
     tokens: float | None = None  # prompt and generated tokens so far (counters); None: not shown
 
 
-def parse_metrics(text: str, at: float) -> Load | None:
+def parse_metrics(text: str, at: float, wanted: Mapping[str, str] = VLLM_METRICS) -> Load | None:
     """Sum each wanted gauge over its label sets (one per model/engine); None if the server has none."""
     found: dict[str, float] = {}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
         m = _SAMPLE.match(line)
-        if m is None or m.group(1) not in _WANTED:
+        if m is None or m.group(1) not in wanted:
             continue
-        key = _WANTED[m.group(1)]
+        key = wanted[m.group(1)]
         with contextlib.suppress(ValueError):
             value = float(m.group(3))
             # KV usage is a share per engine: the fullest one is what matters; counts add up.
@@ -85,6 +86,7 @@ def parse_metrics(text: str, at: float) -> Load | None:
 class VLLMBackend(OpenAICompatBackend):
     kind = "vllm"
     spec_type: ClassVar[type[KindSpec]] = VLLMSpec
+    metric_names: ClassVar[Mapping[str, str]] = VLLM_METRICS
 
     def __init__(
         self,
@@ -170,7 +172,7 @@ class VLLMBackend(OpenAICompatBackend):
                 text = await resp.text()
         except _TRANSPORT_ERRORS:
             return  # stale soon: unknown load
-        self._load = load = parse_metrics(text, self._clock())
+        self._load = load = parse_metrics(text, self._clock(), self.metric_names)
         if load is None or load.tokens is None:
             return
         moved = self._tokens is not None and load.tokens != self._tokens  # (or a restart: alive)

@@ -1,6 +1,6 @@
 """routes.yaml at the bottom of the gateway: its schema, each backend kind's spec, loading, the table."""
 
-from gateway.rules.backends import BackendSpec, KindSpec, LlamaCppSpec, OpenAISpec, VLLMSpec
+from gateway.rules.backends import BackendSpec, KindSpec, LlamaCppSpec, OpenAISpec, SGLangSpec, VLLMSpec
 from gateway.rules.load import load_routes, parse_routes
 from gateway.rules.schema import (
     POLICIES,
@@ -41,6 +41,7 @@ __all__ = [
     "RouteSpec",
     "RouteTable",
     "RoutesFile",
+    "SGLangSpec",
     "ShadowSpec",
     "TenantSpec",
     "TierSpec",

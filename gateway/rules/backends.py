@@ -16,7 +16,16 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["NAME", "BackendSpec", "KindSpec", "LlamaCppSpec", "OpenAISpec", "Strict", "VLLMSpec"]
+__all__ = [
+    "NAME",
+    "BackendSpec",
+    "KindSpec",
+    "LlamaCppSpec",
+    "OpenAISpec",
+    "SGLangSpec",
+    "Strict",
+    "VLLMSpec",
+]
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 _ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -167,4 +176,12 @@ class VLLMSpec(_HttpSpec):
         return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-BackendSpec = Annotated[LlamaCppSpec | OpenAISpec | VLLMSpec, Field(discriminator="kind")]
+class SGLangSpec(VLLMSpec):
+    """An SGLang server (`python -m sglang.launch_server --enable-metrics`): the same fields, health
+    and thresholds as vLLM's, its load read from SGLang's own metric names (backends/sglang.py).
+    Its scheduler batches as vLLM's does, so the priors and queue model are vLLM's."""
+
+    kind: Literal["sglang"]  # type: ignore[assignment]
+
+
+BackendSpec = Annotated[LlamaCppSpec | OpenAISpec | VLLMSpec | SGLangSpec, Field(discriminator="kind")]

@@ -17,6 +17,9 @@ moves with each answer, and while a `slow` plain answer is written (every 50 ms 
 working engine's does; not while one hangs, nor while a stream waits for its first byte (a prefill),
 unless the script says `"prefill": true`: then `kv_cache` grows while it waits, as a prompt read in
 chunks fills vLLM's KV cache.
+With `engine="sglang"` the same load shows under SGLang's names (`sglang:num_queue_reqs`, ...): its
+per-step counter `sglang:realtime_tokens_total` moves as vLLM's does, while its
+`sglang:generation_tokens_total` counts an answer's tokens only once it has ended.
 `refuse()` stops listening (connections are refused) and `accept()` listens again on the same port.
 
     python -m gateway.testing.fake_upstream --port 9300 --model fake-large
@@ -87,8 +90,10 @@ class FakeUpstream(Served):
         reply: str = "Hello from the fake upstream.",
         chunks: int = 6,
         api_key: str | None = None,
+        engine: str = "vllm",
     ) -> None:
         self.model = model
+        self.engine = engine  # whose metric names /metrics shows: "vllm" or "sglang"
         self.reply = reply
         self.chunks = chunks
         self.api_key = api_key
@@ -105,7 +110,8 @@ class FakeUpstream(Served):
         self.arrived = threading.Event()
         self.healthy = True
         self.metrics: dict[str, float] = {"waiting": 0, "running": 0, "kv_cache": 0.1}
-        self.generated = 0  # vllm:generation_tokens_total
+        self.generated = 0  # vllm:generation_tokens_total, sglang:realtime_tokens_total
+        self.ended = 0  # sglang:generation_tokens_total: answers' tokens, counted as each ends
         super().__init__(f"fake-{model}")
 
     # ---- behaviour ---------------------------------------------------------------------------
@@ -173,6 +179,7 @@ class FakeUpstream(Served):
         if bad is not None:
             return bad
         self.generated += 1
+        self.ended += 1
         if path.endswith("/embeddings"):
             return self._embeddings(body)
         if path.endswith("/responses"):
@@ -350,6 +357,8 @@ class FakeUpstream(Served):
         if not self.metrics:
             return web.Response(status=500, text="metrics unavailable")
         m, labels = self.metrics, f'{{model_name="{self.model}"}}'
+        if self.engine == "sglang":
+            return web.Response(text=self._sglang_metrics(), content_type="text/plain")
         text = (
             f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {m['waiting']}\n"
             f"vllm:num_requests_running{labels} {m['running']}\n"
@@ -358,6 +367,19 @@ class FakeUpstream(Served):
             f"vllm:generation_tokens_total{labels} {float(self.generated)}\n"
         )
         return web.Response(text=text, content_type="text/plain")
+
+    def _sglang_metrics(self) -> str:
+        m, labels = self.metrics, f'model_name="{self.model}",engine_type="unified",tp_rank="0"'
+        return (
+            f"# TYPE sglang:num_queue_reqs gauge\nsglang:num_queue_reqs{{{labels}}} {m['waiting']}\n"
+            f"# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{{{labels}}} {m['running']}\n"
+            f"# TYPE sglang:token_usage gauge\nsglang:token_usage{{{labels}}} {m['kv_cache']}\n"
+            "# TYPE sglang:realtime_tokens_total counter\n"
+            f'sglang:realtime_tokens_total{{{labels},mode="prefill_compute"}} 0.0\n'
+            f'sglang:realtime_tokens_total{{{labels},mode="decode"}} {float(self.generated)}\n'
+            "# TYPE sglang:generation_tokens_total counter\n"
+            f"sglang:generation_tokens_total{{{labels}}} {float(self.ended)}\n"
+        )
 
     @property
     def base_url(self) -> str:

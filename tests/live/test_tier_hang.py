@@ -33,6 +33,7 @@ import aiohttp
 import openai
 import pytest
 
+from gateway.backends.sglang import SGLangBackend
 from gateway.backends.vllm import VLLMBackend
 from gateway.testing.fake_upstream import FakeUpstream
 from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
@@ -43,15 +44,31 @@ SCRAPE_S = 0.25
 LAG_S = 1.5 * SCRAPE_S + 2.0  # how late a scrape may tell the engine works (backends/vllm.py)
 
 
+@pytest.fixture(scope="module", params=["vllm", "sglang"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The self-hosted server's kind: every test here holds for an SGLang server as for a vLLM one."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def tiers() -> Iterator[Mapping[str, FakeUpstream]]:
-    ups = {"medium": FakeUpstream(model="m", reply="from medium"), "large": FakeUpstream(model="l")}
+def own(engine: str) -> str:
+    return f"{engine}-1"  # the self-hosted backend's name
+
+
+@pytest.fixture(scope="module")
+def tiers(engine: str) -> Iterator[Mapping[str, FakeUpstream]]:
+    ups = {
+        "medium": FakeUpstream(model="m", reply="from medium", engine=engine),
+        "large": FakeUpstream(model="l"),
+    }
     with started(ups, **REPLICA) as fakes:
         yield fakes
 
 
 @pytest.fixture(scope="module")
-def gw(tiers: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gw(
+    tiers: Mapping[str, FakeUpstream], engine: str, own: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
     medium, large = tiers["medium"], tiers["large"]
     routes = f"""
 version: 1
@@ -59,7 +76,7 @@ default_tier: medium
 tiers:
   medium:
     backends:
-      - {{name: vllm-1, kind: vllm, base_url: "{medium.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05,
+      - {{name: {own}, kind: {engine}, base_url: "{medium.base_url}", model: m, ttft_ms: 20, tpot_ms: 0.05,
           scrape_interval_s: {SCRAPE_S}}}
   large:
     price: {{input_per_mtok: 5.0, output_per_mtok: 15.0}}
@@ -100,11 +117,16 @@ class Beside:
 
 
 def beside(
-    gw: Gateway, medium: FakeUpstream, stream: bool, first: Callable[[openai.OpenAI], Answered], **script: Any
+    gw: Gateway,
+    own: str,
+    medium: FakeUpstream,
+    stream: bool,
+    first: Callable[[openai.OpenAI], Answered],
+    **script: Any,
 ) -> Beside:
-    """`first` while the self-hosted backend follows `script`, and a short request sent beside it."""
+    """`first` while the self-hosted backend `own` follows `script`, and a short request sent beside it."""
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
-    answered_by(client, "vllm-1", stream)
+    answered_by(client, own, stream)
     held: list[tuple[Answered, float]] = []
 
     def run_first() -> None:
@@ -129,9 +151,11 @@ def beside(
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_the_fallback(
-    gw: Gateway, tiers: Mapping[str, FakeUpstream], stream: bool
+    gw: Gateway, own: str, tiers: Mapping[str, FakeUpstream], stream: bool
 ) -> None:
-    seen = beside(gw, tiers["medium"], stream, lambda client: chat_once(client, "m", stream), mode="hang")
+    seen = beside(
+        gw, own, tiers["medium"], stream, lambda client: chat_once(client, "m", stream), mode="hang"
+    )
     assert seen.later == ("hosted", None) and seen.later_s < 1.0, seen  # taken as hung: not asked
     bound = SILENT_S if stream else SILENT_S + LAG_S  # given up once the silence is a hang
     assert seen.first == ("hosted", None) and bound - 0.1 < seen.first_s < bound + 0.9, seen
@@ -139,7 +163,7 @@ def test_a_hung_backend_holds_a_request_for_its_bound_once_and_the_next_go_to_th
 
 
 def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
-    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+    gw: Gateway, own: str, tiers: Mapping[str, FakeUpstream]
 ) -> None:
     """A 12k-token prompt whose first token takes 3 s (the fake sends nothing until then, as a server
     reading it would) is answered where it was sent, and so is a short request sent beside it after
@@ -154,13 +178,13 @@ def test_a_long_prompt_being_read_is_not_taken_for_a_hang(
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
         return raw.headers.get("x-gateway-backend"), None if text else "empty stream"
 
-    seen = beside(gw, tiers["medium"], True, first, mode="slow", delay_ms=3000, spread=False)
-    assert seen.first == ("vllm-1", None) and seen.later == ("vllm-1", None), seen
+    seen = beside(gw, own, tiers["medium"], True, first, mode="slow", delay_ms=3000, spread=False)
+    assert seen.first == (own, None) and seen.later == (own, None), seen
     assert seen.reached == 2
 
 
 def test_a_prompt_read_in_chunks_past_its_allowance_is_not_taken_for_a_hang(
-    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+    gw: Gateway, own: str, tiers: Mapping[str, FakeUpstream]
 ) -> None:
     """A short prompt whose first token takes 4 s, twice what its size allows, while the engine fills
     its KV cache step by step (vLLM reads a long prompt in chunks and reports the cache's usage at
@@ -169,6 +193,7 @@ def test_a_prompt_read_in_chunks_past_its_allowance_is_not_taken_for_a_hang(
     hosted tier after 2 s and the backend was ejected."""
     seen = beside(
         gw,
+        own,
         tiers["medium"],
         True,
         lambda client: chat_once(client, "m", True),
@@ -177,35 +202,43 @@ def test_a_prompt_read_in_chunks_past_its_allowance_is_not_taken_for_a_hang(
         spread=False,
         prefill=True,
     )
-    assert seen.first == ("vllm-1", None) and seen.first_s > 2 * SILENT_S, seen
-    assert seen.later == ("vllm-1", None) and seen.reached == 2, seen
+    assert seen.first == (own, None) and seen.first_s > 2 * SILENT_S, seen
+    assert seen.later == (own, None) and seen.reached == 2, seen
 
 
 def test_a_long_plain_answer_being_written_is_not_taken_for_a_hang(
-    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+    gw: Gateway, own: str, tiers: Mapping[str, FakeUpstream]
 ) -> None:
     """A plain answer that takes 5 s to write, its engine's token counter moving all along (the
-    fake's `generation_tokens_total`, as vLLM's), is answered where it was sent, past the 4.4 s a
-    silent one is given; a request sent beside it 2.5 s in goes there too. Before, the second went
-    to the hosted tier (the backend taken as hung after 2 s of silence)."""
+    fake's, as vLLM's `generation_tokens_total` and SGLang's `realtime_tokens_total` do; SGLang's own
+    `generation_tokens_total` stands still until the answer ends), is answered where it was sent,
+    past the 4.4 s a silent one is given; a request sent beside it 2.5 s in goes there too. Before,
+    the second went to the hosted tier (the backend taken as hung after 2 s of silence)."""
     seen = beside(
-        gw, tiers["medium"], False, lambda client: chat_once(client, "m", False), mode="slow", delay_ms=5000
+        gw,
+        own,
+        tiers["medium"],
+        False,
+        lambda client: chat_once(client, "m", False),
+        mode="slow",
+        delay_ms=5000,
     )
-    assert seen.first == ("vllm-1", None) and seen.first_s > SILENT_S + LAG_S + 0.3, seen
-    assert seen.later == ("vllm-1", None) and seen.reached == 2, seen
+    assert seen.first == (own, None) and seen.first_s > SILENT_S + LAG_S + 0.3, seen
+    assert seen.later == (own, None) and seen.reached == 2, seen
 
 
-async def test_a_vllm_servers_token_counters_say_when_its_engine_works(
-    tiers: Mapping[str, FakeUpstream],
+async def test_a_servers_token_counters_say_when_its_engine_works(
+    engine: str, tiers: Mapping[str, FakeUpstream]
 ) -> None:
-    """What the plain requests above go by (backends/vllm.py): a scrape that finds the counters moved
-    sets `progressed_at`; how late they may tell is known once they were shown, and unknown again
-    while the metrics are stale (a plain answer is then waited for)."""
+    """What the plain requests above go by (backends/vllm.py, backends/sglang.py): a scrape that finds
+    the counters moved sets `progressed_at`; how late they may tell is known once they were shown,
+    and unknown again while the metrics are stale (a plain answer is then waited for)."""
     medium = tiers["medium"]
     root = medium.base_url.removesuffix("/v1")
     t = [1000.0]
+    kind = SGLangBackend if engine == "sglang" else VLLMBackend
     async with aiohttp.ClientSession() as session:
-        backend = VLLMBackend(
+        backend = kind(
             "v", "m", medium.base_url, session, metrics_url=root + "/metrics", health_url=root + "/health",
             max_waiting=16, max_kv_cache=0.95, scrape_interval_s=1.0, clock=lambda: t[0],
         )  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.backends.sglang import SGLANG_METRICS
 from gateway.backends.vllm import parse_metrics
 from gateway.errors import GatewayError, UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from gateway.resilience.breaker import Breaker, BreakerBoard, BreakerPolicy, State
@@ -282,3 +283,25 @@ vllm:prompt_tokens_total{model_name="m"} 12345.0
     )
     assert old is not None and old.kv_cache == 0.25 and old.tokens is None
     assert parse_metrics("process_cpu_seconds_total 12\n", 0) is None
+
+
+def test_sglang_metrics_read_by_their_own_names() -> None:
+    """SGLang's names as its scheduler and tokenizer export them (two tensor-parallel ranks); vLLM's
+    names are not SGLang's, and SGLang's are not read as vLLM's."""
+    labels = 'model_name="m",engine_type="unified"'
+    text = f"""# TYPE sglang:num_queue_reqs gauge
+sglang:num_queue_reqs{{{labels},tp_rank="0"}} 4.0
+sglang:num_running_reqs{{{labels},tp_rank="0"}} 9.0
+sglang:token_usage{{{labels},tp_rank="0"}} 0.41
+sglang:token_usage{{{labels},tp_rank="1"}} 0.43
+sglang:num_used_tokens{{{labels},tp_rank="0"}} 5120.0
+sglang:realtime_tokens_total{{{labels},tp_rank="0",mode="prefill_compute"}} 300.0
+sglang:realtime_tokens_total{{{labels},tp_rank="0",mode="decode"}} 1200.0
+sglang:generation_tokens_total{{{labels}}} 1000.0
+sglang:gen_throughput{{{labels},tp_rank="0"}} 88.5
+"""
+    load = parse_metrics(text, 1.0, SGLANG_METRICS)
+    assert load is not None
+    assert (load.waiting, load.running, load.kv_cache, load.tokens) == (4.0, 9.0, 0.43, 2500.0)
+    assert parse_metrics(text, 1.0) is None  # read as vLLM's: nothing it knows
+    assert parse_metrics('vllm:num_requests_waiting{model_name="m"} 1\n', 0, SGLANG_METRICS) is None

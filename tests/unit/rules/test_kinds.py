@@ -15,7 +15,16 @@ from gateway.errors import ConfigError
 from gateway.routing import policies
 from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
-from gateway.rules import POLICIES, KindSpec, LlamaCppSpec, OpenAISpec, RoutesFile, VLLMSpec, load_routes
+from gateway.rules import (
+    POLICIES,
+    KindSpec,
+    LlamaCppSpec,
+    OpenAISpec,
+    RoutesFile,
+    SGLangSpec,
+    VLLMSpec,
+    load_routes,
+)
 
 ROUTES = """
 version: 1
@@ -29,7 +38,7 @@ routes:
 
 
 def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
-    for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec):
+    for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec):
         assert spec in KINDS
         assert spec.default_ttft_s > 0 and spec.default_tpot_s > 0
     assert LlamaCppSpec(kind="llamacpp", name="l", n_ctx=4096).window == 4096
@@ -37,7 +46,28 @@ def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
     assert OpenAISpec(kind="openai", **hosted).window == 128_000
     assert VLLMSpec(kind="vllm", **hosted).window == 32_768
     assert VLLMSpec(kind="vllm", context_window=8192, **hosted).window == 8192
-    assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec}
+    assert SGLangSpec(kind="sglang", **hosted).window == 32_768
+    assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec}
+
+
+def test_an_sglang_server_is_its_own_kind_with_vllms_fields(tmp_path: Path) -> None:
+    from gateway.backends.registry import build_backend
+    from gateway.backends.sglang import SGLangBackend
+
+    path = tmp_path / "routes.yaml"
+    server = (
+        '{name: s, kind: sglang, base_url: "http://127.0.0.1:30000/v1", model: q, max_waiting: 4, '
+        "scrape_interval_s: 0.5}"
+    )
+    path.write_text(ROUTES.replace(ROUTES.split("backends: ")[1].split("\n")[0], f"[{server}]"))
+    [b] = load_routes(path).spec.backends().values()
+    assert (
+        type(b) is SGLangSpec and b.may_hang and b.max_waiting == 4 and b.root() == "http://127.0.0.1:30000"
+    )
+    assert b.priors() == VLLMSpec.model_validate({**b.model_dump(), "kind": "vllm"}).priors()
+    backend = build_backend(b, session=None, model_threads=1, env={})  # type: ignore[arg-type]
+    assert type(backend) is SGLangBackend and backend.kind == "sglang"
+    assert backend.metrics_url == "http://127.0.0.1:30000/metrics" and backend.interval_s == 0.5
 
 
 def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
