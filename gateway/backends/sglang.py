@@ -10,7 +10,9 @@ processes are counted by `sglang:realtime_tokens_total` (one series per mode: pr
 prefill_cache, decode) at the same points. The tokenizer's `sglang:prompt_tokens_total` and
 `sglang:generation_tokens_total` count a request's tokens when it ends, so they stand still while a
 long answer is written; they are summed with the rest, and any of them moving says the engine
-works, as the KV cache's usage moving does.
+works, as the KV cache's usage moving does (all a server older than `realtime_tokens_total` shows
+while it decodes: read from SGLang's source, `python/sglang/srt/metrics/collector.py`; no real
+server was tried).
 """
 
 from __future__ import annotations
