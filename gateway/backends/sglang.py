@@ -39,3 +39,4 @@ class SGLangBackend(VLLMBackend):
     kind = "sglang"
     spec_type: ClassVar[type[KindSpec]] = SGLangSpec
     metric_names: ClassVar[Mapping[str, str]] = SGLANG_METRICS
+    metrics_hint: ClassVar[str] = "start SGLang with --enable-metrics"

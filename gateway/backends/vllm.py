@@ -87,6 +87,8 @@ class VLLMBackend(OpenAICompatBackend):
     kind = "vllm"
     spec_type: ClassVar[type[KindSpec]] = VLLMSpec
     metric_names: ClassVar[Mapping[str, str]] = VLLM_METRICS
+    # Told to an operator whose server shows no load: how to make it show some.
+    metrics_hint: ClassVar[str] = "vLLM shows them at /metrics unless started with --disable-log-stats"
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class VLLMBackend(OpenAICompatBackend):
         # Its token counters and KV cache usage at the last scrape that showed them.
         self._tokens: float | None = None
         self._kv: float | None = None
+        self._told = False  # that its metrics show no load: once, until they do
 
     @classmethod
     def from_spec(cls, spec: VLLMSpec, resources: Resources) -> VLLMBackend:  # type: ignore[override]
@@ -168,17 +171,33 @@ class VLLMBackend(OpenAICompatBackend):
                 self.metrics_url, headers=self._headers, timeout=_SCRAPE_TIMEOUT
             ) as resp:
                 if resp.status >= 400:
+                    self._no_load(f"its metrics URL answered {resp.status}")
                     return
                 text = await resp.text()
         except _TRANSPORT_ERRORS:
-            return  # stale soon: unknown load
+            return  # stale soon: unknown load (a server down is the health checks' to tell)
         self._load = load = parse_metrics(text, self._clock(), self.metric_names)
-        if load is None or load.tokens is None:
+        if load is None:
+            waiting = [n for n, what in self.metric_names.items() if what in ("waiting", "running")]
+            self._no_load(f"its metrics show none of {', '.join(waiting)}")
+            return
+        self._told = False
+        if load.tokens is None:
             return
         moved = self._tokens is not None and load.tokens != self._tokens  # (or a restart: alive)
         if moved or (self._kv is not None and load.kv_cache is not None and load.kv_cache != self._kv):
             self.progressed_at = load.at
         self._tokens, self._kv = load.tokens, load.kv_cache
+
+    def _no_load(self, why: str) -> None:
+        # Unknown load is safe (never saturated, a plain answer waited for) but silently blind:
+        # say so once, without the URL, which may hold credentials.
+        if not self._told:
+            self._told = True
+            log.warning(
+                "backend %s (%s): %s; its load is unknown until they do (%s)", self.name, self.kind, why,
+                self.metrics_hint,
+            )  # fmt: skip
 
     async def _scrape_loop(self) -> None:
         while True:

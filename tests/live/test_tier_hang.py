@@ -22,6 +22,7 @@ is one read in chunks for longer than that, while the engine's KV cache fills.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -261,3 +262,48 @@ async def test_a_servers_token_counters_say_when_its_engine_works(
         assert backend.progressed_at == 1002.0
         t[0] += 3.5  # no scrape for over 3 intervals: stale
         assert backend.progress_lag_s is None
+
+
+async def test_a_server_whose_metrics_show_no_load_is_named_once(
+    engine: str, tiers: Mapping[str, FakeUpstream], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Metrics under the other kind's names (an SGLang server taken for vLLM, or one started without
+    --enable-metrics) or an error in their place leave the load unknown: the gateway says so once,
+    with what to do and without the URL, and again only after the load was seen in between."""
+    medium = tiers["medium"]
+    root = medium.base_url.removesuffix("/v1")
+    right, wrong = (SGLangBackend, VLLMBackend) if engine == "sglang" else (VLLMBackend, SGLangBackend)
+
+    def make(kind: type[VLLMBackend], session: aiohttp.ClientSession) -> VLLMBackend:
+        return kind(
+            "v", "m", medium.base_url, session, metrics_url=root + "/metrics", health_url=root + "/health",
+            max_waiting=16, max_kv_cache=0.95, scrape_interval_s=1.0,
+        )  # fmt: skip
+
+    async with aiohttp.ClientSession() as session:
+        with caplog.at_level(logging.WARNING, logger="gateway.backends.vllm"):
+            mistaken, backend = make(wrong, session), make(right, session)
+            for _ in range(3):
+                await mistaken.scrape()
+            assert mistaken.load() is None
+            await backend.scrape()
+            assert backend.load() is not None
+            saved = dict(medium.metrics)
+            medium.metrics.clear()  # the fake's /metrics answers 500
+            try:
+                await backend.scrape()
+                await backend.scrape()
+            finally:
+                medium.metrics.update(saved)
+            await backend.scrape()  # its load seen again: the next failure is told again
+            medium.metrics.clear()
+            try:
+                await backend.scrape()
+            finally:
+                medium.metrics.update(saved)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    hint = "--enable-metrics" if wrong is SGLangBackend else "--disable-log-stats"
+    assert lines[0].startswith(f"backend v ({wrong.kind}): its metrics show none of ") and hint in lines[0]
+    assert "answered 500" in lines[1] and lines[1] == lines[2]
+    assert all(root not in line for line in lines)
