@@ -320,6 +320,7 @@ def test_structured_curve_sets_train_data_against_the_prototype_and_a_ceiling() 
     }
     assert last["`train --data` (family model)"] > last["prompt length"]
     assert last["`train --data` (family model)"] != last["its counts alone"]
+    assert rows["counts in the shipped families only"][0] == rows["its counts alone"][0]  # no labels yet
     assert last["the true family's rate (a ceiling)"] < last["a perfect ranking"]
     assert rows["later requests the operator layer reached"][0] == "-"
     assert rows["later requests the operator layer reached"][-1].endswith("%")
