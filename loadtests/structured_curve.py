@@ -13,7 +13,7 @@ question's family.
 In `--orders` seeded arrival orders, the last 30% are the later requests scored; the first n
 arrive as labels (n = 0, 100, 500 and all the rest). Routers:
 
-- prompt length;
+- prompt length (its tokens, as routing-eval.md counts them);
 - `gateway train --data` (the shipped counts, the n labels added, the operator layer fitted on
   them), and its counts alone; and the counts added to the shipped families only, none split and
   no slope refitted, which is all that learning while serving moves (docs/quality.md, section 7;
@@ -31,7 +31,7 @@ families that hold at least a few of its labels: operator_fit.GATE_MIN).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python loadtests/structured_curve.py [--orders 10]
 
-About a second an order on this 2-core machine (10.8 s for 10 orders, the encoding included).
+About a second an order on this 2-core machine (11.4 s for 10 orders, the encoding included).
 """
 
 from __future__ import annotations
@@ -46,15 +46,10 @@ import numpy as np
 
 from gateway.classify.families import FamilyModel
 from gateway.classify.scorer import load_weights
-from gateway.offline.data import Example, chat_body
-from gateway.offline.encoded import Encoded, encode, take
-from gateway.offline.family_fit import Config, add_labels, logits, spherical_kmeans
-from gateway.offline.family_train import _COLUMNS, _config, with_layer
-from gateway.offline.operator_fit import _operator_rows, layered
-from gateway.offline.scorer_train import DEFAULT
-from gateway.offline.scorer_train import fit as fit_v2
-from gateway.offline.scorer_train import logits as logits_v2
-from gateway.offline.stats import apgr
+from gateway.offline.data import operator_example
+from gateway.offline.family_eval import Bench
+from gateway.offline.family_fit import add_labels, spherical_kmeans
+from gateway.offline.family_train import settings_of
 
 HERE = Path(__file__).resolve().parent
 FILES = (HERE / "blind_labels.jsonl", HERE / "blind_labels_later.jsonl")
@@ -73,38 +68,26 @@ ROUTERS = (
 
 
 class Rows:
-    def __init__(self, files: list[Path]) -> None:
-        self.items = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
-        examples = [
-            Example(
-                chat_body(r["question"]), 1 - int(r["right"]), "operator", "train", 0.0, 0.0, math.nan, 1.0
-            )
-            for r in self.items
-        ]
-        self.enc: Encoded = encode(examples)
-        self.y = self.enc.label.astype(np.float64)
-        self.q_small, self.q_large = 1.0 - self.y, np.ones(len(self.y))
-        self.x = self.enc.signals[:, _COLUMNS]
-        self.emb = self.enc.mean_emb
-        self.unit = self.emb / np.maximum(np.linalg.norm(self.emb, axis=1, keepdims=True), 1e-12)
-        self.log_len = np.log1p(self.enc.n_tokens)
-        self.family = np.array([f"{r['set']}/{r['family']}" for r in self.items])
+    """The graded drafts as an operator's labelled rows (label 1: the draft fell short), encoded once
+    (family_eval.Bench, with the settings the shipped counts were fitted with)."""
 
-    def scored(self, model: FamilyModel) -> np.ndarray:
-        z, leaf = logits(model, self.x, self.emb)
-        out: np.ndarray = layered(model, self.enc, z, leaf)
-        return out
+    def __init__(self, files: list[Path], prior: FamilyModel) -> None:
+        items = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
+        self.bench = Bench(
+            [operator_example(r["question"], 1 - r["right"]) for r in items], "mistral", settings_of(prior)
+        )
+        self.y = self.bench.rows.y
+        unit = self.bench.enc.mean_emb
+        self.unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+        self.log_len = np.log1p(self.bench.length)
+        self.family = np.array([f"{r['set']}/{r['family']}" for r in items])
 
     def reached(self, model: FamilyModel) -> np.ndarray:
-        layer = model.operator
-        leaf = logits(model, self.x, self.emb)[1]
+        """Which rows the model's operator layer applies to."""
+        layer, leaf = model.operator, self.bench.scores(model)[1]
         if layer is None:
             return np.zeros(len(leaf), dtype=bool)
         return np.array([layer.applies(model.path(str(f))) for f in leaf])
-
-    def v2_alone(self, pool: np.ndarray) -> np.ndarray:
-        spec = fit_v2(_operator_rows(take(self.enc, pool), self.y[pool]), np.ones(len(pool), bool), DEFAULT)
-        return logits_v2(spec, self.enc)
 
     def shrunk(self, groups: np.ndarray, pool: np.ndarray) -> np.ndarray:
         """Each group's shortfall rate among the labels, shrunk towards theirs overall, as log-odds."""
@@ -127,11 +110,9 @@ class Rows:
         return self.shrunk(cluster, pool) + 0.3 * within
 
 
-def run(rows: Rows, orders: int) -> tuple[dict[tuple[str, int], list[float]], list[int]]:
-    prior = load_weights(None)
-    assert isinstance(prior, FamilyModel), "the shipped weights are v3"
-    cfg = Config(**_config(prior))
-    unsplit = replace(cfg, split_min=2**62, beta_min=None)  # serving neither splits nor refits
+def run(rows: Rows, prior: FamilyModel, orders: int) -> tuple[dict[tuple[str, int], list[float]], list[int]]:
+    bench = rows.bench
+    unsplit = replace(bench.cfg, split_min=2**62, beta_min=None)  # serving neither splits nor refits
     got: dict[tuple[str, int], list[float]] = {}
     points: list[int] = []
     for o in range(orders):
@@ -141,26 +122,28 @@ def run(rows: Rows, orders: int) -> tuple[dict[tuple[str, int], list[float]], li
         points = sorted({0, 100, 500, len(pool_all)})
 
         def put(router: str, n: int, scores: np.ndarray, later: np.ndarray = later) -> None:
-            apgr_later = apgr(scores[later], rows.q_small[later], rows.q_large[later])
-            got.setdefault((router, n), []).append(apgr_later)
+            got.setdefault((router, n), []).append(bench.apgr(scores, later))
 
         for n in points:
             pool = pool_all[:n]
-            put("prompt length", n, rows.log_len)
+            put("prompt length", n, bench.length)
             put("a perfect ranking", n, rows.y)
             if n == 0:
-                put("`train --data` (family model)", 0, rows.scored(prior))
-                put("its counts alone", 0, rows.scored(prior))
-                put("counts in the shipped families only", 0, rows.scored(prior))
+                at_zero = bench.scores(prior)[0]
+                for router in (
+                    "`train --data` (family model)",
+                    "its counts alone",
+                    "counts in the shipped families only",
+                ):
+                    put(router, 0, at_zero)
                 continue
-            counted = add_labels(prior, rows.x[pool], rows.emb[pool], rows.y[pool], cfg)
-            put("its counts alone", n, rows.scored(counted))  # before with_layer adds the layer to it
-            shipped_only = add_labels(prior, rows.x[pool], rows.emb[pool], rows.y[pool], unsplit)
-            put("counts in the shipped families only", n, rows.scored(shipped_only))
-            model = with_layer(prior, counted, replace(take(rows.enc, pool), label=rows.y[pool]))
-            put("`train --data` (family model)", n, rows.scored(model))
+            put("its counts alone", n, bench.scores(bench.add(prior, pool, layer=False))[0])
+            shipped_only = add_labels(prior, bench.x[pool], bench.enc.mean_emb[pool], rows.y[pool], unsplit)
+            put("counts in the shipped families only", n, bench.scores(shipped_only)[0])
+            model = bench.add(prior, pool)
+            put("`train --data` (family model)", n, bench.scores(model)[0])
             got.setdefault(("reached", n), []).append(float(rows.reached(model)[later].mean()))
-            put("`train --replace` (v2 on the labels alone)", n, rows.v2_alone(pool))
+            put("`train --replace` (v2 on the labels alone)", n, bench.v2_on(pool))
             put("prototype, k-means 16", n, rows.prototype(pool, 16))
             put("prototype, k-means 32", n, rows.prototype(pool, 32))
             put("the true family's rate (a ceiling)", n, rows.shrunk(rows.family, pool))
@@ -193,13 +176,15 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=10)
     ap.add_argument("--labels", type=Path, nargs="+", default=list(FILES), help="graded drafts (JSONL)")
     args = ap.parse_args()
-    rows = Rows(args.labels)
+    prior = load_weights(None)
+    assert isinstance(prior, FamilyModel), "the shipped weights are v3"
+    rows = Rows(args.labels, prior)
     short = rows.y.mean()
     print(
         f"{len(rows.y)} questions, {len(set(rows.family))} families, {short:.0%} fell short; APGR on the "
         f"later 30% of {args.orders} arrival orders, mean [least, most over the orders]\n"
     )
-    got, points = run(rows, args.orders)
+    got, points = run(rows, prior, args.orders)
     print(table(got, points, args.orders))
 
 

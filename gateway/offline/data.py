@@ -36,6 +36,7 @@ __all__ = [
     "load_arena",
     "load_labelled",
     "load_routerbench",
+    "operator_example",
 ]
 
 RB_SMALL, RB_MEDIUM, RB_LARGE = (
@@ -170,20 +171,23 @@ def load_labelled(path: Path, small_tier: str) -> list[Example]:
         prompt, tier = row.get("prompt"), row.get("tier")
         if prompt is None or tier is None:
             raise ValueError(f"{path}: row {i + 1} needs `prompt` and `tier`")
-        body = prompt if isinstance(prompt, dict) else chat_body(str(prompt))
-        label = int(str(tier) != small_tier)
         out.append(
-            Example(
-                body,
-                label,
+            operator_example(
+                prompt if isinstance(prompt, dict) else str(prompt),
+                int(str(tier) != small_tier),
                 str(row.get("task") or "operator"),
                 str(row.get("split") or "train"),
-                float(label),
-                # Without graded answers: the small tier's quality is 1 where it sufficed, the
-                # large tier's is 1, so APGR becomes a ranking score of the label.
-                1.0 - label,
-                float("nan"),
-                1.0,
             )
         )
     return out
+
+
+def operator_example(
+    prompt: str | dict[str, Any], label: int, task: str = "operator", split: str = "train"
+) -> Example:
+    """One labelled request of an operator's (text, or a chat request body): label 1 when the small
+    tier fell short."""
+    body = prompt if isinstance(prompt, dict) else chat_body(prompt)
+    # Without graded answers: the small tier's quality is 1 where it sufficed, the large tier's is
+    # 1, so APGR becomes a ranking score of the label.
+    return Example(body, label, task, split, float(label), 1.0 - label, float("nan"), 1.0)

@@ -54,6 +54,7 @@ __all__ = [
     "family_probabilities",
     "file_sha256",
     "labelled",
+    "settings_of",
     "shipped_model",
     "train_families",
     "with_layer",
@@ -178,7 +179,7 @@ def add_file(
             f"{path}: its labels were added to these weights already (as {twice[0].get('file')}, "
             f"sha256 {digest[:12]}); counting them twice would double their weight"
         )
-    cfg = cfg or Config(**_config(model))
+    cfg = cfg or settings_of(model)
     enc = enc if enc is not None else encode(examples)
     y = enc.label.astype(np.float64)
     out = add_labels(model, enc.signals[:, _COLUMNS], enc.mean_emb, y, cfg)
@@ -205,7 +206,7 @@ def with_layer(before: FamilyModel, after: FamilyModel, enc: Encoded) -> FamilyM
     import numpy as np
 
     y = enc.label.astype(np.float64)
-    layer = fit_layer(before, after, enc, enc.signals[:, _COLUMNS], y, Config(**_config(after)))
+    layer = fit_layer(before, after, enc, enc.signals[:, _COLUMNS], y, settings_of(after))
     if layer is not None:
         after.operator = layer
         meta = {"labels": layer.labels, "families": list(layer.families)}
@@ -235,7 +236,7 @@ def add_log(
             f"every labelled request of {', '.join(names)} was added to these weights already "
             f"(up to {until:.3f}, the latest request a log added)"
         )
-    cfg = cfg or Config(**_config(model))
+    cfg = cfg or settings_of(model)
     enc = from_inputs([r[1] for r in new], [r[2] for r in new], ["log"] * len(new), ["train"] * len(new))
     y = enc.label.astype(np.float64)
     out = with_layer(model, add_labels(model, enc.signals[:, _COLUMNS], enc.mean_emb, y, cfg), enc)
@@ -253,7 +254,7 @@ def add_log(
     return out, len(rows) - len(new)
 
 
-def _config(model: FamilyModel) -> dict[str, Any]:
+def settings_of(model: FamilyModel) -> Config:
     """The settings a model was fitted with (its meta), for adding to it the same way."""
     known = set(Config.__dataclass_fields__)
     raw = dict(model.meta.get("config", {}))
@@ -261,7 +262,7 @@ def _config(model: FamilyModel) -> dict[str, Any]:
     for k in ("top_cap", "base_cap"):
         if k in out and out[k] is None:
             out[k] = math.inf
-    return out
+    return Config(**out)
 
 
 def write_model(model: FamilyModel, path: Path) -> None:

@@ -39,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing.fake_metrics import ENGINES, metrics_text
 from gateway.testing.fake_tools import (
     chat_deltas,
     chat_tool_call,
@@ -92,8 +93,10 @@ class FakeUpstream(Served):
         api_key: str | None = None,
         engine: str = "vllm",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
         self.model = model
-        self.engine = engine  # whose metric names /metrics shows: "vllm" or "sglang"
+        self.engine = engine  # whose metric names /metrics shows
         self.reply = reply
         self.chunks = chunks
         self.api_key = api_key
@@ -356,30 +359,8 @@ class FakeUpstream(Served):
     async def _metrics(self, _: web.Request) -> web.Response:
         if not self.metrics:
             return web.Response(status=500, text="metrics unavailable")
-        m, labels = self.metrics, f'{{model_name="{self.model}"}}'
-        if self.engine == "sglang":
-            return web.Response(text=self._sglang_metrics(), content_type="text/plain")
-        text = (
-            f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {m['waiting']}\n"
-            f"vllm:num_requests_running{labels} {m['running']}\n"
-            f"vllm:kv_cache_usage_perc{labels} {m['kv_cache']}\n"
-            f"# TYPE vllm:generation_tokens_total counter\n"
-            f"vllm:generation_tokens_total{labels} {float(self.generated)}\n"
-        )
+        text = metrics_text(self.engine, self.model, self.metrics, self.generated, self.ended)
         return web.Response(text=text, content_type="text/plain")
-
-    def _sglang_metrics(self) -> str:
-        m, labels = self.metrics, f'model_name="{self.model}",engine_type="unified",tp_rank="0"'
-        return (
-            f"# TYPE sglang:num_queue_reqs gauge\nsglang:num_queue_reqs{{{labels}}} {m['waiting']}\n"
-            f"# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{{{labels}}} {m['running']}\n"
-            f"# TYPE sglang:token_usage gauge\nsglang:token_usage{{{labels}}} {m['kv_cache']}\n"
-            "# TYPE sglang:realtime_tokens_total counter\n"
-            f'sglang:realtime_tokens_total{{{labels},mode="prefill_compute"}} 0.0\n'
-            f'sglang:realtime_tokens_total{{{labels},mode="decode"}} {float(self.generated)}\n'
-            "# TYPE sglang:generation_tokens_total counter\n"
-            f"sglang:generation_tokens_total{{{labels}}} {float(self.ended)}\n"
-        )
 
     @property
     def base_url(self) -> str:
