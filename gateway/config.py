@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     learn_queue_max: int = Field(10_000, ge=1)
     learn_sync_s: float = Field(2.0, gt=0)
     learn_flush_s: float = Field(10.0, gt=0)
+    # Refitting the scorer on the deployment's own labels while serving (gateway/learning/refit.py):
+    # every refit_labels labels taken (0: never), at most once every refit_min_s, `gateway train
+    # --from-log` on the decision log, its result served in place of the weights in force. Needs
+    # decision_log (a file), state_dir and one replica (no redis_url); routes with log_features.
+    refit_labels: int = Field(0, ge=0)
+    refit_min_s: float = Field(600.0, ge=0)
     # The decision log (gateway/observability/decision_log.py): a file, or "-" for stdout; unset: none.
     decision_log: str | None = None
     decision_log_max_mb: float = Field(100.0, gt=0)
@@ -102,6 +108,21 @@ class Settings(BaseSettings):
     first_token_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     request_timeout_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refit_has_its_files(self) -> Settings:
+        if not self.refit_labels:
+            return self
+        if self.decision_log in (None, "-"):
+            raise ValueError("GATEWAY_REFIT_LABELS refits on the decision log: GATEWAY_DECISION_LOG, a file")
+        if self.state_dir is None:
+            raise ValueError("GATEWAY_REFIT_LABELS keeps the refitted weights in GATEWAY_STATE_DIR: set it")
+        if self.redis_url is not None:
+            raise ValueError(
+                "GATEWAY_REFIT_LABELS refits one replica on its own log; with several (GATEWAY_REDIS_URL), "
+                "run `gateway train --from-log` on their logs as a job, its output in classifier.weights"
+            )
+        return self
 
     @model_validator(mode="after")
     def _quotas_fit_the_bounds(self) -> Settings:

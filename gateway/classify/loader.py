@@ -27,8 +27,9 @@ def weights_path(table: RouteTable) -> Path | None:
     return None if weights is None else _beside(table, weights)
 
 
-def scorer_for(table: RouteTable) -> Scorer:
-    path = weights_path(table)
+def scorer_for(table: RouteTable, refit: Path | None = None) -> Scorer:
+    """`refit`: the weights the gateway refitted on its own labels over the table's (learning/refit.py)."""
+    path = refit or weights_path(table)
     return default_scorer() if path is None else load_scorer(path)
 
 

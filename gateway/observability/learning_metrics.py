@@ -69,7 +69,18 @@ class LearningMetrics:
             ["route", "family"],
             registry=r,
         )
+        self.refits = Counter(
+            "gateway_learning_refits",
+            "Refits of the scorer on the decision log's labels (GATEWAY_REFIT_LABELS), by result",
+            ["result"],
+            registry=r,
+        )
+        for result in ("adopted", "set_aside", "nothing", "failed"):
+            self.refits.labels(result)
         self._registry = r
+
+    def refitted(self, result: str) -> None:
+        self.refits.labels(result).inc()
 
     def label(self, family: str, source: str, result: str) -> None:
         self.labels.labels(family, source, result).inc()

@@ -139,6 +139,9 @@ def _families_from_log(args: argparse.Namespace, log: Log) -> int:
     except TrainError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except ConfigError as exc:  # --weights that do not load: an error of the command, not of the log
+        print(str(exc), file=sys.stderr)
+        return 1
     print(text)
     return 0
 

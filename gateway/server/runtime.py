@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ import msgspec
 from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.inputs import scorer_inputs
-from gateway.classify.loader import scorer_for, verifier_for
+from gateway.classify.loader import scorer_for, verifier_for, weights_path
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.shadow import Shadow
@@ -32,6 +32,7 @@ from gateway.errors import ConfigError
 from gateway.learning.intake import Intake
 from gateway.learning.learner import Learner
 from gateway.learning.rails import rails_for
+from gateway.learning.refit import Refitter
 from gateway.observability.decision_log import DecisionLog
 from gateway.observability.journal import Journal
 from gateway.observability.metrics import BackendRow, Metrics
@@ -100,16 +101,25 @@ class Gateway:
         self._book = LatencyBook()
         self._flight = InFlight()  # each backend's live state: outlives reloads, bound at each swap
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
-        # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out.
+        # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out;
+        # with GATEWAY_REFIT_LABELS, every so many labels the scorer refitted on the log's.
+        self.refit = _refitter(settings, m.learning.refitted)
+        refit = self.refit
+
+        def on_label(family: str, source: str, result: str) -> None:
+            m.learning.label(family, source, result)
+            if refit is not None:
+                refit.note(result)
+
         self.learner = Learner(
             self.stores.learned,
             rails_for(self.settings, table),
             queue_max=settings.learn_queue_max,
             sync_s=settings.learn_sync_s,
             flush_s=settings.learn_flush_s,
-            on_label=m.learning.label,
+            on_label=on_label,
         )
-        self._scorer: Scorer = self.learner.reading(scorer_for(table))
+        self._scorer: Scorer = self.learner.reading(scorer_for(table, self._refit_of(table)))
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
@@ -152,7 +162,9 @@ class Gateway:
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time, self.intake.rating
         )
-        self.learning = LearningServing(self.learner, lambda: self._scorer, self.table)
+        self.learning = LearningServing(
+            self.learner, lambda: self._scorer, self.table, lambda: None if refit is None else refit.state()
+        )
         m.learning.watch(self.learner.rows)
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
@@ -196,6 +208,32 @@ class Gateway:
 
             self._openapi = msgspec.json.encode(openapi_document(self._openapi_models))
         return self._openapi
+
+    def _refit_of(self, table: RouteTable) -> Path | None:
+        return None if self.refit is None else self.refit.adopted(weights_path(table))
+
+    async def _refit_step(self) -> None:
+        """One refit on the log (a child process), its weights then served if the table still names
+        the weights it built on."""
+        assert self.refit is not None
+        base = weights_path(self.table())
+
+        async def adopt(path: Path) -> bool:
+            async with self._reload_lock:
+                table = self.table()
+                if weights_path(table) != base:
+                    return False  # the operator named other weights meanwhile: the next refit builds on them
+                loop = asyncio.get_running_loop()
+                scorer = self.learner.reading(await loop.run_in_executor(None, scorer_for, table, path))
+                self._scorer = scorer
+                self._snap = self._derive(table, self.guard)
+                folded = self.learner.folded(scorer.meta)
+                if folded is not None:
+                    await self.learner.reset(folded)
+            log.info("scorer refitted on the decision log's labels: %s", path)
+            return True
+
+        await self.refit.refit(base, getattr(self._scorer, "family_set", None), adopt)
 
     def _learn_mode(self, route: str) -> str | None:
         found = self.table().routes.get(route)
@@ -285,7 +323,8 @@ class Gateway:
         if self.learner.layer is not None:
             self.learner.layer.rails = rails
         if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
-            scorer, verifier = self.learner.reading(scorer_for(table)), verifier_for(table)
+            scorer = self.learner.reading(scorer_for(table, self._refit_of(table)))
+            verifier = verifier_for(table)
         else:
             scorer, verifier = self._scorer, self._verifier
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
@@ -357,6 +396,8 @@ class Gateway:
             if folded is not None:
                 await self.learner.store.reset(folded)
             await self.learner.start()
+            if self.refit is not None:
+                self.refit.start(self._refit_step)
             self.watcher.start()
             self.watch.start()
             if self.decisions is not None:
@@ -380,6 +421,8 @@ class Gateway:
             yield
         finally:
             await self.watcher.stop()
+            if self.refit is not None:
+                await self.refit.stop()
             await self.heap.stop()
             await self.watch.stop()
             for task in list(self._retiring):
@@ -396,3 +439,16 @@ class Gateway:
             if self.decisions is not None:
                 # Off the loop: the writer may be stuck on a slow disk; it gets its few seconds.
                 await asyncio.get_running_loop().run_in_executor(None, self.decisions.close)
+
+
+def _refitter(settings: Settings, on_result: Callable[[str], None]) -> Refitter | None:
+    if not settings.refit_labels or settings.decision_log is None or settings.state_dir is None:
+        return None  # config.py refuses the first without the other two
+    return Refitter(
+        every=settings.refit_labels,
+        min_s=settings.refit_min_s,
+        log_path=Path(settings.decision_log),
+        log_files=settings.decision_log_files,
+        state_dir=settings.state_dir,
+        on_result=on_result,
+    )

@@ -18,11 +18,16 @@ __all__ = ["LearningServing"]
 
 class LearningServing:
     def __init__(
-        self, learner: Learner, scorer: Callable[[], Scorer], table: Callable[[], RouteTable]
+        self,
+        learner: Learner,
+        scorer: Callable[[], Scorer],
+        table: Callable[[], RouteTable],
+        refit: Callable[[], dict[str, Any] | None] = lambda: None,
     ) -> None:
         self._learner = learner
         self._scorer = scorer
         self._table = table
+        self._refit = refit
 
     async def describe(self) -> dict[str, Any]:
         learner, layer = self._learner, self._learner.layer
@@ -36,6 +41,7 @@ class LearningServing:
             "labels": round(layer.total, 4) if layer is not None else 0.0,
             "families": [s.json() for s in layer.states()] if layer is not None else [],
             "sets": await learner.store.sets(),
+            "refit": self._refit(),  # None: GATEWAY_REFIT_LABELS is 0
         }
 
     def export(self) -> dict[str, Any]:
