@@ -57,7 +57,6 @@ class Learner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.layer: LearnedLayer | None = None
-        self._folded_at = 0.0  # the last export whose learned counts were reset on loading it
 
     def attach(self, family_set: str, prior: FamilyPrior) -> LearnedLayer:
         """The layer for a weights file's family set: the same one while the set stays (a reload of
@@ -79,17 +78,19 @@ class Learner:
         learning: Scorer = with_learned(layer)
         return learning
 
-    def folded(self, meta: dict[str, Any]) -> str | None:
-        """The family set whose learned counts the weights in force (their `meta`) already hold (an
-        export), if the layer still has them: the caller resets them, so no label counts twice."""
+    async def fold(self, meta: dict[str, Any]) -> str | None:
+        """Where the weights in force (their `meta`) hold the layer's learned counts (an export), forget
+        them, so that no label counts twice: once per export, which the store remembers, so that a
+        restart with the export still in force keeps what was learned since. The set reset, if any."""
         folded = meta.get("learned_folded")
         layer = self.layer
         if not isinstance(folded, dict) or layer is None or folded.get("family_set") != layer.family_set:
             return None
         at = float(folded.get("at", 0.0))
-        if at <= self._folded_at:
+        if at <= await self.store.folded_at(layer.family_set):
             return None
-        self._folded_at = at
+        await self.store.reset(layer.family_set, folded_at=at)
+        await self.refresh()
         return layer.family_set
 
     def rows(self) -> list[tuple[str, float, float, float, bool]]:

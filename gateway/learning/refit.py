@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -121,13 +122,9 @@ class Refitter:
         return {"every": self.every, "min_s": self.min_s, "pending": self.pending, "last": self.last}
 
     # ---- one refit ------------------------------------------------------------------------------
-    async def refit(
-        self, base: Path | None, family_set: str | None, adopt: Callable[[Path], Awaitable[bool]]
-    ) -> Outcome:
+    async def refit(self, base: Path | None, adopt: Callable[[Path], Awaitable[bool]]) -> Outcome:
         """Fit now on the log as it stands, and `adopt` the result (the gateway's: False when the table
-        no longer names `base`). `family_set`: the one the learner counts in now; the new file says it
-        holds those labels (`learned_folded`), so that loading it resets them when its families are the
-        same ones, and no label counts twice."""
+        no longer names `base`)."""
         self._last, taken, self.pending = self._wall(), self.pending, 0
         logs = refit_files(self._log_path, self._log_files)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -140,8 +137,6 @@ class Refitter:
         if rc == 0 and out.exists():
             model = json.loads(out.read_bytes())
             meta = model.setdefault("meta", {})
-            if family_set is not None:
-                meta["learned_folded"] = {"family_set": family_set, "at": self._wall()}
             record = {
                 "base": None if base is None else str(base),
                 "base_sha256": _sha256(base),
@@ -172,14 +167,15 @@ class Refitter:
         return Outcome(result, weights)
 
     async def _run(self, cmd: list[str]) -> tuple[int | None, str]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Below the serving process: on a small machine the fit must not take the requests' cores
+        # (nice(1), not a preexec_fn: this process has threads).
+        nice = shutil.which("nice")
         proc = self._proc = await asyncio.create_subprocess_exec(
+            *((nice, "-n", "10") if nice else ()),
             *cmd,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
-            # Below the serving process: on a small machine the fit must not take the requests' cores.
-            preexec_fn=lambda: os.nice(10),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
             _, err = await asyncio.wait_for(proc.communicate(), _TIMEOUT_S)

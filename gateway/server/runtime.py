@@ -224,16 +224,18 @@ class Gateway:
                 if weights_path(table) != base:
                     return False  # the operator named other weights meanwhile: the next refit builds on them
                 loop = asyncio.get_running_loop()
-                scorer = self.learner.reading(await loop.run_in_executor(None, scorer_for, table, path))
-                self._scorer = scorer
+                loaded = await loop.run_in_executor(None, scorer_for, table, path)
+                before = self.learner.layer.family_set if self.learner.layer is not None else None
+                self._scorer = self.learner.reading(loaded)
                 self._snap = self._derive(table, self.guard)
-                folded = self.learner.folded(scorer.meta)
-                if folded is not None:
-                    await self.learner.reset(folded)
+                # The same families: the labels learned on them are in the file now (the log had
+                # them), so they must not count twice. Other families: the learner starts on them.
+                if before is not None and getattr(loaded, "family_set", None) == before:
+                    await self.learner.reset(before)
             log.info("scorer refitted on the decision log's labels: %s", path)
             return True
 
-        await self.refit.refit(base, getattr(self._scorer, "family_set", None), adopt)
+        await self.refit.refit(base, adopt)
 
     def _learn_mode(self, route: str) -> str | None:
         found = self.table().routes.get(route)
@@ -347,9 +349,7 @@ class Gateway:
         self._scorer, self._verifier = scorer, verifier
         self._snap = self._derive(table, guard)
         self.metrics.prepare(new)
-        folded = self.learner.folded(self._scorer.meta)
-        if folded is not None:
-            await self.learner.reset(folded)
+        await self.learner.fold(self._scorer.meta)
         await previous.health.stop()
         await guard.health.check_all()
         guard.health.start()
@@ -392,9 +392,7 @@ class Gateway:
             await asyncio.gather(*(b.start() for b in self.backends.values()))
             await self.guard.health.check_all()  # readiness is known before the first request
             self.guard.health.start()
-            folded = self.learner.folded(self._scorer.meta)
-            if folded is not None:
-                await self.learner.store.reset(folded)
+            await self.learner.fold(self._scorer.meta)
             await self.learner.start()
             if self.refit is not None:
                 self.refit.start(self._refit_step)

@@ -88,7 +88,13 @@ class LearnedStore(Protocol):
     async def read(self, family_set: str) -> dict[str, Decayed]:
         """The family set's counts (empty when none); {} when the store cannot be reached."""
 
-    async def reset(self, family_set: str) -> None: ...
+    async def reset(self, family_set: str, folded_at: float | None = None) -> None:
+        """Forget the set's counts; `folded_at`: because a weights file made at that time holds them
+        (an export), remembered apart from the counts (`folded_at`)."""
+
+    async def folded_at(self, family_set: str) -> float:
+        """The time of the latest export whose counts a reset forgot (0: none): a restart with that
+        file still in force must not forget what was learned since."""
 
     async def sets(self) -> list[str]:
         """The family sets that have counts (the weights files learned on)."""
@@ -106,6 +112,7 @@ class MemoryLearned:
         self._dir = state_dir
         self._sets: dict[str, dict[str, Decayed]] = {}
         self._tallies: OrderedDict[tuple[str, str, str], Decayed] = OrderedDict()
+        self._folded: dict[str, float] = {}
         self._dirty = False
         if state_dir is not None:
             self._read_file(state_dir / _FILE)
@@ -126,10 +133,12 @@ class MemoryLearned:
                 self._sets[str(fs)] = {str(k): Decayed.of(v) for k, v in nodes.items()}
             for fs, family, tenant, raw in data.get("tallies", []):
                 self._tallies[(str(fs), str(family), str(tenant))] = Decayed.of(raw)
+            self._folded = {str(fs): float(at) for fs, at in data.get("folded", {}).items()}
         except (KeyError, TypeError, ValueError) as exc:
             log.error("learned state %s malformed (%s): starting from none", path, exc)
             self._sets.clear()
             self._tallies.clear()
+            self._folded.clear()
 
     async def add(
         self, family_set: str, deltas: Sequence[Delta], now: float, half_life_s: float, tenant_cap: float
@@ -156,11 +165,16 @@ class MemoryLearned:
     async def read(self, family_set: str) -> dict[str, Decayed]:
         return {k: Decayed(v.n, v.s, v.t) for k, v in self._sets.get(family_set, {}).items()}
 
-    async def reset(self, family_set: str) -> None:
+    async def reset(self, family_set: str, folded_at: float | None = None) -> None:
         self._sets.pop(family_set, None)
         for key in [k for k in self._tallies if k[0] == family_set]:
             del self._tallies[key]
+        if folded_at is not None:
+            self._folded[family_set] = folded_at
         self._dirty = True
+
+    async def folded_at(self, family_set: str) -> float:
+        return self._folded.get(family_set, 0.0)
 
     async def sets(self) -> list[str]:
         return sorted(self._sets)
@@ -170,6 +184,7 @@ class MemoryLearned:
             "format": _FORMAT,
             "sets": {fs: {k: v.to_list() for k, v in nodes.items()} for fs, nodes in self._sets.items()},
             "tallies": [[fs, fam, ten, d.to_list()] for (fs, fam, ten), d in self._tallies.items()],
+            "folded": dict(self._folded),
         }
 
     async def flush(self) -> None:

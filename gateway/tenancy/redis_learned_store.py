@@ -12,6 +12,7 @@ set (Redis Cluster keeps them on one shard, as Lua needs). An outage loses the l
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ return out
 
 _PREFIX = "gateway:learned"
 _SETS = f"{_PREFIX}:sets"
+_FOLDED = f"{_PREFIX}:folded"  # family set -> the time of the latest export whose counts were reset
 
 
 def _text(raw: bytes | str) -> str:
@@ -127,9 +129,19 @@ class RedisLearned:
                 continue
         return out
 
-    async def reset(self, family_set: str) -> None:
+    async def reset(self, family_set: str, folded_at: float | None = None) -> None:
         await self._client.delete(*self._keys(family_set))
         await self._client.srem(_SETS, family_set)
+        if folded_at is not None:
+            await self._client.hset(_FOLDED, family_set, repr(folded_at))
+
+    async def folded_at(self, family_set: str) -> float:
+        try:
+            raw = await self._client.hget(_FOLDED, family_set)
+        except Exception as exc:  # noqa: BLE001 - unreachable: no reset now (it could not be done either)
+            self._failed("read", exc)
+            return math.inf
+        return 0.0 if raw is None else float(_text(raw))
 
     async def sets(self) -> list[str]:
         members = await self._client.smembers(_SETS)

@@ -88,3 +88,16 @@ async def test_an_unreachable_store_loses_labels_and_reads_as_none(tmp_path: Pat
     assert await store.read("set") == {}
     assert errors == ["add", "read"]
     await store.aclose()
+
+
+async def test_a_fold_is_remembered_apart_from_the_counts(
+    replicas: tuple[RedisLearned, RedisLearned],
+) -> None:
+    a, b = replicas
+    await a.add("set", [Delta(("f1",), 1.0)] * 4, 0.0, DAY, 10)
+    assert await b.folded_at("set") == 0.0
+    await a.reset("set", folded_at=123.5)
+    assert await b.read("set") == {} and await b.folded_at("set") == 123.5  # every replica sees it
+    await b.add("set", [Delta(("f1",), 1.0)], 0.0, DAY, 10)
+    await a.reset("set")  # an operator's reset forgets the counts, not the fold
+    assert await b.folded_at("set") == 123.5

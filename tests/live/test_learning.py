@@ -31,6 +31,7 @@ OTHERS = [f"sk-tenant-{i}-learn" for i in range(5)]  # more tenants, each with i
 KEYS = ",".join([f"acme:{ACME}", f"beta:{BETA}", *(f"t{i}:{k}" for i, k in enumerate(OTHERS))])
 THRESHOLD = 0.5
 PROMPT = "What is the capital of France?"
+OTHER = "Write a short poem about the sea."  # another family
 ROUTES = """
 version: 1
 default_tier: small
@@ -338,3 +339,47 @@ def test_weights_reloads_keep_fold_or_set_aside_what_was_learned(
     finally:
         judge.prefers = "reference answer"
         stop(gw.proc)
+
+
+def test_a_restart_after_an_export_keeps_what_was_learned_since(
+    tmp_path: Path, upstreams: dict[str, FakeUpstream]
+) -> None:
+    """An export's labels are reset once, when it is loaded; the labels learned after that survive a
+    restart with the exported file still in force (the store remembers the export it folded)."""
+    family, n = predicted(1.0)
+    state_dir = tmp_path / "state"
+    gw = _start(tmp_path / "one", upstreams, GATEWAY_STATE_DIR=str(state_dir))
+    routes = tmp_path / "one" / "routes.yaml"
+    try:
+        for i in range(n):
+            ask(gw)
+            wait_for(lambda i=i: learned(gw, family) >= i + 1 - 1e-6, "a label")
+        r = httpx.post(f"{gw.url}/admin/learning/export", headers={"authorization": f"Bearer {ADMIN}"})
+        assert r.status_code == 200, r.text
+        (tmp_path / "exported.json").write_text(r.text)
+        _reload(gw, routes, tmp_path / "exported.json")
+        wait_for(lambda: learned(gw, family) < 1.0, "the folded counts to be reset")
+        # learned after the export, in no file: another family's, still on the cheap tier and judged
+        other = {"model": "auto", "messages": [{"role": "user", "content": OTHER}], "max_tokens": 8}
+        auth = {"authorization": f"Bearer {ACME}"}
+        second = httpx.post(f"{gw.v1}/route/explain", json=other, headers=auth).json()["family"]
+        assert second != family
+        for i in range(3):
+            r = httpx.post(f"{gw.v1}/chat/completions", json=other, headers=auth)
+            assert r.headers["x-gateway-tier"] == "small", r.headers
+            wait_for(lambda i=i: learned(gw, second) >= i + 1 - 1e-6, "a label")
+    finally:
+        stop(gw.proc)
+    again = start_gateway(
+        tmp_path / "one",
+        routes.read_text(),
+        GATEWAY_API_KEYS=KEYS,
+        GATEWAY_ADMIN_KEY=ADMIN,
+        GATEWAY_LEARN_SYNC_S="0.2",
+        GATEWAY_STATE_DIR=str(state_dir),
+    )
+    try:
+        assert learned(again, second) == pytest.approx(3.0, abs=0.01)
+        assert learned(again, family) == pytest.approx(0.0, abs=0.01)  # still folded, not back
+    finally:
+        stop(again.proc)

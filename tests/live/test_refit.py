@@ -165,3 +165,44 @@ def test_the_gateway_refits_on_its_own_labels_and_keeps_the_refit_across_a_resta
         assert refit_state(gw)["last"] is None
     finally:
         stop(gw.proc)
+
+
+def test_a_refit_that_keeps_the_families_resets_the_labels_it_now_holds(
+    tmp_path: Path, upstreams: dict[str, FakeUpstream]
+) -> None:
+    """Too few labels to split a family: the refit adds them to f8's counts and keeps the family set,
+    so the learned counts of f8, the same labels, are reset as it is adopted (else they count twice)."""
+    few = 20  # under the 50 a split (and the operator layer) needs
+    gw = start_gateway(
+        tmp_path,
+        ROUTES.format(**{k: u.base_url for k, u in upstreams.items()}).replace("learn: frozen", "learn: on"),
+        GATEWAY_API_KEYS=",".join(f"t{i}:{k}" for i, k in enumerate(TENANTS)),
+        GATEWAY_ADMIN_KEY=ADMIN,
+        GATEWAY_DECISION_LOG=str(tmp_path / "decisions.jsonl"),
+        GATEWAY_STATE_DIR=str(tmp_path / "state"),
+        GATEWAY_REFIT_LABELS=str(few),
+        GATEWAY_REFIT_MIN_S="0",
+        GATEWAY_LEARN_SYNC_S="0.2",
+    )
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    try:
+        set_before = httpx.get(f"{gw.url}/admin/learning", headers=admin).json()["family_set"]
+        keys = itertools.cycle(TENANTS)
+        for prompt in (HARD * 2)[:few]:
+            with httpx.Client(base_url=gw.v1, headers={"authorization": f"Bearer {next(keys)}"}) as c:
+                r = c.post("/chat/completions", json=_body(prompt))
+                assert c.post("/feedback", json={"id": r.json()["id"], "label": "bad"}).status_code == 200
+        end = time.monotonic() + 90
+        while (last := refit_state(gw)["last"]) is None:
+            assert time.monotonic() < end, "no refit"
+            time.sleep(0.2)
+        assert last["result"] == "adopted", last  # type: ignore[index]
+        state = httpx.get(f"{gw.url}/admin/learning", headers=admin).json()
+        assert state["family_set"] == set_before  # no split: the same families
+        assert state["labels"] == pytest.approx(0.0, abs=1e-6)  # the learned counts, now in the file
+        with httpx.Client(headers={"authorization": f"Bearer {TENANTS[0]}"}) as c:
+            explained = c.post(f"{gw.v1}/route/explain", json=_body(HARD[0])).json()
+        assert explained["family"] == "f8"
+        assert f"({few} labels of this gateway's own)" in explained["reasons"][1]  # counted once
+    finally:
+        stop(gw.proc)

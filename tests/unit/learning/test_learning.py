@@ -160,6 +160,26 @@ async def test_the_state_file_survives_a_restart_and_is_written_whole(tmp_path: 
     assert await MemoryLearned(tmp_path).read("s") == {}  # a broken file: start from none, say so
 
 
+async def test_an_export_is_folded_once_and_a_restart_keeps_what_was_learned_since(tmp_path: Path) -> None:
+    store = MemoryLearned(tmp_path)
+    learner = Learner(store, RAILS, queue_max=100)
+    learner.attach("set-a", Prior())
+    await store.add("set-a", [Delta(("f0",), 1.0)] * 12, 0.0, DAY, 10)
+    export = {"learned_folded": {"family_set": "set-a", "at": 50.0}}
+    assert await learner.fold({"learned_folded": {"family_set": "set-b", "at": 50.0}}) is None  # not ours
+    assert await learner.fold(export) == "set-a" and await store.read("set-a") == {}
+    await store.add("set-a", [Delta(("f0",), 1.0)] * 3, 60.0, DAY, 10)  # learned since
+    await store.flush()
+    again = MemoryLearned(tmp_path)  # a restart, the export still in force
+    restarted = Learner(again, RAILS, queue_max=100)
+    restarted.attach("set-a", Prior())
+    assert await again.folded_at("set-a") == 50.0
+    assert await restarted.fold(export) is None
+    assert (await again.read("set-a"))["f0"].n == 3
+    # a later export folds again
+    assert await restarted.fold({"learned_folded": {"family_set": "set-a", "at": 70.0}}) == "set-a"
+
+
 async def test_the_learner_applies_queued_labels_and_reloads_the_layer() -> None:
     seen: list[tuple[str, str, str]] = []
     clock = Clock()

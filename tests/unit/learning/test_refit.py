@@ -63,7 +63,7 @@ async def test_a_log_without_scorer_inputs_refits_nothing_and_keeps_what_is_in_f
     r = _refitter(tmp_path, log, results, clock)
     for _ in range(3):
         r.note("counted")
-    out = await r.refit(None, "set-a", _yes)
+    out = await r.refit(None, _yes)
     assert out.result == "nothing" and out.weights is None and results == ["nothing"]
     assert r.adopted(None) is None and not (r.dir / "weights.json").exists()
     assert r.pending == 0 and r.last is not None and r.last["labels_taken"] == 3
@@ -80,15 +80,13 @@ async def test_a_refit_is_what_train_from_log_writes_and_is_adopted_while_its_ba
     log, results = tmp_path / "decisions.jsonl", []
     write_log(log, n=1500, seed=5, features=True)
     r = _refitter(tmp_path, log, results)
-    out = await r.refit(None, "set-a", _yes)
+    out = await r.refit(None, _yes)
     assert out.result == "adopted" and results == ["adopted"], r.last
     assert out.weights == r.dir / "weights.json" == r.adopted(None)
     cli = tmp_path / "cli.json"
     assert main(["train", "--from-log", str(log), "--out", str(cli)]) == 0
     refit, by_hand = json.loads(out.weights.read_text()), json.loads(cli.read_text())
     meta = refit.pop("meta")
-    # the learned counts of the set it was fitted beside are in the file now: loading it resets them
-    assert meta.pop("learned_folded")["family_set"] == "set-a"
     assert meta.pop("refit")["base"] is None
     assert meta == by_hand.pop("meta") and refit == by_hand
     scorer = load_scorer(out.weights)
@@ -99,14 +97,14 @@ async def test_a_refit_is_what_train_from_log_writes_and_is_adopted_while_its_ba
     base.write_bytes(SHIPPED.read_bytes())
     assert r.adopted(base) is None
     r2 = _refitter(tmp_path, log, results)
-    assert (await r2.refit(base, None, _yes)).result == "adopted"
+    assert (await r2.refit(base, _yes)).result == "adopted"
     assert r2.adopted(base) == r2.dir / "weights.json" and r2.adopted(None) is None
     base.write_bytes(base.read_bytes() + b"\n")
     assert r2.adopted(base) is None
     # the table named other weights while it ran: set aside, not adopted
-    assert (await r2.refit(base, None, _no)).result == "set_aside" and results[-1] == "set_aside"
+    assert (await r2.refit(base, _no)).result == "set_aside" and results[-1] == "set_aside"
     # weights that hold the log's labels already have nothing to add: what is in force stays
-    assert (await r2.refit(cli, None, _yes)).result == "nothing"
+    assert (await r2.refit(cli, _yes)).result == "nothing"
     assert r2.adopted(cli) is None
 
 
@@ -118,7 +116,7 @@ async def test_a_failed_refit_keeps_what_is_in_force_and_logs_why_without_the_pr
     bad = tmp_path / "not-weights.json"
     bad.write_text('{"format": "something else"}')
     r = _refitter(tmp_path, log, results)
-    out = await r.refit(bad, None, _yes)
+    out = await r.refit(bad, _yes)
     assert out.result == "failed" and results == ["failed"] and r.adopted(bad) is None
     said = [m for m in caplog.messages if "scorer refit failed" in m]
     assert said and "not a gateway-difficulty-v3" in said[0] and "Traceback" not in said[0]
