@@ -70,9 +70,11 @@ class Settings(BaseSettings):
     # Refitting the scorer on the deployment's own labels while serving (gateway/learning/refit.py):
     # every refit_labels labels taken (0: never), at most once every refit_min_s, `gateway train
     # --from-log` on the decision log, its result served in place of the weights in force. Needs
-    # decision_log (a file), state_dir and one replica (no redis_url); routes with log_features.
+    # decision_log (a file), state_dir and one replica (no redis_url); routes with log_features. A
+    # refit reads the latest refit_max_labels labels of the log: what bounds its memory.
     refit_labels: int = Field(0, ge=0)
     refit_min_s: float = Field(600.0, ge=0)
+    refit_max_labels: int = Field(10_000, ge=1)
     # The decision log (gateway/observability/decision_log.py): a file, or "-" for stdout; unset: none.
     decision_log: str | None = None
     decision_log_max_mb: float = Field(100.0, gt=0)

@@ -72,6 +72,7 @@ class Refitter:
         *,
         every: int,
         min_s: float,
+        max_labels: int,
         log_path: Path,
         log_files: int,
         state_dir: Path,
@@ -81,6 +82,7 @@ class Refitter:
     ) -> None:
         self.every = every
         self.min_s = min_s
+        self.max_labels = max_labels
         self.dir = state_dir / "refit"
         self._log_path = log_path
         self._log_files = log_files
@@ -119,7 +121,13 @@ class Refitter:
 
     def state(self) -> dict[str, Any]:
         """What /admin/learning shows: the schedule, the labels since the last refit, its outcome."""
-        return {"every": self.every, "min_s": self.min_s, "pending": self.pending, "last": self.last}
+        return {
+            "every": self.every,
+            "min_s": self.min_s,
+            "max_labels": self.max_labels,
+            "pending": self.pending,
+            "last": self.last,
+        }
 
     # ---- one refit ------------------------------------------------------------------------------
     async def refit(self, base: Path | None, adopt: Callable[[Path], Awaitable[bool]]) -> Outcome:
@@ -130,7 +138,8 @@ class Refitter:
         self.dir.mkdir(parents=True, exist_ok=True)
         out = self.dir / _NEXT
         cmd = [self._python, "-m", "gateway", "train", *(a for p in logs for a in ("--from-log", str(p)))]
-        cmd += ["--out", str(out), *(("--weights", str(base)) if base is not None else ())]
+        cmd += ["--max-labels", str(self.max_labels), "--out", str(out)]
+        cmd += ["--weights", str(base)] if base is not None else []
         started = time.monotonic()
         rc, err = await self._run(cmd)
         seconds = round(time.monotonic() - started, 2)

@@ -101,16 +101,18 @@ def _train_families(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(paths: list[Path], keep: bool = True) -> Log | int:
-    """The log, or the exit code after saying why there is none to read."""
-    from gateway.offline.report.log import read_log
+def _read(paths: list[Path], keep: bool = True, labelled: bool | int = False) -> Log | int:
+    """The log, or the exit code after saying why there is none to read. `labelled`: a training read,
+    the inputs of labelled requests alone (an int: of the latest so many labels)."""
+    from gateway.offline.report.log import labelled_ids, read_log
 
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         print(f"no such decision log: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        log = read_log(paths, keep=keep)
+        only = None if labelled is False else labelled_ids(paths, None if labelled is True else labelled)
+        log = read_log(paths, keep=keep, only=only)
     except OSError as exc:
         print(f"cannot read the decision log: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +163,10 @@ def _train_from_log(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    log = _read(args.from_log)
+    if args.max_labels is not None and args.max_labels < 1:
+        print("--max-labels must be at least 1", file=sys.stderr)
+        return 2
+    log = _read(args.from_log, labelled=True if args.max_labels is None else args.max_labels)
     if isinstance(log, int):
         return log
     if not args.replace:
@@ -325,6 +330,12 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="with --replace: mix in the shipped training data",
     )
     log.add_argument("--tier", action="append", help="only requests this cheaper tier answered (repeatable)")
+    log.add_argument(
+        "--max-labels",
+        type=int,
+        metavar="N",
+        help="only the latest N labelled requests (by the label's time): bounds the memory a long log takes",
+    )
     log.add_argument("--target-quality", type=float, default=0.95, help="for the suggested max_difficulty")
     log.add_argument("--holdout", type=float, default=0.2, help="share of labelled log rows held out")
     log.add_argument("--bootstrap", type=int, default=500, help="resamples for the comparison's intervals")

@@ -445,6 +445,7 @@ def _refitter(settings: Settings, on_result: Callable[[str], None]) -> Refitter 
     return Refitter(
         every=settings.refit_labels,
         min_s=settings.refit_min_s,
+        max_labels=settings.refit_max_labels,
         log_path=Path(settings.decision_log),
         log_files=settings.decision_log_files,
         state_dir=settings.state_dir,

@@ -83,15 +83,15 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
         yield ups
 
 
-def _start(tmp: Path, ups: dict[str, FakeUpstream]) -> Gateway:
+def _start(tmp: Path, ups: dict[str, FakeUpstream], labels: int = LABELS, learn: str = "frozen") -> Gateway:
     return start_gateway(
         tmp,
-        ROUTES.format(**{k: u.base_url for k, u in ups.items()}),
+        ROUTES.format(**{k: u.base_url for k, u in ups.items()}).replace("learn: frozen", f"learn: {learn}"),
         GATEWAY_API_KEYS=",".join(f"t{i}:{k}" for i, k in enumerate(TENANTS)),
         GATEWAY_ADMIN_KEY=ADMIN,
         GATEWAY_DECISION_LOG=str(tmp / "decisions.jsonl"),
         GATEWAY_STATE_DIR=str(tmp / "state"),
-        GATEWAY_REFIT_LABELS=str(LABELS),
+        GATEWAY_REFIT_LABELS=str(labels),
         GATEWAY_REFIT_MIN_S="0",
         GATEWAY_LEARN_SYNC_S="0.2",
     )
@@ -129,7 +129,7 @@ def refit_state(gw: Gateway) -> dict[str, object]:
 def test_the_gateway_refits_on_its_own_labels_and_keeps_the_refit_across_a_restart(
     tmp_path: Path, upstreams: dict[str, FakeUpstream]
 ) -> None:
-    shipped = {nid for nid in default_scorer().families()}  # type: ignore[attr-defined]
+    shipped = {nid for nid in default_scorer().families()}
     gw = _start(tmp_path, upstreams)
     try:
         before, fams = scores(gw)
@@ -173,17 +173,7 @@ def test_a_refit_that_keeps_the_families_resets_the_labels_it_now_holds(
     """Too few labels to split a family: the refit adds them to f8's counts and keeps the family set,
     so the learned counts of f8, the same labels, are reset as it is adopted (else they count twice)."""
     few = 20  # under the 50 a split (and the operator layer) needs
-    gw = start_gateway(
-        tmp_path,
-        ROUTES.format(**{k: u.base_url for k, u in upstreams.items()}).replace("learn: frozen", "learn: on"),
-        GATEWAY_API_KEYS=",".join(f"t{i}:{k}" for i, k in enumerate(TENANTS)),
-        GATEWAY_ADMIN_KEY=ADMIN,
-        GATEWAY_DECISION_LOG=str(tmp_path / "decisions.jsonl"),
-        GATEWAY_STATE_DIR=str(tmp_path / "state"),
-        GATEWAY_REFIT_LABELS=str(few),
-        GATEWAY_REFIT_MIN_S="0",
-        GATEWAY_LEARN_SYNC_S="0.2",
-    )
+    gw = _start(tmp_path, upstreams, labels=few, learn="on")
     admin = {"authorization": f"Bearer {ADMIN}"}
     try:
         set_before = httpx.get(f"{gw.url}/admin/learning", headers=admin).json()["family_set"]

@@ -194,6 +194,49 @@ def test_cli_from_log_adds_to_the_family_counts(
     assert "v2 weights have no family counts" in capsys.readouterr().err
 
 
+def test_a_training_read_keeps_the_labelled_requests_inputs_alone_and_the_latest_when_capped(
+    logged: tuple[Path, Truth, Log], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from gateway.offline.report.log import labelled_ids
+
+    path, _, log = logged
+    ids = labelled_ids([path])
+    # every label line's request (a neutral rating's, or a malformed verdict's, too: a few extra)
+    assert ids == _label_line_ids(path) >= set(log.verdicts) | set(log.feedback)
+    light = read_log([path], only=ids)
+    assert len(light.requests) == len(log.requests)  # every request still read, for the counts ...
+    kept = {r.id for r in light.requests if r.features is not None or r.prompt is not None}
+    every = {r.id for r in log.requests}
+    assert kept and kept <= ids and len(kept) < len(every) / 2  # ... the inputs of the labelled alone
+    rows, light_rows = label_rows(log), label_rows(light)
+    assert [r.id for r in light_rows.requests] == [r.id for r in rows.requests]
+    assert light_rows.labels == rows.labels
+    # --max-labels: the latest N labels by their time
+    out = tmp_path / "capped.json"
+    assert main(["train", "--from-log", str(path), "--max-labels", "200", "--out", str(out)]) == 0
+    (entry,) = json.loads(out.read_text())["meta"]["added"]
+    latest = labelled_ids([path], 200)
+    assert len(latest) == 200 and entry["labels"] == len(label_rows(read_log([path], only=latest)).requests)
+    assert 100 < entry["labels"] <= 200 and entry["until"] == max(r.ts for r in rows.requests)
+    capsys.readouterr()
+    assert main(["train", "--from-log", str(path), "--max-labels", "0", "--out", str(out)]) == 2
+    assert "--max-labels" in capsys.readouterr().err
+
+
+def _label_line_ids(path: Path) -> set[str]:
+    out = set()
+    for line in path.read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(d, dict) and d.get("kind") in ("shadow", "feedback") and isinstance(d.get("id"), str):
+            out.add(d["id"])
+    return out
+
+
 def test_cli_train_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "w.json"
     assert main(["train", "--from-log", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2

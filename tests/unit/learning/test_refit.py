@@ -39,6 +39,7 @@ def _refitter(tmp: Path, log: Path, results: list[str], clock: Clock | None = No
     return Refitter(
         every=int(kw.get("every", 3)),
         min_s=kw.get("min_s", 100.0),
+        max_labels=int(kw.get("max_labels", 100_000)),
         log_path=log,
         log_files=3,
         state_dir=tmp / "state",
@@ -101,6 +102,10 @@ async def test_a_refit_is_what_train_from_log_writes_and_is_adopted_while_its_ba
     assert r2.adopted(base) == r2.dir / "weights.json" and r2.adopted(None) is None
     base.write_bytes(base.read_bytes() + b"\n")
     assert r2.adopted(base) is None
+    # the latest max_labels labels only: what bounds the child's memory
+    r3 = _refitter(tmp_path / "capped", log, results, max_labels=150)
+    assert (await r3.refit(None, _yes)).result == "adopted"
+    assert 100 < json.loads((r3.dir / "weights.json").read_text())["meta"]["added"][-1]["labels"] <= 150
     # the table named other weights while it ran: set aside, not adopted
     assert (await r2.refit(base, _no)).result == "set_aside" and results[-1] == "set_aside"
     # weights that hold the log's labels already have nothing to add: what is in force stays
