@@ -18,6 +18,9 @@ arrive as labels (n = 0, 100, 500 and all the rest). Routers:
   them), and its counts alone; and the counts added to the shipped families only, none split and
   no slope refitted, which is all that learning while serving moves (docs/quality.md, section 7;
   its guard rails and bounded within-family term are not simulated);
+- the gateway's refit while serving (`GATEWAY_REFIT_LABELS`): the n labels as decision-log lines
+  with the scorer inputs a gateway logs and ratings, read and added as `gateway train --from-log`
+  does (learning/refit.py runs that command);
 - `gateway train --replace` (the v2 recipe on the n labels alone);
 - the prototype issue 21 quotes: spherical k-means (16 or 32 clusters) on the labelled prompts'
   embedding, each cluster's rate shrunk towards the overall rate by 20 pseudo-labels, plus 0.3
@@ -31,7 +34,8 @@ families that hold at least a few of its labels: operator_fit.GATE_MIN).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python loadtests/structured_curve.py [--orders 10]
 
-About a second an order on this 2-core machine (11.4 s for 10 orders, the encoding included).
+About 2.7 s an order on this 2-core machine (27 s for 10 orders, the encoding included; the refit's
+row, which writes and reads a decision log at each point, is most of it).
 """
 
 from __future__ import annotations
@@ -39,17 +43,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from gateway.classify.families import FamilyModel
+from gateway.classify.features import profile
+from gateway.classify.inputs import scorer_inputs
 from gateway.classify.scorer import load_weights
+from gateway.classify.view import view_of_body
 from gateway.offline.data import operator_example
 from gateway.offline.family_eval import Bench
 from gateway.offline.family_fit import add_labels, spherical_kmeans
-from gateway.offline.family_train import settings_of
+from gateway.offline.family_train import add_log, settings_of
+from gateway.offline.report.labels import label_rows
+from gateway.offline.report.log import labelled_ids, read_log
 
 HERE = Path(__file__).resolve().parent
 FILES = (HERE / "blind_labels.jsonl", HERE / "blind_labels_later.jsonl")
@@ -59,12 +69,18 @@ ROUTERS = (
     "`train --data` (family model)",
     "its counts alone",
     "counts in the shipped families only",
+    "the refit while serving (`--from-log` on logged inputs)",
     "`train --replace` (v2 on the labels alone)",
     "prototype, k-means 16",
     "prototype, k-means 32",
     "the true family's rate (a ceiling)",
     "a perfect ranking",
 )
+
+
+def _inputs(question: str) -> dict[str, object]:
+    view = view_of_body({"messages": [{"role": "user", "content": question}]})
+    return scorer_inputs(view, profile(view))
 
 
 class Rows:
@@ -81,6 +97,24 @@ class Rows:
         self.unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
         self.log_len = np.log1p(self.bench.length)
         self.family = np.array([f"{r['set']}/{r['family']}" for r in items])
+        self.inputs = [_inputs(r["question"]) for r in items]
+
+    def refit(self, prior: FamilyModel, pool: np.ndarray, tmp: Path) -> FamilyModel:
+        """The pool as a gateway's decision log (each request with its scorer inputs, then its rating),
+        added to the prior as `gateway train --from-log` adds a log."""
+        lines = []
+        for k, i in enumerate(pool):
+            rid, ts = f"req-{i}", 1_700_000_000.0 + k
+            request = {"ts": ts, "kind": "request", "id": rid, "route": "auto", "outcome": "ok"}
+            logged = {"tier": "small", "reference_tier": "large", "features": self.inputs[i]}
+            lines.append(json.dumps({**request, **logged}))
+            rating = {"ts": ts + 0.5, "kind": "feedback", "id": rid, "route": "auto", "tier": "small"}
+            lines.append(json.dumps({**rating, "label": "bad" if self.y[i] else "good"}))
+        path = tmp / "decisions.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        rows = label_rows(read_log([path], only=labelled_ids([path])), None)
+        found = [(r.ts, i, y) for r, i, y in zip(rows.requests, rows.inputs, rows.labels, strict=True)]
+        return add_log(prior, [path.name], found)[0]
 
     def reached(self, model: FamilyModel) -> np.ndarray:
         """Which rows the model's operator layer applies to."""
@@ -134,12 +168,16 @@ def run(rows: Rows, prior: FamilyModel, orders: int) -> tuple[dict[tuple[str, in
                     "`train --data` (family model)",
                     "its counts alone",
                     "counts in the shipped families only",
+                    "the refit while serving (`--from-log` on logged inputs)",
                 ):
                     put(router, 0, at_zero)
                 continue
             put("its counts alone", n, bench.scores(bench.add(prior, pool, layer=False))[0])
             shipped_only = add_labels(prior, bench.x[pool], bench.enc.mean_emb[pool], rows.y[pool], unsplit)
             put("counts in the shipped families only", n, bench.scores(shipped_only)[0])
+            with tempfile.TemporaryDirectory() as tmp:
+                refit = rows.refit(prior, pool, Path(tmp))
+            put("the refit while serving (`--from-log` on logged inputs)", n, bench.scores(refit)[0])
             model = bench.add(prior, pool)
             put("`train --data` (family model)", n, bench.scores(model)[0])
             got.setdefault(("reached", n), []).append(float(rows.reached(model)[later].mean()))

@@ -321,6 +321,11 @@ def test_structured_curve_sets_train_data_against_the_prototype_and_a_ceiling() 
     assert last["`train --data` (family model)"] > last["prompt length"]
     assert last["`train --data` (family model)"] != last["its counts alone"]
     assert rows["counts in the shipped families only"][0] == rows["its counts alone"][0]  # no labels yet
+    # the refit while serving adds the same labels from logged inputs (their embedding rounded to 4
+    # digits): what `--data` scores, within a few thousandths
+    refit = rows["the refit while serving (`--from-log` on logged inputs)"]
+    data = rows["`train --data` (family model)"]
+    assert all(abs(float(a) - float(b)) <= 0.005 for a, b in zip(refit, data, strict=True))
     assert last["the true family's rate (a ceiling)"] < last["a perfect ranking"]
     assert rows["later requests the operator layer reached"][0] == "-"
     assert rows["later requests the operator layer reached"][-1].endswith("%")
