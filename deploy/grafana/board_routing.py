@@ -181,10 +181,16 @@ def routing() -> Json:
                     or_zero(sum_rate("gateway_learning_moved_total", by="route")),
                     "{{route}} requests moved/s",
                 ),
+                Q(
+                    "sum by (result) (increase(gateway_learning_refits_total[1h]))",
+                    "refits {{result}} /h",
+                ),
             ],
             "short",
             "Families whose learned labels move routing (past a tier threshold their prior is not past, "
-            "on enough labels), and the requests they send to another tier than the prior alone would.",
+            "on enough labels), the requests they send to another tier than the prior alone would, and "
+            "the scorer's refits on the decision log (GATEWAY_REFIT_LABELS): adopted, nothing to fit, "
+            "failed, set aside.",
             w=8,
         ),
         timeseries(
