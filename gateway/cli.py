@@ -11,7 +11,9 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from pydantic import ValidationError
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
@@ -57,22 +59,26 @@ def _restart_optimized(level: int) -> NoReturn:
     os.execv(sys.executable, argv)  # noqa: S606
 
 
+def _setting_problem(error: Any) -> str:
+    where = f"GATEWAY_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
+    return where + str(error["msg"]).removeprefix("Value error, ")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from gateway.server import create_app
     from gateway.server.serve import serve
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:  # each GATEWAY_* variable that does not hold, said as a routes problem is
+        raise ConfigError("settings", [_setting_problem(e) for e in exc.errors()]) from None
     if args.from_command_line and sys.flags.optimize < settings.python_optimize:
         _restart_optimized(settings.python_optimize)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        app = create_app(settings, on_started=_tune_gc)
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        return 1
+    app = create_app(settings, on_started=_tune_gc)  # a ConfigError: main() lists its problems, exit 1
     serve(app, settings)
     return 0
 
@@ -228,5 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     add_commands(sub)
     args = ap.parse_args(argv)
     args.from_command_line = argv is None  # `serve` may restart its process only then
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:  # a file a command was given does not load: say so, not a traceback
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
     return code

@@ -31,13 +31,15 @@ import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.tenancy.learned_store import write_atomically
 
-__all__ = ["Refitter", "refit_files"]
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+__all__ = ["Refitter", "refit_files", "refitter_for"]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,6 @@ def _sha256(path: Path | None) -> str | None:
     return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    result: str  # adopted | set_aside (other weights were named meanwhile) | nothing | failed
-    weights: Path | None = None  # the file to load, when adopted
-
-
 class Refitter:
     """Counts the labels the gateway takes; every `every` of them (at most once every `min_s`), refits."""
 
@@ -78,7 +74,6 @@ class Refitter:
         state_dir: Path,
         on_result: Callable[[str], None] | None = None,
         wall: Callable[[], float] = time.time,
-        python: str = sys.executable,
     ) -> None:
         self.every = every
         self.min_s = min_s
@@ -88,7 +83,6 @@ class Refitter:
         self._log_files = log_files
         self._on_result = on_result or (lambda result: None)
         self._wall = wall
-        self._python = python
         self.pending = 0  # labels taken since the last refit began
         self._last = -math.inf
         self._wake = asyncio.Event()
@@ -130,50 +124,40 @@ class Refitter:
         }
 
     # ---- one refit ------------------------------------------------------------------------------
-    async def refit(self, base: Path | None, adopt: Callable[[Path], Awaitable[bool]]) -> Outcome:
+    async def refit(self, base: Path | None, adopt: Callable[[Path], Awaitable[bool]]) -> str:
         """Fit now on the log as it stands, and `adopt` the result (the gateway's: False when the table
-        no longer names `base`)."""
+        no longer names `base`). The outcome: adopted, set_aside (other weights were named meanwhile),
+        nothing (nothing to fit) or failed."""
         self._last, taken, self.pending = self._wall(), self.pending, 0
         logs = refit_files(self._log_path, self._log_files)
         self.dir.mkdir(parents=True, exist_ok=True)
         out = self.dir / _NEXT
-        cmd = [self._python, "-m", "gateway", "train", *(a for p in logs for a in ("--from-log", str(p)))]
+        cmd = [sys.executable, "-m", "gateway", "train", *(a for p in logs for a in ("--from-log", str(p)))]
         cmd += ["--max-labels", str(self.max_labels), "--out", str(out)]
         cmd += ["--weights", str(base)] if base is not None else []
         started = time.monotonic()
         rc, err = await self._run(cmd)
         seconds = round(time.monotonic() - started, 2)
         if rc == 0 and out.exists():
-            model = json.loads(out.read_bytes())
-            meta = model.setdefault("meta", {})
-            record = {
-                "base": None if base is None else str(base),
-                "base_sha256": _sha256(base),
-                "labels_taken": taken,
-                "at": self._wall(),
-                "seconds": seconds,
-                "added": meta.get("added", [])[-1:],
-            }
-            meta["refit"] = {k: record[k] for k in ("base", "at", "labels_taken")}
-            body = json.dumps(model, separators=(",", ":"), sort_keys=True) + "\n"
-            write_atomically(self.dir / WEIGHTS, body.encode())
+            os.replace(out, self.dir / WEIGHTS)  # the command's file as it wrote it
+            record: dict[str, Any] = {"base": None if base is None else str(base), "seconds": seconds}
+            record |= {"base_sha256": _sha256(base), "labels_taken": taken, "at": self._wall()}
             write_atomically(self.dir / RECORD, json.dumps(record, sort_keys=True).encode())
-            out.unlink(missing_ok=True)
-            if await adopt(self.dir / WEIGHTS):
-                return self._done("adopted", seconds, taken, self.dir / WEIGHTS)
-            return self._done("set_aside", seconds, taken, None)
+            result = "adopted" if await adopt(self.dir / WEIGHTS) else "set_aside"
+            log.info("scorer refit %s (%.1f s, %d labels taken)", result, seconds, taken)
+            return self._done(result, seconds, taken)
         # 2: nothing to add (no labelled request with its scorer inputs: `log_features` is off, or no
         # label has reached the log yet); anything else: the command failed. Both keep what is in force.
         result = "nothing" if rc == 2 else "failed"
         (log.warning if result == "failed" else log.info)(
             "scorer refit %s (exit %s, %.1f s): %s", result, rc, seconds, err
         )
-        return self._done(result, seconds, taken, None)
+        return self._done(result, seconds, taken)
 
-    def _done(self, result: str, seconds: float, taken: int, weights: Path | None) -> Outcome:
+    def _done(self, result: str, seconds: float, taken: int) -> str:
         self.last = {"result": result, "at": self._wall(), "seconds": seconds, "labels_taken": taken}
         self._on_result(result)
-        return Outcome(result, weights)
+        return result
 
     async def _run(self, cmd: list[str]) -> tuple[int | None, str]:
         # Below the serving process: on a small machine the fit must not take the requests' cores
@@ -225,3 +209,18 @@ class Refitter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+def refitter_for(settings: Settings, on_result: Callable[[str], None]) -> Refitter | None:
+    """The refitter GATEWAY_REFIT_LABELS asks for (None: off; config.py refuses it without its files)."""
+    if not settings.refit_labels or settings.decision_log is None or settings.state_dir is None:
+        return None
+    return Refitter(
+        every=settings.refit_labels,
+        min_s=settings.refit_min_s,
+        max_labels=settings.refit_max_labels,
+        log_path=Path(settings.decision_log),
+        log_files=settings.decision_log_files,
+        state_dir=settings.state_dir,
+        on_result=on_result,
+    )

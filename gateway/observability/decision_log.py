@@ -20,9 +20,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 __all__ = ["VERDICTS", "DecisionLog", "LabelLine", "RequestLine", "feedback_label"]
 
@@ -110,6 +113,14 @@ class DecisionLog:
         self._thread: threading.Thread | None = None
         self.dropped = 0
         self.written = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, on_drop: Callable[[int], None]) -> DecisionLog | None:
+        """The log GATEWAY_DECISION_LOG names (None: none), rotated as its settings say."""
+        if not settings.decision_log:
+            return None
+        mb, files = settings.decision_log_max_mb, settings.decision_log_files
+        return cls(settings.decision_log, max_bytes=int(mb * 1024 * 1024), files=files, on_drop=on_drop)
 
     # ---- the request path ---------------------------------------------------------------------
     def write(self, line: msgspec.Struct) -> None:

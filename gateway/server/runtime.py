@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,15 +24,13 @@ import msgspec
 from gateway.backends.http import Session, make_session
 from gateway.backends.registry import build_backend, build_backends, preflight
 from gateway.classify.inputs import scorer_inputs
-from gateway.classify.loader import scorer_for, verifier_for, weights_path
+from gateway.classify.loader import verifier_for, weights_path
 from gateway.dispatch import Dispatcher, Snapshot
 from gateway.dispatch.inflight import InFlight
 from gateway.dispatch.shadow import Shadow
 from gateway.errors import ConfigError
 from gateway.learning.intake import Intake
-from gateway.learning.learner import Learner
 from gateway.learning.rails import rails_for
-from gateway.learning.refit import Refitter
 from gateway.observability.decision_log import DecisionLog
 from gateway.observability.journal import Journal
 from gateway.observability.metrics import BackendRow, Metrics
@@ -46,6 +44,7 @@ from gateway.rules import load_routes
 from gateway.rules.table import weights_files
 from gateway.server.disconnect import Watch
 from gateway.server.heap import HeapTrimmer, release_freed_memory
+from gateway.server.scoring import learning_for, load_refit, scorer_in_force
 from gateway.server.sockets import Sockets
 from gateway.serving.compaction import CompactServing
 from gateway.serving.explain import ExplainServing
@@ -88,38 +87,14 @@ class Gateway:
         self.stores = build_stores(
             settings, StoreErrors(m.limit_store_error, m.response_store_error, m.answer_index_error)
         )
-        self.decisions = (
-            DecisionLog(
-                settings.decision_log,
-                max_bytes=int(settings.decision_log_max_mb * 1024 * 1024),
-                files=settings.decision_log_files,
-                on_drop=self.metrics.decision_log_dropped,
-            )
-            if settings.decision_log
-            else None
-        )
+        self.decisions = DecisionLog.from_settings(settings, self.metrics.decision_log_dropped)
         self._book = LatencyBook()
         self._flight = InFlight()  # each backend's live state: outlives reloads, bound at each swap
         self._quantiles = RollingQuantile()  # share-of-traffic thresholds: per replica, across reloads
         # Learning while serving (gateway/learning/): labels in, the family counts the scorer reads out;
         # with GATEWAY_REFIT_LABELS, every so many labels the scorer refitted on the log's.
-        self.refit = _refitter(settings, m.learning.refitted)
-        refit = self.refit
-
-        def on_label(family: str, source: str, result: str) -> None:
-            m.learning.label(family, source, result)
-            if refit is not None:
-                refit.note(result)
-
-        self.learner = Learner(
-            self.stores.learned,
-            rails_for(self.settings, table),
-            queue_max=settings.learn_queue_max,
-            sync_s=settings.learn_sync_s,
-            flush_s=settings.learn_flush_s,
-            on_label=on_label,
-        )
-        self._scorer: Scorer = self.learner.reading(scorer_for(table, self._refit_of(table)))
+        self.learner, self.refit = learning_for(settings, table, self.stores.learned, m.learning)
+        self._scorer: Scorer = scorer_in_force(table, self.learner, self.refit)
         self._verifier: Verifier = verifier_for(table)
         self._snap = self._derive(table, Guard.from_spec(table.spec, self.backends, observer=self.metrics))
         journal = Journal(
@@ -162,9 +137,7 @@ class Gateway:
         self.feedback = FeedbackServing(
             self.stores.answers, self.metrics.rated, lambda: self.decisions, time.time, self.intake.rating
         )
-        self.learning = LearningServing(
-            self.learner, lambda: self._scorer, self.table, lambda: None if refit is None else refit.state()
-        )
+        self.learning = LearningServing(self.learner, lambda: self._scorer, self.table, self.refit)
         m.learning.watch(self.learner.rows)
         self.metrics.watch(self.backend_rows, lambda: self._snap.table.sha256)
         self.metrics.prepare(table.spec.backends())
@@ -209,12 +182,8 @@ class Gateway:
             self._openapi = msgspec.json.encode(openapi_document(self._openapi_models))
         return self._openapi
 
-    def _refit_of(self, table: RouteTable) -> Path | None:
-        return None if self.refit is None else self.refit.adopted(weights_path(table))
-
     async def _refit_step(self) -> None:
-        """One refit on the log (a child process), its weights then served if the table still names
-        the weights it built on."""
+        """One refit (learning/refit.py), served if the table still names the weights it built on."""
         assert self.refit is not None
         base = weights_path(self.table())
 
@@ -222,17 +191,11 @@ class Gateway:
             async with self._reload_lock:
                 table = self.table()
                 if weights_path(table) != base:
-                    return False  # the operator named other weights meanwhile: the next refit builds on them
-                loop = asyncio.get_running_loop()
-                loaded = await loop.run_in_executor(None, scorer_for, table, path)
-                before = self.learner.layer.family_set if self.learner.layer is not None else None
-                self._scorer = self.learner.reading(loaded)
+                    return False  # other weights were named meanwhile: the next refit builds on them
+                self._scorer, held = await load_refit(table, self.learner, path)
                 self._snap = self._derive(table, self.guard)
-                # The same families: the labels learned on them are in the file now (the log had
-                # them), so they must not count twice. Other families: the learner starts on them.
-                if before is not None and getattr(loaded, "family_set", None) == before:
-                    await self.learner.reset(before)
-            log.info("scorer refitted on the decision log's labels: %s", path)
+                if held is not None:
+                    await self.learner.reset(held)
             return True
 
         await self.refit.refit(base, adopt)
@@ -245,8 +208,7 @@ class Gateway:
         return self._snap.costs.reference_tier
 
     def _verdict(self, walk: Walk, tier: str, verdict: str) -> None:
-        trace = walk.trace
-        self.intake.verdict(walk.decision.route.name, trace.family, trace.family_set, verdict)
+        self.intake.verdict(walk.decision.route.name, walk.trace.family, walk.trace.family_set, verdict)
 
     def snapshot(self) -> Snapshot:
         return self._snap
@@ -325,8 +287,7 @@ class Gateway:
         if self.learner.layer is not None:
             self.learner.layer.rails = rails
         if table.spec.classifier != current.spec.classifier or weights_files(table.spec, table.source):
-            scorer = self.learner.reading(scorer_for(table, self._refit_of(table)))
-            verifier = verifier_for(table)
+            scorer, verifier = scorer_in_force(table, self.learner, self.refit), verifier_for(table)
         else:
             scorer, verifier = self._scorer, self._verifier
         changed = {name: spec for name, spec in new.items() if old.get(name) != spec}
@@ -437,17 +398,3 @@ class Gateway:
             if self.decisions is not None:
                 # Off the loop: the writer may be stuck on a slow disk; it gets its few seconds.
                 await asyncio.get_running_loop().run_in_executor(None, self.decisions.close)
-
-
-def _refitter(settings: Settings, on_result: Callable[[str], None]) -> Refitter | None:
-    if not settings.refit_labels or settings.decision_log is None or settings.state_dir is None:
-        return None  # config.py refuses the first without the other two
-    return Refitter(
-        every=settings.refit_labels,
-        min_s=settings.refit_min_s,
-        max_labels=settings.refit_max_labels,
-        log_path=Path(settings.decision_log),
-        log_files=settings.decision_log_files,
-        state_dir=settings.state_dir,
-        on_result=on_result,
-    )

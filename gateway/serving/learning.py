@@ -11,6 +11,7 @@ from gateway.errors import InvalidRequest
 if TYPE_CHECKING:
     from gateway.classify.scorer import Scorer
     from gateway.learning.learner import Learner
+    from gateway.learning.refit import Refitter
     from gateway.rules import RouteTable
 
 __all__ = ["LearningServing"]
@@ -22,7 +23,7 @@ class LearningServing:
         learner: Learner,
         scorer: Callable[[], Scorer],
         table: Callable[[], RouteTable],
-        refit: Callable[[], dict[str, Any] | None] = lambda: None,
+        refit: Refitter | None = None,
     ) -> None:
         self._learner = learner
         self._scorer = scorer
@@ -41,7 +42,7 @@ class LearningServing:
             "labels": round(layer.total, 4) if layer is not None else 0.0,
             "families": [s.json() for s in layer.states()] if layer is not None else [],
             "sets": await learner.store.sets(),
-            "refit": self._refit(),  # None: GATEWAY_REFIT_LABELS is 0
+            "refit": None if self._refit is None else self._refit.state(),  # None: GATEWAY_REFIT_LABELS 0
         }
 
     def export(self) -> dict[str, Any]:
