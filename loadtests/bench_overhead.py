@@ -23,6 +23,9 @@ bottleneck):
   gateway-learned  the gateway with every family's learned counts in force (a state file of 50
                  all-shortfall labels a family, GATEWAY_STATE_DIR): learning on at its dearest
   gateway-nolearn  the same routes with `learn: off`: learning off
+  gateway-streamplain  gateway-pinned with the small tier's backend at `stream_plain: true`: each
+                 plain request goes upstream as a stream, put back together (its cost over
+                 gateway-pinned, on plain requests)
   NAME@base      any gateway variant run from the checkout --base names (e.g. a `git worktree` of the
                  commit before a change), alternated with this one: before and after in one run
 
@@ -118,6 +121,12 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
         env["GATEWAY_DECISION_LOG"] = str(tmp / f"decisions-{port}.jsonl")
     if name == "gateway-nolearn":
         routes.write_text(ROUTES.format(url=upstream).replace("policy: auto}", "policy: auto, learn: off}"))
+    if name == "gateway-streamplain":
+        routes.write_text(
+            ROUTES.format(url=upstream).replace(
+                "model: mock-small}", "model: mock-small, stream_plain: true}"
+            )
+        )
     if name == "gateway-learned":
         env["GATEWAY_STATE_DIR"] = str(learned_state(tmp / f"state-{port}"))
     return [PY, "-m", "gateway", "serve"], env, ROOT
@@ -219,7 +228,7 @@ def measure(
             body = tmp / f"{kind}-body.json"
             body.write_text(json.dumps(RESPONSES_BODY if kind == "gateway-responses" else MESSAGES_BODY))
         form = {"gateway-responses": "responses", "gateway-messages": "messages"}.get(kind, "chat")
-        model = "small" if kind in ("gateway-pinned", "gateway-messages") else "auto"
+        model = "small" if kind in ("gateway-pinned", "gateway-messages", "gateway-streamplain") else "auto"
         point = functools.partial(load, body=body, model=model, form=form, texts=texts)
         point(url, 8, 1.0, tmp / "warm.json", stream=False)  # warm caches and pools
         for mode in modes:

@@ -95,6 +95,11 @@ class Backend(ABC):
         counts exactly (the embedded model)."""
         return TokenCount(call.view.prompt_tokens, exact=False)
 
+    def streams_plain(self, call: Call) -> bool:
+        """Is this plain call sent upstream as a stream (openai_compat.py, `stream_plain`)? Then each
+        chunk it reads is news that the server works (`progressed_at`), at once."""
+        return False
+
     @property
     def queued(self) -> int:
         """Requests admitted and not finished, where the backend itself keeps a queue."""

@@ -3,11 +3,19 @@
 The response body is passed through byte for byte (SSE chunk by chunk, never buffered); only the
 request's `model` is rewritten to the backend's. Upstream failures become the gateway's own errors here,
 so nothing above this module knows about HTTP client exceptions.
+
+One exception, a backend's `stream_plain`: a plain chat or text completion is then sent upstream as a
+stream and put back together (protocol/assemble.py). A plain answer is otherwise silent while it is
+written, so a server that hangs cannot be told from one writing a long answer; each chunk read is news
+that the server works (`progressed_at`), and a request whose server went silent moves on
+(dispatch/modes.py) instead of waiting for its read timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
@@ -28,9 +36,13 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.protocol import DONE_MARK, Endpoint
+from gateway.protocol.assemble import STREAMABLE_REFUSED, Assembled
+from gateway.protocol.sse import ChatEvents
 from gateway.rules import KindSpec, OpenAISpec, VLLMSpec
 
 __all__ = ["OpenAICompatBackend", "api_key"]
+
+log = logging.getLogger(__name__)
 
 _PATHS: dict[Endpoint, str] = {
     "chat": "/chat/completions",
@@ -100,6 +112,14 @@ def transport_error(backend: str, exc: BaseException) -> UpstreamError:
     return UpstreamError(f"Backend '{backend}' broke the connection.", code="upstream_protocol")
 
 
+def _stream_error(backend: str, event: dict[str, Any]) -> GatewayError:
+    """An error event in place of a stream's next chunk (vLLM's, with the status in `code`)."""
+    error = event.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+    return status_error(backend, status, _encode(event), {})
+
+
 _FINAL_EVENTS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed")
 # What the HTTP client may raise for a failed exchange (not a status): translated, never leaked.
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
@@ -118,6 +138,7 @@ def api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | 
 class OpenAICompatBackend(Backend):
     kind = "openai"
     spec_type: ClassVar[type[KindSpec]] = OpenAISpec
+    stream_plain = False  # the spec's (rules/backends.py): plain chat and completions sent as streams
 
     def __init__(
         self,
@@ -141,6 +162,7 @@ class OpenAICompatBackend(Backend):
     def from_spec(cls, spec: OpenAISpec, resources: Resources) -> OpenAICompatBackend:
         backend = cls(spec.name, spec.model, spec.base_url, resources.session, api_key(spec, resources.env))
         backend.responses = spec.responses
+        backend.stream_plain = spec.plain_as_stream
         return backend
 
     @classmethod
@@ -153,7 +175,16 @@ class OpenAICompatBackend(Backend):
         body: dict[str, Any] = {**call.body, "model": self.model}
         return _encode(body)
 
+    def streams_plain(self, call: Call) -> bool:
+        return (
+            self.stream_plain
+            and call.endpoint in ("chat", "completions")
+            and not any(call.body.get(k) for k in STREAMABLE_REFUSED)
+        )
+
     async def complete(self, call: Call) -> Reply:
+        if self.streams_plain(call):
+            return await self._complete_streamed(call)
         try:
             async with self._session.post(
                 self._urls[call.endpoint], data=self._body(call), headers=self._headers
@@ -165,6 +196,54 @@ class OpenAICompatBackend(Backend):
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         return Reply(content, status)
+
+    async def _complete_streamed(self, call: Call) -> Reply:
+        body = {**call.body, "model": self.model, "stream": True, "stream_options": {"include_usage": True}}
+        assembled = Assembled("chat" if call.endpoint == "chat" else "completions")
+        events, done = ChatEvents(), False
+        try:
+            async with self._session.post(
+                self._urls[call.endpoint], data=_encode(body), headers=self._headers
+            ) as resp:
+                if resp.status >= 400:
+                    raise status_error(self.name, resp.status, await resp.read(), resp.headers)
+                if resp.content_type == "application/json":  # it answered plain all the same
+                    return Reply(await resp.read(), resp.status)
+                try:
+                    async for chunk in resp.content.iter_any():
+                        self.progressed_at = time.monotonic()  # the server works: news for dispatch
+                        for event in events.feed(chunk):
+                            if event is None:
+                                done = True
+                            elif "error" in event and not event.get("choices"):
+                                raise _stream_error(self.name, event)
+                            else:
+                                assembled.add(event)
+                except BaseException:
+                    # Left mid-answer (a hedge lost, the client gone, a failure): dropping the
+                    # connection is how the server learns to stop generating.
+                    resp.close()
+                    raise
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(self.name, exc) from exc
+        except StreamInterrupted as exc:  # nothing reached the client: another candidate may answer
+            raise UpstreamError(f"Backend '{self.name}': {exc.message}", code="upstream_protocol") from None
+        if not done:
+            raise UpstreamError(f"Backend '{self.name}' ended the answer early.", code="upstream_protocol")
+        if assembled.usage is None:
+            self._no_stream_usage()
+        return Reply(_encode(assembled.answer()), 200)
+
+    def _no_stream_usage(self) -> None:
+        # A plain answer carries its usage; a server that counts nothing in its streams cannot give
+        # one this way. Its plain requests go plain from now on (this answer has none).
+        self.stream_plain = False
+        log.warning(
+            "backend %s sent no usage in a stream (stream_options.include_usage): its plain requests "
+            "are sent plain from now on, and a silent one waits for its read timeout; set "
+            "`stream_plain: false` on it to start that way",
+            self.name,
+        )
 
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
         try:

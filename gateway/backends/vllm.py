@@ -135,6 +135,7 @@ class VLLMBackend(OpenAICompatBackend):
             scrape_interval_s=spec.scrape_interval_s,
         )
         backend.responses = spec.responses
+        backend.stream_plain = spec.plain_as_stream
         return backend
 
     def load(self) -> Load | None:
@@ -186,7 +187,7 @@ class VLLMBackend(OpenAICompatBackend):
             return
         moved = self._tokens is not None and load.tokens != self._tokens  # (or a restart: alive)
         if moved or (self._kv is not None and load.kv_cache is not None and load.kv_cache != self._kv):
-            self.progressed_at = load.at
+            self.progressed_at = max(self.progressed_at, load.at)  # chunks read may be newer news
         self._tokens, self._kv = load.tokens, load.kv_cache
 
     def _no_load(self, why: str) -> None:

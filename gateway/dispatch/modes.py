@@ -103,7 +103,11 @@ class _Plain:
         t0 = clock()
         slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
         timer: Deadline
-        if others and name in snap.may_hang and backend.progress_lag_s is not None:
+        judged = others and name in snap.may_hang
+        if judged and backend.streams_plain(call):
+            # Sent upstream as a stream: each chunk it reads is news at once, as a stream's are.
+            timer = Watch(deadline - t0, *_silence(walk, name, slot.live))
+        elif judged and backend.progress_lag_s is not None:
             # A plain answer is silent while it is written, for as long as it is long: given up
             # only where the engine's own counters tell writing from hanging (Backend.progressed_at).
             timer = Watch(deadline - t0, *_silence(walk, name, slot.live, backend))

@@ -126,13 +126,25 @@ class _HttpSpec(KindSpec):
     # not on a generic OpenAI-compatible one, which may be a hosted API whose reasoning models send
     # nothing while they think. Set it on an `openai` backend that is a server of your own.
     judge_silence: bool | None = Field(None, description="take a long silence there for a hang")
+    # Send plain chat and text completions upstream as streams, put back together (README "When
+    # backends fail"): a plain answer's chunks then tell a hang from a long answer. By default where
+    # silence is judged and nothing else tells (an `openai` server of your own); a vLLM or SGLang
+    # server's token counters tell already, a scrape late.
+    stream_plain: bool | None = Field(None, description="send plain requests upstream as streams")
 
     default_window: ClassVar[int]
     judge_silence_default: ClassVar[bool] = False
+    counters: ClassVar[bool] = False  # its /metrics say when its engine works (backends/vllm.py)
 
     @property
     def may_hang(self) -> bool:
         return self.judge_silence if self.judge_silence is not None else self.judge_silence_default
+
+    @property
+    def plain_as_stream(self) -> bool:
+        if self.stream_plain is not None:
+            return self.stream_plain
+        return self.may_hang and not self.counters
 
     @property
     def window(self) -> int:
@@ -162,6 +174,7 @@ class VLLMSpec(_HttpSpec):
     max_waiting: int = Field(16, ge=0)
     max_kv_cache: float = Field(0.95, gt=0, le=1)
     judge_silence_default: ClassVar[bool] = True  # a server of our own, its /metrics to ask too
+    counters: ClassVar[bool] = True
 
     default_ttft_s: ClassVar[float] = 0.15
     default_tpot_s: ClassVar[float] = 0.018

@@ -66,6 +66,9 @@ class Script:
     # `slow` streams: the wait for the first byte is a prompt read in chunks, which fills the KV
     # cache step by step (`kv_cache` grows every 50 ms) before any token counter moves.
     prefill: bool = False
+    # `slow` streams: the wait before the first byte, when it is not delay_ms (0: an answer written
+    # from the start, its chunks spread over delay_ms).
+    first_byte_ms: float | None = None
 
 
 async def _working(delay_ms: float, step: Callable[[], None]) -> None:
@@ -143,6 +146,8 @@ class FakeUpstream(Served):
             await _working(s.delay_ms, self._generate)  # a plain answer being written: tokens count
         elif s.mode == "slow" and s.prefill and s.delay_ms:
             await _working(s.delay_ms, self._fill_cache)  # a prompt read in chunks
+        elif s.mode == "slow" and s.first_byte_ms is not None:
+            await asyncio.sleep(s.first_byte_ms / 1000)
         elif s.mode in ("slow", "hang", "cut") and s.delay_ms:
             await asyncio.sleep(s.delay_ms / 1000)
         if s.mode == "hang":

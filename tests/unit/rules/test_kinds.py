@@ -70,6 +70,37 @@ def test_an_sglang_server_is_its_own_kind_with_vllms_fields(tmp_path: Path) -> N
     assert backend.metrics_url == "http://127.0.0.1:30000/metrics" and backend.interval_s == 0.5
 
 
+def test_plain_requests_go_upstream_as_streams_where_silence_is_judged_and_nothing_else_tells() -> None:
+    """`stream_plain` (backends/openai_compat.py): by default on an `openai` server of your own alone;
+    a vLLM or SGLang server's token counters tell a hang already. Either way when set."""
+    from gateway.backends.registry import build_backend
+    from gateway.protocol import Call
+    from gateway.protocol.view import chat_view, completion_view, embedding_view
+
+    views = {"chat": chat_view, "completions": completion_view, "embeddings": embedding_view}
+
+    def call(endpoint: str, body: dict[str, object]) -> Call:
+        return Call(views[endpoint](body, 100), body)
+
+    at = {"name": "o", "base_url": "http://127.0.0.1:1/v1", "model": "m"}
+    assert not OpenAISpec(kind="openai", **at).plain_as_stream  # maybe a hosted API: not judged
+    own = OpenAISpec(kind="openai", judge_silence=True, **at)
+    assert own.plain_as_stream
+    assert not OpenAISpec(kind="openai", judge_silence=True, stream_plain=False, **at).plain_as_stream
+    assert not VLLMSpec(kind="vllm", **at).plain_as_stream  # its counters tell
+    assert not SGLangSpec(kind="sglang", **at).plain_as_stream
+    assert VLLMSpec(kind="vllm", stream_plain=True, **at).plain_as_stream
+
+    backend = build_backend(own, session=None, model_threads=1, env={})  # type: ignore[arg-type]
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    assert backend.streams_plain(call("chat", chat))
+    assert backend.streams_plain(call("completions", {"model": "m", "prompt": "x", "echo": False}))
+    # what a stream does not carry as the plain answer has it: the prompt echoed, server-side best-of
+    assert not backend.streams_plain(call("completions", {"model": "m", "prompt": "x", "echo": True}))
+    assert not backend.streams_plain(call("completions", {"model": "m", "prompt": "x", "best_of": 3}))
+    assert not backend.streams_plain(call("embeddings", {"model": "m", "input": "x"}))
+
+
 def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
     class Half(KindSpec):
         kind: Literal["half"]
