@@ -16,6 +16,7 @@ of them held out (`split`).
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,7 @@ def _rebuilt(prompt: Any) -> Logged | None:
     if not isinstance(prompt, list) or not prompt:
         return None
     m = measure(view_of_body({"messages": prompt}), shared_tokens(), token_vectors())
-    mean = tuple(float(v) for v in m.mean) if m.mean is not None else None
+    mean = array("d", (float(v) for v in m.mean)) if m.mean is not None else None
     return Logged(tuple(m.signals), mean, m.n_tokens if mean is not None else 0)
 
 
