@@ -8,8 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,11 @@ __all__ = [
     "REDIS_PASSWORD",
     "REPLICA",
     "REPO",
+    "Answered",
+    "Beside",
     "Gateway",
+    "answered_by",
+    "beside",
     "chat_once",
     "full_routes",
     "needs_data",
@@ -171,6 +176,59 @@ def chat_once(client: openai.OpenAI, model: str, stream: bool) -> tuple[str | No
     except Exception as exc:
         return backend, type(exc).__name__
     return backend, None
+
+
+Answered = tuple[str | None, str | None]  # what chat_once returns
+
+
+def answered_by(client: openai.OpenAI, model: str, name: str, stream: bool) -> None:
+    """Requests until backend `name` answers one (one ejected by an earlier test is probed again)."""
+    for _ in range(40):
+        if chat_once(client, model, stream) == (name, None):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{name} never answered")
+
+
+@dataclass
+class Beside:
+    first: Answered  # the request sent while the upstream misbehaves
+    first_s: float
+    later: Answered  # one sent beside it
+    later_s: float
+    reached: int  # chat requests the upstream got meanwhile
+
+
+def beside(
+    upstream: FakeUpstream,
+    first: Callable[[], Answered],
+    later: Callable[[], Answered],
+    after_s: float,
+    **script: Any,
+) -> Beside:
+    """`first` while `upstream` follows `script`, and `later` sent `after_s` into it; the upstream
+    is back to REPLICA after."""
+    held: list[tuple[Answered, float]] = []
+
+    def run_first() -> None:
+        t0 = time.monotonic()
+        held.append((first(), time.monotonic() - t0))
+
+    path = "/v1/chat/completions"
+    upstream.set(**script)
+    try:
+        reached = upstream.stats.paths.get(path, 0)
+        thread = threading.Thread(target=run_first)
+        thread.start()
+        time.sleep(after_s)
+        t0 = time.monotonic()
+        got_later = later()
+        later_s = time.monotonic() - t0
+        thread.join(30)
+    finally:
+        upstream.set(**REPLICA)
+    [(got, first_s)] = held
+    return Beside(got, first_s, got_later, later_s, upstream.stats.paths.get(path, 0) - reached)
 
 
 def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:

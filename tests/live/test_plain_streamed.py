@@ -12,17 +12,26 @@ would have sent (checked against the fake's own plain answer and against a real 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
+from tests.support import (
+    REPLICA,
+    Answered,
+    Beside,
+    Gateway,
+    answered_by,
+    chat_once,
+    start_gateway,
+    started,
+    stop,
+)
+from tests.support import beside as held_beside
 
 READ_S = 10.0
 SILENT_S = 2.0  # breaker.silent_s: the least silence taken for a hang
@@ -69,45 +78,19 @@ def client_of(gw: Gateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
 
 
-@dataclass
-class Beside:
-    first: tuple[str | None, str | None]  # the plain request sent while `own` misbehaves
-    first_s: float
-    later: tuple[str | None, str | None]  # a plain one sent beside it, SILENT_S + 0.5 s later
-    later_s: float
-
-
 def answered_by_own(client: openai.OpenAI) -> None:
-    """Requests until `own` answers one (ejected by an earlier test, it is probed again)."""
-    for _ in range(40):
-        if chat_once(client, "m", False) == ("own", None):
-            return
-        time.sleep(0.25)
-    raise AssertionError("own never answered")
+    answered_by(client, "m", "own", False)
 
 
 def beside(gw: Gateway, own: FakeUpstream, **script: object) -> Beside:
+    """A plain request while `own` follows `script`, and another sent SILENT_S + 0.5 s into it."""
     client = client_of(gw)
     answered_by_own(client)
-    held: list[tuple[tuple[str | None, str | None], float]] = []
 
-    def first() -> None:
-        t0 = time.monotonic()
-        held.append((chat_once(client, "m", False), time.monotonic() - t0))
+    def plain() -> Answered:
+        return chat_once(client, "m", False)
 
-    own.set(**script)
-    try:
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(SILENT_S + 0.5)
-        t0 = time.monotonic()
-        later = chat_once(client, "m", False)
-        later_s = time.monotonic() - t0
-        thread.join(30)
-    finally:
-        own.set(**REPLICA)
-    [(got, first_s)] = held
-    return Beside(got, first_s, later, later_s)
+    return held_beside(own, plain, plain, SILENT_S + 0.5, **script)
 
 
 def test_a_plain_request_on_a_hung_server_moves_on_once_it_is_silent(

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -37,7 +34,18 @@ import pytest
 from gateway.backends.sglang import SGLangBackend
 from gateway.backends.vllm import VLLMBackend
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import REPLICA, Gateway, chat_once, start_gateway, started, stop
+from tests.support import (
+    REPLICA,
+    Answered,
+    Beside,
+    Gateway,
+    answered_by,
+    chat_once,
+    start_gateway,
+    started,
+    stop,
+)
+from tests.support import beside as held_beside
 
 FIRST_TOKEN_S, READ_S = 8.0, 10.0
 SILENT_S, PER_KTOK_S = 2.0, 0.5  # breaker.silent_s and silent_s_per_ktok: their defaults
@@ -96,27 +104,6 @@ routes:
     stop(g.proc)
 
 
-def answered_by(client: openai.OpenAI, name: str, stream: bool) -> None:
-    """Requests until `name` answers one (a backend ejected by an earlier test is probed again)."""
-    for _ in range(40):
-        if chat_once(client, "m", stream) == (name, None):
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"{name} never answered")
-
-
-Answered = tuple[str | None, str | None]
-
-
-@dataclass
-class Beside:
-    first: Answered  # the request sent while the backend misbehaves
-    first_s: float
-    later: Answered  # one sent beside it, SILENT_S + 0.5 s later
-    later_s: float
-    reached: int  # chat requests the self-hosted backend got
-
-
 def beside(
     gw: Gateway,
     own: str,
@@ -125,29 +112,15 @@ def beside(
     first: Callable[[openai.OpenAI], Answered],
     **script: Any,
 ) -> Beside:
-    """`first` while the self-hosted backend `own` follows `script`, and a short request sent beside it."""
+    """`first` while the self-hosted backend `own` follows `script`, and a short request sent beside it
+    SILENT_S + 0.5 s later."""
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
-    answered_by(client, own, stream)
-    held: list[tuple[Answered, float]] = []
+    answered_by(client, "m", own, stream)
 
-    def run_first() -> None:
-        t0 = time.monotonic()
-        held.append((first(client), time.monotonic() - t0))
+    def later() -> Answered:
+        return chat_once(client, "m", stream)
 
-    medium.set(**script)
-    try:
-        reached = medium.stats.paths.get("/v1/chat/completions", 0)
-        thread = threading.Thread(target=run_first)
-        thread.start()
-        time.sleep(SILENT_S + 0.5)
-        t0 = time.monotonic()
-        later = chat_once(client, "m", stream)
-        later_s = time.monotonic() - t0
-        thread.join(30)
-    finally:
-        medium.set(**REPLICA)
-    [(got, first_s)] = held
-    return Beside(got, first_s, later, later_s, medium.stats.paths.get("/v1/chat/completions", 0) - reached)
+    return held_beside(medium, lambda: first(client), later, SILENT_S + 0.5, **script)
 
 
 @pytest.mark.parametrize("stream", [True, False])
