@@ -32,6 +32,9 @@ class Reply:
     content: bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # When its first chunk came (time.monotonic), where a plain answer was read as a stream
+    # (`Backend.streams_plain`): its time to first token, which a plain answer otherwise hides.
+    first_chunk_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

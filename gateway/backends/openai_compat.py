@@ -200,7 +200,7 @@ class OpenAICompatBackend(Backend):
     async def _complete_streamed(self, call: Call) -> Reply:
         body = {**call.body, "model": self.model, "stream": True, "stream_options": {"include_usage": True}}
         assembled = Assembled("chat" if call.endpoint == "chat" else "completions")
-        events, done = ChatEvents(), False
+        events, done, first = ChatEvents(), False, None
         try:
             async with self._session.post(
                 self._urls[call.endpoint], data=_encode(body), headers=self._headers
@@ -211,7 +211,8 @@ class OpenAICompatBackend(Backend):
                     return Reply(await resp.read(), resp.status)
                 try:
                     async for chunk in resp.content.iter_any():
-                        self.progressed_at = time.monotonic()  # the server works: news for dispatch
+                        self.progressed_at = now = time.monotonic()  # the server works: news for dispatch
+                        first = now if first is None else first
                         for event in events.feed(chunk):
                             if event is None:
                                 done = True
@@ -232,7 +233,7 @@ class OpenAICompatBackend(Backend):
             raise UpstreamError(f"Backend '{self.name}' ended the answer early.", code="upstream_protocol")
         if assembled.usage is None:
             self._no_stream_usage()
-        return Reply(_encode(assembled.answer()), 200)
+        return Reply(_encode(assembled.answer()), 200, first_chunk_at=first)
 
     def _no_stream_usage(self) -> None:
         # A plain answer carries its usage; a server that counts nothing in its streams cannot give

@@ -101,11 +101,14 @@ class _Plain:
     ) -> Reply:
         name, clock, trace, snap = backend.name, walk.clock, walk.trace, walk.snap
         t0 = clock()
-        slot = snap.flight.enter(name, t0, whole=True, ktok=call.view.body_bytes / BYTES_PER_KTOK)
+        # Sent upstream as a stream, it waits for news as a stream does: its first chunk, then each
+        # chunk the backend reads (`progressed_at`), each at once; not for a whole answer's silence.
+        streamed = backend.streams_plain(call)
+        ktok = call.view.body_bytes / BYTES_PER_KTOK
+        slot = snap.flight.enter(name, t0, whole=not streamed, ktok=ktok)
         timer: Deadline
         judged = others and name in snap.may_hang
-        if judged and backend.streams_plain(call):
-            # Sent upstream as a stream: each chunk it reads is news at once, as a stream's are.
+        if judged and streamed:
             timer = Watch(deadline - t0, *_silence(walk, name, slot.live))
         elif judged and backend.progress_lag_s is not None:
             # A plain answer is silent while it is written, for as long as it is long: given up
@@ -131,6 +134,8 @@ class _Plain:
         # Parsed once: the latency estimate and the bill both read it.
         trace.usage = usage = usage_of(reply.content)
         now = clock()
+        if reply.first_chunk_at is not None:  # its first chunk's time, as a stream's is measured
+            snap.book.first_chunk(name, reply.first_chunk_at, reply.first_chunk_at - t0)
         tokens = usage.completion_tokens if usage is not None and call.endpoint != "embeddings" else 0
         snap.book.answered(name, now, now - t0, tokens)
         return reply

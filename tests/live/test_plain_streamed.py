@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
@@ -100,6 +101,28 @@ def test_a_plain_request_on_a_hung_server_moves_on_once_it_is_silent(
     print(seen)  # the figures README and CHANGELOG quote (-s)
     assert seen.first == ("hosted", None) and SILENT_S - 0.1 < seen.first_s < SILENT_S + 1.5, seen
     assert seen.later == ("hosted", None) and seen.later_s < 1.0, seen  # taken as hung: not asked
+
+
+def test_a_long_answer_does_not_lengthen_the_silence_a_hang_is_given(
+    gw: Gateway, tiers: Mapping[str, FakeUpstream]
+) -> None:
+    """Five plain answers written over 3 s each, their first chunks at once, make the server's
+    whole-answer p95 about 3 s while its first-chunk p95 stays at milliseconds. A hang right after is
+    left after the 2 s floor, as a stream would leave it; a plain answer read whole waits 4 times the
+    whole-answer p95 (12 s here, so the 10 s read timeout, which it did before first chunks were
+    measured)."""
+    own, client = tiers["own"], client_of(gw)
+    answered_by_own(client)
+    own.set(mode="slow", delay_ms=3000, spread=True, first_byte_ms=0)
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            done = list(pool.map(lambda _: chat_once(client, "m", False), range(5)))
+    finally:
+        own.set(**REPLICA)
+    assert done == [("own", None)] * 5
+    seen = beside(gw, own, mode="hang")
+    print(seen)
+    assert seen.first == ("hosted", None) and seen.first_s < SILENT_S + 1.5, seen
 
 
 def test_without_stream_plain_it_waits_for_its_read_timeout(
