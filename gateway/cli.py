@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "routes": args.routes}.items() if v}
     try:
         settings = Settings(**overrides)
-    except ValidationError as exc:  # each GATEWAY_* variable that does not hold, said as a routes problem is
+    except ValidationError as exc:  # each GATEWAY_* setting that does not hold, named as routes problems are
         raise ConfigError("settings", [_setting_problem(e) for e in exc.errors()]) from None
     if args.from_command_line and sys.flags.optimize < settings.python_optimize:
         _restart_optimized(settings.python_optimize)

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import aiohttp
 import msgspec
@@ -161,9 +161,13 @@ class OpenAICompatBackend(Backend):
     @classmethod
     def from_spec(cls, spec: OpenAISpec, resources: Resources) -> OpenAICompatBackend:
         backend = cls(spec.name, spec.model, spec.base_url, resources.session, api_key(spec, resources.env))
-        backend.responses = spec.responses
-        backend.stream_plain = spec.plain_as_stream
-        return backend
+        return backend.speaking_as(spec)
+
+    def speaking_as(self, spec: OpenAISpec | VLLMSpec) -> Self:
+        """The spec's fields every HTTP kind reads the same way (vllm.py's from_spec too)."""
+        self.responses = spec.responses
+        self.stream_plain = spec.plain_as_stream
+        return self
 
     @classmethod
     def preflight(cls, spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> list[str]:

@@ -134,9 +134,7 @@ class VLLMBackend(OpenAICompatBackend):
             max_kv_cache=spec.max_kv_cache,
             scrape_interval_s=spec.scrape_interval_s,
         )
-        backend.responses = spec.responses
-        backend.stream_plain = spec.plain_as_stream
-        return backend
+        return backend.speaking_as(spec)
 
     def load(self) -> Load | None:
         load = self._load

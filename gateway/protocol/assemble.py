@@ -83,7 +83,10 @@ class _Choice:
         for key, value in logprobs.items():
             if key in _LOGPROB_LISTS and isinstance(value, list):
                 have = self.logprobs.get(key)
-                self.logprobs[key] = (have if isinstance(have, list) else []) + value
+                if isinstance(have, list):
+                    have.extend(value)  # in place: a long answer sends one entry a chunk
+                else:
+                    self.logprobs[key] = list(value)
             elif value is not None or key not in self.logprobs:
                 self.logprobs[key] = value
 
@@ -114,10 +117,8 @@ class Assembled:
         self._top: dict[str, Any] = {}
         self._choices: dict[int, _Choice] = {}
         self.usage: dict[str, Any] | None = None
-        self.events = 0
 
     def add(self, event: dict[str, Any]) -> None:
-        self.events += 1
         for key, value in event.items():
             if key == "usage":
                 if value is not None:
