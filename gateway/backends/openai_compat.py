@@ -38,7 +38,7 @@ from gateway.errors import (
 from gateway.protocol import DONE_MARK, Endpoint
 from gateway.protocol.assemble import STREAMABLE_REFUSED, Assembled
 from gateway.protocol.sse import ChatEvents
-from gateway.rules import KindSpec, OpenAISpec, VLLMSpec
+from gateway.rules import AnthropicSpec, KindSpec, OpenAISpec, VLLMSpec
 
 __all__ = ["OpenAICompatBackend", "api_key"]
 
@@ -125,7 +125,7 @@ _FINAL_EVENTS = (b"event: response.completed", b"event: response.incomplete", b"
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
-def api_key(spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> SecretStr | None:
+def api_key(spec: OpenAISpec | VLLMSpec | AnthropicSpec, env: Mapping[str, str]) -> SecretStr | None:
     if spec.api_key_env is None:
         return None
     value = env.get(spec.api_key_env)

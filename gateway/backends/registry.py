@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from gateway.backends.anthropic import AnthropicBackend
 from gateway.backends.base import Backend, Resources
 from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "build_backend", "build_backends", "preflight"]
 
 KINDS: Mapping[type, type[Backend]] = {
-    cls.spec_type: cls for cls in (LlamaCppBackend, OpenAICompatBackend, VLLMBackend, SGLangBackend)
+    cls.spec_type: cls
+    for cls in (LlamaCppBackend, OpenAICompatBackend, VLLMBackend, SGLangBackend, AnthropicBackend)
 }
 
 

@@ -1,6 +1,14 @@
 """routes.yaml at the bottom of the gateway: its schema, each backend kind's spec, loading, the table."""
 
-from gateway.rules.backends import BackendSpec, KindSpec, LlamaCppSpec, OpenAISpec, SGLangSpec, VLLMSpec
+from gateway.rules.backends import (
+    AnthropicSpec,
+    BackendSpec,
+    KindSpec,
+    LlamaCppSpec,
+    OpenAISpec,
+    SGLangSpec,
+    VLLMSpec,
+)
 from gateway.rules.load import load_routes, parse_routes
 from gateway.rules.schema import (
     POLICIES,
@@ -24,6 +32,7 @@ from gateway.rules.table import Route, RouteTable, compile_routes, redacted
 
 __all__ = [
     "POLICIES",
+    "AnthropicSpec",
     "BackendSpec",
     "BreakerSpec",
     "ClassifierSpec",

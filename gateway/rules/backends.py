@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "NAME",
+    "AnthropicSpec",
     "BackendSpec",
     "KindSpec",
     "LlamaCppSpec",
@@ -197,4 +198,42 @@ class SGLangSpec(VLLMSpec):
     kind: Literal["sglang"]  # type: ignore[assignment]
 
 
-BackendSpec = Annotated[LlamaCppSpec | OpenAISpec | VLLMSpec | SGLangSpec, Field(discriminator="kind")]
+class AnthropicSpec(KindSpec):
+    """A model behind Anthropic's Messages API (backends/anthropic.py): Anthropic's own, or a server
+    or gateway that speaks it. Chat requests reach it translated (protocol/anthropic/from_chat.py)."""
+
+    kind: Literal["anthropic"]
+    # The API's root, without /v1 (the Anthropic SDK's `base_url`); a trailing /v1 is taken off.
+    base_url: str = Field("https://api.anthropic.com", pattern=_URL)
+    model: str = Field(min_length=1, description="model name sent upstream")
+    api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
+    version: str = Field("2023-06-01", min_length=1, description="the anthropic-version header")
+    betas: tuple[str, ...] = Field((), description="anthropic-beta features to turn on")
+    # The API requires an answer length; chat does not. What a request that names none is given.
+    max_tokens: int = Field(4096, ge=1, description="answer length asked for when a request names none")
+    # Mark every prompt for Anthropic's prompt cache (top-level `cache_control`): a prefix sent again
+    # within minutes (an agent's system prompt and tools) is then billed at a tenth, and each first
+    # sending at 1.25 times: worth it where prompts repeat.
+    prompt_cache: bool = False
+    context_window: int | None = Field(None, ge=256, description="tokens the model holds (prompt + answer)")
+
+    # A hosted API: a round trip and the provider's queue first.
+    default_ttft_s: ClassVar[float] = 0.50
+    default_tpot_s: ClassVar[float] = 0.020
+    # Claude models hold 200k tokens (some more, behind a beta): set `context_window` for yours.
+    default_window: ClassVar[int] = 200_000
+    queue_model: ClassVar[tuple[float, float]] = (0.0, 0.0)  # a hosted API does not tell how it queues
+
+    @property
+    def root(self) -> str:
+        url = self.base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    @property
+    def window(self) -> int:
+        return self.context_window or self.default_window
+
+
+BackendSpec = Annotated[
+    LlamaCppSpec | OpenAISpec | VLLMSpec | SGLangSpec | AnthropicSpec, Field(discriminator="kind")
+]

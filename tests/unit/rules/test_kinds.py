@@ -17,6 +17,7 @@ from gateway.routing.estimates import LatencyBook
 from gateway.routing.planner import Planner
 from gateway.rules import (
     POLICIES,
+    AnthropicSpec,
     KindSpec,
     LlamaCppSpec,
     OpenAISpec,
@@ -38,7 +39,7 @@ routes:
 
 
 def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
-    for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec):
+    for spec in (LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec, AnthropicSpec):
         assert spec in KINDS
         assert spec.default_ttft_s > 0 and spec.default_tpot_s > 0
     assert LlamaCppSpec(kind="llamacpp", name="l", n_ctx=4096).window == 4096
@@ -47,7 +48,30 @@ def test_every_kind_has_priors_a_queue_model_and_a_backend_class() -> None:
     assert VLLMSpec(kind="vllm", **hosted).window == 32_768
     assert VLLMSpec(kind="vllm", context_window=8192, **hosted).window == 8192
     assert SGLangSpec(kind="sglang", **hosted).window == 32_768
-    assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec}
+    assert AnthropicSpec(kind="anthropic", name="c", model="claude").window == 200_000
+    assert set(KINDS) == {LlamaCppSpec, OpenAISpec, VLLMSpec, SGLangSpec, AnthropicSpec}
+
+
+def test_an_anthropic_backend_from_its_spec(tmp_path: Path) -> None:
+    """`kind: anthropic`: Anthropic's API by default, a root given with or without /v1, its key named
+    when unset (never a value), the header fields from the spec."""
+    from gateway.backends.anthropic import AnthropicBackend
+    from gateway.backends.registry import build_backend
+
+    path = tmp_path / "routes.yaml"
+    server = "{name: c, kind: anthropic, model: claude-x, api_key_env: CLAUDE_KEY, betas: [b1, b2]}"
+    path.write_text(ROUTES.replace(ROUTES.split("backends: ")[1].split("\n")[0], f"[{server}]"))
+    spec = load_routes(path).spec
+    [b] = spec.backends().values()
+    assert type(b) is AnthropicSpec and not b.may_hang and b.max_tokens == 4096 and not b.prompt_cache
+    assert preflight(spec, {}) == ["backend 'c': environment variable CLAUDE_KEY is not set"]
+    backend = build_backend(b, session=None, model_threads=1, env={"CLAUDE_KEY": "k-1"})  # type: ignore[arg-type]
+    assert type(backend) is AnthropicBackend and backend.kind == "anthropic"
+    assert backend.health_url == "https://api.anthropic.com/v1/models"
+    assert backend._headers["x-api-key"] == "k-1" and backend._headers["anthropic-beta"] == "b1,b2"
+    assert backend._headers["anthropic-version"] == "2023-06-01"
+    own = AnthropicSpec(kind="anthropic", name="c", model="m", base_url="http://127.0.0.1:4000/v1/")
+    assert own.root == "http://127.0.0.1:4000"
 
 
 def test_an_sglang_server_is_its_own_kind_with_vllms_fields(tmp_path: Path) -> None:
@@ -126,7 +150,7 @@ def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
 
 def test_an_unknown_kind_is_a_load_error_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES.replace("kind: openai", "kind: anthropic"))
+    path.write_text(ROUTES.replace("kind: openai", "kind: bedrock"))
     with pytest.raises(ConfigError) as info:
         load_routes(path)
     assert any(":6: tiers.small.backends.0" in p for p in info.value.problems), info.value.problems

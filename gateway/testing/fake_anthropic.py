@@ -1,0 +1,372 @@
+"""A scriptable upstream that speaks Anthropic's Messages API: a real HTTP server for tests of the
+`anthropic` backend kind, and for fault injection.
+
+It checks requests as the API documents (and refuses them the same way, a 400
+`invalid_request_error` naming the field): the `anthropic-version` header, the key in `x-api-key`,
+`max_tokens`, turns of `user` and `assistant` only, non-empty text blocks, tool ids of the allowed
+characters, every `tool_use` answered by a `tool_result` at the start of the next user turn and no
+result without its call, `tool_choice` naming an offered tool, `temperature` within 0 to 1. It
+answers as the API does, as a Message or as its event stream (framed here, independently of the
+gateway): text, or a call to the first tool offered (`tool_input`) unless the conversation ends
+with a tool's result; stop sequences and `max_tokens` end the text where they would. Usage counts
+the prompt cache as the API would with top-level `cache_control`: written the first time a system
+prompt and tools are seen, read after.
+
+    POST /_fake/script  {"mode": "ok" | "error" | "error_event" | "hang" | "cut",
+                         "status": 529, "type": "overloaded_error", "times": null, "delay_ms": 0}
+
+`error` answers the status with Anthropic's error body; `error_event` starts a stream (HTTP 200)
+whose first event is an `error`, as the API does when it is overloaded after accepting; `cut` drops
+the connection halfway through a stream; `hang` never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gateway.testing.served import Served
+
+__all__ = ["FakeAnthropic", "Invalid"]
+
+_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_BLOCKS = {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+
+
+class Invalid(Exception):
+    """A request the API would refuse: its message names the field."""
+
+
+@dataclass
+class AnthropicScript:
+    mode: str = "ok"
+    status: int = 529
+    type: str = "overloaded_error"
+    times: int | None = None
+    delay_ms: float = 0.0
+
+
+@dataclass
+class AnthropicStats:
+    paths: dict[str, int] = field(default_factory=dict)
+    last_body: dict[str, Any] | None = None
+    last_headers: dict[str, str] = field(default_factory=dict)
+    aborted: int = 0  # streams whose reader left before the end
+    refused: list[str] = field(default_factory=list)  # why each refused request was refused
+
+
+def _check_content(content: Any, where: str, role: str) -> None:
+    if isinstance(content, str):
+        if not content:
+            raise Invalid(f"{where}: text content must be non-empty")
+        return
+    if not isinstance(content, list) or not content:
+        raise Invalid(f"{where}: content must be a string or a non-empty list of blocks")
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in _BLOCKS:
+            raise Invalid(f"{where}.{j}.type: unknown block type {kind!r}")
+        if kind == "text" and not block.get("text"):
+            raise Invalid(f"{where}.{j}: text content blocks must be non-empty")
+        if kind == "tool_use" and (role != "assistant" or not _ID.match(str(block.get("id")))):
+            raise Invalid(f"{where}.{j}: tool_use needs an assistant turn and an id matching {_ID.pattern}")
+        if kind == "tool_use" and not isinstance(block.get("input"), dict):
+            raise Invalid(f"{where}.{j}.input: must be an object")
+        if kind == "tool_result" and role != "user":
+            raise Invalid(f"{where}.{j}: tool_result blocks belong in user turns")
+
+
+def _ids(content: Any, kind: str, key: str) -> list[str]:
+    blocks = content if isinstance(content, list) else []
+    return [str(b.get(key)) for b in blocks if b.get("type") == kind]
+
+
+def check(body: dict[str, Any]) -> None:
+    """Refuses what the Messages API refuses (the rules tests of the translation meet)."""
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise Invalid("model: Field required")
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        raise Invalid("max_tokens: Field required (an integer of at least 1)")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Invalid("messages: at least one message is required")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise Invalid("system: must be a string or a list of text blocks")
+    pending: list[str] = []  # the tool_use ids the last assistant turn asked for
+    for i, m in enumerate(messages):
+        role, content = m.get("role"), m.get("content")
+        if role not in ("user", "assistant"):
+            raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        _check_content(content, f"messages.{i}.content", role)
+        results = _ids(content, "tool_result", "tool_use_id")
+        if pending:
+            if role != "user" or sorted(results) != sorted(pending):
+                raise Invalid(
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                    f"after: {', '.join(sorted(set(pending) - set(results)))}"
+                )
+            kinds = [b.get("type") for b in content]
+            if kinds[: len(results)] != ["tool_result"] * len(results):
+                raise Invalid(f"messages.{i}.content: tool_result blocks must come first")
+        elif results:
+            raise Invalid(f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks")
+        pending = _ids(content, "tool_use", "id") if role == "assistant" else []
+    names = []
+    for j, tool in enumerate(body.get("tools") or []):
+        if not _TOOL_NAME.match(str(tool.get("name"))):
+            raise Invalid(f"tools.{j}.name: must match {_TOOL_NAME.pattern}")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise Invalid(f"tools.{j}.input_schema.type: Field required ('object')")
+        names.append(tool["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if choice.get("type") not in ("auto", "any", "tool", "none"):
+            raise Invalid("tool_choice.type: one of auto, any, tool, none")
+        if choice.get("type") == "tool" and choice.get("name") not in names:
+            raise Invalid("tool_choice.name: not among `tools`")
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 1:
+        raise Invalid("temperature: must be between 0 and 1")
+    stop = body.get("stop_sequences")
+    if stop is not None and not (
+        isinstance(stop, list) and all(isinstance(s, str) and s.strip() for s in stop)
+    ):
+        raise Invalid("stop_sequences: a list of non-blank strings")
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
+    return web.json_response(body, status=status)
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class FakeAnthropic(Served):
+    def __init__(
+        self,
+        model: str = "claude-fake",
+        reply: str = "Hello from the fake Anthropic API.",
+        api_key: str | None = None,
+    ) -> None:
+        self.model = model
+        self.reply = reply
+        self.api_key = api_key
+        self.tool_input: dict[str, Any] = {"city": "Paris"}
+        self.script = AnthropicScript()
+        self.stats = AnthropicStats()
+        self.healthy = True
+        self._cached: set[str] = set()
+        self._ids = 0
+        super().__init__(f"fake-anthropic-{model}")
+
+    def set(self, **kw: Any) -> None:
+        self.script = AnthropicScript(**kw)
+
+    def _take(self) -> AnthropicScript:
+        s = self.script
+        if s.times is not None:
+            s.times -= 1
+            if s.times <= 0:
+                self.script = AnthropicScript()
+        return s
+
+    # ---- the answer --------------------------------------------------------------------------
+    def _usage(self, body: dict[str, Any], output: int) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "input_tokens": 11,
+            "output_tokens": output,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        if body.get("cache_control"):
+            key = hashlib.sha256(json.dumps([body.get("system"), body.get("tools")]).encode()).hexdigest()
+            usage["cache_read_input_tokens" if key in self._cached else "cache_creation_input_tokens"] = 100
+            self._cached.add(key)
+        return usage
+
+    def _blocks(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
+        """(content blocks, stop_reason, stop_sequence)."""
+        last = body["messages"][-1]
+        results = (
+            [b for b in last["content"] if b.get("type") == "tool_result"]
+            if isinstance(last["content"], list)
+            else []
+        )
+        tools = body.get("tools") or []
+        choice = (body.get("tool_choice") or {}).get("type")
+        if tools and not results and choice != "none":
+            name = body["tool_choice"]["name"] if choice == "tool" else tools[0]["name"]
+            self._ids += 1
+            call = {
+                "type": "tool_use",
+                "id": f"toolu_fake{self._ids:04d}",
+                "name": name,
+                "input": self.tool_input,
+            }
+            return [call], "tool_use", None
+        text = self.reply
+        if results:
+            said = results[-1].get("content")
+            text = f"{text} (the tool said: {said if isinstance(said, str) else json.dumps(said)})"
+        for stop in body.get("stop_sequences") or []:
+            if stop in text:
+                return [{"type": "text", "text": text[: text.index(stop)]}], "stop_sequence", stop
+        words = text.split(" ")
+        if len(words) > body["max_tokens"]:
+            return [{"type": "text", "text": " ".join(words[: body["max_tokens"]])}], "max_tokens", None
+        return [{"type": "text", "text": text}], "end_turn", None
+
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        blocks, reason, sequence = self._blocks(body)
+        self._ids += 1
+        return {
+            "id": f"msg_fake{self._ids:04d}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": blocks,
+            "stop_reason": reason,
+            "stop_sequence": sequence,
+            "usage": self._usage(body, sum(len(json.dumps(b).split()) for b in blocks)),
+        }
+
+    def _events(self, message: dict[str, Any]) -> list[bytes]:
+        start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+        start["usage"] = {**message["usage"], "output_tokens": 1}
+        out = [_event({"type": "message_start", "message": start}), _event({"type": "ping"})]
+        for i, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                out.append(
+                    _event(
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": ""},
+                        }
+                    )
+                )
+                words = block["text"].split(" ")
+                for j, word in enumerate(words):
+                    piece = word if j == 0 else " " + word
+                    delta = {"type": "text_delta", "text": piece}
+                    out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
+            else:
+                opened = {**block, "input": {}}
+                out.append(_event({"type": "content_block_start", "index": i, "content_block": opened}))
+                raw = json.dumps(block["input"])
+                for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                    delta = {"type": "input_json_delta", "partial_json": piece}
+                    out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
+            out.append(_event({"type": "content_block_stop", "index": i}))
+        delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
+        out.append(
+            _event(
+                {
+                    "type": "message_delta",
+                    "delta": delta,
+                    "usage": {"output_tokens": message["usage"]["output_tokens"]},
+                }
+            )
+        )
+        out.append(_event({"type": "message_stop"}))
+        return out
+
+    # ---- HTTP --------------------------------------------------------------------------------
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        self.stats.paths[request.path] = self.stats.paths.get(request.path, 0) + 1
+        self.stats.last_headers = {
+            k.lower(): v
+            for k, v in request.headers.items()
+            if k.lower().startswith(("anthropic-", "x-api-key", "authorization"))
+        }
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        self.stats.last_body = body
+        try:
+            check(body)
+        except Invalid as exc:
+            self.stats.refused.append(str(exc))
+            return _error(400, "invalid_request_error", str(exc))
+        s = self._take()
+        if s.delay_ms:
+            await asyncio.sleep(s.delay_ms / 1000)
+        if s.mode == "hang":
+            await asyncio.sleep(3600)
+        if s.mode == "error":
+            return _error(s.status, s.type, f"scripted {s.type}")
+        message = self._message(body)
+        if not body.get("stream") and s.mode != "error_event":
+            return web.json_response(message)
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await resp.prepare(request)
+        events = self._events(message)
+        if s.mode == "error_event":
+            events = [_event({"type": "error", "error": {"type": s.type, "message": f"scripted {s.type}"}})]
+        try:
+            for i, event in enumerate(events):
+                if s.mode == "cut" and i == len(events) // 2:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
+                await resp.write(event)
+            await resp.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            self.stats.aborted += 1
+            raise
+        return resp
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        if "anthropic-version" not in request.headers:
+            return _error(400, "invalid_request_error", "anthropic-version: header is required")
+        # The key as `x-api-key`, or as a bearer token (what Anthropic's SDKs of late 2026 send).
+        sent = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        if self.api_key is not None and sent != self.api_key:
+            return _error(401, "authentication_error", "invalid x-api-key")
+        return None
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.stats.paths[request.path] = self.stats.paths.get(request.path, 0) + 1
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        if not self.healthy:
+            return _error(529, "overloaded_error", "Overloaded")
+        model = {
+            "type": "model",
+            "id": self.model,
+            "display_name": self.model,
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+        return web.json_response(
+            {"data": [model], "has_more": False, "first_id": self.model, "last_id": self.model}
+        )
+
+    async def _script(self, request: web.Request) -> web.Response:
+        self.set(**(await request.json()))
+        return web.json_response({"ok": True})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/_fake/script", self._script)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._messages)
+        return app
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

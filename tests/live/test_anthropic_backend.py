@@ -1,0 +1,300 @@
+"""A tier behind Anthropic's Messages API (`kind: anthropic`): the official `openai` and `anthropic`
+SDKs through the gateway to a fake Anthropic upstream over real HTTP. The fake checks every request by
+the rules the Messages API documents and refuses what the API would (a 400 naming the field), and the
+official `anthropic` SDK reads its answers (tests/unit/protocol/test_anthropic_upstream.py): what the
+gateway sends it is what the API takes, and what it answers is what the API would answer. No request
+reached the real api.anthropic.com (no internet here)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from gateway.testing.fake_anthropic import FakeAnthropic
+from gateway.testing.fake_upstream import FakeUpstream
+from gateway.testing.processes import stop
+from tests.support import FAKE_KEY, PROMPT_MARKER, Gateway, start_gateway
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+REPLY = "Claude says hello from the fake API."
+
+
+@pytest.fixture(scope="module")
+def ups() -> Iterator[dict[str, Any]]:
+    fakes: dict[str, Any] = {
+        "claude": FakeAnthropic(model="claude-fake", reply=REPLY, api_key=FAKE_KEY),
+        "cached": FakeAnthropic(model="claude-cached", api_key=FAKE_KEY),
+        "spare": FakeUpstream(model="spare", reply="the spare answered"),
+    }
+    for f in fakes.values():
+        f.start_in_thread()
+    yield fakes
+    for f in fakes.values():
+        f.stop_thread()
+
+
+@pytest.fixture(scope="module")
+def gw(ups: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    routes = f"""
+version: 1
+default_tier: large
+tiers:
+  large:
+    price: {{input_per_mtok: 3.0, output_per_mtok: 15.0}}
+    backends:
+      - {{name: claude, kind: anthropic, base_url: "{ups["claude"].base_url}/v1", model: claude-fake,
+          api_key_env: FAKE_ANTHROPIC_KEY, betas: [fine-grained-tool-streaming-2025-05-14], max_tokens: 1000}}
+  cachedtier:
+    backends:
+      - {{name: cached, kind: anthropic, base_url: "{ups["cached"].base_url}", model: claude-cached,
+          api_key_env: FAKE_ANTHROPIC_KEY, prompt_cache: true}}
+  spare:
+    backends:
+      - {{name: spare, kind: openai, base_url: "{ups["spare"].base_url}", model: spare}}
+routes:
+  - {{model: claude, tier: large, fallback: [spare]}}
+  - {{model: cached, tier: cachedtier}}
+breaker: {{consecutive_failures: 100, min_requests: 100}}  # each test's failures are its own
+health: {{interval_s: 0.5, unhealthy_after: 1}}
+"""
+    g = start_gateway(tmp_path_factory.mktemp("anthropic-backend"), routes, FAKE_ANTHROPIC_KEY=FAKE_KEY)
+    yield g
+    stop(g.proc)
+
+
+def up(gw: Gateway, name: str, want: bool = True) -> bool:
+    """Whether readiness reports the backend `want` (up or down) within 5 s."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if httpx.get(gw.url + "/readyz", timeout=5).json()["backends"][name]["up"] is want:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def client(gw: Gateway, ups: dict[str, Any]) -> openai.OpenAI:
+    ups["claude"].set()
+    ups["claude"].api_key = FAKE_KEY
+    ups["claude"].healthy = True
+    assert up(gw, "claude")  # a test before may have left it down for a health check
+    return openai.OpenAI(base_url=gw.v1, api_key="unused", max_retries=0, timeout=30)
+
+
+def ask(text: str = "Hi there.") -> list[Any]:
+    return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+
+
+def test_a_chat_request_reaches_the_messages_api_and_comes_back_as_chat(
+    client: openai.OpenAI, ups: dict[str, Any]
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="claude", messages=ask(), max_tokens=50)
+    answer = raw.parse()
+    assert answer.choices[0].message.content == REPLY and answer.choices[0].finish_reason == "stop"
+    assert answer.model == "claude-fake" and raw.headers["x-gateway-backend"] == "claude"
+    assert answer.usage is not None and answer.usage.prompt_tokens == 11
+    fake: FakeAnthropic = ups["claude"]
+    assert fake.stats.last_body == {
+        "model": "claude-fake",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi there."}]}],
+        "system": "Be brief.",
+    }
+    assert fake.stats.last_headers == {
+        "x-api-key": FAKE_KEY,
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
+    }
+    # The Messages API requires an answer length: a request without one gets the backend's.
+    client.chat.completions.create(model="claude", messages=ask())
+    assert fake.stats.last_body is not None and fake.stats.last_body["max_tokens"] == 1000
+
+
+@pytest.mark.parametrize("usage", [True, False])
+def test_a_stream_arrives_as_chat_chunks(client: openai.OpenAI, usage: bool) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="claude",
+            messages=ask(),
+            stream=True,
+            stream_options={"include_usage": True} if usage else None,
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    if usage:
+        assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 11
+    else:
+        assert all(c.usage is None for c in chunks)
+
+
+def _streamed_call(client: openai.OpenAI, messages: list[Any]) -> tuple[str, dict[str, Any] | None]:
+    text, call = "", None
+    for c in client.chat.completions.create(model="claude", messages=messages, tools=[WEATHER], stream=True):
+        delta = c.choices[0].delta if c.choices else None
+        text += (delta.content or "") if delta else ""
+        for piece in (delta.tool_calls or []) if delta else []:
+            if piece.id:
+                call = {"id": piece.id, "name": piece.function.name, "arguments": ""}  # type: ignore[union-attr]
+            assert call is not None
+            call["arguments"] += piece.function.arguments or ""  # type: ignore[union-attr]
+    return text, call
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tool_round_trip(client: openai.OpenAI, ups: dict[str, Any], stream: bool) -> None:
+    """The call the model makes, its result sent back: the fake refuses a result without its call
+    (and a call without its result) as the API does, so this passes only if the ids match."""
+    messages = ask("Weather in Paris?")
+    if stream:
+        _, call = _streamed_call(client, messages)
+        assert call is not None
+        cid, name, args = call["id"], call["name"], call["arguments"]
+    else:
+        first = client.chat.completions.create(model="claude", messages=messages, tools=[WEATHER])
+        assert first.choices[0].finish_reason == "tool_calls"
+        made = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+        cid, name, args = made.id, made.function.name, made.function.arguments  # type: ignore[union-attr]
+    assert name == "get_weather" and json.loads(args) == {"city": "Paris"}
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}],
+        },
+        {"role": "tool", "tool_call_id": cid, "content": "sunny, 21 C"},
+    ]
+    if stream:
+        text, again = _streamed_call(client, messages)
+        assert again is None
+    else:
+        text = (
+            client.chat.completions.create(model="claude", messages=messages, tools=[WEATHER])
+            .choices[0]
+            .message.content
+            or ""
+        )
+    assert text == f"{REPLY} (the tool said: sunny, 21 C)"
+    assert ups["claude"].stats.last_body["messages"][-1]["content"][0]["tool_use_id"] == cid
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_overloaded_api_falls_back_unnoticed(
+    client: openai.OpenAI, ups: dict[str, Any], stream: bool
+) -> None:
+    """HTTP 529 (plain), or a stream whose first event is an `overloaded_error` (Anthropic accepts,
+    then finds no capacity): nothing reached the client, so it is tried again (the routes' two
+    tries), and then the fallback tier answers."""
+
+    def text() -> str:
+        if stream:
+            chunks = list(client.chat.completions.create(model="claude", messages=ask(), stream=True))
+            return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return client.chat.completions.create(model="claude", messages=ask()).choices[0].message.content or ""
+
+    mode = "error_event" if stream else "error"
+    ups["claude"].set(mode=mode, status=529, times=1)
+    assert text() == REPLY  # the second try
+    ups["claude"].set(mode=mode, status=529, times=2)
+    assert text() == "the spare answered"
+
+
+def test_refused_keys_fall_back_and_the_key_is_never_shown(
+    client: openai.OpenAI, ups: dict[str, Any], gw: Gateway
+) -> None:
+    ups["claude"].api_key = "another-key"
+    answer = client.chat.completions.create(model="claude", messages=ask(PROMPT_MARKER))
+    assert answer.choices[0].message.content == "the spare answered"
+    log = gw.log.read_text()
+    assert "refused the gateway's credentials" in log or "upstream_auth" in log
+    assert FAKE_KEY not in log and PROMPT_MARKER not in log
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ({"n": 2}, "The Anthropic Messages API cannot take `n` > 1"),
+        ({"stop": ["   "]}, "stop_sequences: a list of non-blank strings"),  # the API's own refusal
+    ],
+)
+def test_what_the_api_cannot_take_is_a_clear_400(
+    client: openai.OpenAI, extra: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="claude", messages=ask(), **extra)
+    assert said in caught.value.message
+
+
+def test_text_completions_are_refused_by_name(client: openai.OpenAI) -> None:
+    with pytest.raises(
+        openai.BadRequestError, match="speaks Anthropic's Messages API, which has no completions"
+    ):
+        client.completions.create(model="claude", prompt="Once upon")
+
+
+def test_a_stream_cut_midway_ends_in_an_error_the_client_reads(
+    client: openai.OpenAI, ups: dict[str, Any]
+) -> None:
+    ups["claude"].set(mode="cut", times=1)
+    with pytest.raises(openai.APIError):
+        list(client.chat.completions.create(model="claude", messages=ask(), stream=True))
+
+
+def test_the_prompt_cache_is_asked_for_and_its_reads_counted(
+    client: openai.OpenAI, ups: dict[str, Any]
+) -> None:
+    first = client.chat.completions.create(model="cached", messages=ask())
+    second = client.chat.completions.create(model="cached", messages=ask("Again."))
+    assert ups["cached"].stats.last_body["cache_control"] == {"type": "ephemeral"}
+    assert first.usage is not None and second.usage is not None
+    assert first.usage.prompt_tokens == 111 and first.usage.prompt_tokens_details.cached_tokens == 0  # type: ignore[union-attr]
+    assert second.usage.prompt_tokens == 111 and second.usage.prompt_tokens_details.cached_tokens == 100  # type: ignore[union-attr]
+
+
+def test_anthropic_and_responses_clients_reach_it_too(gw: Gateway, ups: dict[str, Any]) -> None:
+    """A Messages request goes through the gateway's chat form to the Anthropic backend and back; a
+    Responses request likewise: both with the official SDKs, a tool round trip for the first."""
+    claude = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+    tools = [{"name": "get_weather", "description": "w", "input_schema": WEATHER["function"]["parameters"]}]
+    asked = [{"role": "user", "content": "Weather in Paris?"}]
+    with claude.messages.stream(model="claude", max_tokens=200, messages=asked, tools=tools) as s:  # type: ignore[arg-type]
+        first = s.get_final_message()
+    use = first.content[-1]
+    assert first.stop_reason == "tool_use" and use.type == "tool_use" and use.input == {"city": "Paris"}
+    answered = [
+        *asked,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]},
+    ]
+    second = claude.messages.create(model="claude", max_tokens=200, messages=answered, tools=tools)  # type: ignore[arg-type]
+    assert second.content[0].type == "text" and second.content[0].text == f"{REPLY} (the tool said: sunny)"
+    responses = openai.OpenAI(base_url=gw.v1, api_key="unused", max_retries=0)
+    assert responses.responses.create(model="claude", input="Hi.").output_text == REPLY
+
+
+def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, ups: dict[str, Any]) -> None:
+    """GET /v1/models, which bills nothing: the fake answers it only with the key, so `up` says the
+    key works; a failing API is taken down, and its requests go to the fallback tier."""
+    assert ups["claude"].stats.paths.get("/v1/models", 0) >= 1
+    ups["claude"].healthy = False
+    assert up(gw, "claude", False)
+    assert (
+        client.chat.completions.create(model="claude", messages=ask()).choices[0].message.content
+        == "the spare answered"
+    )
+    ups["claude"].healthy = True
+    assert up(gw, "claude")
