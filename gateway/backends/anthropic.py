@@ -1,12 +1,15 @@
 """A model behind Anthropic's Messages API (`kind: anthropic`): api.anthropic.com, or any server that
 speaks it.
 
-Chat requests go upstream as Messages requests (protocol/anthropic/from_chat.py) and the answer comes
-back as chat (protocol/anthropic/chat_answer.py): a Message as a chat completion, Anthropic's events
-as chat chunks, translated as they arrive, never buffered. Responses and Messages requests reach it in
-chat form, as they reach every backend that does not speak their API. Text completions and
-embeddings have no Messages counterpart and are refused here (UpstreamRejected): a route that serves
-them needs another backend.
+Messages requests (Claude Code, the `anthropic` SDK) are passed through as the client sent them, with
+the backend's model and the client's `anthropic-beta` features: prompt caching, thinking and its
+signatures, server tools and documents all reach the API. Chat requests go upstream as Messages
+requests (protocol/anthropic/from_chat.py) and the answer comes back as chat
+(protocol/anthropic/chat_answer.py): a Message as a chat completion, Anthropic's events as chat
+chunks, translated as they arrive, never buffered. Responses requests reach it in chat form, as
+they reach every backend that does not speak their API. Text completions and embeddings have no
+Messages counterpart and are refused here (UpstreamRejected): a route that serves them needs
+another backend.
 
 Failures are the gateway's own errors, as for the OpenAI-compatible kinds: Anthropic's `overloaded`
 (HTTP 529) is an overloaded upstream (another candidate may answer), and an `error` event before
@@ -26,6 +29,7 @@ from pydantic import SecretStr
 from gateway.backends.base import Backend, Call, Reply, Resources
 from gateway.backends.openai_compat import api_key, status_error, transport_error
 from gateway.errors import GatewayError, StreamInterrupted, UpstreamError, UpstreamRejected
+from gateway.protocol import Endpoint
 from gateway.protocol.anthropic.chat_answer import ERROR_STATUS, ChatChunks, chat_of_message
 from gateway.protocol.anthropic.from_chat import messages_body
 from gateway.protocol.sse import ChatEvents
@@ -38,6 +42,7 @@ _encode = msgspec.json.Encoder().encode
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _OVERLOADED = 529  # Anthropic's "overloaded, try again later": the gateway's 503
+_PREAMBLE = ("message_start", "ping")  # what a native stream sends before its answer
 
 
 def _status_error(backend: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
@@ -105,7 +110,15 @@ class AnthropicBackend(Backend):
             return [f"backend '{spec.name}': environment variable {spec.api_key_env} is not set"]
         return []
 
+    def speaks(self, endpoint: Endpoint) -> bool:
+        """The Messages API natively: a Messages request is passed through as the client sent it
+        (prompt caching, thinking and its signatures, server tools, PDFs: all kept); chat as chat,
+        translated here; the Responses API in chat form."""
+        return endpoint in ("messages", "chat")
+
     def _body(self, call: Call) -> bytes:
+        if call.endpoint == "messages":
+            return _encode({**call.body, "model": self.model})
         if call.endpoint != "chat":
             raise UpstreamRejected(
                 f"Backend '{self.name}' speaks Anthropic's Messages API, which has no {call.endpoint}.",
@@ -114,15 +127,27 @@ class AnthropicBackend(Backend):
         body = messages_body(call.body, model=self.model, max_tokens=self.max_tokens, cache=self.prompt_cache)
         return _encode(body)
 
+    def _headers_for(self, call: Call) -> dict[str, str]:
+        """The client's `anthropic-beta` features joined to the backend's own, for a request passed
+        through: its body may use them."""
+        asked = [v for k, v in call.forward if k == "anthropic-beta"]
+        if not asked or call.endpoint != "messages":
+            return self._headers
+        ours = self._headers.get("anthropic-beta", "")
+        betas = [b.strip() for v in (ours, *asked) for b in v.split(",") if b.strip()]
+        return {**self._headers, "anthropic-beta": ",".join(dict.fromkeys(betas))}
+
     async def complete(self, call: Call) -> Reply:
         data = self._body(call)
         try:
-            async with self._session.post(self._url, data=data, headers=self._headers) as resp:
+            async with self._session.post(self._url, data=data, headers=self._headers_for(call)) as resp:
                 content = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(self.name, resp.status, content, resp.headers)
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
+        if call.endpoint == "messages":
+            return Reply(content, 200)
         try:
             message = _decode(content)
         except msgspec.DecodeError:
@@ -132,37 +157,51 @@ class AnthropicBackend(Backend):
         return Reply(_encode(chat_of_message(message, created=int(time.time()))), 200)
 
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        """Chat chunks translated from the events as they arrive, or, for a Messages request, the
+        events themselves. Either way nothing is sent before the answer's first content (a native
+        stream's `message_start` waits for it): an `error` event before that (the API accepted,
+        then found itself overloaded) is raised as the status it stands for, and another backend
+        may answer."""
         data = self._body(call)
         try:
-            resp = await self._session.post(self._url, data=data, headers=self._headers)
+            resp = await self._session.post(self._url, data=data, headers=self._headers_for(call))
         except _TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
+        native = call.endpoint == "messages"
         chunks = ChatChunks(created=int(time.time()), include_usage=call.include_usage)
         events = ChatEvents()
-        yielded = finished = False
+        held = b""  # a native stream's bytes until its first content
+        yielded = finished = stopped = False
         try:
             if resp.status >= 400:
                 raise _status_error(self.name, resp.status, await resp.read(), resp.headers)
             async for raw in resp.content.iter_any():
-                out: list[bytes] = []
-                for event in events.feed(raw):
-                    if event is None:
-                        continue
-                    if event.get("type") == "error":  # as its status would have been, until we spoke
-                        if yielded:
-                            raise StreamInterrupted(
-                                f"Backend '{self.name}' failed mid-answer.", code="stream_interrupted"
-                            )
-                        raise _event_error(self.name, event)
-                    out += chunks.feed(event)
+                parsed = [e for e in events.feed(raw) if e is not None]
+                failed = next((e for e in parsed if e.get("type") == "error"), None)
+                if failed is not None:
+                    if yielded:
+                        raise StreamInterrupted(
+                            f"Backend '{self.name}' failed mid-answer.", code="stream_interrupted"
+                        )
+                    raise _event_error(self.name, failed)
+                if native:
+                    held += raw
+                    stopped = stopped or any(e.get("type") == "message_stop" for e in parsed)
+                    begun = yielded or any(e.get("type") not in _PREAMBLE for e in parsed)
+                    out, held = (held, b"") if begun else (b"", held)
+                else:
+                    out = b"".join(b for e in parsed for b in chunks.feed(e))
+                    stopped = chunks.done
                 if out:
                     yielded = True
-                    yield b"".join(out)
+                    yield out
             finished = True
-            if not chunks.done:
+            if not stopped:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )
+            if held:
+                yield held
         except _TRANSPORT_ERRORS as exc:
             if yielded:
                 raise StreamInterrupted(
@@ -178,8 +217,8 @@ class AnthropicBackend(Backend):
             if finished:
                 resp.release()
             else:
-                # The client left, a hedge lost, or it failed: dropping the connection stops the answer
-                # (and its billing) upstream.
+                # The client left, a hedge lost, or it failed: dropping the connection stops the
+                # answer (and its billing) upstream.
                 resp.close()
 
     async def health(self) -> bool:

@@ -54,7 +54,7 @@ __all__ = ["Walk", "exhausted"]
 _NATIVE = {
     "responses": "a backend that speaks the Responses API natively (`responses: true`)",
     "compact": "a backend that speaks the Responses API natively (`responses: true`)",
-    "messages": "a backend that speaks the Anthropic Messages API natively (no backend kind does yet)",
+    "messages": "a backend that speaks the Anthropic Messages API natively (`kind: anthropic`)",
 }
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,9 @@ class Call:
     repeatable: bool = True
     session: str | None = None  # the conversation it belongs to (protocol/session.py), for the log
     transport: str = "http"  # or "websocket": the Responses API's WebSocket mode (for the log)
+    # Headers of the client's own API that a backend speaking it natively passes on (Anthropic's
+    # `anthropic-beta`: features the body may use), as (name, value) pairs.
+    forward: tuple[tuple[str, str], ...] = ()
 
     def with_max_tokens(self, n: int) -> Call:
         """The same call asking for at most `n` tokens of answer (a backend's room: dispatch)."""

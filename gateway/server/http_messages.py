@@ -29,7 +29,7 @@ async def create_message(request: Request[Any, Any, Any]) -> ASGIApp:
     try:
         admitted = await admit(request, gw)
         parsed = read_request(await request.body(), MessagesRequest, request.headers)
-        call = serving.call(parsed, received, admitted.tenant)
+        call = serving.call(parsed, received, admitted.tenant, request.headers.get("anthropic-beta"))
     except GatewayError as err:
         serving.rejected(received, err)
         raise

@@ -1,8 +1,10 @@
 """The Anthropic Messages API: create (JSON and SSE) and count_tokens, for any tier.
 
-No backend kind speaks the Messages API natively yet, so every request reaches its backend in chat form
-(protocol/anthropic/to_chat.py), and the chat answer comes back as a Message or Anthropic's events
-(protocol/anthropic/stream.py), run by dispatch's translating modes (dispatch/translated.py). Routing,
+A backend of `kind: anthropic` speaks the API natively: the request reaches it as the client sent it
+(with the client's `anthropic-beta` features), and its answer passes through with the gateway's id
+(protocol/anthropic/native.py). Every other backend gets the chat form
+(protocol/anthropic/to_chat.py), and its chat answer comes back as a Message or Anthropic's events
+(protocol/anthropic/stream.py), both run by dispatch's translating modes (dispatch/translated.py). Routing,
 context windows, cascades, budgets, tenants, limits, metrics, the decision log, shadow judging and
 feedback are the chat path's own. Server tools are dropped when offered and refused when required
 (the tool rule, protocol/tools.py).
@@ -27,6 +29,7 @@ from gateway.protocol.anthropic import (
     check,
     envelope,
 )
+from gateway.protocol.anthropic.native import MessageTap
 from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
 
 if TYPE_CHECKING:
@@ -62,9 +65,12 @@ class MessagesServing:
         parsed: Parsed[MessagesRequest] | Parsed[CountTokensRequest],
         received: float,
         tenant: str | None,
+        beta: str | None = None,
     ) -> Call:
-        """The request as the gateway runs it: its chat form for the backends, what it goes without."""
+        """The request as the gateway runs it: as sent, for backends that speak the API (with the
+        client's `anthropic-beta`), its chat form for the others, and what that goes without."""
         req, raw, size, session = parsed.wire, parsed.raw, parsed.size, parsed.session
+        forward = (("anthropic-beta", beta),) if beta else ()
         check(req)
         form = chat_body(req)
         chat = form.body
@@ -73,12 +79,28 @@ class MessagesServing:
         if form.needs:
             needs = ", ".join(form.needs)
             return Call(
-                view, raw, received, tenant, needs=needs, hosted=form.hosted, response_id=rid, session=session
+                view,
+                raw,
+                received,
+                tenant,
+                needs=needs,
+                hosted=form.hosted,
+                response_id=rid,
+                session=session,
+                forward=forward,
             )
         # Its own view: to a backend it is a chat completion (its path, its parameters).
         as_chat = Call(chat_view(chat, size), chat, received, tenant, session=session)
         return Call(
-            view, raw, received, tenant, chat=as_chat, hosted=form.hosted, response_id=rid, session=session
+            view,
+            raw,
+            received,
+            tenant,
+            chat=as_chat,
+            hosted=form.hosted,
+            response_id=rid,
+            session=session,
+            forward=forward,
         )
 
     async def create(self, call: Call, req: MessagesRequest, admitted: Admitted) -> JSONResult | EventStream:
@@ -90,10 +112,12 @@ class MessagesServing:
             stop_sequences=req.stop_sequences,
         )
         dispatcher, hints, snap = self._dispatcher, admitted.hints, admitted.snap
+        tap = MessageTap(call.response_id)
         if call.stream:
-            streamed = await dispatcher.stream(call, hints, TranslatedStreamed(translation), snap=snap)
+            mode = TranslatedStreamed(translation, tap)
+            streamed = await dispatcher.stream(call, hints, mode, snap=snap)
             return EventStream(_events(streamed.chunks, translation), stream_headers(streamed))
-        served = await dispatcher.complete(call, hints, TranslatedPlain(translation), snap=snap)
+        served = await dispatcher.complete(call, hints, TranslatedPlain(translation, tap), snap=snap)
         return JSONResult(served.reply.content, served.reply.status, answer_headers(served))
 
     async def count_tokens(self, call: Call, admitted: Admitted) -> JSONResult:

@@ -3,7 +3,8 @@
 
 It checks requests as the API documents (and refuses them the same way, a 400
 `invalid_request_error` naming the field): the `anthropic-version` header, the key in `x-api-key`,
-`max_tokens`, turns of `user` and `assistant` only, non-empty text blocks, tool ids of the allowed
+`max_tokens`, turns of `user` and `assistant` (and `system` messages of text between them, as the
+API of 2026 takes them), non-empty text blocks, tool ids of the allowed
 characters, every `tool_use` answered by a `tool_result` at the start of the next user turn and no
 result without its call, `tool_choice` naming an offered tool, `temperature` within 0 to 1. It
 answers as the API does, as a Message or as its event stream (framed here, independently of the
@@ -103,9 +104,13 @@ def check(body: dict[str, Any]) -> None:
     pending: list[str] = []  # the tool_use ids the last assistant turn asked for
     for i, m in enumerate(messages):
         role, content = m.get("role"), m.get("content")
-        if role not in ("user", "assistant"):
-            raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if role not in ("user", "assistant", "system"):
+            raise Invalid(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
         _check_content(content, f"messages.{i}.content", role)
+        if role == "system":  # instructions between turns (the API of 2026): text only
+            if isinstance(content, list) and any(b.get("type") != "text" for b in content):
+                raise Invalid(f"messages.{i}.content: a system message holds text blocks only")
+            continue
         results = _ids(content, "tool_result", "tool_use_id")
         if pending:
             if role != "user" or sorted(results) != sorted(pending):
@@ -123,10 +128,12 @@ def check(body: dict[str, Any]) -> None:
     for j, tool in enumerate(body.get("tools") or []):
         if not _TOOL_NAME.match(str(tool.get("name"))):
             raise Invalid(f"tools.{j}.name: must match {_TOOL_NAME.pattern}")
+        names.append(tool["name"])
+        if tool.get("type") not in (None, "custom"):
+            continue  # Anthropic's own tools (web search, bash, ...): their schemas are the API's
         schema = tool.get("input_schema")
         if not isinstance(schema, dict) or schema.get("type") != "object":
             raise Invalid(f"tools.{j}.input_schema.type: Field required ('object')")
-        names.append(tool["name"])
     choice = body.get("tool_choice")
     if choice is not None:
         if choice.get("type") not in ("auto", "any", "tool", "none"):
@@ -163,6 +170,7 @@ class FakeAnthropic(Served):
         self.reply = reply
         self.api_key = api_key
         self.tool_input: dict[str, Any] = {"city": "Paris"}
+        self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.script = AnthropicScript()
         self.stats = AnthropicStats()
         self.healthy = True
@@ -203,10 +211,12 @@ class FakeAnthropic(Served):
             if isinstance(last["content"], list)
             else []
         )
-        tools = body.get("tools") or []
+        tools = [t for t in body.get("tools") or [] if t.get("type") in (None, "custom")]
         choice = (body.get("tool_choice") or {}).get("type")
         if tools and not results and choice != "none":
-            name = body["tool_choice"]["name"] if choice == "tool" else tools[0]["name"]
+            names = [t["name"] for t in tools]
+            wanted = self.tool_name if self.tool_name in names else names[0]
+            name = body["tool_choice"]["name"] if choice == "tool" else wanted
             self._ids += 1
             call = {
                 "type": "tool_use",
@@ -218,7 +228,9 @@ class FakeAnthropic(Served):
         text = self.reply
         if results:
             said = results[-1].get("content")
-            text = f"{text} (the tool said: {said if isinstance(said, str) else json.dumps(said)})"
+            if isinstance(said, list):
+                said = "\n".join(str(b.get("text")) for b in said if b.get("type") == "text")
+            text = f"{text} (the tool said: {said})"
         for stop in body.get("stop_sequences") or []:
             if stop in text:
                 return [{"type": "text", "text": text[: text.index(stop)]}], "stop_sequence", stop
@@ -261,6 +273,14 @@ class FakeAnthropic(Served):
                     piece = word if j == 0 else " " + word
                     delta = {"type": "text_delta", "text": piece}
                     out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
+            elif block["type"] == "thinking":
+                opened = {"type": "thinking", "thinking": "", "signature": ""}
+                out.append(_event({"type": "content_block_start", "index": i, "content_block": opened}))
+                for delta in (
+                    {"type": "thinking_delta", "thinking": block["thinking"]},
+                    {"type": "signature_delta", "signature": block["signature"]},
+                ):
+                    out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
             else:
                 opened = {**block, "input": {}}
                 out.append(_event({"type": "content_block_start", "index": i, "content_block": opened}))
@@ -270,15 +290,8 @@ class FakeAnthropic(Served):
                     out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
             out.append(_event({"type": "content_block_stop", "index": i}))
         delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
-        out.append(
-            _event(
-                {
-                    "type": "message_delta",
-                    "delta": delta,
-                    "usage": {"output_tokens": message["usage"]["output_tokens"]},
-                }
-            )
-        )
+        # The whole usage, as the API sends it at the end (the input's counts included).
+        out.append(_event({"type": "message_delta", "delta": delta, "usage": message["usage"]}))
         out.append(_event({"type": "message_stop"}))
         return out
 

@@ -298,3 +298,97 @@ def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, up
     )
     ups["claude"].healthy = True
     assert up(gw, "claude")
+
+
+# ---- the Messages API passed through ------------------------------------------------------------
+
+
+def claude_client(gw: Gateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0, timeout=30)
+
+
+def test_a_messages_request_passes_through_as_the_client_sent_it(
+    client: openai.OpenAI, gw: Gateway, ups: dict[str, Any]
+) -> None:
+    """Prompt caching marks, thinking, `service_tier`, metadata and the client's beta features reach the API
+    unchanged (the chat form would drop them); the answer comes back with the gateway's id."""
+    sent: dict[str, Any] = {
+        "max_tokens": 300,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2;"},
+            {"type": "text", "text": "You are an agent.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hi.", "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "service_tier": "auto",
+        "metadata": {"user_id": "u-7"},
+    }
+    raw = claude_client(gw).messages.with_raw_response.create(
+        model="claude", extra_headers={"anthropic-beta": "context-management-2025-06-27"}, **sent
+    )
+    message = raw.parse()
+    assert message.content[0].type == "text" and message.content[0].text == REPLY
+    assert message.id.startswith("msg_") and not message.id.startswith("msg_fake")  # the gateway's own
+    assert message.usage.input_tokens == 11 and raw.headers["x-gateway-backend"] == "claude"
+    fake: FakeAnthropic = ups["claude"]
+    assert fake.stats.last_body == {**sent, "model": "claude-fake"}
+    assert fake.stats.last_headers["anthropic-beta"] == (
+        "fine-grained-tool-streaming-2025-05-14,context-management-2025-06-27"
+    )
+    assert fake.stats.last_headers["x-api-key"] == FAKE_KEY  # the backend's key, not the client's
+
+
+def test_a_messages_stream_passes_through_with_the_gateways_id(gw: Gateway, ups: dict[str, Any]) -> None:
+    asked = [{"role": "user", "content": "Hi."}]
+    with claude_client(gw).messages.stream(model="claude", max_tokens=100, messages=asked) as s:  # type: ignore[arg-type]
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == REPLY and final.stop_reason == "end_turn"
+    assert final.id.startswith("msg_") and not final.id.startswith("msg_fake")
+    assert final.usage.input_tokens == 11 and ups["claude"].stats.last_body["stream"] is True
+
+
+def test_a_server_tool_the_request_requires_is_served_natively(gw: Gateway, ups: dict[str, Any]) -> None:
+    """A chat backend cannot run web search: a request that requires it was refused (400) when no
+    backend spoke the API; an Anthropic backend gets it, tools as sent."""
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
+    message = claude_client(gw).messages.create(
+        model="claude",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "News today?"}],
+        tools=tools,  # type: ignore[arg-type]
+        tool_choice={"type": "tool", "name": "web_search"},
+    )
+    assert message.content[0].type == "text" and message.content[0].text == REPLY
+    assert ups["claude"].stats.last_body["tools"] == tools
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_overloaded_api_falls_back_to_a_chat_tier_unnoticed(
+    gw: Gateway, ups: dict[str, Any], client: openai.OpenAI, stream: bool
+) -> None:
+    """Overloaded twice (the routes' two tries): the fallback tier, a chat backend, answers in the
+    chat form, and the client still reads a Message."""
+    ups["claude"].set(mode="error_event" if stream else "error", status=529, times=2)
+    claude, asked = claude_client(gw), [{"role": "user", "content": "Hi."}]
+    if stream:
+        with claude.messages.stream(model="claude", max_tokens=100, messages=asked) as s:  # type: ignore[arg-type]
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(model="claude", max_tokens=100, messages=asked)  # type: ignore[arg-type]
+    assert message.content[0].type == "text" and message.content[0].text == "the spare answered"
+
+
+def test_a_native_stream_cut_midway_ends_in_anthropics_error_event(
+    gw: Gateway, ups: dict[str, Any], client: openai.OpenAI
+) -> None:
+    ups["claude"].set(mode="cut", times=1)
+    asked = [{"role": "user", "content": "Hi."}]
+    stream = claude_client(gw).messages.stream(model="claude", max_tokens=100, messages=asked)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.APIError), stream as s:
+        s.get_final_message()

@@ -14,6 +14,7 @@ from gateway.errors import UpstreamRejected
 from gateway.protocol.anthropic import MessagesRequest, chat_body, check
 from gateway.protocol.anthropic.chat_answer import ChatChunks, chat_of_message
 from gateway.protocol.anthropic.from_chat import messages_body
+from gateway.protocol.anthropic.native import MessageTap
 from gateway.protocol.assemble import Assembled
 from gateway.protocol.sse import ChatEvents
 from gateway.testing import fake_anthropic
@@ -348,7 +349,9 @@ def parsed_arguments(chat: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-@pytest.mark.parametrize("blocks", [(TEXT,), (TEXT, TOOL), (TOOL, TOOL | {"id": "toolu_10"}), ()])
+@pytest.mark.parametrize(
+    "blocks", [(TEXT,), (TEXT, TOOL), (TOOL, TOOL | {"id": "toolu_10"}), (THOUGHT, TEXT), ()]
+)
 def test_a_stream_puts_back_together_as_the_plain_answer(blocks: tuple[dict[str, Any], ...]) -> None:
     msg = message(*blocks, stop="tool_use" if TOOL in blocks else "end_turn")
     plain = parsed_arguments(chat_of_message(msg, created=1765000000))
@@ -381,3 +384,20 @@ def test_thinking_streams_as_reasoning_content() -> None:
         {},
     ]
     assert out[-1]["choices"][0]["finish_reason"] == "stop" and "usage" not in out[-1]
+
+
+# ---- a native answer made the gateway's own ----------------------------------------------------
+
+
+@pytest.mark.parametrize("split", [None, 1, 5, 64])
+def test_a_native_stream_gets_the_gateways_id_and_nothing_else_changes(split: int | None) -> None:
+    raw = b"".join(FakeAnthropic()._events(message(THOUGHT, TEXT, TOOL, stop="tool_use")))
+    pieces = [raw] if split is None else [raw[i : i + split] for i in range(0, len(raw), split)]
+    tap = MessageTap("msg_gateway01")
+    out = b"".join(tap.feed(p) for p in pieces)
+    before, after = list(ChatEvents().feed(raw)), list(ChatEvents().feed(out))
+    assert after[0]["message"]["id"] == "msg_gateway01" and before[0]["message"]["id"] == "msg_01"
+    after[0]["message"]["id"] = "msg_01"
+    assert after == before
+    assert out.split(b"\n\n", 1)[1] == raw.split(b"\n\n", 1)[1]  # byte for byte after message_start
+    assert tap.of_reply(message(TEXT)) == {**message(TEXT), "id": "msg_gateway01"}
