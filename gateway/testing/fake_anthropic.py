@@ -274,7 +274,7 @@ class FakeAnthropic(Served):
                     delta = {"type": "text_delta", "text": piece}
                     out.append(_event({"type": "content_block_delta", "index": i, "delta": delta}))
             elif block["type"] == "thinking":
-                opened = {"type": "thinking", "thinking": "", "signature": ""}
+                opened: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
                 out.append(_event({"type": "content_block_start", "index": i, "content_block": opened}))
                 for delta in (
                     {"type": "thinking_delta", "thinking": block["thinking"]},
