@@ -26,7 +26,7 @@ import aiohttp
 import msgspec
 from pydantic import SecretStr
 
-from gateway.backends.base import Backend, Call, Reply, Resources
+from gateway.backends.base import Backend, Call, Reply, Resources, TokenCount
 from gateway.backends.openai_compat import api_key, status_error, transport_error
 from gateway.errors import GatewayError, StreamInterrupted, UpstreamError, UpstreamRejected
 from gateway.protocol import Endpoint
@@ -43,6 +43,9 @@ _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _OVERLOADED = 529  # Anthropic's "overloaded, try again later": the gateway's 503
 _PREAMBLE = ("message_start", "ping")  # what a native stream sends before its answer
+# What the token-counting endpoint reads of a request (it refuses the rest: max_tokens, stream, ...).
+_COUNTED = ("messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management")
+_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
 
 def _status_error(backend: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
@@ -77,6 +80,7 @@ class AnthropicBackend(Backend):
         self.base_url = root.rstrip("/")
         self._session = session
         self._url = self.base_url + "/v1/messages"
+        self._count_url = self._url + "/count_tokens"
         self.health_url = self.base_url + "/v1/models"  # bills nothing, proves the key
         self._headers = {
             "content-type": "application/json",
@@ -220,6 +224,24 @@ class AnthropicBackend(Backend):
                 # The client left, a hedge lost, or it failed: dropping the connection stops the
                 # answer (and its billing) upstream.
                 resp.close()
+
+    async def count_tokens(self, call: Call) -> TokenCount:
+        """Counted by the API itself (`/v1/messages/count_tokens`, free, exact for its model): the
+        request as it would be sent, less what only generation reads. The estimate where the API
+        cannot count it (a server without the endpoint, a failure, a request refused here)."""
+        try:
+            body = call.body if call.endpoint == "messages" else _decode(self._body(call))
+            sent = {k: v for k, v in body.items() if k in _COUNTED} | {"model": self.model}
+            async with self._session.post(
+                self._count_url, data=_encode(sent), headers=self._headers_for(call), timeout=_COUNT_TIMEOUT
+            ) as resp:
+                if resp.status < 400:
+                    tokens = _decode(await resp.read()).get("input_tokens")
+                    if isinstance(tokens, int):
+                        return TokenCount(tokens, exact=True)
+        except (*_TRANSPORT_ERRORS, GatewayError, msgspec.DecodeError, AttributeError):
+            pass
+        return await super().count_tokens(call)
 
     async def health(self) -> bool:
         try:

@@ -11,7 +11,8 @@ answers as the API does, as a Message or as its event stream (framed here, indep
 gateway): text, or a call to the first tool offered (`tool_input`) unless the conversation ends
 with a tool's result; stop sequences and `max_tokens` end the text where they would. Usage counts
 the prompt cache as the API would with top-level `cache_control`: written the first time a system
-prompt and tools are seen, read after.
+prompt and tools are seen, read after. `POST /v1/messages/count_tokens` counts a quarter of the
+request's JSON bytes, after the same checks, and refuses the fields only generation reads.
 
     POST /_fake/script  {"mode": "ok" | "error" | "error_event" | "hang" | "cut",
                          "status": 529, "type": "overloaded_error", "times": null, "delay_ms": 0}
@@ -38,6 +39,7 @@ __all__ = ["FakeAnthropic", "Invalid"]
 
 _ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_COUNTED = {"messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management"}
 _BLOCKS = {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
 
 
@@ -341,6 +343,25 @@ class FakeAnthropic(Served):
             raise
         return resp
 
+    async def _count(self, request: web.Request) -> web.Response:
+        """What the API counts: here a quarter of the request's JSON bytes, after the same checks
+        (and the refusal of fields only generation reads)."""
+        self.stats.paths[request.path] = self.stats.paths.get(request.path, 0) + 1
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        self.stats.last_body = body
+        extra = sorted(set(body) - {"model", *_COUNTED})
+        try:
+            if extra:
+                raise Invalid(f"{extra[0]}: Extra inputs are not permitted")
+            check({**body, "max_tokens": 1})
+        except Invalid as exc:
+            self.stats.refused.append(str(exc))
+            return _error(400, "invalid_request_error", str(exc))
+        return web.json_response({"input_tokens": len(json.dumps(body)) // 4})
+
     def _refused(self, request: web.Request) -> web.Response | None:
         if "anthropic-version" not in request.headers:
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
@@ -378,6 +399,7 @@ class FakeAnthropic(Served):
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count)
         return app
 
     @property

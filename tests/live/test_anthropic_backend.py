@@ -91,6 +91,7 @@ def client(gw: Gateway, ups: dict[str, Any]) -> openai.OpenAI:
     ups["claude"].set()
     ups["claude"].api_key = FAKE_KEY
     ups["claude"].healthy = True
+    ups["claude"].stats.refused.clear()
     assert up(gw, "claude")  # a test before may have left it down for a health check
     return openai.OpenAI(base_url=gw.v1, api_key="unused", max_retries=0, timeout=30)
 
@@ -297,6 +298,7 @@ def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, up
         == "the spare answered"
     )
     ups["claude"].healthy = True
+    ups["claude"].stats.refused.clear()
     assert up(gw, "claude")
 
 
@@ -392,3 +394,18 @@ def test_a_native_stream_cut_midway_ends_in_anthropics_error_event(
     stream = claude_client(gw).messages.stream(model="claude", max_tokens=100, messages=asked)  # type: ignore[arg-type]
     with pytest.raises(anthropic.APIError), stream as s:
         s.get_final_message()
+
+
+def test_tokens_are_counted_by_the_api(gw: Gateway, ups: dict[str, Any], client: openai.OpenAI) -> None:
+    """`count_tokens` for an Anthropic tier asks the API (exact for its model), sent what the
+    counting endpoint reads; the estimate when the API will not count."""
+    fake: FakeAnthropic = ups["claude"]
+    tools = [{"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}]
+    asked = {"system": "Be brief.", "messages": [{"role": "user", "content": "Hi."}], "tools": tools}
+    raw = claude_client(gw).messages.with_raw_response.count_tokens(model="claude", **asked)  # type: ignore[arg-type]
+    assert raw.headers["x-gateway-token-count"] == "exact" and raw.headers["x-gateway-backend"] == "claude"
+    assert fake.stats.last_body == {**asked, "model": "claude-fake"} and not fake.stats.refused
+    assert raw.parse().input_tokens == len(json.dumps(fake.stats.last_body)) // 4
+    fake.api_key = "another-key"
+    raw = claude_client(gw).messages.with_raw_response.count_tokens(model="claude", **asked)  # type: ignore[arg-type]
+    assert raw.headers["x-gateway-token-count"] == "estimate" and raw.parse().input_tokens > 0
