@@ -432,13 +432,80 @@ def messages_section(texts: list[str], repeat: int) -> dict[str, Any]:
     }
 
 
+def anthropic_upstream_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    """A chat request to a `kind: anthropic` backend against the same request passed through to an
+    OpenAI-compatible one: the request translated to Messages and encoded, the Message (or its 32
+    text events) translated back, against the chat body encoded and its answer claimed (or its 32
+    chunks given the gateway's id)."""
+    from gateway.protocol.anthropic.chat_answer import ChatChunks, chat_of_message
+    from gateway.protocol.anthropic.from_chat import messages_body
+    from gateway.protocol.ids import IdStream, ResponseIds, claim
+    from gateway.protocol.sse import ChatEvents
+    from gateway.testing.fake_anthropic import FakeAnthropic
+
+    ids = ResponseIds()
+    reply, chunks = chat_answer()
+    answer = "The answer is 42, because the question asks for the product of six and seven."
+    words = (answer.split() * 3)[:31]
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [{"type": "text", "text": " ".join(words)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 40, "output_tokens": 31},
+    }
+    events = FakeAnthropic()._events(message)  # message_start, ping, the block's 31 deltas, the end
+    message_bytes = _encode(message)
+    bodies = [_decode(b) for b in request_bodies(texts, "chat", "large", False)]
+
+    def passed(body: dict[str, Any]) -> object:
+        _encode({**body, "model": "upstream"})
+        return claim(reply, ids.new("chat"))
+
+    def translated(body: dict[str, Any]) -> object:
+        _encode(messages_body(body, model="claude", max_tokens=4096, cache=False))
+        chat = chat_of_message(_decode(message_bytes), created=1)
+        return claim(_encode(chat), ids.new("chat"))
+
+    def passed_stream(body: dict[str, Any]) -> object:
+        _encode({**body, "model": "upstream", "stream": True})
+        ours = IdStream(ids.new("chat"))
+        return [ours(c) for c in chunks]
+
+    def translated_stream(body: dict[str, Any]) -> object:
+        _encode(messages_body({**body, "stream": True}, model="claude", max_tokens=4096, cache=False))
+        parse, chat, ours = (
+            ChatEvents(),
+            ChatChunks(created=1, include_usage=False),
+            IdStream(ids.new("chat")),
+        )
+        return [ours(b) for e in events for ev in parse.feed(e) if ev is not None for b in chat.feed(ev)]
+
+    return {
+        "plain": paired(passed, translated, bodies, repeat),
+        "streamed_32_chunks": paired(passed_stream, translated_stream, bodies, repeat),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
         "--only",
-        choices=["scorer_tail", "scorer", "plan", "operator_layer", "decision_log", "responses", "messages"],
+        choices=[
+            "scorer_tail",
+            "scorer",
+            "plan",
+            "operator_layer",
+            "decision_log",
+            "responses",
+            "messages",
+            "anthropic_upstream",
+        ],
         action="append",
     )
     ap.add_argument("--cpu", type=int, default=None, help="pin to this core (default: the first allowed)")
@@ -453,6 +520,7 @@ def main() -> None:
         "decision_log": decision_log_section,
         "responses": responses_section,
         "messages": messages_section,
+        "anthropic_upstream": anthropic_upstream_section,
     }
     budgets = {"scorer_tail": 150, "scorer": 40, "decision_log": 10, "responses": 50, "messages": 50}
     out: dict[str, Any] = {"prompts": len(texts), "budgets_us": budgets}

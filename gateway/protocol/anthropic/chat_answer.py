@@ -26,6 +26,7 @@ from gateway.protocol.sse import DONE, json_event
 __all__ = ["ERROR_STATUS", "ChatChunks", "chat_of_message", "chat_usage"]
 
 _encode = msgspec.json.Encoder().encode
+_TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -112,6 +113,18 @@ class ChatChunks:
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # a tool_use block's index -> its chat tool-call index
         self._choice: dict[str, Any] = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": None}
+        self._head: bytes | None = None  # a text chunk's bytes before its text (_text_head)
+
+    def _text_head(self) -> bytes:
+        if self._head is None:
+            base = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self._model,
+            }
+            self._head = b"data: " + _encode(base)[:-1] + b',"choices":[{"index":0,"delta":{"content":'
+        return self._head
 
     def _chunk(self, delta: dict[str, Any]) -> bytes:
         if not self.sent:
@@ -165,6 +178,8 @@ class ChatChunks:
     def _delta(self, index: int, delta: dict[str, Any]) -> list[bytes]:
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
+            if self.sent:  # the event of every token: its frame built once, the text encoded alone
+                return [self._text_head() + _encode(delta["text"]) + _TEXT_TAIL]
             return [self._chunk({"content": delta["text"]})]
         if kind == "thinking_delta" and delta.get("thinking"):
             return [self._chunk({"reasoning_content": delta["thinking"]})]
