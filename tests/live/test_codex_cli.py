@@ -5,6 +5,11 @@ to `exec_command` until the conversation holds its output, then a final text).
 Each run asserts that the command ran (its marker file) and that the final text was printed, that
 Codex's catalog was read (no "Model metadata ... not found" warning) and that the transport asked for
 was used, and times it: the WebSocket run must not stall in Codex's ~6.5 s fallback to HTTP.
+
+And once with a tier behind Anthropic's Messages API (`kind: anthropic`, a fake Anthropic API that
+refuses what the API's documented rules refuse): Codex's Responses requests reach it translated
+twice (Responses to chat, chat to Messages), its tools included, and the answers come back the same
+way.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.testing.fake_anthropic import FakeAnthropic
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
 from tests.support import Gateway, agent_cli, start_gateway
@@ -72,13 +78,19 @@ def _metric(gw: Gateway, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-def _run_codex(gw: Gateway, coder: FakeUpstream, tmp: Path, websocket: bool) -> tuple[str, float]:
+def _run_codex(
+    gw: Gateway, coder: FakeUpstream | FakeAnthropic, tmp: Path, websocket: bool
+) -> tuple[str, float]:
     codex = agent_cli(CODEX, "codex")
     home, work = tmp / "home", tmp / "work"
     home.mkdir()
     work.mkdir()
     marker = work / "marker.txt"
-    coder.tool_arguments = json.dumps({"cmd": f"echo codex-ran > {marker}"})
+    command = {"cmd": f"echo codex-ran > {marker}"}
+    if isinstance(coder, FakeAnthropic):
+        coder.tool_input = command
+    else:
+        coder.tool_arguments = json.dumps(command)
     (home / "config.toml").write_text(CONFIG.format(v1=gw.v1, ws="true" if websocket else "false"))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -126,3 +138,38 @@ def test_codex_exec_over_a_websocket(gw: Gateway, coder: FakeUpstream, tmp_path:
     assert "Falling back" not in out
     # Refused, Codex retries for ~6.5 s before it falls back to HTTP: the run would take that longer.
     assert took < 6.0
+
+
+@pytest.fixture(scope="module")
+def claude_coder() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic(model="claude-coder", reply=FINAL)
+    fake.tool_name = "exec_command"
+    fake.start_in_thread()
+    yield fake
+    fake.stop_thread()
+
+
+def test_codex_exec_through_an_anthropic_tier(claude_coder: FakeAnthropic, tmp_path: Path) -> None:
+    routes = f"""
+version: 1
+default_tier: coder
+tiers:
+  coder:
+    backends: [{{name: claude, kind: anthropic, base_url: "{claude_coder.base_url}", model: claude-coder}}]
+routes:
+  - {{model: codex, tier: coder, metadata: {{context_window: 64000, max_output_tokens: 8000}}}}
+"""
+    (tmp_path / "gw").mkdir()
+    gw = start_gateway(tmp_path / "gw", routes, GATEWAY_API_KEYS=f"dev:{KEY}")
+    try:
+        _, took = _run_codex(gw, claude_coder, tmp_path, websocket=False)
+    finally:
+        stop(gw.proc)
+    assert claude_coder.stats.paths["/v1/messages"] >= 2 and not claude_coder.stats.refused
+    body = claude_coder.stats.last_body or {}
+    names = [t["name"] for t in body.get("tools", [])]
+    assert "exec_command" in names and "apply_patch" in names  # Codex's freeform tool, a function here
+    assert body["stream"] is True and isinstance(body["system"], str)  # Codex's instructions
+    results = [b for b in body["messages"][-1]["content"] if b["type"] == "tool_result"]
+    assert results, body["messages"][-1]  # the command's output went back as the API wants it
+    assert took < 20
