@@ -27,6 +27,7 @@ import msgspec
 from pydantic import SecretStr
 
 from gateway.backends.base import Backend, Call, Reply, Resources, TokenCount
+from gateway.backends.http import TRANSPORT_ERRORS, reachable
 from gateway.backends.openai_compat import api_key, status_error, transport_error
 from gateway.errors import GatewayError, StreamInterrupted, UpstreamError, UpstreamRejected
 from gateway.protocol import Endpoint
@@ -39,8 +40,6 @@ __all__ = ["AnthropicBackend"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
-_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _OVERLOADED = 529  # Anthropic's "overloaded, try again later": the gateway's 503
 _PREAMBLE = ("message_start", "ping")  # what a native stream sends before its answer
 # What the token-counting endpoint reads of a request (it refuses the rest: max_tokens, stream, ...).
@@ -148,7 +147,7 @@ class AnthropicBackend(Backend):
                 content = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(self.name, resp.status, content, resp.headers)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         if call.endpoint == "messages":
             return Reply(content, 200)
@@ -169,7 +168,7 @@ class AnthropicBackend(Backend):
         data = self._body(call)
         try:
             resp = await self._session.post(self._url, data=data, headers=self._headers_for(call))
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         native = call.endpoint == "messages"
         chunks = ChatChunks(created=int(time.time()), include_usage=call.include_usage)
@@ -206,7 +205,7 @@ class AnthropicBackend(Backend):
                 )
             if held:
                 yield held
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             if yielded:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
@@ -239,18 +238,12 @@ class AnthropicBackend(Backend):
                     tokens = _decode(await resp.read()).get("input_tokens")
                     if isinstance(tokens, int):
                         return TokenCount(tokens, exact=True)
-        except (*_TRANSPORT_ERRORS, GatewayError, msgspec.DecodeError, AttributeError):
+        except (*TRANSPORT_ERRORS, GatewayError, msgspec.DecodeError, AttributeError):
             pass
         return await super().count_tokens(call)
 
     async def health(self) -> bool:
-        try:
-            async with self._session.get(
-                self.health_url, headers=self._headers, timeout=_HEALTH_TIMEOUT
-            ) as resp:
-                return resp.status < 400
-        except _TRANSPORT_ERRORS:
-            return False
+        return await reachable(self._session, self.health_url, self._headers)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "base_url": self.base_url}

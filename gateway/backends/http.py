@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import aiohttp
 
-__all__ = ["Session", "make_session"]
+__all__ = ["TRANSPORT_ERRORS", "Session", "make_session", "reachable"]
 
 # What the process holds on to and closes; named here so that nothing outside backends/ imports aiohttp.
 Session = aiohttp.ClientSession
+# What the HTTP client may raise for a failed exchange (not a status): translated, never leaked.
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 def make_session(
@@ -31,3 +34,12 @@ def make_session(
         skip_auto_headers=("User-Agent",),
         headers={"accept-encoding": "identity"},
     )
+
+
+async def reachable(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> bool:
+    """A health probe: does `url` answer a GET below 400 within 2 s?"""
+    try:
+        async with session.get(url, headers=headers, timeout=_HEALTH_TIMEOUT) as resp:
+            return resp.status < 400
+    except TRANSPORT_ERRORS:
+        return False

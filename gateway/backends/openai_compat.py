@@ -24,6 +24,7 @@ import msgspec
 from pydantic import SecretStr
 
 from gateway.backends.base import Backend, Call, Reply, Resources
+from gateway.backends.http import TRANSPORT_ERRORS, reachable
 from gateway.errors import (
     ConfigError,
     ContextOverflow,
@@ -53,7 +54,6 @@ _PATHS: dict[Endpoint, str] = {
 }
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
-_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 def _upstream_message(body: bytes) -> str:
@@ -121,8 +121,6 @@ def _stream_error(backend: str, event: dict[str, Any]) -> GatewayError:
 
 
 _FINAL_EVENTS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed")
-# What the HTTP client may raise for a failed exchange (not a status): translated, never leaked.
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def api_key(spec: OpenAISpec | VLLMSpec | AnthropicSpec, env: Mapping[str, str]) -> SecretStr | None:
@@ -197,7 +195,7 @@ class OpenAICompatBackend(Backend):
                 status = resp.status
                 if status >= 400:
                     raise status_error(self.name, status, content, resp.headers)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         return Reply(content, status)
 
@@ -229,7 +227,7 @@ class OpenAICompatBackend(Backend):
                     # connection is how the server learns to stop generating.
                     resp.close()
                     raise
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         except StreamInterrupted as exc:  # nothing reached the client: another candidate may answer
             raise UpstreamError(f"Backend '{self.name}': {exc.message}", code="upstream_protocol") from None
@@ -255,7 +253,7 @@ class OpenAICompatBackend(Backend):
             resp = await self._session.post(
                 self._urls[call.endpoint], data=self._body(call), headers=self._headers
             )
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         started = finished = False
         try:
@@ -280,7 +278,7 @@ class OpenAICompatBackend(Backend):
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             if started:
                 raise StreamInterrupted(
                     f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
@@ -295,13 +293,7 @@ class OpenAICompatBackend(Backend):
                 resp.close()
 
     async def health(self) -> bool:
-        try:
-            async with self._session.get(
-                self.health_url, headers=self._headers, timeout=_HEALTH_TIMEOUT
-            ) as resp:
-                return resp.status < 400
-        except _TRANSPORT_ERRORS:
-            return False
+        return await reachable(self._session, self.health_url, self._headers)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "base_url": self.base_url}

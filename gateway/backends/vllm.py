@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
-from gateway.backends.openai_compat import _TRANSPORT_ERRORS, OpenAICompatBackend, api_key
+from gateway.backends.http import TRANSPORT_ERRORS
+from gateway.backends.openai_compat import OpenAICompatBackend, api_key
 from gateway.rules import KindSpec, VLLMSpec
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class VLLMBackend(OpenAICompatBackend):
                     self._no_load(f"its metrics URL answered {resp.status}")
                     return
                 text = await resp.text()
-        except _TRANSPORT_ERRORS:
+        except TRANSPORT_ERRORS:
             return  # stale soon: unknown load (a server down is the health checks' to tell)
         self._load = load = parse_metrics(text, self._clock(), self.metric_names)
         if load is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -76,32 +77,13 @@ class MessagesServing:
         chat = form.body
         view = messages_view(raw, chat, size)
         rid = self._ids.new("messages")
-        if form.needs:
-            needs = ", ".join(form.needs)
-            return Call(
-                view,
-                raw,
-                received,
-                tenant,
-                needs=needs,
-                hosted=form.hosted,
-                response_id=rid,
-                session=session,
-                forward=forward,
-            )
-        # Its own view: to a backend it is a chat completion (its path, its parameters).
-        as_chat = Call(chat_view(chat, size), chat, received, tenant, session=session)
-        return Call(
-            view,
-            raw,
-            received,
-            tenant,
-            chat=as_chat,
-            hosted=form.hosted,
-            response_id=rid,
-            session=session,
-            forward=forward,
+        call = Call(
+            view, raw, received, tenant, hosted=form.hosted, response_id=rid, session=session, forward=forward
         )
+        if form.needs:
+            return replace(call, needs=", ".join(form.needs))
+        # Its own view: to a backend it is a chat completion (its path, its parameters).
+        return replace(call, chat=Call(chat_view(chat, size), chat, received, tenant, session=session))
 
     async def create(self, call: Call, req: MessagesRequest, admitted: Admitted) -> JSONResult | EventStream:
         translation = MessageTranslation(
