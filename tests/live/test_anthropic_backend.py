@@ -71,7 +71,10 @@ routes:
 breaker: {{consecutive_failures: 100, min_requests: 100}}  # each test's failures are its own
 health: {{interval_s: 0.5, unhealthy_after: 1}}
 """
-    g = start_gateway(tmp_path_factory.mktemp("anthropic-backend"), routes, FAKE_ANTHROPIC_KEY=FAKE_KEY)
+    tmp = tmp_path_factory.mktemp("anthropic-backend")
+    g = start_gateway(
+        tmp, routes, FAKE_ANTHROPIC_KEY=FAKE_KEY, GATEWAY_DECISION_LOG=str(tmp / "decisions.jsonl")
+    )
     yield g
     stop(g.proc)
 
@@ -305,6 +308,18 @@ def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, up
 # ---- the Messages API passed through ------------------------------------------------------------
 
 
+def logged_as(gw: Gateway, rid: str) -> dict[str, Any]:
+    """The decision log's line for the request the client knows by `rid` (written as it ends)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in (gw.log.parent / "decisions.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record.get("id") == rid:
+                return record
+        time.sleep(0.05)
+    raise AssertionError(f"{rid} is not in the decision log")
+
+
 def claude_client(gw: Gateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0, timeout=30)
 
@@ -353,6 +368,9 @@ def test_a_messages_stream_passes_through_with_the_gateways_id(gw: Gateway, ups:
     assert text == REPLY and final.stop_reason == "end_turn"
     assert final.id.startswith("msg_") and not final.id.startswith("msg_fake")
     assert final.usage.input_tokens == 11 and ups["claude"].stats.last_body["stream"] is True
+    # The API's own count is what the gateway bills and logs (read off the stream's last events).
+    logged = logged_as(gw, final.id)
+    assert (logged["prompt_tokens"], logged["completion_tokens"]) == (11, final.usage.output_tokens)
 
 
 def test_a_server_tool_the_request_requires_is_served_natively(gw: Gateway, ups: dict[str, Any]) -> None:
