@@ -1,10 +1,10 @@
 """What an answer cost, and what it saved against a reference tier. Pure, apart from a throughput meter.
 
-Hosted tiers are priced per million input and output tokens (cached input at its own price when the
-upstream reports it). Self-hosted hardware is paid by the hour whether busy or not, so its hour is
-spread over the tokens it serves: at a configured capacity (`tokens_per_s`) or, without one, at the
-throughput the gateway measured over the last few minutes, which charges an idle GPU's hours to the
-few requests it did serve, as the invoice would.
+Hosted tiers are priced per million input and output tokens (cached input, and input written to the
+upstream's cache, at their own prices when the upstream reports them). Self-hosted hardware is paid
+by the hour whether busy or not, so its hour is spread over the tokens it serves: at a configured
+capacity (`tokens_per_s`) or, without one, at the throughput the gateway measured over the last few
+minutes, which charges an idle GPU's hours to the few requests it did serve, as the invoice would.
 """
 
 from __future__ import annotations
@@ -73,10 +73,14 @@ def _token_usd(price: Price, rate: float | None) -> float:
 
 def _priced(price: Price, usage: Usage, hardware_per_token: float) -> float:
     cached = min(usage.cached_tokens, usage.prompt_tokens) if price.cached_input_per_mtok is not None else 0
-    prompt = usage.prompt_tokens - cached
+    written = 0
+    if price.cache_write_per_mtok is not None:
+        written = min(usage.cache_written, usage.prompt_tokens - cached)
+    prompt = usage.prompt_tokens - cached - written
     usd = (
         prompt * price.input_per_mtok
         + cached * (price.cached_input_per_mtok or 0.0)
+        + written * (price.cache_write_per_mtok or 0.0)
         + usage.completion_tokens * price.output_per_mtok
     ) / _M
     return usd + (usage.prompt_tokens + usage.completion_tokens) * hardware_per_token

@@ -51,6 +51,11 @@ class Usage(msgspec.Struct, frozen=True):
         return details.cached_tokens if details is not None else 0
 
     @property
+    def cache_written(self) -> int:
+        """Prompt tokens the upstream wrote to its prompt cache (Anthropic counts them; others do not)."""
+        return self.cache_creation_input_tokens or 0
+
+    @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 

@@ -45,6 +45,10 @@ class Price(Strict):
     cached_input_per_mtok: float | None = Field(
         None, ge=0, description="USD per million prompt tokens the upstream served from its cache"
     )
+    # Anthropic bills a prompt written to its cache at 1.25 times input (`cache_creation_input_tokens`).
+    cache_write_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens the upstream wrote to its cache"
+    )
     # Self-hosted hardware is paid by the hour whether busy or idle: its cost is spread over the
     # tokens it serves, at `tokens_per_s` (a capacity figure) or else the throughput measured live.
     usd_per_hour: float | None = Field(None, ge=0, description="hardware cost of the tier")

@@ -59,6 +59,8 @@ tiers:
       - {{name: claude, kind: anthropic, base_url: "{ups["claude"].base_url}/v1", model: claude-fake,
           api_key_env: FAKE_ANTHROPIC_KEY, betas: [fine-grained-tool-streaming-2025-05-14], max_tokens: 1000}}
   cachedtier:
+    price: {{input_per_mtok: 3.0, output_per_mtok: 15.0, cached_input_per_mtok: 0.3,
+            cache_write_per_mtok: 3.75}}
     backends:
       - {{name: cached, kind: anthropic, base_url: "{ups["cached"].base_url}", model: claude-cached,
           api_key_env: FAKE_ANTHROPIC_KEY, prompt_cache: true}}
@@ -258,15 +260,22 @@ def test_a_stream_cut_midway_ends_in_an_error_the_client_reads(
         list(client.chat.completions.create(model="claude", messages=ask(), stream=True))
 
 
-def test_the_prompt_cache_is_asked_for_and_its_reads_counted(
+def test_the_prompt_cache_is_asked_for_and_its_writes_and_reads_billed(
     client: openai.OpenAI, ups: dict[str, Any]
 ) -> None:
-    first = client.chat.completions.create(model="cached", messages=ask())
-    second = client.chat.completions.create(model="cached", messages=ask("Again."))
+    """The fake writes a 100-token prefix to its cache the first time and reads it the second: each
+    billed at its price (x-gateway-cost-usd), the 11 other input tokens at the input price."""
+    create = client.chat.completions.with_raw_response.create
+    first, second = create(model="cached", messages=ask()), create(model="cached", messages=ask("Again."))
     assert ups["cached"].stats.last_body["cache_control"] == {"type": "ephemeral"}
-    assert first.usage is not None and second.usage is not None
-    assert first.usage.prompt_tokens == 111 and first.usage.prompt_tokens_details.cached_tokens == 0  # type: ignore[union-attr]
-    assert second.usage.prompt_tokens == 111 and second.usage.prompt_tokens_details.cached_tokens == 100  # type: ignore[union-attr]
+    wrote, read = first.parse().usage, second.parse().usage
+    assert wrote is not None and read is not None
+    assert wrote.prompt_tokens == 111 and wrote.prompt_tokens_details.cached_tokens == 0  # type: ignore[union-attr]
+    assert read.prompt_tokens == 111 and read.prompt_tokens_details.cached_tokens == 100  # type: ignore[union-attr]
+    assert (wrote.model_extra or {}).get("cache_creation_input_tokens") == 100
+    out = wrote.completion_tokens * 15.0
+    assert float(first.headers["x-gateway-cost-usd"]) == pytest.approx((11 * 3.0 + 100 * 3.75 + out) / 1e6)
+    assert float(second.headers["x-gateway-cost-usd"]) == pytest.approx((11 * 3.0 + 100 * 0.3 + out) / 1e6)
 
 
 def test_anthropic_and_responses_clients_reach_it_too(gw: Gateway, ups: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ arguments), thinking becomes `reasoning_content` (as vLLM names a reasoning mode
 signature has no place in chat and is dropped). `stop_reason` becomes `finish_reason`, and a matched
 stop sequence is named in the choice's `stop_reason`, as vLLM does. Usage: Anthropic counts cached
 input apart (`cache_read_input_tokens`, `cache_creation_input_tokens`); chat's `prompt_tokens` is
-all of it, with the reads in `prompt_tokens_details.cached_tokens`.
+all of it, with the reads in `prompt_tokens_details.cached_tokens` and the writes, which chat has no
+field for, under Anthropic's name.
 
 A stream's chunks follow the chat protocol: the first carries `role`, a tool call's first chunk its
 id and name, its arguments follow as they are written, and the last chunk its `finish_reason`,
@@ -52,15 +53,20 @@ ERROR_STATUS = {
 
 def chat_usage(usage: Any) -> dict[str, Any]:
     usage = usage if isinstance(usage, dict) else {}
-    read = int(usage.get("cache_read_input_tokens") or 0)
-    prompt = int(usage.get("input_tokens") or 0) + read + int(usage.get("cache_creation_input_tokens") or 0)
+    read, written = (
+        int(usage.get(k) or 0) for k in ("cache_read_input_tokens", "cache_creation_input_tokens")
+    )
+    prompt = int(usage.get("input_tokens") or 0) + read + written
     completion = int(usage.get("output_tokens") or 0)
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": read},
     }
+    if written:  # chat has no word for it: Anthropic's, so that the tier's `cache_write_per_mtok` applies
+        out["cache_creation_input_tokens"] = written
+    return out
 
 
 def _finish(stop_reason: Any, sequence: Any, choice: dict[str, Any]) -> None:

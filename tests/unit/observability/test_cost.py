@@ -65,6 +65,28 @@ def test_cached_input_has_its_own_price_and_unknown_tiers_cost_nothing() -> None
     assert model.bill("none", usage).cost_usd == 0.0
 
 
+def test_input_written_to_the_cache_has_its_own_price_where_the_tier_gives_one() -> None:
+    """Anthropic's usage (a native Message, or chat translated from one: the same counts) with a
+    cache read and a cache write: each at its price, the rest at the input price."""
+    prices = {"cached_input_per_mtok": 0.3, "cache_write_per_mtok": 3.75}
+    tiers = {**TIERS, "claude": {"price": {"input_per_mtok": 3.0, "output_per_mtok": 15.0, **prices}}}
+    model = CostModel(spec(tiers))
+    native = usage_of(
+        b'{"usage":{"input_tokens":100000,"output_tokens":10000,'
+        b'"cache_read_input_tokens":500000,"cache_creation_input_tokens":400000}}'
+    )
+    chat = usage_of(
+        b'{"usage":{"prompt_tokens":1000000,"completion_tokens":10000,"total_tokens":1010000,'
+        b'"prompt_tokens_details":{"cached_tokens":500000},"cache_creation_input_tokens":400000}}'
+    )
+    assert native is not None and chat is not None and native.cache_written == chat.cache_written == 400_000
+    want = 0.1 * 3.0 + 0.5 * 0.3 + 0.4 * 3.75 + 0.01 * 15.0
+    assert model.bill("claude", native).cost_usd == pytest.approx(want)
+    assert model.bill("claude", chat).cost_usd == pytest.approx(want)
+    # A tier without the price bills the writes as input, as before.
+    assert model.bill("large", native).cost_usd == pytest.approx(0.5 * 2.5 + 0.5 * 1.25 + 0.01 * 10.0)
+
+
 def test_explicit_reference_and_savings_never_negative() -> None:
     model = CostModel(spec(TIERS, cost={"reference_tier": "medium"}))
     bill = model.bill("large", Usage(prompt_tokens=1000, completion_tokens=1000))

@@ -315,6 +315,7 @@ def test_a_message_as_a_chat_completion() -> None:
             "completion_tokens": 5,
             "total_tokens": 136,
             "prompt_tokens_details": {"cached_tokens": 100},
+            "cache_creation_input_tokens": 20,
         },
     }
     tools_only = chat_of_message(message(TOOL, stop="tool_use"), created=0)["choices"][0]["message"]
