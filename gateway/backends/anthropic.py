@@ -73,6 +73,7 @@ class AnthropicBackend(Backend):
         version: str = "2023-06-01",
         betas: tuple[str, ...] = (),
         max_tokens: int = 4096,
+        max_output_tokens: int | None = None,
         prompt_cache: bool = False,
     ) -> None:
         super().__init__(name, model)
@@ -90,7 +91,8 @@ class AnthropicBackend(Backend):
             self._headers["x-api-key"] = api_key.get_secret_value()
         if betas:
             self._headers["anthropic-beta"] = ",".join(betas)
-        self.max_tokens = max_tokens
+        self.max_tokens = max_tokens if max_output_tokens is None else min(max_tokens, max_output_tokens)
+        self.max_output_tokens = max_output_tokens
         self.prompt_cache = prompt_cache
 
     @classmethod
@@ -104,6 +106,7 @@ class AnthropicBackend(Backend):
             version=spec.version,
             betas=spec.betas,
             max_tokens=spec.max_tokens,
+            max_output_tokens=spec.max_output_tokens,
             prompt_cache=spec.prompt_cache,
         )
 
@@ -121,13 +124,19 @@ class AnthropicBackend(Backend):
 
     def _body(self, call: Call) -> bytes:
         if call.endpoint == "messages":
-            return _encode({**call.body, "model": self.model})
-        if call.endpoint != "chat":
+            body = {**call.body, "model": self.model}
+        elif call.endpoint == "chat":
+            body = messages_body(
+                call.body, model=self.model, max_tokens=self.max_tokens, cache=self.prompt_cache
+            )
+        else:
             raise UpstreamRejected(
                 f"Backend '{self.name}' speaks Anthropic's Messages API, which has no {call.endpoint}.",
                 code="unsupported_feature",
             )
-        body = messages_body(call.body, model=self.model, max_tokens=self.max_tokens, cache=self.prompt_cache)
+        most = self.max_output_tokens
+        if most is not None and isinstance(body.get("max_tokens"), int) and body["max_tokens"] > most:
+            body["max_tokens"] = most
         return _encode(body)
 
     def _headers_for(self, call: Call) -> dict[str, str]:

@@ -211,6 +211,9 @@ class AnthropicSpec(KindSpec):
     betas: tuple[str, ...] = Field((), description="anthropic-beta features to turn on")
     # The API requires an answer length; chat does not. What a request that names none is given.
     max_tokens: int = Field(4096, ge=1, description="answer length asked for when a request names none")
+    # The model's longest answer. The API refuses a request asking more, and clients ask for their own
+    # model's maximum (Claude Code up to 128,000), whatever model the route sends them to.
+    max_output_tokens: int | None = Field(None, ge=1, description="the most answer asked for upstream")
     # Mark every prompt for Anthropic's prompt cache (top-level `cache_control`): a prefix sent again
     # within minutes (an agent's system prompt and tools) is then billed at a tenth, and each first
     # sending at 1.25 times: worth it where prompts repeat.

@@ -173,6 +173,7 @@ class FakeAnthropic(Served):
         self.api_key = api_key
         self.tool_input: dict[str, Any] = {"city": "Paris"}
         self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
+        self.max_output: int | None = None  # the model's longest answer: more asked for is refused
         self.script = AnthropicScript()
         self.stats = AnthropicStats()
         self.healthy = True
@@ -312,6 +313,11 @@ class FakeAnthropic(Served):
         self.stats.last_body = body
         try:
             check(body)
+            if self.max_output is not None and body["max_tokens"] > self.max_output:
+                raise Invalid(
+                    f"max_tokens: {body['max_tokens']} > {self.max_output}, which is the maximum allowed "
+                    f"number of output tokens for {body['model']}"
+                )
         except Invalid as exc:
             self.stats.refused.append(str(exc))
             return _error(400, "invalid_request_error", str(exc))

@@ -57,7 +57,8 @@ tiers:
     price: {{input_per_mtok: 3.0, output_per_mtok: 15.0}}
     backends:
       - {{name: claude, kind: anthropic, base_url: "{ups["claude"].base_url}/v1", model: claude-fake,
-          api_key_env: FAKE_ANTHROPIC_KEY, betas: [fine-grained-tool-streaming-2025-05-14], max_tokens: 1000}}
+          api_key_env: FAKE_ANTHROPIC_KEY, betas: [fine-grained-tool-streaming-2025-05-14], max_tokens: 1000,
+          max_output_tokens: 4000}}
   cachedtier:
     price: {{input_per_mtok: 3.0, output_per_mtok: 15.0, cached_input_per_mtok: 0.3,
             cache_write_per_mtok: 3.75}}
@@ -97,6 +98,7 @@ def client(gw: Gateway, ups: dict[str, Any]) -> openai.OpenAI:
     ups["claude"].api_key = FAKE_KEY
     ups["claude"].healthy = True
     ups["claude"].stats.refused.clear()
+    ups["claude"].max_output = None
     assert up(gw, "claude")  # a test before may have left it down for a health check
     return openai.OpenAI(base_url=gw.v1, api_key="unused", max_retries=0, timeout=30)
 
@@ -311,6 +313,7 @@ def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, up
     )
     ups["claude"].healthy = True
     ups["claude"].stats.refused.clear()
+    ups["claude"].max_output = None
     assert up(gw, "claude")
 
 
@@ -436,3 +439,27 @@ def test_tokens_are_counted_by_the_api(gw: Gateway, ups: dict[str, Any], client:
     fake.api_key = "another-key"
     raw = claude_client(gw).messages.with_raw_response.count_tokens(model="claude", **asked)  # type: ignore[arg-type]
     assert raw.headers["x-gateway-token-count"] == "estimate" and raw.parse().input_tokens > 0
+
+
+def test_no_more_answer_is_asked_for_than_the_model_gives(
+    gw: Gateway, ups: dict[str, Any], client: openai.OpenAI
+) -> None:
+    """Clients ask for their own model's longest answer (Claude Code up to 128,000 tokens); the API
+    refuses more than the backend's model gives (`max_output_tokens`: 4,000 here)."""
+    fake: FakeAnthropic = ups["claude"]
+    fake.max_output = 4000
+    asked = [{"role": "user", "content": "Hi."}]
+    with pytest.raises(anthropic.BadRequestError, match="maximum allowed number of output tokens"):
+        anthropic.Anthropic(
+            base_url=fake.base_url, api_key=FAKE_KEY, max_retries=0, timeout=30
+        ).messages.create(
+            model="claude-fake",
+            max_tokens=128_000,
+            messages=asked,  # type: ignore[arg-type]
+        )
+    message = claude_client(gw).messages.create(model="claude", max_tokens=128_000, messages=asked)  # type: ignore[arg-type]
+    assert message.content[0].type == "text" and fake.stats.last_body["max_tokens"] == 4000
+    client.chat.completions.create(model="claude", messages=ask(), max_tokens=50_000)
+    assert fake.stats.last_body["max_tokens"] == 4000
+    client.chat.completions.create(model="claude", messages=ask(), max_tokens=300)
+    assert fake.stats.last_body["max_tokens"] == 300
