@@ -134,28 +134,43 @@ class _Turns:
         return self.turns
 
 
+def _tool(tool: Any) -> dict[str, Any]:
+    fn = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or tool.get("type") != "function":
+        raise _refuse(f"'{tool.get('type') if isinstance(tool, dict) else tool}' tools (function tools only)")
+    spec: dict[str, Any] = {
+        "name": fn.get("name"),
+        "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if isinstance(fn.get("description"), str):
+        spec["description"] = fn["description"]
+    if fn.get("strict") is True:
+        spec["strict"] = True
+    return spec
+
+
+def _choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The Messages `tool_choice` for chat's, and the tools it leaves offered."""
+    if isinstance(choice, str):
+        return ({"type": _CHOICE[choice]} if choice in _CHOICE and tools else None), tools
+    if not isinstance(choice, dict):
+        return None, tools
+    if choice.get("type") == "function":
+        return {"type": "tool", "name": (choice.get("function") or {}).get("name")}, tools
+    if choice.get("type") == "allowed_tools":  # a subset offered this turn, the rest kept for later
+        allowed = choice.get("allowed_tools") or {}
+        names = {
+            (t.get("function") or {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)
+        }
+        mode = "any" if allowed.get("mode") == "required" else "auto"
+        return {"type": mode}, [t for t in tools if t["name"] in names]
+    raise _refuse(f"`tool_choice` '{choice.get('type')}'")
+
+
 def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
-    tools = []
-    for tool in body.get("tools") or []:
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if tool.get("type") != "function" or not isinstance(fn, dict):
-            raise _refuse(f"'{tool.get('type')}' tools (function tools only)")
-        schema = fn.get("parameters") or {"type": "object", "properties": {}}
-        spec: dict[str, Any] = {"name": fn.get("name"), "input_schema": schema}
-        if isinstance(fn.get("description"), str):
-            spec["description"] = fn["description"]
-        if fn.get("strict") is True:
-            spec["strict"] = True
-        tools.append(spec)
+    picked, tools = _choice(body.get("tool_choice"), [_tool(t) for t in body.get("tools") or []])
     if tools:  # with tool_choice "none" too: earlier turns may name them
         out["tools"] = tools
-    choice = body.get("tool_choice")
-    picked: dict[str, Any] | None = None
-    if isinstance(choice, str) and choice in _CHOICE and tools:
-        picked = {"type": _CHOICE[choice]}
-    elif isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        picked = {"type": "tool", "name": name}
     if body.get("parallel_tool_calls") is False and tools:
         picked = picked or {"type": "auto"}
         if picked["type"] != "none":

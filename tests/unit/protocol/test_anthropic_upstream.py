@@ -169,6 +169,12 @@ def test_the_request_fields_that_have_a_counterpart() -> None:
         "type": "auto",
         "disable_parallel_tool_use": True,
     }
+    other = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    allowed = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [other]}}
+    narrowed = to_messages({**base, "tools": [WEATHER, other], "tool_choice": allowed})
+    assert narrowed["tool_choice"] == {"type": "any"} and [t["name"] for t in narrowed["tools"]] == [
+        "get_time"
+    ]
     assert to_messages({**base, "max_tokens": 9})["max_tokens"] == 9
     assert to_messages(base, max_tokens=123)["max_tokens"] == 123
 
@@ -180,6 +186,10 @@ def test_the_request_fields_that_have_a_counterpart() -> None:
         ({"modalities": ["text", "audio"], "audio": {"voice": "x"}}, "audio"),
         ({"response_format": {"type": "json_object"}}, "json_object"),
         ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "'custom' tools"),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "custom", "custom": {"name": "x"}}},
+            "`tool_choice` 'custom'",
+        ),
         (
             {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "'input_audio' content parts",
