@@ -133,7 +133,7 @@ def test_a_chat_request_reaches_the_messages_api_and_comes_back_as_chat(
 
 
 @pytest.mark.parametrize("usage", [True, False])
-def test_a_stream_arrives_as_chat_chunks(client: openai.OpenAI, usage: bool) -> None:
+def test_a_stream_arrives_as_chat_chunks(client: openai.OpenAI, gw: Gateway, usage: bool) -> None:
     chunks = list(
         client.chat.completions.create(
             model="claude",
@@ -146,8 +146,16 @@ def test_a_stream_arrives_as_chat_chunks(client: openai.OpenAI, usage: bool) -> 
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     if usage:
         assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 11
+        assert chunks[-1].choices == []
     else:
-        assert all(c.usage is None for c in chunks)
+        # No usage chunk (a client reading choices[0] of every chunk must not meet an empty one);
+        # the API's count rides on the finish chunk, and is what the gateway logs and bills.
+        assert all(c.choices for c in chunks) and [c.usage is not None for c in chunks][-2:] == [False, True]
+        logged = logged_as(gw, chunks[-1].id)
+        assert (logged["prompt_tokens"], logged["completion_tokens"]) == (
+            11,
+            chunks[-1].usage.completion_tokens,
+        )  # type: ignore[union-attr]
 
 
 def _streamed_call(client: openai.OpenAI, messages: list[Any]) -> tuple[str, dict[str, Any] | None]:

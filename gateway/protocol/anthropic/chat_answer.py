@@ -11,9 +11,10 @@ field for, under Anthropic's name.
 
 A stream's chunks follow the chat protocol: the first carries `role`, a tool call's first chunk its
 id and name, its arguments follow as they are written, and the last chunk its `finish_reason`,
-then, when asked (`include_usage`), a usage chunk. Nothing is sent before the first block's first
-content: a stream the API fails before that (an `error` event, say `overloaded_error`) has sent the
-client nothing, so another backend may still answer.
+then, when asked (`include_usage`), a usage chunk; when not, the usage rides on the finish chunk, so
+that the gateway bills the API's count rather than an estimate. Nothing is sent before the first
+block's first content: a stream the API fails before that (an `error` event, say
+`overloaded_error`) has sent the client nothing, so another backend may still answer.
 """
 
 from __future__ import annotations
@@ -199,8 +200,13 @@ class ChatChunks:
         if self._choice["finish_reason"] is None:
             self._choice["finish_reason"] = "stop"
         out = [self._chunk({"content": ""})] if not self.sent else []  # an empty answer: its role
-        out.append(self._event([self._choice]))
+        usage = chat_usage(self._usage)
         if self.include_usage:
-            out.append(self._event([], usage=chat_usage(self._usage)))
+            out += [self._event([self._choice]), self._event([], usage=usage)]
+        else:
+            # Not asked for, the usage rides on the finish chunk (as vLLM's continuous usage stats
+            # put it on every chunk; the chunk's own `usage` field): the gateway bills the API's
+            # count, and a client that reads only `choices` sees the stream it expects.
+            out.append(self._event([self._choice], usage=usage))
         out.append(DONE)
         return out
