@@ -71,6 +71,8 @@ tiers:
 routes:
   - {{model: claude, tier: large, fallback: [spare]}}
   - {{model: cached, tier: cachedtier}}
+  - {{model: drafted, policy: cascade, draft: spare, escalate: [large], verify: {{min_confidence: 1}}}}
+  - {{model: kept, policy: cascade, draft: spare, escalate: [large], verify: {{min_confidence: 0}}}}
 breaker: {{consecutive_failures: 100, min_requests: 100}}  # each test's failures are its own
 health: {{interval_s: 0.5, unhealthy_after: 1}}
 """
@@ -471,3 +473,35 @@ def test_no_more_answer_is_asked_for_than_the_model_gives(
     assert fake.stats.last_body["max_tokens"] == 4000
     client.chat.completions.create(model="claude", messages=ask(), max_tokens=300)
     assert fake.stats.last_body["max_tokens"] == 300
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cascade_drafts_on_a_chat_tier_and_escalates_to_the_api_natively(
+    gw: Gateway, ups: dict[str, Any], client: openai.OpenAI, stream: bool
+) -> None:
+    """A Messages request on a cascade: the draft from a chat tier (in the chat form), the escalation
+    to the Anthropic tier as the client sent the request; an accepted draft comes back a Message."""
+    claude, asked = claude_client(gw), [{"role": "user", "content": "Hi."}]
+
+    def message(route: str) -> tuple[anthropic.types.Message, str]:
+        if stream:
+            with claude.messages.with_streaming_response.create(
+                model=route,
+                max_tokens=100,
+                messages=asked,
+                stream=True,  # type: ignore[arg-type]
+            ) as raw:
+                cascade = raw.headers["x-gateway-cascade"]
+            with claude.messages.stream(model=route, max_tokens=100, messages=asked) as s:  # type: ignore[arg-type]
+                return s.get_final_message(), cascade
+        raw = claude.messages.with_raw_response.create(model=route, max_tokens=100, messages=asked)  # type: ignore[arg-type]
+        return raw.parse(), raw.headers["x-gateway-cascade"]
+
+    before = ups["spare"].stats.paths.get("/v1/chat/completions", 0)
+    escalated, how = message("drafted")
+    assert how == "escalated" and escalated.content[0].type == "text" and escalated.content[0].text == REPLY
+    assert ups["claude"].stats.last_body["messages"] == asked  # natively, as sent
+    assert ups["spare"].stats.paths["/v1/chat/completions"] > before  # the draft was asked for
+    accepted, how = message("kept")
+    assert how == "accepted" and accepted.content[0].type == "text"
+    assert accepted.content[0].text == "the spare answered" and accepted.id.startswith("msg_")

@@ -135,9 +135,12 @@ class _Turns:
 
 
 def _tool(tool: Any) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) else None
-    if not isinstance(fn, dict) or tool.get("type") != "function":
-        raise _refuse(f"'{tool.get('type') if isinstance(tool, dict) else tool}' tools (function tools only)")
+    kind = tool.get("type") if isinstance(tool, dict) else tool
+    if kind != "function":
+        raise _refuse(f"'{kind}' tools (function tools only)")
+    fn = tool.get("function")
+    if not isinstance(fn, dict):
+        raise _refuse("a function tool without its `function` object")
     spec: dict[str, Any] = {
         "name": fn.get("name"),
         "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},

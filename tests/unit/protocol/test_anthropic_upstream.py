@@ -186,6 +186,7 @@ def test_the_request_fields_that_have_a_counterpart() -> None:
         ({"modalities": ["text", "audio"], "audio": {"voice": "x"}}, "audio"),
         ({"response_format": {"type": "json_object"}}, "json_object"),
         ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "'custom' tools"),
+        ({"tools": [{"type": "function"}]}, "a function tool without its `function` object"),
         (
             {"tools": [WEATHER], "tool_choice": {"type": "custom", "custom": {"name": "x"}}},
             "`tool_choice` 'custom'",
