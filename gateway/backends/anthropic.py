@@ -28,10 +28,11 @@ from pydantic import SecretStr
 
 from gateway.backends.base import Backend, Call, Reply, Resources, TokenCount
 from gateway.backends.http import TRANSPORT_ERRORS, reachable
-from gateway.backends.openai_compat import api_key, status_error, transport_error
+from gateway.backends.openai_compat import api_key, missing_key, status_error, stream_broke, transport_error
 from gateway.errors import GatewayError, StreamInterrupted, UpstreamError, UpstreamRejected
 from gateway.protocol import Endpoint
-from gateway.protocol.anthropic.chat_answer import ERROR_STATUS, ChatChunks, chat_of_message
+from gateway.protocol.anthropic.chat_answer import ChatChunks, chat_of_message
+from gateway.protocol.anthropic.errors import ERROR_STATUS
 from gateway.protocol.anthropic.from_chat import messages_body
 from gateway.protocol.sse import ChatEvents
 from gateway.rules import AnthropicSpec, KindSpec
@@ -40,22 +41,17 @@ __all__ = ["AnthropicBackend"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
-_OVERLOADED = 529  # Anthropic's "overloaded, try again later": the gateway's 503
 _PREAMBLE = ("message_start", "ping")  # what a native stream sends before its answer
 # What the token-counting endpoint reads of a request (it refuses the rest: max_tokens, stream, ...).
 _COUNTED = ("messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management")
 _COUNT_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
 
-def _status_error(backend: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-    return status_error(backend, 503 if status == _OVERLOADED else status, body, headers)
-
-
 def _event_error(backend: str, event: dict[str, Any]) -> GatewayError:
     error = event.get("error")
     error = error if isinstance(error, dict) else {}
     status = ERROR_STATUS.get(str(error.get("type")), 500)
-    return _status_error(backend, status, _encode(event), {})
+    return status_error(backend, status, _encode(event), {})
 
 
 class AnthropicBackend(Backend):
@@ -100,7 +96,7 @@ class AnthropicBackend(Backend):
         return cls(
             spec.name,
             spec.model,
-            spec.root,
+            spec.root(),
             resources.session,
             api_key(spec, resources.env),
             version=spec.version,
@@ -112,9 +108,7 @@ class AnthropicBackend(Backend):
 
     @classmethod
     def preflight(cls, spec: AnthropicSpec, env: Mapping[str, str]) -> list[str]:
-        if spec.api_key_env and not env.get(spec.api_key_env):
-            return [f"backend '{spec.name}': environment variable {spec.api_key_env} is not set"]
-        return []
+        return missing_key(spec, env)
 
     def speaks(self, endpoint: Endpoint) -> bool:
         """The Messages API natively: a Messages request is passed through as the client sent it
@@ -155,7 +149,7 @@ class AnthropicBackend(Backend):
             async with self._session.post(self._url, data=data, headers=self._headers_for(call)) as resp:
                 content = await resp.read()
                 if resp.status >= 400:
-                    raise _status_error(self.name, resp.status, content, resp.headers)
+                    raise status_error(self.name, resp.status, content, resp.headers)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         if call.endpoint == "messages":
@@ -186,7 +180,7 @@ class AnthropicBackend(Backend):
         yielded = finished = stopped = False
         try:
             if resp.status >= 400:
-                raise _status_error(self.name, resp.status, await resp.read(), resp.headers)
+                raise status_error(self.name, resp.status, await resp.read(), resp.headers)
             async for raw in resp.content.iter_any():
                 parsed = [e for e in events.feed(raw) if e is not None]
                 failed = next((e for e in parsed if e.get("type") == "error"), None)
@@ -215,11 +209,7 @@ class AnthropicBackend(Backend):
             if held:
                 yield held
         except TRANSPORT_ERRORS as exc:
-            if yielded:
-                raise StreamInterrupted(
-                    f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
-                ) from exc
-            raise transport_error(self.name, exc) from exc
+            raise stream_broke(self.name, exc, yielded) from exc
         except StreamInterrupted as exc:
             if yielded:
                 raise

@@ -41,7 +41,7 @@ from gateway.protocol.assemble import STREAMABLE_REFUSED, Assembled
 from gateway.protocol.sse import ChatEvents
 from gateway.rules import AnthropicSpec, KindSpec, OpenAISpec, VLLMSpec
 
-__all__ = ["OpenAICompatBackend", "api_key"]
+__all__ = ["OpenAICompatBackend", "api_key", "missing_key", "status_error", "stream_broke", "transport_error"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def status_error(backend: str, status: int, body: bytes, headers: Mapping[str, s
         return UpstreamRejected(
             f"Backend '{backend}' rejected the request: {message}", code="upstream_rejected"
         )
-    if status == 429 or status == 503:
+    if status in (429, 503, 529):  # 529: Anthropic's "overloaded" (and providers that relay it)
         retry_after = headers.get("retry-after")
         return UpstreamUnavailable(
             f"Backend '{backend}' is overloaded (HTTP {status}).",
@@ -102,6 +102,21 @@ def status_error(backend: str, status: int, body: bytes, headers: Mapping[str, s
     return UpstreamStatusError(
         f"Backend '{backend}' failed with HTTP {status}.", upstream_status=status, code="upstream_error"
     )
+
+
+def missing_key(spec: OpenAISpec | VLLMSpec | AnthropicSpec, env: Mapping[str, str]) -> list[str]:
+    """A backend's preflight problem when its key variable is named and unset (never its value)."""
+    if spec.api_key_env and not env.get(spec.api_key_env):
+        return [f"backend '{spec.name}': environment variable {spec.api_key_env} is not set"]
+    return []
+
+
+def stream_broke(backend: str, exc: BaseException, started: bool) -> UpstreamError:
+    """A failed exchange mid-stream: once bytes reached the client, an interrupted stream; before,
+    the transport's error (another candidate may answer)."""
+    if started:
+        return StreamInterrupted(f"Backend '{backend}' broke the stream.", code="stream_interrupted")
+    return transport_error(backend, exc)
 
 
 def transport_error(backend: str, exc: BaseException) -> UpstreamError:
@@ -169,9 +184,7 @@ class OpenAICompatBackend(Backend):
 
     @classmethod
     def preflight(cls, spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> list[str]:
-        if spec.api_key_env and not env.get(spec.api_key_env):
-            return [f"backend '{spec.name}': environment variable {spec.api_key_env} is not set"]
-        return []
+        return missing_key(spec, env)
 
     def _body(self, call: Call) -> bytes:
         body: dict[str, Any] = {**call.body, "model": self.model}
@@ -279,11 +292,7 @@ class OpenAICompatBackend(Backend):
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )
         except TRANSPORT_ERRORS as exc:
-            if started:
-                raise StreamInterrupted(
-                    f"Backend '{self.name}' broke the stream.", code="stream_interrupted"
-                ) from exc
-            raise transport_error(self.name, exc) from exc
+            raise stream_broke(self.name, exc, started) from exc
         finally:
             if finished:
                 resp.release()

@@ -113,16 +113,32 @@ class LlamaCppSpec(KindSpec):
         return self.n_ctx
 
 
-class _HttpSpec(KindSpec):
+class _RemoteSpec(KindSpec):
+    """What every kind behind HTTP has: where, which model, its key, its context window."""
+
     base_url: str = Field(pattern=_URL)
     model: str = Field(min_length=1, description="model name sent upstream")
     api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
-    # Speaks the Responses API natively (OpenAI, recent vLLM): /v1/responses is passed through there,
-    # and translated to chat completions for every other backend.
-    responses: bool = False
     # The model's context window in tokens (prompt and answer together): vLLM's --max-model-len, the
     # provider's documented limit. Default: the kind's `default_window`.
     context_window: int | None = Field(None, ge=256, description="tokens the model holds (prompt + answer)")
+
+    default_window: ClassVar[int]
+
+    @property
+    def window(self) -> int:
+        return self.context_window or self.default_window
+
+    def root(self) -> str:
+        """`base_url` without a trailing /v1: where a server's other endpoints are."""
+        url = self.base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class _HttpSpec(_RemoteSpec):
+    # Speaks the Responses API natively (OpenAI, recent vLLM): /v1/responses is passed through there,
+    # and translated to chat completions for every other backend.
+    responses: bool = False
     # Take a long silence for a hang (README "When backends fail"): by default on a vLLM server,
     # not on a generic OpenAI-compatible one, which may be a hosted API whose reasoning models send
     # nothing while they think. Set it on an `openai` backend that is a server of your own.
@@ -133,7 +149,6 @@ class _HttpSpec(KindSpec):
     # server's token counters tell already, a scrape late.
     stream_plain: bool | None = Field(None, description="send plain requests upstream as streams")
 
-    default_window: ClassVar[int]
     judge_silence_default: ClassVar[bool] = False
     counters: ClassVar[bool] = False  # its /metrics say when its engine works (backends/vllm.py)
 
@@ -146,10 +161,6 @@ class _HttpSpec(KindSpec):
         if self.stream_plain is not None:
             return self.stream_plain
         return self.may_hang and not self.counters
-
-    @property
-    def window(self) -> int:
-        return self.context_window or self.default_window
 
 
 class OpenAISpec(_HttpSpec):
@@ -185,10 +196,6 @@ class VLLMSpec(_HttpSpec):
     # vLLM batches: each request waiting costs about a prefill.
     queue_model: ClassVar[tuple[float, float]] = (1.0, 0.0)
 
-    def root(self) -> str:
-        url = self.base_url.rstrip("/")
-        return url[: -len("/v1")] if url.endswith("/v1") else url
-
 
 class SGLangSpec(VLLMSpec):
     """An SGLang server (`python -m sglang.launch_server --enable-metrics`): the same fields, health
@@ -198,15 +205,13 @@ class SGLangSpec(VLLMSpec):
     kind: Literal["sglang"]  # type: ignore[assignment]
 
 
-class AnthropicSpec(KindSpec):
+class AnthropicSpec(_RemoteSpec):
     """A model behind Anthropic's Messages API (backends/anthropic.py): Anthropic's own, or a server
     or gateway that speaks it. Chat requests reach it translated (protocol/anthropic/from_chat.py)."""
 
     kind: Literal["anthropic"]
     # The API's root, without /v1 (the Anthropic SDK's `base_url`); a trailing /v1 is taken off.
     base_url: str = Field("https://api.anthropic.com", pattern=_URL)
-    model: str = Field(min_length=1, description="model name sent upstream")
-    api_key_env: str | None = Field(None, pattern=_ENV, description="environment variable holding the key")
     version: str = Field("2023-06-01", min_length=1, description="the anthropic-version header")
     betas: tuple[str, ...] = Field((), description="anthropic-beta features to turn on")
     # The API requires an answer length; chat does not. What a request that names none is given.
@@ -218,7 +223,6 @@ class AnthropicSpec(KindSpec):
     # within minutes (an agent's system prompt and tools) is then billed at a tenth, and each first
     # sending at 1.25 times: worth it where prompts repeat.
     prompt_cache: bool = False
-    context_window: int | None = Field(None, ge=256, description="tokens the model holds (prompt + answer)")
 
     # A hosted API: a round trip and the provider's queue first.
     default_ttft_s: ClassVar[float] = 0.50
@@ -226,15 +230,6 @@ class AnthropicSpec(KindSpec):
     # Claude models hold 200k tokens (some more, behind a beta): set `context_window` for yours.
     default_window: ClassVar[int] = 200_000
     queue_model: ClassVar[tuple[float, float]] = (0.0, 0.0)  # a hosted API does not tell how it queues
-
-    @property
-    def root(self) -> str:
-        url = self.base_url.rstrip("/")
-        return url[: -len("/v1")] if url.endswith("/v1") else url
-
-    @property
-    def window(self) -> int:
-        return self.context_window or self.default_window
 
 
 BackendSpec = Annotated[

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -76,14 +75,23 @@ class MessagesServing:
         form = chat_body(req)
         chat = form.body
         view = messages_view(raw, chat, size)
+        needs = ", ".join(form.needs) or None
+        # Its own view: to a backend it is a chat completion (its path, its parameters). None where
+        # only a backend that speaks the API can serve it.
+        as_chat = None if needs else Call(chat_view(chat, size), chat, received, tenant, session=session)
         rid = self._ids.new("messages")
-        call = Call(
-            view, raw, received, tenant, hosted=form.hosted, response_id=rid, session=session, forward=forward
+        return Call(
+            view,
+            raw,
+            received,
+            tenant,
+            chat=as_chat,
+            needs=needs,
+            hosted=form.hosted,
+            response_id=rid,
+            session=session,
+            forward=forward,
         )
-        if form.needs:
-            return replace(call, needs=", ".join(form.needs))
-        # Its own view: to a backend it is a chat completion (its path, its parameters).
-        return replace(call, chat=Call(chat_view(chat, size), chat, received, tenant, session=session))
 
     async def create(self, call: Call, req: MessagesRequest, admitted: Admitted) -> JSONResult | EventStream:
         translation = MessageTranslation(

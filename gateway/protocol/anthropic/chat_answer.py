@@ -25,7 +25,7 @@ import msgspec
 
 from gateway.protocol.sse import DONE, json_event
 
-__all__ = ["ERROR_STATUS", "ChatChunks", "chat_of_message", "chat_usage"]
+__all__ = ["ChatChunks", "chat_of_message", "chat_usage"]
 
 _encode = msgspec.json.Encoder().encode
 _TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -37,18 +37,6 @@ _FINISH = {
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
-}
-# The HTTP status each of Anthropic's error types comes with (an error event in a stream has none).
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
 }
 
 

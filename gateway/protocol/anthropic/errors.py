@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.errors import GatewayError, ServiceUnavailable, UpstreamUnavailable
 
-__all__ = ["OVERLOADED", "envelope", "status_of"]
+__all__ = ["ERROR_STATUS", "OVERLOADED", "envelope", "status_of"]
 
 OVERLOADED = 529  # Anthropic's status for "overloaded, try again later"
 _TYPES = {
@@ -43,6 +43,20 @@ _TYPES = {
     503: "api_error",
     504: "timeout_error",
     OVERLOADED: "overloaded_error",
+}
+
+# The other way, for an upstream that speaks the API (backends/anthropic.py): the HTTP status each
+# error type comes with, for an `error` event in a stream, which has none.
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": OVERLOADED,
 }
 
 

@@ -1,6 +1,6 @@
 """Chat to an Anthropic backend and back (`kind: anthropic`): chat requests as Messages requests
-(protocol/anthropic/from_chat.py), each checked by the rules the Messages API documents (the fake
-Anthropic upstream's `check`); Messages and their events as chat (protocol/anthropic/chat_answer.py),
+(protocol/anthropic/from_chat.py), each checked by the rules the Messages API documents
+(testing/anthropic_rules.py, what the fake Anthropic upstream refuses); Messages and their events as chat (protocol/anthropic/chat_answer.py),
 the streamed chunks put back together (protocol/assemble.py) equal to the plain answer."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gateway.protocol.anthropic.from_chat import messages_body
 from gateway.protocol.anthropic.native import MessageTap
 from gateway.protocol.assemble import Assembled
 from gateway.protocol.sse import ChatEvents
-from gateway.testing import fake_anthropic
+from gateway.testing.anthropic_rules import check as documented_rules
 from gateway.testing.fake_anthropic import FakeAnthropic
 
 WEATHER = {
@@ -33,7 +33,7 @@ PNG = "iVBORw0KGgo="
 
 def to_messages(body: dict[str, Any], **kw: Any) -> dict[str, Any]:
     out = messages_body(body, **{"model": "claude-x", "max_tokens": 4096, "cache": False, **kw})
-    fake_anthropic.check(out)  # what the API would refuse, refused here
+    documented_rules(out)  # what the API would refuse, refused here
     return out
 
 

@@ -71,7 +71,7 @@ def test_an_anthropic_backend_from_its_spec(tmp_path: Path) -> None:
     assert backend._headers["x-api-key"] == "k-1" and backend._headers["anthropic-beta"] == "b1,b2"
     assert backend._headers["anthropic-version"] == "2023-06-01"
     own = AnthropicSpec(kind="anthropic", name="c", model="m", base_url="http://127.0.0.1:4000/v1/")
-    assert own.root == "http://127.0.0.1:4000"
+    assert own.root() == "http://127.0.0.1:4000"
 
 
 def test_an_sglang_server_is_its_own_kind_with_vllms_fields(tmp_path: Path) -> None:
