@@ -73,16 +73,15 @@ def _token_usd(price: Price, rate: float | None) -> float:
 
 def _priced(price: Price, usage: Usage, hardware_per_token: float) -> float:
     cached = min(usage.cached_tokens, usage.prompt_tokens) if price.cached_input_per_mtok is not None else 0
-    written = 0
-    if price.cache_write_per_mtok is not None:
-        written = min(usage.cache_written, usage.prompt_tokens - cached)
-    prompt = usage.prompt_tokens - cached - written
+    prompt = usage.prompt_tokens - cached
     usd = (
         prompt * price.input_per_mtok
         + cached * (price.cached_input_per_mtok or 0.0)
-        + written * (price.cache_write_per_mtok or 0.0)
         + usage.completion_tokens * price.output_per_mtok
     ) / _M
+    write = price.cache_write_per_mtok
+    if write is not None and usage.cache_written:  # billed as input above: the difference
+        usd += min(usage.cache_written, prompt) * (write - price.input_per_mtok) / _M
     return usd + (usage.prompt_tokens + usage.completion_tokens) * hardware_per_token
 
 
