@@ -1,7 +1,8 @@
 """Chat to an Anthropic backend and back (`kind: anthropic`): chat requests as Messages requests
 (protocol/anthropic/from_chat.py), each checked by the rules the Messages API documents
-(testing/anthropic_rules.py, what the fake Anthropic upstream refuses); Messages and their events as chat (protocol/anthropic/chat_answer.py),
-the streamed chunks put back together (protocol/assemble.py) equal to the plain answer."""
+(testing/anthropic_rules.py, what the fake Anthropic upstream refuses); Messages and their events as
+chat (protocol/anthropic/chat_answer.py), the streamed chunks put back together
+(protocol/assemble.py) equal to the plain answer."""
 
 from __future__ import annotations
 
