@@ -479,7 +479,7 @@ def anthropic_upstream_section(texts: list[str], repeat: int) -> dict[str, Any]:
         _encode(messages_body({**body, "stream": True}, model="claude", max_tokens=4096, cache=False))
         parse, chat, ours = (
             ChatEvents(),
-            ChatChunks(created=1, include_usage=False),
+            ChatChunks(created=1),
             IdStream(ids.new("chat")),
         )
         return [ours(b) for e in events for ev in parse.feed(e) if ev is not None for b in chat.feed(ev)]
@@ -487,6 +487,37 @@ def anthropic_upstream_section(texts: list[str], repeat: int) -> dict[str, Any]:
     return {
         "plain": paired(passed, translated, bodies, repeat),
         "streamed_32_chunks": paired(passed_stream, translated_stream, bodies, repeat),
+    }
+
+
+def hidden_usage_section(texts: list[str], repeat: int) -> dict[str, Any]:
+    """A 32-chunk chat stream given the gateway's id (what a client that asks for the usage costs)
+    against the same with its usage hidden (a client that does not): a stream without a
+    usage event (`plain`), and one with the usage event the backend asked for and OpenAI's
+    `"usage":null` on every chunk (`asked`), both taken out."""
+    from gateway.protocol.hidden_usage import HiddenUsage
+    from gateway.protocol.ids import IdStream, ResponseIds
+    from gateway.protocol.sse import DONE
+
+    ids = ResponseIds()
+    _, chunks = chat_answer()
+    usage = b'data: {"id":"c","object":"chat.completion.chunk","model":"small","choices":[],'
+    usage += b'"usage":{"prompt_tokens":40,"completion_tokens":31,"total_tokens":71}}\n\n'
+    nulled = [c.replace(b'"choices"', b'"usage":null,"choices"') for c in chunks]
+    nulled[-1] = nulled[-1].replace(DONE, b"") + usage + DONE
+    streams = [chunks] * len(texts)
+
+    def given_id(stream: list[bytes]) -> object:
+        ours = IdStream(ids.new("chat"))
+        return [ours(c) for c in stream]
+
+    def hidden(stream: list[bytes]) -> object:
+        ours = IdStream(ids.new("chat"), HiddenUsage())
+        return [*(ours(c) for c in stream), ours.flush()]
+
+    return {
+        "plain": paired(given_id, hidden, streams, repeat),
+        "asked": paired(given_id, hidden, [nulled] * len(texts), repeat),
     }
 
 
@@ -505,6 +536,7 @@ def main() -> None:
             "responses",
             "messages",
             "anthropic_upstream",
+            "hidden_usage",
         ],
         action="append",
     )
@@ -521,6 +553,7 @@ def main() -> None:
         "responses": responses_section,
         "messages": messages_section,
         "anthropic_upstream": anthropic_upstream_section,
+        "hidden_usage": hidden_usage_section,
     }
     budgets = {"scorer_tail": 150, "scorer": 40, "decision_log": 10, "responses": 50, "messages": 50}
     out: dict[str, Any] = {"prompts": len(texts), "budgets_us": budgets}

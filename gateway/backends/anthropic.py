@@ -174,7 +174,7 @@ class AnthropicBackend(Backend):
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         native = call.endpoint == "messages"
-        chunks = ChatChunks(created=int(time.time()), include_usage=call.include_usage)
+        chunks = ChatChunks(created=int(time.time()))
         events = ChatEvents()
         held = b""  # a native stream's bytes until its first content
         yielded = finished = stopped = False

@@ -39,6 +39,7 @@ from gateway.errors import (
 from gateway.protocol import DONE_MARK, Endpoint
 from gateway.protocol.assemble import STREAMABLE_REFUSED, Assembled
 from gateway.protocol.sse import ChatEvents
+from gateway.protocol.usage import USAGE_MARK
 from gateway.rules import AnthropicSpec, KindSpec, OpenAISpec, VLLMSpec
 
 __all__ = ["OpenAICompatBackend", "api_key", "missing_key", "status_error", "stream_broke", "transport_error"]
@@ -152,6 +153,7 @@ class OpenAICompatBackend(Backend):
     kind = "openai"
     spec_type: ClassVar[type[KindSpec]] = OpenAISpec
     stream_plain = False  # the spec's (rules/backends.py): plain chat and completions sent as streams
+    stream_usage = False  # the spec's: streams asked for their usage when the client did not ask
 
     def __init__(
         self,
@@ -180,6 +182,7 @@ class OpenAICompatBackend(Backend):
         """The spec's fields every HTTP kind reads the same way (vllm.py's from_spec too)."""
         self.responses = spec.responses
         self.stream_plain = spec.plain_as_stream
+        self.stream_usage = spec.stream_usage
         return self
 
     @classmethod
@@ -261,14 +264,36 @@ class OpenAICompatBackend(Backend):
             self.name,
         )
 
+    def _asks_usage(self, call: Call) -> bool:
+        """Whether this stream is asked for its usage on the gateway's behalf: the client did not ask,
+        and the gateway bills by the upstream's count (serving/openai.py hides it from the client)."""
+        return self.stream_usage and call.endpoint in ("chat", "completions") and not call.include_usage
+
+    def _stream_body(self, call: Call, asks: bool) -> bytes:
+        if not asks:
+            return self._body(call)
+        options = call.body.get("stream_options")
+        options = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+        return _encode({**call.body, "model": self.model, "stream_options": options})
+
+    def _no_usage_asked(self) -> None:
+        self.stream_usage = False  # asking again changes nothing: named once
+        log.warning(
+            "backend %s counts nothing in its streams although asked (stream_options.include_usage): "
+            "they are billed by an estimate; set `stream_usage: false` on it to start that way",
+            self.name,
+        )
+
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        asks = self._asks_usage(call)
         try:
             resp = await self._session.post(
-                self._urls[call.endpoint], data=self._body(call), headers=self._headers
+                self._urls[call.endpoint], data=self._stream_body(call, asks), headers=self._headers
             )
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         started = finished = False
+        counted = False
         try:
             if resp.status >= 400:
                 raise status_error(self.name, resp.status, await resp.read(), resp.headers)
@@ -284,9 +309,13 @@ class OpenAICompatBackend(Backend):
                     seen = tail + chunk  # an event line split over two reads is still found
                     ended = any(e in seen for e in _FINAL_EVENTS)
                     tail = chunk[-32:]
+                if asks and not counted:  # the mark may be split over two reads
+                    counted = USAGE_MARK in chunk or USAGE_MARK in last[-8:] + chunk[:8]
                 before, last = last, chunk
                 yield chunk
             finished = True
+            if asks and not counted:
+                self._no_usage_asked()
             if not (ended or DONE_MARK in before[-16:] + last[-16:]):
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"

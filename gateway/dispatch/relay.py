@@ -49,7 +49,9 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
         keep = trace.log_content or trace.shadowed  # its text: for the log, for the judge
         kept: list[bytes] | None = [first] if keep else None
         try:
-            yield feed(first) if feed is not None else first
+            out = feed(first) if feed is not None else first
+            if out:
+                yield out
             async for chunk in rest:
                 now = clock()
                 if now > deadline:
@@ -62,7 +64,13 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
                 recent.append(chunk)
                 if kept is not None:
                     kept.append(chunk)
-                yield feed(chunk) if feed is not None else chunk
+                if feed is None:
+                    yield chunk
+                elif out := feed(chunk):  # a read the feed holds back or drops whole is no write
+                    yield out
+            flush = getattr(feed, "flush", None)
+            if flush is not None and (out := flush()):
+                yield out
         except StreamInterrupted as exc:
             ended = True
             outcome = "stream_error"

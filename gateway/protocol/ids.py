@@ -12,6 +12,7 @@ import secrets
 
 import msgspec
 
+from gateway.protocol.hidden_usage import HiddenUsage
 from gateway.protocol.sse import PREFIX
 
 __all__ = ["IdStream", "ResponseIds", "claim"]
@@ -56,19 +57,44 @@ def claim(body: bytes, ours: str) -> bytes:
 
 
 class IdStream:
-    """The same for a chat or completions stream: every event carries the upstream's id."""
+    """The same for a chat or completions stream: every event carries the upstream's id. With
+    `hidden`, the usage the gateway asked for on its own is taken out first (hidden_usage.py): the
+    two share this one call per read, which the relay makes for every read of every stream."""
 
-    __slots__ = ("_ours", "_theirs")
+    __slots__ = ("_hidden", "_ours", "_theirs")
 
-    def __init__(self, ours: str) -> None:
+    def __init__(self, ours: str, hidden: HiddenUsage | None = None) -> None:
         self._ours = msgspec.json.encode(ours)
         self._theirs: bytes | None = None
+        self._hidden = hidden
 
     def __call__(self, chunk: bytes) -> bytes:
-        if self._theirs is None:
-            start = chunk.find(PREFIX)
-            end = chunk.find(b"\n", start)
-            if start < 0 or end < 0:
-                return chunk
-            self._theirs = _theirs(chunk[start + len(PREFIX) : end]) or b""
-        return chunk.replace(self._theirs, self._ours) if self._theirs else chunk
+        hidden = self._hidden
+        # Inline, not a method: the reads that need the filter (a line about usage, an unended line,
+        # a read after one) are few, and the rest should cost two byte searches and no call.
+        if hidden is not None and (
+            hidden.held or hidden.blank or b'"usage"' in chunk or not chunk.endswith(b"\n")
+        ):
+            chunk = hidden(chunk)
+        theirs = self._theirs
+        if theirs is None:
+            return self._first(chunk)
+        return chunk.replace(theirs, self._ours) if theirs else chunk
+
+    def flush(self) -> bytes:
+        """The end of the stream: what the filter held (an upstream's unended last line)."""
+        held = self._hidden.flush() if self._hidden is not None else b""
+        if not held:
+            return held
+        theirs = self._theirs
+        if theirs is None:
+            return self._first(held)
+        return held.replace(theirs, self._ours) if theirs else held
+
+    def _first(self, chunk: bytes) -> bytes:
+        start = chunk.find(PREFIX)
+        end = chunk.find(b"\n", start)
+        if start < 0 or end < 0:
+            return chunk
+        self._theirs = theirs = _theirs(chunk[start + len(PREFIX) : end]) or b""
+        return chunk.replace(theirs, self._ours) if theirs else chunk

@@ -6,9 +6,19 @@ import msgspec
 
 from gateway.protocol.sse import PREFIX
 
-__all__ = ["BYTES_PER_TOKEN", "Usage", "estimated_usage", "stream_usage", "streamed_usage", "usage_of"]
+__all__ = [
+    "BYTES_PER_TOKEN",
+    "USAGE_MARK",
+    "Usage",
+    "estimated_usage",
+    "stream_usage",
+    "streamed_usage",
+    "usage_of",
+]
 
 BYTES_PER_TOKEN = 4  # OpenAI's rule of thumb, for bodies whose upstream reported no usage
+# In a usage object's keys (prompt_tokens, input_tokens, ...); never in text, whose quotes are escaped.
+USAGE_MARK = b'_tokens"'
 
 
 class _CachedDetails(msgspec.Struct):
@@ -77,7 +87,7 @@ def usage_of(body: bytes) -> Usage | None:
 
 def stream_usage(chunk: bytes) -> Usage | None:
     """The `usage` that SSE bytes carry (the last event of a stream with include_usage), if whole."""
-    if b'_tokens"' not in chunk:
+    if USAGE_MARK not in chunk:
         return None  # no count in them at all (most streams: no include_usage)
     found = None
     for line in chunk.split(b"\n"):

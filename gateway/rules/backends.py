@@ -148,6 +148,10 @@ class _HttpSpec(_RemoteSpec):
     # silence is judged and nothing else tells (an `openai` server of your own); a vLLM or SGLang
     # server's token counters tell already, a scrape late.
     stream_plain: bool | None = Field(None, description="send plain requests upstream as streams")
+    # Ask a stream for its usage (stream_options.include_usage) when the client did not, and take the
+    # usage event out before the client: the stream is billed and logged by the upstream's count, not
+    # by an estimate. Off for a server that refuses the option.
+    stream_usage: bool = Field(True, description="ask streams for their usage; bill by the upstream's count")
 
     judge_silence_default: ClassVar[bool] = False
     counters: ClassVar[bool] = False  # its /metrics say when its engine works (backends/vllm.py)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from gateway.dispatch.modes import Relabelled
 from gateway.errors import GatewayError
 from gateway.protocol import Call, RequestView
+from gateway.protocol.hidden_usage import HiddenUsage
 from gateway.protocol.ids import IdStream, claim
 from gateway.protocol.sse import error_event
 from gateway.serving.results import EventStream, JSONResult, answer_headers, stream_headers
@@ -40,8 +41,10 @@ class OpenAIServing:
         dispatcher, snap = self._dispatcher, admitted.snap
         if call.stream:
             # The relay puts the gateway's id on every event, and ends a broken stream with an error
-            # event: the stream goes to the client as dispatch hands it.
-            mode = Relabelled(IdStream(call.response_id), stream_failed)
+            # event: the stream goes to the client as dispatch hands it, less the usage the backend
+            # asked for on its own (protocol/hidden_usage.py).
+            hidden = None if call.include_usage else HiddenUsage()
+            mode = Relabelled(IdStream(call.response_id, hidden), stream_failed)
             streamed = await dispatcher.stream(call, admitted.hints, mode, snap=snap)
             return EventStream(streamed.chunks, stream_headers(streamed))
         served = await dispatcher.complete(call, admitted.hints, snap=snap)

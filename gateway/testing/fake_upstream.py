@@ -104,6 +104,8 @@ class FakeUpstream(Served):
         self.chunks = chunks
         self.api_key = api_key
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
+        # OpenAI's API, asked for a stream's usage, puts `"usage": null` on every chunk before it.
+        self.usage_null = False
         self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         # A judge by content: asked to compare "Answer A:" with "Answer B:", it picks the one that
@@ -280,6 +282,9 @@ class FakeUpstream(Served):
         }
         words = self._text(body).split()
         parts, reason = chat_deltas(body, words, self.tool_arguments, self.tool_name)
+        usage_asked = bool((body.get("stream_options") or {}).get("include_usage"))
+        if usage_asked and self.usage_null:
+            base["usage"] = None
         for i, delta in enumerate(parts):
             if script.mode == "cut" and i == len(parts) // 2:
                 assert request.transport is not None
@@ -294,7 +299,7 @@ class FakeUpstream(Served):
                 await asyncio.sleep(script.delay_ms / 1000 / len(parts))
         final = {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}]}
         await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if usage_asked:
             usage = {**base, "choices": [], "usage": self._usage(len(words))}
             await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")

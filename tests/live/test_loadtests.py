@@ -197,6 +197,8 @@ def test_per_request_benchmark_times_each_feature_on_and_off() -> None:
     assert log["lines_written"] >= 60 * 2 and log["with_writer_cpu_us"] > 0  # the writer drained them
     # Translation costs a few µs against a request's tens: on a loaded machine 60 prompts cannot order
     # on and off reliably (a CI run read 29 against 79), so only that both were timed is checked here.
+    for case in ("plain", "asked"):  # a stream's usage hidden: both timed
+        assert result["hidden_usage"][case]["on_us"] > 0 and result["hidden_usage"][case]["off_us"] > 0
     for case in ("plain", "streamed_32_chunks"):
         for api in ("responses", "messages"):
             assert result[api][case]["on_us"] > 0 and result[api][case]["off_us"] > 0

@@ -11,8 +11,9 @@ field for, under Anthropic's name.
 
 A stream's chunks follow the chat protocol: the first carries `role`, a tool call's first chunk its
 id and name, its arguments follow as they are written, and the last chunk its `finish_reason`,
-then, when asked (`include_usage`), a usage chunk; when not, the usage rides on the finish chunk, so
-that the gateway bills the API's count rather than an estimate. Nothing is sent before the first
+then a usage chunk, always: the gateway bills the API's count, and takes the chunk out for a client
+that did not ask for it (`include_usage`; protocol/hidden_usage.py), as it does for every chat stream
+whose usage it asked for on its own. Nothing is sent before the first
 block's first content: a stream the API fails before that (an `error` event, say
 `overloaded_error`) has sent the client nothing, so another backend may still answer.
 """
@@ -98,9 +99,8 @@ def chat_of_message(message: dict[str, Any], *, created: int) -> dict[str, Any]:
 class ChatChunks:
     """One Anthropic stream's events in, its chat chunks (SSE bytes) out."""
 
-    def __init__(self, *, created: int, include_usage: bool) -> None:
+    def __init__(self, *, created: int) -> None:
         self.created = created
-        self.include_usage = include_usage
         self.done = False  # message_stop seen
         self.sent = False  # a chunk went out
         self._id = ""
@@ -188,13 +188,5 @@ class ChatChunks:
         if self._choice["finish_reason"] is None:
             self._choice["finish_reason"] = "stop"
         out = [self._chunk({"content": ""})] if not self.sent else []  # an empty answer: its role
-        usage = chat_usage(self._usage)
-        if self.include_usage:
-            out += [self._event([self._choice]), self._event([], usage=usage)]
-        else:
-            # Not asked for, the usage rides on the finish chunk (as vLLM's continuous usage stats
-            # put it on every chunk; the chunk's own `usage` field): the gateway bills the API's
-            # count, and a client that reads only `choices` sees the stream it expects.
-            out.append(self._event([self._choice], usage=usage))
-        out.append(DONE)
+        out += [self._event([self._choice]), self._event([], usage=chat_usage(self._usage)), DONE]
         return out

@@ -343,7 +343,7 @@ def streamed(msg: dict[str, Any], split: int | None = None) -> tuple[dict[str, A
     put back together, and the chunks."""
     raw = b"".join(FakeAnthropic()._events(msg))
     pieces = [raw] if split is None else [raw[i : i + split] for i in range(0, len(raw), split)]
-    events, chunks = ChatEvents(), ChatChunks(created=1765000000, include_usage=True)
+    events, chunks = ChatEvents(), ChatChunks(created=1765000000)
     out = b"".join(b"".join(chunks.feed(e)) for p in pieces for e in events.feed(p) if e is not None)
     assert chunks.done and out.endswith(b"data: [DONE]\n\n")
     assembled, parsed = Assembled("chat"), []
@@ -389,15 +389,15 @@ def test_thinking_streams_as_reasoning_content() -> None:
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
         {"type": "message_stop"},
     ]
-    chunks = ChatChunks(created=1, include_usage=False)
+    chunks = ChatChunks(created=1)
     out = [json.loads(b[6:]) for e in raw for b in chunks.feed(e) if b.startswith(b"data: {")]
-    assert [c["choices"][0]["delta"] for c in out] == [
+    assert [c["choices"][0]["delta"] for c in out[:-1]] == [
         {"role": "assistant", "reasoning_content": "Hmm."},
         {"content": "Yes."},
         {},
     ]
-    assert out[-1]["choices"][0]["finish_reason"] == "stop"
-    assert out[-1]["usage"]["completion_tokens"] == 4  # not asked for: on the finish chunk
+    assert out[-2]["choices"][0]["finish_reason"] == "stop"
+    assert out[-1]["choices"] == [] and out[-1]["usage"]["completion_tokens"] == 4
 
 
 # ---- a native answer made the gateway's own ----------------------------------------------------
