@@ -154,6 +154,7 @@ class OpenAICompatBackend(Backend):
     spec_type: ClassVar[type[KindSpec]] = OpenAISpec
     stream_plain = False  # the spec's (rules/backends.py): plain chat and completions sent as streams
     stream_usage = False  # the spec's: streams asked for their usage when the client did not ask
+    _told_no_usage = False
 
     def __init__(
         self,
@@ -277,10 +278,14 @@ class OpenAICompatBackend(Backend):
         return _encode({**call.body, "model": self.model, "stream_options": options})
 
     def _no_usage_asked(self) -> None:
-        self.stream_usage = False  # asking again changes nothing: named once
+        # Named once. Still asked: asking costs a server that ignores the option nothing, and a
+        # usage event missed in the last two reads (a [DONE] split over three) would stop it for good.
+        if self._told_no_usage:
+            return
+        self._told_no_usage = True
         log.warning(
             "backend %s counts nothing in its streams although asked (stream_options.include_usage): "
-            "they are billed by an estimate; set `stream_usage: false` on it to start that way",
+            "they are billed by an estimate; `stream_usage: false` on it sends them as the client wrote them",
             self.name,
         )
 
@@ -293,7 +298,6 @@ class OpenAICompatBackend(Backend):
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self.name, exc) from exc
         started = finished = False
-        counted = False
         try:
             if resp.status >= 400:
                 raise status_error(self.name, resp.status, await resp.read(), resp.headers)
@@ -309,17 +313,17 @@ class OpenAICompatBackend(Backend):
                     seen = tail + chunk  # an event line split over two reads is still found
                     ended = any(e in seen for e in _FINAL_EVENTS)
                     tail = chunk[-32:]
-                if asks and not counted:  # the mark may be split over two reads
-                    counted = USAGE_MARK in chunk or USAGE_MARK in last[-8:] + chunk[:8]
                 before, last = last, chunk
                 yield chunk
             finished = True
-            if asks and not counted:
-                self._no_usage_asked()
             if not (ended or DONE_MARK in before[-16:] + last[-16:]):
                 raise StreamInterrupted(
                     f"Backend '{self.name}' ended the stream early.", code="stream_interrupted"
                 )
+            # The usage event comes last, before [DONE]: looked for in the last two reads, not in
+            # every read (the relay reads it from the last four).
+            if asks and USAGE_MARK not in before + last:
+                self._no_usage_asked()
         except TRANSPORT_ERRORS as exc:
             raise stream_broke(self.name, exc, started) from exc
         finally:

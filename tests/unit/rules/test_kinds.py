@@ -125,6 +125,31 @@ def test_plain_requests_go_upstream_as_streams_where_silence_is_judged_and_nothi
     assert not backend.streams_plain(call("embeddings", {"model": "m", "input": "x"}))
 
 
+def test_streams_are_asked_for_their_usage_unless_the_client_asked_or_the_spec_says_not() -> None:
+    """`stream_usage` (backends/openai_compat.py, protocol/hidden_usage.py): on by default for every
+    kind behind HTTP that speaks chat; only chat and text-completion streams are asked."""
+    from gateway.backends.registry import build_backend
+    from gateway.protocol import Call
+    from gateway.protocol.view import chat_view, completion_view, responses_view
+
+    at = {"name": "o", "base_url": "http://127.0.0.1:1/v1", "model": "m"}
+    specs = [OpenAISpec(kind="openai", **at), VLLMSpec(kind="vllm", **at), SGLangSpec(kind="sglang", **at)]
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    asked = {**chat, "stream_options": {"include_usage": True}}
+    text = {"model": "m", "prompt": "x", "stream": True}
+    for spec in specs:
+        backend = build_backend(spec, session=None, model_threads=1, env={})  # type: ignore[arg-type]
+        assert backend._asks_usage(Call(chat_view(chat, 100), chat))  # type: ignore[attr-defined]
+        assert backend._asks_usage(Call(completion_view(text, 100), text))  # type: ignore[attr-defined]
+        assert not backend._asks_usage(Call(chat_view(asked, 100), asked))  # type: ignore[attr-defined]
+        responses = {"model": "m", "input": "hi", "stream": True}
+        assert not backend._asks_usage(Call(responses_view(responses, [], 100), responses))  # type: ignore[attr-defined]
+    off = build_backend(  # type: ignore[arg-type]
+        OpenAISpec(kind="openai", stream_usage=False, **at), session=None, model_threads=1, env={}
+    )
+    assert not off._asks_usage(Call(chat_view(chat, 100), chat))  # type: ignore[attr-defined]
+
+
 def test_a_kind_without_priors_or_queue_model_fails_when_loaded() -> None:
     class Half(KindSpec):
         kind: Literal["half"]
