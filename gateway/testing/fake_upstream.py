@@ -106,6 +106,9 @@ class FakeUpstream(Served):
         self.tool_arguments = '{"city": "Paris"}'  # what its tool calls pass
         # OpenAI's API, asked for a stream's usage, puts `"usage": null` on every chunk before it.
         self.usage_null = False
+        # Words (its tokens) a stream's event carries: speculative decoding and vLLM's
+        # --stream-interval write several at once.
+        self.words_per_event = 1
         self.tool_name: str | None = None  # the tool its calls name when offered (default: the first)
         self.replies: list[str] = []  # answered in turn, before `reply` (a scripted judge's verdicts)
         # A judge by content: asked to compare "Answer A:" with "Answer B:", it picks the one that
@@ -282,6 +285,10 @@ class FakeUpstream(Served):
         }
         words = self._text(body).split()
         parts, reason = chat_deltas(body, words, self.tool_arguments, self.tool_name)
+        if self.words_per_event > 1 and reason == "stop":
+            k, said = self.words_per_event, parts[1:]
+            grouped = ["".join(p["content"] for p in said[i : i + k]) for i in range(0, len(said), k)]
+            parts = parts[:1] + [{"content": text} for text in grouped]
         usage_asked = bool((body.get("stream_options") or {}).get("include_usage"))
         if usage_asked and self.usage_null:
             base["usage"] = None

@@ -143,6 +143,68 @@ def test_stream_usage_false_leaves_the_request_as_sent_and_estimates(
     assert record["prompt_tokens"] != 7  # the estimate: the request's bytes / 4
 
 
+def tpot(gw: Gateway, backend: str) -> tuple[float, float]:
+    """The gateway's time-per-token histogram for `backend`: (sum of seconds, count of streams)."""
+    text = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("gateway_time_per_output_token_seconds_") and f'backend="{backend}"' in line:
+            found[line.split("{")[0].rsplit("_", 1)[1]] = float(line.rsplit(" ", 1)[1])
+    return found.get("sum", 0.0), found.get("count", 0.0)
+
+
+def test_time_per_token_is_read_from_the_count_not_the_events(
+    gw: Gateway, ups: Mapping[str, FakeUpstream]
+) -> None:
+    """A server that writes 4 tokens an event (speculative decoding, --stream-interval 4): 24 words in
+    6 events over about 0.7 s. By the count, about 0.7 / 24 = 29 ms a token; by the events (as before),
+    about 0.7 / 8 = 87 ms: a backend planned three times slower than it is."""
+    v = ups["v"]
+    v.reply, v.words_per_event = " ".join(f"w{i}" for i in range(24)), 4
+    v.set(mode="slow", delay_ms=700, spread=True)
+    before = tpot(gw, "v")
+    try:
+        got = events(raw_stream(gw, "v"))
+    finally:
+        v.reply, v.words_per_event = REPLY, 1
+        v.set()
+    assert sum(1 for e in got if e["choices"][0]["delta"].get("content")) == 6
+    after = tpot(gw, "v")
+    assert after[1] == before[1] + 1
+    per_token = after[0] - before[0]
+    assert 0.018 < per_token < 0.045, per_token
+
+
+def test_the_embedded_models_streams_are_counted_by_its_tokenizer(gguf: Path, tmp_path: Path) -> None:
+    """The embedded model's stream ends with its own count (its tokenizer) whether asked or not: the
+    client that did not ask sees none, and the log has what a client that asked is told."""
+    text = """
+version: 1
+default_tier: small
+tiers:
+  small:
+    backends:
+      - {name: smollm2, kind: llamacpp, model: SmolLM2-135M-Instruct, n_ctx: 1024}
+routes:
+  - {model: small, tier: small}
+"""
+    g = start_gateway(tmp_path, text, GATEWAY_DECISION_LOG=str(tmp_path / "decisions.jsonl"))
+    extra = {"max_tokens": 8, "temperature": 0}
+    try:
+        quiet = raw_stream(g, "small", **extra)
+        asked = events(raw_stream(g, "small", **extra, stream_options={"include_usage": True}))
+        record = logged(g, events(quiet)[0]["id"])
+    finally:
+        stop(g.proc)
+    assert b'"usage"' not in quiet and all(e["choices"] for e in events(quiet))
+    usage = asked[-1]["usage"]
+    assert asked[-1]["choices"] == [] and usage["prompt_tokens"] > 5
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+
+
 def test_a_real_server_that_counts_nothing_is_named_once_and_estimated(
     llama_server: str, ups: Mapping[str, FakeUpstream], tmp_path: Path
 ) -> None:

@@ -300,7 +300,7 @@ class LlamaCppBackend(Backend):
                 last = item
                 text.append(_delta_text(item))
                 yield json_event(item)
-            if call.include_usage and last is not None:
+            if last is not None:  # asked for or not: the gateway bills by it (serving/openai.py hides it)
                 yield json_event(self._usage_chunk(last, cancel, "".join(text)))
             yield DONE
         finally:
