@@ -4,6 +4,7 @@ subprocess, redis-server, the routes file the session's gateway serves). Fixture
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -238,6 +239,19 @@ def start_gateway(tmp: Path, routes: str, **env: str) -> Gateway:
     with log.open("wb") as out:
         proc, url = serve_gateway(path, log=out, GATEWAY_MODEL_THREADS="1", GATEWAY_LOG_LEVEL="info", **env)
     return Gateway(url, log, proc)
+
+
+def logged_as(gw: Gateway, rid: str) -> dict[str, Any]:
+    """The decision log's line for the request the client knows by `rid` (written as it ends), from a
+    gateway started with GATEWAY_DECISION_LOG beside its log (`decisions.jsonl`)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in (gw.log.parent / "decisions.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record.get("id") == rid:
+                return record
+        time.sleep(0.05)
+    raise AssertionError(f"{rid} is not in the decision log")
 
 
 REDIS_PASSWORD = "r3dis-s3cret-7f1a"  # must never show up in logs or metrics

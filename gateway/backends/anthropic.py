@@ -134,14 +134,20 @@ class AnthropicBackend(Backend):
         return _encode(body)
 
     def _headers_for(self, call: Call) -> dict[str, str]:
-        """The client's `anthropic-beta` features joined to the backend's own, for a request passed
-        through: its body may use them."""
-        asked = [v for k, v in call.forward if k == "anthropic-beta"]
-        if not asked or call.endpoint != "messages":
+        """A request passed through goes with the client's `anthropic-version` (its body is written
+        for that version) and its `anthropic-beta` features joined to the backend's own (its body may
+        use them): Claude Code's gateway contract asks both forwarded. A translated request, written
+        by the gateway, goes with the backend's `version`."""
+        if call.endpoint != "messages" or not call.forward:
             return self._headers
-        ours = self._headers.get("anthropic-beta", "")
-        betas = [b.strip() for v in (ours, *asked) for b in v.split(",") if b.strip()]
-        return {**self._headers, "anthropic-beta": ",".join(dict.fromkeys(betas))}
+        headers = dict(self._headers)
+        for name, value in call.forward:
+            if name == "anthropic-version":
+                headers[name] = value
+            elif name == "anthropic-beta":
+                betas = [b.strip() for v in (headers.get(name, ""), value) for b in v.split(",") if b.strip()]
+                headers[name] = ",".join(dict.fromkeys(betas))
+        return headers
 
     async def complete(self, call: Call) -> Reply:
         data = self._body(call)

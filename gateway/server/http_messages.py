@@ -21,6 +21,11 @@ from gateway.server.render import JSONApp, render
 __all__ = ["MESSAGES"]
 
 
+def _forwarded(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
+    """The client's `anthropic-beta` and `anthropic-version`, for a backend that speaks the API."""
+    return request.headers.get("anthropic-beta"), request.headers.get("anthropic-version")
+
+
 @post("/v1/messages", status_code=200)
 async def create_message(request: Request[Any, Any, Any]) -> ASGIApp:
     gw = gateway_of(request)
@@ -29,7 +34,7 @@ async def create_message(request: Request[Any, Any, Any]) -> ASGIApp:
     try:
         admitted = await admit(request, gw)
         parsed = read_request(await request.body(), MessagesRequest, request.headers)
-        call = serving.call(parsed, received, admitted.tenant, request.headers.get("anthropic-beta"))
+        call = serving.call(parsed, received, admitted.tenant, *_forwarded(request))
     except GatewayError as err:
         serving.rejected(received, err)
         raise
@@ -46,7 +51,7 @@ async def count_tokens(request: Request[Any, Any, Any]) -> ASGIApp:
     try:
         admitted = await admit(request, gw)
         parsed = read_request(await request.body(), CountTokensRequest, request.headers)
-        call = serving.call(parsed, received, admitted.tenant)
+        call = serving.call(parsed, received, admitted.tenant, *_forwarded(request))
         result = await serving.count_tokens(call, admitted)
     except GatewayError as err:
         serving.rejected(received, err)

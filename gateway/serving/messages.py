@@ -66,11 +66,13 @@ class MessagesServing:
         received: float,
         tenant: str | None,
         beta: str | None = None,
+        version: str | None = None,
     ) -> Call:
         """The request as the gateway runs it: as sent, for backends that speak the API (with the
-        client's `anthropic-beta`), its chat form for the others, and what that goes without."""
+        client's `anthropic-version` and `anthropic-beta`, which Claude Code's gateway contract asks
+        forwarded), its chat form for the others, and what that goes without."""
         req, raw, size, session = parsed.wire, parsed.raw, parsed.size, parsed.session
-        forward = (("anthropic-beta", beta),) if beta else ()
+        forward = tuple((k, v) for k, v in (("anthropic-version", version), ("anthropic-beta", beta)) if v)
         check(req)
         form = chat_body(req)
         chat = form.body

@@ -202,13 +202,16 @@ class FakeAnthropic(Served):
         return out
 
     # ---- HTTP --------------------------------------------------------------------------------
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
+    def _seen(self, request: web.Request) -> None:
         self.stats.paths[request.path] = self.stats.paths.get(request.path, 0) + 1
         self.stats.last_headers = {
             k.lower(): v
             for k, v in request.headers.items()
             if k.lower().startswith(("anthropic-", "x-api-key", "authorization"))
         }
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        self._seen(request)
         refused = self._refused(request)
         if refused is not None:
             return refused
@@ -255,7 +258,7 @@ class FakeAnthropic(Served):
     async def _count(self, request: web.Request) -> web.Response:
         """What the API counts: here a quarter of the request's JSON bytes, after the same checks
         (and the refusal of fields only generation reads)."""
-        self.stats.paths[request.path] = self.stats.paths.get(request.path, 0) + 1
+        self._seen(request)
         refused = self._refused(request)
         if refused is not None:
             return refused

@@ -20,7 +20,7 @@ import pytest
 from gateway.testing.fake_anthropic import FakeAnthropic
 from gateway.testing.fake_upstream import FakeUpstream
 from gateway.testing.processes import stop
-from tests.support import FAKE_KEY, PROMPT_MARKER, Gateway, start_gateway
+from tests.support import FAKE_KEY, PROMPT_MARKER, Gateway, logged_as, start_gateway
 
 WEATHER = {
     "type": "function",
@@ -333,18 +333,6 @@ def test_health_asks_the_api_with_the_key(client: openai.OpenAI, gw: Gateway, up
 # ---- the Messages API passed through ------------------------------------------------------------
 
 
-def logged_as(gw: Gateway, rid: str) -> dict[str, Any]:
-    """The decision log's line for the request the client knows by `rid` (written as it ends)."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for line in (gw.log.parent / "decisions.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            if record.get("id") == rid:
-                return record
-        time.sleep(0.05)
-    raise AssertionError(f"{rid} is not in the decision log")
-
-
 def claude_client(gw: Gateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0, timeout=30)
 
@@ -383,6 +371,10 @@ def test_a_messages_request_passes_through_as_the_client_sent_it(
         "fine-grained-tool-streaming-2025-05-14,context-management-2025-06-27"
     )
     assert fake.stats.last_headers["x-api-key"] == FAKE_KEY  # the backend's key, not the client's
+    # The body is written for the client's API version: it goes with it (the SDK's, not the
+    # backend's 2023-06-01), as Claude Code's gateway contract asks.
+    sdk_version = claude_client(gw).default_headers["anthropic-version"]
+    assert sdk_version != "2023-06-01" and fake.stats.last_headers["anthropic-version"] == sdk_version
 
 
 def test_a_messages_stream_passes_through_with_the_gateways_id(gw: Gateway, ups: dict[str, Any]) -> None:
@@ -449,6 +441,9 @@ def test_tokens_are_counted_by_the_api(gw: Gateway, ups: dict[str, Any], client:
     assert raw.headers["x-gateway-token-count"] == "exact" and raw.headers["x-gateway-backend"] == "claude"
     assert fake.stats.last_body == {**asked, "model": "claude-fake"} and not fake.stats.refused
     assert raw.parse().input_tokens == len(json.dumps(fake.stats.last_body)) // 4
+    assert (
+        fake.stats.last_headers["anthropic-version"] == claude_client(gw).default_headers["anthropic-version"]
+    )
     fake.api_key = "another-key"
     raw = claude_client(gw).messages.with_raw_response.count_tokens(model="claude", **asked)  # type: ignore[arg-type]
     assert raw.headers["x-gateway-token-count"] == "estimate" and raw.parse().input_tokens > 0

@@ -13,7 +13,6 @@ which ignores the option.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import openai
 import pytest
 
 from gateway.testing.fake_upstream import FakeUpstream
-from tests.support import Gateway, start_gateway, started, stop
+from tests.support import Gateway, logged_as, start_gateway, started, stop
 
 REPLY = "four words of answer"
 ASK = [{"role": "user", "content": "Please say something short."}]
@@ -67,17 +66,6 @@ def gw(ups: Mapping[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
     stop(g.proc)
 
 
-def logged(gw: Gateway, rid: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for line in (gw.log.parent / "decisions.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            if record.get("id") == rid:
-                return record
-        time.sleep(0.05)
-    raise AssertionError(f"{rid} is not in the decision log")
-
-
 def raw_stream(gw: Gateway, model: str, **extra: Any) -> bytes:
     body = {"model": model, "messages": ASK, "stream": True, **extra}
     with httpx.Client(timeout=30) as http:
@@ -105,7 +93,7 @@ def test_the_client_gets_no_usage_and_the_gateway_bills_the_upstreams_count(
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in got) == REPLY
     # The fake counts 7 prompt tokens and a token a word; the estimate would have read the request's
     # bytes (about 30 tokens here) and an event per token.
-    record = logged(gw, got[0]["id"])
+    record = logged_as(gw, got[0]["id"])
     assert (record["prompt_tokens"], record["completion_tokens"]) == (7, len(REPLY.split()))
 
 
@@ -130,7 +118,7 @@ def test_a_client_that_asks_gets_the_usage_once(gw: Gateway, model: str) -> None
     with_usage = [c for c in chunks if c.usage is not None]
     assert len(with_usage) == 1 and with_usage[0] is chunks[-1] and chunks[-1].choices == []
     assert with_usage[0].usage is not None and with_usage[0].usage.prompt_tokens == 7
-    assert logged(gw, chunks[-1].id)["prompt_tokens"] == 7
+    assert logged_as(gw, chunks[-1].id)["prompt_tokens"] == 7
 
 
 def test_stream_usage_false_leaves_the_request_as_sent_and_estimates(
@@ -139,7 +127,7 @@ def test_stream_usage_false_leaves_the_request_as_sent_and_estimates(
     got = events(raw_stream(gw, "quiet"))
     sent = ups["quiet"].stats.last_body
     assert sent is not None and "stream_options" not in sent
-    record = logged(gw, got[0]["id"])
+    record = logged_as(gw, got[0]["id"])
     assert record["prompt_tokens"] != 7  # the estimate: the request's bytes / 4
 
 
@@ -193,7 +181,7 @@ routes:
     try:
         quiet = raw_stream(g, "small", **extra)
         asked = events(raw_stream(g, "small", **extra, stream_options={"include_usage": True}))
-        record = logged(g, events(quiet)[0]["id"])
+        record = logged_as(g, events(quiet)[0]["id"])
     finally:
         stop(g.proc)
     assert b'"usage"' not in quiet and all(e["choices"] for e in events(quiet))
@@ -218,7 +206,7 @@ def test_a_real_server_that_counts_nothing_is_named_once_and_estimated(
     try:
         extra = {"max_tokens": 8, "temperature": 0}
         first, second = events(raw_stream(g, "v", **extra)), events(raw_stream(g, "v", **extra))
-        records = [logged(g, first[0]["id"]), logged(g, second[0]["id"])]
+        records = [logged_as(g, first[0]["id"]), logged_as(g, second[0]["id"])]
     finally:
         stop(g.proc)
     assert all(e.get("usage") is None for e in first + second)
