@@ -97,6 +97,19 @@ def test_the_client_gets_no_usage_and_the_gateway_bills_the_upstreams_count(
     assert (record["prompt_tokens"], record["completion_tokens"]) == (7, len(REPLY.split()))
 
 
+def test_a_text_completion_stream_is_counted_and_hidden_alike(
+    gw: Gateway, ups: Mapping[str, FakeUpstream]
+) -> None:
+    body = {"model": "v", "prompt": "Once upon a time", "stream": True}
+    with httpx.Client(timeout=30) as http:
+        r = http.post(f"{gw.v1}/completions", json=body, headers={"authorization": "Bearer x"})
+    assert r.status_code == 200 and b'"usage"' not in r.content, r.text[-400:]
+    sent = ups["v"].stats.last_body
+    assert sent is not None and sent["stream_options"] == {"include_usage": True}
+    record = logged_as(gw, events(r.content)[0]["id"])
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (7, len(REPLY.split()))
+
+
 def test_the_sdk_reads_it_as_a_stream_without_usage(gw: Gateway) -> None:
     client = openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0, timeout=30)
     chunks = list(client.chat.completions.create(model="o", messages=ASK, stream=True))  # type: ignore[arg-type]
