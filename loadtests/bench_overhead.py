@@ -28,6 +28,7 @@ bottleneck):
                  gateway-pinned, on plain requests)
   NAME@base      any gateway variant run from the checkout --base names (e.g. a `git worktree` of the
                  commit before a change), alternated with this one: before and after in one run
+                 (--repeat 4 or a multiple: each holds each place equally often)
 
 Every request carries the next of --prompts real prompts from ../shared/data (loadtests/varied_load.py
 around the shared loadgen), so nothing keyed by the prompt is measured warm; --prompts 0 sends loadgen's
@@ -130,6 +131,24 @@ def server_cmd(name: str, port: int, upstream: str, tmp: Path) -> tuple[list[str
     if name == "gateway-learned":
         env["GATEWAY_STATE_DIR"] = str(learned_state(tmp / f"state-{port}"))
     return [PY, "-m", "gateway", "serve"], env, ROOT
+
+
+def order(servers: list[str], rep: int) -> list[str]:
+    """The servers' order in repetition `rep`. A server's place is worth a few percent of CPU a request
+    on this machine (a gateway right after the floor read 0.02-0.03 below the same gateway run
+    second), which must not favour one member of a before/after pair. Every other repetition runs
+    them in reverse, and in every other pair of repetitions each NAME and its NAME@base trade places:
+    over four, both members of a pair hold each place and follow each neighbour equally often.
+    (Reversal alone kept the middle one of floor,NAME,NAME@base in the middle, half the time right
+    after the floor: the checkout's gateway read 0.014-0.045 below the same code run @base.)"""
+    names = list(servers)
+    if (rep // 2) % 2 == 1:
+        at = {n: i for i, n in enumerate(names)}
+        for n in servers:
+            if f"{n}@base" in at:
+                i, j = at[n], at[f"{n}@base"]
+                names[i], names[j] = names[j], names[i]
+    return names if rep % 2 == 0 else names[::-1]
 
 
 def learned_state(folder: Path) -> Path:
@@ -293,7 +312,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def targets(rows: list[dict[str, Any]]) -> list[str]:
     """Issue 16's targets: each ratio taken within one repetition (a gateway row against the floor's
     row of the same delay, mode and concurrency, measured minutes apart), then averaged over the
-    repetitions (--repeat alternates the servers)."""
+    repetitions (--repeat varies the servers' order: `order`)."""
     by = {_key(r, r["server"]): r for r in rows}
 
     def paired(server: str, delay: int, mode: str, c: int, value: Any) -> list[float]:
@@ -347,6 +366,18 @@ def cpu_ratios(rows: list[dict[str, Any]]) -> list[str]:
         each = ", ".join(f"{r:.3f}" for r in ratios)
         what = f"CPU per request, floor ÷ {server} ({delay} ms, {mode}, c={c})"
         out.append(f"{what}: {mean:.3f} mean of {len(ratios)} [{each}]")
+    # A before/after pair against each other: the two run next to each other in every repetition
+    # (`order`), so each pair shares the minute's machine, which the floor, further away, may not.
+    for g in rows:
+        b = by.get(_key(g, f"{g['server']}@base"))
+        if b and g["cpu_ms_per_req"] and b["cpu_ms_per_req"]:
+            key = (f"{g['server']}@base ÷ {g['server']}", g["delay_ms"], g["mode"], g["c"])
+            pairs.setdefault(key, []).append(b["cpu_ms_per_req"] / g["cpu_ms_per_req"])
+    for (pair, delay, mode, c), ratios in sorted(pairs.items()):
+        if "÷" in pair:
+            each = ", ".join(f"{r:.3f}" for r in ratios)
+            what = f"CPU per request, {pair} ({delay} ms, {mode}, c={c}; above 1: this tree is cheaper)"
+            out.append(f"{what}: {sum(ratios) / len(ratios):.3f} mean of {len(ratios)} [{each}]")
     return out
 
 
@@ -381,11 +412,8 @@ def main() -> None:
             texts.write_text("".join(json.dumps(t) + "\n" for t in prompts(args.prompts)))
         servers = args.servers.split(",")
         for rep in range(args.repeat):
-            # Every other repetition runs them in reverse: a server's place in the order is worth a
-            # few percent of CPU a request on this machine (a gateway right after the floor read
-            # 0.02-0.03 below the same gateway run second), which must not favour one of a pair.
             for delay in (int(x) for x in args.delays.split(",")):
-                for name in servers if rep % 2 == 0 else servers[::-1]:
+                for name in order(servers, rep):
                     rows += measure(name, delay, points, modes, args.duration, Path(d), rep, texts)
     out = ROOT / "loadtests" / "results"
     out.mkdir(exist_ok=True)
