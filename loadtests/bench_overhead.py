@@ -43,7 +43,7 @@ JSON goes to loadtests/results/. Bounded: every point stops after --duration s.
   .venv/bin/python loadtests/bench_overhead.py                      # the full run, ~10 min
   .venv/bin/python loadtests/bench_overhead.py --delays 0 --points 64 --modes plain --repeat 3
   .venv/bin/python loadtests/bench_overhead.py --servers floor,gateway-pinned,gateway-pinned@base \
-      --base /tmp/before --delays 0 --points 64 --modes plain --repeat 3
+      --base /tmp/before --delays 0 --points 64 --modes plain --repeat 4
 """
 
 from __future__ import annotations
