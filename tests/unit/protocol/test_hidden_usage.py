@@ -54,6 +54,13 @@ def test_the_client_gets_the_stream_it_would_have_without_asking(compact: bool, 
     assert fed(stream(compact, asked=True), split) == stream(compact, asked=False)
 
 
+@pytest.mark.parametrize("split", [None, 1, 2, 5, 64])
+def test_events_ended_by_crlf_lose_their_usage_alike(split: int | None) -> None:
+    """SSE allows CRLF line ends; a server that writes them gets the same treatment."""
+    crlf = stream(compact=True, asked=True).replace(b"\n", b"\r\n")
+    assert fed(crlf, split) == stream(compact=True, asked=False).replace(b"\n", b"\r\n")
+
+
 @pytest.mark.parametrize("split", [None, 1, 7])
 def test_a_stream_without_usage_passes_unchanged(split: int | None) -> None:
     for compact in (True, False):
