@@ -227,6 +227,11 @@ class AnthropicSpec(_RemoteSpec):
     # within minutes (an agent's system prompt and tools) is then billed at a tenth, and each first
     # sending at 1.25 times: worth it where prompts repeat.
     prompt_cache: bool = False
+    # Take a long silence before a stream's first content for a hang (README "When backends fail"):
+    # set it on a server of your own that speaks the API (vLLM's /v1/messages, another gateway); not
+    # on Anthropic's, whose thinking models may say nothing for a minute. Streams are given up on;
+    # a plain answer, silent while it is written, only ranks the backend last meanwhile.
+    judge_silence: bool = Field(False, description="take a long silence there for a hang")
 
     # A hosted API: a round trip and the provider's queue first.
     default_ttft_s: ClassVar[float] = 0.50
@@ -234,6 +239,10 @@ class AnthropicSpec(_RemoteSpec):
     # Claude models hold 200k tokens (some more, behind a beta): set `context_window` for yours.
     default_window: ClassVar[int] = 200_000
     queue_model: ClassVar[tuple[float, float]] = (0.0, 0.0)  # a hosted API does not tell how it queues
+
+    @property
+    def may_hang(self) -> bool:
+        return self.judge_silence
 
 
 BackendSpec = Annotated[
