@@ -72,6 +72,8 @@ def test_an_anthropic_backend_from_its_spec(tmp_path: Path) -> None:
     assert backend._headers["anthropic-version"] == "2023-06-01"
     own = AnthropicSpec(kind="anthropic", name="c", model="m", base_url="http://127.0.0.1:4000/v1/")
     assert own.root() == "http://127.0.0.1:4000"
+    # a server of your own that speaks the API: its silence may be judged, when the file says so
+    assert AnthropicSpec(kind="anthropic", name="c", model="m", judge_silence=True).may_hang
 
 
 def test_an_sglang_server_is_its_own_kind_with_vllms_fields(tmp_path: Path) -> None:
