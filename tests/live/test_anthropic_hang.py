@@ -91,6 +91,7 @@ def test_a_hung_messages_server_is_left_once_its_silence_is_a_hang(
         first, later = while_hung(own, lambda: streamed(gw), lambda: streamed(gw))
     finally:
         stop(gw.proc)
+    print(f"judge_silence {judged}: first {first[1]:.2f} s, beside it {later[1]:.2f} s")
     chat = ups["chat"].reply
     assert first[0] == chat  # answered by the chat tier, unnoticed
     if judged:
