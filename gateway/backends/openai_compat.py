@@ -190,9 +190,8 @@ class OpenAICompatBackend(Backend):
     def preflight(cls, spec: OpenAISpec | VLLMSpec, env: Mapping[str, str]) -> list[str]:
         return missing_key(spec, env)
 
-    def _body(self, call: Call) -> bytes:
-        body: dict[str, Any] = {**call.body, "model": self.model}
-        return _encode(body)
+    def _body(self, call: Call, **changed: Any) -> bytes:
+        return _encode({**call.body, "model": self.model, **changed})
 
     def streams_plain(self, call: Call) -> bool:
         return (
@@ -217,12 +216,12 @@ class OpenAICompatBackend(Backend):
         return Reply(content, status)
 
     async def _complete_streamed(self, call: Call) -> Reply:
-        body = {**call.body, "model": self.model, "stream": True, "stream_options": {"include_usage": True}}
+        body = self._body(call, stream=True, stream_options={"include_usage": True})
         assembled = Assembled("chat" if call.endpoint == "chat" else "completions")
         events, done, first = ChatEvents(), False, None
         try:
             async with self._session.post(
-                self._urls[call.endpoint], data=_encode(body), headers=self._headers
+                self._urls[call.endpoint], data=body, headers=self._headers
             ) as resp:
                 if resp.status >= 400:
                     raise status_error(self.name, resp.status, await resp.read(), resp.headers)
@@ -274,8 +273,9 @@ class OpenAICompatBackend(Backend):
         if not asks:
             return self._body(call)
         options = call.body.get("stream_options")
-        options = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-        return _encode({**call.body, "model": self.model, "stream_options": options})
+        return self._body(
+            call, stream_options={**(options if isinstance(options, dict) else {}), "include_usage": True}
+        )
 
     def _no_usage_asked(self) -> None:
         # Named once. Still asked: asking costs a server that ignores the option nothing, and a

@@ -20,7 +20,7 @@ from gateway.dispatch.inflight import Live
 from gateway.errors import GatewayError, StreamInterrupted
 from gateway.protocol.choices import streamed_text
 from gateway.protocol.sse import PREFIX
-from gateway.protocol.usage import Usage, stream_usage, streamed_usage
+from gateway.protocol.usage import estimated_usage, stream_usage
 
 if TYPE_CHECKING:
     from gateway.dispatch.modes import Answer, Mode, Opened
@@ -44,7 +44,6 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
     events = first.count(PREFIX)
     recent: deque[bytes] = deque((first,), maxlen=4)
     ended = False  # the stream ended, well or not: the backend has a verdict
-    counted: Usage | None = None  # the upstream's own count, read once the stream ended well
     outcome = "cancelled"  # until the stream ends one way or the other: the client left
     try:
         keep = trace.log_content or trace.shadowed  # its text: for the log, for the judge
@@ -94,21 +93,23 @@ async def relay(walk: Walk, answer: Answer[Opened], mode: Mode[Opened]) -> Async
             return
         walk.took.append(name)
         opened.slot.ended(clock())
-        # Per token, by the upstream's count where it sent one (an HTTP backend asks: stream_usage):
-        # an event may carry several tokens (speculative decoding, vLLM's --stream-interval), and the
-        # finish and usage events carry none. Else the events beyond the first and [DONE].
-        counted = stream_usage(b"".join(recent))
-        tokens = counted.completion_tokens if counted is not None else events - 2
-        if tokens > 0:
-            trace.tpot_s = per_token = (clock() - t_first) / tokens
-            snap.book.per_token(name, clock(), per_token)
     finally:
+        # The upstream's count, read once (an HTTP backend asks for it: stream_usage).
+        counted = opened.usage or stream_usage(b"".join(recent))
+        if outcome == "ok" and opened.slot is not None:
+            # Per token by that count: an event may carry several tokens (speculative decoding,
+            # vLLM's --stream-interval), and the finish and usage events none. Without one, the
+            # events beyond the first and [DONE].
+            tokens = counted.completion_tokens if counted is not None else events - 2
+            if tokens > 0:
+                trace.tpot_s = per_token = (clock() - t_first) / tokens
+                snap.book.per_token(name, clock(), per_token)
         if opened.slot is not None:
             if not ended:  # the client left mid-stream: no verdict on the backend
                 snap.guard.abandon(name)
             opened.slot.release()
-        # About a token per event, less the role-only first event, the finish event and [DONE].
-        usage = opened.usage or counted or streamed_usage(b"".join(recent), events, walk.call.view.body_bytes)
+        # Else about a token per event, less the role-only first event, the finish event and [DONE].
+        usage = counted or estimated_usage(walk.call.view.body_bytes, max(0, events - 3))
         walk.end(usage, outcome)
         if outcome == "ok" and walk.answered is not None:
             walk.answered(walk)

@@ -82,14 +82,10 @@ class IdStream:
         return chunk.replace(theirs, self._ours) if theirs else chunk
 
     def flush(self) -> bytes:
-        """The end of the stream: what the filter held (an upstream's unended last line)."""
-        held = self._hidden.flush() if self._hidden is not None else b""
-        if not held:
-            return held
-        theirs = self._theirs
-        if theirs is None:
-            return self._first(held)
-        return held.replace(theirs, self._ours) if theirs else held
+        """The end of the stream: what the filter held (an upstream's unended last line), with our
+        id, the filter done with."""
+        hidden, self._hidden = self._hidden, None
+        return self(hidden.flush()) if hidden is not None and hidden.held else b""
 
     def _first(self, chunk: bytes) -> bytes:
         start = chunk.find(PREFIX)

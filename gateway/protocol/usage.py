@@ -12,7 +12,6 @@ __all__ = [
     "Usage",
     "estimated_usage",
     "stream_usage",
-    "streamed_usage",
     "usage_of",
 ]
 
@@ -119,10 +118,3 @@ def _response_usage(data: bytes) -> Usage | None:
 def estimated_usage(body_bytes: int, output_tokens: int) -> Usage:
     """When the upstream counted nothing: about four bytes a token of request JSON."""
     return Usage(prompt_tokens=body_bytes // BYTES_PER_TOKEN, completion_tokens=output_tokens)
-
-
-def streamed_usage(tail: bytes, events: int, body_bytes: int) -> Usage:
-    """A finished stream's usage: the usage event in its last bytes (`tail`) when the upstream sent
-    one, else about a token per event of its `events`, less the role-only first event, the finish
-    event and [DONE]."""
-    return stream_usage(tail) or estimated_usage(body_bytes, max(0, events - 3))
